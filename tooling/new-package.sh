@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Scaffolds packages/<name>: package.json, tsconfig, tsup and vitest configs, src/index.ts, README.
+# usage: tooling/new-package.sh <name> "<description>" [extra-entry ...]
+set -euo pipefail
+name=$1; desc=$2; shift 2
+dir="packages/$name"
+mkdir -p "$dir/src"
+entries='"src/index.ts"'
+exports='".": {
+      "import": { "types": "./dist/index.d.ts", "default": "./dist/index.js" },
+      "require": { "types": "./dist/index.d.cts", "default": "./dist/index.cjs" }
+    }'
+for e in "$@"; do
+  entries="$entries, \"src/$e.ts\""
+  exports="$exports,
+    \"./$e\": {
+      \"import\": { \"types\": \"./dist/$e.d.ts\", \"default\": \"./dist/$e.js\" },
+      \"require\": { \"types\": \"./dist/$e.d.cts\", \"default\": \"./dist/$e.cjs\" }
+    }"
+done
+cat > "$dir/package.json" <<JSON
+{
+  "name": "@bulwark/$name",
+  "version": "0.1.0",
+  "description": "$desc",
+  "license": "Apache-2.0",
+  "type": "module",
+  "main": "./dist/index.cjs",
+  "module": "./dist/index.js",
+  "types": "./dist/index.d.ts",
+  "exports": {
+    $exports,
+    "./package.json": "./package.json"
+  },
+  "files": ["dist"],
+  "sideEffects": false,
+  "engines": { "node": ">=20.19" },
+  "scripts": {
+    "build": "tsup",
+    "typecheck": "tsc -p tsconfig.json"
+  },
+  "dependencies": {},
+  "devDependencies": {
+    "@bulwark/tsconfig": "workspace:*"
+  }
+}
+JSON
+cat > "$dir/tsconfig.json" <<JSON
+{
+  "extends": "@bulwark/tsconfig/base.json",
+  "include": ["src", "test", "*.config.ts"]
+}
+JSON
+cat > "$dir/tsup.config.ts" <<TS
+import { defineConfig } from "tsup";
+
+export default defineConfig({
+  entry: [$entries],
+  format: ["esm", "cjs"],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: "node20",
+  platform: "node",
+  splitting: false,
+});
+TS
+cat > "$dir/vitest.config.ts" <<TS
+import { defineProject } from "vitest/config";
+
+export default defineProject({
+  test: {
+    name: "$name",
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+  },
+});
+TS
+[ -f "$dir/src/index.ts" ] || echo "export {};" > "$dir/src/index.ts"
+for e in "$@"; do [ -f "$dir/src/$e.ts" ] || echo "export {};" > "$dir/src/$e.ts"; done
