@@ -1,1 +1,2 @@
-export {};
+export { MemoryBackend, type MemoryBackendOptions } from "./memory-backend.js";
+export { MemoryLock } from "./memory-lock.js";
