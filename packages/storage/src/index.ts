@@ -1,3 +1,4 @@
+export { assertBackend } from "./assert-backend.js";
 export {
   FencedWriteError,
   InvalidKeyError,
