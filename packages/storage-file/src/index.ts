@@ -1,1 +1,3 @@
-export {};
+export { MAX_VALUE_BYTES } from "./codec.js";
+export { CorruptEntryError, FileBackendConfigError } from "./errors.js";
+export { createFileBackend, FileBackend, type FileBackendOptions } from "./file-backend.js";
