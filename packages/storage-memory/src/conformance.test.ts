@@ -1,10 +1,11 @@
+import { withFaults, withPermitPool } from "@bulwark/storage";
 import { runBackendConformance } from "@bulwark/storage/testing";
 import { MemoryBackend } from "./memory-backend.js";
 
-const haTarget = (backend: MemoryBackend) => ({
-  backend,
+const haTarget = (memory: MemoryBackend) => ({
+  backend: memory,
   breakLock: async (key: string) => {
-    backend.forceRelease(key);
+    memory.forceRelease(key);
   },
 });
 
@@ -23,4 +24,31 @@ runBackendConformance(
     }),
   }),
   { maxValueSize: 512 * 1024, emptyValue: "stored", transactional: true, ha: haTarget },
+);
+
+// The wrappers from @bulwark/storage must not change a backend's semantics.
+runBackendConformance(
+  "withPermitPool(MemoryBackend, 4)",
+  async () => {
+    const memory = new MemoryBackend();
+    return { backend: Object.assign(withPermitPool(memory, 4), { memory }) };
+  },
+  {
+    emptyValue: "stored",
+    transactional: true,
+    ha: (b) => haTarget(b.memory),
+  },
+);
+
+runBackendConformance(
+  "withFaults(MemoryBackend) with no faults and 1 ms put latency",
+  async () => {
+    const memory = new MemoryBackend();
+    return { backend: Object.assign(withFaults(memory, { latencyMs: { put: 1 } }), { memory }) };
+  },
+  {
+    emptyValue: "stored",
+    transactional: true,
+    ha: (b) => haTarget(b.memory),
+  },
 );

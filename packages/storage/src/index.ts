@@ -8,7 +8,15 @@ export {
   TransactionError,
   ValueTooLargeError,
 } from "./errors.js";
+export {
+  type FaultContext,
+  FaultInjectingBackend,
+  type FaultInjectionOptions,
+  type StorageOperation,
+  withFaults,
+} from "./fault-injection.js";
 export { directChildren, validateKey, validatePrefix } from "./keys.js";
+export { DEFAULT_PARALLEL_OPERATIONS, PermitPoolBackend, withPermitPool } from "./permit-pool.js";
 export {
   type Backend,
   type Entry,
@@ -20,3 +28,4 @@ export {
   type TransactionLimits,
   type TxnOp,
 } from "./types.js";
+export type { Wrapped } from "./wrapped.js";
