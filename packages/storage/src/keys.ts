@@ -1,7 +1,7 @@
 import { InvalidKeyError } from "./errors.js";
 
 /**
- * Rejects keys no backend may accept: empty, leading `/`, a `..` segment (path traversal in the
+ * Rejects keys no backend may accept: empty, leading `/`, a `.` or `..` segment (path traversal in the
  * file backend), empty segments, NUL bytes, or a trailing `/` (that names a folder, not a key).
  */
 export function validateKey(key: string): void {
@@ -13,6 +13,8 @@ export function validateKey(key: string): void {
   if (key.includes("\0")) throw new InvalidKeyError(key, "keys must not contain NUL bytes");
   for (const seg of key.split("/")) {
     if (seg === "..") throw new InvalidKeyError(key, "keys must not contain '..' segments");
+    // A '.' segment names the same file as the key without it in a file layout: two keys, one file.
+    if (seg === ".") throw new InvalidKeyError(key, "keys must not contain '.' segments");
     if (seg === "") throw new InvalidKeyError(key, "keys must not contain empty segments ('//')");
   }
 }
