@@ -1,1 +1,38 @@
-export {};
+export {
+  type BlobInfo,
+  type BlobInfoInit,
+  createBlobInfo,
+  createKeyInfo,
+  decodeBlobInfo,
+  encodeBlobInfo,
+  type KeyInfo,
+} from "./blob-info.js";
+export {
+  BlobInfoDecodeError,
+  SealConfigError,
+  SealDecryptError,
+  SealError,
+  type SealErrorCode,
+  SealFinalizedError,
+  SealKeyNotFoundError,
+  SealNotInitializedError,
+  SealUnavailableError,
+} from "./errors.js";
+export { BaseSeal, type Seal, type SealEncryptOptions, type SealHealth } from "./seal.js";
+export {
+  encodeSealWrapped,
+  parseSealWrapped,
+  type RewrapOptions,
+  type RewrapProgress,
+  type RewrapResult,
+  SEAL_WRAP_CANARY,
+  SealWrapBackend,
+} from "./seal-wrap-backend.js";
+export { ShamirSeal } from "./shamir-seal.js";
+export {
+  STATIC_SEAL_KEY_ENV,
+  STATIC_SEAL_KEY_ID_ENV,
+  type StaticKeyInput,
+  StaticKeySeal,
+  type StaticKeySealOptions,
+} from "./static-key-seal.js";
