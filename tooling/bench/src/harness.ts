@@ -1,0 +1,151 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+
+/** One measured side of a comparison: an async operation run `concurrency` at a time. */
+export interface Subject {
+  name: string;
+  op: () => Promise<void> | void;
+  concurrency?: number;
+  setup?: () => Promise<void>;
+  teardown?: () => Promise<void>;
+}
+
+export interface Comparison {
+  /** Row name, e.g. "barrier encrypt+decrypt 1 KiB". */
+  name: string;
+  ours: Subject;
+  baseline: Subject;
+  /** The target ratio ours/baseline (ops/s), if the project set one. */
+  target?: number;
+  /** Operations per measured round (per side). */
+  ops: number;
+  rounds?: number;
+}
+
+export interface SideResult {
+  name: string;
+  opsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+  rssMiB: number;
+}
+
+export interface ComparisonResult {
+  name: string;
+  ours: SideResult;
+  baseline: SideResult;
+  ratio: number;
+  target: number | undefined;
+  met: boolean | undefined;
+  rounds: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Runs `ops` operations with the subject's concurrency; returns ops/s and per-op latencies. */
+async function round(subject: Subject, ops: number): Promise<{ opsPerSec: number; lat: Float64Array }> {
+  const lat = new Float64Array(ops);
+  const concurrency = subject.concurrency ?? 1;
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= ops) return;
+      const t0 = performance.now();
+      await subject.op();
+      lat[i] = (performance.now() - t0) * 1000;
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  lat.sort();
+  return { opsPerSec: ops / seconds, lat };
+}
+
+/**
+ * Measures ours and the baseline in alternating rounds of the same process (so both see the same
+ * machine noise) and reports the median of each; the ratio is median(ours)/median(baseline).
+ */
+export async function compare(c: Comparison): Promise<ComparisonResult> {
+  const rounds = c.rounds ?? 7;
+  const sides = [c.ours, c.baseline];
+  for (const s of sides) await s.setup?.();
+  try {
+    // Warm-up: JIT, caches, file system.
+    for (const s of sides) await round(s, Math.max(10, Math.floor(c.ops / 5)));
+    const samples = sides.map(() => ({ ops: [] as number[], p50: [] as number[], p99: [] as number[], rss: [] as number[] }));
+    for (let r = 0; r < rounds; r++) {
+      // Alternate the order each round so neither side always runs on a warmer machine.
+      const order = r % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) {
+        (globalThis as { gc?: () => void }).gc?.();
+        const res = await round(sides[i] as Subject, c.ops);
+        const s = samples[i] as (typeof samples)[number];
+        s.ops.push(res.opsPerSec);
+        s.p50.push(percentile(res.lat, 0.5));
+        s.p99.push(percentile(res.lat, 0.99));
+        s.rss.push(process.memoryUsage().rss / 1024 / 1024);
+      }
+    }
+    const out = samples.map((s, i) => ({
+      name: (sides[i] as Subject).name,
+      opsPerSec: median(s.ops),
+      p50Us: median(s.p50),
+      p99Us: median(s.p99),
+      rssMiB: median(s.rss),
+    }));
+    const [ours, baseline] = out as [SideResult, SideResult];
+    const ratio = ours.opsPerSec / baseline.opsPerSec;
+    return { name: c.name, ours, baseline, ratio, target: c.target, met: c.target === undefined ? undefined : ratio >= c.target, rounds };
+  } finally {
+    for (const s of sides) await s.teardown?.();
+  }
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+
+export function printTable(results: ComparisonResult[]): void {
+  const rows = results.map((r) => [
+    r.name,
+    `${fmt(r.ours.opsPerSec)}`,
+    `${fmt(r.baseline.opsPerSec)}`,
+    `${fmt(r.ratio, 2)}×`,
+    r.target === undefined ? "—" : `≥ ${r.target}× ${r.met ? "met" : "MISSED"}`,
+    `${fmt(r.ours.p50Us, 1)} / ${fmt(r.ours.p99Us, 1)}`,
+    `${fmt(r.baseline.p50Us, 1)} / ${fmt(r.baseline.p99Us, 1)}`,
+    fmt(r.ours.rssMiB),
+  ]);
+  const head = ["benchmark", "ours ops/s", "baseline ops/s", "ratio", "target", "ours p50/p99 µs", "base p50/p99 µs", "RSS MiB"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ");
+  console.log(line(head));
+  console.log(widths.map((w) => "-".repeat(w)).join("-|-"));
+  for (const r of rows) console.log(line(r));
+}
+
+export function machine(): Record<string, unknown> {
+  return { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), platform: process.platform };
+}
+
+export function writeResults(dir: string, results: ComparisonResult[]): string {
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const body = JSON.stringify({ date: new Date().toISOString(), machine: machine(), results }, null, 2);
+  const file = join(dir, `bench-${stamp}.json`);
+  writeFileSync(file, body);
+  writeFileSync(join(dir, "latest.json"), body);
+  return file;
+}

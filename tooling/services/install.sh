@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the services the test suites talk to, when they are missing:
+#   - SoftHSM2 2.6 (Debian package softhsm2)           → PKCS#11 seal tests
+#   - Consul 1.8.7 (Debian bullseye's consul .deb, extracted into tooling/services/.bin)
+#   - local-kms (Go module, pinned, built into tooling/services/.bin) → AWS KMS seal tests
+# Idempotent; used by .ci/run and by developers. Needs root for apt (CI and our machines run as root).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="$here/.bin"
+mkdir -p "$bin"
+LOCAL_KMS_VERSION="v0.0.0-20260228092603-2a5e92d09ab6"
+CONSUL_VERSION="1.8.7"
+
+apt_ready=0
+apt_update() {
+  if [ "$apt_ready" = 0 ]; then
+    apt-get update -qq
+    apt_ready=1
+  fi
+}
+
+if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
+  echo "installing softhsm2"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
+fi
+
+if [ ! -x "$bin/consul" ] || ! "$bin/consul" version 2>/dev/null | grep -q "v$CONSUL_VERSION"; then
+  echo "installing consul $CONSUL_VERSION (Debian bullseye package, extracted)"
+  # Debian 12 ships no consul; bullseye does. Its source lives in a file of its own, and apt keeps
+  # preferring bookworm's newer versions for everything else.
+  src=/etc/apt/sources.list.d/bulwark-bullseye.list
+  if [ ! -f "$src" ]; then
+    echo "deb http://deb.debian.org/debian bullseye main" > "$src"
+    apt_ready=0
+  fi
+  apt_update
+  work="$(mktemp -d)"
+  (cd "$work" && apt-get download -qq "consul=$CONSUL_VERSION*" >/dev/null && dpkg -x consul_*.deb root)
+  install -m 0755 "$work/root/usr/bin/consul" "$bin/consul"
+  rm -rf "$work"
+fi
+
+if [ ! -x "$bin/local-kms" ]; then
+  echo "installing local-kms $LOCAL_KMS_VERSION (go install)"
+  GOBIN="$bin" GOFLAGS=-mod=mod go install "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION"
+fi
+
+echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null), consul $("$bin/consul" version | head -1 | awk '{print $2}'), local-kms at $bin/local-kms"
