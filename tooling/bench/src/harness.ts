@@ -86,7 +86,12 @@ export async function compare(c: Comparison): Promise<ComparisonResult> {
   try {
     // Warm-up: JIT, caches, file system.
     for (const s of sides) await round(s, Math.max(10, Math.floor(c.ops / 5)));
-    const samples = sides.map(() => ({ ops: [] as number[], p50: [] as number[], p99: [] as number[], rss: [] as number[] }));
+    const samples = sides.map(() => ({
+      ops: [] as number[],
+      p50: [] as number[],
+      p99: [] as number[],
+      rss: [] as number[],
+    }));
     for (let r = 0; r < rounds; r++) {
       // Alternate the order each round so neither side always runs on a warmer machine.
       const order = r % 2 === 0 ? [0, 1] : [1, 0];
@@ -109,13 +114,22 @@ export async function compare(c: Comparison): Promise<ComparisonResult> {
     }));
     const [ours, baseline] = out as [SideResult, SideResult];
     const ratio = ours.opsPerSec / baseline.opsPerSec;
-    return { name: c.name, ours, baseline, ratio, target: c.target, met: c.target === undefined ? undefined : ratio >= c.target, rounds };
+    return {
+      name: c.name,
+      ours,
+      baseline,
+      ratio,
+      target: c.target,
+      met: c.target === undefined ? undefined : ratio >= c.target,
+      rounds,
+    };
   } finally {
     for (const s of sides) await s.teardown?.();
   }
 }
 
-const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+const fmt = (n: number, d = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 
 export function printTable(results: ComparisonResult[]): void {
   const rows = results.map((r) => [
@@ -128,7 +142,16 @@ export function printTable(results: ComparisonResult[]): void {
     `${fmt(r.baseline.p50Us, 1)} / ${fmt(r.baseline.p99Us, 1)}`,
     fmt(r.ours.rssMiB),
   ]);
-  const head = ["benchmark", "ours ops/s", "baseline ops/s", "ratio", "target", "ours p50/p99 µs", "base p50/p99 µs", "RSS MiB"];
+  const head = [
+    "benchmark",
+    "ours ops/s",
+    "baseline ops/s",
+    "ratio",
+    "target",
+    "ours p50/p99 µs",
+    "base p50/p99 µs",
+    "RSS MiB",
+  ];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ");
   console.log(line(head));
@@ -137,7 +160,13 @@ export function printTable(results: ComparisonResult[]): void {
 }
 
 export function machine(): Record<string, unknown> {
-  return { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), platform: process.platform };
+  return {
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    platform: process.platform,
+  };
 }
 
 export function writeResults(dir: string, results: ComparisonResult[]): string {

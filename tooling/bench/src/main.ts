@@ -1,12 +1,29 @@
+import { readdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { type Comparison, type ComparisonResult, compare, machine, printTable, writeResults } from "./harness.js";
+import {
+  type Comparison,
+  type ComparisonResult,
+  compare,
+  machine,
+  printTable,
+  writeResults,
+} from "./harness.js";
 
-// Each suite returns comparisons of ours against a baseline measured in the same run. Loaded
-// lazily so one suite runs without the others' packages.
-const suites: Record<string, () => Promise<Comparison[]>> = {
-  barrier: async () => (await import("./suites/barrier.js")).barrierSuite(),
-  file: async () => (await import("./suites/file.js")).fileSuite(),
-};
+/**
+ * Every file in suites/ exports `suite(): Promise<Comparison[]>`: comparisons of ours against a
+ * baseline measured in the same run. Named by file; loaded lazily so one suite runs without the
+ * others' services (`pnpm bench barrier`).
+ */
+const suiteDir = resolve(import.meta.dirname, "suites");
+const suites: Record<string, () => Promise<Comparison[]>> = Object.fromEntries(
+  readdirSync(suiteDir)
+    .filter((f) => /\.ts$/.test(f))
+    .sort()
+    .map((f) => [
+      f.replace(/\.ts$/, ""),
+      async () => ((await import(resolve(suiteDir, f))) as { suite: () => Promise<Comparison[]> }).suite(),
+    ]),
+);
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -38,7 +38,7 @@ async function unsealedBarrier(): Promise<{ barrier: AesGcmBarrier; storage: Mem
   return { barrier, storage };
 }
 
-export async function barrierSuite(): Promise<Comparison[]> {
+export async function suite(): Promise<Comparison[]> {
   const { barrier } = await unsealedBarrier();
   const rawKey = Buffer.from(randomBytes(32));
   const path = "secret/data/db";

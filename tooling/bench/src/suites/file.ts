@@ -29,7 +29,7 @@ async function rawDurablePut(dir: string, name: string, bytes: Uint8Array, syncD
   }
 }
 
-export async function fileSuite(): Promise<Comparison[]> {
+export async function suite(): Promise<Comparison[]> {
   const root = await mkdtemp(join(tmpdir(), "bulwark-bench-file-"));
   const oursDir = join(root, "ours");
   const rawDir = join(root, "raw");
