@@ -1,1 +1,42 @@
-export {};
+export {
+  AesGcmBarrier,
+  type AutoRotateReason,
+  type BarrierLogger,
+  type BarrierOptions,
+  type KeyStatus,
+} from "./barrier.js";
+export {
+  ABSOLUTE_OPERATION_MAXIMUM,
+  ABSOLUTE_OPERATION_MINIMUM,
+  AES_GCM_VERSION_1,
+  AES_GCM_VERSION_2,
+  CIPHERTEXT_OVERHEAD,
+  DEFAULT_UPGRADE_GRACE_PERIOD_MS,
+  KEYRING_PATH,
+  MINIMUM_ROTATION_INTERVAL_MS,
+  OPENBAO_ROOT_KEY_PATH,
+  ROOT_KEY_PATH,
+  SHAMIR_KEK_PATH,
+  UPGRADE_PREFIX,
+} from "./constants.js";
+export {
+  BarrierAlreadyInitializedError,
+  BarrierCiphertextError,
+  type BarrierCiphertextErrorCode,
+  BarrierError,
+  type BarrierErrorCode,
+  BarrierInvalidKeyError,
+  BarrierNotInitializedError,
+  BarrierSealedError,
+} from "./errors.js";
+export { decryptFrame, encryptFrame, frameTerm, type TermKeys } from "./frame.js";
+export { GoTime } from "./go-time.js";
+export {
+  deserializeKey,
+  type KeyRecord,
+  Keyring,
+  type KeyringKey,
+  type NewKeyringKey,
+  type RotationConfig,
+  serializeKey,
+} from "./keyring.js";
