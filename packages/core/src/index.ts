@@ -1,1 +1,22 @@
-export {};
+export { CoreError, type CoreErrorCode, InvalidRequestError, SealedError } from "./errors.js";
+export { JOURNAL_PATH } from "./journal.js";
+export {
+  RECOVERY_CONFIG_PATH,
+  RECOVERY_KEY_PATH,
+  SEAL_CONFIG_PATH,
+  type SealConfig,
+  STORED_KEYS_PATH,
+} from "./seal-config.js";
+export {
+  type InitRequest,
+  type InitResult,
+  type Logger,
+  type RekeyResult,
+  type RekeyStatus,
+  type RekeyTarget,
+  SealedStore,
+  type SealedStoreOptions,
+  type SealStatus,
+  VERSION,
+} from "./sealed-store.js";
+export { parseKeyShare } from "./shares.js";

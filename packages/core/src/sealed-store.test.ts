@@ -1,0 +1,477 @@
+import { randomBytes } from "@bulwark/crypto";
+import { decodeBlobInfo, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
+import { MemoryBackend } from "@bulwark/storage-memory";
+import { describe, expect, it } from "vitest";
+import { CoreError } from "./errors.js";
+import { JOURNAL_PATH } from "./journal.js";
+import { type RekeyResult, SealedStore } from "./sealed-store.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+const keyA = randomBytes(32);
+const keyB = randomBytes(32);
+const staticA = () => new StaticKeySeal({ key: keyA, keyId: "key-a" });
+const staticB = (withA = true) =>
+  new StaticKeySeal({
+    key: keyB,
+    keyId: "key-b",
+    ...(withA ? { previousKeys: [{ keyId: "key-a", key: keyA }] } : {}),
+  });
+
+async function snapshot(storage: MemoryBackend, prefix = ""): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const name of await storage.list(prefix)) {
+    if (name.endsWith("/")) {
+      for (const [k, v] of await snapshot(storage, prefix + name)) out.set(k, v);
+    } else {
+      const e = await storage.get(prefix + name);
+      out.set(prefix + name, Buffer.from(e?.value ?? []).toString("hex"));
+    }
+  }
+  return out;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return (e as { code?: string }).code ?? `no code: ${String(e)}`;
+  }
+  return "resolved";
+}
+
+async function shamirStore(shares = 5, threshold = 3) {
+  const storage = new MemoryBackend();
+  const store = await SealedStore.open({ storage });
+  const init = await store.initialize({ secretShares: shares, secretThreshold: threshold });
+  return { storage, store, init };
+}
+
+async function unsealWith(store: SealedStore, keys: string[], opts: { migrate?: boolean } = {}) {
+  let s = store.status();
+  for (const k of keys) s = await store.unseal(k, opts);
+  return s;
+}
+
+describe("SealedStore with the Shamir seal", () => {
+  it("initialises sealed, reports t/n, and unseals with a threshold of shares", async () => {
+    const { store, init } = await shamirStore();
+    expect(init.keys).toHaveLength(5);
+    expect(init.keysBase64).toHaveLength(5);
+    expect(init.recoveryKeys).toEqual([]);
+    const s0 = store.status();
+    expect(s0).toMatchObject({
+      type: "shamir",
+      initialized: true,
+      sealed: true,
+      t: 3,
+      n: 5,
+      progress: 0,
+      recoverySeal: false,
+    });
+    const s1 = await store.unseal(init.keys[0] as string);
+    expect(s1.progress).toBe(1);
+    expect(s1.nonce).toMatch(/^[0-9a-f-]{36}$/);
+    await store.unseal(init.keysBase64[3] as string);
+    const s3 = await store.unseal(init.keys[4] as string);
+    expect(s3).toMatchObject({ sealed: false, progress: 0, active: true });
+    await store.put("secret/a", enc("one"));
+    expect(dec(await store.get("secret/a"))).toBe("one");
+  });
+
+  it("ignores duplicate shares and discards progress on reset", async () => {
+    const { store, init } = await shamirStore();
+    await store.unseal(init.keys[0] as string);
+    const dup = await store.unseal(init.keys[0] as string);
+    expect(dup.progress).toBe(1);
+    const reset = await store.unseal(undefined, { reset: true });
+    expect(reset).toMatchObject({ progress: 0, nonce: "", sealed: true });
+  });
+
+  it("a wrong key resets progress with 'invalid key' and changes nothing in storage", async () => {
+    const { storage, store, init } = await shamirStore(3, 2);
+    const before = await snapshot(storage);
+    await store.unseal(init.keys[0] as string);
+    const wrong = Buffer.from(init.keys[1] as string, "hex");
+    wrong[3] = (wrong[3] as number) ^ 0xff;
+    await expect(store.unseal(wrong)).rejects.toThrow(/invalid key/);
+    expect(store.status()).toMatchObject({ sealed: true, progress: 0 });
+    expect(await snapshot(storage)).toEqual(before);
+    await unsealWith(store, [init.keys[1] as string, init.keys[2] as string]);
+    expect(store.sealed).toBe(false);
+  });
+
+  it("seal() zeroes keys and refuses every data operation until unsealed again", async () => {
+    const { store, init } = await shamirStore(1, 1);
+    await store.unseal(init.keys[0] as string);
+    await store.put("k", enc("v"));
+    await store.seal();
+    for (const p of [
+      store.get("k"),
+      store.put("k", enc("x")),
+      store.delete("k"),
+      store.list(""),
+      store.rotate(),
+    ]) {
+      expect(await codeOf(p)).toBe("sealed");
+    }
+    await store.unseal(init.keys[0] as string);
+    expect(dec(await store.get("k"))).toBe("v");
+  });
+
+  it("refuses a second initialize and bad share parameters with messages naming the field", async () => {
+    const { store } = await shamirStore();
+    expect(await codeOf(store.initialize({ secretShares: 3, secretThreshold: 2 }))).toBe(
+      "already_initialized",
+    );
+    const fresh = await SealedStore.open({ storage: new MemoryBackend() });
+    await expect(fresh.initialize({ secretShares: 5, secretThreshold: 1 })).rejects.toThrow(
+      /secret_threshold/,
+    );
+    await expect(
+      fresh.initialize({ secretShares: 3, secretThreshold: 2, recoveryShares: 3 }),
+    ).rejects.toThrow(/recovery_shares/);
+    await expect(fresh.initialize({})).rejects.toThrow(/secret_shares/);
+    expect(fresh.status().initialized).toBe(false);
+  });
+
+  it("rotates the barrier key and keeps old data readable", async () => {
+    const { store, init } = await shamirStore(1, 1);
+    await store.unseal(init.keys[0] as string);
+    await store.put("old", enc("before"));
+    const s = await store.rotate();
+    expect(s.term).toBe(2);
+    await store.put("new", enc("after"));
+    expect(store.keyStatus().term).toBe(2);
+    expect(dec(await store.get("old"))).toBe("before");
+    expect(dec(await store.get("new"))).toBe("after");
+  });
+
+  it("rekeys the unseal keys: new shares work, old ones do not, data survives", async () => {
+    const { store, init } = await shamirStore(3, 2);
+    await unsealWith(store, init.keys.slice(0, 2));
+    await store.put("secret/x", enc("kept"));
+    const op = await store.rekeyInit({ secretShares: 4, secretThreshold: 3 });
+    expect(op).toMatchObject({ started: true, t: 3, n: 4, progress: 0, required: 2 });
+    expect(await codeOf(store.rekeyUpdate(init.keys[0] as string, "not-the-nonce"))).toBe("nonce_mismatch");
+    await store.rekeyUpdate(init.keys[0] as string, op.nonce);
+    const done = (await store.rekeyUpdate(init.keys[2] as string, op.nonce)) as RekeyResult;
+    expect(done.complete).toBe(true);
+    expect(done.keys).toHaveLength(4);
+    expect(store.status()).toMatchObject({ t: 3, n: 4 });
+    await store.seal();
+    await expect(unsealWith(store, init.keys)).rejects.toThrow(/invalid key/);
+    await unsealWith(store, done.keys.slice(1, 4));
+    expect(dec(await store.get("secret/x"))).toBe("kept");
+  });
+
+  it("a rekey authorised with wrong shares fails and keeps the old keys", async () => {
+    const { store, init } = await shamirStore(3, 2);
+    await unsealWith(store, init.keys.slice(0, 2));
+    const other = await shamirStore(3, 2);
+    const op = await store.rekeyInit({ secretShares: 3, secretThreshold: 2 });
+    await store.rekeyUpdate(other.init.keys[0] as string, op.nonce);
+    expect(await codeOf(store.rekeyUpdate(other.init.keys[1] as string, op.nonce))).toBe("invalid_key");
+    await store.seal();
+    await unsealWith(store, init.keys.slice(1, 3));
+    expect(store.sealed).toBe(false);
+  });
+
+  it("leaves seal-wrap requests unwrapped: the Shamir seal cannot wrap", async () => {
+    const { storage, store, init } = await shamirStore(1, 1);
+    await store.unseal(init.keys[0] as string);
+    await store.put("secret/w", enc("wrapped?"), { sealWrap: true });
+    const raw = (await storage.get("secret/w"))?.value as Uint8Array;
+    expect(raw[0]).toBe(0); // barrier ciphertext: term bytes first, no BlobInfo
+    expect(dec(await store.get("secret/w"))).toBe("wrapped?");
+  });
+});
+
+describe("SealedStore with an auto seal", () => {
+  async function autoStore() {
+    const storage = new MemoryBackend();
+    const store = await SealedStore.open({ storage, seal: staticA() });
+    const init = await store.initialize({ recoveryShares: 3, recoveryThreshold: 2 });
+    return { storage, store, init };
+  }
+
+  it("initialises unsealed, stores the wrapped root key and recovery key, and auto-unseals on open", async () => {
+    const { storage, store, init } = await autoStore();
+    expect(init.keys).toEqual([]);
+    expect(init.recoveryKeys).toHaveLength(3);
+    expect(store.status()).toMatchObject({
+      type: "static",
+      sealed: false,
+      t: 2,
+      n: 3,
+      recoverySeal: true,
+      recoverySealType: "shamir",
+    });
+    await store.put("secret/db", enc("pw"));
+    const stored = decodeBlobInfo((await storage.get("core/hsm/barrier-unseal-keys"))?.value as Uint8Array);
+    expect(stored.keyInfo?.keyId).toBe("key-a");
+    expect(JSON.parse(dec((await storage.get("core/seal-config"))?.value) as string)).toMatchObject({
+      type: "static",
+      secret_shares: 1,
+      secret_threshold: 1,
+      stored_shares: 1,
+    });
+    expect(JSON.parse(dec((await storage.get("core/recovery-config"))?.value) as string)).toMatchObject({
+      type: "shamir",
+      secret_shares: 3,
+      secret_threshold: 2,
+    });
+    const again = await SealedStore.open({ storage, seal: staticA() });
+    expect(again.sealed).toBe(false);
+    expect(dec(await again.get("secret/db"))).toBe("pw");
+  });
+
+  it("seal-wraps the keyring and flagged entries: stored bytes end with the 's' canary", async () => {
+    const { storage, store } = await autoStore();
+    await store.put("secret/w", enc("double"), { sealWrap: true });
+    await store.put("secret/plain", enc("single"));
+    const canary = (k: string) => storage.get(k).then((e) => e?.value.at(-1));
+    expect(await canary("secret/w")).toBe(0x73);
+    expect(await canary("core/keyring")).toBe(0x73);
+    expect(await canary("secret/plain")).not.toBe(0x73);
+    expect(dec(await store.get("secret/w"))).toBe("double");
+  });
+
+  it("stays sealed and says why when the seal cannot decrypt the stored keys", async () => {
+    const { storage } = await autoStore();
+    const wrong = new StaticKeySeal({ key: keyB, keyId: "key-a" });
+    const store = await SealedStore.open({ storage, seal: wrong });
+    expect(store.sealed).toBe(true);
+    expect(store.status().sealedReason).toMatch(
+      /stored unseal keys are present but the seal could not decrypt them/,
+    );
+    await expect(store.get("x")).rejects.toThrow(/could not decrypt/);
+  });
+
+  it("unseals with recovery shares after a manual seal, and rejects wrong ones", async () => {
+    const { store, init } = await autoStore();
+    await store.seal();
+    expect(store.status()).toMatchObject({ sealed: true, t: 2 });
+    const bad = randomBytes(33);
+    await store.unseal(init.recoveryKeys[0] as string);
+    expect(await codeOf(store.unseal(bad))).toBe("invalid_key");
+    await unsealWith(store, init.recoveryKeys.slice(1, 3));
+    expect(store.sealed).toBe(false);
+  });
+
+  it("refuses secret_shares other than 1", async () => {
+    const store = await SealedStore.open({ storage: new MemoryBackend(), seal: staticA() });
+    await expect(store.initialize({ secretShares: 5, secretThreshold: 3 })).rejects.toThrow(
+      /secret_shares not applicable to seal type static/,
+    );
+  });
+
+  it("rekeys the recovery keys and the root key (authorised by recovery shares)", async () => {
+    const { storage, store, init } = await autoStore();
+    await store.put("d", enc("data"));
+    const rootBlobBefore = (await storage.get("core/hsm/barrier-unseal-keys"))?.value;
+    const op = await store.rekeyInit({ target: "barrier" });
+    expect(op.required).toBe(2);
+    await store.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce);
+    const root = (await store.rekeyUpdate(init.recoveryKeys[1] as string, op.nonce)) as RekeyResult;
+    expect(root.keys).toEqual([]);
+    expect((await storage.get("core/hsm/barrier-unseal-keys"))?.value).not.toEqual(rootBlobBefore);
+    const rop = await store.rekeyInit({ target: "recovery", secretShares: 5, secretThreshold: 4 });
+    await unsealWithRekey(store, init.recoveryKeys.slice(0, 2), rop.nonce);
+    const fresh = await SealedStore.open({ storage, seal: staticA() });
+    expect(dec(await fresh.get("d"))).toBe("data");
+    expect(fresh.status()).toMatchObject({ t: 4, n: 5 });
+  });
+
+  it("upgrades stored keys to the seal's new key id and re-wraps seal-wrapped entries", async () => {
+    const { storage, store } = await autoStore();
+    await store.put("secret/w", enc("wrapped"), { sealWrap: true });
+    await store.close();
+    const upgraded = await SealedStore.open({ storage, seal: staticB() });
+    expect(upgraded.sealed).toBe(false);
+    for (const k of ["core/hsm/barrier-unseal-keys", "core/recovery-key"]) {
+      expect(decodeBlobInfo((await storage.get(k))?.value as Uint8Array).keyInfo?.keyId).toBe("key-b");
+    }
+    const r = await upgraded.rewrap();
+    expect(r.rewrapped).toBeGreaterThanOrEqual(2); // secret/w and the keyring at least
+    const onlyB = await SealedStore.open({ storage, seal: staticB(false) });
+    expect(dec(await onlyB.get("secret/w"))).toBe("wrapped");
+  });
+});
+
+async function unsealWithRekey(store: SealedStore, keys: string[], nonce: string) {
+  let last: unknown;
+  for (const k of keys) last = await store.rekeyUpdate(k, nonce);
+  return last;
+}
+
+describe("seal migration", () => {
+  it("Shamir → auto: unseal shares become recovery shares, the store then auto-unseals", async () => {
+    const { storage, store, init } = await shamirStore(3, 2);
+    await unsealWith(store, init.keys.slice(0, 2));
+    await store.put("secret/m", enc("migrated"));
+    await store.close();
+    const migrating = await SealedStore.open({ storage, seal: staticA(), migrationSeal: new ShamirSeal() });
+    expect(migrating.status()).toMatchObject({ sealed: true, migration: true, type: "shamir" });
+    expect(await codeOf(migrating.unseal(init.keys[0] as string))).toBe("migration");
+    await unsealWith(migrating, init.keys.slice(1, 3), { migrate: true });
+    expect(migrating.status()).toMatchObject({
+      sealed: false,
+      migration: false,
+      type: "static",
+      recoverySeal: true,
+      t: 2,
+      n: 3,
+    });
+    await migrating.close();
+    const auto = await SealedStore.open({ storage, seal: staticA() });
+    expect(auto.sealed).toBe(false);
+    expect(dec(await auto.get("secret/m"))).toBe("migrated");
+    expect(await storage.get("core/shamir-kek")).toBeUndefined();
+    await auto.seal();
+    await unsealWith(auto, [init.keys[2] as string, init.keys[0] as string]);
+    expect(auto.sealed).toBe(false);
+  });
+
+  it("auto → Shamir: recovery shares become unseal shares and wrapped values are unwrapped", async () => {
+    const storage = new MemoryBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 3, recoveryThreshold: 2 });
+    await first.put("secret/w", enc("was wrapped"), { sealWrap: true });
+    await first.close();
+    const migrating = await SealedStore.open({ storage, seal: new ShamirSeal(), migrationSeal: staticA() });
+    expect(migrating.sealed).toBe(true);
+    expect(migrating.status().migration).toBe(true);
+    await unsealWith(migrating, init.recoveryKeys.slice(0, 2), { migrate: true });
+    expect(migrating.status()).toMatchObject({ type: "shamir", t: 2, n: 3, recoverySeal: false });
+    expect((await storage.get("secret/w"))?.value.at(-1)).not.toBe(0x73);
+    expect(await storage.get("core/recovery-key")).toBeUndefined();
+    await migrating.close();
+    const shamir = await SealedStore.open({ storage });
+    await unsealWith(shamir, init.recoveryKeys.slice(1, 3));
+    expect(dec(await shamir.get("secret/w"))).toBe("was wrapped");
+  });
+
+  it("auto → auto: the recovery key is kept and every wrapped value moves to the new seal", async () => {
+    const storage = new MemoryBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.put("secret/w", enc("moves"), { sealWrap: true });
+    await first.close();
+    const migrating = await SealedStore.open({ storage, seal: staticB(false), migrationSeal: staticA() });
+    await migrating.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    await migrating.close();
+    const onlyB = await SealedStore.open({ storage, seal: staticB(false) });
+    expect(onlyB.sealed).toBe(false);
+    expect(dec(await onlyB.get("secret/w"))).toBe("moves");
+    await onlyB.seal();
+    await onlyB.unseal(init.recoveryKeys[0] as string);
+    expect(onlyB.sealed).toBe(false);
+  });
+
+  it("a store sealed by another seal type says how to migrate", async () => {
+    const { storage } = await shamirStore();
+    const store = await SealedStore.open({ storage, seal: staticA() });
+    expect(store.sealed).toBe(true);
+    expect(store.status().sealedReason).toMatch(/configure the "shamir" seal as the migration source/);
+  });
+});
+
+describe("HA", () => {
+  it("one node is active; a standby refuses writes, follows rotations and takes over when the active seals", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({
+      storage,
+      seal: staticA(),
+      ha: storage,
+      nodeId: "a",
+      standbyPollMs: 20,
+    });
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const b = await SealedStore.open({
+      storage,
+      seal: staticA(),
+      ha: storage,
+      nodeId: "b",
+      standbyPollMs: 20,
+    });
+    expect(b.sealed).toBe(false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.status().active).toBe(false);
+    expect(await codeOf(b.put("x", enc("no")))).toBe("standby");
+    await a.put("shared", enc("from a"));
+    expect(dec(await b.get("shared"))).toBe("from a");
+    await a.rotate();
+    await a.put("after-rotate", enc("term 2"));
+    await waitFor(() => b.keyStatus().term === 2);
+    expect(dec(await b.get("after-rotate"))).toBe("term 2");
+    await a.seal();
+    await waitFor(() => b.status().active);
+    await b.put("x", enc("b writes now"));
+    expect(dec(await b.get("x"))).toBe("b writes now");
+    await b.close();
+  });
+
+  it("steps down when the lock is lost, and the standby takes over", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(b.status().active).toBe(false);
+    // The lock is taken away from a (as when a Consul session expires): b is first in the queue.
+    expect(storage.forceRelease("core/lock")).toBe(true);
+    await waitFor(() => b.status().active);
+    expect(a.status().active).toBe(false);
+    expect(await codeOf(a.put("x", enc("deposed")))).toBe("standby");
+    expect((await storage.lockWith("core/lock", "probe").value()).value).toBe("b");
+    await a.close();
+    await b.close();
+  });
+});
+
+describe("rollback journal", () => {
+  it("open() restores records from an interrupted step", async () => {
+    const { storage, store, init } = await shamirStore(1, 1);
+    await store.unseal(init.keys[0] as string);
+    await store.put("keep", enc("me"));
+    await store.close();
+    const before = await snapshot(storage);
+    // Simulate a crash mid-rekey: a journal with the old records, then a damaged keyring.
+    const { Journal } = await import("./journal.js");
+    await new Journal(storage).begin("rekey", ["core/keyring", "core/seal-config"]);
+    await storage.put({ key: "core/keyring", value: randomBytes(80) });
+    const reopened = await SealedStore.open({ storage });
+    expect(await storage.get(JOURNAL_PATH)).toBeUndefined();
+    expect(await snapshot(storage)).toEqual(before);
+    await reopened.unseal(init.keys[0] as string);
+    expect(dec(await reopened.get("keep"))).toBe("me");
+  });
+});
+
+describe("errors", () => {
+  it("unseal before init says the store is not initialized", async () => {
+    const store = await SealedStore.open({ storage: new MemoryBackend() });
+    const e = await store.unseal("00").catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CoreError);
+    expect((e as CoreError).code).toBe("not_initialized");
+  });
+
+  it("a malformed share is an invalid request naming the field", async () => {
+    const { store } = await shamirStore();
+    await expect(store.unseal("not hex or base64 !!")).rejects.toThrow(
+      /key must be a key share in hex or base64/,
+    );
+    await expect(store.unseal("abcd")).rejects.toThrow(/16 to 33 bytes/);
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,1125 @@
+import { randomUUID } from "node:crypto";
+import { AesGcmBarrier, type BarrierOptions, type KeyStatus, type RotationConfig } from "@bulwark/barrier";
+import { constantTimeEqual, randomBytes, shamirSplit, validateShamirParameters } from "@bulwark/crypto";
+import {
+  decodeBlobInfo,
+  encodeBlobInfo,
+  parseSealWrapped,
+  type RewrapProgress,
+  type RewrapResult,
+  type Seal,
+  SealWrapBackend,
+  ShamirSeal,
+} from "@bulwark/seal";
+import type { Backend, Entry, HABackend, Lock } from "@bulwark/storage";
+import { CoreError, InvalidRequestError, SealedError } from "./errors.js";
+import { Journal } from "./journal.js";
+import { MigrationSeal } from "./migration-seal.js";
+import {
+  decodeSealConfig,
+  encodeSealConfig,
+  RECOVERY_CONFIG_PATH,
+  RECOVERY_KEY_PATH,
+  SEAL_CONFIG_PATH,
+  type SealConfig,
+  STORED_KEYS_PATH,
+  sealConfig,
+} from "./seal-config.js";
+import { parseKeyShare, ShareCollector } from "./shares.js";
+
+export const VERSION = "0.1.0";
+const KEYRING_PATH = "core/keyring";
+const ROOT_KEY_PATH = "core/master";
+const SHAMIR_KEK_PATH = "core/shamir-kek";
+const LOCK_PATH = "core/lock";
+/** Every record a key-changing lifecycle step may touch (saved in the rollback journal). */
+const KEY_RECORDS = [
+  KEYRING_PATH,
+  ROOT_KEY_PATH,
+  SHAMIR_KEK_PATH,
+  STORED_KEYS_PATH,
+  RECOVERY_KEY_PATH,
+  RECOVERY_CONFIG_PATH,
+  SEAL_CONFIG_PATH,
+] as const;
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface SealedStoreOptions {
+  /** Physical storage (memory, file, Consul, or a plugin backend). */
+  storage: Backend;
+  /** The seal protecting the root key; default: a Shamir seal (key shares). */
+  seal?: Seal;
+  /**
+   * The seal the data is protected by today when moving to `seal` (Vault's `disabled = true`
+   * block). While set and the stored seal type is this seal's, the store does not auto-unseal:
+   * unseal with `migrate: true` to migrate.
+   */
+  migrationSeal?: Seal;
+  logger?: Logger;
+  /** HA lock provider (usually the storage backend itself); omit for a single node. */
+  ha?: HABackend;
+  /** This node's id, stored as the HA lock value (default: a random UUID). */
+  nodeId?: string;
+  /** How often a standby checks for keyring upgrades (Vault: 10 s). */
+  standbyPollMs?: number;
+  /** How often the active node checks automatic rotation (Vault: 5 min). 0 disables the timer. */
+  autoRotateCheckMs?: number;
+  /** Name reported as `storage_type` in status. */
+  storageType?: string;
+  barrier?: BarrierOptions;
+}
+
+export interface SealStatus {
+  type: string;
+  initialized: boolean;
+  sealed: boolean;
+  /** Threshold: unseal shares (Shamir) or recovery shares (auto seals). */
+  t: number;
+  n: number;
+  progress: number;
+  nonce: string;
+  version: string;
+  migration: boolean;
+  recoverySeal: boolean;
+  recoverySealType?: string;
+  storageType: string;
+  haEnabled: boolean;
+  /** Unsealed and holding the HA lock (always true without HA when unsealed). */
+  active: boolean;
+  /** Why the store is still sealed when it tried to unseal itself. */
+  sealedReason?: string;
+}
+
+export interface InitRequest {
+  secretShares?: number;
+  secretThreshold?: number;
+  recoveryShares?: number;
+  recoveryThreshold?: number;
+}
+
+export interface InitResult {
+  /** Unseal key shares (Shamir), hex. Empty with an auto seal. */
+  keys: string[];
+  keysBase64: string[];
+  /** Recovery key shares (auto seals), hex. */
+  recoveryKeys: string[];
+  recoveryKeysBase64: string[];
+}
+
+export type RekeyTarget = "barrier" | "recovery";
+
+export interface RekeyStatus {
+  started: boolean;
+  nonce: string;
+  t: number;
+  n: number;
+  progress: number;
+  /** Shares needed to authorise the rekey (threshold of the current keys). */
+  required: number;
+  target: RekeyTarget;
+}
+
+export interface RekeyResult {
+  complete: true;
+  nonce: string;
+  /** New shares (hex / base64); empty when an auto seal's root key was rekeyed. */
+  keys: string[];
+  keysBase64: string[];
+}
+
+interface RekeyOp {
+  target: RekeyTarget;
+  nonce: string;
+  shares: number;
+  threshold: number;
+  collector: ShareCollector;
+}
+
+/** Every key below `prefix`, depth first. */
+async function* walk(storage: Backend, prefix: string): AsyncGenerator<string> {
+  for (const name of await storage.list(prefix)) {
+    if (name.endsWith("/")) yield* walk(storage, prefix + name);
+    else yield prefix + name;
+  }
+}
+
+function safeKeyId(seal: Seal): string | undefined {
+  try {
+    return seal.keyId();
+  } catch {
+    return undefined;
+  }
+}
+
+function tryKeyIdOf(blob: Uint8Array): string | undefined {
+  try {
+    return decodeBlobInfo(blob).keyInfo?.keyId;
+  } catch {
+    return undefined;
+  }
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * The embeddable sealed store: Vault's lifecycle (init, unseal, auto-unseal, seal, rotate,
+ * rekey, seal migration, HA) over a barrier, a seal and a storage backend.
+ */
+export class SealedStore {
+  readonly #raw: Backend;
+  readonly #seal: Seal;
+  readonly #migrationSeal: Seal | undefined;
+  readonly #wrapSeal: MigrationSeal;
+  readonly #barrier: AesGcmBarrier;
+  readonly #journal: Journal;
+  readonly #log: Logger;
+  readonly #ha: HABackend | undefined;
+  readonly #nodeId: string;
+  readonly #opts: SealedStoreOptions;
+  readonly #unseal = new ShareCollector();
+  #config: SealConfig | undefined;
+  #recoveryConfig: SealConfig | undefined;
+  #sealedReason: string | undefined;
+  /** Key id recorded in the stored root-key blob (which seal key wraps it). */
+  #storedKeyId: string | undefined;
+  #active = false;
+  #rekey: RekeyOp | undefined;
+  #lock: Lock | undefined;
+  #haAbort: AbortController | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #closed = false;
+  /** Serialises lifecycle steps (init, unseal, seal, rekey, migration). */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(opts: SealedStoreOptions) {
+    this.#opts = opts;
+    this.#raw = opts.storage;
+    this.#seal = opts.seal ?? new ShamirSeal();
+    this.#migrationSeal = opts.migrationSeal;
+    this.#log = opts.logger ?? silentLogger;
+    this.#ha = opts.ha;
+    this.#nodeId = opts.nodeId ?? randomUUID();
+    this.#wrapSeal = new MigrationSeal(this.#seal, this.#migrationSeal);
+    this.#barrier = new AesGcmBarrier(new SealWrapBackend(this.#raw, this.#wrapSeal), opts.barrier);
+    this.#journal = new Journal(this.#raw);
+  }
+
+  /**
+   * Opens a store: finishes (rolls back) any interrupted lifecycle step, reads the seal
+   * configuration and, with an auto seal, unseals itself through the HSM/KMS. If that fails the
+   * store stays sealed and `status().sealedReason` says why.
+   */
+  static async open(opts: SealedStoreOptions): Promise<SealedStore> {
+    if (opts.storage === undefined) throw new InvalidRequestError("storage is required: pass a Backend");
+    if (opts.migrationSeal !== undefined && opts.seal === undefined && opts.migrationSeal.type === "shamir") {
+      throw new InvalidRequestError(
+        "migrating from Shamir needs a target seal: set seal to the new auto seal",
+      );
+    }
+    const store = new SealedStore(opts);
+    await store.#recoverJournal();
+    if (opts.migrationSeal !== undefined && opts.migrationSeal.type === store.#seal.type) {
+      // A same-type migration is told apart by key id, which an auto seal knows once initialised.
+      await store.#initSeal(store.#seal);
+    }
+    await store.#loadConfig();
+    if (store.#config !== undefined && store.#seal.autoUnseal && !store.migrationPending) {
+      await store.#autoUnseal();
+    }
+    return store;
+  }
+
+  get nodeId(): string {
+    return this.#nodeId;
+  }
+
+  /**
+   * True while the data is still protected by the migration source (unseal with `migrate: true`):
+   * the stored seal type is the source's, or, for a migration between two seals of one type
+   * (e.g. two KMS keys), the stored root key is still wrapped by the source's key.
+   */
+  get migrationPending(): boolean {
+    const from = this.#migrationSeal;
+    const cfg = this.#config;
+    if (from === undefined || cfg === undefined || cfg.type !== from.type) return false;
+    if (cfg.type !== this.#seal.type) return true;
+    return this.#storedKeyId !== undefined && this.#storedKeyId !== safeKeyId(this.#seal);
+  }
+
+  get sealed(): boolean {
+    return this.#barrier.sealed;
+  }
+
+  status(): SealStatus {
+    const auto = this.#storedSealIsAuto();
+    const cfg = auto ? this.#recoveryConfig : this.#config;
+    const s: SealStatus = {
+      type: this.#config?.type ?? this.#seal.type,
+      initialized: this.#config !== undefined,
+      sealed: this.#barrier.sealed,
+      t: cfg?.secret_threshold ?? 0,
+      n: cfg?.secret_shares ?? 0,
+      progress: this.#unseal.progress,
+      nonce: this.#unseal.nonce,
+      version: VERSION,
+      migration: this.migrationPending,
+      recoverySeal: auto,
+      storageType: this.#opts.storageType ?? this.#raw.constructor.name,
+      haEnabled: this.#ha !== undefined,
+      active: !this.#barrier.sealed && this.#active,
+    };
+    if (auto) s.recoverySealType = "shamir";
+    if (this.#sealedReason !== undefined && this.#barrier.sealed) s.sealedReason = this.#sealedReason;
+    return s;
+  }
+
+  // ---------------------------------------------------------------- init
+
+  async initialize(req: InitRequest): Promise<InitResult> {
+    return this.#serial(async () => {
+      this.#checkOpen();
+      await this.#recoverJournal();
+      await this.#loadConfig();
+      if (this.#config !== undefined)
+        throw new CoreError("already_initialized", "Bulwark is already initialized");
+      if (this.#migrationSeal !== undefined) {
+        throw new InvalidRequestError(
+          "cannot initialize while a migration seal is configured: remove the disabled seal",
+        );
+      }
+      const auto = this.#seal.autoUnseal;
+      if (auto) {
+        // Vault: auto seals store a single key; shares/threshold other than 1 make no sense.
+        for (const [name, v] of [
+          ["secret_shares", req.secretShares],
+          ["secret_threshold", req.secretThreshold],
+        ] as const) {
+          if (v !== undefined && v !== 1) {
+            throw new InvalidRequestError(
+              `parameter ${name} not applicable to seal type ${this.#seal.type}: omit it or set 1`,
+            );
+          }
+        }
+        validateShamirParameters(req.recoveryShares ?? 5, req.recoveryThreshold ?? 3, {
+          shares: "recovery_shares",
+          threshold: "recovery_threshold",
+        });
+      } else {
+        if (req.recoveryShares !== undefined || req.recoveryThreshold !== undefined) {
+          throw new InvalidRequestError(
+            "parameters recovery_shares and recovery_threshold apply only to auto-unseal seals",
+          );
+        }
+        if (req.secretShares === undefined || req.secretThreshold === undefined) {
+          throw new InvalidRequestError(
+            "secret_shares and secret_threshold are required with the Shamir seal",
+          );
+        }
+        validateShamirParameters(req.secretShares, req.secretThreshold);
+      }
+      await this.#initSeal(this.#seal);
+
+      const rootKey = randomBytes(32);
+      const result: InitResult = { keys: [], keysBase64: [], recoveryKeys: [], recoveryKeysBase64: [] };
+      await this.#step("initialize", async () => {
+        if (auto) {
+          const shares = req.recoveryShares ?? 5;
+          const threshold = req.recoveryThreshold ?? 3;
+          await this.#barrier.initialize(rootKey);
+          await this.#putStoredKeys(this.#seal, rootKey);
+          const recoveryKey = randomBytes(32);
+          const parts = await shamirSplit(recoveryKey, shares, threshold);
+          await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
+          recoveryKey.fill(0);
+          const rc = sealConfig("shamir", shares, threshold);
+          await this.#raw.put({ key: RECOVERY_CONFIG_PATH, value: encodeSealConfig(rc) });
+          result.recoveryKeys = parts.map(hex);
+          result.recoveryKeysBase64 = parts.map(b64);
+          // The seal config is written last: its presence is what "initialized" means.
+          await this.#raw.put({
+            key: SEAL_CONFIG_PATH,
+            value: encodeSealConfig(sealConfig(this.#seal.type, 1, 1)),
+          });
+        } else {
+          const shares = req.secretShares as number;
+          const threshold = req.secretThreshold as number;
+          const kek = randomBytes(32);
+          const parts = await shamirSplit(kek, shares, threshold);
+          await this.#barrier.initialize(rootKey, kek);
+          this.#shamir(this.#seal).setKey(kek);
+          kek.fill(0);
+          await this.#putStoredKeys(this.#seal, rootKey);
+          result.keys = parts.map(hex);
+          result.keysBase64 = parts.map(b64);
+          await this.#raw.put({
+            key: SEAL_CONFIG_PATH,
+            value: encodeSealConfig(sealConfig("shamir", shares, threshold)),
+          });
+        }
+      });
+      await this.#loadConfig();
+      this.#log.info("store initialized", { seal: this.#seal.type });
+      if (auto) {
+        // Like Vault, an auto-sealed store unseals itself right after init.
+        await this.#barrier.unseal(rootKey);
+        await this.#afterUnseal();
+      } else {
+        this.#shamir(this.#seal).clearKey();
+      }
+      rootKey.fill(0);
+      return result;
+    });
+  }
+
+  // ---------------------------------------------------------------- unseal / seal
+
+  /**
+   * Submits one key share (hex, base64 or bytes). Shamir: unseal shares. Auto seals (after a
+   * manual seal, or during migration away from one): recovery shares. Returns the status; at the
+   * threshold the store unseals. A wrong key resets progress and changes nothing.
+   */
+  async unseal(
+    keyShare: Uint8Array | string | undefined,
+    opts: { reset?: boolean; migrate?: boolean } = {},
+  ): Promise<SealStatus> {
+    return this.#serial(async () => {
+      this.#checkOpen();
+      if (this.#config === undefined) await this.#loadConfig();
+      if (this.#config === undefined) throw new CoreError("not_initialized", "Bulwark is not initialized");
+      // Vault: reset wins over a key given in the same request.
+      if (opts.reset === true) {
+        this.#unseal.reset();
+        return this.status();
+      }
+      if (!this.#barrier.sealed) return this.status();
+      if (keyShare === undefined)
+        throw new InvalidRequestError("key is required: give one unseal key share, or reset");
+      const migrating = this.migrationPending;
+      if (migrating && opts.migrate !== true) {
+        throw new CoreError(
+          "migration",
+          "the store is in seal migration mode: unseal with migrate=true (and the old unseal or recovery keys)",
+        );
+      }
+      if (!migrating && opts.migrate === true) {
+        throw new InvalidRequestError(
+          "migrate=true given but no seal migration is pending: configure the old seal as the migration source",
+        );
+      }
+      const share = parseKeyShare(keyShare);
+      const source = migrating ? (this.#migrationSeal as Seal) : this.#seal;
+      const viaRecovery = source.autoUnseal;
+      const threshold = viaRecovery
+        ? (this.#recoveryConfig?.secret_threshold ?? 1)
+        : this.#config.secret_threshold;
+      const secret = await this.#unseal.add(share, threshold);
+      share.fill(0);
+      if (secret === undefined) return this.status();
+      let rootKey: Uint8Array | undefined;
+      try {
+        await this.#initSeal(source);
+        if (viaRecovery) {
+          await this.#verifyRecoveryKey(source, secret);
+          rootKey = await this.#readStoredKeys(source);
+        } else {
+          rootKey = await this.#unwrapWithKek(this.#shamir(source), secret);
+        }
+        await this.#barrier.unseal(rootKey);
+      } catch (e) {
+        if (!viaRecovery) this.#shamir(source).clearKey();
+        secret.fill(0);
+        rootKey?.fill(0);
+        if (e instanceof CoreError && e.code !== "invalid_key") throw e;
+        this.#log.warn("unseal failed: invalid key");
+        throw new CoreError("invalid_key", "Unseal failed, invalid key", { cause: e });
+      }
+      try {
+        if (migrating) await this.#migrate(source, secret, rootKey);
+        this.#sealedReason = undefined;
+        await this.#afterUnseal();
+      } catch (e) {
+        this.#barrier.seal();
+        throw e;
+      } finally {
+        secret.fill(0);
+        rootKey.fill(0);
+      }
+      this.#log.info("store unsealed", { migrated: migrating });
+      return this.status();
+    });
+  }
+
+  /** Seals: stops HA participation, zeroes every key in memory. */
+  async seal(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#sealNow();
+    });
+  }
+
+  /** Seals and finalizes the seals; the store cannot be used afterwards. */
+  async close(): Promise<void> {
+    await this.#serial(async () => {
+      if (this.#closed) return;
+      await this.#sealNow();
+      this.#closed = true;
+      await this.#seal.finalize();
+      await this.#migrationSeal?.finalize();
+    });
+  }
+
+  // ---------------------------------------------------------------- data
+
+  async get(path: string): Promise<Uint8Array | undefined> {
+    this.#checkUnsealed();
+    return (await this.#barrier.get(path))?.value;
+  }
+
+  async put(path: string, value: Uint8Array, opts: { sealWrap?: boolean } = {}): Promise<void> {
+    this.#checkWritable();
+    const entry: Entry = { key: path, value };
+    if (opts.sealWrap === true) entry.sealWrap = true;
+    await this.#barrier.put(entry);
+  }
+
+  async delete(path: string): Promise<void> {
+    this.#checkWritable();
+    await this.#barrier.delete(path);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    this.#checkUnsealed();
+    return this.#barrier.list(prefix);
+  }
+
+  /** The barrier as a Backend (plaintext entries), for layers such as a KV engine. */
+  get storage(): Backend {
+    return this.#barrier;
+  }
+
+  // ---------------------------------------------------------------- keyring
+
+  async rotate(): Promise<KeyStatus> {
+    this.#checkWritable();
+    const s = await this.#barrier.rotate();
+    this.#log.info("barrier key rotated", { term: s.term });
+    return s;
+  }
+
+  keyStatus(): KeyStatus {
+    this.#checkUnsealed();
+    return this.#barrier.keyStatus();
+  }
+
+  rotationConfig(): RotationConfig {
+    this.#checkUnsealed();
+    return this.#barrier.rotationConfig();
+  }
+
+  async setRotationConfig(cfg: Partial<RotationConfig>): Promise<void> {
+    this.#checkWritable();
+    await this.#barrier.setRotationConfig(cfg);
+  }
+
+  // ---------------------------------------------------------------- rekey
+
+  /**
+   * Starts a rekey. `barrier`: new unseal shares and a new root key (Shamir), or a new root key
+   * authorised by recovery shares (auto seals). `recovery`: new recovery shares (auto seals).
+   */
+  async rekeyInit(req: {
+    secretShares?: number;
+    secretThreshold?: number;
+    target?: RekeyTarget;
+  }): Promise<RekeyStatus> {
+    return this.#serial(async () => {
+      this.#checkWritable();
+      if (this.#rekey !== undefined) {
+        throw new CoreError(
+          "operation_in_progress",
+          "a rekey is already in progress: finish it or cancel it first",
+        );
+      }
+      const target = req.target ?? "barrier";
+      const auto = this.#seal.autoUnseal;
+      let shares: number;
+      let threshold: number;
+      if (target === "recovery") {
+        if (!auto)
+          throw new InvalidRequestError(
+            "target recovery needs an auto seal: the Shamir seal has no recovery keys",
+          );
+        shares = req.secretShares ?? 0;
+        threshold = req.secretThreshold ?? 0;
+        validateShamirParameters(shares, threshold);
+      } else if (auto) {
+        // Auto seals keep one stored key; the rekey only replaces the root key.
+        if ((req.secretShares ?? 1) !== 1 || (req.secretThreshold ?? 1) !== 1) {
+          throw new InvalidRequestError(
+            `secret_shares and secret_threshold must be 1 with seal type ${this.#seal.type}: use target=recovery to rekey recovery keys`,
+          );
+        }
+        shares = 1;
+        threshold = 1;
+      } else {
+        shares = req.secretShares ?? 0;
+        threshold = req.secretThreshold ?? 0;
+        validateShamirParameters(shares, threshold);
+      }
+      this.#rekey = { target, nonce: randomUUID(), shares, threshold, collector: new ShareCollector() };
+      return this.rekeyStatus() as RekeyStatus;
+    });
+  }
+
+  rekeyStatus(): RekeyStatus | undefined {
+    const op = this.#rekey;
+    if (op === undefined) return undefined;
+    return {
+      started: true,
+      nonce: op.nonce,
+      t: op.threshold,
+      n: op.shares,
+      progress: op.collector.progress,
+      required: this.#authThreshold(),
+      target: op.target,
+    };
+  }
+
+  rekeyCancel(): void {
+    this.#rekey?.collector.reset();
+    this.#rekey = undefined;
+  }
+
+  /** Adds one current share (unseal shares, or recovery shares with an auto seal). */
+  async rekeyUpdate(keyShare: Uint8Array | string, nonce: string): Promise<RekeyStatus | RekeyResult> {
+    return this.#serial(async () => {
+      this.#checkWritable();
+      const op = this.#rekey;
+      if (op === undefined)
+        throw new CoreError("no_operation_in_progress", "no rekey is in progress: call rekey init first");
+      if (nonce !== op.nonce)
+        throw new CoreError("nonce_mismatch", "nonce does not match the rekey in progress");
+      const share = parseKeyShare(keyShare);
+      const secret = await op.collector.add(share, this.#authThreshold());
+      share.fill(0);
+      if (secret === undefined) return this.rekeyStatus() as RekeyStatus;
+      try {
+        await this.#verifyCurrentSecret(secret);
+      } catch (e) {
+        secret.fill(0);
+        throw e;
+      }
+      secret.fill(0);
+      this.#rekey = undefined;
+      const result = await this.#performRekey(op);
+      this.#log.info("rekey complete", { target: op.target });
+      return result;
+    });
+  }
+
+  // ---------------------------------------------------------------- seal key upgrade, rewrap
+
+  /**
+   * Re-encrypts the stored root key and recovery key with the seal's current key when they were
+   * written under an older key id (HSM key label changed, KMS alias re-pointed). Returns the
+   * records upgraded.
+   */
+  async upgradeSealKeys(): Promise<string[]> {
+    this.#checkWritable();
+    if (!this.#seal.autoUnseal) return [];
+    const upgraded: string[] = [];
+    const current = this.#seal.keyId();
+    for (const key of [STORED_KEYS_PATH, RECOVERY_KEY_PATH]) {
+      const e = await this.#raw.get(key);
+      if (e === undefined) continue;
+      const blob = decodeBlobInfo(e.value);
+      if (blob.keyInfo?.keyId === current) continue;
+      const plain = await this.#seal.decrypt(blob);
+      await this.#putBlob(key, this.#seal, plain);
+      plain.fill(0);
+      upgraded.push(key);
+      this.#log.info("upgraded stored key to the seal's current key", { path: key, keyId: current });
+    }
+    return upgraded;
+  }
+
+  /**
+   * Re-wraps every seal-wrapped entry with the seal's current key (after a seal key rotation or a
+   * migration). With a seal that cannot wrap (Shamir, after migrating away from an auto seal),
+   * wrapped entries are unwrapped instead: they stay barrier-encrypted.
+   */
+  async rewrap(onProgress?: (p: RewrapProgress) => void): Promise<RewrapResult> {
+    this.#checkWritable();
+    if (this.#wrapSeal.supportsSealWrap) {
+      return new SealWrapBackend(this.#raw, this.#wrapSeal).rewrap("", onProgress);
+    }
+    const result: RewrapResult = { processed: 0, rewrapped: 0, failed: 0, failedKeys: [] };
+    for await (const key of walk(this.#raw, "")) {
+      const e = await this.#raw.get(key);
+      if (e === undefined) continue;
+      result.processed++;
+      const blob = parseSealWrapped(e.value);
+      if (blob !== undefined) {
+        try {
+          const inner = await this.#wrapSeal.decrypt(blob);
+          await this.#raw.put({ key, value: inner });
+          result.rewrapped++;
+        } catch (err) {
+          this.#log.warn("could not unwrap a seal-wrapped entry", { key, error: errText(err) });
+          result.failed++;
+          result.failedKeys.push(key);
+        }
+      }
+      onProgress?.({ processed: result.processed, rewrapped: result.rewrapped, failed: result.failed, key });
+    }
+    return result;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  async #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new CoreError("closed", "the store was closed: open a new one");
+  }
+
+  #checkUnsealed(): void {
+    this.#checkOpen();
+    if (this.#barrier.sealed)
+      throw new SealedError(this.#sealedReason ? `Bulwark is sealed: ${this.#sealedReason}` : undefined);
+  }
+
+  #checkWritable(): void {
+    this.#checkUnsealed();
+    if (!this.#active)
+      throw new CoreError("standby", "this node is a standby: send writes to the active node");
+  }
+
+  #storedSealIsAuto(): boolean {
+    return this.#recoveryConfig !== undefined;
+  }
+
+  #authThreshold(): number {
+    return this.#seal.autoUnseal
+      ? (this.#recoveryConfig?.secret_threshold ?? 1)
+      : (this.#config?.secret_threshold ?? 1);
+  }
+
+  #shamir(seal: Seal): ShamirSeal {
+    if (!(seal instanceof ShamirSeal)) {
+      throw new CoreError("seal_unavailable", `seal type ${seal.type} cannot be unsealed with key shares`);
+    }
+    return seal;
+  }
+
+  async #initSeal(seal: Seal): Promise<void> {
+    try {
+      await seal.init();
+    } catch (e) {
+      throw new CoreError("seal_unavailable", `seal ${seal.type} could not be initialized: ${errText(e)}`, {
+        cause: e,
+      });
+    }
+  }
+
+  async #loadConfig(): Promise<void> {
+    const c = await this.#raw.get(SEAL_CONFIG_PATH);
+    this.#config = c === undefined ? undefined : decodeSealConfig(c.value, SEAL_CONFIG_PATH);
+    const r = await this.#raw.get(RECOVERY_CONFIG_PATH);
+    this.#recoveryConfig = r === undefined ? undefined : decodeSealConfig(r.value, RECOVERY_CONFIG_PATH);
+    const k = await this.#raw.get(STORED_KEYS_PATH);
+    this.#storedKeyId = k === undefined ? undefined : tryKeyIdOf(k.value);
+    if (this.#config === undefined) return;
+    if (this.#config.stored_shares === 0) {
+      throw new CoreError(
+        "invalid_request",
+        "legacy Shamir seal (stored_shares = 0) is not supported: rekey it with Vault ≥ 1.3 first",
+      );
+    }
+    const stored = this.#config.type;
+    if (stored !== this.#seal.type && stored !== this.#migrationSeal?.type) {
+      this.#sealedReason =
+        `storage is sealed with seal type "${stored}" but the configured seal is "${this.#seal.type}": ` +
+        `configure the "${stored}" seal as the migration source to migrate`;
+    }
+  }
+
+  async #recoverJournal(): Promise<void> {
+    const op = await this.#journal.recover();
+    if (op !== undefined) this.#log.warn("rolled back an interrupted lifecycle step", { op });
+  }
+
+  async #autoUnseal(): Promise<void> {
+    if (this.#sealedReason !== undefined) return;
+    let rootKey: Uint8Array | undefined;
+    try {
+      await this.#initSeal(this.#seal);
+      rootKey = await this.#readStoredKeys(this.#seal);
+      await this.#barrier.unseal(rootKey);
+      await this.#afterUnseal();
+      this.#log.info("auto-unsealed", { seal: this.#seal.type });
+    } catch (e) {
+      this.#barrier.seal();
+      this.#sealedReason = `stored unseal keys are present but the seal could not decrypt them: ${errText(e)}`;
+      this.#log.warn("auto-unseal failed; the store stays sealed", { reason: this.#sealedReason });
+    } finally {
+      rootKey?.fill(0);
+    }
+  }
+
+  /** Everything an unsealed node does: seal key upgrade, rewrap after migration, HA, timers. */
+  async #afterUnseal(): Promise<void> {
+    if (this.#ha === undefined) {
+      this.#active = true;
+      await this.#becomeActive();
+    } else {
+      this.#active = false;
+      this.#startHA();
+    }
+  }
+
+  async #becomeActive(): Promise<void> {
+    if (this.#ha !== undefined) {
+      // Pick up what the previous active node changed: new terms, a new root key.
+      while (await this.#barrier.checkUpgrade()) {}
+      await this.#barrier.reloadRootKey();
+      await this.#barrier.reloadKeyring();
+    }
+    if (this.#seal.autoUnseal) {
+      try {
+        await this.upgradeSealKeys();
+      } catch (e) {
+        this.#log.warn("post-unseal upgrade of seal keys failed", { error: errText(e) });
+      }
+    }
+    if (this.#migrationSeal !== undefined) {
+      // Finish a migration: every value wrapped by the old seal is re-wrapped (or unwrapped).
+      const r = await this.rewrap();
+      if (r.rewrapped > 0) this.#log.info("re-wrapped seal-wrapped entries after seal migration", { ...r });
+    }
+    const every = this.#opts.autoRotateCheckMs ?? 5 * 60_000;
+    if (every > 0) {
+      const t = setInterval(() => {
+        if (this.#barrier.sealed || !this.#active) return;
+        this.#barrier.checkAutoRotate().then(
+          (reason) => reason && this.#log.info("automatic barrier key rotation", { reason }),
+          (e) => this.#log.warn("automatic rotation check failed", { error: errText(e) }),
+        );
+      }, every);
+      t.unref();
+      this.#timers.push(t);
+    }
+  }
+
+  #startHA(): void {
+    const ha = this.#ha as HABackend;
+    const abort = new AbortController();
+    this.#haAbort = abort;
+    const lock = ha.lockWith(LOCK_PATH, this.#nodeId);
+    this.#lock = lock;
+    const poll = setInterval(() => {
+      if (this.#active || this.#barrier.sealed) return;
+      this.#barrier.checkUpgrade().then(
+        async (upgraded) => {
+          if (upgraded)
+            this.#log.info("standby upgraded to a new key term", { term: this.#barrier.keyStatus().term });
+          await this.#barrier.reloadRootKey();
+        },
+        (e) => this.#log.debug("standby upgrade check failed", { error: errText(e) }),
+      );
+    }, this.#opts.standbyPollMs ?? 10_000);
+    poll.unref();
+    this.#timers.push(poll);
+    const loop = async () => {
+      while (!abort.signal.aborted) {
+        let leadership: AbortSignal;
+        try {
+          leadership = await lock.acquire(abort.signal);
+        } catch (e) {
+          if (abort.signal.aborted) return;
+          this.#log.warn("HA lock acquisition failed; retrying", { error: errText(e) });
+          await new Promise((r) => setTimeout(r, 1000).unref());
+          continue;
+        }
+        try {
+          await this.#becomeActive();
+          this.#active = true;
+          this.#log.info("this node is now active", { nodeId: this.#nodeId });
+        } catch (e) {
+          this.#log.error("could not take over as active node; releasing the lock", { error: errText(e) });
+          await lock.release().catch(() => undefined);
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          if (leadership.aborted || abort.signal.aborted) return resolve();
+          leadership.addEventListener("abort", () => resolve(), { once: true });
+          abort.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        this.#active = false;
+        if (!abort.signal.aborted)
+          this.#log.warn("lost the HA lock; stepping down to standby", { nodeId: this.#nodeId });
+      }
+    };
+    void loop();
+  }
+
+  async #sealNow(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    this.#haAbort?.abort();
+    this.#haAbort = undefined;
+    if (this.#lock !== undefined && this.#active) await this.#lock.release().catch(() => undefined);
+    this.#lock = undefined;
+    this.#active = false;
+    this.#barrier.seal();
+    this.#unseal.reset();
+    this.rekeyCancel();
+    if (this.#seal instanceof ShamirSeal) this.#seal.clearKey();
+    if (this.#migrationSeal instanceof ShamirSeal) this.#migrationSeal.clearKey();
+    this.#log.info("store sealed");
+  }
+
+  /**
+   * Runs a multi-record lifecycle step under the rollback journal: on failure the saved records
+   * are restored (here, or at the next open if the process died) and the error is rethrown.
+   */
+  async #step(op: string, fn: () => Promise<void>): Promise<void> {
+    // A journal left by an earlier step whose rollback failed is rolled back first.
+    await this.#recoverJournal();
+    await this.#journal.begin(op, KEY_RECORDS);
+    try {
+      await fn();
+      // Until the journal is gone the step has not happened: a failed commit rolls back too,
+      // because the caller is told the step failed.
+      await this.#journal.commit();
+    } catch (e) {
+      try {
+        await this.#journal.recover();
+      } catch (rollbackError) {
+        this.#log.error("rollback failed; it will be retried at the next open or lifecycle step", {
+          op,
+          error: errText(rollbackError),
+        });
+      }
+      throw e;
+    }
+  }
+
+  async #putBlob(key: string, seal: Seal, plaintext: Uint8Array): Promise<void> {
+    const blob = await seal.encrypt(plaintext);
+    await this.#raw.put({ key, value: encodeBlobInfo(blob) });
+  }
+
+  /** Stores `["<b64 root key>"]` encrypted by the seal (Vault's stored barrier keys). */
+  async #putStoredKeys(seal: Seal, rootKey: Uint8Array): Promise<void> {
+    const json = new TextEncoder().encode(JSON.stringify([b64(rootKey)]));
+    try {
+      await this.#putBlob(STORED_KEYS_PATH, seal, json);
+    } finally {
+      json.fill(0);
+    }
+  }
+
+  async #readStoredKeys(seal: Seal): Promise<Uint8Array> {
+    const e = await this.#raw.get(STORED_KEYS_PATH);
+    if (e === undefined) {
+      throw new CoreError(
+        "invalid_request",
+        `${STORED_KEYS_PATH} is missing: the storage holds no stored unseal keys`,
+      );
+    }
+    const plain = await seal.decrypt(decodeBlobInfo(e.value));
+    try {
+      const keys = JSON.parse(new TextDecoder().decode(plain)) as unknown;
+      if (!Array.isArray(keys) || keys.length !== 1 || typeof keys[0] !== "string") {
+        throw new CoreError("invalid_request", `${STORED_KEYS_PATH} must hold exactly one key`);
+      }
+      return new Uint8Array(Buffer.from(keys[0], "base64"));
+    } finally {
+      plain.fill(0);
+    }
+  }
+
+  async #unwrapWithKek(shamir: ShamirSeal, kek: Uint8Array): Promise<Uint8Array> {
+    if (kek.length !== 32) throw new CoreError("invalid_key", "Unseal failed, invalid key");
+    shamir.setKey(kek);
+    return this.#readStoredKeys(shamir);
+  }
+
+  async #verifyRecoveryKey(seal: Seal, candidate: Uint8Array): Promise<void> {
+    const e = await this.#raw.get(RECOVERY_KEY_PATH);
+    if (e === undefined)
+      throw new CoreError("invalid_request", `${RECOVERY_KEY_PATH} is missing: no recovery key was stored`);
+    const stored = await seal.decrypt(decodeBlobInfo(e.value));
+    try {
+      if (!constantTimeEqual(stored, candidate))
+        throw new CoreError("invalid_key", "recovery key verification failed: invalid key");
+    } finally {
+      stored.fill(0);
+    }
+  }
+
+  /** Checks a combined secret against the current unseal key (Shamir KEK) or recovery key. */
+  async #verifyCurrentSecret(secret: Uint8Array): Promise<void> {
+    if (this.#seal.autoUnseal) {
+      await this.#verifyRecoveryKey(this.#seal, secret);
+      return;
+    }
+    const kek = await this.#barrier.shamirKek();
+    try {
+      if (kek === undefined || !constantTimeEqual(kek, secret)) {
+        throw new CoreError("invalid_key", "rekey failed: the shares do not form the current unseal key");
+      }
+    } finally {
+      kek?.fill(0);
+    }
+  }
+
+  async #performRekey(op: RekeyOp): Promise<RekeyResult> {
+    const result: RekeyResult = { complete: true, nonce: op.nonce, keys: [], keysBase64: [] };
+    if (op.target === "recovery") {
+      const recoveryKey = randomBytes(32);
+      const parts = await shamirSplit(recoveryKey, op.shares, op.threshold);
+      await this.#step("rekey-recovery", async () => {
+        await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
+        await this.#raw.put({
+          key: RECOVERY_CONFIG_PATH,
+          value: encodeSealConfig(sealConfig("shamir", op.shares, op.threshold)),
+        });
+      });
+      recoveryKey.fill(0);
+      result.keys = parts.map(hex);
+      result.keysBase64 = parts.map(b64);
+      await this.#loadConfig();
+      return result;
+    }
+    const newRoot = randomBytes(32);
+    const oldRoot = await this.#readStoredKeys(this.#seal);
+    try {
+      if (this.#seal.autoUnseal) {
+        await this.#rootKeyStep("rekey", oldRoot, async () => {
+          await this.#barrier.rekey(newRoot);
+          await this.#putStoredKeys(this.#seal, newRoot);
+        });
+      } else {
+        const kek = randomBytes(32);
+        const parts = await shamirSplit(kek, op.shares, op.threshold);
+        const shamir = this.#shamir(this.#seal);
+        const oldKek = await this.#barrier.shamirKek();
+        try {
+          await this.#rootKeyStep("rekey", oldRoot, async () => {
+            await this.#barrier.rekey(newRoot);
+            await this.#barrier.setShamirKek(kek);
+            shamir.setKey(kek);
+            await this.#putStoredKeys(shamir, newRoot);
+            await this.#raw.put({
+              key: SEAL_CONFIG_PATH,
+              value: encodeSealConfig(sealConfig("shamir", op.shares, op.threshold)),
+            });
+          });
+        } catch (e) {
+          if (oldKek !== undefined) shamir.setKey(oldKek);
+          throw e;
+        } finally {
+          oldKek?.fill(0);
+          kek.fill(0);
+        }
+        result.keys = parts.map(hex);
+        result.keysBase64 = parts.map(b64);
+      }
+    } finally {
+      newRoot.fill(0);
+      oldRoot.fill(0);
+    }
+    await this.#loadConfig();
+    return result;
+  }
+
+  /**
+   * A step that replaces the root key: on failure the records are rolled back and the barrier is
+   * unsealed again with the old root key so memory matches storage.
+   */
+  async #rootKeyStep(op: string, oldRoot: Uint8Array, fn: () => Promise<void>): Promise<void> {
+    try {
+      await this.#step(op, fn);
+    } catch (e) {
+      this.#barrier.seal();
+      try {
+        await this.#barrier.unseal(oldRoot);
+      } catch (unsealError) {
+        this.#active = false;
+        this.#sealedReason = `${op} failed and the store could not be restored in memory: ${errText(unsealError)}; reopen it`;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Seal migration (Vault semantics). Shamir → auto: the unseal key becomes the recovery key and a
+   * new root key is wrapped by the new seal. Auto → Shamir: the recovery key becomes the Shamir
+   * KEK (recovery shares become unseal shares). Auto → auto: the recovery key is kept and the root
+   * key re-wrapped. Every case writes a new root key under the rollback journal.
+   */
+  async #migrate(from: Seal, secret: Uint8Array, oldRoot: Uint8Array): Promise<void> {
+    const to = this.#seal;
+    const old = this.#config as SealConfig;
+    const oldRecovery = this.#recoveryConfig;
+    this.#log.info("seal migration initiated", { from: from.type, to: to.type });
+    await this.#initSeal(to);
+    const newRoot = randomBytes(32);
+    try {
+      await this.#rootKeyStep("seal-migration", oldRoot, async () => {
+        if (!from.autoUnseal && to.autoUnseal) {
+          await this.#barrier.rekey(newRoot);
+          await this.#barrier.delete(SHAMIR_KEK_PATH);
+          await this.#putStoredKeys(to, newRoot);
+          await this.#putBlob(RECOVERY_KEY_PATH, to, secret);
+          await this.#raw.put({
+            key: RECOVERY_CONFIG_PATH,
+            value: encodeSealConfig(sealConfig("shamir", old.secret_shares, old.secret_threshold)),
+          });
+          await this.#raw.put({ key: SEAL_CONFIG_PATH, value: encodeSealConfig(sealConfig(to.type, 1, 1)) });
+        } else if (from.autoUnseal && !to.autoUnseal) {
+          const shamir = this.#shamir(to);
+          const rc = oldRecovery ?? sealConfig("shamir", 1, 1);
+          shamir.setKey(secret);
+          await this.#barrier.rekey(newRoot);
+          await this.#barrier.setShamirKek(secret);
+          await this.#putStoredKeys(shamir, newRoot);
+          await this.#raw.delete(RECOVERY_KEY_PATH);
+          await this.#raw.delete(RECOVERY_CONFIG_PATH);
+          await this.#raw.put({
+            key: SEAL_CONFIG_PATH,
+            value: encodeSealConfig(sealConfig("shamir", rc.secret_shares, rc.secret_threshold)),
+          });
+        } else if (from.autoUnseal && to.autoUnseal) {
+          await this.#barrier.rekey(newRoot);
+          await this.#putStoredKeys(to, newRoot);
+          await this.#putBlob(RECOVERY_KEY_PATH, to, secret);
+          await this.#raw.put({ key: SEAL_CONFIG_PATH, value: encodeSealConfig(sealConfig(to.type, 1, 1)) });
+        } else {
+          throw new InvalidRequestError(
+            "migrating from Shamir to Shamir is not supported: use rekey to change unseal keys",
+          );
+        }
+      });
+    } finally {
+      newRoot.fill(0);
+    }
+    await this.#loadConfig();
+    this.#log.info("seal migration complete", { from: from.type, to: to.type });
+  }
+}
