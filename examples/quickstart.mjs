@@ -1,43 +1,62 @@
-// Quick start: a file-backed, Vault-compatible barrier in ./data.
-// The first run initialises the barrier; every run writes a secret, reads it back and shows the
-// ciphertext file on disk. (Until the `bulwark` server lands, the root key is kept in
-// ./data/.example-root-key so the example can unseal again: a real deployment protects it with a
-// seal: Shamir key shares or an HSM/KMS.)
+// Quick start: the embedded default — a sealed store on file storage in ./data with the Shamir
+// seal (5 unseal key shares, any 3 unseal it).
+//
+// First run: initialises the store and prints the 5 unseal key shares. For this example only, they
+// are also written to ./bulwark-example-unseal-keys.json so the next run can unseal by itself; in
+// a real deployment each share goes to a different person and never sits next to the data.
+// Every run: unseals with 3 shares, writes a secret (one plain, one seal-wrapped request), reads it
+// back and shows the ciphertext file on disk, then seals again.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { AesGcmBarrier } from "@bulwark/barrier";
-import { randomBytes } from "@bulwark/crypto";
+import { SealedStore } from "@bulwark/core";
 import { FileBackend } from "@bulwark/storage-file";
 
 const dataDir = resolve(process.env.BULWARK_DATA_DIR ?? join(process.cwd(), "data"));
-const keyFile = join(dataDir, ".example-root-key");
-const storage = new FileBackend({ path: dataDir });
-const barrier = new AesGcmBarrier(storage);
+const keysFile = resolve(
+  process.env.BULWARK_EXAMPLE_KEYS ?? join(process.cwd(), "bulwark-example-unseal-keys.json"),
+);
+const store = await SealedStore.open({ storage: new FileBackend({ path: dataDir }), storageType: "file" });
 
-let rootKey;
-if (await barrier.initialized()) {
-  rootKey = Buffer.from(readFileSync(keyFile, "utf8").trim(), "hex");
-  console.log(`barrier in ${dataDir} is initialised; unsealing`);
+let keys;
+if (!store.status().initialized) {
+  const init = await store.initialize({ secretShares: 5, secretThreshold: 3 });
+  keys = init.keys;
+  writeFileSync(keysFile, `${JSON.stringify({ keys }, null, 2)}\n`, { mode: 0o600 });
+  console.log(`initialised a new store in ${dataDir}`);
+  keys.forEach((k, i) => console.log(`  unseal key ${i + 1}: ${k}`));
+  console.log(`  (example only: also saved to ${keysFile})`);
 } else {
-  rootKey = randomBytes(32);
-  await barrier.initialize(rootKey);
-  writeFileSync(keyFile, `${Buffer.from(rootKey).toString("hex")}\n`, { mode: 0o600 });
-  console.log(`initialised a new barrier in ${dataDir}`);
+  if (!existsSync(keysFile)) {
+    console.error(`${dataDir} is initialised but ${keysFile} is missing: unseal with your own key shares`);
+    process.exit(1);
+  }
+  keys = JSON.parse(readFileSync(keysFile, "utf8")).keys;
+  console.log(`store in ${dataDir} is initialised and sealed`);
 }
-await barrier.unseal(rootKey);
 
-const runs = Number(new TextDecoder().decode((await barrier.get("example/runs"))?.value ?? new TextEncoder().encode("0"))) + 1;
-await barrier.put({ key: "example/runs", value: new TextEncoder().encode(String(runs)) });
-await barrier.put({ key: "secret/data/db", value: new TextEncoder().encode(JSON.stringify({ password: "hunter2", run: runs })) });
+for (const k of keys.slice(0, 3)) {
+  const s = await store.unseal(k);
+  console.log(`  unseal progress ${s.sealed ? `${s.progress}/${s.t}` : "done: unsealed"}`);
+}
 
-const back = await barrier.get("secret/data/db");
-console.log(`read back secret/data/db: ${new TextDecoder().decode(back.value)}`);
+const enc = (s) => new TextEncoder().encode(s);
+const runs = Number(new TextDecoder().decode((await store.get("example/runs")) ?? enc("0"))) + 1;
+await store.put("example/runs", enc(String(runs)));
+await store.put("secret/data/db", enc(JSON.stringify({ password: "hunter2", run: runs })));
+console.log(`read back secret/data/db: ${new TextDecoder().decode(await store.get("secret/data/db"))}`);
+
 const file = join(dataDir, "secret", "data", "_db");
-const onDisk = JSON.parse(readFileSync(file, "utf8"));
-const ct = Buffer.from(onDisk.Value, "base64");
+const raw = readFileSync(file);
+const ct = Buffer.from(JSON.parse(raw.toString("utf8")).Value, "base64");
 console.log(`ciphertext on disk: ${file}`);
-console.log(`  ${ct.length} bytes: term ${ct.readUInt32BE(0)}, version ${ct[4]}, nonce ${ct.subarray(5, 17).toString("hex")}`);
-console.log(`  contains the plaintext password? ${ct.includes("hunter2") || readFileSync(file).includes("hunter2")}`);
-console.log(`key status: ${JSON.stringify(barrier.keyStatus())}; runs so far: ${runs}`);
-barrier.seal();
-if (!existsSync(file)) process.exitCode = 1;
+console.log(
+  `  ${ct.length} bytes: term ${ct.readUInt32BE(0)}, version ${ct[4]}, nonce ${ct.subarray(5, 17).toString("hex")}`,
+);
+console.log(
+  `  plaintext visible on disk? ${raw.includes("hunter2") || ct.includes("hunter2") ? "YES (bug!)" : "no"}`,
+);
+console.log(
+  `key status: term ${store.keyStatus().term}, ${store.keyStatus().encryptions} encryptions; runs so far: ${runs}`,
+);
+await store.close();
+console.log("sealed again (keys zeroed)");
