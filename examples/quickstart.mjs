@@ -23,7 +23,7 @@ if (!store.status().initialized) {
   keys = init.keys;
   writeFileSync(keysFile, `${JSON.stringify({ keys }, null, 2)}\n`, { mode: 0o600 });
   console.log(`initialised a new store in ${dataDir}`);
-  keys.forEach((k, i) => console.log(`  unseal key ${i + 1}: ${k}`));
+  for (const [i, k] of keys.entries()) console.log(`  unseal key ${i + 1}: ${k}`);
   console.log(`  (example only: also saved to ${keysFile})`);
 } else {
   if (!existsSync(keysFile)) {
