@@ -1,0 +1,58 @@
+/**
+ * The seams between the server's parts: config/CLI (src/config, src/registry, src/cli, src/main.ts)
+ * and the HTTP API (src/http, src/auth, src/kv). Both sides build on these types.
+ */
+import type { SealedStore } from "@bulwark/core";
+import type { Logger as PinoLogger } from "pino";
+
+/** One `listener "tcp" { … }` block, validated. */
+export interface ListenerConfig {
+  /** host:port, e.g. "127.0.0.1:8200"; port 0 picks a free port. */
+  address: string;
+  tlsDisable: boolean;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsMinVersion?: "tls12" | "tls13";
+  /** Largest request body in bytes (Vault default 32 MiB). */
+  maxRequestSize: number;
+}
+
+/** A `storage "<type>" { … }` or `seal "<type>" { … }` block: type plus its raw options. */
+export interface ProviderBlock {
+  type: string;
+  options: Record<string, unknown>;
+}
+
+export interface SealBlock extends ProviderBlock {
+  /** Vault's `disabled = true`: the seal being migrated away from. */
+  disabled: boolean;
+}
+
+/** A whole server configuration, after parsing, validation and environment overrides. */
+export interface ServerConfig {
+  storage: ProviderBlock;
+  /** Zero seals = Shamir. At most one enabled seal; a disabled one is the migration source. */
+  seals: SealBlock[];
+  listeners: ListenerConfig[];
+  apiAddr?: string;
+  clusterName: string;
+  logLevel: "trace" | "debug" | "info" | "warn" | "error";
+  ui: boolean;
+  /** Messages about accepted-but-ignored Vault keys (`disable_mlock`, …). */
+  warnings: string[];
+}
+
+export interface HttpServerOptions {
+  store: SealedStore;
+  listener: ListenerConfig;
+  clusterName: string;
+  logger: PinoLogger;
+  apiAddr?: string;
+}
+
+export interface RunningServer {
+  /** The URL clients use, e.g. "http://127.0.0.1:8200". */
+  address: string;
+  /** Stops accepting, drains in-flight requests, closes the listener (does not seal). */
+  close(): Promise<void>;
+}
