@@ -1,1 +1,11 @@
-export {};
+export { CONSUL_TRANSACTION_LIMITS, ConsulBackend, MAX_VALUE_BYTES } from "./backend.js";
+export {
+  type ConsulBackendOptions,
+  ConsulConfigError,
+  IGNORED_VAULT_KEYS,
+  type ParsedConsulConfig,
+  parseConsulConfig,
+} from "./config.js";
+export { formatDuration, parseDurationMs } from "./duration.js";
+export { createConsulBackend } from "./factory.js";
+export { ConsulLock, SESSION_NAME } from "./lock.js";

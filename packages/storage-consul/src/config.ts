@@ -1,0 +1,433 @@
+import { readFileSync } from "node:fs";
+import { validatePrefix } from "@bulwark/storage";
+import { parseDurationMs } from "./duration.js";
+
+/** Options of `new ConsulBackend()`; `createConsulBackend()` also takes Vault's config names. */
+export interface ConsulBackendOptions {
+  /**
+   * The Consul agent: `host:port`, `http://host:port`, `https://host:port` or
+   * `unix:///path/to.sock`. Default `127.0.0.1:8500` (the factory reads `CONSUL_HTTP_ADDR` first).
+   */
+  address?: string;
+  /** `http` or `https` for a `host:port` address. Default `http`. */
+  scheme?: "http" | "https";
+  /** KV prefix every key lives under. Default `bulwark/`; `vault/` reads a Vault data set. */
+  path?: string;
+  /** Consul ACL token (the factory reads `CONSUL_HTTP_TOKEN` when unset). */
+  token?: string;
+  /** `strong` makes reads and lock checks linearizable (`?consistent`). Default `default`. */
+  consistencyMode?: "default" | "strong";
+  /** Most storage requests in flight at once. Default 64 (below Consul's 100 connections per client). */
+  maxParallel?: number;
+  /** TTL of the HA lock's session. Default 15 000 ms (Consul servers refuse less than `session_ttl_min`, 10 s by default). */
+  sessionTtlMs?: number;
+  /** How long one blocking wait on the lock key lasts. Default 15 000 ms. */
+  lockWaitTimeMs?: number;
+  /** Consul's lock-delay after the session is invalidated. Default 15 000 ms (Consul's default). */
+  lockDelayMs?: number;
+  /** PEM CA bundle file to verify the Consul server with (https). */
+  tlsCaFile?: string;
+  /** PEM client certificate file (https; needs `tlsKeyFile`). */
+  tlsCertFile?: string;
+  /** PEM client key file (https; needs `tlsCertFile`). */
+  tlsKeyFile?: string;
+  /** Lowest TLS version. Default `tls12`. */
+  tlsMinVersion?: "tls10" | "tls11" | "tls12" | "tls13";
+  /** Skip server certificate verification (testing only). Default false. */
+  tlsSkipVerify?: boolean;
+  /** Timeout of one HTTP request (blocking queries add their wait). Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  /** How long transient failures are retried, with bounded backoff, before an error. Default 15 000 ms. */
+  retryBudgetMs?: number;
+  /**
+   * The Consul servers' `txn_max_req_len` (default 512 KiB): the largest `/v1/txn` body, which
+   * bounds fenced writes (values travel base64-encoded in JSON). Default 524 288.
+   */
+  txnMaxRequestBytes?: number;
+  /**
+   * The lock key whose session fences this backend's writes while it is held through
+   * `lockWith()` (the key core uses). Default `core/lock`.
+   */
+  haLockKey?: string;
+}
+
+/** A Consul storage setting is wrong; `field` is the Vault config name, the message says how to fix it. */
+export class ConsulConfigError extends Error {
+  override name = "ConsulConfigError";
+  readonly code = "invalid_config";
+  readonly field: string;
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super(`storage "consul": ${field}: ${message}`, options);
+    this.field = field;
+  }
+}
+
+/** Vault config name ↔ option name. */
+const NAMES = [
+  ["address", "address"],
+  ["scheme", "scheme"],
+  ["path", "path"],
+  ["token", "token"],
+  ["consistency_mode", "consistencyMode"],
+  ["max_parallel", "maxParallel"],
+  ["session_ttl", "sessionTtlMs"],
+  ["lock_wait_time", "lockWaitTimeMs"],
+  ["lock_delay", "lockDelayMs"],
+  ["tls_ca_file", "tlsCaFile"],
+  ["tls_cert_file", "tlsCertFile"],
+  ["tls_key_file", "tlsKeyFile"],
+  ["tls_min_version", "tlsMinVersion"],
+  ["tls_skip_verify", "tlsSkipVerify"],
+  ["request_timeout", "requestTimeoutMs"],
+  ["retry_budget", "retryBudgetMs"],
+  ["txn_max_req_len", "txnMaxRequestBytes"],
+  ["ha_lock_key", "haLockKey"],
+] as const satisfies readonly (readonly [string, keyof ConsulBackendOptions])[];
+
+type OptionName = (typeof NAMES)[number][1];
+const OPTION_TO_CONFIG = new Map<string, string>(NAMES.map(([c, o]) => [o, c]));
+const CONFIG_TO_OPTION = new Map<string, OptionName>(NAMES.map(([c, o]) => [c, o]));
+
+/**
+ * Keys a Vault `storage "consul"` block may carry that Bulwark accepts and does not act on:
+ * service registration (Vault ≥ 1.5 moved it to `service_registration "consul"`) and the
+ * cluster-level keys Vault reads from the storage block.
+ */
+export const IGNORED_VAULT_KEYS: readonly string[] = [
+  "service",
+  "service_tags",
+  "service_meta",
+  "service_address",
+  "disable_registration",
+  "check_timeout",
+  "ha_enabled",
+  "redirect_addr",
+  "cluster_addr",
+  "disable_clustering",
+];
+
+export interface ParsedConsulConfig {
+  options: ConsulBackendOptions;
+  /** Keys that were accepted but have no effect (see `IGNORED_VAULT_KEYS`); log them. */
+  ignored: string[];
+}
+
+function str(field: string, v: unknown): string {
+  if (typeof v === "string") return v;
+  throw new ConsulConfigError(field, `expected a string, got ${describe(v)}`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean") return `${typeof v} ${String(v)}`;
+  return typeof v;
+}
+
+function bool(field: string, v: unknown): boolean {
+  if (typeof v === "boolean") return v;
+  if (typeof v === "string") {
+    const s = v.trim().toLowerCase();
+    if (["true", "1", "t", "yes"].includes(s)) return true;
+    if (["false", "0", "f", "no", ""].includes(s)) return false;
+  }
+  throw new ConsulConfigError(field, `expected true or false, got ${describe(v)}`);
+}
+
+function integer(field: string, v: unknown): number {
+  const n = typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
+  if (typeof n === "number" && Number.isSafeInteger(n)) return n;
+  throw new ConsulConfigError(field, `expected a whole number, got ${describe(v)}`);
+}
+
+function duration(field: string, v: unknown): number {
+  const ms = parseDurationMs(v);
+  if (ms === undefined) {
+    throw new ConsulConfigError(
+      field,
+      `${describe(v)} is not a duration: use Go syntax such as "15s", "500ms" or "1m30s" (a bare number means seconds)`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Turns a parsed `storage "consul" { … }` block (Vault's names; values as HCL gives them:
+ * strings, numbers, booleans) or a `ConsulBackendOptions` object into options, applying
+ * `CONSUL_HTTP_ADDR` and `CONSUL_HTTP_TOKEN` from `env` where the config sets no address or
+ * token. Unknown keys are errors that name the key.
+ */
+export function parseConsulConfig(
+  config: Record<string, unknown> | ConsulBackendOptions,
+  env: Record<string, string | undefined> = process.env,
+): ParsedConsulConfig {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new ConsulConfigError("(block)", `expected an object of settings, got ${describe(config)}`);
+  }
+  const out: Record<string, unknown> = {};
+  const ignored: string[] = [];
+  const seen = new Map<OptionName, string>();
+  for (const [key, raw] of Object.entries(config)) {
+    if (raw === undefined) continue;
+    const option = CONFIG_TO_OPTION.get(key) ?? (OPTION_TO_CONFIG.has(key) ? (key as OptionName) : undefined);
+    if (option === undefined) {
+      if (IGNORED_VAULT_KEYS.includes(key)) {
+        ignored.push(key);
+        continue;
+      }
+      throw new ConsulConfigError(
+        key,
+        `unknown setting; known settings are ${NAMES.map(([c]) => c).join(", ")}`,
+      );
+    }
+    const field = OPTION_TO_CONFIG.get(option) as string;
+    const prior = seen.get(option);
+    if (prior !== undefined) {
+      throw new ConsulConfigError(field, `set twice (as "${prior}" and "${key}"): keep one`);
+    }
+    seen.set(option, key);
+    // camelCase *Ms options are milliseconds; Vault's names are durations.
+    const isVaultName = CONFIG_TO_OPTION.has(key) && key !== option;
+    out[option] = convert(option, field, raw, isVaultName);
+  }
+  const options = out as ConsulBackendOptions;
+  if (options.address === undefined && env.CONSUL_HTTP_ADDR) options.address = env.CONSUL_HTTP_ADDR;
+  if (options.token === undefined && env.CONSUL_HTTP_TOKEN) options.token = env.CONSUL_HTTP_TOKEN;
+  return { options, ignored };
+}
+
+function convert(option: OptionName, field: string, raw: unknown, vaultName: boolean): unknown {
+  switch (option) {
+    case "address":
+    case "path":
+    case "token":
+    case "tlsCaFile":
+    case "tlsCertFile":
+    case "tlsKeyFile":
+    case "haLockKey":
+      return str(field, raw);
+    case "scheme":
+    case "consistencyMode":
+    case "tlsMinVersion":
+      return str(field, raw).trim().toLowerCase();
+    case "maxParallel":
+    case "txnMaxRequestBytes":
+      return integer(field, raw);
+    case "sessionTtlMs":
+    case "lockWaitTimeMs":
+    case "lockDelayMs":
+    case "requestTimeoutMs":
+    case "retryBudgetMs":
+      if (vaultName) return duration(field, raw);
+      if (typeof raw === "number") return raw;
+      throw new ConsulConfigError(field, `expected milliseconds as a number, got ${describe(raw)}`);
+    case "tlsSkipVerify":
+      return bool(field, raw);
+  }
+}
+
+/** Where and how to reach Consul, resolved from `address` and `scheme`. */
+export interface ResolvedEndpoint {
+  /** For messages: `http://127.0.0.1:8500` or `unix:///path`. */
+  display: string;
+  baseUrl: string;
+  socketPath?: string;
+  secure: boolean;
+}
+
+export interface ResolvedOptions {
+  endpoint: ResolvedEndpoint;
+  path: string;
+  token: string | undefined;
+  consistent: boolean;
+  maxParallel: number;
+  sessionTtlMs: number;
+  lockWaitTimeMs: number;
+  lockDelayMs: number;
+  requestTimeoutMs: number;
+  retryBudgetMs: number;
+  txnMaxRequestBytes: number;
+  haLockKey: string;
+  tls: {
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+    minVersion: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+    rejectUnauthorized: boolean;
+  };
+}
+
+const TLS_VERSIONS = {
+  tls10: "TLSv1",
+  tls11: "TLSv1.1",
+  tls12: "TLSv1.2",
+  tls13: "TLSv1.3",
+} as const;
+
+function positive(field: string, v: number | undefined, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min) {
+    throw new ConsulConfigError(field, `must be a number ≥ ${min}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+export function resolveEndpoint(address: string | undefined, scheme: string | undefined): ResolvedEndpoint {
+  if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
+    throw new ConsulConfigError("scheme", `must be "http" or "https", got ${JSON.stringify(scheme)}`);
+  }
+  const addr = (address ?? "127.0.0.1:8500").trim();
+  if (addr === "")
+    throw new ConsulConfigError("address", 'is empty: use "host:port" such as "127.0.0.1:8500"');
+  if (addr.startsWith("unix://")) {
+    const socketPath = addr.slice("unix://".length);
+    if (socketPath === "") {
+      throw new ConsulConfigError(
+        "address",
+        'a unix address needs a socket path, e.g. "unix:///var/run/consul.sock"',
+      );
+    }
+    const secure = scheme === "https";
+    return { display: addr, baseUrl: `${secure ? "https" : "http"}://localhost/v1`, socketPath, secure };
+  }
+  const explicit = /^([a-z][a-z0-9+.-]*):\/\//i.exec(addr);
+  let url: URL;
+  if (explicit !== null) {
+    const given = (explicit[1] as string).toLowerCase();
+    if (given !== "http" && given !== "https") {
+      throw new ConsulConfigError(
+        "address",
+        `unsupported scheme "${given}://": use host:port, http://, https:// or unix://`,
+      );
+    }
+    if (scheme !== undefined && scheme !== given) {
+      throw new ConsulConfigError(
+        "scheme",
+        `is "${scheme}" but address ${JSON.stringify(addr)} says ${given}://: drop one of them`,
+      );
+    }
+    url = parseUrl(addr);
+  } else {
+    url = parseUrl(`${scheme ?? "http"}://${addr}`);
+  }
+  if (url.pathname !== "/" && url.pathname !== "") {
+    throw new ConsulConfigError(
+      "address",
+      `${JSON.stringify(addr)} has a path (${url.pathname}): give only host:port (Consul's API lives at /v1)`,
+    );
+  }
+  const secure = url.protocol === "https:";
+  return { display: url.origin, baseUrl: `${url.origin}/v1`, secure };
+}
+
+function parseUrl(s: string): URL {
+  try {
+    const u = new URL(s);
+    if (u.hostname === "") throw new Error("no host");
+    return u;
+  } catch (cause) {
+    throw new ConsulConfigError(
+      "address",
+      `${JSON.stringify(s)} is not a valid address: use "host:port", "https://host:port" or "unix:///path"`,
+      { cause },
+    );
+  }
+}
+
+/** Vault's path rules: a trailing `/` is added, a leading `/` dropped; `""` means the KV root. */
+export function normalizePath(path: string | undefined): string {
+  if (path === undefined) return "bulwark/";
+  let p = path.trim();
+  while (p.startsWith("/")) p = p.slice(1);
+  if (p !== "" && !p.endsWith("/")) p += "/";
+  try {
+    validatePrefix(p);
+  } catch (cause) {
+    throw new ConsulConfigError(
+      "path",
+      `${JSON.stringify(path)} is not a usable KV prefix (${(cause as Error).message}): use something like "bulwark/"`,
+      { cause },
+    );
+  }
+  return p;
+}
+
+function readPem(field: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (cause) {
+    throw new ConsulConfigError(field, `cannot read ${JSON.stringify(file)}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+/** Validates `options` and fills in defaults; reads TLS files (only for https). */
+export function resolveOptions(options: ConsulBackendOptions): ResolvedOptions {
+  const endpoint = resolveEndpoint(options.address, options.scheme);
+  const mode = options.consistencyMode ?? "default";
+  if (mode !== "default" && mode !== "strong") {
+    throw new ConsulConfigError(
+      "consistency_mode",
+      `must be "default" or "strong", got ${JSON.stringify(mode)}`,
+    );
+  }
+  const maxParallel = positive("max_parallel", options.maxParallel, 64);
+  if (!Number.isSafeInteger(maxParallel)) {
+    throw new ConsulConfigError("max_parallel", `must be a whole number, got ${maxParallel}`);
+  }
+  const sessionTtlMs = positive("session_ttl", options.sessionTtlMs, 15_000, 1000);
+  const lockWaitTimeMs = positive("lock_wait_time", options.lockWaitTimeMs, 15_000, 100);
+  if (lockWaitTimeMs > 600_000) {
+    throw new ConsulConfigError("lock_wait_time", "Consul caps blocking queries at 10m: use at most 10m");
+  }
+  const lockDelayMs = positive("lock_delay", options.lockDelayMs, 15_000, 0);
+  if (lockDelayMs > 60_000) {
+    throw new ConsulConfigError("lock_delay", "Consul accepts 0s to 60s");
+  }
+  const minVersion = options.tlsMinVersion ?? "tls12";
+  if (!(minVersion in TLS_VERSIONS)) {
+    throw new ConsulConfigError(
+      "tls_min_version",
+      `must be one of tls10, tls11, tls12, tls13, got ${JSON.stringify(minVersion)}`,
+    );
+  }
+  if ((options.tlsCertFile === undefined) !== (options.tlsKeyFile === undefined)) {
+    const missing = options.tlsCertFile === undefined ? "tls_cert_file" : "tls_key_file";
+    throw new ConsulConfigError(
+      missing,
+      "a client certificate needs both tls_cert_file and tls_key_file: set both",
+    );
+  }
+  const tls: ResolvedOptions["tls"] = {
+    minVersion: TLS_VERSIONS[minVersion],
+    rejectUnauthorized: !(options.tlsSkipVerify ?? false),
+  };
+  // Like Vault, TLS files only matter for https.
+  if (endpoint.secure) {
+    if (options.tlsCaFile !== undefined) tls.ca = readPem("tls_ca_file", options.tlsCaFile);
+    if (options.tlsCertFile !== undefined) tls.cert = readPem("tls_cert_file", options.tlsCertFile);
+    if (options.tlsKeyFile !== undefined) tls.key = readPem("tls_key_file", options.tlsKeyFile);
+  }
+  const haLockKey = options.haLockKey ?? "core/lock";
+  try {
+    validatePrefix(`${haLockKey}/`);
+  } catch (cause) {
+    throw new ConsulConfigError("ha_lock_key", `${JSON.stringify(haLockKey)} is not a valid key`, { cause });
+  }
+  return {
+    endpoint,
+    path: normalizePath(options.path),
+    token: options.token === undefined || options.token === "" ? undefined : options.token,
+    consistent: mode === "strong",
+    maxParallel,
+    sessionTtlMs,
+    lockWaitTimeMs,
+    lockDelayMs,
+    requestTimeoutMs: positive("request_timeout", options.requestTimeoutMs, 10_000, 1),
+    retryBudgetMs: positive("retry_budget", options.retryBudgetMs, 15_000, 0),
+    txnMaxRequestBytes: positive("txn_max_req_len", options.txnMaxRequestBytes, 512 * 1024, 1024),
+    haLockKey,
+    tls,
+  };
+}
