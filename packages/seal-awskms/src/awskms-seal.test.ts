@@ -1,0 +1,550 @@
+import { inspect } from "node:util";
+import {
+  createBlobInfo,
+  decodeBlobInfo,
+  encodeBlobInfo,
+  SealDecryptError,
+  SealError,
+  SealKeyNotFoundError,
+  SealUnavailableError,
+} from "@bulwark/seal";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { awsError, FakeKms, hang, networkError } from "../test/fake-kms.js";
+import {
+  AWSKMS_MECHANISM_DIRECT,
+  AwsKmsAccessDeniedError,
+  AwsKmsDecryptError,
+  AwsKmsError,
+  AwsKmsKeyNotFoundError,
+  AwsKmsKeyStateError,
+  AwsKmsSeal,
+  type AwsKmsSealOptions,
+  AwsKmsUnavailableError,
+  createAwsKmsSeal,
+  healthCheckCallsPerDay,
+} from "./index.js";
+import { backoffDelayMs } from "./retry.js";
+
+const PRIMARY = "11111111-2222-4333-8444-555555555555";
+const SECONDARY = "66666666-7777-4888-9999-000000000000";
+const SECRET = "FAKE-SECRET-ACCESS-KEY-do-not-print";
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+function logger() {
+  return { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+}
+
+function setup(options: Partial<AwsKmsSealOptions> = {}) {
+  const kms = new FakeKms();
+  const primary = kms.addKey(PRIMARY);
+  const secondary = kms.addKey(SECONDARY);
+  kms.setAlias("alias/vault", PRIMARY);
+  const log = logger();
+  const seal = new AwsKmsSeal({
+    kmsKeyId: "alias/vault",
+    region: "us-west-2",
+    accessKeyId: "AKIDFAKE",
+    secretAccessKey: SECRET,
+    client: kms,
+    logger: log,
+    retryBaseDelayMs: 1,
+    retryMaxDelayMs: 4,
+    healthCheckIntervalMs: 0,
+    ...options,
+  });
+  return { kms, seal, primary, secondary, log };
+}
+
+async function rejection(p: Promise<unknown>): Promise<SealError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, "expected a rejection").toBeInstanceOf(SealError);
+  return err as SealError;
+}
+
+const seals: AwsKmsSeal[] = [];
+afterEach(async () => {
+  for (const s of seals.splice(0)) await s.finalize();
+});
+
+describe("init", () => {
+  it("resolves the alias to the key ARN with DescribeKey, then proves Encrypt and Decrypt (3 KMS calls)", async () => {
+    const { seal, kms, primary } = setup();
+    seals.push(seal);
+    expect(seal.keyId()).toBe("alias/vault");
+    await seal.init();
+    expect(seal.keyId()).toBe(primary);
+    expect([kms.count("describeKey"), kms.count("encrypt"), kms.count("decrypt")]).toEqual([1, 1, 1]);
+    expect(seal.metadata()).toMatchObject({
+      configuredKeyId: "alias/vault",
+      keyArn: primary,
+      region: "us-west-2",
+    });
+    expect(JSON.stringify(seal.metadata())).not.toContain(SECRET);
+  });
+
+  it("a disabled key fails fast: the message says it is disabled and how to enable it", async () => {
+    const { seal, kms, primary } = setup();
+    kms.setState(PRIMARY, "Disabled");
+    const err = await rejection(seal.init());
+    expect(err).toBeInstanceOf(AwsKmsKeyStateError);
+    expect(err).toBeInstanceOf(SealUnavailableError);
+    expect((err as AwsKmsKeyStateError).keyState).toBe("Disabled");
+    expect(err.message).toContain(`KMS key ${primary} (kms_key_id alias/vault) is disabled`);
+    expect(err.message).toContain("aws kms enable-key");
+    expect(kms.count("encrypt")).toBe(0);
+  });
+
+  it("a key pending deletion names the date and the way back", async () => {
+    const { seal, kms } = setup();
+    kms.setState(PRIMARY, "PendingDeletion");
+    const key = [...kms.keys.values()][0];
+    if (key) key.metadata.DeletionDate = new Date("2031-01-02T03:04:05Z");
+    const err = await rejection(seal.init());
+    expect(err.message).toMatch(/scheduled for deletion on 2031-01-02T03:04:05.000Z/);
+    expect(err.message).toMatch(/cancel-key-deletion/);
+  });
+
+  it("other unusable states and key kinds are refused with the reason", async () => {
+    for (const [meta, pattern] of [
+      [{ KeyState: "PendingImport", Enabled: false }, /import-key-material/],
+      [{ KeyState: "Unavailable", Enabled: false }, /custom key store/],
+      [{ KeySpec: "RSA_2048" }, /RSA_2048 key.*SYMMETRIC_DEFAULT/],
+      [{ KeyUsage: "GENERATE_VERIFY_MAC" }, /GENERATE_VERIFY_MAC.*ENCRYPT_DECRYPT/],
+    ] as const) {
+      const kms = new FakeKms();
+      kms.addKey(PRIMARY, meta);
+      const seal = new AwsKmsSeal({
+        kmsKeyId: PRIMARY,
+        region: "us-west-2",
+        client: kms,
+        healthCheckIntervalMs: 0,
+      });
+      const err = await rejection(seal.init());
+      expect(err).toBeInstanceOf(AwsKmsKeyStateError);
+      expect(err.message).toMatch(pattern);
+    }
+  });
+
+  it("an unknown key is a key-not-found error with the AWS error name and request id", async () => {
+    const { seal } = setup({ kmsKeyId: "alias/missing" });
+    const err = await rejection(seal.init());
+    expect(err).toBeInstanceOf(AwsKmsKeyNotFoundError);
+    expect(err).toBeInstanceOf(SealKeyNotFoundError);
+    const details = (err as AwsKmsKeyNotFoundError).kms;
+    expect(details.awsErrorName).toBe("NotFoundException");
+    expect(err.message).toContain(`request id ${details.requestId}`);
+    expect(err.message).toMatch(/check kms_key_id, the region and the account/);
+  });
+
+  it("AccessDenied on DescribeKey names the permission and the fix, and is not retried", async () => {
+    const { seal, kms } = setup();
+    kms.fail(
+      "describeKey",
+      awsError("AccessDeniedException", "User: arn:aws:iam::123456789012:user/x is not authorized"),
+    );
+    const err = await rejection(seal.init());
+    expect(err).toBeInstanceOf(AwsKmsAccessDeniedError);
+    expect(err.message).toMatch(/^kms:DescribeKey denied for alias\/vault/);
+    expect(err.message).toContain("grant kms:DescribeKey, kms:Encrypt and kms:Decrypt");
+    expect(kms.count("describeKey")).toBe(1);
+  });
+
+  it("AccessDenied on the self-test's Encrypt is caught at init (no half-initialised seal)", async () => {
+    const { seal, kms } = setup();
+    kms.fail("encrypt", awsError("AccessDeniedException"));
+    const err = await rejection(seal.init());
+    expect(err.message).toMatch(/^kms:Encrypt denied/);
+    await expect(seal.encrypt(utf8("x"))).rejects.toThrow(/not initialized/);
+  });
+
+  it("a failed init can be retried once the key is fixed", async () => {
+    const { seal, kms, primary } = setup();
+    seals.push(seal);
+    kms.setState(PRIMARY, "Disabled");
+    await rejection(seal.init());
+    kms.setState(PRIMARY, "Enabled");
+    await seal.init();
+    expect(seal.keyId()).toBe(primary);
+  });
+
+  it("aborting init stops a hanging DescribeKey with the caller's reason", async () => {
+    const { seal, kms } = setup({ requestTimeoutMs: 60_000 });
+    kms.fail("describeKey", hang);
+    const ac = new AbortController();
+    const p = seal.init(ac.signal);
+    setTimeout(() => ac.abort(new Error("shutting down")), 20);
+    await expect(p).rejects.toThrow("shutting down");
+  });
+
+  it("malformed KMS answers are errors, not a seal with no key", async () => {
+    const a = setup();
+    const key = [...a.kms.keys.values()][0];
+    if (key) key.metadata.Arn = "";
+    expect((await rejection(a.seal.init())).message).toMatch(/returned no key ARN/);
+
+    const b = setup();
+    b.kms.mutateEncrypt = (out) => {
+      out.KeyId = undefined;
+    };
+    const err = await rejection(b.seal.init());
+    expect(err).toBeInstanceOf(AwsKmsError);
+    expect(err.message).toMatch(/returned no ciphertext or key id/);
+  });
+});
+
+describe("encrypt and decrypt", () => {
+  it("writes Vault's envelope: mechanism 1, 12-byte IV, ARN key id, KMS-wrapped data key", async () => {
+    const { seal, kms, primary } = setup();
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("root key"));
+    expect(blob.keyInfo).toMatchObject({ mechanism: 1, keyId: primary });
+    expect(blob.iv.length).toBe(12);
+    expect(blob.ciphertext.length).toBe(8 + 16);
+    expect(blob.keyInfo?.wrappedKey.length).toBeGreaterThan(32);
+    const sent = kms.calls.filter((c) => c.op === "encrypt").at(-1)?.input as { KeyId: string };
+    expect(sent.KeyId).toBe("alias/vault");
+    expect(new TextDecoder().decode(await seal.decrypt(blob))).toBe("root key");
+    // Decrypt lets KMS find the key from the ciphertext (no KeyId), as Vault does.
+    const dec = kms.calls.filter((c) => c.op === "decrypt").at(-1)?.input as { KeyId?: string };
+    expect(dec.KeyId).toBeUndefined();
+  });
+
+  it("follows an alias re-pointed to another key: new blobs carry the new ARN, old ones still decrypt", async () => {
+    const { seal, kms, primary, secondary, log } = setup();
+    seals.push(seal);
+    await seal.init();
+    const old = await seal.encrypt(utf8("old"));
+    kms.setAlias("alias/vault", SECONDARY);
+    expect(seal.keyId()).toBe(primary);
+    const fresh = await seal.encrypt(utf8("new"));
+    expect(fresh.keyInfo?.keyId).toBe(secondary);
+    expect(seal.keyId()).toBe(secondary);
+    expect(log.info).toHaveBeenCalledWith("AWS KMS seal key changed", { from: primary, to: secondary });
+    expect(new TextDecoder().decode(await seal.decrypt(old))).toBe("old");
+  });
+
+  it("a blob whose key id was swapped for another existing key is refused", async () => {
+    const { seal, secondary } = setup();
+    seals.push(seal);
+    await seal.init();
+    const blob = decodeBlobInfo(encodeBlobInfo(await seal.encrypt(utf8("x"))));
+    if (blob.keyInfo) blob.keyInfo.keyId = secondary;
+    const err = await rejection(seal.decrypt(blob));
+    expect(err).toBeInstanceOf(SealDecryptError);
+    expect(err.message).toMatch(/records KMS key .* but its ciphertext belongs to/);
+  });
+
+  it("reads mechanism 0 (direct KMS encryption) blobs, and refuses AAD for them", async () => {
+    const { seal, kms, primary } = setup();
+    seals.push(seal);
+    await seal.init();
+    const direct = await kms.encrypt(
+      { KeyId: primary, Plaintext: utf8("direct") },
+      { abortSignal: new AbortController().signal },
+    );
+    const blob = createBlobInfo({
+      ciphertext: direct.CiphertextBlob ?? new Uint8Array(0),
+      keyInfo: { mechanism: AWSKMS_MECHANISM_DIRECT, keyId: primary },
+    });
+    expect(new TextDecoder().decode(await seal.decrypt(blob))).toBe("direct");
+    const err = await rejection(seal.decrypt(blob, { aad: utf8("path") }));
+    expect(err.message).toMatch(/mechanism 0.*no AAD binding/);
+  });
+
+  it("unknown mechanisms and damaged envelopes are decrypt errors", async () => {
+    const { seal, primary } = setup();
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("x"));
+    type Blob = ReturnType<typeof decodeBlobInfo>;
+    type KeyInfo = NonNullable<Blob["keyInfo"]>;
+    const bad = (edit: (b: Blob, k: KeyInfo) => void) => {
+      const copy = decodeBlobInfo(encodeBlobInfo(blob));
+      if (copy.keyInfo === undefined) throw new Error("blob without keyInfo");
+      edit(copy, copy.keyInfo);
+      return seal.decrypt(copy);
+    };
+    const mechanism = await rejection(
+      bad((_, k) => {
+        k.mechanism = 7;
+      }),
+    );
+    expect(mechanism.message).toMatch(/invalid mechanism 7/);
+    const iv = await rejection(
+      bad((b) => {
+        b.iv = new Uint8Array(16);
+      }),
+    );
+    expect(iv.message).toMatch(/16-byte IV/);
+    const empty = await rejection(
+      bad((_, k) => {
+        k.wrappedKey = new Uint8Array(0);
+      }),
+    );
+    expect(empty.message).toMatch(/no wrapped data key/);
+    const wrong = await rejection(
+      bad((_, k) => {
+        k.wrappedKey = k.wrappedKey.map((x, i, all) => (i === all.length - 1 ? x ^ 1 : x));
+      }),
+    );
+    expect(wrong).toBeInstanceOf(AwsKmsDecryptError);
+    expect((wrong as AwsKmsDecryptError).keyId).toBe(primary);
+  });
+
+  it("another encryption context cannot decrypt: InvalidCiphertext surfaces as AwsKmsDecryptError", async () => {
+    const kms = new FakeKms();
+    kms.addKey(PRIMARY);
+    const a = new AwsKmsSeal({
+      kmsKeyId: PRIMARY,
+      client: kms,
+      encryptionContext: { tenant: "a" },
+      healthCheckIntervalMs: 0,
+    });
+    const b = new AwsKmsSeal({
+      kmsKeyId: PRIMARY,
+      client: kms,
+      encryptionContext: { tenant: "b" },
+      healthCheckIntervalMs: 0,
+    });
+    seals.push(a, b);
+    await a.init();
+    await b.init();
+    const blob = await a.encrypt(utf8("tenant a"));
+    const sent = kms.calls.filter((c) => c.op === "encrypt").at(-1)?.input as { EncryptionContext?: unknown };
+    expect(sent.EncryptionContext).toEqual({ tenant: "a" });
+    const err = await rejection(b.decrypt(blob));
+    expect(err).toBeInstanceOf(AwsKmsDecryptError);
+    expect(err.code).toBe("decrypt_failed");
+    expect((err as AwsKmsDecryptError).kms.awsErrorName).toBe("InvalidCiphertextException");
+    expect(err.message).toMatch(/encryption context differs/);
+  });
+
+  it("a data key of the wrong length from KMS is refused", async () => {
+    const { seal, kms, primary } = setup();
+    seals.push(seal);
+    await seal.init();
+    const short = await kms.encrypt(
+      { KeyId: primary, Plaintext: new Uint8Array(16) },
+      { abortSignal: new AbortController().signal },
+    );
+    const blob = createBlobInfo({
+      ciphertext: new Uint8Array(20),
+      iv: new Uint8Array(12),
+      keyInfo: { mechanism: 1, keyId: primary, wrappedKey: short.CiphertextBlob ?? new Uint8Array(0) },
+    });
+    expect((await rejection(seal.decrypt(blob))).message).toMatch(/16-byte data key, expected 32/);
+  });
+});
+
+describe("retries", () => {
+  it("retries throttling, KMS internal errors and connection errors, then succeeds", async () => {
+    const { seal, kms } = setup({ maxRetries: 5 });
+    seals.push(seal);
+    await seal.init();
+    const before = kms.count("encrypt");
+    kms.fail(
+      "encrypt",
+      awsError("ThrottlingException", "Rate exceeded"),
+      awsError("KMSInternalException"),
+      awsError("KeyUnavailableException"),
+      awsError("DependencyTimeoutException"),
+      networkError("ECONNRESET"),
+    );
+    const blob = await seal.encrypt(utf8("eventually"));
+    expect(kms.count("encrypt") - before).toBe(6);
+    expect(new TextDecoder().decode(await seal.decrypt(blob))).toBe("eventually");
+  });
+
+  it("gives up after max_retries + 1 attempts with a clear, typed error", async () => {
+    const { seal, kms } = setup({ maxRetries: 2 });
+    seals.push(seal);
+    await seal.init();
+    const before = kms.count("decrypt");
+    const blob = await seal.encrypt(utf8("x"));
+    kms.fail("decrypt", ...Array.from({ length: 3 }, () => awsError("ThrottlingException", "Rate exceeded")));
+    const err = await rejection(seal.decrypt(blob));
+    expect(err).toBeInstanceOf(AwsKmsUnavailableError);
+    expect(err.code).toBe("unavailable");
+    expect((err as AwsKmsUnavailableError).kms).toMatchObject({
+      operation: "Decrypt",
+      awsErrorName: "ThrottlingException",
+      attempts: 3,
+    });
+    expect(err.message).toMatch(
+      /KMS Decrypt kept failing transiently \(ThrottlingException, request id req-[0-9a-f]+, 3 attempts\)/,
+    );
+    expect(err.message).toMatch(/raise max_retries/);
+    expect(kms.count("decrypt") - before).toBe(3);
+  });
+
+  it("a request that never answers times out and is retried", async () => {
+    const { seal, kms } = setup({ requestTimeoutMs: 50, maxRetries: 1 });
+    seals.push(seal);
+    await seal.init();
+    kms.fail("encrypt", hang);
+    const started = performance.now();
+    await seal.encrypt(utf8("after a timeout"));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    kms.fail("encrypt", hang, hang);
+    const err = await rejection(seal.encrypt(utf8("two timeouts")));
+    expect(err.message).toMatch(/KMS Encrypt timed out \(Timeout, 2 attempts\)/);
+  });
+
+  it("does not retry what retrying cannot fix", async () => {
+    for (const [name, cls] of [
+      ["AccessDeniedException", AwsKmsAccessDeniedError],
+      ["DisabledException", AwsKmsKeyStateError],
+      ["KMSInvalidStateException", AwsKmsKeyStateError],
+      ["NotFoundException", AwsKmsKeyNotFoundError],
+      ["InvalidCiphertextException", AwsKmsDecryptError],
+      ["IncorrectKeyException", AwsKmsDecryptError],
+      ["ValidationException", AwsKmsError],
+      ["UnrecognizedClientException", AwsKmsAccessDeniedError],
+    ] as const) {
+      const { seal, kms } = setup({ maxRetries: 5 });
+      seals.push(seal);
+      await seal.init();
+      const blob = await seal.encrypt(utf8("x"));
+      const before = kms.count("decrypt");
+      kms.fail("decrypt", awsError(name));
+      const err = await rejection(seal.decrypt(blob));
+      expect(err, name).toBeInstanceOf(cls);
+      expect(kms.count("decrypt") - before, name).toBe(1);
+      expect(err.message, name).toContain(name);
+    }
+  });
+
+  it("backoff is exponential, capped and jittered within [ceiling/2, ceiling]", () => {
+    const policy = { maxRetries: 5, requestTimeoutMs: 1000, baseDelayMs: 100, maxDelayMs: 1000 };
+    expect(backoffDelayMs(1, policy, () => 0)).toBe(50);
+    expect(backoffDelayMs(1, policy, () => 1)).toBe(100);
+    expect(backoffDelayMs(3, policy, () => 1)).toBe(400);
+    expect(backoffDelayMs(10, policy, () => 1)).toBe(1000);
+    expect(backoffDelayMs(10, policy, () => 0)).toBe(500);
+  });
+});
+
+describe("health checks", () => {
+  it("health() reports the last check without new KMS calls; checkHealth() runs one (2 calls)", async () => {
+    const { seal, kms, primary } = setup({ healthCheckIntervalMs: 600_000 });
+    seals.push(seal);
+    await seal.init();
+    const calls = kms.calls.length;
+    const h = await seal.health();
+    expect(h).toMatchObject({ healthy: true, keyId: primary });
+    expect(h.details).toMatchObject({ kmsCallsPerCheck: 2, kmsCallsPerDay: 288, checkIntervalMs: 600_000 });
+    expect(kms.calls.length).toBe(calls);
+    await seal.checkHealth();
+    expect(kms.calls.length).toBe(calls + 2);
+  });
+
+  it("with periodic checks off, every health() is a check", async () => {
+    const { seal, kms } = setup({ healthCheckIntervalMs: 0 });
+    seals.push(seal);
+    await seal.init();
+    const calls = kms.calls.length;
+    const h = await seal.health();
+    expect(h.healthy).toBe(true);
+    expect(h.details).toMatchObject({ kmsCallsPerDay: 0 });
+    expect(kms.calls.length).toBe(calls + 2);
+  });
+
+  it("the periodic check notices an outage, checks more often, and notices recovery", async () => {
+    const { seal, kms, log } = setup({
+      healthCheckIntervalMs: 40,
+      healthCheckUnhealthyIntervalMs: 10,
+      maxRetries: 0,
+    });
+    seals.push(seal);
+    await seal.init();
+    kms.fail("encrypt", ...Array.from({ length: 1000 }, () => awsError("AccessDeniedException", "denied")));
+    await vi.waitFor(async () => expect((await seal.health()).healthy).toBe(false), {
+      timeout: 2000,
+      interval: 5,
+    });
+    const failing = kms.count("encrypt");
+    await vi.waitFor(() => expect(kms.count("encrypt")).toBeGreaterThanOrEqual(failing + 3), {
+      timeout: 2000,
+      interval: 5,
+    });
+    const down = await seal.health();
+    expect(down.healthy).toBe(false);
+    expect(down.message).toMatch(/KMS health check failed: kms:Encrypt denied/);
+    expect(down.details).toMatchObject({ checkIntervalMs: 10, kmsCallsPerDay: 17_280_000 });
+    kms.clearFailures();
+    await vi.waitFor(async () => expect((await seal.health()).healthy).toBe(true), {
+      timeout: 2000,
+      interval: 5,
+    });
+    expect(log.warn).toHaveBeenCalledTimes(1);
+    expect(log.warn.mock.calls[0]?.[0]).toMatch(/health check failed/);
+    expect(log.info).toHaveBeenCalledWith("AWS KMS seal is healthy again", expect.any(Object));
+  });
+
+  it("finalize stops the periodic check", async () => {
+    const { seal, kms } = setup({ healthCheckIntervalMs: 10 });
+    await seal.init();
+    await new Promise((r) => setTimeout(r, 40));
+    await seal.finalize();
+    const calls = kms.calls.length;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(kms.calls.length).toBe(calls);
+    expect(kms.destroyed, "a client passed in is the caller's to destroy").toBe(0);
+  });
+
+  it("the documented cost: 288 KMS calls a day at 10 minutes, 2 880 at 1 minute", () => {
+    expect(healthCheckCallsPerDay(600_000)).toBe(288);
+    expect(healthCheckCallsPerDay(60_000)).toBe(2880);
+    expect(healthCheckCallsPerDay(0)).toBe(0);
+  });
+});
+
+describe("secrets stay out of errors, logs and inspection", () => {
+  it("no error, log line or inspect output carries the secret key or a data key", async () => {
+    const { seal, kms, log } = setup({ maxRetries: 1 });
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("x"));
+    kms.fail("decrypt", awsError("ThrottlingException"), awsError("ThrottlingException"));
+    const err = await rejection(seal.decrypt(blob));
+    kms.fail("encrypt", awsError("AccessDeniedException"));
+    const err2 = await rejection(seal.encrypt(utf8("y")));
+    const text = [
+      inspect(err, { depth: 10 }),
+      inspect(err2, { depth: 10 }),
+      inspect(seal, { depth: 10 }),
+      JSON.stringify(log.debug.mock.calls),
+      JSON.stringify(log.info.mock.calls),
+      JSON.stringify(log.warn.mock.calls),
+    ].join("\n");
+    expect(text).not.toContain(SECRET);
+    expect(kms.calls.some((c) => JSON.stringify(c.input).includes("redacted"))).toBe(true);
+  });
+});
+
+describe("createAwsKmsSeal", () => {
+  it("builds a seal from a Vault block and the environment", async () => {
+    const kms = new FakeKms();
+    const arn = kms.addKey(PRIMARY);
+    const seal = createAwsKmsSeal(
+      { region: "us-west-2", health_check_enabled: "false", client: kms },
+      { VAULT_AWSKMS_SEAL_KEY_ID: PRIMARY },
+    );
+    seals.push(seal);
+    expect(seal.type).toBe("awskms");
+    expect(seal.autoUnseal).toBe(true);
+    expect(seal.supportsSealWrap).toBe(true);
+    await seal.init();
+    expect(seal.keyId()).toBe(arn);
+  });
+
+  it("rejects a client that does not implement KmsApi", () => {
+    expect(() => new AwsKmsSeal({ kmsKeyId: PRIMARY, client: {} as never })).toThrow(
+      /describeKey, encrypt and decrypt/,
+    );
+  });
+});

@@ -1,0 +1,640 @@
+import { SealConfigError } from "@bulwark/seal";
+import type { KmsApi } from "./kms-api.js";
+
+/** Structural logger (the core's `Logger` fits). Messages never carry credentials or key bytes. */
+export interface AwsKmsSealLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * Options for {@link AwsKmsSeal}. Every field has a Vault `seal "awskms"` counterpart (see
+ * {@link VAULT_CONFIG_KEYS}); `createAwsKmsSeal` accepts either spelling.
+ */
+export interface AwsKmsSealOptions {
+  /** Key id, key ARN, `alias/name` or alias ARN. Vault: `kms_key_id`. */
+  kmsKeyId: string;
+  /** AWS region. Unset: `AWS_REGION`/`AWS_DEFAULT_REGION` (via the factory), the shared config profile, then `us-east-1`. */
+  region?: string;
+  /** KMS endpoint override (VPC endpoint, FIPS endpoint, local-kms). Vault: `endpoint`. */
+  endpoint?: string;
+  /** Static credentials. Vault: `access_key`, `secret_key`, `session_token`. Unset: the AWS default chain. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** Shared credentials file. Vault: `shared_creds_filename` (also accepted: `shared_creds_file`). */
+  sharedCredsFile?: string;
+  /** Profile in the shared credentials/config files. Vault: `shared_creds_profile`. */
+  sharedCredsProfile?: string;
+  /** Role assumed with the web identity token (IRSA). Vault: `role_arn`. Needs `webIdentityTokenFile`. */
+  roleArn?: string;
+  /** Vault: `role_session_name`. */
+  roleSessionName?: string;
+  /** Vault: `web_identity_token_file`. */
+  webIdentityTokenFile?: string;
+  /**
+   * KMS encryption context bound to every Encrypt/Decrypt call (Vault has no such option: blobs
+   * written with a context cannot be read by Vault). Changing it makes existing blobs unreadable.
+   */
+  encryptionContext?: Record<string, string>;
+  /** Retries after the first attempt for transient failures. Default 3. */
+  maxRetries?: number;
+  /** Time limit of one KMS request attempt. Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  /** First retry delay (grows ×2 per attempt, with jitter). Default 100 ms. */
+  retryBaseDelayMs?: number;
+  /** Largest retry delay. Default 2 000 ms. */
+  retryMaxDelayMs?: number;
+  /** Interval of the background health check (encrypt+decrypt = 2 KMS calls). 0 turns it off. Default 10 min. */
+  healthCheckIntervalMs?: number;
+  /** Interval while unhealthy. Default 1 min. */
+  healthCheckUnhealthyIntervalMs?: number;
+  /** Time limit of one health check. Default 1 min. */
+  healthCheckTimeoutMs?: number;
+  /** A KMS client to use instead of `@aws-sdk/client-kms` (tests, custom transports). Not destroyed by the seal. */
+  client?: KmsApi;
+  logger?: AwsKmsSealLogger;
+}
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedAwsKmsSealOptions {
+  kmsKeyId: string;
+  region: string | undefined;
+  endpoint: string | undefined;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  sessionToken: string | undefined;
+  sharedCredsFile: string | undefined;
+  sharedCredsProfile: string | undefined;
+  roleArn: string | undefined;
+  roleSessionName: string | undefined;
+  webIdentityTokenFile: string | undefined;
+  encryptionContext: Readonly<Record<string, string>> | undefined;
+  maxRetries: number;
+  requestTimeoutMs: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  healthCheckIntervalMs: number;
+  healthCheckUnhealthyIntervalMs: number;
+  healthCheckTimeoutMs: number;
+  client: KmsApi | undefined;
+  logger: AwsKmsSealLogger | undefined;
+}
+
+export const DEFAULTS = {
+  maxRetries: 3,
+  requestTimeoutMs: 10_000,
+  retryBaseDelayMs: 100,
+  retryMaxDelayMs: 2_000,
+  healthCheckIntervalMs: 10 * 60_000,
+  healthCheckUnhealthyIntervalMs: 60_000,
+  healthCheckTimeoutMs: 60_000,
+} as const;
+
+/** The region used when neither configuration, environment nor profile names one (as Vault). */
+export const DEFAULT_REGION = "us-east-1";
+
+/** Environment variables for the key id, highest precedence first (Vault: environment beats `kms_key_id`). */
+export const KEY_ID_ENV_VARS = [
+  "BULWARK_AWSKMS_SEAL_KEY_ID",
+  "AWSKMS_WRAPPER_KEY_ID",
+  "VAULT_AWSKMS_SEAL_KEY_ID",
+] as const;
+/** Environment variables for the endpoint, highest precedence first (`AWS_KMS_ENDPOINT` is Vault's deprecated name). */
+export const ENDPOINT_ENV_VARS = ["BULWARK_AWSKMS_ENDPOINT", "AWSKMS_ENDPOINT", "AWS_KMS_ENDPOINT"] as const;
+/** Environment variables for the region, used when the configuration has none. */
+export const REGION_ENV_VARS = ["AWS_REGION", "AWS_DEFAULT_REGION"] as const;
+
+type OptionField = Exclude<keyof AwsKmsSealOptions, "client" | "logger">;
+
+/** Vault `seal "awskms"` keys → option names. */
+export const VAULT_CONFIG_KEYS: Readonly<Record<string, OptionField>> = {
+  kms_key_id: "kmsKeyId",
+  region: "region",
+  endpoint: "endpoint",
+  access_key: "accessKeyId",
+  secret_key: "secretAccessKey",
+  session_token: "sessionToken",
+  shared_creds_filename: "sharedCredsFile",
+  shared_creds_file: "sharedCredsFile",
+  shared_creds_profile: "sharedCredsProfile",
+  role_arn: "roleArn",
+  role_session_name: "roleSessionName",
+  web_identity_token_file: "webIdentityTokenFile",
+  encryption_context: "encryptionContext",
+  max_retries: "maxRetries",
+  request_timeout: "requestTimeoutMs",
+  health_check_interval: "healthCheckIntervalMs",
+  health_check_interval_unhealthy: "healthCheckUnhealthyIntervalMs",
+  health_check_timeout: "healthCheckTimeoutMs",
+};
+
+/**
+ * Keys of a Vault seal block that belong to the server (seal selection, migration, Seal HA), not
+ * to the KMS client: accepted and ignored here. `health_check_enabled` and `disallow_env_vars` are
+ * read by the factory itself.
+ */
+const SERVER_KEYS = new Set(["disabled", "name", "priority", "purpose", "type"]);
+const FACTORY_KEYS = new Set(["health_check_enabled", "disallow_env_vars"]);
+
+const OPTION_FIELDS = new Set<string>([
+  ...Object.values(VAULT_CONFIG_KEYS),
+  "retryBaseDelayMs",
+  "retryMaxDelayMs",
+]);
+const OBJECT_ONLY_FIELDS = new Set(["client", "logger"]);
+
+const DURATION_FIELDS = new Set<OptionField>([
+  "requestTimeoutMs",
+  "retryBaseDelayMs",
+  "retryMaxDelayMs",
+  "healthCheckIntervalMs",
+  "healthCheckUnhealthyIntervalMs",
+  "healthCheckTimeoutMs",
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Small parsers (exported for tests).
+
+const DURATION_UNITS_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+const GO_DURATION = /^(\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+
+/**
+ * Parses a duration the way Vault's config does: a Go duration string (`"500ms"`, `"1m30s"`), or a
+ * bare number / numeric string meaning **seconds**. Returns milliseconds (whole).
+ */
+export function parseDurationMs(field: string, value: unknown): number {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value) || value < 0) {
+      throw new SealConfigError(
+        field,
+        `must be a non-negative number of seconds or a duration like "10s", got ${value}`,
+      );
+    }
+    return Math.round(value * 1000);
+  }
+  if (typeof value !== "string") {
+    throw new SealConfigError(field, `must be a duration like "10s" or "500ms", got ${typeof value}`);
+  }
+  const text = value.trim();
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (!GO_DURATION.test(text)) {
+    throw new SealConfigError(
+      field,
+      `${JSON.stringify(text)} is not a duration: use a number of seconds or units ns/us/ms/s/m/h, e.g. "10s", "1m30s", "500ms"`,
+    );
+  }
+  let ms = 0;
+  for (const m of text.matchAll(DURATION_PART)) {
+    ms += Number(m[1]) * (DURATION_UNITS_MS[m[2] as string] as number);
+  }
+  return Math.round(ms);
+}
+
+/** Parses a boolean: `true`/`false`, or the strings `"true"`, `"false"`, `"1"`, `"0"` (Vault's map values are strings). */
+export function parseBoolean(field: string, value: unknown): boolean {
+  if (typeof value === "boolean") return value;
+  if (typeof value === "string") {
+    const t = value.trim().toLowerCase();
+    if (t === "true" || t === "1") return true;
+    if (t === "false" || t === "0") return false;
+  }
+  throw new SealConfigError(field, `must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function parseInteger(field: string, value: unknown, min: number, max: number): number {
+  const n = typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+    throw new SealConfigError(
+      field,
+      `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses an encryption context: an object of string values, or a string `"k1=v1,k2=v2"` (or a JSON
+ * object string) as a flat Vault config map can carry it. Numbers and booleans become strings.
+ */
+export function parseEncryptionContext(field: string, value: unknown): Record<string, string> {
+  let source: unknown = value;
+  if (typeof value === "string") {
+    const text = value.trim();
+    if (text.startsWith("{")) {
+      try {
+        source = JSON.parse(text) as unknown;
+      } catch {
+        throw new SealConfigError(
+          field,
+          'is not valid JSON; write it as an object or as "key1=value1,key2=value2"',
+        );
+      }
+    } else {
+      const out: Record<string, string> = {};
+      for (const part of text.split(",")) {
+        if (part.trim() === "") continue;
+        const eq = part.indexOf("=");
+        if (eq <= 0) {
+          throw new SealConfigError(
+            field,
+            `entry ${JSON.stringify(part.trim())} is not key=value; write "key1=value1,key2=value2"`,
+          );
+        }
+        addContextEntry(field, out, part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+      }
+      return checkContext(field, out);
+    }
+  }
+  if (typeof source !== "object" || source === null || Array.isArray(source)) {
+    throw new SealConfigError(
+      field,
+      'must be a map of strings, e.g. encryption_context = { tenant = "prod" }',
+    );
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(source)) {
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+      throw new SealConfigError(
+        field,
+        `value of ${JSON.stringify(k)} must be a string, got ${v === null ? "null" : typeof v}`,
+      );
+    }
+    addContextEntry(field, out, k.trim(), String(v));
+  }
+  return checkContext(field, out);
+}
+
+function addContextEntry(field: string, out: Record<string, string>, key: string, value: string): void {
+  if (key === "") throw new SealConfigError(field, "keys must not be empty");
+  if (Object.hasOwn(out, key)) throw new SealConfigError(field, `key ${JSON.stringify(key)} appears twice`);
+  out[key] = value;
+}
+
+function checkContext(field: string, ctx: Record<string, string>): Record<string, string> {
+  // KMS rejects context keys with the reserved "aws" prefix (case-insensitive).
+  for (const k of Object.keys(ctx)) {
+    if (/^aws/i.test(k)) {
+      throw new SealConfigError(
+        field,
+        `key ${JSON.stringify(k)} starts with "aws", which KMS reserves; rename it`,
+      );
+    }
+  }
+  return ctx;
+}
+
+// us-east-1, eu-west-2, us-gov-west-1, cn-northwest-1, us-isob-east-1, ap-southeast-4, il-central-1.
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
+export function checkRegion(field: string, value: unknown): string {
+  if (typeof value !== "string" || !REGION.test(value.trim())) {
+    throw new SealConfigError(
+      field,
+      `${JSON.stringify(value)} is not an AWS region name: use the form "us-east-1" or "eu-west-2" (lower case, dashes, trailing number)`,
+    );
+  }
+  return value.trim();
+}
+
+const KEY_UUID_OR_MRK =
+  /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-fA-F]{32})$/;
+const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
+const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key\/[a-zA-Z0-9-]+|alias\/[a-zA-Z0-9/_-]+)$/;
+
+/** Checks a KMS key reference: key id (UUID or `mrk-…`), key ARN, `alias/name` or alias ARN. */
+export function checkKeyId(field: string, value: unknown): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new SealConfigError(
+      field,
+      `is required: set kms_key_id (key id, key ARN or alias/name) or one of ${KEY_ID_ENV_VARS.join(", ")}`,
+    );
+  }
+  const id = value.trim();
+  if (KEY_UUID_OR_MRK.test(id) || ALIAS_NAME.test(id) || KMS_ARN.test(id)) return id;
+  throw new SealConfigError(
+    field,
+    `${JSON.stringify(id)} is not a KMS key reference: use a key id (1234abcd-12ab-34cd-56ef-1234567890ab), a key ARN (arn:aws:kms:us-east-1:111122223333:key/…), alias/name or an alias ARN`,
+  );
+}
+
+function checkEndpoint(field: string, value: unknown): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new SealConfigError(field, "must be a URL such as https://kms.us-east-1.amazonaws.com");
+  }
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new SealConfigError(
+      field,
+      `${JSON.stringify(value)} is not a URL; write it as https://host[:port]`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new SealConfigError(field, `must use http or https, got ${url.protocol}`);
+  }
+  if (url.username !== "" || url.password !== "") {
+    // Never echo the URL: it carries a password.
+    throw new SealConfigError(
+      field,
+      "must not contain user:password; use access_key/secret_key or the AWS credential chain",
+    );
+  }
+  return value.trim();
+}
+
+function checkString(field: string, value: unknown, secret = false): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new SealConfigError(
+      field,
+      secret ? "must be a non-empty string" : `must be a non-empty string, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value.trim();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation of the typed options.
+
+function fieldName(f: OptionField, vault: boolean): string {
+  if (!vault) return f;
+  return Object.entries(VAULT_CONFIG_KEYS).find(([, v]) => v === f)?.[0] ?? f;
+}
+
+/**
+ * Validates options and applies defaults. `vaultNames` only changes which names error messages
+ * use (`kms_key_id` vs `kmsKeyId`). Reads no environment.
+ */
+export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): ResolvedAwsKmsSealOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new SealConfigError(
+      "options",
+      'pass an object such as { kmsKeyId: "alias/vault", region: "us-east-1" }',
+    );
+  }
+  const name = (f: OptionField) => fieldName(f, vaultNames);
+  const opt = <T>(f: OptionField, check: (field: string, v: unknown) => T): T | undefined =>
+    options[f] === undefined ? undefined : check(name(f), options[f]);
+  const num = (f: OptionField, def: number, min: number, max: number): number => {
+    const v = options[f];
+    if (v === undefined) return def;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+      throw new SealConfigError(name(f), `must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    }
+    return Math.round(v);
+  };
+
+  const kmsKeyId = checkKeyId(name("kmsKeyId"), options.kmsKeyId);
+  const accessKeyId = opt("accessKeyId", (f, v) => checkString(f, v));
+  const secretAccessKey = opt("secretAccessKey", (f, v) => checkString(f, v, true));
+  const sessionToken = opt("sessionToken", (f, v) => checkString(f, v, true));
+  // Static credentials come as a pair, as in Vault.
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    const missing = accessKeyId === undefined ? name("accessKeyId") : name("secretAccessKey");
+    throw new SealConfigError(
+      missing,
+      `is required when ${accessKeyId === undefined ? name("secretAccessKey") : name("accessKeyId")} is set: static credentials need both`,
+    );
+  }
+  if (sessionToken !== undefined && accessKeyId === undefined) {
+    throw new SealConfigError(
+      name("sessionToken"),
+      `needs ${name("accessKeyId")} and ${name("secretAccessKey")} (a session token belongs to temporary credentials)`,
+    );
+  }
+  const roleArn = opt("roleArn", (f, v) => {
+    const s = checkString(f, v);
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(s)) {
+      throw new SealConfigError(
+        f,
+        `${JSON.stringify(s)} is not an IAM role ARN (arn:aws:iam::111122223333:role/name)`,
+      );
+    }
+    return s;
+  });
+  const webIdentityTokenFile = opt("webIdentityTokenFile", (f, v) => checkString(f, v));
+  // Assuming a role from base credentials needs the STS client, which this package does not ship;
+  // the shared-config route (role_arn + source_profile in ~/.aws/config) does the same through the SDK.
+  if (roleArn !== undefined && webIdentityTokenFile === undefined) {
+    throw new SealConfigError(
+      name("roleArn"),
+      `is only supported with ${name("webIdentityTokenFile")} (web identity / IRSA); to assume a role from other credentials, put role_arn and source_profile in a profile of the shared config file and set ${name("sharedCredsProfile")}`,
+    );
+  }
+  if (webIdentityTokenFile !== undefined && roleArn === undefined) {
+    throw new SealConfigError(
+      name("roleArn"),
+      `is required with ${name("webIdentityTokenFile")}: name the role to assume with the token`,
+    );
+  }
+  if (webIdentityTokenFile !== undefined && accessKeyId !== undefined) {
+    throw new SealConfigError(
+      name("webIdentityTokenFile"),
+      `cannot be combined with ${name("accessKeyId")}/${name("secretAccessKey")}: choose one credential source`,
+    );
+  }
+
+  for (const f of DURATION_FIELDS) {
+    const v = options[f];
+    if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v))) {
+      throw new SealConfigError(name(f), `must be a number of milliseconds, got ${JSON.stringify(v)}`);
+    }
+  }
+  const requestTimeoutMs = num("requestTimeoutMs", DEFAULTS.requestTimeoutMs, 1, 600_000);
+  const retryBaseDelayMs = num("retryBaseDelayMs", DEFAULTS.retryBaseDelayMs, 0, 60_000);
+  const retryMaxDelayMs = num(
+    "retryMaxDelayMs",
+    Math.max(DEFAULTS.retryMaxDelayMs, retryBaseDelayMs),
+    retryBaseDelayMs,
+    600_000,
+  );
+  const healthCheckIntervalMs = num(
+    "healthCheckIntervalMs",
+    DEFAULTS.healthCheckIntervalMs,
+    0,
+    7 * 86_400_000,
+  );
+  const healthCheckUnhealthyIntervalMs = num(
+    "healthCheckUnhealthyIntervalMs",
+    healthCheckIntervalMs === 0
+      ? DEFAULTS.healthCheckUnhealthyIntervalMs
+      : Math.min(DEFAULTS.healthCheckUnhealthyIntervalMs, healthCheckIntervalMs),
+    1,
+    7 * 86_400_000,
+  );
+  const healthCheckTimeoutMs = num("healthCheckTimeoutMs", DEFAULTS.healthCheckTimeoutMs, 1, 3_600_000);
+
+  if (options.client !== undefined) {
+    const c = options.client as Partial<KmsApi>;
+    if (
+      typeof c !== "object" ||
+      c === null ||
+      typeof c.encrypt !== "function" ||
+      typeof c.decrypt !== "function" ||
+      typeof c.describeKey !== "function"
+    ) {
+      throw new SealConfigError("client", "must implement describeKey, encrypt and decrypt (see KmsApi)");
+    }
+  }
+  if (options.logger !== undefined) {
+    const l = options.logger as Partial<AwsKmsSealLogger>;
+    if (
+      typeof l !== "object" ||
+      l === null ||
+      ["debug", "info", "warn", "error"].some((m) => typeof l[m as keyof AwsKmsSealLogger] !== "function")
+    ) {
+      throw new SealConfigError("logger", "must have debug, info, warn and error methods");
+    }
+  }
+
+  return {
+    kmsKeyId,
+    region: opt("region", checkRegion),
+    endpoint: opt("endpoint", checkEndpoint),
+    accessKeyId,
+    secretAccessKey,
+    sessionToken,
+    sharedCredsFile: opt("sharedCredsFile", (f, v) => checkString(f, v)),
+    sharedCredsProfile: opt("sharedCredsProfile", (f, v) => checkString(f, v)),
+    roleArn,
+    roleSessionName: opt("roleSessionName", (f, v) => checkString(f, v)),
+    webIdentityTokenFile,
+    encryptionContext: opt("encryptionContext", (f, v) => Object.freeze(parseEncryptionContext(f, v))),
+    maxRetries:
+      options.maxRetries === undefined
+        ? DEFAULTS.maxRetries
+        : parseInteger(name("maxRetries"), options.maxRetries, 0, 10),
+    requestTimeoutMs,
+    retryBaseDelayMs,
+    retryMaxDelayMs,
+    healthCheckIntervalMs,
+    healthCheckUnhealthyIntervalMs,
+    healthCheckTimeoutMs,
+    client: options.client,
+    logger: options.logger,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The factory's input: a Vault seal block (snake_case) or typed options (camelCase).
+
+export type EnvLike = Readonly<Record<string, string | undefined>>;
+
+function envValue(env: EnvLike, names: readonly string[]): { name: string; value: string } | undefined {
+  for (const name of names) {
+    const value = env[name]?.trim();
+    if (value !== undefined && value !== "") return { name, value };
+  }
+  return undefined;
+}
+
+/**
+ * Turns a parsed `seal "awskms" { … }` block (Vault names, string or typed values) or an
+ * {@link AwsKmsSealOptions} object into validated options, applying the environment:
+ * key id `BULWARK_AWSKMS_SEAL_KEY_ID` > `AWSKMS_WRAPPER_KEY_ID` > `VAULT_AWSKMS_SEAL_KEY_ID` >
+ * config (as in Vault, the environment wins); endpoint `BULWARK_AWSKMS_ENDPOINT` >
+ * `AWSKMS_ENDPOINT` > `AWS_KMS_ENDPOINT` > config; region config > `AWS_REGION` >
+ * `AWS_DEFAULT_REGION` (then, at init, the shared config profile, then `us-east-1`).
+ * `disallow_env_vars = true` turns the environment off for these three.
+ */
+export function parseAwsKmsSealConfig(
+  config: Record<string, unknown> | AwsKmsSealOptions,
+  env: EnvLike = process.env,
+): ResolvedAwsKmsSealOptions {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new SealConfigError(
+      "config",
+      'pass the seal "awskms" block as an object, e.g. { kms_key_id: "alias/vault", region: "us-east-1" }',
+    );
+  }
+  const options: Record<string, unknown> = {};
+  const sourceOf: Record<string, string> = {};
+  // Error messages use Vault's names unless the caller wrote typed (camelCase) options.
+  let vaultNames = true;
+  let disallowEnv = false;
+  let healthEnabled = true;
+  const record = config as Record<string, unknown>;
+  for (const [key, value] of Object.entries(record)) {
+    if (value === undefined) continue;
+    let field: string | undefined;
+    if (Object.hasOwn(VAULT_CONFIG_KEYS, key)) {
+      field = VAULT_CONFIG_KEYS[key];
+    } else if (OPTION_FIELDS.has(key) || OBJECT_ONLY_FIELDS.has(key)) {
+      field = key;
+      vaultNames = false;
+    } else if (key === "disallow_env_vars" || key === "disallowEnvVars") {
+      disallowEnv = parseBoolean(key, value);
+      continue;
+    } else if (key === "health_check_enabled" || key === "healthCheckEnabled") {
+      healthEnabled = parseBoolean(key, value);
+      continue;
+    } else if (SERVER_KEYS.has(key)) {
+      continue;
+    } else {
+      const known = [...Object.keys(VAULT_CONFIG_KEYS), ...FACTORY_KEYS].sort().join(", ");
+      throw new SealConfigError(
+        key,
+        key === "key_not_required"
+          ? "is not supported by the seal: a seal always needs a KMS key"
+          : `is not an awskms seal setting (check the spelling); known keys: ${known}`,
+      );
+    }
+    if (field === undefined) continue;
+    if (Object.hasOwn(sourceOf, field)) {
+      throw new SealConfigError(key, `sets the same option as \`${sourceOf[field]}\`; keep one of them`);
+    }
+    sourceOf[field] = key;
+    options[field] = value;
+  }
+
+  // Vault's config map carries strings: convert durations, integers and the context here.
+  for (const [field, key] of Object.entries(sourceOf)) {
+    const value = options[field];
+    if (DURATION_FIELDS.has(field as OptionField) && key.includes("_"))
+      options[field] = parseDurationMs(key, value);
+    else if (DURATION_FIELDS.has(field as OptionField) && typeof value !== "number") {
+      throw new SealConfigError(key, `must be a number of milliseconds, got ${JSON.stringify(value)}`);
+    } else if (field === "maxRetries") options[field] = parseInteger(key, value, 0, 10);
+    else if (field === "encryptionContext") options[field] = parseEncryptionContext(key, value);
+  }
+
+  if (!disallowEnv) {
+    const keyId = envValue(env, KEY_ID_ENV_VARS);
+    if (keyId !== undefined) {
+      options.kmsKeyId = checkKeyId(keyId.name, keyId.value);
+      sourceOf.kmsKeyId = keyId.name;
+    }
+    const endpoint = envValue(env, ENDPOINT_ENV_VARS);
+    if (endpoint !== undefined) {
+      options.endpoint = checkEndpoint(endpoint.name, endpoint.value);
+      sourceOf.endpoint = endpoint.name;
+    }
+    if (options.region === undefined) {
+      const region = envValue(env, REGION_ENV_VARS);
+      if (region !== undefined) {
+        options.region = checkRegion(region.name, region.value);
+        sourceOf.region = region.name;
+      }
+    }
+  }
+  if (!healthEnabled) options.healthCheckIntervalMs = 0;
+  if (options.kmsKeyId === undefined) {
+    throw new SealConfigError(
+      vaultNames ? "kms_key_id" : "kmsKeyId",
+      `is required: set kms_key_id in the seal "awskms" block (key id, key ARN or alias/name)${disallowEnv ? "" : ` or export ${KEY_ID_ENV_VARS.join(", ")}`}`,
+    );
+  }
+  return resolveOptions(options as unknown as AwsKmsSealOptions, vaultNames);
+}

@@ -1,0 +1,95 @@
+import type { SealError } from "@bulwark/seal";
+import { classifyKmsError, type KmsOperation, toSealError } from "./errors.js";
+import type { AwsKmsSealLogger } from "./options.js";
+
+export interface RetryPolicy {
+  /** Attempts after the first. */
+  maxRetries: number;
+  /** Time limit of one attempt. */
+  requestTimeoutMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/**
+ * Delay before retry number `retry` (1-based): exponential, capped, with "equal jitter" — half
+ * fixed, half random — so many nodes retrying after one outage spread out but never hammer KMS
+ * with zero delay.
+ */
+export function backoffDelayMs(
+  retry: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+export interface CallContext {
+  operation: KmsOperation;
+  /** The key the call names, for messages. */
+  keyId: string | undefined;
+  /** Endpoint/region, for messages. */
+  where: string;
+  /** The caller's own signal (init's): aborting it stops retries and rethrows its reason. */
+  signal?: AbortSignal | undefined;
+  logger?: AwsKmsSealLogger | undefined;
+}
+
+/**
+ * Runs one KMS call with a per-attempt timeout and bounded retries on transient failures
+ * (throttling, KMS internal errors, timeouts, connection errors). Anything else, or the last
+ * failure, becomes a typed seal error that names the AWS error and request id.
+ */
+export async function callKms<T>(
+  call: (abortSignal: AbortSignal) => Promise<T>,
+  policy: RetryPolicy,
+  ctx: CallContext,
+): Promise<T> {
+  const attemptsAllowed = policy.maxRetries + 1;
+  for (let attempt = 1; ; attempt++) {
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    const timeout = AbortSignal.timeout(policy.requestTimeoutMs);
+    const signal = ctx.signal === undefined ? timeout : AbortSignal.any([timeout, ctx.signal]);
+    let error: unknown;
+    try {
+      return await call(signal);
+    } catch (err) {
+      error = err;
+    }
+    // The caller's abort is not a KMS failure: pass its reason through untouched.
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    const classified = classifyKmsError(error, timeout.aborted);
+    if (!classified.retryable || attempt >= attemptsAllowed) {
+      throw toSealError(ctx.operation, ctx.keyId, error, classified, attempt, ctx.where) as SealError;
+    }
+    const delay = backoffDelayMs(attempt, policy);
+    ctx.logger?.debug("KMS call failed transiently; retrying", {
+      operation: ctx.operation,
+      error: classified.name,
+      requestId: classified.requestId,
+      attempt,
+      of: attemptsAllowed,
+      delayMs: delay,
+    });
+    await sleep(delay, ctx.signal);
+  }
+}

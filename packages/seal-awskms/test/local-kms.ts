@@ -1,0 +1,187 @@
+/**
+ * Starts nsmithuk/local-kms (installed by tooling/services/install.sh) for tests: an ephemeral
+ * port (PORT=0, read back from its log), a temp data directory, a seed file with two symmetric
+ * keys, an alias and a third key that is disabled after start (local-kms seeds every key enabled,
+ * so DisableKey goes through the SDK). `stop()` kills the process and removes the directory.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const LOCAL_KMS_BIN = resolve(here, "../../../tooling/services/.bin/local-kms");
+export const LOCAL_KMS_REGION = "eu-west-2";
+export const LOCAL_KMS_ACCOUNT = "111122223333";
+/** local-kms does not check signatures; any static pair will do (and must never show up in output). */
+export const LOCAL_CREDENTIALS = {
+  accessKeyId: "AKIDBULWARKLOCALKMS0",
+  secretAccessKey: "bulwark-local-kms-secret-NEVER-PRINTED",
+} as const;
+
+/**
+ * Whether local-kms can run here. A missing binary skips the suite locally (with the reason), but
+ * fails it in CI, where a skipped service test would hide a broken install.
+ */
+export function localKmsAvailability(): { available: boolean; reason: string } {
+  if (existsSync(LOCAL_KMS_BIN)) return { available: true, reason: "" };
+  const reason = `local-kms not found at ${LOCAL_KMS_BIN}: run tooling/services/install.sh`;
+  if (process.env.CI === "true") throw new Error(`${reason} (CI requires it)`);
+  console.warn(`skipping AWS KMS emulator tests: ${reason}`);
+  return { available: false, reason };
+}
+
+export interface LocalKey {
+  id: string;
+  arn: string;
+}
+
+export interface LocalKms {
+  endpoint: string;
+  region: string;
+  /** Alias initially pointing at `primary`. */
+  alias: string;
+  primary: LocalKey;
+  secondary: LocalKey;
+  /** Disabled after start. */
+  disabled: LocalKey;
+  /** An SDK client for admin calls (UpdateAlias, DisableKey, …) and raw baselines. */
+  admin: KMSClient;
+  /** A new SDK client for `endpoint` (or another endpoint, e.g. a fault proxy). */
+  client(endpoint?: string): KMSClient;
+  /** The process's log so far (for failure messages). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+function key(id: string): LocalKey {
+  return { id, arn: `arn:aws:kms:${LOCAL_KMS_REGION}:${LOCAL_KMS_ACCOUNT}:key/${id}` };
+}
+
+const children = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Never leave an emulator running if a test process dies before afterAll.
+  process.once("exit", () => {
+    for (const child of children) child.kill("SIGKILL");
+  });
+}
+
+export async function startLocalKms(): Promise<LocalKms> {
+  const dir = await mkdtemp(join(tmpdir(), "bulwark-local-kms-"));
+  const primary = key(randomUUID());
+  const secondary = key(randomUUID());
+  const disabled = key(randomUUID());
+  const alias = "alias/bulwark-seal";
+  const backing = () => randomBytes(32).toString("hex");
+  const seed = [
+    "Keys:",
+    "  Symmetric:",
+    "    Aes:",
+    ...[primary, secondary, disabled].flatMap((k) => [
+      "      - Metadata:",
+      `          KeyId: ${k.id}`,
+      "        BackingKeys:",
+      `          - ${backing()}`,
+    ]),
+    "Aliases:",
+    `  - AliasName: ${alias}`,
+    `    TargetKeyId: ${primary.id}`,
+    "",
+  ].join("\n");
+  const seedPath = join(dir, "seed.yaml");
+  await writeFile(seedPath, seed, { mode: 0o600 });
+
+  installExitHook();
+  const child = spawn(LOCAL_KMS_BIN, [], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      PORT: "0",
+      KMS_REGION: LOCAL_KMS_REGION,
+      KMS_ACCOUNT_ID: LOCAL_KMS_ACCOUNT,
+      KMS_SEED_PATH: seedPath,
+      KMS_DATA_PATH: join(dir, "data"),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let output = "";
+  const port = await new Promise<number>((resolvePort, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`local-kms did not start within 15 s:\n${output}`)),
+      15_000,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      // "Local KMS started on 0.0.0.0:40123" (logrus, with colour codes)
+      const m = /started on [^\s:]*:(\d+)/.exec(output);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolvePort(Number(m[1]));
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`local-kms exited early (code ${code}, signal ${signal}):\n${output}`));
+    });
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  }).catch(async (err) => {
+    child.kill("SIGKILL");
+    children.delete(child);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+  // Keep draining output so the pipe never fills; keep only the tail for diagnostics.
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString("utf8")).slice(-20_000);
+  };
+  child.stdout?.removeAllListeners("data").on("data", keep);
+  child.stderr?.removeAllListeners("data").on("data", keep);
+
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = (ep = endpoint) =>
+    new KMSClient({ region: LOCAL_KMS_REGION, endpoint: ep, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+  const admin = client();
+  await admin.send(new DisableKeyCommand({ KeyId: disabled.id }));
+
+  let stopped = false;
+  return {
+    endpoint,
+    region: LOCAL_KMS_REGION,
+    alias,
+    primary,
+    secondary,
+    disabled,
+    admin,
+    client,
+    log: () => output,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      admin.destroy();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((r) => child.once("exit", () => r()));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      children.delete(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
