@@ -157,7 +157,10 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
     if (fence !== undefined) {
       const ops: ConsulTxnOp[] = [{ KV: { Verb: "set", Key: full, Value: value.toString("base64") } }];
       await this.#permits.run(() =>
-        this.#fencedTxn(fence, ops, `put ${JSON.stringify(entry.key)}`, entry.key),
+        this.#fencedTxn(fence, ops, `put ${JSON.stringify(entry.key)}`, {
+          key: entry.key,
+          size: value.length,
+        }),
       );
       return;
     }
@@ -404,20 +407,24 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
   }
 
   /** `ops` behind a `check-session` on the lock key: applied only while this node holds the lock. */
-  async #fencedTxn(fence: Fence, ops: ConsulTxnOp[], what: string, putKey?: string): Promise<void> {
+  async #fencedTxn(
+    fence: Fence,
+    ops: ConsulTxnOp[],
+    what: string,
+    put?: { key: string; size: number },
+  ): Promise<void> {
     const body: ConsulTxnOp[] = [
       { KV: { Verb: "check-session", Key: fence.key, Session: fence.session } },
       ...ops,
     ];
     const size = Buffer.byteLength(JSON.stringify(body));
     if (size > this.#opts.txnMaxRequestBytes) {
-      if (putKey !== undefined) {
+      if (put !== undefined) {
         // Base64 grows the value by 4/3: report the largest raw value that fits a fenced put.
         const valueB64 = ops[0]?.KV.Value?.length ?? 0;
         const room = this.#opts.txnMaxRequestBytes - (size - valueB64);
         const limit = Math.max(0, Math.floor(room / 4) * 3);
-        const raw = Math.floor((valueB64 * 3) / 4);
-        throw new ValueTooLargeError(putKey, raw, Math.min(limit, MAX_VALUE_BYTES));
+        throw new ValueTooLargeError(put.key, put.size, Math.min(limit, MAX_VALUE_BYTES));
       }
       throw new TransactionError(
         `${what}: the /v1/txn body would be ${size} bytes; Consul's txn_max_req_len is ${this.#opts.txnMaxRequestBytes}: split it`,
@@ -427,7 +434,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
     }
     try {
       // Idempotent: replaying a fenced set/delete gives the same state, and the fence still holds.
-      await this.#sendTxn(body, 1, true, putKey);
+      await this.#sendTxn(body, 1, true, put);
     } catch (err) {
       if (err instanceof TransactionError && err.failedIndex === -1) {
         fence.lock.fencedWriteFailed(fence.session);
@@ -445,7 +452,12 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
    * PUT /v1/txn. `offset` ops were prepended (the fence), so a failing op index is shifted back
    * (-1 = the fence). Read-modify-write transactions are retried only when surely not applied.
    */
-  async #sendTxn(body: ConsulTxnOp[], offset: number, idempotent: boolean, putKey?: string): Promise<void> {
+  async #sendTxn(
+    body: ConsulTxnOp[],
+    offset: number,
+    idempotent: boolean,
+    put?: { key: string; size: number },
+  ): Promise<void> {
     await this.#http.retry(
       "transaction",
       async () => {
@@ -466,7 +478,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
               { cause: err },
             );
           }
-          if (statusOf(err) === 413 && putKey !== undefined) throw this.#mapWriteError(err, putKey, 0);
+          if (statusOf(err) === 413 && put !== undefined) throw this.#mapWriteError(err, put.key, put.size);
           if (statusOf(err) === 413) {
             throw new TransactionError(
               `transaction refused by Consul as too large: ${bodyText(err)}`,

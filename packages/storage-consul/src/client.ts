@@ -263,7 +263,15 @@ export class ConsulHttp {
         const retryable = outcome === "not_sent" || (outcome === "ambiguous" && policy.idempotent);
         const elapsed = Date.now() - start;
         if (!retryable || elapsed >= budget || this.#closed) {
-          if (outcome === "final") throw err;
+          if (outcome === "final") {
+            // HTTP answers and already-mapped errors go to the caller; anything else (a TLS
+            // failure, an unknown host) becomes a storage error that says where it happened.
+            if (err instanceof StorageError || statusOf(err) !== undefined) throw err;
+            throw new StorageUnavailableError(
+              `${what}: request to Consul at ${this.opts.endpoint.display} failed: ${describeError(err)}`,
+              { cause: err },
+            );
+          }
           const unsure = outcome === "ambiguous" && !policy.idempotent;
           throw new StorageUnavailableError(
             `${what}: Consul at ${this.opts.endpoint.display} is unavailable (${describeError(err)}) ` +

@@ -365,7 +365,7 @@ export class ConsulLock implements Lock {
         throw new StorageError(
           "io",
           `Consul refused session_ttl ${formatDuration(opts.sessionTtlMs)} (${describeError(err)}): ` +
-            "use at least the servers' session_ttl_min (10s by default)",
+            "Consul accepts from the servers' session_ttl_min (10s by default) up to 24h",
           { cause: err },
         );
       }

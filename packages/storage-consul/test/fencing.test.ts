@@ -1,0 +1,368 @@
+import type { StorageError } from "@bulwark/storage";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { ConsulBackend, type ConsulBackendOptions } from "../src/index.js";
+import { ConsulAgent } from "./consul-agent.js";
+import { describeConsul } from "./gate.js";
+import { ConsulProxy, deleteTree, destroySessionSync, holderSession, putSync, rawPair } from "./helpers.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+async function rejection(p: Promise<unknown>): Promise<StorageError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as StorageError;
+  }
+  throw new Error("expected the operation to fail");
+}
+
+function aborted(signal: AbortSignal, ms = 5000): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason);
+  return new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`leadership signal did not abort within ${ms} ms`)), ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        res(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+
+describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
+  let agent: ConsulAgent;
+  let proxy: ConsulProxy;
+  const open: ConsulBackend[] = [];
+  let n = 0;
+  const run = `fence-${process.pid}-${Date.now()}`;
+
+  beforeAll(async () => {
+    agent = await ConsulAgent.start();
+    proxy = await new ConsulProxy(agent.url).start();
+  }, 60_000);
+  afterEach(async () => {
+    proxy.intercept = undefined;
+    proxy.seen.length = 0;
+    await Promise.all(open.splice(0).map((b) => b.close()));
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await agent?.stop();
+    await deleteTree(agent.url, run).catch(() => undefined);
+  });
+
+  /** A backend on its own path, talking to Consul through the recording proxy by default. */
+  const backend = (opts: ConsulBackendOptions = {}, direct = false): ConsulBackend => {
+    const b = new ConsulBackend({
+      address: direct ? agent.address : proxy.address,
+      path: `${run}/${++n}/`,
+      lockWaitTimeMs: 2000,
+      lockDelayMs: 0,
+      ...opts,
+    });
+    open.push(b);
+    return b;
+  };
+  const txnBodies = () =>
+    proxy.matching("PUT", "/v1/txn").map((r) => JSON.parse(r.body) as { KV: Record<string, unknown> }[]);
+
+  it("without the lock, put/delete are plain KV requests; while held, each write is a txn led by check-session", async () => {
+    const b = backend();
+    await b.put({ key: "plain", value: enc("1") });
+    await b.delete("plain");
+    expect(proxy.matching("PUT", `/v1/kv/${encodeURIComponent(`${b.path}plain`)}`)).toHaveLength(1);
+    expect(proxy.matching("DELETE", `/v1/kv/${encodeURIComponent(`${b.path}plain`)}`)).toHaveLength(1);
+    expect(txnBodies()).toEqual([]);
+    expect(b.fencing).toBeUndefined();
+
+    const lock = b.lockWith("core/lock", "node-a");
+    await lock.acquire();
+    const session = await holderSession(agent.url, `${b.path}core/lock`);
+    expect(b.fencing).toEqual({ key: `${b.path}core/lock`, session, lost: false });
+    await b.put({ key: "fenced", value: enc("2") });
+    await b.delete("gone");
+    await b.transaction([
+      { op: "put", entry: { key: "t/1", value: enc("3") } },
+      { op: "check", key: "fenced", value: enc("2") },
+    ]);
+    const check = { KV: { Verb: "check-session", Key: `${b.path}core/lock`, Session: session } };
+    const bodies = txnBodies();
+    expect(bodies).toHaveLength(3);
+    for (const body of bodies) expect(body[0]).toEqual(check);
+    expect(bodies[0]?.[1]).toEqual({ KV: { Verb: "set", Key: `${b.path}fenced`, Value: "Mg==" } });
+    expect(bodies[1]?.[1]).toEqual({ KV: { Verb: "delete", Key: `${b.path}gone` } });
+    expect(bodies[2]?.[2]).toMatchObject({ KV: { Verb: "check-index", Key: `${b.path}fenced` } });
+    expect(dec((await b.get("t/1"))?.value)).toBe("3");
+    // No plain KV writes were sent while the lock was held.
+    expect(
+      proxy.seen.filter(
+        (r) => r.method !== "GET" && r.url.startsWith("/v1/kv/") && !r.url.includes("core%2Flock"),
+      ),
+    ).toHaveLength(2);
+  });
+
+  it("a write after the session was taken away is rejected by Consul's check-session: FencedWriteError, leadership ends, nothing written", async () => {
+    const b = backend();
+    const lock = b.lockWith("core/lock", "node-a");
+    const leadership = await lock.acquire();
+    const session = await holderSession(agent.url, `${b.path}core/lock`);
+    // Blocks this event loop while the session is destroyed: the lock's watch cannot have seen it
+    // when put() runs, so the rejection comes from Consul, not from local state.
+    destroySessionSync(agent.url, session);
+    const err = await rejection(b.put({ key: "late", value: enc("x") }));
+    expect(err).toMatchObject({ name: "FencedWriteError", code: "fenced_write" });
+    expect(err.message).toMatch(
+      /^lock has changed ownership before attempting write: put "late" was rejected/,
+    );
+    expect(err.message).toMatch(/failed session check|session/);
+    expect(await aborted(leadership)).toMatchObject({ name: "StorageUnavailableError" });
+    expect(await rawPair(agent.url, `${b.path}late`)).toBeUndefined();
+    expect(b.fencing).toMatchObject({ session, lost: true });
+
+    // Later writes are refused locally, without a request.
+    const before = proxy.seen.length;
+    for (const write of [
+      () => b.put({ key: "later", value: enc("y") }),
+      () => b.delete("late"),
+      () => b.transaction([{ op: "put", entry: { key: "t", value: enc("z") } }]),
+    ]) {
+      const e = await rejection(write());
+      expect(e).toMatchObject({ name: "FencedWriteError", code: "fenced_write" });
+      expect(e.message).toMatch(
+        /this node lost the HA lock at .*core\/lock.*until it acquires the lock again/,
+      );
+    }
+    expect(proxy.seen.slice(before).filter((r) => r.method !== "GET")).toEqual([]);
+    // Reads still work on a deposed node.
+    expect(await b.get("late")).toBeUndefined();
+
+    // release() acknowledges the loss: the node is an ordinary (unfenced) client again.
+    await lock.release();
+    expect(b.fencing).toBeUndefined();
+    await b.put({ key: "after-release", value: enc("ok") });
+    expect(dec((await b.get("after-release"))?.value)).toBe("ok");
+  });
+
+  it("the watch notices a destroyed session without any write, and re-acquiring fences with the new session", async () => {
+    const b = backend();
+    const lock = b.lockWith("core/lock", "node-a");
+    const first = await lock.acquire();
+    const s1 = await holderSession(agent.url, `${b.path}core/lock`);
+    await fetch(`${agent.url}/v1/session/destroy/${s1}`, { method: "PUT" });
+    const reason = (await aborted(first)) as Error;
+    expect(reason.message).toMatch(/no longer held by this node's session|was invalidated/);
+    expect(b.fencing?.lost).toBe(true);
+    const second = await lock.acquire();
+    expect(second.aborted).toBe(false);
+    const s2 = await holderSession(agent.url, `${b.path}core/lock`);
+    expect(s2).not.toBe(s1);
+    expect(b.fencing).toEqual({ key: `${b.path}core/lock`, session: s2, lost: false });
+    await b.put({ key: "k", value: enc("v") });
+    expect(txnBodies().at(-1)?.[0]).toMatchObject({ KV: { Verb: "check-session", Session: s2 } });
+  });
+
+  it("a failing check in a fenced transaction names the caller's op index and keeps the lock", async () => {
+    const b = backend();
+    await b.put({ key: "guard", value: enc("v1") });
+    const lock = b.lockWith("core/lock", "node-a");
+    const leadership = await lock.acquire();
+    const err = await rejection(
+      b.transaction([
+        { op: "put", entry: { key: "x", value: enc("1") } },
+        { op: "delete", key: "guard" },
+        { op: "check", key: "guard", value: enc("wrong") },
+      ]),
+    );
+    expect(err).toMatchObject({ name: "TransactionError", code: "transaction_failed", failedIndex: 2 });
+    expect(err.message).toMatch(/check on "guard" \(op 2\) failed: the value differs/);
+    expect(leadership.aborted).toBe(false);
+    expect(b.fencing?.lost).toBe(false);
+    expect(dec((await b.get("guard"))?.value)).toBe("v1");
+  });
+
+  it("Consul-side check failures are reported at the caller's index, not shifted by the fence", async () => {
+    const b = backend();
+    await b.put({ key: "guard", value: enc("v1") });
+    const lock = b.lockWith("core/lock", "node-a");
+    await lock.acquire();
+    // Make the check-index op fail at Consul: change guard after the check was planned.
+    let rewritten = false;
+    proxy.intercept = (req) => {
+      if (req.url.startsWith("/v1/txn") && !rewritten) {
+        rewritten = true;
+        // Synchronously, so it lands before the proxy forwards the transaction.
+        putSync(`${agent.url}/v1/kv/${b.path}guard`, "v2");
+      }
+      return undefined;
+    };
+    const err = await rejection(
+      b.transaction([
+        { op: "put", entry: { key: "x", value: enc("1") } },
+        { op: "check", key: "guard", value: enc("v1") },
+      ]),
+    );
+    expect(err).toMatchObject({ name: "TransactionError", code: "transaction_failed", failedIndex: 1 });
+    expect(err.message).toMatch(/at op 1 \("guard"\): failed index check/);
+    expect(b.fencing?.lost).toBe(false);
+    expect(await b.get("x")).toBeUndefined();
+  });
+
+  it("a fenced put whose base64 body exceeds txn_max_req_len fails with ValueTooLargeError before sending", async () => {
+    const b = backend();
+    const big = new Uint8Array(400 * 1024).fill(7);
+    await b.put({ key: "big", value: big });
+    const lock = b.lockWith("core/lock", "node-a");
+    await lock.acquire();
+    const before = proxy.matching("PUT", "/v1/txn").length;
+    const err = await rejection(b.put({ key: "big", value: big }));
+    expect(err).toMatchObject({
+      name: "ValueTooLargeError",
+      code: "value_too_large",
+      key: "big",
+      size: 400 * 1024,
+    });
+    expect((err as unknown as { limit: number }).limit).toBeGreaterThan(380 * 1024);
+    expect((err as unknown as { limit: number }).limit).toBeLessThan(384 * 1024);
+    expect(proxy.matching("PUT", "/v1/txn").length).toBe(before);
+    await b.put({ key: "fits", value: new Uint8Array(300 * 1024) });
+  });
+
+  it("Consul's own 413 maps to ValueTooLargeError when the configured txn limit is above the server's", async () => {
+    const b = backend({ txnMaxRequestBytes: 4 * 1024 * 1024 });
+    const lock = b.lockWith("core/lock", "node-a");
+    await lock.acquire();
+    const err = await rejection(b.put({ key: "big", value: new Uint8Array(500 * 1024) }));
+    expect(err).toMatchObject({
+      name: "ValueTooLargeError",
+      code: "value_too_large",
+      key: "big",
+      limit: 524_288,
+    });
+    expect(proxy.matching("PUT", "/v1/txn").length).toBeGreaterThan(0);
+  });
+
+  it("values over 512 KiB fail before any request", async () => {
+    const b = backend();
+    const before = proxy.seen.length;
+    const err = await rejection(b.put({ key: "huge", value: new Uint8Array(512 * 1024 + 1) }));
+    expect(err).toMatchObject({ name: "ValueTooLargeError", limit: 524_288 });
+    const err2 = await rejection(
+      b.transaction([{ op: "put", entry: { key: "huge", value: new Uint8Array(512 * 1024 + 1) } }]),
+    );
+    expect(err2).toMatchObject({ name: "ValueTooLargeError" });
+    expect(proxy.seen.length).toBe(before);
+  });
+
+  it("only the lock on ha_lock_key fences; other lock keys do not", async () => {
+    const b = backend();
+    await b.lockWith("locks/other", "node-a").acquire();
+    expect(b.fencing).toBeUndefined();
+    await b.put({ key: "k", value: enc("v") });
+    expect(txnBodies()).toEqual([]);
+    const c = backend({ haLockKey: "locks/custom" });
+    await c.lockWith("locks/custom", "node-c").acquire();
+    expect(c.fencing?.key).toBe(`${c.path}locks/custom`);
+  });
+
+  it("retries 500 'No cluster leader' until Consul answers", async () => {
+    const b = backend({ retryBudgetMs: 5000 });
+    let failures = 0;
+    proxy.intercept = (req) => {
+      if (req.url.startsWith("/v1/kv/") && failures < 3) {
+        failures++;
+        return { status: 500, body: "No cluster leader" };
+      }
+      return undefined;
+    };
+    await b.put({ key: "k", value: enc("v") });
+    expect(failures).toBe(3);
+    failures = 0;
+    expect(dec((await b.get("k"))?.value)).toBe("v");
+    expect(failures).toBe(3);
+    failures = 0;
+    expect(await b.list("")).toEqual(["k"]);
+    expect(proxy.matching("GET", "/v1/kv/").length).toBeGreaterThanOrEqual(8);
+  });
+
+  it("does not replay a check-and-set transaction after an ambiguous 500; plain writes are replayed", async () => {
+    const b = backend({ retryBudgetMs: 2000 });
+    await b.put({ key: "guard", value: enc("v") });
+    let txns = 0;
+    proxy.intercept = (req) => {
+      if (req.url.startsWith("/v1/txn")) {
+        txns++;
+        return { status: 500, body: "rpc error: timed out enqueuing operation" };
+      }
+      return undefined;
+    };
+    const err = await rejection(
+      b.transaction([
+        { op: "check", key: "guard", value: enc("v") },
+        { op: "put", entry: { key: "guard", value: enc("w") } },
+      ]),
+    );
+    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
+    expect(err.message).toMatch(/may or may not have been applied: read the keys before retrying/);
+    expect(txns).toBe(1);
+    // Puts and deletes only: replaying them is harmless, so they are retried.
+    txns = 0;
+    const err2 = await rejection(b.transaction([{ op: "put", entry: { key: "a", value: enc("1") } }]));
+    expect(err2.message).toMatch(
+      /unavailable \(HTTP 500: rpc error: timed out enqueuing operation\) after \d+ attempts/,
+    );
+    expect(txns).toBeGreaterThan(1);
+  });
+
+  it("an unreachable agent fails with StorageUnavailableError naming the address after the retry budget", async () => {
+    const dead = new ConsulBackend({ address: "127.0.0.1:1", retryBudgetMs: 300 });
+    open.push(dead);
+    const started = Date.now();
+    const err = await rejection(dead.get("k"));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
+    expect(err.message).toMatch(
+      /^get "k": Consul at http:\/\/127\.0\.0\.1:1 is unavailable \(.*ECONNREFUSED.*\) after \d+ attempts over \d+ ms; check that the agent is running/,
+    );
+  });
+
+  it("consistency_mode strong sends ?consistent on reads and lists", async () => {
+    const b = backend({ consistencyMode: "strong" });
+    await b.put({ key: "k", value: enc("v") });
+    proxy.seen.length = 0;
+    await b.get("k");
+    await b.list("");
+    await b.lockWith("core/lock", "n").value();
+    const gets = proxy.matching("GET", "/v1/kv/");
+    expect(gets).toHaveLength(3);
+    for (const g of gets) expect(g.url).toMatch(/[?&]consistent=1/);
+  });
+
+  it("close() releases a held lock at once and refuses later calls", async () => {
+    const b = backend({}, true);
+    const observer = new ConsulBackend({ address: agent.address, path: b.path });
+    open.push(observer);
+    const leadership = await b.lockWith("core/lock", "node-a").acquire();
+    expect(await observer.lockWith("core/lock", "x").value()).toEqual({ held: true, value: "node-a" });
+    await b.close();
+    expect(leadership.aborted).toBe(true);
+    expect(await observer.lockWith("core/lock", "x").value()).toEqual({ held: false });
+    const err = await rejection(b.get("k"));
+    expect(err).toMatchObject({
+      name: "StorageUnavailableError",
+      message: "the Consul backend was closed; open a new one",
+    });
+    expect(() => b.lockWith("core/lock", "again")).toThrow(/closed/);
+  });
+
+  it("a session_ttl Consul refuses is a clear error on acquire", async () => {
+    // The test agents allow TTLs down to 1s; Consul caps them at 24h.
+    const b = backend({ sessionTtlMs: 25 * 3_600_000 });
+    const err = await rejection(b.lockWith("core/lock", "n").acquire());
+    expect(err.message).toMatch(
+      /^Consul refused session_ttl 90000s \(.*Invalid Session TTL.*\): Consul accepts from the servers' session_ttl_min \(10s by default\) up to 24h$/,
+    );
+  });
+});
