@@ -323,6 +323,29 @@ describe("encrypt and decrypt", () => {
     expect(err.message).toMatch(/encryption context differs/);
   });
 
+  it("AccessDenied on Decrypt for a key that is not Enabled is explained by one DescribeKey", async () => {
+    const { seal, kms, primary } = setup();
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("x"));
+    kms.setState(PRIMARY, "PendingDeletion");
+    kms.fail(
+      "decrypt",
+      awsError("AccessDeniedException", "The ciphertext refers to a key that does not exist"),
+    );
+    const before = kms.count("describeKey");
+    const err = await rejection(seal.decrypt(blob));
+    expect(err).toBeInstanceOf(AwsKmsKeyStateError);
+    expect((err as AwsKmsKeyStateError).keyState).toBe("PendingDeletion");
+    expect((err as AwsKmsKeyStateError).kms?.awsErrorName).toBe("AccessDeniedException");
+    expect(err.message).toContain(`KMS key ${primary} is scheduled for deletion`);
+    expect(kms.count("describeKey") - before).toBe(1);
+    // DescribeKey denied too: the Decrypt error stands.
+    kms.fail("decrypt", awsError("AccessDeniedException"));
+    kms.fail("describeKey", awsError("AccessDeniedException"));
+    expect(await rejection(seal.decrypt(blob))).toBeInstanceOf(AwsKmsAccessDeniedError);
+  });
+
   it("a data key of the wrong length from KMS is refused", async () => {
     const { seal, kms, primary } = setup();
     seals.push(seal);

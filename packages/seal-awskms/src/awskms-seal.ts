@@ -17,7 +17,7 @@ import {
   SealError,
   type SealHealth,
 } from "@bulwark/seal";
-import { AwsKmsError, AwsKmsKeyStateError } from "./errors.js";
+import { AwsKmsAccessDeniedError, AwsKmsError, AwsKmsKeyStateError } from "./errors.js";
 import {
   type KmsApi,
   type KmsKeyMetadata,
@@ -365,12 +365,17 @@ export class AwsKmsSeal extends BaseSeal {
     keyId: string,
     signal: AbortSignal | undefined,
   ): Promise<Uint8Array> {
-    const out = await callKms(
-      (abortSignal) =>
-        this.#client().decrypt({ CiphertextBlob: ciphertext, ...this.#context() }, { abortSignal }),
-      this.#policy,
-      this.#ctx("Decrypt", keyId, signal),
-    );
+    let out: Awaited<ReturnType<KmsApi["decrypt"]>>;
+    try {
+      out = await callKms(
+        (abortSignal) =>
+          this.#client().decrypt({ CiphertextBlob: ciphertext, ...this.#context() }, { abortSignal }),
+        this.#policy,
+        this.#ctx("Decrypt", keyId, signal),
+      );
+    } catch (err) {
+      throw await this.#diagnoseDenied(err, keyId);
+    }
     if (!(out.Plaintext instanceof Uint8Array)) {
       throw new AwsKmsError(
         "decrypt_failed",
@@ -394,6 +399,34 @@ export class AwsKmsSeal extends BaseSeal {
       );
     }
     return out.Plaintext;
+  }
+
+  /**
+   * An AccessDenied on Decrypt can hide a key state (KMS answers so for a key the caller may not
+   * see; local-kms answers so for a disabled key). One DescribeKey of the blob's key, without
+   * retries, tells the operator which it is; if that fails too, the original error stands.
+   */
+  async #diagnoseDenied(err: unknown, keyId: string): Promise<unknown> {
+    if (!(err instanceof AwsKmsAccessDeniedError) || keyId === "") return err;
+    try {
+      const out = await this.#client().describeKey(
+        { KeyId: keyId },
+        { abortSignal: AbortSignal.timeout(this.#opts.requestTimeoutMs) },
+      );
+      const md = out.KeyMetadata;
+      const state = md?.KeyState ?? (md?.Enabled === false ? "Disabled" : undefined);
+      if (md !== undefined && state !== undefined && (state !== "Enabled" || md.Enabled === false)) {
+        const s = state === "Enabled" ? "Disabled" : state;
+        return new AwsKmsKeyStateError(keyId, keyStateMessage(keyId, keyId, s, md.DeletionDate), {
+          kms: err.kms,
+          keyState: s,
+          cause: err,
+        });
+      }
+    } catch {
+      // DescribeKey denied as well, or unreachable: the Decrypt error is the best account.
+    }
+    return err;
   }
 
   async #decryptBlob(
