@@ -468,6 +468,10 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
             const errors = ((err as { response?: { body?: { Errors?: unknown } } }).response?.body?.Errors ??
               []) as { OpIndex?: number; What?: string }[];
             const first = errors[0];
+            // Consul reports ACL denials inside a transaction as a rolled-back op.
+            if (/permission denied/i.test(first?.What ?? "")) {
+              throw this.#http.aclError("key write", err, this.path, first?.What);
+            }
             const opIndex = typeof first?.OpIndex === "number" ? first.OpIndex : undefined;
             const failed = opIndex === undefined ? undefined : opIndex - offset;
             const target = opIndex === undefined ? undefined : body[opIndex]?.KV.Key;

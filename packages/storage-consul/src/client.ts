@@ -290,8 +290,8 @@ export class ConsulHttp {
   }
 
   /** The error for a 403: what the token lacks and on which path. */
-  aclError(need: AclNeed, err: unknown, path: string): StorageError {
-    const body = bodyText(err);
+  aclError(need: AclNeed, err: unknown, path: string, detail?: string): StorageError {
+    const body = detail ?? bodyText(err);
     if (/acl not found/i.test(body)) {
       return new StorageError(
         "permission_denied",
@@ -299,14 +299,21 @@ export class ConsulHttp {
         { cause: err },
       );
     }
-    const rule =
-      need === "session write"
-        ? `session_prefix "" { policy = "write" } (the HA lock creates sessions) and key_prefix "${path}" { policy = "write" }`
-        : `key_prefix "${path}" { policy = "${need === "key write" ? "write" : need === "key list" ? "list" : "read"}" }`;
-    const verb = need === "session write" ? "session write" : `key_prefix ${need.slice(4)}`;
+    if (need === "session write") {
+      return new StorageError(
+        "permission_denied",
+        `Consul ACL token lacks session write, which the HA lock on "${path}" needs to create its session ` +
+          `(${body || "Permission denied"}): grant the token's policy session_prefix "" { policy = "write" } ` +
+          `next to key_prefix "${path}" { policy = "write" }`,
+        { cause: err },
+      );
+    }
+    const level = need === "key write" ? "write" : need === "key list" ? "list" : "read";
     return new StorageError(
       "permission_denied",
-      `Consul ACL token lacks ${verb} on "${path}" (${body || "Permission denied"}): grant the token's policy ${rule}`,
+      `Consul ACL token lacks key_prefix ${level} on "${path}" (${body || "Permission denied"}): ` +
+        `grant the token's policy key_prefix "${path}" { policy = "${level === "list" ? "list" : level}" }` +
+        (level === "write" ? "" : ` (or "write", which Bulwark needs anyway)`),
       { cause: err },
     );
   }

@@ -6,7 +6,7 @@
  *
  * No vitest imports here: the benchmark suite reuses this file.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -93,6 +93,8 @@ export async function freePorts(host: string, count: number): Promise<number[]> 
 
 export interface AgentPorts {
   http: number;
+  /** Only when started with `tls`. */
+  https?: number;
   serfLan: number;
   serfWan: number;
   server: number;
@@ -119,6 +121,10 @@ export interface StartOptions {
   waitForLeader?: boolean;
   /** ACL token for the readiness probe when ACLs default to deny. */
   token?: string;
+  /** Also serve HTTPS with this server certificate (PEM files). */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /** Also serve the HTTP API on a unix socket in the data dir. */
+  unixSocket?: boolean;
 }
 
 let agentCounter = 0;
@@ -145,7 +151,18 @@ export class ConsulAgent {
     const hcl = [
       // Short session TTLs make the lock-loss tests fast; Consul's own minimum is 10 s.
       'session_ttl_min = "1s"',
-      "ports { https = -1 }",
+      `ports { https = ${ports.https ?? -1} }`,
+      opts.tls === undefined
+        ? ""
+        : [
+            `cert_file = ${JSON.stringify(opts.tls.certFile)}`,
+            `key_file = ${JSON.stringify(opts.tls.keyFile)}`,
+            `ca_file = ${JSON.stringify(opts.tls.caFile)}`,
+            "verify_incoming = false",
+          ].join("\n"),
+      opts.unixSocket
+        ? `addresses { http = ${JSON.stringify(`${this.bindIp} unix://${this.socketPath}`)} }`
+        : "",
       opts.hcl ?? "",
     ].join("\n");
     writeFileSync(join(this.dataDir, "config.hcl"), hcl);
@@ -185,6 +202,9 @@ export class ConsulAgent {
   static async start(opts: StartOptions = {}): Promise<ConsulAgent> {
     const bindIp = opts.bindIp ?? "127.0.0.1";
     const ports = opts.ports ?? (await allocatePorts(bindIp));
+    if (opts.tls !== undefined && ports.https === undefined) {
+      [ports.https] = (await freePorts(bindIp, 1)) as [number];
+    }
     const agent = new ConsulAgent(opts, ports);
     try {
       await agent.#spawn();
@@ -203,6 +223,17 @@ export class ConsulAgent {
 
   get url(): string {
     return `http://${this.address}`;
+  }
+
+  /** `https://ip:port` when started with `tls`. */
+  get httpsUrl(): string {
+    if (this.ports.https === undefined) throw new Error("this agent was started without tls");
+    return `https://${this.bindIp}:${this.ports.https}`;
+  }
+
+  /** The HTTP API's unix socket (served when started with `unixSocket`). */
+  get socketPath(): string {
+    return join(this.dataDir, "http.sock");
   }
 
   /** `ip:serfLanPort`, what another agent's -retry-join needs. */
@@ -364,4 +395,21 @@ export class ConsulCluster {
   async stop(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.stop()));
   }
+}
+
+/**
+ * A CA and a server certificate (SANs: localhost, 127.0.0.1) made with `consul tls`, in a new
+ * temp dir; remove `dir` when done.
+ */
+export function makeConsulCerts(): { dir: string; caFile: string; certFile: string; keyFile: string } {
+  const dir = mkdtempSync(join(tmpdir(), "bulwark-consul-tls-"));
+  const run = (args: string[]) => execFileSync(CONSUL_BIN, args, { cwd: dir, stdio: "pipe" });
+  run(["tls", "ca", "create"]);
+  run(["tls", "cert", "create", "-server", "-dc", "dc1"]);
+  return {
+    dir,
+    caFile: join(dir, "consul-agent-ca.pem"),
+    certFile: join(dir, "dc1-server-consul-0.pem"),
+    keyFile: join(dir, "dc1-server-consul-0-key.pem"),
+  };
 }
