@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { PoolClosedError, SessionPool } from "./session-pool.js";
+
+function fakePool(max: number) {
+  let next = 1;
+  const opened: number[] = [];
+  const closed: number[] = [];
+  const pool = new SessionPool(
+    max,
+    () => {
+      const h = Buffer.alloc(8);
+      h.writeUInt32LE(next, 0);
+      opened.push(next++);
+      return h;
+    },
+    (h) => {
+      closed.push(h.readUInt32LE(0));
+    },
+  );
+  return { pool, opened, closed };
+}
+
+const id = (h: Buffer) => h.readUInt32LE(0);
+
+describe("SessionPool", () => {
+  it("opens lazily up to max, then queues callers in FIFO order", async () => {
+    const { pool, opened } = fakePool(2);
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    expect(opened).toEqual([1, 2]);
+    const order: number[] = [];
+    const c = pool.acquire().then((h) => {
+      order.push(1);
+      return h;
+    });
+    const d = pool.acquire().then((h) => {
+      order.push(2);
+      return h;
+    });
+    expect(pool.stats()).toEqual({ open: 2, busy: 2, waiting: 2, max: 2 });
+    pool.release(a, "ok");
+    pool.release(b, "ok");
+    expect(id(await c)).toBe(1);
+    expect(id(await d)).toBe(2);
+    expect(order).toEqual([1, 2]);
+    expect(opened).toEqual([1, 2]);
+  });
+
+  it("never hands one session to two callers at once", async () => {
+    const { pool } = fakePool(3);
+    const inUse = new Set<number>();
+    let overlaps = 0;
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const h = await pool.acquire();
+        if (inUse.has(id(h))) overlaps++;
+        inUse.add(id(h));
+        await new Promise((r) => setTimeout(r, i % 3));
+        inUse.delete(id(h));
+        pool.release(h, "ok");
+      }),
+    );
+    expect(overlaps).toBe(0);
+    expect(pool.stats().open).toBeLessThanOrEqual(3);
+  });
+
+  it("closes discarded sessions, forgets gone ones, and opens a fresh one for a waiter", async () => {
+    const { pool, opened, closed } = fakePool(1);
+    const a = await pool.acquire();
+    const waiting = pool.acquire();
+    pool.release(a, "discard");
+    expect(closed).toEqual([1]);
+    const b = await waiting;
+    expect(id(b)).toBe(2);
+    pool.release(b, "gone");
+    expect(closed).toEqual([1]); // a session the HSM dropped is not closed again
+    expect(pool.stats().open).toBe(0);
+    expect(opened).toEqual([1, 2]);
+  });
+
+  it("close() rejects waiters with PoolClosedError and closes busy sessions on release", async () => {
+    const { pool, closed } = fakePool(1);
+    const a = await pool.acquire();
+    const waiting = pool.acquire();
+    pool.close(false);
+    await expect(waiting).rejects.toBeInstanceOf(PoolClosedError);
+    await expect(pool.acquire()).rejects.toBeInstanceOf(PoolClosedError);
+    pool.release(a, "ok");
+    expect(closed).toEqual([1]);
+  });
+
+  it("close(gone) does not close idle sessions the HSM already dropped", async () => {
+    const { pool, closed } = fakePool(2);
+    const a = await pool.acquire();
+    pool.release(a, "ok");
+    pool.close(true);
+    expect(closed).toEqual([]);
+    expect(pool.stats().open).toBe(0);
+  });
+
+  it("passes an open failure to the caller", async () => {
+    const pool = new SessionPool(
+      1,
+      () => {
+        throw new Error("C_OpenSession failed");
+      },
+      () => undefined,
+    );
+    await expect(pool.acquire()).rejects.toThrow("C_OpenSession failed");
+    expect(pool.stats().open).toBe(0);
+  });
+});

@@ -1,0 +1,135 @@
+import { SealUnavailableError } from "@bulwark/seal";
+
+/** The pool was closed while a caller waited (reconnect or finalize): the caller takes the next pool. */
+export class PoolClosedError extends SealUnavailableError {
+  static override readonly kind: string = "PoolClosedError";
+  override name = "PoolClosedError";
+
+  constructor() {
+    super("the PKCS#11 session pool was closed (reconnect or finalize in progress)");
+  }
+}
+
+/** How a session came back to the pool. */
+export type SessionOutcome =
+  /** The operation finished: the session is idle and reusable. */
+  | "ok"
+  /** A call failed mid-operation: the session may hold an active operation, close it. */
+  | "discard"
+  /** The HSM said the handle is invalid: it is gone already, do not close it (the number may be reused). */
+  | "gone";
+
+export interface SessionPoolStats {
+  /** Sessions open (idle + busy). */
+  open: number;
+  busy: number;
+  /** Callers waiting for a session. */
+  waiting: number;
+  max: number;
+}
+
+interface Waiter {
+  resolve: (h: Buffer) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * A bounded pool of PKCS#11 operation sessions. A session runs one operation at a time
+ * (a second C_EncryptInit → CKR_OPERATION_ACTIVE), so every operation borrows a session for its
+ * whole Init…final call sequence and returns it. Sessions open lazily up to `max`; callers beyond
+ * that wait in FIFO order.
+ */
+export class SessionPool {
+  readonly #open: () => Buffer;
+  readonly #close: (h: Buffer) => void;
+  readonly max: number;
+  #idle: Buffer[] = [];
+  #busy = new Set<Buffer>();
+  #waiters: Waiter[] = [];
+  #closed = false;
+
+  constructor(max: number, open: () => Buffer, close: (h: Buffer) => void) {
+    this.max = max;
+    this.#open = open;
+    this.#close = close;
+  }
+
+  stats(): SessionPoolStats {
+    return {
+      open: this.#idle.length + this.#busy.size,
+      busy: this.#busy.size,
+      waiting: this.#waiters.length,
+      max: this.max,
+    };
+  }
+
+  /** A session for one operation; throws what C_OpenSession threw when a new one cannot be opened. */
+  acquire(): Promise<Buffer> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const idle = this.#idle.pop();
+    if (idle !== undefined) {
+      this.#busy.add(idle);
+      return Promise.resolve(idle);
+    }
+    if (this.#busy.size < this.max) {
+      try {
+        const h = this.#open();
+        this.#busy.add(h);
+        return Promise.resolve(h);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  release(h: Buffer, outcome: SessionOutcome): void {
+    if (!this.#busy.delete(h)) return;
+    if (outcome === "discard" || (outcome === "ok" && this.#closed)) this.#safeClose(h);
+    const reusable = outcome === "ok" && !this.#closed;
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) {
+      if (reusable) this.#idle.push(h);
+      return;
+    }
+    if (reusable) {
+      this.#busy.add(h);
+      waiter.resolve(h);
+      return;
+    }
+    // The session was dropped: open a fresh one for the next waiter.
+    try {
+      const fresh = this.#open();
+      this.#busy.add(fresh);
+      waiter.resolve(fresh);
+    } catch (err) {
+      waiter.reject(err);
+    }
+  }
+
+  /**
+   * Stops handing out sessions: idle ones are closed now (unless `gone`, i.e. the HSM already
+   * dropped them), busy ones when released. Waiters are rejected with a retryable error.
+   */
+  close(gone: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const h of this.#idle) if (!gone) this.#safeClose(h);
+    this.#idle = [];
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(this.#closedError());
+  }
+
+  #safeClose(h: Buffer): void {
+    try {
+      this.#close(h);
+    } catch {
+      // The session is unusable either way; a failed close leaves nothing to clean up.
+    }
+  }
+
+  #closedError(): PoolClosedError {
+    return new PoolClosedError();
+  }
+}
