@@ -1,0 +1,35 @@
+import { runSealConformance } from "@bulwark/seal/testing";
+import { afterAll, describe } from "vitest";
+import { Pkcs11Seal } from "../src/index.js";
+import { type SoftHsm, type SoftHsmToken, softHsmAvailable, startSoftHsm } from "./softhsm.js";
+
+const available = softHsmAvailable();
+let hsm: SoftHsm | undefined;
+let token: SoftHsmToken | undefined;
+if (available) {
+  hsm = startSoftHsm();
+  token = hsm.createToken("conformance-rsa");
+}
+afterAll(() => hsm?.stop());
+
+function seal(rsaEncryptLocal: boolean): Pkcs11Seal {
+  const t = token as SoftHsmToken;
+  return new Pkcs11Seal({
+    lib: (hsm as SoftHsm).lib,
+    tokenLabel: t.label,
+    pin: t.pin,
+    keyLabel: "rsa-key",
+    mechanism: "0x0009",
+    // SoftHSM 2.6 implements OAEP with SHA-1 only (other hashes → CKR_ARGUMENTS_BAD).
+    rsaOaepHash: "sha1",
+    rsaEncryptLocal,
+    generateKey: true,
+  });
+}
+
+describe.skipIf(!available)("SoftHSM RSA-OAEP envelope", () => {
+  runSealConformance("Pkcs11Seal RSA-OAEP (encrypt in the HSM)", async () => ({ seal: seal(false) }));
+  runSealConformance("Pkcs11Seal RSA-OAEP (rsa_encrypt_local)", async () => ({ seal: seal(true) }), {
+    concurrency: 16,
+  });
+});
