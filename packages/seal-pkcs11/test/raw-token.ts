@@ -113,6 +113,14 @@ export class RawToken {
     return found.length;
   }
 
+  /** Changes CKA_LABEL of every object labelled `label` (hides a key from label lookups). */
+  relabel(session: Handle, label: string, newLabel: string): number {
+    const found = this.find(session, [{ type: pkcs11js.CKA_LABEL, value: label }]);
+    for (const h of found)
+      this.lib.C_SetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL, value: newLabel }]);
+    return found.length;
+  }
+
   /** Closes every session of this process on the token — the seal's included. */
   closeAllSessions(label: string): void {
     this.lib.C_CloseAllSessions(this.slotOf(label));
