@@ -1,3 +1,4 @@
+export { ConfigError, type ConfigProblem } from "./config/errors.js";
 export {
   attribute,
   attributes,
@@ -25,6 +26,28 @@ export {
   quoteHcl,
   toPlain,
 } from "./config/hcl.js";
+export {
+  type BlockSource,
+  blockSource,
+  CONFIG_ENV_VARS,
+  type ConfigFragment,
+  DEFAULT_CLUSTER_NAME,
+  DEFAULT_LISTENER_ADDRESS,
+  DEFAULT_MAX_REQUEST_SIZE,
+  describeBlock,
+  type Env,
+  finalizeConfig,
+  IGNORED_LISTENER_SETTINGS,
+  IGNORED_VAULT_SETTINGS,
+  type LoadConfigOptions,
+  type LogLevel,
+  loadConfig,
+  mergeFragments,
+  parseBoolean,
+  parseConfig,
+  parseInteger,
+  readConfigFiles,
+} from "./config/load.js";
 export type {
   HttpServerOptions,
   ListenerConfig,

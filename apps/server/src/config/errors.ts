@@ -1,0 +1,48 @@
+import type { HclPosition } from "./hcl.js";
+
+/** One problem in a config file: where it is and what to do about it. */
+export interface ConfigProblem {
+  filename?: string;
+  line?: number;
+  column?: number;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  if (p.filename === undefined) return p.message;
+  if (p.line === undefined) return `${p.filename}: ${p.message}`;
+  return `${p.filename}:${p.line}:${p.column ?? 1}: ${p.message}`;
+}
+
+/**
+ * The configuration cannot be used. `problems` lists every issue found (not only the first), each
+ * with its file, line and column when it comes from a file; the message joins them.
+ */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly code = "invalid_config";
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
+    const lines = problems.map(formatProblem);
+    super(
+      lines.length === 1 ? (lines[0] as string) : `${lines.length} config problems:\n  ${lines.join("\n  ")}`,
+      options,
+    );
+    this.problems = problems;
+  }
+
+  static at(
+    filename: string,
+    pos: Pick<HclPosition, "line" | "column"> | undefined,
+    message: string,
+    cause?: unknown,
+  ): ConfigError {
+    const problem: ConfigProblem = { filename, message };
+    if (pos !== undefined) {
+      problem.line = pos.line;
+      problem.column = pos.column;
+    }
+    return new ConfigError([problem], cause === undefined ? undefined : { cause });
+  }
+}

@@ -1,0 +1,453 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  blockSource,
+  ConfigError,
+  DEFAULT_MAX_REQUEST_SIZE,
+  describeBlock,
+  finalizeConfig,
+  loadConfig,
+  parseBoolean,
+  parseConfig,
+} from "./load.js";
+
+/** Vault's documented `seal "pkcs11"` example over file storage (configuration/seal/pkcs11.mdx). */
+export const VAULT_FILE_PKCS11 = `
+storage "file" {
+  path = "/mnt/vault/data"
+}
+
+listener "tcp" {
+  address     = "127.0.0.1:8200"
+  tls_disable = "true"
+}
+
+seal "pkcs11" {
+  lib            = "/usr/vendor/pkcs11/lib/libCryptoki2_64.so"
+  slot           = "2305843009213693953"
+  pin            = "AAAA-BBBB-CCCC-DDDD"
+  key_label      = "vault-hsm-key"
+  hmac_key_label = "vault-hsm-hmac-key"
+}
+
+api_addr      = "http://127.0.0.1:8200"
+cluster_addr  = "https://127.0.0.1:8201"
+disable_mlock = true
+ui            = true
+`;
+
+/** Vault's documented consul storage + `seal "awskms"` (configuration/storage/consul.mdx, seal/awskms.mdx). */
+export const VAULT_CONSUL_AWSKMS = `
+storage "consul" {
+  address = "127.0.0.1:8500"
+  path    = "vault/"
+  token   = "abcd1234"
+  service = "vault"
+}
+
+listener "tcp" {
+  address         = "0.0.0.0:8200"
+  tls_cert_file   = "/etc/vault/tls/vault.crt"
+  tls_key_file    = "/etc/vault/tls/vault.key"
+  tls_min_version = "tls12"
+  max_request_size = 1048576
+}
+
+seal "awskms" {
+  region     = "us-east-1"
+  access_key = "AKIAIOSFODNN7EXAMPLE"
+  secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+  kms_key_id = "19ec80b0-dfdd-4d97-8164-c6examplekey"
+  endpoint   = "https://vpce-0e1bb1852241f8cc6-pzi0do8n.kms.us-east-1.vpce.amazonaws.com"
+}
+
+telemetry {
+  statsd_address   = "statsd.example.com:8125"
+  disable_hostname = true
+}
+
+default_lease_ttl = "168h"
+max_lease_ttl     = "720h"
+cluster_name      = "prod-east"
+log_level         = "Warn"
+`;
+
+const VAULT_FILE_PKCS11_JSON = JSON.stringify({
+  storage: { file: { path: "/mnt/vault/data" } },
+  listener: [{ tcp: { address: "127.0.0.1:8200", tls_disable: true } }],
+  seal: {
+    pkcs11: { lib: "/usr/lib/softhsm/libsofthsm2.so", token_label: "vault", pin: "1234", key_label: "k" },
+  },
+  api_addr: "http://127.0.0.1:8200",
+  disable_mlock: true,
+});
+
+const noEnv = { env: {} };
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+async function configErrorAsync(p: Promise<unknown>): Promise<ConfigError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("Vault configs load unchanged", () => {
+  it("file storage + pkcs11 seal (Vault's documented example)", () => {
+    const config = finalizeConfig(parseConfig(VAULT_FILE_PKCS11, "vault.hcl"), noEnv);
+    expect(config.storage).toEqual({ type: "file", options: { path: "/mnt/vault/data" } });
+    expect(config.seals).toEqual([
+      {
+        type: "pkcs11",
+        disabled: false,
+        options: {
+          lib: "/usr/vendor/pkcs11/lib/libCryptoki2_64.so",
+          slot: "2305843009213693953",
+          pin: "AAAA-BBBB-CCCC-DDDD",
+          key_label: "vault-hsm-key",
+          hmac_key_label: "vault-hsm-hmac-key",
+        },
+      },
+    ]);
+    expect(config.listeners).toEqual([
+      { address: "127.0.0.1:8200", tlsDisable: true, maxRequestSize: DEFAULT_MAX_REQUEST_SIZE },
+    ]);
+    expect(config).toMatchObject({ apiAddr: "http://127.0.0.1:8200", ui: true, logLevel: "info" });
+    expect(config.warnings.join("\n")).toMatch(
+      /vault\.hcl:20:1: `cluster_addr` is a Vault setting with no effect/,
+    );
+    expect(config.warnings.join("\n")).toMatch(/vault\.hcl:21:1: `disable_mlock`/);
+    expect(config.warnings.join("\n")).toMatch(/no web UI/);
+  });
+
+  it("consul storage + awskms seal with a TLS listener and telemetry (Vault's documented keys)", () => {
+    const config = finalizeConfig(parseConfig(VAULT_CONSUL_AWSKMS, "/etc/vault.d/vault.hcl"), noEnv);
+    expect(config.storage).toEqual({
+      type: "consul",
+      options: { address: "127.0.0.1:8500", path: "vault/", token: "abcd1234", service: "vault" },
+    });
+    expect(config.seals).toHaveLength(1);
+    expect(config.seals[0]).toMatchObject({ type: "awskms", disabled: false });
+    expect(config.seals[0]?.options).toMatchObject({
+      region: "us-east-1",
+      kms_key_id: "19ec80b0-dfdd-4d97-8164-c6examplekey",
+    });
+    expect(config.listeners).toEqual([
+      {
+        address: "0.0.0.0:8200",
+        tlsDisable: false,
+        tlsCertFile: "/etc/vault/tls/vault.crt",
+        tlsKeyFile: "/etc/vault/tls/vault.key",
+        tlsMinVersion: "tls12",
+        maxRequestSize: 1048576,
+      },
+    ]);
+    expect(config).toMatchObject({ clusterName: "prod-east", logLevel: "warn", ui: false });
+    const warnings = config.warnings.join("\n");
+    for (const key of ["telemetry", "default_lease_ttl", "max_lease_ttl"])
+      expect(warnings).toContain(`\`${key}\``);
+  });
+
+  it("the JSON form of a Vault config", () => {
+    const config = finalizeConfig(parseConfig(VAULT_FILE_PKCS11_JSON, "vault.json"), noEnv);
+    expect(config.storage).toEqual({ type: "file", options: { path: "/mnt/vault/data" } });
+    expect(config.seals[0]).toMatchObject({ type: "pkcs11", options: { token_label: "vault" } });
+    expect(config.listeners[0]).toMatchObject({ address: "127.0.0.1:8200", tlsDisable: true });
+  });
+
+  it("seal migration: the disabled seal is kept apart from the enabled one", () => {
+    const config = finalizeConfig(
+      parseConfig(
+        `${VAULT_FILE_PKCS11}\nseal "awskms" {\n  kms_key_id = "alias/old"\n  disabled = "true"\n}\n`,
+        "m.hcl",
+      ),
+      noEnv,
+    );
+    expect(config.seals.map((s) => [s.type, s.disabled])).toEqual([
+      ["pkcs11", false],
+      ["awskms", true],
+    ]);
+    expect(config.seals[1]?.options).toEqual({ kms_key_id: "alias/old" });
+  });
+
+  it("remembers where each block and option was written (for provider errors)", () => {
+    const config = finalizeConfig(parseConfig(VAULT_FILE_PKCS11, "vault.hcl"), noEnv);
+    const seal = config.seals[0]!;
+    expect(blockSource(seal)).toMatchObject({ filename: "vault.hcl", line: 11, column: 1 });
+    expect(blockSource(seal)?.keys.get("pin")).toMatchObject({ line: 14, column: 3 });
+    expect(describeBlock("seal", seal, "pin")).toBe('seal "pkcs11" (vault.hcl:14:3)');
+    expect(describeBlock("storage", { type: "inmem", options: {} })).toBe('storage "inmem"');
+  });
+});
+
+describe("errors name the file, line and column", () => {
+  it("unknown settings, with a suggestion, all reported at once", () => {
+    const err = configError(() =>
+      parseConfig(
+        'storage "file" { path = "/d" }\nlisten "tcp" {}\napi_adr = "http://x"\nlistener "tcp" {\n  adress = "x"\n}\n',
+        "c.hcl",
+      ),
+    );
+    expect(err.problems.map((p) => [p.line, p.column])).toEqual([
+      [2, 1],
+      [3, 1],
+      [5, 3],
+      [4, 1],
+    ]);
+    expect(err.message).toContain("c.hcl:2:1: unknown setting `listen` — did you mean `listener`?");
+    expect(err.message).toContain("c.hcl:3:1: unknown setting `api_adr` — did you mean `api_addr`?");
+    expect(err.message).toContain("c.hcl:5:3: unknown listener setting `adress` — did you mean `address`?");
+    expect(err.message).toContain('c.hcl:4:1: listener "tcp" has TLS on but no certificate');
+  });
+
+  it("syntax errors keep the parser's position", () => {
+    const err = configError(() => parseConfig('storage "file" {\n  path = \n}', "c.hcl"));
+    expect(err.problems[0]).toMatchObject({ filename: "c.hcl", line: 3, column: 1 });
+    expect(err.message).toMatch(/^c\.hcl:3:1: expected a value/);
+  });
+
+  it("wrong types and values", () => {
+    const cases: Array<[string, RegExp]> = [
+      ['ui = "maybe"', /1:6: `ui` must be true or false, found string "maybe"/],
+      ["api_addr = 8200", /`api_addr` must be a string/],
+      ['api_addr = "127.0.0.1:8200"', /api_addr must be a URL like "https:\/\/bulwark.example.com:8200"/],
+      ['api_addr = "ftp://x"', /api_addr must start with http:\/\/ or https:\/\//],
+      ['log_level = "loud"', /log_level must be trace, debug, info, warn or error/],
+      ['api_addr = "http://a"\napi_addr = "http://b"', /2:1: `api_addr` is set twice \(first at line 1\)/],
+      [
+        'storage "file" {}\nstorage "consul" {}',
+        /2:1: only one storage block is allowed \(the first is at line 1\)/,
+      ],
+      ['backend "file" {}\nstorage "consul" {}', /only one storage block/],
+      ["storage {}", /`storage` needs 1 label/],
+      ['listener "unix" { address = "/run/v.sock" }', /listener "unix" is not supported/],
+      ['listener "tcp" { address = "localhost" }', /listener address must be host:port/],
+      ['listener "tcp" { address = "1.2.3.4:99999" tls_disable = 1 }', /port 99999 is out of range/],
+      ['listener "tcp" { address = "127.0.0.1:1" }', /has TLS on but no certificate/],
+      ['listener "tcp" { tls_disable = true\n tls_min_version = "tls10" }', /TLS below 1.2 is refused/],
+      [
+        'listener "tcp" { tls_disable = true\n max_request_size = "big" }',
+        /`max_request_size` must be an integer/,
+      ],
+      [
+        'listener "tcp" { tls_disable = true\n tls_require_and_verify_client_cert = true }',
+        /client certificate verification is not supported/,
+      ],
+      [
+        'listener "tcp" { tls_disable = true\n address = "a:1"\n address = "a:2" }',
+        /3:2: `address` is set twice in this listener/,
+      ],
+      ['seal "pkcs11" { disabled = "sometimes" }', /`disabled` must be true or false/],
+      ['seal "bad name" {}', /seal type "bad name" is not a valid name/],
+      ['kms "awskms" {}', /Bulwark reads Vault's name, seal "<type>"/],
+    ];
+    for (const [src, message] of cases)
+      expect(configError(() => parseConfig(src, "c.hcl")).message).toMatch(message);
+  });
+
+  it("cross-block rules: storage and listener required, one enabled seal, one disabled seal", () => {
+    const missing = configError(() => finalizeConfig(parseConfig("ui = false", "c.hcl"), noEnv));
+    expect(missing.problems).toHaveLength(2);
+    expect(missing.message).toMatch(/no storage block: add one, e.g. storage "file"/);
+    expect(missing.message).toMatch(/no listener block/);
+    const two = configError(() =>
+      finalizeConfig(parseConfig(`${VAULT_FILE_PKCS11}\nseal "awskms" { kms_key_id = "k" }`, "c.hcl"), noEnv),
+    );
+    expect(two.message).toMatch(
+      /at most one seal may be enabled; mark the one being migrated away from with disabled = true/,
+    );
+    expect(two.message).toMatch(/seal "pkcs11" \(c\.hcl:11:1\), seal "awskms" \(c\.hcl:24:1\)/);
+    const twoDisabled = configError(() =>
+      finalizeConfig(
+        parseConfig(
+          'storage "inmem" {}\nlistener "tcp" { tls_disable = 1 }\nseal "a" { disabled = true }\nseal "b" { disabled = true }',
+          "c.hcl",
+        ),
+        noEnv,
+      ),
+    );
+    expect(twoDisabled.message).toMatch(/migrate from one seal at a time/);
+    const dupListener = configError(() =>
+      finalizeConfig(
+        parseConfig(
+          'storage "inmem" {}\nlistener "tcp" { tls_disable = 1 }\nlistener "tcp" { tls_disable = 1 }',
+          "c.hcl",
+        ),
+        noEnv,
+      ),
+    );
+    expect(dupListener.message).toMatch(/two listeners use the address 127.0.0.1:8200/);
+  });
+
+  it("accepted-but-ignored settings warn with their position, and unsupported ha_storage too", () => {
+    const f = parseConfig(
+      'storage "file" { path = "/d" }\nha_storage "consul" { address = "x" }\nlistener "tcp" {\n  tls_disable = true\n  http_read_timeout = "30s"\n  max_request_size = 0\n}\nplugin_directory = "/p"\n',
+      "c.hcl",
+    );
+    const text = f.warnings.join("\n");
+    expect(text).toMatch(/c\.hcl:2:1: ha_storage "consul" is not supported \(ignored\)/);
+    expect(text).toMatch(/c\.hcl:5:3: listener "tcp": `http_read_timeout` is a Vault setting with no effect/);
+    expect(text).toMatch(/c\.hcl:6:22: listener "tcp": max_request_size <= 0 turns the body size limit off/);
+    expect(text).toMatch(/c\.hcl:8:1: `plugin_directory`/);
+    expect(f.listeners[0]?.maxRequestSize).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});
+
+describe("environment overrides", () => {
+  const base =
+    'storage "inmem" {}\nlistener "tcp" { tls_disable = true }\napi_addr = "http://cfg:8200"\nlog_level = "debug"\n';
+
+  it("BULWARK_* wins over VAULT_*, which wins over the file", () => {
+    const f = parseConfig(base, "c.hcl");
+    expect(finalizeConfig(f, { env: { VAULT_API_ADDR: "http://vault:8200" } }).apiAddr).toBe(
+      "http://vault:8200",
+    );
+    expect(
+      finalizeConfig(f, { env: { VAULT_API_ADDR: "http://vault:8200", BULWARK_API_ADDR: "https://bw:8200" } })
+        .apiAddr,
+    ).toBe("https://bw:8200");
+    expect(finalizeConfig(f, { env: { VAULT_LOG_LEVEL: "ERR" } }).logLevel).toBe("error");
+    expect(
+      finalizeConfig(f, { env: { BULWARK_LOG_LEVEL: "trace", VAULT_LOG_LEVEL: "error" } }).logLevel,
+    ).toBe("trace");
+    expect(finalizeConfig(f, { env: { BULWARK_LOG_LEVEL: "trace" }, logLevel: "warn" }).logLevel).toBe(
+      "warn",
+    );
+    expect(finalizeConfig(f, { env: { BULWARK_CLUSTER_NAME: "east" } }).clusterName).toBe("east");
+    expect(finalizeConfig(f, noEnv)).toMatchObject({
+      apiAddr: "http://cfg:8200",
+      logLevel: "debug",
+      clusterName: "bulwark-cluster",
+    });
+  });
+
+  it("invalid environment values are errors naming the variable", () => {
+    const f = parseConfig(base, "c.hcl");
+    expect(configError(() => finalizeConfig(f, { env: { BULWARK_API_ADDR: "nope" } })).message).toMatch(
+      /BULWARK_API_ADDR must be a URL/,
+    );
+    expect(configError(() => finalizeConfig(f, { env: { VAULT_LOG_LEVEL: "loud" } })).message).toMatch(
+      /VAULT_LOG_LEVEL must be/,
+    );
+  });
+
+  it("VAULT_SEAL_TYPE / BULWARK_SEAL_TYPE set the enabled seal's type as Vault does", () => {
+    const shamirCfg = parseConfig(base, "c.hcl");
+    expect(finalizeConfig(shamirCfg, { env: { VAULT_SEAL_TYPE: "pkcs11" } }).seals).toEqual([
+      { type: "pkcs11", options: {}, disabled: false },
+    ]);
+    const pkcs11Cfg = parseConfig(VAULT_FILE_PKCS11, "v.hcl");
+    const same = finalizeConfig(pkcs11Cfg, { env: { BULWARK_SEAL_TYPE: "pkcs11" } });
+    expect(same.seals[0]?.options).toMatchObject({ key_label: "vault-hsm-key" });
+    const replaced = finalizeConfig(pkcs11Cfg, { env: { VAULT_SEAL_TYPE: "awskms" } });
+    expect(replaced.seals).toEqual([{ type: "awskms", options: {}, disabled: false }]);
+    expect(replaced.warnings.join("\n")).toMatch(
+      /VAULT_SEAL_TYPE=awskms replaces the configured seal "pkcs11"/,
+    );
+    const toShamir = finalizeConfig(pkcs11Cfg, {
+      env: { BULWARK_SEAL_TYPE: "shamir", VAULT_SEAL_TYPE: "awskms" },
+    });
+    expect(toShamir.seals).toEqual([]);
+    // A disabled seal stays: the environment only names the target of a migration.
+    const migrating = parseConfig(`${base}seal "awskms" { disabled = true }`, "c.hcl");
+    expect(
+      finalizeConfig(migrating, { env: { VAULT_SEAL_TYPE: "pkcs11" } }).seals.map((s) => [
+        s.type,
+        s.disabled,
+      ]),
+    ).toEqual([
+      ["awskms", true],
+      ["pkcs11", false],
+    ]);
+  });
+});
+
+describe("dev defaults", () => {
+  it("-dev without files: memory storage and a plain-HTTP listener on 127.0.0.1:8200", () => {
+    const config = finalizeConfig(
+      { files: [], seals: [], listeners: [], warnings: [] },
+      { dev: true, env: {} },
+    );
+    expect(config.storage).toEqual({ type: "inmem", options: {} });
+    expect(config.listeners).toEqual([
+      { address: "127.0.0.1:8200", tlsDisable: true, maxRequestSize: DEFAULT_MAX_REQUEST_SIZE },
+    ]);
+  });
+
+  it("-dev-listen-address replaces the default listener", () => {
+    const config = finalizeConfig(
+      { files: [], seals: [], listeners: [], warnings: [] },
+      { dev: true, env: {}, devListenAddress: "127.0.0.1:0" },
+    );
+    expect(config.listeners.map((l) => l.address)).toEqual(["127.0.0.1:0"]);
+  });
+});
+
+describe("files and directories merge like Vault's -config", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bulwark-config-"));
+    await mkdir(join(dir, "conf.d"));
+    await writeFile(
+      join(dir, "conf.d", "10-storage.hcl"),
+      'storage "file" { path = "/a" }\nlog_level = "debug"\n',
+    );
+    await writeFile(
+      join(dir, "conf.d", "20-listener.json"),
+      JSON.stringify({ listener: { tcp: { address: "127.0.0.1:8300", tls_disable: "1" } } }),
+    );
+    await writeFile(join(dir, "conf.d", "00_override.hcl"), 'log_level = "error"\n');
+    await writeFile(join(dir, "conf.d", "notes.txt"), "not a config");
+    await writeFile(
+      join(dir, "extra.hcl"),
+      'storage "file" { path = "/b" }\nlistener "tcp" { address = "127.0.0.1:8301" tls_disable = true }\n',
+    );
+    await writeFile(join(dir, "broken.hcl"), 'storage "file" {\n  pth = 1\n}\nnope = 2\n');
+    await mkdir(join(dir, "empty"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a directory: .hcl and .json by name, override files last; later files win for storage", async () => {
+    const config = await loadConfig(["conf.d", "extra.hcl"], { cwd: dir, env: {} });
+    expect(config.storage.options).toEqual({ path: "/b" });
+    expect(config.listeners.map((l) => l.address)).toEqual(["127.0.0.1:8300", "127.0.0.1:8301"]);
+    expect(config.logLevel).toBe("error");
+  });
+
+  it("problems of every file are listed together; missing paths and empty directories are errors", async () => {
+    const err = await configErrorAsync(
+      loadConfig(["broken.hcl", "missing.hcl", "empty"], { cwd: dir, env: {} }),
+    );
+    expect(err.problems.map((p) => p.message)).toEqual([
+      "unknown setting `nope`",
+      expect.stringMatching(/^cannot read the config: ENOENT/),
+      "the directory holds no .hcl or .json config files",
+    ]);
+    expect(err.problems[0]).toMatchObject({ line: 4, column: 1, filename: join(dir, "broken.hcl") });
+  });
+});
+
+describe("parseBoolean (Vault's weak decoding)", () => {
+  it("accepts Go's ParseBool words and 0/1, nothing else", () => {
+    for (const v of [true, 1, "1", "t", "T", "true", "TRUE", "True", " true "])
+      expect(parseBoolean(v)).toBe(true);
+    for (const v of [false, 0, "0", "f", "false", "FALSE", "False"]) expect(parseBoolean(v)).toBe(false);
+    for (const v of [2, "yes", "", null, [], {}]) expect(parseBoolean(v)).toBeUndefined();
+  });
+});
