@@ -575,8 +575,10 @@ export class Pkcs11Seal extends BaseSeal {
       let conn: Connection;
       let session: Buffer;
       try {
-        conn = await this.#connection();
-        session = await conn.pool.acquire();
+        // Fast path: a live connection with an idle session costs no await.
+        const live = this.#conn;
+        conn = live !== undefined && !live.broken ? live : await this.#connection();
+        session = conn.pool.tryAcquire() ?? (await conn.pool.acquire());
       } catch (err) {
         // A reconnect closed the pool we were waiting on: take the next connection (not a failure).
         if (err instanceof PoolClosedError) continue;
@@ -995,7 +997,8 @@ export class Pkcs11Seal extends BaseSeal {
         "hsmGeneratedIv is set but the HSM did not write an IV; turn hsmGeneratedIv off for this HSM",
       );
     }
-    return { iv: Buffer.from(iv), ct: Buffer.from(ct) };
+    // `ct` spans all of `out` (checked above), and both buffers are this call's own: no copies.
+    return { iv, ct };
   }
 
   async #gcmDecrypt(

@@ -63,22 +63,33 @@ export class SessionPool {
     };
   }
 
-  /** A session for one operation; throws what C_OpenSession threw when a new one cannot be opened. */
-  acquire(): Promise<Buffer> {
-    if (this.#closed) return Promise.reject(this.#closedError());
+  /**
+   * An idle (or newly opened) session without waiting, or undefined when all `max` are busy or the
+   * pool is closed. Throws what C_OpenSession threw. The hot path: no promise, no microtask.
+   */
+  tryAcquire(): Buffer | undefined {
+    if (this.#closed) return undefined;
     const idle = this.#idle.pop();
     if (idle !== undefined) {
       this.#busy.add(idle);
-      return Promise.resolve(idle);
+      return idle;
     }
     if (this.#busy.size < this.max) {
-      try {
-        const h = this.#open();
-        this.#busy.add(h);
-        return Promise.resolve(h);
-      } catch (err) {
-        return Promise.reject(err);
-      }
+      const h = this.#open();
+      this.#busy.add(h);
+      return h;
+    }
+    return undefined;
+  }
+
+  /** A session for one operation; throws what C_OpenSession threw when a new one cannot be opened. */
+  acquire(): Promise<Buffer> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    try {
+      const h = this.tryAcquire();
+      if (h !== undefined) return Promise.resolve(h);
+    } catch (err) {
+      return Promise.reject(err);
     }
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
