@@ -29,6 +29,8 @@ export const SESSION_NAME = "Bulwark Lock";
 
 /** How often to retry while Consul's lock-delay keeps a freed lock from being taken. */
 const LOCK_DELAY_RETRY_MS = 250;
+/** How long past the lock-delay a deposed handle holds back, so a waiting standby wins. */
+const YIELD_AFTER_LOSS_MS = 1000;
 /** Pause after a failed watch or renewal before trying again. */
 const RETRY_PAUSE_MS = 500;
 
@@ -64,6 +66,8 @@ export class ConsulLock implements Lock {
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #renewToken: symbol | undefined;
   #lastRenewed = 0;
+  /** After an involuntary loss: no acquisition attempt before this time (standbys go first). */
+  #yieldUntil = 0;
 
   constructor(host: LockHost, key: string, value: string) {
     this.#host = host;
@@ -129,6 +133,14 @@ export class ConsulLock implements Lock {
       // Consul's index can go backwards (a restarted agent): start over instead of waiting out `wait`.
       index = BigInt(seen.index) < BigInt(index) ? "0" : seen.index;
       if (seen.pair?.Session !== undefined && seen.pair.Session !== session) continue;
+      const yieldMs = this.#yieldUntil - Date.now();
+      if (yieldMs > 0) {
+        // Recently deposed: give a standby that was already waiting the first chance. A change to
+        // the key ends the wait early and is looked at again above.
+        await this.#read(signal, index, Math.max(yieldMs, 100));
+        index = "0";
+        continue;
+      }
       let acquired: boolean;
       try {
         acquired = await this.#host.http.retry(
@@ -283,6 +295,8 @@ export class ConsulLock implements Lock {
     const s = this.#state;
     if (s.kind !== "held" || s.session !== session) return;
     this.#state = { kind: "lost", session };
+    // The lock-delay keeps everyone out for lock_delay; a waiting standby then needs a moment.
+    this.#yieldUntil = Date.now() + this.#host.opts.lockDelayMs + YIELD_AFTER_LOSS_MS;
     this.#stopRenewals();
     s.stop.abort();
     // The fence stays (as lost) so a write racing with the step-down is refused, not applied.

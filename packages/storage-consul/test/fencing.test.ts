@@ -164,6 +164,39 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(txnBodies().at(-1)?.[0]).toMatchObject({ KV: { Verb: "check-session", Session: s2 } });
   });
 
+  it("a deposed handle that asks again at once yields to the standby already waiting", async () => {
+    const a = backend({ lockDelayMs: 500 });
+    const b = new ConsulBackend({
+      address: proxy.address,
+      path: a.path,
+      lockWaitTimeMs: 2000,
+      lockDelayMs: 500,
+    });
+    open.push(b);
+    const lockA = a.lockWith("core/lock", "node-a");
+    const leadA = await lockA.acquire();
+    const waitingB = b.lockWith("core/lock", "node-b").acquire();
+    await new Promise((r) => setTimeout(r, 100));
+    await fetch(`${agent.url}/v1/session/destroy/${await holderSession(agent.url, `${a.path}core/lock`)}`, {
+      method: "PUT",
+    });
+    await aborted(leadA);
+    // node-a competes again immediately, as core's HA loop does.
+    const againA = lockA.acquire();
+    const leadB = await waitingB;
+    expect(leadB.aborted).toBe(false);
+    expect(await a.lockWith("core/lock", "probe").value()).toEqual({ held: true, value: "node-b" });
+    expect(
+      await Promise.race([
+        againA.then(() => "acquired"),
+        new Promise((r) => setTimeout(() => r("waiting"), 300)),
+      ]),
+    ).toBe("waiting");
+    await b.close();
+    await againA;
+    expect(await a.lockWith("core/lock", "probe").value()).toEqual({ held: true, value: "node-a" });
+  });
+
   it("a failing check in a fenced transaction names the caller's op index and keeps the lock", async () => {
     const b = backend();
     await b.put({ key: "guard", value: enc("v1") });
