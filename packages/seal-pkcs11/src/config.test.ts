@@ -169,6 +169,22 @@ describe("parsePkcs11Config (Vault seal block)", () => {
     }
   });
 
+  it("takes numbers where Vault expects strings (pin = 1234 in JSON)", () => {
+    const o = parsePkcs11Config({ lib: LIB, token_label: 7, pin: 1234, key_label: "k", slot: 3 }, {});
+    expect(o.pin).toBe("1234");
+    expect(o.tokenLabel).toBe("7");
+    expect(resolveOptions(o).slot).toBe(3n);
+  });
+
+  it("fromConfig builds the class it is called on (profiles subclass Pkcs11Seal)", () => {
+    class ProfileSeal extends Pkcs11Seal {
+      override readonly type = "profile";
+    }
+    const seal = ProfileSeal.fromConfig(BASE, {});
+    expect(seal).toBeInstanceOf(ProfileSeal);
+    expect(seal.type).toBe("profile");
+  });
+
   it("accepts typed options, and the server-only keys of a seal block", () => {
     const o = parsePkcs11Config(
       { lib: LIB, tokenLabel: "t", pin: "1", keyLabel: "k", maxDirectBytes: 10 },

@@ -390,6 +390,16 @@ const OPTION_ONLY: ReadonlySet<string> = new Set<keyof Pkcs11SealOptions>([
   "trace",
 ]);
 
+const STRING_OPTIONS: ReadonlyArray<keyof Pkcs11SealOptions> = [
+  "pin",
+  "tokenLabel",
+  "serial",
+  "keyLabel",
+  "hmacKeyLabel",
+  "defaultKeyLabel",
+  "defaultHmacKeyLabel",
+];
+
 const BY_KEY = new Map<string, FieldSpec>();
 for (const f of FIELDS) {
   BY_KEY.set(f.vault, f);
@@ -462,6 +472,11 @@ export function parsePkcs11Config(
     if (values.has(spec.option) || spec.env === undefined) continue;
     const fromEnv = env[`BULWARK_HSM_${spec.env}`] ?? env[`VAULT_HSM_${spec.env}`];
     if (fromEnv !== undefined && fromEnv !== "") values.set(spec.option, fromEnv);
+  }
+  // A JSON or HCL number where Vault expects a string (pin = 1234, token_label = 7).
+  for (const k of STRING_OPTIONS) {
+    const v = values.get(k);
+    if (typeof v === "number" && Number.isSafeInteger(v)) values.set(k, String(v));
   }
   const pin = values.get("pin");
   if (typeof pin === "string") values.set("pin", resolveSecretRef("pin", pin, env));

@@ -38,7 +38,6 @@ import {
   CKM_SHA256_HMAC,
   CKZ_DATA_SPECIFIED,
   DATA_KEY_BYTES,
-  DEFAULT_MAX_PARALLEL_CAP,
   FLAG_ENVELOPE,
   FLAG_OAEP_HASH_MASK,
   FLAG_OAEP_HASH_SHIFT,
@@ -76,7 +75,7 @@ import {
   pinWasRejected,
   releaseModule,
 } from "./module-registry.js";
-import { PoolClosedError, SessionPool, type SessionPoolStats } from "./session-pool.js";
+import { PoolClosedError, poolSizeFor, SessionPool, type SessionPoolStats } from "./session-pool.js";
 
 /** What a token and the seal's configuration allow; fixed at construction (profiles set them). */
 export interface Pkcs11Capabilities {
@@ -226,11 +225,15 @@ export class Pkcs11Seal extends BaseSeal {
   }
 
   /** Parses a Vault `seal "pkcs11"` block (or typed options) with BULWARK_HSM_* / VAULT_HSM_* fallbacks. */
-  static fromConfig(
+  static fromConfig<T extends Pkcs11Seal>(
+    this: new (
+      options: Pkcs11SealOptions,
+    ) => T,
     config: Record<string, unknown> | Pkcs11SealOptions,
     env: Record<string, string | undefined> = process.env,
-  ): Pkcs11Seal {
-    return new Pkcs11Seal(parsePkcs11Config(config, env));
+  ): T {
+    // `this` is the class it is called on, so profiles (subclasses) get their own instances.
+    return new this(parsePkcs11Config(config, env));
   }
 
   get capabilities(): Pkcs11Capabilities {
@@ -437,28 +440,6 @@ export class Pkcs11Seal extends BaseSeal {
     return matches[0] as (typeof matches)[number];
   }
 
-  #poolSize(maxRw: number): number {
-    // CK_EFFECTIVELY_INFINITE (0) or CK_UNAVAILABLE_INFORMATION (~0): the token sets no limit.
-    const limited = maxRw > 0 && maxRw < 0xffffffff;
-    const tokenMax = limited ? maxRw - 1 : Number.POSITIVE_INFINITY; // one session is the login session
-    const wanted = this.config.maxParallel;
-    if (wanted !== undefined) {
-      if (wanted > tokenMax) {
-        throw new SealConfigError(
-          "max_parallel",
-          `is ${wanted}, but the token allows ${maxRw} read-write sessions (one is the login session): set max_parallel to ${tokenMax} or less`,
-        );
-      }
-      return wanted;
-    }
-    if (tokenMax < 1) {
-      throw new SealUnavailableError(
-        `the token allows only ${maxRw} read-write session; the seal needs two (one login, one for operations)`,
-      );
-    }
-    return Math.min(tokenMax, DEFAULT_MAX_PARALLEL_CAP);
-  }
-
   /** Finds the token, opens the login session, logs in, sets up the pool. Synchronous calls only. */
   #connect(reconnecting: boolean): Connection {
     const m = this.#module;
@@ -474,7 +455,7 @@ export class Pkcs11Seal extends BaseSeal {
       );
     }
     const token = this.#call("C_GetTokenInfo", () => found.slot.getToken());
-    const max = this.#poolSize(token.maxRwSessionCount);
+    const max = poolSizeFor(token.maxRwSessionCount, cfg.maxParallel);
     const mechanisms = new Set<number>();
     for (const mech of this.#call("C_GetMechanismList", () => m.lib.C_GetMechanismList(found.slot.handle))) {
       mechanisms.add(mech);

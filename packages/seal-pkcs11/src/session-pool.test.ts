@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PoolClosedError, SessionPool } from "./session-pool.js";
+import { PoolClosedError, poolSizeFor, SessionPool } from "./session-pool.js";
 
 function fakePool(max: number) {
   let next = 1;
@@ -108,5 +108,21 @@ describe("SessionPool", () => {
     );
     await expect(pool.acquire()).rejects.toThrow("C_OpenSession failed");
     expect(pool.stats().open).toBe(0);
+  });
+});
+
+describe("poolSizeFor", () => {
+  it("uses the token's read-write limit minus the login session, capped at 16", () => {
+    expect(poolSizeFor(0, undefined)).toBe(16); // CK_EFFECTIVELY_INFINITE
+    expect(poolSizeFor(2 ** 64 - 1, undefined)).toBe(16); // CK_UNAVAILABLE_INFORMATION
+    expect(poolSizeFor(5, undefined)).toBe(4);
+    expect(poolSizeFor(1024, undefined)).toBe(16);
+  });
+
+  it("takes max_parallel when the token allows it, and says what to set when it does not", () => {
+    expect(poolSizeFor(0, 64)).toBe(64);
+    expect(poolSizeFor(9, 8)).toBe(8);
+    expect(() => poolSizeFor(9, 9)).toThrow(/set max_parallel to 8 or less/);
+    expect(() => poolSizeFor(1, undefined)).toThrow(/needs two/);
   });
 });

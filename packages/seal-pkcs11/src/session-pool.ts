@@ -1,4 +1,31 @@
-import { SealUnavailableError } from "@bulwark/seal";
+import { SealConfigError, SealUnavailableError } from "@bulwark/seal";
+import { DEFAULT_MAX_PARALLEL_CAP } from "./constants.js";
+
+/**
+ * How many operation sessions to open: `maxParallel` when set (checked against the token), else
+ * the token's read-write session limit minus the login session, at most 16. `maxRw` is the
+ * token's ulMaxRwSessionCount: 0 (CK_EFFECTIVELY_INFINITE) or ~0 (CK_UNAVAILABLE_INFORMATION)
+ * mean no limit.
+ */
+export function poolSizeFor(maxRw: number, maxParallel: number | undefined): number {
+  const limited = maxRw > 0 && maxRw < 0xffffffff;
+  const tokenMax = limited ? maxRw - 1 : Number.POSITIVE_INFINITY; // one session is the login session
+  if (maxParallel !== undefined) {
+    if (maxParallel > tokenMax) {
+      throw new SealConfigError(
+        "max_parallel",
+        `is ${maxParallel}, but the token allows ${maxRw} read-write sessions (one is the login session): set max_parallel to ${tokenMax} or less`,
+      );
+    }
+    return maxParallel;
+  }
+  if (tokenMax < 1) {
+    throw new SealUnavailableError(
+      `the token allows only ${maxRw} read-write session; the seal needs two (one login, one for operations)`,
+    );
+  }
+  return Math.min(tokenMax, DEFAULT_MAX_PARALLEL_CAP);
+}
 
 /** The pool was closed while a caller waited (reconnect or finalize): the caller takes the next pool. */
 export class PoolClosedError extends SealUnavailableError {
