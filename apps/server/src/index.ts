@@ -56,3 +56,18 @@ export type {
   SealBlock,
   ServerConfig,
 } from "./contracts.js";
+export { assertSeal } from "./registry/assert-seal.js";
+export { ProviderError, type ProviderErrorCode } from "./registry/errors.js";
+export { importPlugin, locatePlugin, resolvePackage } from "./registry/plugin.js";
+export {
+  type CreateProvidersOptions,
+  createProviders,
+  type PluginFactory,
+  type ProviderContext,
+  ProviderRegistry,
+  type Providers,
+  SEAL_PLUGIN_EXPORTS,
+  type SealDefinition,
+  STORAGE_PLUGIN_EXPORTS,
+  type StorageDefinition,
+} from "./registry/registry.js";

@@ -1,0 +1,137 @@
+/**
+ * Loading third-party providers named in config: `seal "acme" { plugin = "@acme/bulwark-seal" }`.
+ *
+ * A plugin is an npm package or a file. Bare names resolve from the config file's directory
+ * upwards (its `node_modules`), then from the working directory, then from the server's own
+ * install — so an operator installs the plugin next to the config, as with any Node app. Paths
+ * (`./acme.mjs`, `/opt/acme/index.js`, a package directory `./plugins/acme`, `file:` URLs) are
+ * relative to the config file.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+/** Conditions a plugin's `exports` map is matched with (Node's for `import`). */
+const CONDITIONS = new Set(["import", "node", "default"]);
+
+function splitSpecifier(spec: string): { name: string; subpath: string } {
+  const parts = spec.split("/");
+  const n = spec.startsWith("@") ? 2 : 1;
+  const name = parts.slice(0, n).join("/");
+  const rest = parts.slice(n).join("/");
+  return { name, subpath: rest === "" ? "." : `./${rest}` };
+}
+
+function pickTarget(target: unknown): string | undefined {
+  if (typeof target === "string") return target;
+  if (Array.isArray(target)) {
+    for (const t of target) {
+      const hit = pickTarget(t);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+  if (typeof target === "object" && target !== null) {
+    for (const [cond, value] of Object.entries(target)) {
+      if (!CONDITIONS.has(cond)) continue;
+      const hit = pickTarget(value);
+      if (hit !== undefined) return hit;
+    }
+  }
+  return undefined;
+}
+
+/** The entry file of `subpath` in a package directory, following `exports`, then `main`. */
+function packageEntry(pkgDir: string, subpath: string): string | undefined {
+  let pkg: { exports?: unknown; main?: unknown };
+  try {
+    pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as typeof pkg;
+  } catch {
+    return undefined;
+  }
+  if (pkg.exports !== undefined) {
+    const exp = pkg.exports;
+    const isSubpathMap =
+      typeof exp === "object" &&
+      exp !== null &&
+      !Array.isArray(exp) &&
+      Object.keys(exp).some((k) => k.startsWith("."));
+    const target = isSubpathMap
+      ? pickTarget((exp as Record<string, unknown>)[subpath])
+      : subpath === "."
+        ? pickTarget(exp)
+        : undefined;
+    return target === undefined ? undefined : join(pkgDir, target);
+  }
+  if (subpath !== ".") return join(pkgDir, subpath);
+  const main = typeof pkg.main === "string" ? pkg.main : "index.js";
+  for (const candidate of [main, `${main}.js`, join(main, "index.js")]) {
+    const full = join(pkgDir, candidate);
+    if (existsSync(full)) return full;
+  }
+  return undefined;
+}
+
+/** Finds a bare package specifier from `base` upwards through `node_modules` folders. */
+export function resolvePackage(spec: string, base: string): string | undefined {
+  const { name, subpath } = splitSpecifier(spec);
+  let dir = resolve(base);
+  for (;;) {
+    const pkgDir = join(dir, "node_modules", name);
+    if (existsSync(join(pkgDir, "package.json"))) return packageEntry(pkgDir, subpath);
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+export function isPathSpecifier(spec: string): boolean {
+  return spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("file:") || isAbsolute(spec);
+}
+
+/** Where a plugin specifier points (a file URL), or undefined for "let Node resolve it". */
+export function locatePlugin(spec: string, baseDirs: readonly string[]): string | undefined {
+  if (spec.startsWith("file:")) return spec;
+  if (isPathSpecifier(spec)) {
+    const full = resolve(baseDirs[0] ?? process.cwd(), spec);
+    // A package directory (with package.json) loads through its entry point.
+    const entry = existsSync(join(full, "package.json")) ? packageEntry(full, ".") : undefined;
+    return pathToFileURL(entry ?? full).href;
+  }
+  for (const base of baseDirs) {
+    const entry = resolvePackage(spec, base);
+    if (entry !== undefined) return pathToFileURL(entry).href;
+  }
+  return undefined;
+}
+
+/** Imports a plugin module (see the file comment for the search order). */
+export async function importPlugin(
+  spec: string,
+  baseDirs: readonly string[],
+): Promise<Record<string, unknown>> {
+  const located = locatePlugin(spec, baseDirs);
+  // A variable specifier keeps bundlers from resolving the plugin at build time.
+  const target: string = located ?? spec;
+  return (await import(target)) as Record<string, unknown>;
+}
+
+/**
+ * The factory a plugin module exports: `names` in order (e.g. `createSeal`), then a default
+ * export that is a function or an object carrying one of `names` (CommonJS modules).
+ */
+export function findFactory(
+  mod: Record<string, unknown>,
+  names: readonly string[],
+): ((...args: unknown[]) => unknown) | undefined {
+  for (const n of names) if (typeof mod[n] === "function") return mod[n] as (...args: unknown[]) => unknown;
+  const def = mod.default;
+  if (typeof def === "function") return def as (...args: unknown[]) => unknown;
+  if (typeof def === "object" && def !== null) {
+    for (const n of names) {
+      const f = (def as Record<string, unknown>)[n];
+      if (typeof f === "function") return f as (...args: unknown[]) => unknown;
+    }
+  }
+  return undefined;
+}
