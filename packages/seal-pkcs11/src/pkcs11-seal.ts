@@ -125,7 +125,7 @@ interface Connection {
   login: Session;
   pool: SessionPool;
   mechanisms: Set<number>;
-  /** Key handles by key id; object handles belong to a login, so a reconnect starts empty. */
+  /** Key handles by "<purpose> <key id>"; object handles belong to a login, so a reconnect starts empty. */
   keys: Map<string, ResolvedKey>;
   broken: boolean;
 }
@@ -718,7 +718,7 @@ export class Pkcs11Seal extends BaseSeal {
 
   /** The key a blob (or the config) names, cached per connection. */
   #keyById(conn: Connection, keyId: string, purpose: "encrypt" | "hmac"): ResolvedKey {
-    const cached = conn.keys.get(keyId);
+    const cached = conn.keys.get(`${purpose} ${keyId}`);
     if (cached !== undefined) return cached;
     const parts = keyId === "" ? undefined : splitKeyId(keyId);
     let label = parts?.label;
@@ -743,7 +743,7 @@ export class Pkcs11Seal extends BaseSeal {
         `no ${purpose === "hmac" ? "HMAC " : ""}key ${describeSelector(label, id)} on token "${conn.tokenLabel}" (seal key ${JSON.stringify(keyId)}); keep old keys on the token until every blob was rewrapped with the new one`,
       );
     }
-    conn.keys.set(keyId, key);
+    conn.keys.set(`${purpose} ${keyId}`, key);
     return key;
   }
 
@@ -866,7 +866,7 @@ export class Pkcs11Seal extends BaseSeal {
         `token "${conn.tokenLabel}" does not offer ${mechanismName(mechanism)}${mechanism === CKM_AES_GCM ? '; set mechanism = "0x1085" with hmac_key_label for AES-CBC-PAD + HMAC' : ""}`,
       );
     }
-    conn.keys.set(key.keyId, key);
+    conn.keys.set(`encrypt ${key.keyId}`, key);
     let hmacKeyId = "";
     if (mechanism === CKM_AES_CBC_PAD) {
       if (!conn.mechanisms.has(CKM_SHA256_HMAC)) {
@@ -885,7 +885,7 @@ export class Pkcs11Seal extends BaseSeal {
         }
         hmac = await this.#generate(conn, mechanism, "hmac");
       }
-      conn.keys.set(hmac.keyId, hmac);
+      conn.keys.set(`hmac ${hmac.keyId}`, hmac);
       hmacKeyId = hmac.keyId;
     }
     return { keyId: key.keyId, mechanism, hmacKeyId };
