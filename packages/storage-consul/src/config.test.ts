@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -242,6 +242,7 @@ describe("resolveOptions", () => {
     expect(err.message).toMatch(/cannot read ".*missing\.pem"/);
     // Like Vault, TLS files do not matter for plain http.
     expect(resolveOptions({ address: "h:8500", tlsCaFile: join(dir, "missing.pem") }).tls.ca).toBeUndefined();
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
