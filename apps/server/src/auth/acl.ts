@@ -1,0 +1,111 @@
+/**
+ * An ACL: the merged rules of a token's policies, evaluated per request path with Vault's rules.
+ *
+ * - Rules for the same pattern from several policies are merged (union of capabilities); if any
+ *   says `deny`, the merged rule is `deny` only — deny beats everything.
+ * - An exact pattern wins over every wildcard pattern. Otherwise, among the matching patterns the
+ *   most specific one decides, by Vault's priority order (policies concept page): a pattern whose
+ *   first `+`/`*` comes later wins; one not ending in `*` beats one that does; fewer `+`
+ *   segments win; a longer pattern wins; then the lexicographically larger one.
+ * - Only that one rule's capabilities apply: a broader rule does not add to a narrower one.
+ */
+import type { Capability, Policy } from "./policy.js";
+
+export type Operation = "read" | "list" | "create" | "update" | "patch" | "delete";
+
+interface Rule {
+  pattern: string;
+  caps: Set<Capability>;
+  regex: RegExp;
+  firstWildcard: number;
+  endsInGlob: boolean;
+  plusSegments: number;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function compile(pattern: string, caps: Set<Capability>): Rule {
+  const endsInGlob = pattern.endsWith("*");
+  const body = endsInGlob ? pattern.slice(0, -1) : pattern;
+  const segs = body.split("/");
+  let plusSegments = 0;
+  let firstWildcard = endsInGlob ? pattern.length - 1 : Number.POSITIVE_INFINITY;
+  let offset = 0;
+  const parts = segs.map((seg) => {
+    const isPlus = seg === "+";
+    if (isPlus) {
+      plusSegments++;
+      firstWildcard = Math.min(firstWildcard, offset);
+    }
+    offset += seg.length + 1;
+    return isPlus ? "[^/]*" : escapeRe(seg);
+  });
+  const regex = new RegExp(`^${parts.join("/")}${endsInGlob ? "[\\s\\S]*" : ""}$`);
+  return { pattern, caps, regex, firstWildcard, endsInGlob, plusSegments };
+}
+
+/** True when `a` is more specific than `b` (Vault's priority order). */
+function higher(a: Rule, b: Rule): boolean {
+  if (a.firstWildcard !== b.firstWildcard) return a.firstWildcard > b.firstWildcard;
+  if (a.endsInGlob !== b.endsInGlob) return !a.endsInGlob;
+  if (a.plusSegments !== b.plusSegments) return a.plusSegments < b.plusSegments;
+  if (a.pattern.length !== b.pattern.length) return a.pattern.length > b.pattern.length;
+  return a.pattern > b.pattern;
+}
+
+export class Acl {
+  readonly root: boolean;
+  readonly policies: readonly string[];
+  readonly #exact = new Map<string, Set<Capability>>();
+  readonly #wild: Rule[] = [];
+
+  constructor(policies: readonly Policy[], names: readonly string[] = policies.map((p) => p.name)) {
+    this.policies = names;
+    this.root = names.includes("root");
+    const merged = new Map<string, Set<Capability>>();
+    for (const p of policies) {
+      for (const r of p.rules) {
+        const caps = merged.get(r.pattern) ?? new Set<Capability>();
+        for (const c of r.capabilities) caps.add(c);
+        merged.set(r.pattern, caps);
+      }
+    }
+    for (const [pattern, caps] of merged) {
+      const final = caps.has("deny") ? new Set<Capability>(["deny"]) : caps;
+      if (!pattern.includes("*") && !pattern.split("/").includes("+")) this.#exact.set(pattern, final);
+      else this.#wild.push(compile(pattern, final));
+    }
+  }
+
+  /** The capabilities the token has on `path` (a request path without `/v1/`). */
+  capabilities(path: string): ReadonlySet<Capability> {
+    if (this.root) return new Set(["create", "read", "update", "patch", "delete", "list", "sudo"]);
+    const exact = this.#exact.get(path);
+    if (exact !== undefined) return exact;
+    let best: Rule | undefined;
+    for (const r of this.#wild) {
+      if (!r.regex.test(path)) continue;
+      if (best === undefined || higher(r, best)) best = r;
+    }
+    return best?.caps ?? new Set();
+  }
+
+  /** Whether `op` (and sudo, when asked) is allowed on `path`. */
+  allows(path: string, op: Operation, opts: { sudo?: boolean } = {}): boolean {
+    if (this.root) return true;
+    const caps = this.capabilities(path);
+    if (caps.has("deny")) return false;
+    if (opts.sudo === true && !caps.has("sudo")) return false;
+    return caps.has(op);
+  }
+
+  /** Vault's `sys/capabilities-self` answer for one path. */
+  describe(path: string): string[] {
+    if (this.root) return ["root"];
+    const caps = this.capabilities(path);
+    if (caps.size === 0 || caps.has("deny")) return ["deny"];
+    return [...caps].sort();
+  }
+}

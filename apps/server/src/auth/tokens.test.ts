@@ -1,0 +1,182 @@
+import { MemoryBackend } from "@bulwark/storage-memory";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { hashSecret, randomBase62, TOKEN_LENGTH } from "./token-id.js";
+import { SYSTEM_MAX_TTL_S, TokenError, TokenStore } from "./tokens.js";
+
+async function allValues(storage: MemoryBackend): Promise<string> {
+  const out: string[] = [];
+  const walk = async (prefix: string) => {
+    for (const n of await storage.list(prefix)) {
+      if (n.endsWith("/")) await walk(prefix + n);
+      else {
+        out.push(prefix + n);
+        out.push(new TextDecoder().decode((await storage.get(prefix + n))?.value));
+      }
+    }
+  };
+  await walk("");
+  return out.join("\n");
+}
+
+function clock(start = 1_700_000_000_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+describe("token ids", () => {
+  it("are hvs. + 24 base62 characters", () => {
+    const store = new TokenStore(new MemoryBackend());
+    return store.createRoot().then(({ token }) => {
+      expect(token).toMatch(/^hvs\.[0-9A-Za-z]{24}$/);
+      expect(token.length).toBe(TOKEN_LENGTH);
+    });
+  });
+
+  it("randomBase62 gives only base62 characters of the asked length", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 64 }), (n) => {
+        expect(randomBase62(n)).toMatch(new RegExp(`^[0-9A-Za-z]{${n}}$`));
+      }),
+    );
+  });
+});
+
+describe("TokenStore", () => {
+  it("stores tokens only as their SHA-256 hash", async () => {
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage);
+    const { token, entry } = await tokens.createRoot();
+    const child = await tokens.create(entry, { policies: ["app"] }, { sudo: false });
+    const dump = await allValues(storage);
+    expect(dump).not.toContain(token);
+    expect(dump).not.toContain(child.token);
+    expect(dump).toContain(hashSecret(token));
+  });
+
+  it("looks up, renews and revokes a token", async () => {
+    const c = clock();
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { policies: ["app"], ttl: 60 }, { sudo: false });
+    expect(t.entry.policies).toEqual(["app", "default"]);
+    expect((await tokens.lookup(t.token))?.accessor).toBe(t.entry.accessor);
+    c.advance(30_000);
+    const r = await tokens.renew(t.entry, 120);
+    expect(r.entry.expire_time).toBe(c.now() + 120_000);
+    await tokens.revoke(t.entry.hash);
+    expect(await tokens.lookup(t.token)).toBeUndefined();
+    expect(await tokens.lookupAccessor(t.entry.accessor)).toBeUndefined();
+  });
+
+  it("refuses an expired token and deletes it", async () => {
+    const c = clock();
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage, { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { ttl: 10 }, { sudo: false });
+    c.advance(9_999);
+    expect(await tokens.authenticate(t.token)).toBeDefined();
+    c.advance(2);
+    expect(await tokens.authenticate(t.token)).toBeUndefined();
+    expect(await storage.get(`sys/token/id/${t.entry.hash}`)).toBeUndefined();
+  });
+
+  it("defaults the TTL to 768h and caps it with explicit_max_ttl", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    expect((await tokens.create(root.entry, { policies: ["a"] }, { sudo: false })).entry.creation_ttl).toBe(
+      SYSTEM_MAX_TTL_S,
+    );
+    expect(
+      (await tokens.create(root.entry, { ttl: 3600, explicitMaxTtl: 60 }, { sudo: false })).entry
+        .creation_ttl,
+    ).toBe(60);
+  });
+
+  it("renew never passes explicit_max_ttl", async () => {
+    const c = clock();
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { ttl: 30, explicitMaxTtl: 50 }, { sudo: false });
+    c.advance(20_000);
+    const r = await tokens.renew(t.entry, 100);
+    expect(r.entry.expire_time).toBe(t.entry.creation_time * 1000 + 50_000);
+    expect(r.warnings.length).toBeGreaterThan(0);
+  });
+
+  it("revoking a parent revokes its children; revoke-orphan keeps them", async () => {
+    const tokens = new TokenStore(new MemoryBackend(), { cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const parent = await tokens.create(root.entry, { policies: ["a"] }, { sudo: false });
+    const child = await tokens.create(parent.entry, { policies: ["a"] }, { sudo: false });
+    const grandchild = await tokens.create(child.entry, {}, { sudo: false });
+    await tokens.revoke(parent.entry.hash);
+    for (const t of [parent, child, grandchild]) expect(await tokens.lookup(t.token)).toBeUndefined();
+
+    const p2 = await tokens.create(root.entry, { policies: ["a"] }, { sudo: false });
+    const c2 = await tokens.create(p2.entry, {}, { sudo: false });
+    await tokens.revokeOrphan(p2.entry.hash);
+    expect(await tokens.lookup(p2.token)).toBeUndefined();
+    expect((await tokens.lookup(c2.token))?.parent).toBe("");
+  });
+
+  it("enforces Vault's creation rules", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    const app = await tokens.create(root.entry, { policies: ["app"] }, { sudo: false });
+    await expect(tokens.create(app.entry, { policies: ["admin"] }, { sudo: false })).rejects.toThrow(
+      /subset of parent/,
+    );
+    await expect(tokens.create(app.entry, { policies: ["root"] }, { sudo: true })).rejects.toThrow(
+      /root token/,
+    );
+    await expect(tokens.create(app.entry, { noParent: true }, { sudo: false })).rejects.toThrow(TokenError);
+    await expect(tokens.create(app.entry, { id: "custom" }, { sudo: false })).rejects.toThrow(/sudo/);
+    expect(
+      (await tokens.create(app.entry, { noParent: true }, { sudo: false, orphanPath: true })).entry.parent,
+    ).toBe("");
+    const custom = await tokens.create(root.entry, { id: "my-custom-id" }, { sudo: false });
+    expect(custom.token).toBe("my-custom-id");
+    await expect(tokens.create(root.entry, { id: "my-custom-id" }, { sudo: false })).rejects.toThrow(
+      /duplicate/,
+    );
+    const noDefault = await tokens.create(
+      root.entry,
+      { policies: ["a"], noDefaultPolicy: true },
+      { sudo: false },
+    );
+    expect(noDefault.entry.policies).toEqual(["a"]);
+  });
+
+  it("a child never outlives its parent's current expiry", async () => {
+    const c = clock();
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now });
+    const root = await tokens.createRoot();
+    const parent = await tokens.create(root.entry, { ttl: 100 }, { sudo: false });
+    const child = await tokens.create(parent.entry, { ttl: 1000 }, { sudo: false });
+    expect(child.entry.expire_time).toBe(parent.entry.expire_time);
+  });
+
+  it("limited-use tokens are revoked after their last use", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { numUses: 2 }, { sudo: false });
+    expect((await tokens.authenticate(t.token))?.num_uses).toBe(2);
+    expect((await tokens.authenticate(t.token))?.num_uses).toBe(1);
+    expect(await tokens.authenticate(t.token)).toBeUndefined();
+  });
+
+  it("root tokens are not renewable", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    await expect(tokens.renew(root.entry)).rejects.toThrow(/not renewable/);
+  });
+
+  it("junk token strings are refused without a lookup", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    expect(await tokens.lookup("")).toBeUndefined();
+    expect(await tokens.lookup("x".repeat(300))).toBeUndefined();
+    expect(await tokens.lookup("bad token")).toBeUndefined();
+  });
+});

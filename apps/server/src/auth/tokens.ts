@@ -1,0 +1,383 @@
+/**
+ * The token store (Vault's token auth method, service tokens).
+ *
+ * Storage (inside the barrier, so encrypted at rest):
+ *   sys/token/id/<sha256(token)>                → the token entry (JSON)
+ *   sys/token/accessor/<sha256(accessor)>       → { hash } of the token the accessor names
+ *   sys/token/parent/<parent hash>/<child hash> → marker: revoking a parent revokes its children
+ *
+ * The token string is never stored; a lookup hashes the presented token and re-checks the stored
+ * hash with a constant-time compare. Expired tokens are refused at once and deleted on their next
+ * use (there is no background expiration manager).
+ */
+import type { Backend } from "@bulwark/storage";
+import { digestsEqual, generateAccessor, generateToken, hashSecret, plausibleToken } from "./token-id.js";
+
+const ID = "sys/token/id/";
+const ACCESSOR = "sys/token/accessor/";
+const PARENT = "sys/token/parent/";
+
+/** Vault's system default and maximum token TTL: 768h (32 days). */
+export const SYSTEM_MAX_TTL_S = 768 * 3600;
+
+export interface TokenEntry {
+  hash: string;
+  accessor: string;
+  /** Hash of the parent token; "" for an orphan. */
+  parent: string;
+  policies: string[];
+  meta: Record<string, string> | null;
+  display_name: string;
+  /** Remaining uses; 0 = unlimited. */
+  num_uses: number;
+  /** Unix seconds. */
+  creation_time: number;
+  /** The TTL the token was created with, seconds (0 = never expires). */
+  creation_ttl: number;
+  /** Epoch milliseconds; 0 = never. */
+  expire_time: number;
+  explicit_max_ttl: number;
+  period: number;
+  renewable: boolean;
+  path: string;
+  /** RFC 3339: when the token was issued (or last renewed). */
+  issue_time: string;
+  last_renewal_time?: number;
+}
+
+export interface CreateTokenRequest {
+  id?: string;
+  policies?: string[];
+  meta?: Record<string, string>;
+  noParent?: boolean;
+  noDefaultPolicy?: boolean;
+  renewable?: boolean;
+  /** Seconds. */
+  ttl?: number;
+  explicitMaxTtl?: number;
+  period?: number;
+  displayName?: string;
+  numUses?: number;
+}
+
+export class TokenError extends Error {
+  override name = "TokenError";
+  /** `invalid_request` → 400; `permission_denied` → 403. */
+  readonly code: "invalid_request" | "permission_denied";
+  constructor(code: "invalid_request" | "permission_denied", message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function sortedUnique(xs: Iterable<string>): string[] {
+  return [...new Set(xs)].sort();
+}
+
+export interface IssuedToken {
+  token: string;
+  entry: TokenEntry;
+  warnings: string[];
+}
+
+export class TokenStore {
+  readonly #storage: Backend;
+  readonly #cache = new Map<string, { entry: TokenEntry; at: number }>();
+  readonly #cacheMs: number;
+  readonly #now: () => number;
+
+  /**
+   * `cacheMs` (default 1000): how long a looked-up entry is reused without reading storage.
+   * Revocations and renewals through this store apply at once; on an HA standby a revocation made
+   * by the active node is seen within this bound.
+   */
+  constructor(storage: Backend, opts: { cacheMs?: number; now?: () => number } = {}) {
+    this.#storage = storage;
+    this.#cacheMs = opts.cacheMs ?? 1000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  // ------------------------------------------------------------------ issue
+
+  /** A root token: policy `root`, no TTL, no parent (init, generate-root, `server -dev`). */
+  async createRoot(): Promise<IssuedToken> {
+    const nowMs = this.#now();
+    const token = generateToken();
+    const entry: TokenEntry = {
+      hash: hashSecret(token),
+      accessor: generateAccessor(),
+      parent: "",
+      policies: ["root"],
+      meta: null,
+      display_name: "root",
+      num_uses: 0,
+      creation_time: Math.floor(nowMs / 1000),
+      creation_ttl: 0,
+      expire_time: 0,
+      explicit_max_ttl: 0,
+      period: 0,
+      renewable: false,
+      path: "auth/token/root",
+      issue_time: new Date(nowMs).toISOString(),
+    };
+    await this.#save(entry, true);
+    return { token, entry, warnings: [] };
+  }
+
+  /**
+   * A child of `parent` (Vault's `auth/token/create` rules): policies default to the parent's and
+   * must be a subset of them unless the caller has sudo; `root` only from a root token; custom
+   * ids, orphans (outside create-orphan) and periodic tokens need root or sudo; the TTL defaults
+   * to 768h and is capped by explicit_max_ttl, 768h and the parent's remaining life.
+   */
+  async create(
+    parent: TokenEntry,
+    req: CreateTokenRequest,
+    ctx: { sudo: boolean; orphanPath?: boolean; path?: string },
+  ): Promise<IssuedToken> {
+    const warnings: string[] = [];
+    const parentIsRoot = parent.policies.includes("root");
+    const privileged = parentIsRoot || ctx.sudo;
+    if (req.id !== undefined) {
+      if (!privileged)
+        throw new TokenError("invalid_request", "root or sudo privileges required to specify token id");
+      if (!plausibleToken(req.id) || req.id.includes(".")) {
+        throw new TokenError(
+          "invalid_request",
+          "token id must be printable ASCII without '.', at most 256 characters",
+        );
+      }
+      if ((await this.#storage.get(ID + hashSecret(req.id))) !== undefined) {
+        throw new TokenError("invalid_request", "cannot create a token with a duplicate ID");
+      }
+    }
+    if (req.noParent === true && !privileged && ctx.orphanPath !== true) {
+      throw new TokenError("invalid_request", "root or sudo privileges required to create orphan token");
+    }
+    if ((req.period ?? 0) > 0 && !privileged) {
+      throw new TokenError("invalid_request", "root or sudo privileges required to create periodic token");
+    }
+    let policies =
+      req.policies === undefined ? [...parent.policies] : req.policies.map((p) => p.trim().toLowerCase());
+    policies = policies.filter((p) => p.length > 0);
+    if (policies.includes("root") && !parentIsRoot) {
+      throw new TokenError("invalid_request", "root tokens may only be created by a root token");
+    }
+    if (!privileged) {
+      const allowed = new Set(parent.policies);
+      const extra = policies.filter((p) => p !== "default" && !allowed.has(p));
+      if (extra.length > 0) {
+        throw new TokenError(
+          "invalid_request",
+          `child policies must be subset of parent: ${extra.join(", ")} not held by the parent`,
+        );
+      }
+    }
+    if (policies.includes("root")) policies = ["root"];
+    else if (req.noDefaultPolicy === true) policies = policies.filter((p) => p !== "default");
+    else policies.push("default");
+    policies = sortedUnique(policies);
+
+    const nowMs = this.#now();
+    const explicitMax = req.explicitMaxTtl ?? 0;
+    const period = req.period ?? 0;
+    let ttl = period > 0 ? period : (req.ttl ?? 0);
+    const isRootChild = policies.length === 1 && policies[0] === "root";
+    if (
+      ttl === 0 &&
+      !(isRootChild && req.ttl === undefined && explicitMax === 0 && period === 0 && parent.expire_time === 0)
+    ) {
+      ttl = SYSTEM_MAX_TTL_S;
+    }
+    if (explicitMax > 0 && (ttl === 0 || ttl > explicitMax)) ttl = explicitMax;
+    if (ttl > SYSTEM_MAX_TTL_S && period === 0) {
+      warnings.push(
+        `TTL of ${ttl}s exceeded the effective max_ttl of ${SYSTEM_MAX_TTL_S}s; TTL value is capped accordingly`,
+      );
+      ttl = SYSTEM_MAX_TTL_S;
+    }
+    let expire = ttl > 0 ? nowMs + ttl * 1000 : 0;
+    const orphan = req.noParent === true || ctx.orphanPath === true;
+    if (!orphan && parent.expire_time > 0 && (expire === 0 || expire > parent.expire_time)) {
+      expire = parent.expire_time;
+      ttl = Math.max(0, Math.floor((expire - nowMs) / 1000));
+      warnings.push("TTL capped by the parent token's remaining TTL");
+    }
+    const token = req.id ?? generateToken();
+    const display = (req.displayName ?? "").trim();
+    const entry: TokenEntry = {
+      hash: hashSecret(token),
+      accessor: generateAccessor(),
+      parent: orphan ? "" : parent.hash,
+      policies,
+      meta: req.meta === undefined || Object.keys(req.meta).length === 0 ? null : { ...req.meta },
+      display_name: display.length > 0 ? `token-${display.replace(/[^A-Za-z0-9_.-]/g, "-")}` : "token",
+      num_uses: req.numUses ?? 0,
+      creation_time: Math.floor(nowMs / 1000),
+      creation_ttl: ttl,
+      expire_time: expire,
+      explicit_max_ttl: explicitMax,
+      period,
+      renewable: req.renewable ?? true,
+      path: ctx.path ?? "auth/token/create",
+      issue_time: new Date(nowMs).toISOString(),
+    };
+    await this.#save(entry, true);
+    return { token, entry, warnings };
+  }
+
+  // ------------------------------------------------------------------ look up
+
+  /** The live entry for a token string, or `undefined` (unknown, malformed or expired). */
+  async lookup(token: string): Promise<TokenEntry | undefined> {
+    if (!plausibleToken(token)) return undefined;
+    return this.#byHash(hashSecret(token));
+  }
+
+  async lookupAccessor(accessor: string): Promise<TokenEntry | undefined> {
+    if (!plausibleToken(accessor)) return undefined;
+    const e = await this.#storage.get(ACCESSOR + hashSecret(accessor));
+    if (e === undefined) return undefined;
+    const { hash } = JSON.parse(dec.decode(e.value)) as { hash: string };
+    const entry = await this.#byHash(hash);
+    return entry !== undefined && digestsEqual(entry.accessor, accessor) ? entry : undefined;
+  }
+
+  /**
+   * Authenticates a request: the live entry, with one use consumed for limited-use tokens (the
+   * last use revokes the token after this request is authorised).
+   */
+  async authenticate(token: string): Promise<TokenEntry | undefined> {
+    const entry = await this.lookup(token);
+    if (entry === undefined) return undefined;
+    if (entry.num_uses > 0) {
+      if (entry.num_uses === 1) await this.revoke(entry.hash);
+      else await this.#save({ ...entry, num_uses: entry.num_uses - 1 }, false);
+    }
+    return entry;
+  }
+
+  async #byHash(hash: string): Promise<TokenEntry | undefined> {
+    const now = this.#now();
+    const hit = this.#cache.get(hash);
+    let entry: TokenEntry | undefined;
+    if (hit !== undefined && now - hit.at < this.#cacheMs) {
+      entry = hit.entry;
+    } else {
+      const e = await this.#storage.get(ID + hash);
+      if (e === undefined) {
+        this.#cache.delete(hash);
+        return undefined;
+      }
+      entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
+      // The storage name is the hash; the copy inside must agree (a swapped record is refused).
+      if (!digestsEqual(entry.hash, hash)) return undefined;
+      if (entry.num_uses === 0) this.#cache.set(hash, { entry, at: now });
+      if (this.#cache.size > 10_000) this.#cache.clear();
+    }
+    if (entry.expire_time !== 0 && entry.expire_time <= now) {
+      this.#cache.delete(hash);
+      await this.revoke(hash).catch(() => undefined);
+      return undefined;
+    }
+    return entry;
+  }
+
+  // ------------------------------------------------------------------ renew, revoke
+
+  /**
+   * Extends a token's life by `increment` seconds (default: its creation TTL; periodic tokens:
+   * their period), never past explicit_max_ttl or 768h after creation.
+   */
+  async renew(entry: TokenEntry, increment?: number): Promise<{ entry: TokenEntry; warnings: string[] }> {
+    if (entry.expire_time === 0)
+      throw new TokenError("invalid_request", "lease is not renewable: the token has no TTL");
+    if (!entry.renewable) throw new TokenError("invalid_request", "lease is not renewable");
+    const warnings: string[] = [];
+    const nowMs = this.#now();
+    const ttl =
+      entry.period > 0
+        ? entry.period
+        : increment !== undefined && increment > 0
+          ? increment
+          : entry.creation_ttl;
+    const createdMs = entry.creation_time * 1000;
+    const limits: number[] = [];
+    if (entry.explicit_max_ttl > 0) limits.push(createdMs + entry.explicit_max_ttl * 1000);
+    if (entry.period === 0) limits.push(createdMs + SYSTEM_MAX_TTL_S * 1000);
+    let expire = nowMs + ttl * 1000;
+    for (const l of limits) {
+      if (expire > l) {
+        expire = l;
+        warnings.push("TTL capped by the token's maximum TTL");
+      }
+    }
+    if (expire <= nowMs)
+      throw new TokenError("invalid_request", "lease is not renewable: past its maximum TTL");
+    const next: TokenEntry = {
+      ...entry,
+      expire_time: expire,
+      last_renewal_time: Math.floor(nowMs / 1000),
+      creation_ttl: entry.period > 0 ? entry.period : entry.creation_ttl,
+    };
+    await this.#save(next, false);
+    return { entry: { ...next }, warnings };
+  }
+
+  /** Revokes a token and, recursively, every token it created. Unknown hashes are a no-op. */
+  async revoke(hash: string): Promise<void> {
+    for (const child of await this.#children(hash)) await this.revoke(child);
+    await this.#remove(hash);
+  }
+
+  /** Revokes only the token; its children become orphans (Vault's revoke-orphan). */
+  async revokeOrphan(hash: string): Promise<void> {
+    for (const child of await this.#children(hash)) {
+      const e = await this.#storage.get(ID + child);
+      if (e !== undefined) {
+        const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
+        await this.#save({ ...entry, parent: "" }, false);
+      }
+      await this.#storage.delete(`${PARENT}${hash}/${child}`);
+    }
+    await this.#remove(hash);
+  }
+
+  async #children(hash: string): Promise<string[]> {
+    return (await this.#storage.list(`${PARENT}${hash}/`)).filter((n) => !n.endsWith("/"));
+  }
+
+  async #remove(hash: string): Promise<void> {
+    this.#cache.delete(hash);
+    const e = await this.#storage.get(ID + hash);
+    if (e === undefined) return;
+    const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
+    // The entry goes first: once it is gone the token no longer authenticates, whatever follows.
+    await this.#storage.delete(ID + hash);
+    await this.#storage.delete(ACCESSOR + hashSecret(entry.accessor));
+    if (entry.parent !== "") await this.#storage.delete(`${PARENT}${entry.parent}/${hash}`);
+  }
+
+  async #save(entry: TokenEntry, isNew: boolean): Promise<void> {
+    if (isNew) {
+      // Index entries first: a crash leaves at most an orphaned index, never a token that cannot
+      // be found by accessor or revoked with its parent.
+      await this.#storage.put({
+        key: ACCESSOR + hashSecret(entry.accessor),
+        value: enc.encode(JSON.stringify({ hash: entry.hash })),
+      });
+      if (entry.parent !== "")
+        await this.#storage.put({ key: `${PARENT}${entry.parent}/${entry.hash}`, value: new Uint8Array(0) });
+    }
+    await this.#storage.put({ key: ID + entry.hash, value: enc.encode(JSON.stringify(entry)) });
+    this.#cache.delete(entry.hash);
+  }
+}
+
+/** Remaining TTL in seconds (0 for tokens that never expire). */
+export function remainingTtl(entry: TokenEntry, nowMs = Date.now()): number {
+  return entry.expire_time === 0 ? 0 : Math.max(0, Math.ceil((entry.expire_time - nowMs) / 1000));
+}

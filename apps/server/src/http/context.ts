@@ -1,0 +1,173 @@
+/**
+ * What every route shares: the app context, token authentication + ACL authorisation, Vault's
+ * response envelope, and `route()`, which registers a fastify route whose handler checks
+ * (sealed → 503, token → 403, ACL → 403) before it does anything.
+ */
+import { randomUUID } from "node:crypto";
+import type { SealedStore } from "@bulwark/core";
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
+import type { Logger } from "pino";
+import type { Acl, Operation } from "../auth/acl.js";
+import type { TokenEntry } from "../auth/tokens.js";
+import { HttpError, permissionDenied, SEALED_MESSAGE } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import type { Services } from "./services.js";
+import { queryBool } from "./validate.js";
+
+export interface AppContext {
+  store: SealedStore;
+  services: Services;
+  metrics: Metrics;
+  logger: Logger;
+  clusterName: string;
+  apiAddr: string | undefined;
+  /** The URL this server answers on, once listening (for sys/leader). */
+  address(): string | undefined;
+}
+
+export interface Auth {
+  token: string;
+  entry: TokenEntry;
+  acl: Acl;
+}
+
+export interface Call {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  /** The request path below `/v1/`, percent-decoded, without the query string. */
+  path: string;
+  query: Record<string, string | undefined>;
+  body: unknown;
+  /** Set for authenticated routes. */
+  auth: Auth | undefined;
+}
+
+/** What a handler returns: a JSON body (200 unless `status`), or nothing (204). */
+export type Result = { status?: number; body: unknown; contentType?: string } | undefined;
+
+/** The path below `/v1/` of a raw URL, decoded; a 400 when it is not valid percent-encoding. */
+export function logicalPath(url: string): string {
+  const q = url.indexOf("?");
+  const raw = (q < 0 ? url : url.slice(0, q)).replace(/^\/v1\//, "");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, "the request path is not valid percent-encoding");
+  }
+}
+
+export function queryOf(req: FastifyRequest): Record<string, string | undefined> {
+  const q = req.query as Record<string, string | string[] | undefined> | undefined;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(q ?? {})) out[k] = Array.isArray(v) ? v[v.length - 1] : v;
+  return out;
+}
+
+/** The token from `X-Vault-Token`, or `Authorization: Bearer …`. */
+export function tokenFrom(req: FastifyRequest): string | undefined {
+  const h = req.headers["x-vault-token"];
+  const v = Array.isArray(h) ? h[0] : h;
+  if (v !== undefined && v.length > 0) return v.trim();
+  const a = req.headers.authorization;
+  if (a !== undefined) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(a);
+    if (m !== null) return m[1];
+  }
+  return undefined;
+}
+
+export function requireUnsealed(store: SealedStore): void {
+  if (store.sealed) throw new HttpError(503, SEALED_MESSAGE);
+}
+
+/** Sealed → 503; no, unknown, expired or revoked token → 403. */
+export async function authenticate(ctx: AppContext, req: FastifyRequest): Promise<Auth> {
+  requireUnsealed(ctx.store);
+  const token = tokenFrom(req);
+  if (token === undefined) throw permissionDenied();
+  const entry = await ctx.services.tokens.authenticate(token);
+  if (entry === undefined) throw permissionDenied();
+  const acl = await ctx.services.policies.acl(entry.policies);
+  return { token, entry, acl };
+}
+
+/** The ACL operation of a request (LIST and `?list=true` are list; PUT/POST update). */
+export function operationOf(method: string, query: Record<string, string | undefined>): Operation {
+  switch (method) {
+    case "GET":
+    case "HEAD":
+      return queryBool(query, "list") === true ? "list" : "read";
+    case "LIST":
+      return "list";
+    case "DELETE":
+      return "delete";
+    case "PATCH":
+      return "patch";
+    default:
+      return "update";
+  }
+}
+
+export function authorize(auth: Auth, path: string, op: Operation, sudo = false): void {
+  if (!auth.acl.allows(path, op, { sudo })) throw permissionDenied();
+}
+
+/** Vault's response envelope around `data` (and/or `auth`). */
+export function envelope(
+  data: unknown,
+  opts: { warnings?: string[]; auth?: unknown; leaseDuration?: number; mountType?: string } = {},
+): Record<string, unknown> {
+  return {
+    request_id: randomUUID(),
+    lease_id: "",
+    renewable: false,
+    lease_duration: opts.leaseDuration ?? 0,
+    data: data ?? null,
+    wrap_info: null,
+    warnings: opts.warnings !== undefined && opts.warnings.length > 0 ? opts.warnings : null,
+    auth: opts.auth ?? null,
+    mount_type: opts.mountType ?? "",
+  };
+}
+
+export function send(reply: FastifyReply, result: Result): FastifyReply {
+  if (result === undefined) return reply.code(204).send();
+  reply.code(result.status ?? 200);
+  if (result.contentType !== undefined) {
+    reply.header("content-type", result.contentType);
+    return reply.send(result.body);
+  }
+  reply.header("content-type", "application/json");
+  return reply.send(JSON.stringify(result.body));
+}
+
+export interface RouteSpec {
+  methods: HTTPMethods[];
+  /** Fastify URL pattern, e.g. "/v1/sys/policy/:name". */
+  url: string;
+  /** "none": unauthenticated (seal-status, unseal, …); "token": a valid token and the ACL. */
+  auth: "none" | "token";
+  /** Also require `sudo` on the path (Vault's root-protected paths). */
+  sudo?: boolean;
+  /** ACL operation regardless of method (e.g. capabilities-self is always update). */
+  operation?: Operation;
+  handler(call: Call): Promise<Result>;
+}
+
+export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): void {
+  app.route({
+    method: spec.methods,
+    url: spec.url,
+    handler: async (req, reply) => {
+      const path = logicalPath(req.url);
+      const query = queryOf(req);
+      let auth: Auth | undefined;
+      if (spec.auth === "token") {
+        auth = await authenticate(ctx, req);
+        authorize(auth, path, spec.operation ?? operationOf(req.method, query), spec.sudo === true);
+      }
+      const result = await spec.handler({ req, reply, path, query, body: req.body, auth });
+      return send(reply, result);
+    },
+  });
+}

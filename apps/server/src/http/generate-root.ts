@@ -1,0 +1,216 @@
+/**
+ * Root token generation (Vault's `sys/generate-root/*`): share holders submit a threshold of
+ * unseal keys (Shamir) or recovery keys (auto seals); the new root token is returned XOR-ed with
+ * a one-time password, `base64(token ⊕ otp)` without padding (Vault's RawStdEncoding), so only
+ * the holder of the OTP can read it. The OTP is base62, as long as a token (28 characters for
+ * `hvs.` tokens, Vault's `TokenLength + TokenPrefixLength`).
+ *
+ * Verifying the shares:
+ * - Shamir: the combined shares must equal the unseal key (the KEK the barrier keeps at
+ *   `core/shamir-kek`), compared in constant time.
+ * - Auto seals: `@bulwark/core` exposes no side-effect-free check of recovery shares, so the
+ *   shares are verified by a rekey of the root key authorised by those same shares
+ *   (`rekeyInit({target: "barrier"})` + `rekeyUpdate`). It replaces the root key, which is
+ *   invisible to operators (the stored key is re-wrapped by the seal; recovery keys and data are
+ *   unchanged); a wrong share set changes nothing.
+ */
+import { randomUUID } from "node:crypto";
+import { parseKeyShare, type SealedStore } from "@bulwark/core";
+import { constantTimeEqual, shamirCombine } from "@bulwark/crypto";
+import { randomBase62, TOKEN_LENGTH } from "../auth/token-id.js";
+import { HttpError } from "./errors.js";
+
+const SHAMIR_KEK_PATH = "core/shamir-kek";
+
+export interface GenerateRootStatus {
+  started: boolean;
+  nonce: string;
+  progress: number;
+  required: number;
+  encoded_token: string;
+  encoded_root_token: string;
+  pgp_fingerprint: string;
+  otp_length: number;
+  complete: boolean;
+  otp?: string;
+}
+
+interface Attempt {
+  nonce: string;
+  otp: string;
+  shares: Uint8Array[];
+}
+
+/** XOR of token and OTP (equal lengths), base64 without padding. */
+export function encodeRootToken(token: string, otp: string): string {
+  const t = Buffer.from(token, "utf8");
+  const o = Buffer.from(otp, "utf8");
+  if (t.length !== o.length) throw new Error("token and OTP lengths differ");
+  const x = Buffer.alloc(t.length);
+  for (let i = 0; i < t.length; i++) x[i] = (t[i] as number) ^ (o[i] as number);
+  return x.toString("base64").replace(/=+$/, "");
+}
+
+/** The inverse of {@link encodeRootToken} (what `vault operator generate-root -decode` does). */
+export function decodeRootToken(encoded: string, otp: string): string {
+  const x = Buffer.from(encoded, "base64");
+  const o = Buffer.from(otp, "utf8");
+  if (x.length !== o.length) throw new Error("encoded token and OTP lengths differ");
+  const t = Buffer.alloc(x.length);
+  for (let i = 0; i < x.length; i++) t[i] = (x[i] as number) ^ (o[i] as number);
+  return t.toString("utf8");
+}
+
+export class GenerateRoot {
+  #attempt: Attempt | undefined;
+  /** Serialises updates: two shares arriving together must not both complete an attempt. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  status(required: number): GenerateRootStatus {
+    const a = this.#attempt;
+    return {
+      started: a !== undefined,
+      nonce: a?.nonce ?? "",
+      progress: a?.shares.length ?? 0,
+      required,
+      encoded_token: "",
+      encoded_root_token: "",
+      pgp_fingerprint: "",
+      otp_length: TOKEN_LENGTH,
+      complete: false,
+    };
+  }
+
+  /** Starts an attempt; returns the OTP when Bulwark generated it (shown once, as in Vault). */
+  start(required: number, otp?: string): GenerateRootStatus {
+    if (this.#attempt !== undefined) {
+      throw new HttpError(400, "root generation already in progress: cancel it (DELETE) or finish it");
+    }
+    if (otp !== undefined && (otp.length !== TOKEN_LENGTH || !/^[0-9A-Za-z]+$/.test(otp))) {
+      throw new HttpError(
+        400,
+        `OTP string is wrong length: give ${TOKEN_LENGTH} base62 characters, or omit it`,
+      );
+    }
+    const generated = otp === undefined;
+    this.#attempt = { nonce: randomUUID(), otp: otp ?? randomBase62(TOKEN_LENGTH), shares: [] };
+    const s = this.status(required);
+    s.otp = generated ? this.#attempt.otp : "";
+    return s;
+  }
+
+  cancel(): void {
+    for (const p of this.#attempt?.shares ?? []) p.fill(0);
+    this.#attempt = undefined;
+  }
+
+  /**
+   * Adds one share. Below the threshold returns progress; at the threshold verifies the shares,
+   * creates the root token with `createRoot` and returns it encoded. Wrong shares end the attempt
+   * (Vault: the operator starts again).
+   */
+  async update(
+    store: SealedStore,
+    key: string,
+    nonce: string,
+    required: number,
+    createRoot: () => Promise<string>,
+  ): Promise<GenerateRootStatus> {
+    const run = this.#queue.then(() => this.#update(store, key, nonce, required, createRoot));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #update(
+    store: SealedStore,
+    key: string,
+    nonce: string,
+    required: number,
+    createRoot: () => Promise<string>,
+  ): Promise<GenerateRootStatus> {
+    const a = this.#attempt;
+    if (a === undefined)
+      throw new HttpError(
+        400,
+        "no root generation in progress: start one with PUT sys/generate-root/attempt",
+      );
+    if (nonce !== a.nonce)
+      throw new HttpError(400, "incorrect nonce: use the nonce of the attempt in progress");
+    const share = parseKeyShare(key);
+    if (share.length < 16 || share.length > 33) {
+      share.fill(0);
+      throw new HttpError(400, `key share must be 16 to 33 bytes, got ${share.length}`);
+    }
+    if (a.shares.some((p) => constantTimeEqual(p, share))) {
+      share.fill(0);
+      return this.status(required);
+    }
+    a.shares.push(share);
+    if (a.shares.length < required) return this.status(required);
+    try {
+      await verifyShares(store, a.shares, required);
+    } catch (e) {
+      this.cancel();
+      throw e;
+    }
+    const otp = a.otp;
+    const nonceDone = a.nonce;
+    this.cancel();
+    const token = await createRoot();
+    const encoded = encodeRootToken(token, otp);
+    return {
+      started: false,
+      nonce: nonceDone,
+      progress: required,
+      required,
+      encoded_token: encoded,
+      encoded_root_token: encoded,
+      pgp_fingerprint: "",
+      otp_length: TOKEN_LENGTH,
+      complete: true,
+    };
+  }
+}
+
+async function verifyShares(store: SealedStore, shares: Uint8Array[], required: number): Promise<void> {
+  const st = store.status();
+  if (st.recoverySeal) {
+    // See the module comment: a root-key rekey authorised by the recovery shares.
+    if (store.rekeyStatus() !== undefined) {
+      throw new HttpError(400, "a rekey is in progress: finish or cancel it before generating a root token");
+    }
+    const op = await store.rekeyInit({ target: "barrier" });
+    try {
+      for (const s of shares) {
+        const r = await store.rekeyUpdate(new Uint8Array(s), op.nonce);
+        if ("complete" in r) return;
+      }
+    } catch (e) {
+      store.rekeyCancel();
+      throw new HttpError(
+        400,
+        `root generation failed: the recovery key shares are not valid (${(e as Error).message})`,
+      );
+    }
+    store.rekeyCancel();
+    throw new HttpError(400, "root generation failed: not enough distinct recovery key shares");
+  }
+  let secret: Uint8Array;
+  try {
+    secret = required === 1 ? new Uint8Array(shares[0] as Uint8Array) : await shamirCombine(shares);
+  } catch (e) {
+    throw new HttpError(
+      400,
+      `root generation failed: the key shares do not combine (${(e as Error).message})`,
+    );
+  }
+  const kek = (await store.storage.get(SHAMIR_KEK_PATH))?.value;
+  try {
+    if (kek === undefined || !constantTimeEqual(kek, secret)) {
+      throw new HttpError(400, "root generation failed: the key shares do not form the unseal key");
+    }
+  } finally {
+    secret.fill(0);
+    kek?.fill(0);
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The token auth method: auth/token/create, create-orphan, lookup, lookup-self, lookup-accessor,
+ * renew, renew-self, renew-accessor, revoke, revoke-self, revoke-accessor, revoke-orphan.
+ * Every route goes through the ACL (the `default` policy lets a token look itself up, renew and
+ * revoke itself).
+ */
+import type { FastifyInstance } from "fastify";
+import { type CreateTokenRequest, remainingTtl, type TokenEntry } from "../../auth/tokens.js";
+import { type AppContext, envelope, route } from "../context.js";
+import { HttpError } from "../errors.js";
+import { parseFields } from "../validate.js";
+
+function authBlock(token: string, e: TokenEntry): Record<string, unknown> {
+  return {
+    client_token: token,
+    accessor: e.accessor,
+    policies: e.policies,
+    token_policies: e.policies,
+    metadata: e.meta,
+    lease_duration: remainingTtl(e),
+    renewable: e.renewable && e.expire_time !== 0,
+    entity_id: "",
+    token_type: "service",
+    orphan: e.parent === "",
+    mfa_requirement: null,
+    num_uses: e.num_uses,
+  };
+}
+
+function lookupData(id: string, e: TokenEntry): Record<string, unknown> {
+  return {
+    accessor: e.accessor,
+    creation_time: e.creation_time,
+    creation_ttl: e.creation_ttl,
+    display_name: e.display_name,
+    entity_id: "",
+    expire_time: e.expire_time === 0 ? null : new Date(e.expire_time).toISOString(),
+    explicit_max_ttl: e.explicit_max_ttl,
+    id,
+    issue_time: e.issue_time,
+    ...(e.last_renewal_time === undefined
+      ? {}
+      : {
+          last_renewal: new Date(e.last_renewal_time * 1000).toISOString(),
+          last_renewal_time: e.last_renewal_time,
+        }),
+    meta: e.meta,
+    num_uses: e.num_uses,
+    orphan: e.parent === "",
+    path: e.path,
+    ...(e.period > 0 ? { period: e.period } : {}),
+    policies: e.policies,
+    renewable: e.renewable && e.expire_time !== 0,
+    ttl: remainingTtl(e),
+    type: "service",
+  };
+}
+
+const CREATE_SPEC = {
+  id: "string",
+  role_name: "string",
+  policies: "strings",
+  meta: "stringMap",
+  no_parent: "bool",
+  no_default_policy: "bool",
+  renewable: "bool",
+  lease: "duration",
+  ttl: "duration",
+  type: "string",
+  explicit_max_ttl: "duration",
+  display_name: "string",
+  num_uses: "int",
+  period: "duration",
+  entity_alias: "string",
+} as const;
+
+export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tokens = ctx.services.tokens;
+
+  for (const [url, orphanPath] of [
+    ["/v1/auth/token/create", false],
+    ["/v1/auth/token/create-orphan", true],
+  ] as const) {
+    route(app, ctx, {
+      methods: ["PUT", "POST"],
+      url,
+      auth: "token",
+      handler: async ({ body, auth, path }) => {
+        const f = parseFields(body, CREATE_SPEC);
+        if (f.role_name !== undefined && f.role_name !== "")
+          throw new HttpError(400, "token roles are not supported by Bulwark: omit role_name");
+        if (f.entity_alias !== undefined && f.entity_alias !== "")
+          throw new HttpError(400, "entity aliases are not supported by Bulwark");
+        if (f.type !== undefined && f.type !== "" && f.type !== "service" && f.type !== "default") {
+          throw new HttpError(
+            400,
+            `token type ${JSON.stringify(f.type)} is not supported by Bulwark: use service`,
+          );
+        }
+        if (f.num_uses !== undefined && f.num_uses < 0)
+          throw new HttpError(400, "num_uses must not be negative");
+        const a = auth as NonNullable<typeof auth>;
+        const req: CreateTokenRequest = {};
+        if (f.id !== undefined && f.id !== "") req.id = f.id;
+        if (f.policies !== undefined) req.policies = f.policies;
+        if (f.meta !== undefined) req.meta = f.meta;
+        if (f.no_parent !== undefined) req.noParent = f.no_parent;
+        if (f.no_default_policy !== undefined) req.noDefaultPolicy = f.no_default_policy;
+        if (f.renewable !== undefined) req.renewable = f.renewable;
+        const ttl = f.ttl ?? f.lease;
+        if (ttl !== undefined) req.ttl = ttl;
+        if (f.explicit_max_ttl !== undefined) req.explicitMaxTtl = f.explicit_max_ttl;
+        if (f.period !== undefined) req.period = f.period;
+        if (f.display_name !== undefined) req.displayName = f.display_name;
+        if (f.num_uses !== undefined) req.numUses = f.num_uses;
+        const sudo = a.acl.allows(path, "update", { sudo: true });
+        const issued = await tokens.create(a.entry, req, { sudo, orphanPath, path: path });
+        return {
+          body: envelope(null, { auth: authBlock(issued.token, issued.entry), warnings: issued.warnings }),
+        };
+      },
+    });
+  }
+
+  const lookupOther = async (token: string | undefined): Promise<TokenEntry> => {
+    if (token === undefined || token === "") throw new HttpError(400, "missing token to look up");
+    const e = await tokens.lookup(token);
+    if (e === undefined) throw new HttpError(403, "bad token");
+    return e;
+  };
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/lookup",
+    auth: "token",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { token: "string" }, { required: ["token"] });
+      const e = await lookupOther(f.token);
+      return { body: envelope(lookupData(f.token as string, e)) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET", "PUT", "POST"],
+    url: "/v1/auth/token/lookup-self",
+    auth: "token",
+    handler: async ({ body, auth, req }) => {
+      if (req.method !== "GET") parseFields(body, { token: "string" });
+      const a = auth as NonNullable<typeof auth>;
+      return { body: envelope(lookupData(a.token, a.entry)) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/lookup-accessor",
+    auth: "token",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { accessor: "string" }, { required: ["accessor"] });
+      const e = await tokens.lookupAccessor(f.accessor as string);
+      if (e === undefined) throw new HttpError(400, "invalid accessor");
+      return { body: envelope(lookupData("", e)) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/renew",
+    auth: "token",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { token: "string", increment: "duration" }, { required: ["token"] });
+      const e = await lookupOther(f.token);
+      const r = await tokens.renew(e, f.increment);
+      return { body: envelope(null, { auth: authBlock(f.token as string, r.entry), warnings: r.warnings }) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/renew-self",
+    auth: "token",
+    handler: async ({ body, auth }) => {
+      const f = parseFields(body, { token: "string", increment: "duration" });
+      const a = auth as NonNullable<typeof auth>;
+      const r = await tokens.renew(a.entry, f.increment);
+      return { body: envelope(null, { auth: authBlock(a.token, r.entry), warnings: r.warnings }) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/renew-accessor",
+    auth: "token",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { accessor: "string", increment: "duration" }, { required: ["accessor"] });
+      const e = await tokens.lookupAccessor(f.accessor as string);
+      if (e === undefined) throw new HttpError(400, "invalid accessor");
+      const r = await tokens.renew(e, f.increment);
+      return { body: envelope(null, { auth: authBlock("", r.entry), warnings: r.warnings }) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/revoke",
+    auth: "token",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { token: "string" }, { required: ["token"] });
+      const e = await tokens.lookup(f.token as string);
+      if (e !== undefined) await tokens.revoke(e.hash);
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/revoke-self",
+    auth: "token",
+    handler: async ({ body, auth }) => {
+      parseFields(body, { token: "string" });
+      await tokens.revoke((auth as NonNullable<typeof auth>).entry.hash);
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/revoke-accessor",
+    auth: "token",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { accessor: "string" }, { required: ["accessor"] });
+      const e = await tokens.lookupAccessor(f.accessor as string);
+      if (e !== undefined) await tokens.revoke(e.hash);
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/auth/token/revoke-orphan",
+    auth: "token",
+    sudo: true,
+    handler: async ({ body }) => {
+      const f = parseFields(body, { token: "string" }, { required: ["token"] });
+      const e = await tokens.lookup(f.token as string);
+      if (e !== undefined) await tokens.revokeOrphan(e.hash);
+      return undefined;
+    },
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * Everything below `/v1/` that is not a sys/ or auth/ route goes to the secrets engine mounted at
+ * the longest matching prefix (KV v1 or v2). Writes are `create` or `update` for the ACL depending
+ * on whether the target exists, as in Vault; LIST (method or `?list=true`) is checked on the path
+ * with a trailing '/'.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Operation } from "../../auth/acl.js";
+import type { KvOperation } from "../../kv/common.js";
+import {
+  type AppContext,
+  authenticate,
+  authorize,
+  envelope,
+  logicalPath,
+  operationOf,
+  queryOf,
+  send,
+} from "../context.js";
+import { HttpError } from "../errors.js";
+
+const KV_OPERATION: Partial<Record<Operation, KvOperation>> = {
+  read: "read",
+  list: "list",
+  create: "write",
+  update: "write",
+  delete: "delete",
+};
+
+export function registerLogicalRoutes(
+  app: FastifyInstance,
+  ctx: AppContext,
+  knownSystemPath: (path: string) => boolean,
+): void {
+  app.route({
+    method: ["GET", "PUT", "POST", "DELETE", "PATCH"],
+    url: "/v1/*",
+    handler: async (req, reply) => {
+      const path = logicalPath(req.url);
+      const query = queryOf(req);
+      if (path.startsWith("sys/") || path.startsWith("auth/") || path === "sys" || path === "auth") {
+        // A sys/auth path reaches here only when no route has this method (or no route at all).
+        if (knownSystemPath(path)) throw new HttpError(405, "unsupported operation");
+        throw new HttpError(404, `unsupported path ${JSON.stringify(path)}`);
+      }
+      const auth = await authenticate(ctx, req);
+      let op = operationOf(req.method, query);
+      const resolved = await ctx.services.mounts.resolve(path);
+      if (op === "update" && resolved !== undefined) {
+        const exists = await resolved.engine.exists(resolved.rest);
+        if (exists === false) op = "create";
+      }
+      authorize(auth, op === "list" && !path.endsWith("/") ? `${path}/` : path, op);
+      if (resolved === undefined)
+        throw new HttpError(404, `no handler for route ${JSON.stringify(path)}: nothing is mounted there`);
+      const kvOp = KV_OPERATION[op];
+      if (kvOp === undefined) throw new HttpError(405, `unsupported operation ${op} on a kv mount`);
+      const res = await resolved.engine.handle({
+        operation: kvOp,
+        path: resolved.rest,
+        body: req.body,
+        query,
+      });
+      if (res.data === undefined && res.status === undefined) return send(reply, undefined);
+      const opts: { warnings?: string[]; leaseDuration?: number; mountType: string } = { mountType: "kv" };
+      if (res.warnings !== undefined) opts.warnings = res.warnings;
+      if (res.leaseDuration !== undefined) opts.leaseDuration = res.leaseDuration;
+      return send(reply, { status: res.status ?? 200, body: envelope(res.data ?? null, opts) });
+    },
+  });
+}

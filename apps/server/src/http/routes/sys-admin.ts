@@ -1,0 +1,319 @@
+/**
+ * Administration: sys/mounts (+ tune), sys/policy and sys/policies/acl, sys/capabilities(-self),
+ * sys/internal/ui/mounts (how kv clients find a mount's version).
+ */
+import type { FastifyInstance } from "fastify";
+import type { Acl } from "../../auth/acl.js";
+import { normalizePolicyName } from "../../auth/policy.js";
+import type { MountEntry } from "../../kv/mounts.js";
+import { type AppContext, envelope, route } from "../context.js";
+import { HttpError } from "../errors.js";
+import { parseFields } from "../validate.js";
+
+function mountBody(m: MountEntry): Record<string, unknown> {
+  return {
+    accessor: m.accessor,
+    config: { ...m.config },
+    description: m.description,
+    external_entropy_access: m.external_entropy_access,
+    local: m.local,
+    options: { ...m.options },
+    plugin_version: "",
+    running_plugin_version: "",
+    running_sha256: "",
+    seal_wrap: m.seal_wrap,
+    type: m.type,
+    uuid: m.uuid,
+  };
+}
+
+const SYS_MOUNT = {
+  accessor: "system_bulwark",
+  config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
+  description: "system endpoints used for control, policy and debugging",
+  external_entropy_access: false,
+  local: false,
+  options: null,
+  plugin_version: "",
+  running_plugin_version: "",
+  running_sha256: "",
+  seal_wrap: true,
+  type: "system",
+  uuid: "00000000-0000-0000-0000-000000000000",
+};
+
+/** A policy document as given: Vault also accepts it base64-encoded. */
+function policyText(raw: string): string {
+  const t = raw.trim();
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(t) && t.length % 4 === 0) {
+    const decoded = Buffer.from(t, "base64").toString("utf8");
+    if (/\bpath\b/.test(decoded)) return decoded;
+  }
+  return raw;
+}
+
+function paramOf(params: unknown, name: string): string {
+  const v = (params as Record<string, string | undefined>)[name];
+  if (v === undefined || v === "") throw new HttpError(400, `missing ${name} in the path`);
+  return v;
+}
+
+export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { mounts, policies } = ctx.services;
+
+  // ---------------------------------------------------------------- mounts
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/mounts",
+    auth: "token",
+    handler: async () => {
+      const table: Record<string, unknown> = {};
+      for (const m of await mounts.all()) table[m.path] = mountBody(m);
+      table["sys/"] = SYS_MOUNT;
+      return { body: { ...table, ...envelope(table) } };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/mounts/*",
+    auth: "token",
+    handler: async ({ req }) => {
+      const rest = paramOf(req.params, "*");
+      const tune = rest.endsWith("/tune");
+      const path = `${(tune ? rest.slice(0, -"/tune".length) : rest).replace(/\/+$/, "")}/`;
+      const m = (await mounts.all()).find((e) => e.path === path);
+      if (m === undefined) throw new HttpError(400, `no mount at ${path}`);
+      const data = tune
+        ? {
+            default_lease_ttl: m.config.default_lease_ttl,
+            max_lease_ttl: m.config.max_lease_ttl,
+            force_no_cache: false,
+            description: m.description,
+            options: { ...m.options },
+          }
+        : mountBody(m);
+      return { body: { ...data, ...envelope(data) } };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/mounts/*",
+    auth: "token",
+    handler: async ({ req, body }) => {
+      const rest = paramOf(req.params, "*");
+      if (rest.endsWith("/tune")) {
+        const f = parseFields(body, {
+          description: "string",
+          default_lease_ttl: "duration",
+          max_lease_ttl: "duration",
+          options: "object",
+        });
+        if (f.options !== undefined) {
+          throw new HttpError(
+            400,
+            "changing a mount's options (such as the kv version) is not supported by Bulwark",
+          );
+        }
+        const patch: { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number } = {};
+        if (f.description !== undefined) patch.description = f.description;
+        if (f.default_lease_ttl !== undefined) patch.defaultLeaseTtl = f.default_lease_ttl;
+        if (f.max_lease_ttl !== undefined) patch.maxLeaseTtl = f.max_lease_ttl;
+        await mounts.tune(rest.slice(0, -"/tune".length), patch);
+        return undefined;
+      }
+      const f = parseFields(
+        body,
+        {
+          type: "string",
+          description: "string",
+          config: "object",
+          options: "object",
+          local: "bool",
+          seal_wrap: "bool",
+          external_entropy_access: "bool",
+          plugin_name: "string",
+          plugin_version: "string",
+          path: "string",
+          mount_point: "string",
+        },
+        { required: ["type"] },
+      );
+      for (const echo of [f.path, f.mount_point]) {
+        if (echo !== undefined && echo.replace(/^\/+|\/+$/g, "") !== rest.replace(/^\/+|\/+$/g, "")) {
+          throw new HttpError(400, "the mount path in the body differs from the one in the URL");
+        }
+      }
+      if (f.plugin_version !== undefined && f.plugin_version !== "") {
+        throw new HttpError(400, "plugin_version is not supported by Bulwark: the kv engine is built in");
+      }
+      const cfg = parseFields(f.config ?? {}, {
+        default_lease_ttl: "duration",
+        max_lease_ttl: "duration",
+        force_no_cache: "bool",
+        listing_visibility: "string",
+        description: "string",
+      });
+      const options = parseFields(f.options ?? {}, { version: "any" });
+      const type = f.plugin_name !== undefined && f.type === "plugin" ? f.plugin_name : (f.type as string);
+      const mreq = {
+        type,
+        options,
+        sealWrap: f.seal_wrap ?? false,
+        local: f.local ?? false,
+        externalEntropyAccess: f.external_entropy_access ?? false,
+        config: {} as { defaultLeaseTtl?: number; maxLeaseTtl?: number },
+        ...(f.description === undefined ? {} : { description: f.description }),
+      };
+      if (cfg.default_lease_ttl !== undefined) mreq.config.defaultLeaseTtl = cfg.default_lease_ttl;
+      if (cfg.max_lease_ttl !== undefined) mreq.config.maxLeaseTtl = cfg.max_lease_ttl;
+      await mounts.mount(rest, mreq);
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["DELETE"],
+    url: "/v1/sys/mounts/*",
+    auth: "token",
+    handler: async ({ req }) => {
+      await mounts.unmount(paramOf(req.params, "*"));
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/internal/ui/mounts/*",
+    auth: "token",
+    handler: async ({ req }) => {
+      const path = paramOf(req.params, "*");
+      const r = await mounts.resolve(path);
+      if (r === undefined) throw new HttpError(400, `no mount serves ${JSON.stringify(path)}`);
+      const data = { ...mountBody(r.mount), path: r.mount.path };
+      return { body: envelope(data) };
+    },
+  });
+
+  // ---------------------------------------------------------------- policies
+
+  const listPolicies = async (withRoot: boolean) => {
+    const names = await policies.list();
+    return withRoot ? names : names.filter((n) => n !== "root");
+  };
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/policy",
+    auth: "token",
+    handler: async () => {
+      const names = await listPolicies(true);
+      const data = { keys: names, policies: names };
+      return { body: { ...data, ...envelope(data) } };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/policies/acl",
+    auth: "token",
+    handler: async ({ query }) => {
+      if (query.list === undefined)
+        throw new HttpError(405, "unsupported operation: list with LIST or ?list=true");
+      return { body: envelope({ keys: await listPolicies(false) }) };
+    },
+  });
+
+  for (const [base, field] of [
+    ["/v1/sys/policy/:name", "rules"],
+    ["/v1/sys/policies/acl/:name", "policy"],
+  ] as const) {
+    route(app, ctx, {
+      methods: ["GET"],
+      url: base,
+      auth: "token",
+      handler: async ({ req }) => {
+        const name = normalizePolicyName(paramOf(req.params, "name"));
+        const raw = await policies.read(name);
+        if (raw === undefined) throw new HttpError(404, "");
+        const data = { name, [field]: raw };
+        return { body: field === "rules" ? { ...data, ...envelope(data) } : envelope(data) };
+      },
+    });
+    route(app, ctx, {
+      methods: ["PUT", "POST"],
+      url: base,
+      auth: "token",
+      handler: async ({ req, body }) => {
+        const name = paramOf(req.params, "name");
+        const f = parseFields(body, { policy: "string", rules: "string", name: "string" });
+        if (f.name !== undefined && f.name.toLowerCase() !== name.toLowerCase()) {
+          throw new HttpError(400, "the policy name in the body differs from the one in the URL");
+        }
+        const raw = f.policy ?? f.rules;
+        if (raw === undefined) throw new HttpError(400, 'missing required field "policy"');
+        await policies.write(name, policyText(raw));
+        return undefined;
+      },
+    });
+    route(app, ctx, {
+      methods: ["DELETE"],
+      url: base,
+      auth: "token",
+      handler: async ({ req }) => {
+        await policies.delete(paramOf(req.params, "name"));
+        return undefined;
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- capabilities
+
+  const capabilitiesOf = (acl: Acl, paths: string[]) => {
+    const out: Record<string, unknown> = {};
+    for (const p of paths) out[p] = acl.describe(p.replace(/^\/+/, ""));
+    // Vault's single-path answer, kept for older clients.
+    out.capabilities = out[paths[0] as string];
+    return out;
+  };
+
+  const pathsOf = (f: { path?: string[]; paths?: string[] }) => {
+    const paths = [...(f.paths ?? []), ...(f.path ?? [])];
+    if (paths.length === 0) throw new HttpError(400, "missing paths: give path or paths");
+    return paths;
+  };
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/capabilities-self",
+    auth: "token",
+    operation: "update",
+    handler: async ({ body, auth }) => {
+      const f = parseFields(body, { path: "strings", paths: "strings", token: "string" });
+      if (auth === undefined) throw new HttpError(403, "permission denied");
+      const data = capabilitiesOf(auth.acl, pathsOf(f));
+      return { body: { ...data, ...envelope(data) } };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/capabilities",
+    auth: "token",
+    operation: "update",
+    handler: async ({ body }) => {
+      const f = parseFields(
+        body,
+        { path: "strings", paths: "strings", token: "string" },
+        { required: ["token"] },
+      );
+      const entry = await ctx.services.tokens.lookup(f.token as string);
+      if (entry === undefined) throw new HttpError(400, "invalid token");
+      const acl = await policies.acl(entry.policies);
+      const data = capabilitiesOf(acl, pathsOf(f));
+      return { body: { ...data, ...envelope(data) } };
+    },
+  });
+}

@@ -1,0 +1,189 @@
+/**
+ * Share-holder operations (unauthenticated, as in Vault: the shares are the authority):
+ * sys/rekey/*, sys/rekey-recovery-key/*, sys/generate-root/*.
+ *
+ * Rekey verification (`require_verification`) is not supported: a rekey completes when the
+ * threshold of current shares is in, and the new shares are returned. `require_verification =
+ * true` is refused at init, and the `verify` endpoints answer 400 saying so.
+ */
+import type { RekeyResult, RekeyStatus, RekeyTarget } from "@bulwark/core";
+import type { FastifyInstance } from "fastify";
+import { type AppContext, requireUnsealed, route } from "../context.js";
+import { HttpError } from "../errors.js";
+import { createRootToken } from "../services.js";
+import { parseFields } from "../validate.js";
+
+function rekeyBody(
+  ctx: AppContext,
+  target: RekeyTarget,
+  s: RekeyStatus | undefined,
+): Record<string, unknown> {
+  const mine = s !== undefined && s.target === target ? s : undefined;
+  return {
+    started: mine !== undefined,
+    nonce: mine?.nonce ?? "",
+    t: mine?.t ?? 0,
+    n: mine?.n ?? 0,
+    progress: mine?.progress ?? 0,
+    required: mine?.required ?? ctx.store.status().t,
+    pgp_fingerprints: null,
+    backup: false,
+    verification_required: false,
+  };
+}
+
+function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, target: RekeyTarget): void {
+  const { store } = ctx;
+  route(app, ctx, {
+    methods: ["GET"],
+    url: `/v1/sys/${base}/init`,
+    auth: "none",
+    handler: async () => {
+      requireUnsealed(store);
+      return { body: rekeyBody(ctx, target, store.rekeyStatus()) };
+    },
+  });
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: `/v1/sys/${base}/init`,
+    auth: "none",
+    handler: async ({ body }) => {
+      const f = parseFields(body, {
+        secret_shares: "int",
+        secret_threshold: "int",
+        stored_shares: "int",
+        pgp_keys: "any",
+        backup: "bool",
+        require_verification: "bool",
+      });
+      if (Array.isArray(f.pgp_keys) ? f.pgp_keys.length > 0 : f.pgp_keys !== undefined && f.pgp_keys !== "") {
+        throw new HttpError(400, "pgp_keys is not supported by Bulwark: omit it");
+      }
+      if (f.backup === true)
+        throw new HttpError(400, "backup requires PGP keys, which Bulwark does not support: omit it");
+      if (f.require_verification === true) {
+        throw new HttpError(
+          400,
+          "require_verification is not supported by Bulwark: rekeys complete without a verification step; omit it",
+        );
+      }
+      requireUnsealed(store);
+      const req: { secretShares?: number; secretThreshold?: number; target: RekeyTarget } = { target };
+      if (f.secret_shares !== undefined) req.secretShares = f.secret_shares;
+      if (f.secret_threshold !== undefined) req.secretThreshold = f.secret_threshold;
+      return { body: rekeyBody(ctx, target, await store.rekeyInit(req)) };
+    },
+  });
+  route(app, ctx, {
+    methods: ["DELETE"],
+    url: `/v1/sys/${base}/init`,
+    auth: "none",
+    handler: async () => {
+      requireUnsealed(store);
+      if (store.rekeyStatus()?.target === target) store.rekeyCancel();
+      return undefined;
+    },
+  });
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: `/v1/sys/${base}/update`,
+    auth: "none",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
+      requireUnsealed(store);
+      const cur = store.rekeyStatus();
+      if (cur !== undefined && cur.target !== target) {
+        throw new HttpError(
+          400,
+          `the rekey in progress is for the ${cur.target} keys: use the matching endpoint`,
+        );
+      }
+      const r = await store.rekeyUpdate(f.key as string, f.nonce as string);
+      if ("complete" in r) {
+        const done = r as RekeyResult;
+        return {
+          body: {
+            complete: true,
+            nonce: done.nonce,
+            keys: done.keys,
+            keys_base64: done.keysBase64,
+            pgp_fingerprints: null,
+            backup: false,
+            verification_required: false,
+            verification_nonce: "",
+          },
+        };
+      }
+      return { body: rekeyBody(ctx, target, r) };
+    },
+  });
+  route(app, ctx, {
+    methods: ["GET", "PUT", "POST", "DELETE"],
+    url: `/v1/sys/${base}/verify`,
+    auth: "none",
+    handler: async () => {
+      throw new HttpError(
+        400,
+        "rekey verification is not supported by Bulwark: a rekey completes without a verification step (require_verification is refused at init)",
+      );
+    },
+  });
+}
+
+export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
+  registerRekey(app, ctx, "rekey", "barrier");
+  registerRekey(app, ctx, "rekey-recovery-key", "recovery");
+
+  const { store } = ctx;
+  const gen = ctx.services.generateRoot;
+  const required = () => store.status().t;
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/generate-root/attempt",
+    auth: "none",
+    handler: async () => {
+      requireUnsealed(store);
+      return { body: gen.status(required()) };
+    },
+  });
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/generate-root/attempt",
+    auth: "none",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { otp: "string", pgp_key: "string" });
+      if (f.pgp_key !== undefined && f.pgp_key !== "") {
+        throw new HttpError(
+          400,
+          "pgp_key is not supported by Bulwark: omit it and decode the token with the OTP",
+        );
+      }
+      requireUnsealed(store);
+      return { body: gen.start(required(), f.otp === "" ? undefined : f.otp) };
+    },
+  });
+  route(app, ctx, {
+    methods: ["DELETE"],
+    url: "/v1/sys/generate-root/attempt",
+    auth: "none",
+    handler: async () => {
+      gen.cancel();
+      return undefined;
+    },
+  });
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/generate-root/update",
+    auth: "none",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
+      requireUnsealed(store);
+      return {
+        body: await gen.update(store, f.key as string, f.nonce as string, required(), () =>
+          createRootToken(store),
+        ),
+      };
+    },
+  });
+}

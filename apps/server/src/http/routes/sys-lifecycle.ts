@@ -1,0 +1,305 @@
+/**
+ * Seal lifecycle and health: sys/init, seal-status, unseal, seal, health, leader, key-status,
+ * rotate, rotate/config, metrics.
+ */
+import type { InitResult, SealedStore } from "@bulwark/core";
+import type { FastifyInstance } from "fastify";
+import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
+import { HttpError } from "../errors.js";
+import { waitActive } from "../services.js";
+import { formatGoDuration, parseFields, queryBool, queryInt } from "../validate.js";
+
+export async function sealStatusBody(ctx: AppContext): Promise<Record<string, unknown>> {
+  const st = ctx.store.status();
+  const body: Record<string, unknown> = {
+    type: st.type,
+    initialized: st.initialized,
+    sealed: st.sealed,
+    t: st.t,
+    n: st.n,
+    progress: st.progress,
+    nonce: st.nonce,
+    version: st.version,
+    build_date: "",
+    migration: st.migration,
+    recovery_seal: st.recoverySeal,
+    storage_type: st.storageType,
+  };
+  if (st.recoverySealType !== undefined) body.recovery_seal_type = st.recoverySealType;
+  if (!st.sealed) {
+    const c = await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
+    if (c !== undefined) {
+      body.cluster_name = c.cluster_name;
+      body.cluster_id = c.cluster_id;
+    }
+  }
+  if (st.sealedReason !== undefined) body.warnings = [st.sealedReason];
+  return body;
+}
+
+function nonEmpty(v: unknown): boolean {
+  return Array.isArray(v) ? v.length > 0 : typeof v === "string" ? v.length > 0 : v !== undefined;
+}
+
+/**
+ * Vault creates the root token during init. With Shamir the store stays sealed after init, so —
+ * as Vault does internally — it is unsealed with the new shares just long enough to store the
+ * root token, then sealed again.
+ */
+async function rootTokenAfterInit(ctx: AppContext, result: InitResult, threshold: number): Promise<string> {
+  const store: SealedStore = ctx.store;
+  if (!store.sealed) return createRoot(ctx);
+  for (const k of result.keys.slice(0, threshold)) await store.unseal(k);
+  try {
+    return await createRoot(ctx);
+  } finally {
+    await store.seal();
+  }
+}
+
+async function createRoot(ctx: AppContext): Promise<string> {
+  await waitActive(ctx.store);
+  return (await ctx.services.tokens.createRoot()).token;
+}
+
+export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { store } = ctx;
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/init",
+    auth: "none",
+    handler: async () => ({ body: { initialized: store.status().initialized } }),
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/init",
+    auth: "none",
+    handler: async ({ body }) => {
+      const f = parseFields(body, {
+        secret_shares: "int",
+        secret_threshold: "int",
+        stored_shares: "int",
+        pgp_keys: "any",
+        root_token_pgp_key: "any",
+        recovery_shares: "int",
+        recovery_threshold: "int",
+        recovery_pgp_keys: "any",
+      });
+      for (const k of ["pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"] as const) {
+        if (nonEmpty(f[k]))
+          throw new HttpError(
+            400,
+            `${k} is not supported by Bulwark: omit it (shares are returned in hex and base64)`,
+          );
+      }
+      const req: {
+        secretShares?: number;
+        secretThreshold?: number;
+        recoveryShares?: number;
+        recoveryThreshold?: number;
+      } = {};
+      if (f.secret_shares !== undefined) req.secretShares = f.secret_shares;
+      if (f.secret_threshold !== undefined) req.secretThreshold = f.secret_threshold;
+      if (f.recovery_shares !== undefined) req.recoveryShares = f.recovery_shares;
+      if (f.recovery_threshold !== undefined) req.recoveryThreshold = f.recovery_threshold;
+      const result = await store.initialize(req);
+      let rootToken = "";
+      const warnings: string[] = [];
+      try {
+        rootToken = await rootTokenAfterInit(ctx, result, f.secret_threshold ?? 1);
+      } catch (e) {
+        // The keys must reach the operator whatever happens: init cannot be undone.
+        ctx.logger.error({ err: e }, "init succeeded but the root token could not be created");
+        warnings.push(`the root token could not be created (${(e as Error).message}); use sys/generate-root`);
+      }
+      return {
+        body: {
+          keys: result.keys,
+          keys_base64: result.keysBase64,
+          recovery_keys: result.recoveryKeys,
+          recovery_keys_base64: result.recoveryKeysBase64,
+          root_token: rootToken,
+          ...(warnings.length > 0 ? { warnings } : {}),
+        },
+      };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/seal-status",
+    auth: "none",
+    handler: async () => ({ body: await sealStatusBody(ctx) }),
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/unseal",
+    auth: "none",
+    handler: async ({ body }) => {
+      const f = parseFields(body, { key: "string", reset: "bool", migrate: "bool" });
+      if (f.key === undefined && f.reset !== true) {
+        throw new HttpError(400, "'key' must be specified in request body as JSON, or 'reset' set to true");
+      }
+      const opts: { reset?: boolean; migrate?: boolean } = {};
+      if (f.reset !== undefined) opts.reset = f.reset;
+      if (f.migrate !== undefined) opts.migrate = f.migrate;
+      await store.unseal(f.key, opts);
+      return { body: await sealStatusBody(ctx) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/seal",
+    auth: "token",
+    sudo: true,
+    handler: async ({ body }) => {
+      parseFields(body, {});
+      await store.seal();
+      ctx.services.generateRoot.cancel();
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/health",
+    auth: "none",
+    handler: async ({ query }) => {
+      const code = (name: string, dflt: number) => {
+        const v = queryInt(query, name);
+        if (v !== undefined && (v < 100 || v > 599))
+          throw new HttpError(400, `${name} must be an HTTP status code (100-599)`);
+        return v ?? dflt;
+      };
+      const standbyOk = queryBool(query, "standbyok") === true;
+      // Accepted for Vault clients; Bulwark has no performance standbys.
+      queryBool(query, "perfstandbyok");
+      const active = code("activecode", 200);
+      const standby = code("standbycode", 429);
+      const sealed = code("sealedcode", 503);
+      const uninit = code("uninitcode", 501);
+      code("drsecondarycode", 472);
+      code("performancestandbycode", 473);
+      const st = store.status();
+      let status: number;
+      if (!st.initialized) status = uninit;
+      else if (st.sealed) status = sealed;
+      else if (!st.active) status = standbyOk ? active : standby;
+      else status = active;
+      const c = st.sealed ? undefined : await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
+      return {
+        status,
+        body: {
+          initialized: st.initialized,
+          sealed: st.sealed,
+          standby: !st.sealed && !st.active,
+          performance_standby: false,
+          replication_performance_mode: "disabled",
+          replication_dr_mode: "disabled",
+          server_time_utc: Math.floor(Date.now() / 1000),
+          version: st.version,
+          enterprise: false,
+          ...(c === undefined ? {} : { cluster_name: c.cluster_name, cluster_id: c.cluster_id }),
+          echo_duration_ms: 0,
+          clock_skew_ms: 0,
+        },
+      };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/leader",
+    auth: "none",
+    handler: async () => {
+      requireUnsealed(store);
+      const st = store.status();
+      const self = ctx.apiAddr ?? ctx.address() ?? "";
+      return {
+        body: {
+          ha_enabled: st.haEnabled,
+          is_self: st.active,
+          active_time: "0001-01-01T00:00:00Z",
+          leader_address: st.active ? self : "",
+          leader_cluster_address: "",
+          performance_standby: false,
+          performance_standby_last_remote_wal: 0,
+        },
+      };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/key-status",
+    auth: "token",
+    handler: async () => {
+      const ks = store.keyStatus();
+      const data = { term: ks.term, install_time: ks.installTime.toISOString(), encryptions: ks.encryptions };
+      return { body: { ...data, ...envelope(data) } };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/rotate",
+    auth: "token",
+    sudo: true,
+    handler: async ({ body }) => {
+      parseFields(body, {});
+      await store.rotate();
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/rotate/config",
+    auth: "token",
+    sudo: true,
+    handler: async () => {
+      const c = store.rotationConfig();
+      const data = {
+        max_operations: c.maxOperations,
+        interval: formatGoDuration(c.intervalMs),
+        enabled: !c.disabled,
+      };
+      return { body: { ...data, ...envelope(data) } };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/rotate/config",
+    auth: "token",
+    sudo: true,
+    handler: async ({ body }) => {
+      const f = parseFields(body, { max_operations: "int", interval: "duration", enabled: "bool" });
+      const cfg: { maxOperations?: number; intervalMs?: number; disabled?: boolean } = {};
+      if (f.max_operations !== undefined) cfg.maxOperations = f.max_operations;
+      if (f.interval !== undefined) cfg.intervalMs = f.interval * 1000;
+      if (f.enabled !== undefined) cfg.disabled = !f.enabled;
+      await store.setRotationConfig(cfg);
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/metrics",
+    auth: "token",
+    handler: async ({ query }) => {
+      if (query.format !== undefined && query.format !== "" && query.format !== "prometheus") {
+        throw new HttpError(
+          400,
+          `unsupported metrics format ${JSON.stringify(query.format)}: use format=prometheus`,
+        );
+      }
+      return { body: ctx.metrics.render(store), contentType: "text/plain; version=0.0.4; charset=utf-8" };
+    },
+  });
+}

@@ -1,0 +1,257 @@
+/**
+ * The Vault-compatible HTTP API on fastify 5.
+ *
+ * `buildApp()` assembles the routes (tests drive it with `app.inject`); `startHttpServer()` adds
+ * the listener from the config (TLS when `tls_disable` is false, `max_request_size` as the body
+ * limit) and returns a handle whose `close()` stops accepting, drains in-flight requests and
+ * closes idle keep-alive connections.
+ *
+ * Bodies are parsed as JSON whatever the Content-Type (Vault does the same; `curl -d` sends
+ * form-encoded headers); an empty body is "no body". Malformed JSON is a 400 before any route
+ * runs, a body over the limit a 413.
+ */
+import { readFile } from "node:fs/promises";
+import type { SecureVersion } from "node:tls";
+import type { SealedStore } from "@bulwark/core";
+import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
+import type { Logger } from "pino";
+import type { HttpServerOptions, ListenerConfig, RunningServer } from "../contracts.js";
+import type { AppContext } from "./context.js";
+import { HttpError, toHttpError } from "./errors.js";
+import { clientErrorHandler } from "./list-method.js";
+import { Metrics } from "./metrics.js";
+import { registerTokenRoutes } from "./routes/auth-token.js";
+import { registerLogicalRoutes } from "./routes/logical.js";
+import { registerAdminRoutes } from "./routes/sys-admin.js";
+import { registerKeyRoutes } from "./routes/sys-keys.js";
+import { registerLifecycleRoutes } from "./routes/sys-lifecycle.js";
+import { servicesFor } from "./services.js";
+
+export { createRootToken, mountKv } from "./services.js";
+
+/** Vault's default `max_request_size`: 32 MiB. */
+export const DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024;
+
+export interface BuildAppOptions {
+  store: SealedStore;
+  logger: Logger;
+  clusterName?: string;
+  apiAddr?: string;
+  /** Body limit in bytes; 0 = Vault's default (32 MiB), negative = no limit. */
+  maxRequestSize?: number;
+  https?: { cert: Buffer; key: Buffer; minVersion?: SecureVersion };
+  /** The address clients reach this server on (sys/leader); set by startHttpServer. */
+  address?: () => string | undefined;
+}
+
+function bodyLimit(size: number | undefined): number {
+  if (size === undefined || size === 0) return DEFAULT_MAX_REQUEST_SIZE;
+  return size < 0 ? Number.MAX_SAFE_INTEGER : size;
+}
+
+/** Parses JSON and refuses `__proto__` keys (no prototype tricks through later object copies). */
+function parseJson(buf: Buffer): unknown {
+  const text = buf.toString("utf8");
+  if (!buf.includes("__proto__")) return JSON.parse(text);
+  return JSON.parse(text, (k, v) => {
+    if (k === "__proto__") throw new SyntaxError('the key "__proto__" is not allowed');
+    return v;
+  });
+}
+
+/** Turns fastify route patterns into a matcher for "is this a sys/auth path with another method?". */
+function patternMatcher(patterns: string[]): (path: string) => boolean {
+  const res = patterns.map(
+    (p) =>
+      new RegExp(
+        `^${p
+          .replace(/^\/v1\//, "")
+          .split("/")
+          .map((seg) =>
+            seg === "*" ? ".*" : seg.startsWith(":") ? "[^/]+" : seg.replace(/[.+?^${}()|[\]\\-]/g, "\\$&"),
+          )
+          .join("/")}$`,
+      ),
+  );
+  return (path) => res.some((r) => r.test(path));
+}
+
+/** Builds the fastify app with every route (not listening). */
+export function buildApp(opts: BuildAppOptions): FastifyInstance {
+  const logger = opts.logger.child({ component: "http" });
+  const metrics = new Metrics();
+  // The app is referenced by the client-error handler before `Fastify()` returns.
+  let self: FastifyInstance | undefined;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger,
+    // Fastify's own per-request lines log the request object; ours (onResponse) log the path only.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: bodyLimit(opts.maxRequestSize),
+    routerOptions: { maxParamLength: 2048 },
+    forceCloseConnections: "idle",
+    return503OnClosing: true,
+    clientErrorHandler: clientErrorHandler(() => self as FastifyInstance),
+    // Bad percent-encoding in the URL and the like: Vault's error shape too.
+    frameworkErrors: (err, _req, res) => {
+      const h = toHttpError(err);
+      (res as unknown as FastifyReply)
+        .code(h.status)
+        .header("content-type", "application/json")
+        .send(JSON.stringify({ errors: h.errors }));
+    },
+    ...(opts.https === undefined
+      ? {}
+      : {
+          https: {
+            cert: opts.https.cert,
+            key: opts.https.key,
+            minVersion: opts.https.minVersion ?? "TLSv1.2",
+          },
+        }),
+  }) as unknown as FastifyInstance;
+  self = app;
+
+  const ctx: AppContext = {
+    store: opts.store,
+    services: servicesFor(opts.store),
+    metrics,
+    logger,
+    clusterName: opts.clusterName ?? "",
+    apiAddr: opts.apiAddr,
+    address: opts.address ?? (() => undefined),
+  };
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => {
+    const buf = body as Buffer;
+    if (buf.length === 0) {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, parseJson(buf));
+    } catch (e) {
+      done(new HttpError(400, `failed to parse JSON input: ${(e as Error).message}`), undefined);
+    }
+  });
+
+  app.addHook("onRequest", async (req) => {
+    const wrap = req.headers["x-vault-wrap-ttl"];
+    if (wrap !== undefined && wrap !== "") {
+      throw new HttpError(400, "response wrapping (X-Vault-Wrap-TTL) is not supported by Bulwark");
+    }
+    const ns = req.headers["x-vault-namespace"];
+    if (ns !== undefined && ns !== "" && ns !== "root" && ns !== "root/") {
+      throw new HttpError(400, "namespaces are not supported by Bulwark: remove X-Vault-Namespace");
+    }
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    const seconds = reply.elapsedTime / 1000;
+    const route = req.routeOptions.url ?? "unmatched";
+    metrics.observe(req.method, route, reply.statusCode, seconds);
+    // The path only: bodies, query strings and headers (tokens) are never logged.
+    req.log.debug(
+      {
+        method: req.method,
+        path: req.url.split("?")[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      "request",
+    );
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const h = toHttpError(err);
+    if (h.status >= 500 && h.status !== 503) req.log.error({ err }, "request failed");
+    else req.log.debug({ status: h.status, error: h.errors[0] }, "request refused");
+    reply
+      .code(h.status)
+      .header("content-type", "application/json")
+      .send(JSON.stringify({ errors: h.errors }));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply
+      .code(404)
+      .header("content-type", "application/json")
+      .send(JSON.stringify({ errors: [`no handler for route ${JSON.stringify(req.url.split("?")[0])}`] }));
+  });
+
+  const patterns: string[] = [];
+  app.addHook("onRoute", (r) => {
+    if (r.url.startsWith("/v1/sys/") || r.url.startsWith("/v1/auth/")) patterns.push(r.url);
+  });
+  registerLifecycleRoutes(app, ctx);
+  registerKeyRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
+  registerTokenRoutes(app, ctx);
+  registerLogicalRoutes(app, ctx, patternMatcher(patterns));
+  return app;
+}
+
+/** "host:port" → host and port; IPv6 as "[::1]:8200". */
+export function splitAddress(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address.trim());
+  if (m === null) throw new HttpError(400, `listener address ${JSON.stringify(address)} must be host:port`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new HttpError(400, `listener port ${port} is out of range`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+async function tlsOptions(l: ListenerConfig): Promise<BuildAppOptions["https"]> {
+  if (l.tlsDisable) return undefined;
+  if (l.tlsCertFile === undefined || l.tlsKeyFile === undefined) {
+    throw new Error("listener: tls_cert_file and tls_key_file are required unless tls_disable = true");
+  }
+  const [cert, key] = await Promise.all([readFile(l.tlsCertFile), readFile(l.tlsKeyFile)]);
+  return { cert, key, minVersion: l.tlsMinVersion === "tls13" ? "TLSv1.3" : "TLSv1.2" };
+}
+
+/** How long close() waits for in-flight requests before cutting connections. */
+const DRAIN_MS = 10_000;
+
+/** Starts one listener. The store's lifecycle (seal on shutdown) is the caller's. */
+export async function startHttpServer(opts: HttpServerOptions): Promise<RunningServer> {
+  const https = await tlsOptions(opts.listener);
+  let address: string | undefined;
+  const app = buildApp({
+    store: opts.store,
+    logger: opts.logger,
+    clusterName: opts.clusterName,
+    ...(opts.apiAddr === undefined ? {} : { apiAddr: opts.apiAddr }),
+    maxRequestSize: opts.listener.maxRequestSize,
+    ...(https === undefined ? {} : { https }),
+    address: () => address,
+  });
+  const { host, port } = splitAddress(opts.listener.address);
+  await app.listen({ host, port });
+  const bound = app.server.address();
+  const actualPort = typeof bound === "object" && bound !== null ? bound.port : port;
+  const clientHost = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  const hostPart = clientHost.includes(":") ? `[${clientHost}]` : clientHost;
+  address = `${https === undefined ? "http" : "https"}://${hostPart}:${actualPort}`;
+  opts.logger.info({ address, tls: https !== undefined }, "listening");
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closing ??= (async () => {
+        const timer = setTimeout(() => app.server.closeAllConnections(), DRAIN_MS);
+        timer.unref();
+        // A keep-alive connection whose request finishes during the drain becomes idle only
+        // then; close such connections as they go idle instead of waiting for the client.
+        const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+        idle.unref();
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(timer);
+          clearInterval(idle);
+        }
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * The per-store services behind the HTTP API: token store, policies, mount table, cluster
+ * identity and root-token generation state. One set per SealedStore (shared by every listener of
+ * that store), so caches and in-progress operations are never split between listeners.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { SealedStore } from "@bulwark/core";
+import { PolicyStore } from "../auth/policy-store.js";
+import { TokenStore } from "../auth/tokens.js";
+import { type MountEntry, MountTable } from "../kv/mounts.js";
+import { GenerateRoot } from "./generate-root.js";
+
+const CLUSTER_PATH = "core/bulwark-cluster";
+
+export interface ClusterInfo {
+  cluster_id: string;
+  cluster_name: string;
+}
+
+export interface Services {
+  store: SealedStore;
+  tokens: TokenStore;
+  policies: PolicyStore;
+  mounts: MountTable;
+  generateRoot: GenerateRoot;
+  /** Cluster name and id (created by the active node on first use); `undefined` while sealed. */
+  cluster(configuredName: string): Promise<ClusterInfo | undefined>;
+}
+
+const byStore = new WeakMap<SealedStore, Services>();
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function servicesFor(store: SealedStore): Services {
+  let s = byStore.get(store);
+  if (s !== undefined) return s;
+  const storage = store.storage;
+  let cluster: ClusterInfo | undefined;
+  s = {
+    store,
+    tokens: new TokenStore(storage),
+    policies: new PolicyStore(storage),
+    mounts: new MountTable(storage),
+    generateRoot: new GenerateRoot(),
+    async cluster(configuredName) {
+      if (store.sealed) return undefined;
+      if (cluster === undefined) {
+        const e = await storage.get(CLUSTER_PATH);
+        if (e !== undefined) {
+          cluster = JSON.parse(dec.decode(e.value)) as ClusterInfo;
+        } else {
+          const fresh = {
+            cluster_id: randomUUID(),
+            cluster_name: `bulwark-cluster-${randomBytes(4).toString("hex")}`,
+          };
+          if (!store.status().active) return { ...fresh, cluster_name: configuredName || fresh.cluster_name };
+          await storage.put({ key: CLUSTER_PATH, value: enc.encode(JSON.stringify(fresh)) });
+          cluster = fresh;
+        }
+      }
+      return { cluster_id: cluster.cluster_id, cluster_name: configuredName || cluster.cluster_name };
+    },
+  };
+  byStore.set(store, s);
+  return s;
+}
+
+/** Resolves once the store is unsealed and active (writable), or throws after `timeoutMs`. */
+export async function waitActive(store: SealedStore, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!store.status().active) {
+    if (store.sealed) throw new Error("the store is sealed");
+    if (Date.now() > deadline)
+      throw new Error("this node did not become active: another node holds the HA lock");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Creates a root token in an unsealed, active store and returns it (init, generate-root, and the
+ * CLI's `server -dev`). The token is stored only as its SHA-256 hash.
+ */
+export async function createRootToken(store: SealedStore): Promise<string> {
+  await waitActive(store);
+  return (await servicesFor(store).tokens.createRoot()).token;
+}
+
+/**
+ * Mounts a KV engine (what `vault secrets enable` does), e.g. `secret/` as kv v2 for dev mode.
+ * Returns the existing mount when one with the same path and version is there already.
+ */
+export async function mountKv(
+  store: SealedStore,
+  path: string,
+  opts: { version: 1 | 2; sealWrap?: boolean; description?: string },
+): Promise<MountEntry> {
+  await waitActive(store);
+  const mounts = servicesFor(store).mounts;
+  const existing = (await mounts.all()).find((m) => m.path === `${path.replace(/\/+$/, "")}/`);
+  if (existing !== undefined && existing.options.version === String(opts.version)) return existing;
+  return mounts.mount(path, {
+    type: "kv",
+    options: { version: String(opts.version) },
+    sealWrap: opts.sealWrap ?? false,
+    description: opts.description ?? "key/value secret storage",
+  });
+}

@@ -1,0 +1,343 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { initAndUnseal, type TestApp, testApp } from "../../test/helpers/app.js";
+import { decodeRootToken } from "./generate-root.js";
+
+let t: TestApp | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+describe("sys/init, seal-status, unseal, seal", () => {
+  it("init (Shamir 5/3) returns shares and a working root token; the store stays sealed", async () => {
+    t = await testApp();
+    expect((await t.call("GET", "/v1/sys/init")).json()).toEqual({ initialized: false });
+    const r = await t.call("PUT", "/v1/sys/init", { body: { secret_shares: 5, secret_threshold: 3 } });
+    expect(r.statusCode).toBe(200);
+    const init = r.json();
+    expect(init.keys).toHaveLength(5);
+    expect(init.keys_base64).toHaveLength(5);
+    expect(init.root_token).toMatch(/^hvs\.[0-9A-Za-z]{24}$/);
+    expect((await t.call("GET", "/v1/sys/init")).json()).toEqual({ initialized: true });
+    const st = (await t.call("GET", "/v1/sys/seal-status")).json();
+    expect(st).toMatchObject({ type: "shamir", initialized: true, sealed: true, t: 3, n: 5, progress: 0 });
+    // Sealed: data and authenticated routes answer 503.
+    const sealed = await t.call("GET", "/v1/sys/mounts", { token: init.root_token });
+    expect(sealed.statusCode).toBe(503);
+    expect(sealed.json()).toEqual({ errors: ["Bulwark is sealed"] });
+    // Unseal with 3 shares; progress and nonce along the way; base64 accepted.
+    const u1 = (await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys[0] } })).json();
+    expect(u1).toMatchObject({ sealed: true, progress: 1 });
+    expect(u1.nonce).toMatch(/^[0-9a-f-]{36}$/);
+    await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys_base64[1] } });
+    const u3 = (await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys[2] } })).json();
+    expect(u3).toMatchObject({ sealed: false, progress: 0, cluster_name: "test-cluster" });
+    expect(
+      (await t.call("GET", "/v1/auth/token/lookup-self", { token: init.root_token })).json().data.policies,
+    ).toEqual(["root"]);
+    // Second init → 400.
+    expect(
+      (await t.call("PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 } })).statusCode,
+    ).toBe(400);
+  });
+
+  it("unseal: a wrong key is a 400, reset clears progress, no key and no reset is a 400", async () => {
+    t = await testApp();
+    const init = (
+      await t.call("PUT", "/v1/sys/init", { body: { secret_shares: 3, secret_threshold: 2 } })
+    ).json();
+    expect((await t.call("PUT", "/v1/sys/unseal", { body: {} })).statusCode).toBe(400);
+    expect((await t.call("PUT", "/v1/sys/unseal", { body: { key: "not a key!" } })).statusCode).toBe(400);
+    await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys[0] } });
+    const reset = (await t.call("PUT", "/v1/sys/unseal", { body: { reset: true } })).json();
+    expect(reset.progress).toBe(0);
+    await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys[0] } });
+    const wrong = await t.call("PUT", "/v1/sys/unseal", { body: { key: "ab".repeat(33) } });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().errors[0]).toMatch(/invalid key/);
+  });
+
+  it("unseal before init answers as Vault: 400 not initialized", async () => {
+    t = await testApp();
+    const r = await t.call("PUT", "/v1/sys/unseal", { body: { key: "ab".repeat(33) } });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().errors[0]).toMatch(/not initialized/);
+  });
+
+  it("seal needs sudo; sealing keeps data and unseal brings it back", async () => {
+    t = await testApp();
+    const { keys, root } = await initAndUnseal(t);
+    await t.call("POST", "/v1/sys/mounts/kv", { token: root, body: { type: "kv" } });
+    await t.call("PUT", "/v1/kv/a", { token: root, body: { v: "1" } });
+    await t.call("PUT", "/v1/sys/policy/sealer", {
+      token: root,
+      body: { policy: 'path "sys/seal" { capabilities = ["update"] }' },
+    });
+    const weak = (
+      await t.call("POST", "/v1/auth/token/create", { token: root, body: { policies: ["sealer"] } })
+    ).json().auth.client_token;
+    expect((await t.call("PUT", "/v1/sys/seal", { token: weak })).statusCode).toBe(403);
+    expect((await t.call("PUT", "/v1/sys/seal")).statusCode).toBe(403);
+    expect((await t.call("PUT", "/v1/sys/seal", { token: root })).statusCode).toBe(204);
+    expect((await t.call("GET", "/v1/sys/seal-status")).json().sealed).toBe(true);
+    for (const k of keys.slice(2, 5)) await t.call("PUT", "/v1/sys/unseal", { body: { key: k } });
+    expect((await t.call("GET", "/v1/kv/a", { token: root })).json().data).toEqual({ v: "1" });
+  });
+
+  it("auto seal: init returns recovery keys, the store is unsealed, seal-status shows the recovery seal", async () => {
+    t = await testApp({ seal: "static" });
+    const r = await t.call("PUT", "/v1/sys/init", { body: { recovery_shares: 3, recovery_threshold: 2 } });
+    expect(r.statusCode).toBe(200);
+    const init = r.json();
+    expect(init.keys).toEqual([]);
+    expect(init.recovery_keys).toHaveLength(3);
+    expect(init.recovery_keys_base64).toHaveLength(3);
+    const st = (await t.call("GET", "/v1/sys/seal-status")).json();
+    expect(st).toMatchObject({
+      type: "static",
+      sealed: false,
+      recovery_seal: true,
+      recovery_seal_type: "shamir",
+      t: 2,
+      n: 3,
+    });
+    expect((await t.call("GET", "/v1/sys/mounts", { token: init.root_token })).statusCode).toBe(200);
+  });
+});
+
+describe("sys/health and sys/leader", () => {
+  it("uses Vault's codes and query overrides", async () => {
+    t = await testApp();
+    let r = await t.call("GET", "/v1/sys/health");
+    expect(r.statusCode).toBe(501);
+    expect(r.json()).toMatchObject({ initialized: false, sealed: true, standby: false });
+    expect((await t.call("GET", "/v1/sys/health?uninitcode=200")).statusCode).toBe(200);
+    expect((await t.call("GET", "/v1/sys/health?uninitcode=abc")).statusCode).toBe(400);
+    expect((await t.call("GET", "/v1/sys/health?sealedcode=99")).statusCode).toBe(400);
+    const init = (
+      await t.call("PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 } })
+    ).json();
+    expect((await t.call("GET", "/v1/sys/health")).statusCode).toBe(503);
+    expect((await t.call("GET", "/v1/sys/health?sealedcode=299")).statusCode).toBe(299);
+    expect((await t.call("HEAD", "/v1/sys/health")).statusCode).toBe(503);
+    await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys[0] } });
+    r = await t.call("GET", "/v1/sys/health");
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({
+      initialized: true,
+      sealed: false,
+      standby: false,
+      cluster_name: "test-cluster",
+    });
+    expect((await t.call("GET", "/v1/sys/health?activecode=204")).statusCode).toBe(204);
+    const head = await t.call("HEAD", "/v1/sys/health");
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe("");
+    const leader = (await t.call("GET", "/v1/sys/leader")).json();
+    expect(leader).toMatchObject({ ha_enabled: false, is_self: true });
+  });
+});
+
+describe("keyring: key-status, rotate, rotate/config", () => {
+  it("rotates the barrier key and configures automatic rotation", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t, 1, 1);
+    const ks = (await t.call("GET", "/v1/sys/key-status", { token: root })).json();
+    expect(ks.term).toBe(1);
+    expect(ks.data.term).toBe(1);
+    expect(new Date(ks.install_time).getTime()).toBeGreaterThan(0);
+    expect((await t.call("PUT", "/v1/sys/rotate", { token: root })).statusCode).toBe(204);
+    expect((await t.call("GET", "/v1/sys/key-status", { token: root })).json().term).toBe(2);
+    const cfg0 = (await t.call("GET", "/v1/sys/rotate/config", { token: root })).json();
+    expect(cfg0).toMatchObject({ enabled: true, interval: "0s" });
+    expect(
+      (
+        await t.call("POST", "/v1/sys/rotate/config", {
+          token: root,
+          body: { max_operations: 2000000, interval: "48h", enabled: true },
+        })
+      ).statusCode,
+    ).toBe(204);
+    expect((await t.call("GET", "/v1/sys/rotate/config", { token: root })).json()).toMatchObject({
+      max_operations: 2000000,
+      interval: "48h0m0s",
+      enabled: true,
+    });
+    expect(
+      (await t.call("POST", "/v1/sys/rotate/config", { token: root, body: { interval: "1h" } })).statusCode,
+    ).toBe(400);
+    expect(
+      (await t.call("POST", "/v1/sys/rotate/config", { token: root, body: { max_operations: 5 } }))
+        .statusCode,
+    ).toBe(400);
+  });
+});
+
+describe("sys/rekey", () => {
+  it("rekeys Shamir shares: old shares stop working, new ones unseal", async () => {
+    t = await testApp();
+    const { keys, root } = await initAndUnseal(t, 3, 2);
+    const st0 = (await t.call("GET", "/v1/sys/rekey/init")).json();
+    expect(st0).toMatchObject({ started: false, required: 2 });
+    const started = (
+      await t.call("PUT", "/v1/sys/rekey/init", { body: { secret_shares: 4, secret_threshold: 2 } })
+    ).json();
+    expect(started).toMatchObject({ started: true, t: 2, n: 4, progress: 0, required: 2 });
+    expect(
+      (await t.call("PUT", "/v1/sys/rekey/update", { body: { key: keys[0], nonce: "wrong" } })).statusCode,
+    ).toBe(400);
+    const p1 = (
+      await t.call("PUT", "/v1/sys/rekey/update", { body: { key: keys[0], nonce: started.nonce } })
+    ).json();
+    expect(p1.progress).toBe(1);
+    const done = (
+      await t.call("PUT", "/v1/sys/rekey/update", { body: { key: keys[1], nonce: started.nonce } })
+    ).json();
+    expect(done.complete).toBe(true);
+    expect(done.keys).toHaveLength(4);
+    await t.call("PUT", "/v1/sys/seal", { token: root });
+    await t.call("PUT", "/v1/sys/unseal", { body: { key: keys[0] } });
+    const old = await t.call("PUT", "/v1/sys/unseal", { body: { key: keys[1] } });
+    expect(old.statusCode).toBe(400);
+    expect((await t.call("GET", "/v1/sys/seal-status")).json().sealed).toBe(true);
+    for (const k of done.keys.slice(1, 3)) await t.call("PUT", "/v1/sys/unseal", { body: { key: k } });
+    expect((await t.call("GET", "/v1/sys/seal-status")).json().sealed).toBe(false);
+  });
+
+  it("cancel, verification refused, recovery rekey needs an auto seal", async () => {
+    t = await testApp();
+    await initAndUnseal(t, 3, 2);
+    expect(
+      (
+        await t.call("PUT", "/v1/sys/rekey/init", {
+          body: { secret_shares: 3, secret_threshold: 2, require_verification: true },
+        })
+      ).statusCode,
+    ).toBe(400);
+    expect((await t.call("GET", "/v1/sys/rekey/verify")).json().errors[0]).toMatch(/not supported/);
+    await t.call("PUT", "/v1/sys/rekey/init", { body: { secret_shares: 3, secret_threshold: 2 } });
+    expect((await t.call("GET", "/v1/sys/rekey/init")).json().started).toBe(true);
+    expect((await t.call("DELETE", "/v1/sys/rekey/init")).statusCode).toBe(204);
+    expect((await t.call("GET", "/v1/sys/rekey/init")).json().started).toBe(false);
+    expect(
+      (
+        await t.call("PUT", "/v1/sys/rekey-recovery-key/init", {
+          body: { secret_shares: 3, secret_threshold: 2 },
+        })
+      ).statusCode,
+    ).toBe(400);
+  });
+
+  it("rekeys recovery keys with an auto seal", async () => {
+    t = await testApp({ seal: "static" });
+    const { keys } = await initAndUnseal(t, 3, 2);
+    const s = (
+      await t.call("PUT", "/v1/sys/rekey-recovery-key/init", {
+        body: { secret_shares: 5, secret_threshold: 3 },
+      })
+    ).json();
+    await t.call("PUT", "/v1/sys/rekey-recovery-key/update", { body: { key: keys[0], nonce: s.nonce } });
+    const done = (
+      await t.call("PUT", "/v1/sys/rekey-recovery-key/update", { body: { key: keys[2], nonce: s.nonce } })
+    ).json();
+    expect(done.complete).toBe(true);
+    expect(done.keys).toHaveLength(5);
+    expect((await t.call("GET", "/v1/sys/seal-status")).json()).toMatchObject({ t: 3, n: 5 });
+  });
+});
+
+describe("sys/generate-root", () => {
+  it("Shamir: a threshold of unseal keys yields an OTP-encoded root token that works", async () => {
+    t = await testApp();
+    const { keys } = await initAndUnseal(t, 3, 2);
+    expect((await t.call("GET", "/v1/sys/generate-root/attempt")).json()).toMatchObject({
+      started: false,
+      required: 2,
+      otp_length: 28,
+    });
+    const a = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
+    expect(a.otp).toMatch(/^[0-9A-Za-z]{28}$/);
+    expect((await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).statusCode).toBe(400);
+    const p = (
+      await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[0], nonce: a.nonce } })
+    ).json();
+    expect(p).toMatchObject({ progress: 1, complete: false });
+    const done = (
+      await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[2], nonce: a.nonce } })
+    ).json();
+    expect(done.complete).toBe(true);
+    const token = decodeRootToken(done.encoded_token, a.otp);
+    expect(token).toMatch(/^hvs\./);
+    expect((await t.call("GET", "/v1/auth/token/lookup-self", { token })).json().data.policies).toEqual([
+      "root",
+    ]);
+  });
+
+  it("Shamir: wrong shares end the attempt with a 400 and create nothing", async () => {
+    t = await testApp();
+    await initAndUnseal(t, 3, 2);
+    const a = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
+    await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: "11".repeat(33), nonce: a.nonce } });
+    const r = await t.call("PUT", "/v1/sys/generate-root/update", {
+      body: { key: "22".repeat(33), nonce: a.nonce },
+    });
+    expect(r.statusCode).toBe(400);
+    expect((await t.call("GET", "/v1/sys/generate-root/attempt")).json().started).toBe(false);
+    expect(
+      (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: { pgp_key: "x" } })).statusCode,
+    ).toBe(400);
+    expect(
+      (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: { otp: "short" } })).statusCode,
+    ).toBe(400);
+    const b = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
+    expect((await t.call("DELETE", "/v1/sys/generate-root/attempt")).statusCode).toBe(204);
+    expect(
+      (
+        await t.call("PUT", "/v1/sys/generate-root/update", {
+          body: { key: "11".repeat(33), nonce: b.nonce },
+        })
+      ).statusCode,
+    ).toBe(400);
+  });
+
+  it("auto seal: recovery keys generate a root token; wrong recovery keys do not", async () => {
+    t = await testApp({ seal: "static" });
+    const { keys } = await initAndUnseal(t, 3, 2);
+    const bad = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
+    await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: "11".repeat(33), nonce: bad.nonce } });
+    expect(
+      (
+        await t.call("PUT", "/v1/sys/generate-root/update", {
+          body: { key: "22".repeat(33), nonce: bad.nonce },
+        })
+      ).statusCode,
+    ).toBe(400);
+    const a = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
+    await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[1], nonce: a.nonce } });
+    const done = (
+      await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[2], nonce: a.nonce } })
+    ).json();
+    expect(done.complete).toBe(true);
+    const token = decodeRootToken(done.encoded_token, a.otp);
+    expect((await t.call("GET", "/v1/sys/mounts", { token })).statusCode).toBe(200);
+    expect((await t.call("GET", "/v1/sys/seal-status")).json().sealed).toBe(false);
+  });
+});
+
+describe("sys/metrics", () => {
+  it("serves Prometheus text with request counts and seal gauges", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t, 1, 1);
+    await t.call("GET", "/v1/sys/seal-status");
+    const r = await t.call("GET", "/v1/sys/metrics?format=prometheus", { token: root });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers["content-type"]).toMatch(/text\/plain/);
+    expect(r.body).toMatch(
+      /bulwark_http_requests_total\{method="GET",route="\/v1\/sys\/seal-status",code="200"\} 1/,
+    );
+    expect(r.body).toMatch(/bulwark_core_unsealed 1/);
+    expect(r.body).toMatch(/bulwark_http_request_duration_seconds_bucket\{.*le="\+Inf"\}/);
+    expect((await t.call("GET", "/v1/sys/metrics")).statusCode).toBe(403);
+    expect((await t.call("GET", "/v1/sys/metrics?format=xml", { token: root })).statusCode).toBe(400);
+  });
+});

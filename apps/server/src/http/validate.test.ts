@@ -1,0 +1,96 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { BadRequestError, formatGoDuration, parseDuration, parseFields } from "./validate.js";
+
+describe("durations", () => {
+  it.each([
+    ["0", 0],
+    ["3600", 3600],
+    ["1h", 3600],
+    ["1h30m", 5400],
+    ["1.5h", 5400],
+    ["90s", 90],
+    ["500ms", 0.5],
+    ["2d", 172800],
+    ["768h", 2764800],
+  ])("parses %s", (text, seconds) => {
+    expect(parseDuration(text)).toBe(seconds);
+  });
+
+  it.each(["", "h", "1x", "-1h", "1h x", "one hour"].map((s) => [s]))("refuses %j", (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+
+  it("formats like Go's Duration.String and round-trips whole seconds", () => {
+    expect(formatGoDuration(0)).toBe("0s");
+    expect(formatGoDuration(90_000)).toBe("1m30s");
+    expect(formatGoDuration(24 * 3600_000)).toBe("24h0m0s");
+    expect(formatGoDuration(250)).toBe("250ms");
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10 ** 9 }), (s) => {
+        expect(parseDuration(formatGoDuration(s * 1000))).toBe(s);
+      }),
+    );
+  });
+});
+
+describe("parseFields", () => {
+  const spec = {
+    n: "int",
+    b: "bool",
+    s: "string",
+    l: "strings",
+    d: "duration",
+    o: "object",
+    m: "stringMap",
+    v: "intList",
+  } as const;
+
+  it("coerces Vault's accepted forms", () => {
+    expect(parseFields({ n: "5", b: "true", l: "a, b", d: "1m", v: "1,2", m: { a: "x" } }, spec)).toEqual({
+      n: 5,
+      b: true,
+      l: ["a", "b"],
+      d: 60,
+      v: [1, 2],
+      m: { a: "x" },
+    });
+  });
+
+  it.each([
+    [{ n: "five" }],
+    [{ n: 1.5 }],
+    [{ b: "maybe" }],
+    [{ s: 5 }],
+    [{ l: [1] }],
+    [{ d: "soon" }],
+    [{ o: [] }],
+    [{ m: { a: 1 } }],
+    [{ v: ["x"] }],
+    [{ unknown: 1 }],
+  ])("refuses %j with a 400", (body) => {
+    expect(() => parseFields(body, spec)).toThrow(BadRequestError);
+  });
+
+  it("refuses bodies that are not objects and reports missing required fields", () => {
+    expect(() => parseFields([1], spec)).toThrow(/JSON object/);
+    expect(() => parseFields("x", spec)).toThrow(/JSON object/);
+    expect(() => parseFields({}, spec, { required: ["s"] })).toThrow(/missing required field "s"/);
+    expect(parseFields(undefined, spec)).toEqual({});
+    expect(parseFields({ s: null }, spec)).toEqual({});
+    expect(parseFields({ echo: "x" }, spec, { allow: ["echo"] })).toEqual({});
+  });
+
+  it("never throws anything but BadRequestError on arbitrary JSON", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        try {
+          parseFields(v, spec);
+        } catch (e) {
+          expect(e).toBeInstanceOf(BadRequestError);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,133 @@
+/** Pieces shared by the KV engines: request/response shapes, key checks, a per-key lock. */
+import type { Backend } from "@bulwark/storage";
+
+export class KvError extends Error {
+  override name = "KvError";
+  readonly status: number;
+  /** Body sent instead of `{"errors":[message]}` (Vault's 404 for a deleted version carries data). */
+  readonly body: Record<string, unknown> | undefined;
+  constructor(status: number, message: string, body?: Record<string, unknown>) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export type KvOperation = "read" | "list" | "write" | "delete";
+
+export interface KvRequest {
+  operation: KvOperation;
+  /** Path below the mount, e.g. "data/app/db" (v2) or "app/db" (v1); "" is the mount root. */
+  path: string;
+  /** The parsed JSON body, `undefined` when there was none. */
+  body: unknown;
+  query: Record<string, string | undefined>;
+}
+
+/** `data` goes into Vault's response envelope; `raw` is sent as is; neither means 204. */
+export interface KvResponse {
+  data?: Record<string, unknown> | null;
+  warnings?: string[];
+  status?: number;
+  leaseDuration?: number;
+}
+
+export interface KvEngine {
+  handle(req: KvRequest): Promise<KvResponse>;
+  /**
+   * Whether a write to `path` targets something that exists (ACL: update) or not (create), or
+   * `undefined` when the path has no existence check (Vault treats those writes as update).
+   */
+  exists(path: string): Promise<boolean | undefined>;
+}
+
+/**
+ * A key below a mount: non-empty segments, no `.`/`..`, no NUL, at most 1024 characters. Vault
+ * itself is laxer; these are the rules every Bulwark storage backend can hold.
+ */
+export function checkKey(key: string, what = "path"): void {
+  if (key.length === 0) throw new KvError(400, `missing ${what}: give a secret path after the mount`);
+  if (key.length > 1024) throw new KvError(400, `${what} is longer than 1024 characters`);
+  if (key.endsWith("/"))
+    throw new KvError(400, `${what} ${JSON.stringify(key)} ends in '/': that names a folder, not a secret`);
+  if (key.includes("\0")) throw new KvError(400, `${what} must not contain NUL bytes`);
+  for (const seg of key.split("/")) {
+    if (seg === "" || seg === "." || seg === "..") {
+      throw new KvError(400, `${what} ${JSON.stringify(key)} has an empty, '.' or '..' segment`);
+    }
+  }
+}
+
+/** A list prefix: "" or a folder path (a trailing '/' is added when missing). */
+export function listPrefix(path: string): string {
+  if (path === "") return "";
+  const p = path.endsWith("/") ? path : `${path}/`;
+  checkKey(p.slice(0, -1), "list path");
+  return p;
+}
+
+/** A storage view below a prefix; writes carry the mount's seal-wrap flag. */
+export class PrefixView {
+  readonly #storage: Backend;
+  readonly #prefix: string;
+  readonly #sealWrap: boolean;
+
+  constructor(storage: Backend, prefix: string, sealWrap: boolean) {
+    this.#storage = storage;
+    this.#prefix = prefix;
+    this.#sealWrap = sealWrap;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return (await this.#storage.get(this.#prefix + key))?.value;
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const v = await this.get(key);
+    return v === undefined ? undefined : (JSON.parse(dec.decode(v)) as T);
+  }
+
+  async put(key: string, value: Uint8Array): Promise<void> {
+    await this.#storage.put(
+      this.#sealWrap
+        ? { key: this.#prefix + key, value, sealWrap: true }
+        : { key: this.#prefix + key, value },
+    );
+  }
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.put(key, enc.encode(JSON.stringify(value)));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#storage.delete(this.#prefix + key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    return this.#storage.list(this.#prefix + prefix);
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Serialises async work per key (read-modify-write of KV v2 metadata). */
+export class KeyedMutex {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#tails.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#tails.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,59 @@
+/**
+ * KV version 1: one JSON object per path at `logical/<uuid>/<path>` (Vault's passthrough layout).
+ * GET → `{data: {...}}`, PUT/POST replace the object, DELETE removes it, LIST gives the direct
+ * children of a folder.
+ */
+import { SYSTEM_MAX_TTL_S } from "../auth/tokens.js";
+import { bodyObject } from "../http/validate.js";
+import {
+  checkKey,
+  type KvEngine,
+  KvError,
+  type KvRequest,
+  type KvResponse,
+  listPrefix,
+  type PrefixView,
+} from "./common.js";
+
+export class KvV1 implements KvEngine {
+  readonly #view: PrefixView;
+  readonly #leaseTtl: number;
+
+  constructor(view: PrefixView, defaultLeaseTtl = 0) {
+    this.#view = view;
+    this.#leaseTtl = defaultLeaseTtl > 0 ? defaultLeaseTtl : SYSTEM_MAX_TTL_S;
+  }
+
+  async exists(path: string): Promise<boolean | undefined> {
+    if (path === "" || path.endsWith("/")) return false;
+    checkKey(path);
+    return (await this.#view.get(path)) !== undefined;
+  }
+
+  async handle(req: KvRequest): Promise<KvResponse> {
+    switch (req.operation) {
+      case "list": {
+        const keys = await this.#view.list(listPrefix(req.path));
+        if (keys.length === 0) throw new KvError(404, "");
+        return { data: { keys } };
+      }
+      case "read": {
+        checkKey(req.path);
+        const data = await this.#view.getJson<Record<string, unknown>>(req.path);
+        if (data === undefined) throw new KvError(404, "");
+        return { data, leaseDuration: this.#leaseTtl };
+      }
+      case "write": {
+        checkKey(req.path);
+        const data = bodyObject(req.body);
+        if (Object.keys(data).length === 0) throw new KvError(400, "missing data fields");
+        await this.#view.putJson(req.path, data);
+        return {};
+      }
+      case "delete":
+        checkKey(req.path);
+        await this.#view.delete(req.path);
+        return {};
+    }
+  }
+}

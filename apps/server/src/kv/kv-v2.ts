@@ -1,0 +1,376 @@
+/**
+ * KV version 2 (versioned secrets), Vault's API: `data/`, `metadata/`, `delete/`, `undelete/`,
+ * `destroy/`, `config`, with check-and-set, max_versions and delete_version_after.
+ *
+ * Layout below the mount's `logical/<uuid>/`:
+ *   config                      → { max_versions, cas_required, delete_version_after }
+ *   metadata/<key>              → the key's metadata (versions map, current/oldest version, …)
+ *   versions/<sha256(key)>/<n>  → { data } of version n
+ *
+ * Versions are keyed by a hash of the key so that listing `metadata/` shows exactly the secrets
+ * and folders. A version's data is written before the metadata that makes it visible; a crash in
+ * between leaves an unreferenced version, never metadata pointing at nothing.
+ */
+import { createHash } from "node:crypto";
+import { formatGoDuration, parseFields } from "../http/validate.js";
+import {
+  checkKey,
+  KeyedMutex,
+  type KvEngine,
+  KvError,
+  type KvRequest,
+  type KvResponse,
+  listPrefix,
+  type PrefixView,
+} from "./common.js";
+
+interface VersionMeta {
+  created_time: string;
+  deletion_time: string;
+  destroyed: boolean;
+}
+
+interface Metadata {
+  created_time: string;
+  updated_time: string;
+  current_version: number;
+  oldest_version: number;
+  max_versions: number;
+  cas_required: boolean;
+  /** Seconds. */
+  delete_version_after: number;
+  custom_metadata: Record<string, string> | null;
+  versions: Record<string, VersionMeta>;
+}
+
+interface Config {
+  max_versions: number;
+  cas_required: boolean;
+  delete_version_after: number;
+}
+
+const DEFAULT_MAX_VERSIONS = 10;
+const SUBPATHS = ["data", "metadata", "delete", "undelete", "destroy", "config"];
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function isDeleted(v: VersionMeta, now = Date.now()): boolean {
+  return v.deletion_time !== "" && Date.parse(v.deletion_time) <= now;
+}
+
+function metaResponse(m: Metadata): Record<string, unknown> {
+  return {
+    cas_required: m.cas_required,
+    created_time: m.created_time,
+    current_version: m.current_version,
+    custom_metadata: m.custom_metadata,
+    delete_version_after: formatGoDuration(m.delete_version_after * 1000),
+    max_versions: m.max_versions,
+    oldest_version: m.oldest_version,
+    updated_time: m.updated_time,
+    versions: m.versions,
+  };
+}
+
+function versionResponse(m: Metadata, n: number): Record<string, unknown> {
+  const v = m.versions[String(n)] as VersionMeta;
+  return {
+    created_time: v.created_time,
+    custom_metadata: m.custom_metadata,
+    deletion_time: v.deletion_time,
+    destroyed: v.destroyed,
+    version: n,
+  };
+}
+
+function checkCustomMetadata(cm: Record<string, string>): void {
+  const entries = Object.entries(cm);
+  if (entries.length > 64) throw new KvError(400, "custom_metadata can hold at most 64 keys");
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > 128)
+      throw new KvError(400, "custom_metadata keys must be 1 to 128 characters");
+    if (v.length > 512)
+      throw new KvError(400, `custom_metadata value for ${JSON.stringify(k)} exceeds 512 characters`);
+  }
+}
+
+export class KvV2 implements KvEngine {
+  readonly #view: PrefixView;
+  readonly #locks = new KeyedMutex();
+
+  constructor(view: PrefixView) {
+    this.#view = view;
+  }
+
+  async exists(path: string): Promise<boolean | undefined> {
+    const { sub, key } = this.#split(path);
+    if (sub === "config") return true;
+    if (sub !== "data" && sub !== "metadata") return undefined;
+    if (key === "") return false;
+    checkKey(key);
+    return (await this.#view.get(`metadata/${key}`)) !== undefined;
+  }
+
+  #split(path: string): { sub: string; key: string } {
+    const i = path.indexOf("/");
+    const sub = i < 0 ? path : path.slice(0, i);
+    const key = i < 0 ? "" : path.slice(i + 1);
+    if (!SUBPATHS.includes(sub))
+      throw new KvError(
+        404,
+        `no handler for route ${JSON.stringify(path)}: use data/, metadata/, delete/, undelete/, destroy/ or config`,
+      );
+    return { sub, key };
+  }
+
+  async handle(req: KvRequest): Promise<KvResponse> {
+    const { sub, key } = this.#split(req.path);
+    const op = req.operation;
+    const unsupported = () => new KvError(405, `unsupported operation ${op} on ${sub}/`);
+    switch (sub) {
+      case "config":
+        if (key !== "") throw new KvError(404, "no handler for route: config takes no sub-path");
+        if (op === "read") return { data: this.#configResponse(await this.#config()) };
+        if (op === "write") return this.#writeConfig(req.body);
+        throw unsupported();
+      case "data":
+        if (op === "read") return this.#read(key, req.query);
+        if (op === "write") return this.#write(key, req.body);
+        if (op === "delete") return this.#deleteLatest(key);
+        throw unsupported();
+      case "metadata":
+        if (op === "list") {
+          const keys = await this.#view.list(`metadata/${listPrefix(key)}`);
+          if (keys.length === 0) throw new KvError(404, "");
+          return { data: { keys } };
+        }
+        if (op === "read") return this.#readMeta(key);
+        if (op === "write") return this.#writeMeta(key, req.body);
+        if (op === "delete") return this.#deleteMeta(key);
+        throw unsupported();
+      default:
+        if (op !== "write") throw unsupported();
+        return this.#versionsOp(sub as "delete" | "undelete" | "destroy", key, req.body);
+    }
+  }
+
+  // ------------------------------------------------------------------ config
+
+  async #config(): Promise<Config> {
+    return (
+      (await this.#view.getJson<Config>("config")) ?? {
+        max_versions: 0,
+        cas_required: false,
+        delete_version_after: 0,
+      }
+    );
+  }
+
+  #configResponse(c: Config): Record<string, unknown> {
+    return {
+      cas_required: c.cas_required,
+      delete_version_after: formatGoDuration(c.delete_version_after * 1000),
+      max_versions: c.max_versions,
+    };
+  }
+
+  async #writeConfig(body: unknown): Promise<KvResponse> {
+    const f = parseFields(body, {
+      max_versions: "int",
+      cas_required: "bool",
+      delete_version_after: "duration",
+    });
+    if (f.max_versions !== undefined && f.max_versions < 0)
+      throw new KvError(400, "max_versions must not be negative");
+    const c = await this.#config();
+    await this.#view.putJson("config", {
+      max_versions: f.max_versions ?? c.max_versions,
+      cas_required: f.cas_required ?? c.cas_required,
+      delete_version_after: f.delete_version_after ?? c.delete_version_after,
+    } satisfies Config);
+    return {};
+  }
+
+  // ------------------------------------------------------------------ data
+
+  #versionKey(key: string, n: number): string {
+    return `versions/${createHash("sha256").update(key, "utf8").digest("hex")}/${n}`;
+  }
+
+  async #meta(key: string): Promise<Metadata | undefined> {
+    return this.#view.getJson<Metadata>(`metadata/${key}`);
+  }
+
+  async #read(key: string, query: Record<string, string | undefined>): Promise<KvResponse> {
+    checkKey(key);
+    let version = 0;
+    if (query.version !== undefined) {
+      if (!/^\d{1,15}$/.test(query.version)) throw new KvError(400, "version must be a non-negative integer");
+      version = Number(query.version);
+    }
+    const m = await this.#meta(key);
+    if (m === undefined) throw new KvError(404, "");
+    const n = version === 0 ? m.current_version : version;
+    const vm = m.versions[String(n)];
+    if (vm === undefined) throw new KvError(404, "");
+    if (vm.destroyed || isDeleted(vm)) {
+      return { status: 404, data: { data: null, metadata: versionResponse(m, n) } };
+    }
+    const stored = await this.#view.getJson<{ data: Record<string, unknown> }>(this.#versionKey(key, n));
+    if (stored === undefined) throw new KvError(404, "");
+    return { data: { data: stored.data, metadata: versionResponse(m, n) } };
+  }
+
+  async #write(key: string, body: unknown): Promise<KvResponse> {
+    checkKey(key);
+    const f = parseFields(body, { data: "object", options: "object" });
+    if (f.data === undefined) throw new KvError(400, "no data provided");
+    const opts = parseFields(f.options ?? {}, { cas: "int" });
+    if (opts.cas !== undefined && opts.cas < 0) throw new KvError(400, "cas must not be negative");
+    return this.#locks.run(key, async () => {
+      const cfg = await this.#config();
+      const now = nowIso();
+      const m: Metadata = (await this.#meta(key)) ?? {
+        created_time: now,
+        updated_time: now,
+        current_version: 0,
+        oldest_version: 0,
+        max_versions: 0,
+        cas_required: false,
+        delete_version_after: 0,
+        custom_metadata: null,
+        versions: {},
+      };
+      if ((cfg.cas_required || m.cas_required) && opts.cas === undefined) {
+        throw new KvError(400, "check-and-set parameter required for this call");
+      }
+      if (opts.cas !== undefined && opts.cas !== m.current_version) {
+        throw new KvError(400, "check-and-set parameter did not match the current version");
+      }
+      const n = m.current_version + 1;
+      await this.#view.putJson(this.#versionKey(key, n), { data: f.data });
+      const dva = m.delete_version_after > 0 ? m.delete_version_after : cfg.delete_version_after;
+      m.versions[String(n)] = {
+        created_time: now,
+        deletion_time: dva > 0 ? new Date(Date.parse(now) + dva * 1000).toISOString() : "",
+        destroyed: false,
+      };
+      m.current_version = n;
+      if (m.oldest_version === 0) m.oldest_version = n;
+      m.updated_time = now;
+      const max =
+        m.max_versions > 0 ? m.max_versions : cfg.max_versions > 0 ? cfg.max_versions : DEFAULT_MAX_VERSIONS;
+      const pruned: number[] = [];
+      const nums = Object.keys(m.versions)
+        .map(Number)
+        .sort((a, b) => a - b);
+      while (nums.length > max) {
+        const old = nums.shift() as number;
+        delete m.versions[String(old)];
+        pruned.push(old);
+      }
+      m.oldest_version = nums[0] ?? n;
+      await this.#view.putJson(`metadata/${key}`, m);
+      for (const old of pruned) await this.#view.delete(this.#versionKey(key, old));
+      return { data: versionResponse(m, n) };
+    });
+  }
+
+  async #deleteLatest(key: string): Promise<KvResponse> {
+    checkKey(key);
+    return this.#locks.run(key, async () => {
+      const m = await this.#meta(key);
+      if (m === undefined) return {};
+      const vm = m.versions[String(m.current_version)];
+      if (vm === undefined || vm.destroyed || isDeleted(vm)) return {};
+      vm.deletion_time = nowIso();
+      m.updated_time = vm.deletion_time;
+      await this.#view.putJson(`metadata/${key}`, m);
+      return {};
+    });
+  }
+
+  async #versionsOp(op: "delete" | "undelete" | "destroy", key: string, body: unknown): Promise<KvResponse> {
+    checkKey(key);
+    const f = parseFields(body, { versions: "intList" });
+    if (f.versions === undefined || f.versions.length === 0)
+      throw new KvError(400, "no version number provided");
+    for (const v of f.versions)
+      if (v <= 0) throw new KvError(400, `invalid version ${v}: versions start at 1`);
+    return this.#locks.run(key, async () => {
+      const m = await this.#meta(key);
+      if (m === undefined) return {};
+      const now = nowIso();
+      for (const v of f.versions as number[]) {
+        const vm = m.versions[String(v)];
+        if (vm === undefined || vm.destroyed) continue;
+        if (op === "delete" && !isDeleted(vm)) vm.deletion_time = now;
+        if (op === "undelete") vm.deletion_time = "";
+        if (op === "destroy") {
+          await this.#view.delete(this.#versionKey(key, v));
+          vm.destroyed = true;
+        }
+      }
+      m.updated_time = now;
+      await this.#view.putJson(`metadata/${key}`, m);
+      return {};
+    });
+  }
+
+  // ------------------------------------------------------------------ metadata
+
+  async #readMeta(key: string): Promise<KvResponse> {
+    checkKey(key);
+    const m = await this.#meta(key);
+    if (m === undefined) throw new KvError(404, "");
+    return { data: metaResponse(m) };
+  }
+
+  async #writeMeta(key: string, body: unknown): Promise<KvResponse> {
+    checkKey(key);
+    const f = parseFields(body, {
+      max_versions: "int",
+      cas_required: "bool",
+      delete_version_after: "duration",
+      custom_metadata: "stringMap",
+    });
+    if (f.max_versions !== undefined && f.max_versions < 0)
+      throw new KvError(400, "max_versions must not be negative");
+    if (f.custom_metadata !== undefined) checkCustomMetadata(f.custom_metadata);
+    return this.#locks.run(key, async () => {
+      const now = nowIso();
+      const m: Metadata = (await this.#meta(key)) ?? {
+        created_time: now,
+        updated_time: now,
+        current_version: 0,
+        oldest_version: 0,
+        max_versions: 0,
+        cas_required: false,
+        delete_version_after: 0,
+        custom_metadata: null,
+        versions: {},
+      };
+      if (f.max_versions !== undefined) m.max_versions = f.max_versions;
+      if (f.cas_required !== undefined) m.cas_required = f.cas_required;
+      if (f.delete_version_after !== undefined) m.delete_version_after = f.delete_version_after;
+      if (f.custom_metadata !== undefined) m.custom_metadata = { ...f.custom_metadata };
+      m.updated_time = now;
+      await this.#view.putJson(`metadata/${key}`, m);
+      return {};
+    });
+  }
+
+  async #deleteMeta(key: string): Promise<KvResponse> {
+    checkKey(key);
+    return this.#locks.run(key, async () => {
+      const m = await this.#meta(key);
+      if (m === undefined) return {};
+      // Metadata first: once it is gone no version is reachable, whatever happens next.
+      await this.#view.delete(`metadata/${key}`);
+      for (const v of Object.keys(m.versions)) await this.#view.delete(this.#versionKey(key, Number(v)));
+      return {};
+    });
+  }
+}

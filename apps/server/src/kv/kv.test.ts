@@ -1,0 +1,227 @@
+import { MemoryBackend } from "@bulwark/storage-memory";
+import { describe, expect, it } from "vitest";
+import { type KvEngine, KvError, type KvRequest, PrefixView } from "./common.js";
+import { KvV1 } from "./kv-v1.js";
+import { KvV2 } from "./kv-v2.js";
+import { MountTable } from "./mounts.js";
+
+const req = (
+  operation: KvRequest["operation"],
+  path: string,
+  body?: unknown,
+  query: Record<string, string> = {},
+): KvRequest => ({
+  operation,
+  path,
+  body,
+  query,
+});
+
+async function status(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return 200;
+  } catch (e) {
+    if (e instanceof KvError) return e.status;
+    if ((e as { status?: number }).status !== undefined) return (e as { status: number }).status;
+    throw e;
+  }
+}
+
+function v2(): { kv: KvEngine; storage: MemoryBackend } {
+  const storage = new MemoryBackend();
+  return { kv: new KvV2(new PrefixView(storage, "logical/x/", false)), storage };
+}
+
+describe("KV v1", () => {
+  it("writes, reads, lists and deletes", async () => {
+    const kv = new KvV1(new PrefixView(new MemoryBackend(), "logical/a/", false));
+    await kv.handle(req("write", "app/db", { password: "p" }));
+    await kv.handle(req("write", "app/api", { key: "k" }));
+    await kv.handle(req("write", "top", { x: "1" }));
+    expect((await kv.handle(req("read", "app/db"))).data).toEqual({ password: "p" });
+    expect((await kv.handle(req("list", ""))).data).toEqual({ keys: ["app/", "top"] });
+    expect((await kv.handle(req("list", "app"))).data).toEqual({ keys: ["api", "db"] });
+    await kv.handle(req("delete", "app/db"));
+    expect(await status(kv.handle(req("read", "app/db")))).toBe(404);
+    expect(await kv.exists("app/api")).toBe(true);
+    expect(await kv.exists("app/db")).toBe(false);
+  });
+
+  it("refuses empty data, non-object bodies and bad paths", async () => {
+    const kv = new KvV1(new PrefixView(new MemoryBackend(), "logical/a/", false));
+    expect(await status(kv.handle(req("write", "a", {})))).toBe(400);
+    expect(await status(kv.handle(req("write", "a", [1, 2])))).toBe(400);
+    expect(await status(kv.handle(req("write", "a/../b", { x: 1 })))).toBe(400);
+    expect(await status(kv.handle(req("write", "a//b", { x: 1 })))).toBe(400);
+    expect(await status(kv.handle(req("read", "")))).toBe(400);
+  });
+});
+
+describe("KV v2", () => {
+  it("keeps versions and reads any of them", async () => {
+    const { kv } = v2();
+    const w1 = await kv.handle(req("write", "data/app", { data: { v: "1" } }));
+    expect(w1.data).toMatchObject({ version: 1, destroyed: false, deletion_time: "" });
+    await kv.handle(req("write", "data/app", { data: { v: "2" } }));
+    const latest = await kv.handle(req("read", "data/app"));
+    expect(latest.data).toMatchObject({ data: { v: "2" }, metadata: { version: 2 } });
+    const first = await kv.handle(req("read", "data/app", undefined, { version: "1" }));
+    expect(first.data).toMatchObject({ data: { v: "1" }, metadata: { version: 1 } });
+    const meta = await kv.handle(req("read", "metadata/app"));
+    expect(meta.data).toMatchObject({ current_version: 2, oldest_version: 1, max_versions: 0 });
+    expect(Object.keys((meta.data as { versions: object }).versions)).toEqual(["1", "2"]);
+  });
+
+  it("check-and-set: cas must match the current version; cas=0 only creates", async () => {
+    const { kv } = v2();
+    await kv.handle(req("write", "data/k", { data: { a: 1 }, options: { cas: 0 } }));
+    expect(await status(kv.handle(req("write", "data/k", { data: { a: 2 }, options: { cas: 0 } })))).toBe(
+      400,
+    );
+    expect(await status(kv.handle(req("write", "data/k", { data: { a: 2 }, options: { cas: 5 } })))).toBe(
+      400,
+    );
+    await kv.handle(req("write", "data/k", { data: { a: 2 }, options: { cas: 1 } }));
+    await kv.handle(req("write", "config", { cas_required: true }));
+    expect(await status(kv.handle(req("write", "data/k", { data: { a: 3 } })))).toBe(400);
+    expect((await kv.handle(req("read", "config"))).data).toMatchObject({ cas_required: true });
+  });
+
+  it("prunes to max_versions", async () => {
+    const { kv, storage } = v2();
+    await kv.handle(req("write", "metadata/p", { max_versions: 2 }));
+    for (let i = 1; i <= 4; i++) await kv.handle(req("write", "data/p", { data: { i } }));
+    const meta = (await kv.handle(req("read", "metadata/p"))).data as {
+      versions: object;
+      oldest_version: number;
+    };
+    expect(Object.keys(meta.versions)).toEqual(["3", "4"]);
+    expect(meta.oldest_version).toBe(3);
+    expect(await status(kv.handle(req("read", "data/p", undefined, { version: "1" })))).toBe(404);
+    const stored = await storage.list("logical/x/versions/");
+    expect((await storage.list(`logical/x/versions/${stored[0]}`)).sort()).toEqual(["3", "4"]);
+  });
+
+  it("soft delete, undelete and destroy", async () => {
+    const { kv } = v2();
+    await kv.handle(req("write", "data/s", { data: { a: 1 } }));
+    await kv.handle(req("write", "data/s", { data: { a: 2 } }));
+    await kv.handle(req("delete", "data/s"));
+    const deleted = await kv.handle(req("read", "data/s"));
+    expect(deleted.status).toBe(404);
+    expect(deleted.data).toMatchObject({ data: null, metadata: { version: 2 } });
+    await kv.handle(req("write", "undelete/s", { versions: [2] }));
+    expect((await kv.handle(req("read", "data/s"))).data).toMatchObject({ data: { a: 2 } });
+    await kv.handle(req("write", "delete/s", { versions: [1] }));
+    expect((await kv.handle(req("read", "data/s", undefined, { version: "1" }))).status).toBe(404);
+    await kv.handle(req("write", "destroy/s", { versions: [1] }));
+    await kv.handle(req("write", "undelete/s", { versions: [1] }));
+    const destroyed = await kv.handle(req("read", "data/s", undefined, { version: "1" }));
+    expect(destroyed.data).toMatchObject({ metadata: { destroyed: true } });
+    expect(await status(kv.handle(req("write", "delete/s", {})))).toBe(400);
+  });
+
+  it("lists metadata folders and deletes all versions with the metadata", async () => {
+    const { kv, storage } = v2();
+    await kv.handle(req("write", "data/app/a", { data: { x: 1 } }));
+    await kv.handle(req("write", "data/app/b/c", { data: { x: 1 } }));
+    expect((await kv.handle(req("list", "metadata/"))).data).toEqual({ keys: ["app/"] });
+    expect((await kv.handle(req("list", "metadata/app"))).data).toEqual({ keys: ["a", "b/"] });
+    await kv.handle(req("delete", "metadata/app/a"));
+    expect(await status(kv.handle(req("read", "metadata/app/a")))).toBe(404);
+    expect((await kv.handle(req("list", "metadata/app/"))).data).toEqual({ keys: ["b/"] });
+    expect((await storage.list("logical/x/versions/")).length).toBe(1);
+    expect(await status(kv.handle(req("list", "metadata/nothing/")))).toBe(404);
+  });
+
+  it("delete_version_after marks new versions for deletion", async () => {
+    const { kv } = v2();
+    await kv.handle(req("write", "metadata/t", { delete_version_after: "1h" }));
+    const w = await kv.handle(req("write", "data/t", { data: { a: 1 } }));
+    expect((w.data as { deletion_time: string }).deletion_time).not.toBe("");
+    expect((await kv.handle(req("read", "metadata/t"))).data).toMatchObject({
+      delete_version_after: "1h0m0s",
+    });
+  });
+
+  it("custom_metadata is stored and returned", async () => {
+    const { kv } = v2();
+    await kv.handle(req("write", "metadata/c", { custom_metadata: { owner: "ops" } }));
+    await kv.handle(req("write", "data/c", { data: { a: 1 } }));
+    expect((await kv.handle(req("read", "data/c"))).data).toMatchObject({
+      metadata: { custom_metadata: { owner: "ops" } },
+    });
+    expect(await status(kv.handle(req("write", "metadata/c", { custom_metadata: { owner: 5 } })))).toBe(400);
+  });
+
+  it("refuses unknown fields, missing data, unknown sub-paths and wrong operations", async () => {
+    const { kv } = v2();
+    expect(await status(kv.handle(req("write", "data/a", { data: { a: 1 }, extra: true })))).toBe(400);
+    expect(await status(kv.handle(req("write", "data/a", { options: {} })))).toBe(400);
+    expect(await status(kv.handle(req("write", "data/a", { data: "text" })))).toBe(400);
+    expect(await status(kv.handle(req("write", "data/a", { data: {}, options: { cas: "x" } })))).toBe(400);
+    expect(await status(kv.handle(req("read", "nothing/a")))).toBe(404);
+    expect(await status(kv.handle(req("list", "data/")))).toBe(405);
+  });
+
+  it("serialises concurrent writes to one key: every version is distinct", async () => {
+    const { kv } = v2();
+    const res = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => kv.handle(req("write", "data/c", { data: { i } }))),
+    );
+    const versions = res.map((r) => (r.data as { version: number }).version).sort((a, b) => a - b);
+    expect(versions).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+});
+
+describe("MountTable", () => {
+  it("mounts, resolves the longest prefix, refuses overlaps and reserved paths, unmounts with data", async () => {
+    const storage = new MemoryBackend();
+    const t = new MountTable(storage);
+    const m = await t.mount("secret", { type: "kv", options: { version: "2" } });
+    expect(m.path).toBe("secret/");
+    await t.mount("team/kv", { type: "kv-v1" });
+    await expect(t.mount("secret/sub", { type: "kv" })).rejects.toThrow(/already in use/);
+    await expect(t.mount("sys/x", { type: "kv" })).rejects.toThrow(/reserved/);
+    await expect(t.mount("x", { type: "database" })).rejects.toThrow(/kv only/);
+    await expect(t.mount("y", { type: "kv", options: { version: "3" } })).rejects.toThrow(/version/);
+    const r = await t.resolve("team/kv/a/b");
+    expect(r?.mount.path).toBe("team/kv/");
+    expect(r?.rest).toBe("a/b");
+    expect((await t.resolve("team/kv"))?.rest).toBe("");
+    expect(await t.resolve("team/other")).toBeUndefined();
+    await r?.engine.handle(req("write", "a/b", { x: 1 }));
+    expect((await storage.list(`logical/${r?.mount.uuid}/`)).length).toBe(1);
+    expect(await t.unmount("team/kv")).toBe(true);
+    expect(await storage.list(`logical/${r?.mount.uuid}/`)).toEqual([]);
+    expect(await t.unmount("team/kv")).toBe(false);
+    // A fresh table over the same storage sees the same mounts.
+    expect((await new MountTable(storage).all()).map((e) => e.path)).toEqual(["secret/"]);
+  });
+
+  it("a seal_wrap mount writes its entries with sealWrap", async () => {
+    const storage = new MemoryBackend();
+    const flagged: string[] = [];
+    const spy = new Proxy(storage, {
+      get(target, prop, recv) {
+        if (prop === "put") {
+          return async (e: { key: string; sealWrap?: boolean }) => {
+            if (e.sealWrap === true) flagged.push(e.key);
+            return target.put(e as never);
+          };
+        }
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const t = new MountTable(spy);
+    await t.mount("wrapped", { type: "kv", options: { version: "2" }, sealWrap: true });
+    await t.mount("plain", { type: "kv", options: { version: "2" } });
+    await (await t.resolve("wrapped/data/x"))?.engine.handle(req("write", "data/x", { data: { a: 1 } }));
+    await (await t.resolve("plain/data/x"))?.engine.handle(req("write", "data/x", { data: { a: 1 } }));
+    expect(flagged.length).toBe(2);
+    const wrapped = (await t.all()).find((m) => m.path === "wrapped/");
+    expect(flagged.every((k) => k.startsWith(`logical/${wrapped?.uuid}/`))).toBe(true);
+  });
+});

@@ -1,0 +1,228 @@
+/**
+ * The mount table: which secrets engine serves which path prefix. Stored in the barrier at
+ * `core/bulwark-mounts` (Bulwark's own JSON; Vault's `core/mounts` is a different, compressed
+ * format and is left alone). Each mount's data lives below `logical/<uuid>/`, as in Vault.
+ *
+ * Only the KV engine exists (`kv` with `options.version` "1" or "2"; Vault's aliases `kv-v1`,
+ * `kv-v2` and `generic` are accepted). `seal_wrap = true` makes every entry of the mount go through
+ * the seal a second time (`sealWrap` puts): with an HSM/KMS seal the raw entries carry the `s`
+ * canary.
+ */
+import { randomUUID } from "node:crypto";
+import type { Backend } from "@bulwark/storage";
+import { randomBase62 } from "../auth/token-id.js";
+import { type KvEngine, KvError, PrefixView } from "./common.js";
+import { KvV1 } from "./kv-v1.js";
+import { KvV2 } from "./kv-v2.js";
+
+const TABLE = "core/bulwark-mounts";
+const RESERVED = ["sys/", "auth/", "cubbyhole/", "identity/", "core/", "logical/"];
+
+export interface MountEntry {
+  /** With a trailing '/', e.g. "secret/". */
+  path: string;
+  type: "kv";
+  description: string;
+  uuid: string;
+  accessor: string;
+  options: { version: "1" | "2" };
+  seal_wrap: boolean;
+  local: boolean;
+  external_entropy_access: boolean;
+  config: { default_lease_ttl: number; max_lease_ttl: number; force_no_cache: boolean };
+  /** Unix seconds. */
+  created_time: number;
+}
+
+export interface MountRequest {
+  type: string;
+  description?: string;
+  options?: Record<string, unknown>;
+  sealWrap?: boolean;
+  local?: boolean;
+  externalEntropyAccess?: boolean;
+  config?: { defaultLeaseTtl?: number; maxLeaseTtl?: number };
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Normalises a mount path: no leading '/', exactly one trailing '/'. */
+export function normalizeMountPath(path: string): string {
+  const p = `${path.replace(/^\/+/, "").replace(/\/+$/, "")}/`;
+  if (p === "/") throw new KvError(400, "missing mount path: give e.g. sys/mounts/secret");
+  for (const seg of p.slice(0, -1).split("/")) {
+    if (seg === "" || seg === "." || seg === ".." || seg.includes("\0")) {
+      throw new KvError(400, `invalid mount path ${JSON.stringify(path)}: empty, '.' or '..' segment`);
+    }
+  }
+  if (p.length > 256) throw new KvError(400, "mount path is longer than 256 characters");
+  return p;
+}
+
+function kvVersion(type: string, options: Record<string, unknown> | undefined): "1" | "2" {
+  const t = type.toLowerCase();
+  if (t === "kv-v2") return "2";
+  if (t === "kv-v1" || t === "generic") return "1";
+  if (t !== "kv") throw new KvError(400, `plugin not found in the catalog: ${type} (Bulwark serves kv only)`);
+  const v = options?.version;
+  if (v === undefined || v === "" || v === "1" || v === 1) return "1";
+  if (v === "2" || v === 2) return "2";
+  throw new KvError(400, `invalid kv version ${JSON.stringify(v)}: use "1" or "2"`);
+}
+
+interface Loaded {
+  entries: MountEntry[];
+  at: number;
+}
+
+export class MountTable {
+  readonly #storage: Backend;
+  readonly #ttlMs: number;
+  readonly #engines = new Map<string, KvEngine>();
+  #loaded: Loaded | undefined;
+  /** Serialises mount/unmount/tune: each rewrites the whole table. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(storage: Backend, opts: { cacheTtlMs?: number } = {}) {
+    this.#storage = storage;
+    this.#ttlMs = opts.cacheTtlMs ?? 5000;
+  }
+
+  async all(): Promise<MountEntry[]> {
+    const l = this.#loaded;
+    if (l !== undefined && Date.now() - l.at < this.#ttlMs) return l.entries;
+    const e = await this.#storage.get(TABLE);
+    const entries =
+      e === undefined ? [] : (JSON.parse(dec.decode(e.value)) as { entries: MountEntry[] }).entries;
+    this.#loaded = { entries, at: Date.now() };
+    return entries;
+  }
+
+  /** The mount serving `path` (longest prefix) and the rest of the path below it. */
+  async resolve(path: string): Promise<{ mount: MountEntry; rest: string; engine: KvEngine } | undefined> {
+    let best: MountEntry | undefined;
+    const withSlash = path.endsWith("/") ? path : `${path}/`;
+    for (const m of await this.all()) {
+      if (
+        (path.startsWith(m.path) || withSlash === m.path) &&
+        (best === undefined || m.path.length > best.path.length)
+      ) {
+        best = m;
+      }
+    }
+    if (best === undefined) return undefined;
+    return { mount: best, rest: path.slice(best.path.length), engine: this.#engine(best) };
+  }
+
+  #engine(m: MountEntry): KvEngine {
+    const key = `${m.uuid}:${m.options.version}:${m.seal_wrap}`;
+    let e = this.#engines.get(key);
+    if (e === undefined) {
+      const view = new PrefixView(this.#storage, `logical/${m.uuid}/`, m.seal_wrap);
+      e = m.options.version === "2" ? new KvV2(view) : new KvV1(view, m.config.default_lease_ttl);
+      this.#engines.set(key, e);
+    }
+    return e;
+  }
+
+  async mount(rawPath: string, req: MountRequest): Promise<MountEntry> {
+    const path = normalizeMountPath(rawPath);
+    const version = kvVersion(req.type, req.options);
+    for (const r of RESERVED) {
+      if (path.startsWith(r) || r.startsWith(path)) {
+        throw new KvError(400, `cannot mount at ${JSON.stringify(path)}: ${r} is reserved`);
+      }
+    }
+    return this.#serial(async () => {
+      const entries = await this.#fresh();
+      for (const m of entries) {
+        if (m.path.startsWith(path) || path.startsWith(m.path)) {
+          throw new KvError(400, `path is already in use at ${m.path}`);
+        }
+      }
+      const entry: MountEntry = {
+        path,
+        type: "kv",
+        description: req.description ?? "",
+        uuid: randomUUID(),
+        accessor: `kv_${randomBase62(8).toLowerCase()}`,
+        options: { version },
+        seal_wrap: req.sealWrap ?? false,
+        local: req.local ?? false,
+        external_entropy_access: req.externalEntropyAccess ?? false,
+        config: {
+          default_lease_ttl: req.config?.defaultLeaseTtl ?? 0,
+          max_lease_ttl: req.config?.maxLeaseTtl ?? 0,
+          force_no_cache: false,
+        },
+        created_time: Math.floor(Date.now() / 1000),
+      };
+      await this.#write([...entries, entry]);
+      return entry;
+    });
+  }
+
+  /** Removes a mount and all of its data. Returns false when nothing was mounted there. */
+  async unmount(rawPath: string): Promise<boolean> {
+    const path = normalizeMountPath(rawPath);
+    return this.#serial(async () => {
+      const entries = await this.#fresh();
+      const m = entries.find((e) => e.path === path);
+      if (m === undefined) return false;
+      // The table entry goes first: from then on nothing routes to the data being deleted.
+      await this.#write(entries.filter((e) => e !== m));
+      await this.#deleteTree(`logical/${m.uuid}/`);
+      return true;
+    });
+  }
+
+  async tune(
+    rawPath: string,
+    patch: { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number },
+  ): Promise<MountEntry> {
+    const path = normalizeMountPath(rawPath);
+    return this.#serial(async () => {
+      const entries = await this.#fresh();
+      const m = entries.find((e) => e.path === path);
+      if (m === undefined) throw new KvError(400, `no mount at ${path}`);
+      const next: MountEntry = {
+        ...m,
+        description: patch.description ?? m.description,
+        config: {
+          ...m.config,
+          default_lease_ttl: patch.defaultLeaseTtl ?? m.config.default_lease_ttl,
+          max_lease_ttl: patch.maxLeaseTtl ?? m.config.max_lease_ttl,
+        },
+      };
+      await this.#write(entries.map((e) => (e === m ? next : e)));
+      return next;
+    });
+  }
+
+  async #deleteTree(prefix: string): Promise<void> {
+    for (const name of await this.#storage.list(prefix)) {
+      if (name.endsWith("/")) await this.#deleteTree(prefix + name);
+      else await this.#storage.delete(prefix + name);
+    }
+  }
+
+  async #fresh(): Promise<MountEntry[]> {
+    this.#loaded = undefined;
+    return this.all();
+  }
+
+  async #write(entries: MountEntry[]): Promise<void> {
+    await this.#storage.put({ key: TABLE, value: enc.encode(JSON.stringify({ entries })) });
+    this.#loaded = { entries, at: Date.now() };
+    // Engines of removed mounts go; the others stay (their per-key locks must not be split).
+    const live = new Set(entries.map((e) => e.uuid));
+    for (const k of this.#engines.keys()) if (!live.has(k.split(":")[0] as string)) this.#engines.delete(k);
+  }
+
+  async #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}
