@@ -125,8 +125,8 @@ interface Connection {
   login: Session;
   pool: SessionPool;
   mechanisms: Set<number>;
-  /** Key handles by "<purpose> <key id>"; object handles belong to a login, so a reconnect starts empty. */
-  keys: Map<string, ResolvedKey>;
+  /** Key handles by purpose and key id; object handles belong to a login, so a reconnect starts empty. */
+  keys: { encrypt: Map<string, ResolvedKey>; hmac: Map<string, ResolvedKey> };
   broken: boolean;
 }
 
@@ -136,6 +136,9 @@ interface Current {
   mechanism: Pkcs11Mechanism;
   hmacKeyId: string;
 }
+
+// Read once: property reads on the native addon object are not free on the hot path.
+const CK_PARAMS_AES_GCM_V240 = pkcs11js.CK_PARAMS_AES_GCM_v240;
 
 /** CKK_SHA256_HMAC: a key type some HSMs use for HMAC keys (graphene's enum lacks it). */
 const CKK_SHA256_HMAC = 0x2b;
@@ -498,7 +501,7 @@ export class Pkcs11Seal extends BaseSeal {
       tokenSerial: found.serial,
       login,
       mechanisms,
-      keys: new Map(),
+      keys: { encrypt: new Map(), hmac: new Map() },
       broken: false,
       pool: new SessionPool(
         max,
@@ -718,7 +721,7 @@ export class Pkcs11Seal extends BaseSeal {
 
   /** The key a blob (or the config) names, cached per connection. */
   #keyById(conn: Connection, keyId: string, purpose: "encrypt" | "hmac"): ResolvedKey {
-    const cached = conn.keys.get(`${purpose} ${keyId}`);
+    const cached = conn.keys[purpose].get(keyId);
     if (cached !== undefined) return cached;
     const parts = keyId === "" ? undefined : splitKeyId(keyId);
     let label = parts?.label;
@@ -743,7 +746,7 @@ export class Pkcs11Seal extends BaseSeal {
         `no ${purpose === "hmac" ? "HMAC " : ""}key ${describeSelector(label, id)} on token "${conn.tokenLabel}" (seal key ${JSON.stringify(keyId)}); keep old keys on the token until every blob was rewrapped with the new one`,
       );
     }
-    conn.keys.set(`${purpose} ${keyId}`, key);
+    conn.keys[purpose].set(keyId, key);
     return key;
   }
 
@@ -866,7 +869,7 @@ export class Pkcs11Seal extends BaseSeal {
         `token "${conn.tokenLabel}" does not offer ${mechanismName(mechanism)}${mechanism === CKM_AES_GCM ? '; set mechanism = "0x1085" with hmac_key_label for AES-CBC-PAD + HMAC' : ""}`,
       );
     }
-    conn.keys.set(`encrypt ${key.keyId}`, key);
+    conn.keys.encrypt.set(key.keyId, key);
     let hmacKeyId = "";
     if (mechanism === CKM_AES_CBC_PAD) {
       if (!conn.mechanisms.has(CKM_SHA256_HMAC)) {
@@ -885,7 +888,7 @@ export class Pkcs11Seal extends BaseSeal {
         }
         hmac = await this.#generate(conn, mechanism, "hmac");
       }
-      conn.keys.set(`hmac ${hmac.keyId}`, hmac);
+      conn.keys.hmac.set(hmac.keyId, hmac);
       hmacKeyId = hmac.keyId;
     }
     return { keyId: key.keyId, mechanism, hmacKeyId };
@@ -936,13 +939,14 @@ export class Pkcs11Seal extends BaseSeal {
   // Mechanisms (each runs on one borrowed session, start to finish)
 
   #gcmParams(iv: Buffer, aad: Buffer | undefined): pkcs11js.AesGCM {
-    return {
-      type: pkcs11js.CK_PARAMS_AES_GCM_v240,
+    const params: pkcs11js.AesGCM = {
+      type: CK_PARAMS_AES_GCM_V240,
       iv,
-      ...(aad !== undefined && aad.length > 0 ? { aad } : {}),
       ivBits: this.config.gcmIvBits ?? iv.length * 8,
       tagBits: GCM_TAG_BYTES * 8,
     };
+    if (aad !== undefined && aad.length > 0) params.aad = aad;
+    return params;
   }
 
   async #gcmEncrypt(
