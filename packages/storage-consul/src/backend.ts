@@ -2,7 +2,6 @@ import {
   type Entry,
   FencedWriteError,
   type HABackend,
-  type Lock,
   StorageError,
   StorageUnavailableError,
   type TransactionalBackend,
@@ -321,7 +320,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
    * A lock on `key` (relative to `path`) whose holder is recorded as `value`. The lock on
    * `core/lock` (option `haLockKey`) also fences this backend's writes while held.
    */
-  lockWith(key: string, value: string): Lock {
+  lockWith(key: string, value: string): ConsulLock {
     validateKey(key);
     if (typeof value !== "string") {
       throw new TypeError(`lockWith(${JSON.stringify(key)}, value): value must be a string`);

@@ -8,4 +8,4 @@ export {
 } from "./config.js";
 export { formatDuration, parseDurationMs } from "./duration.js";
 export { createConsulBackend } from "./factory.js";
-export { ConsulLock, SESSION_NAME } from "./lock.js";
+export { type ConsulLock, SESSION_NAME } from "./lock.js";

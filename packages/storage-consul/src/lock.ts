@@ -63,6 +63,7 @@ export class ConsulLock implements Lock {
   #waitSession: string | undefined;
   #waiting = false;
   #waitAbort: AbortController | undefined;
+  #shutDown = false;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #renewToken: symbol | undefined;
   #lastRenewed = 0;
@@ -89,8 +90,9 @@ export class ConsulLock implements Lock {
         `acquire() is already waiting for HA lock ${JSON.stringify(this.key)} on this handle; await or abort that call first`,
       );
     }
-    if (this.#host.http.closed)
+    if (this.#shutDown || this.#host.http.closed) {
       throw new StorageUnavailableError("the Consul backend was closed; open a new one");
+    }
     this.#waiting = true;
     // One controller for this wait: the caller's signal and close() both cancel requests in flight.
     const wait = new AbortController();
@@ -106,8 +108,9 @@ export class ConsulLock implements Lock {
       this.#stopRenewals();
       if (s !== undefined) void this.#destroySession(s);
       if (wait.signal.aborted) {
-        if (this.#host.http.closed)
+        if (this.#shutDown) {
           throw new StorageUnavailableError("the Consul backend was closed while waiting for the lock");
+        }
         throw abortError(this.key, signal?.reason);
       }
       throw err;
@@ -286,7 +289,7 @@ export class ConsulLock implements Lock {
     }
   }
 
-  /** A fenced write was rejected: the lock is gone even if the watch has not seen it yet. */
+  /** @internal The backend's fenced write was rejected: the lock is gone even if the watch has not seen it yet. */
   fencedWriteFailed(session: string): void {
     this.#lose(session, "a fenced write's check-session failed: the lock changed ownership");
   }
@@ -349,8 +352,9 @@ export class ConsulLock implements Lock {
     return { held: true, value: pair.Value === null ? "" : pair.Value.toString("utf8") };
   }
 
-  /** Called by `ConsulBackend.close()`: ends any wait, releases if held. */
+  /** @internal Called by `ConsulBackend.close()`: ends any wait, releases if held. */
   async shutdown(): Promise<void> {
+    this.#shutDown = true;
     this.#waitAbort?.abort();
     await this.release();
     this.#host.forget(this);

@@ -28,17 +28,21 @@ export function consulAvailability(): { available: true } | { available: false; 
 }
 
 const running = new Set<ChildProcess>();
+const dataDirs = new Set<string>();
 let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // A crashed or interrupted run must not leave agents (or their data dirs) behind.
+  process.once("exit", () => {
+    for (const c of running) c.kill("SIGKILL");
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
 function track(child: ChildProcess): void {
   running.add(child);
   child.once("exit", () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // A crashed or interrupted test run must not leave agents behind.
-    process.once("exit", () => {
-      for (const c of running) c.kill("SIGKILL");
-    });
-  }
+  installExitHook();
 }
 
 async function freeTcpPort(host: string): Promise<{ port: number; close: () => Promise<void> }> {
@@ -148,6 +152,8 @@ export class ConsulAgent {
     this.ports = ports;
     this.nodeName = opts.nodeName ?? `bulwark-test-${process.pid}-${++agentCounter}`;
     this.dataDir = mkdtempSync(join(tmpdir(), "bulwark-consul-"));
+    dataDirs.add(this.dataDir);
+    installExitHook();
     const hcl = [
       // Short session TTLs make the lock-loss tests fast; Consul's own minimum is 10 s.
       'session_ttl_min = "1s"',
@@ -329,6 +335,7 @@ export class ConsulAgent {
   async stop(): Promise<void> {
     await this.halt();
     rmSync(this.dataDir, { recursive: true, force: true });
+    dataDirs.delete(this.dataDir);
   }
 }
 

@@ -45,6 +45,7 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
   }, 60_000);
   afterEach(async () => {
     proxy.intercept = undefined;
+    proxy.delayMs = 0;
     proxy.seen.length = 0;
     await Promise.all(open.splice(0).map((b) => b.close()));
   });
@@ -388,6 +389,67 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
       message: "the Consul backend was closed; open a new one",
     });
     expect(() => b.lockWith("core/lock", "again")).toThrow(/closed/);
+  });
+
+  it("max_parallel bounds the storage requests in flight", async () => {
+    const b = backend({ maxParallel: 3 });
+    proxy.delayMs = 20;
+    proxy.maxInFlight = 0;
+    await Promise.all(Array.from({ length: 30 }, (_, i) => b.put({ key: `p/${i}`, value: enc(String(i)) })));
+    expect(proxy.maxInFlight).toBe(3);
+    proxy.delayMs = 0;
+    expect(await b.list("p/")).toHaveLength(30);
+  });
+
+  it('the lock session is named "Bulwark Lock" with session_ttl; release() and an aborted wait destroy their sessions', async () => {
+    const sessions = async () =>
+      (await (await fetch(`${agent.url}/v1/session/list`)).json()) as {
+        ID: string;
+        Name: string;
+        TTL: string;
+        LockDelay: number;
+      }[];
+    const b = backend({ sessionTtlMs: 12_000, lockDelayMs: 2000 });
+    const lock = b.lockWith("core/lock", "node-a");
+    await lock.acquire();
+    const id = lock.session as string;
+    expect((await sessions()).find((s) => s.ID === id)).toMatchObject({
+      Name: "Bulwark Lock",
+      TTL: "12s",
+      LockDelay: 2e9,
+    });
+    await lock.release();
+    expect((await sessions()).some((s) => s.ID === id)).toBe(false);
+    expect(lock.session).toBeUndefined();
+
+    const holder = b.lockWith("core/lock", "holder");
+    await holder.acquire();
+    const before = new Set((await sessions()).map((s) => s.ID));
+    const giveUp = new AbortController();
+    const waiting = b.lockWith("core/lock", "waiter").acquire(giveUp.signal);
+    await new Promise((r) => setTimeout(r, 200));
+    const during = (await sessions()).filter((s) => !before.has(s.ID));
+    expect(during).toHaveLength(1);
+    giveUp.abort();
+    await expect(waiting).rejects.toMatchObject({ name: "AbortError" });
+    const deadline = Date.now() + 2000;
+    while ((await sessions()).some((s) => s.ID === during[0]?.ID) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await sessions()).some((s) => s.ID === during[0]?.ID)).toBe(false);
+  });
+
+  it("close() ends a pending wait with StorageUnavailableError", async () => {
+    const holder = backend();
+    await holder.lockWith("core/lock", "holder").acquire();
+    const waiter = new ConsulBackend({ address: agent.address, path: holder.path, lockWaitTimeMs: 5000 });
+    const pending = waiter.lockWith("core/lock", "waiter").acquire();
+    await new Promise((r) => setTimeout(r, 100));
+    await waiter.close();
+    await expect(pending).rejects.toMatchObject({
+      name: "StorageUnavailableError",
+      message: "the Consul backend was closed while waiting for the lock",
+    });
   });
 
   it("a session_ttl Consul refuses is a clear error on acquire", async () => {

@@ -65,6 +65,11 @@ export type Intercept = (req: SeenRequest, n: number) => { status: number; body:
 export class ConsulProxy {
   readonly seen: SeenRequest[] = [];
   intercept: Intercept | undefined;
+  /** Delay before forwarding each request (to make concurrent requests overlap). */
+  delayMs = 0;
+  /** Most requests seen in flight at once. */
+  maxInFlight = 0;
+  #inFlight = 0;
   readonly #server: Server;
   readonly #target: URL;
   #port = 0;
@@ -82,30 +87,37 @@ export class ConsulProxy {
           body: body.toString("utf8"),
         };
         this.seen.push(seen);
+        this.#inFlight++;
+        this.maxInFlight = Math.max(this.maxInFlight, this.#inFlight);
+        res.once("close", () => this.#inFlight--);
         const answer = this.intercept?.(seen, this.seen.length);
         if (answer !== undefined) {
           res.writeHead(answer.status, { "content-type": "text/plain" });
           res.end(answer.body);
           return;
         }
-        const up = request(
-          {
-            host: this.#target.hostname,
-            port: this.#target.port,
-            method: req.method,
-            path: req.url,
-            headers: { ...req.headers, host: this.#target.host },
-          },
-          (upRes) => {
-            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-            upRes.pipe(res);
-          },
-        );
-        up.on("error", (err) => {
-          res.writeHead(502, { "content-type": "text/plain" });
-          res.end(String(err));
-        });
-        up.end(body);
+        const forward = () => {
+          const up = request(
+            {
+              host: this.#target.hostname,
+              port: this.#target.port,
+              method: req.method,
+              path: req.url,
+              headers: { ...req.headers, host: this.#target.host },
+            },
+            (upRes) => {
+              res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+              upRes.pipe(res);
+            },
+          );
+          up.on("error", (err) => {
+            res.writeHead(502, { "content-type": "text/plain" });
+            res.end(String(err));
+          });
+          up.end(body);
+        };
+        if (this.delayMs > 0) setTimeout(forward, this.delayMs);
+        else forward();
       });
     });
   }
