@@ -3,8 +3,6 @@ import {
   AES_256_KEY_BYTES,
   CryptoError,
   constantTimeEqual,
-  envelopeDecrypt,
-  envelopeEncrypt,
   GCM_NONCE_BYTES,
   randomBytes,
 } from "@bulwark/crypto";
@@ -17,6 +15,7 @@ import {
   SealError,
   type SealHealth,
 } from "@bulwark/seal";
+import { openEnvelope, sealEnvelope } from "./envelope.js";
 import { AwsKmsAccessDeniedError, AwsKmsError, AwsKmsKeyStateError } from "./errors.js";
 import {
   type KmsApi,
@@ -115,6 +114,8 @@ export class AwsKmsSeal extends BaseSeal {
       : resolveOptions(options);
     this.#region = this.#opts.region;
     this.#policy = {
+      // The SDK client enforces the request timeout itself; an injected client may not.
+      backstop: this.#opts.client !== undefined,
       maxRetries: this.#opts.maxRetries,
       requestTimeoutMs: this.#opts.requestTimeoutMs,
       baseDelayMs: this.#opts.retryBaseDelayMs,
@@ -234,6 +235,9 @@ export class AwsKmsSeal extends BaseSeal {
     return api;
   }
 
+  // Built only when an error message needs it (never on the hot path).
+  readonly #whereFn = (): string => this.#where();
+
   #where(): string {
     const region = this.#region === undefined ? "" : `region ${this.#region}`;
     const endpoint = this.#opts.endpoint === undefined ? "" : `endpoint ${this.#opts.endpoint}`;
@@ -245,7 +249,7 @@ export class AwsKmsSeal extends BaseSeal {
     keyId: string | undefined,
     signal: AbortSignal | undefined,
   ) {
-    return { operation, keyId, where: this.#where(), signal, logger: this.#opts.logger };
+    return { operation, keyId, where: this.#whereFn, signal, logger: this.#opts.logger };
   }
 
   #context(): { EncryptionContext?: Record<string, string> } {
@@ -302,45 +306,41 @@ export class AwsKmsSeal extends BaseSeal {
   ): Promise<BlobInfo> {
     const configured = this.#opts.kmsKeyId;
     let keyArn = "";
-    // envelopeEncrypt makes the random 32-byte data key, encrypts locally, and zeroes the data key
+    // sealEnvelope makes the random 32-byte data key, encrypts locally, and zeroes the data key
     // once the wrap call returns or fails.
-    const envelope = await envelopeEncrypt(
-      plaintext,
-      async (dataKey) => {
-        const out = await callKms(
-          (abortSignal) =>
-            this.#client().encrypt(
-              { KeyId: configured, Plaintext: dataKey, ...this.#context() },
-              { abortSignal },
-            ),
-          this.#policy,
-          this.#ctx("Encrypt", this.keyId(), signal),
-        );
-        if (
-          !(out.CiphertextBlob instanceof Uint8Array) ||
-          out.CiphertextBlob.length === 0 ||
-          typeof out.KeyId !== "string" ||
-          out.KeyId === ""
-        ) {
-          throw new AwsKmsError(
-            "encrypt_failed",
-            `KMS Encrypt with ${configured} returned no ciphertext or key id`,
-            {
-              kms: {
-                operation: "Encrypt",
-                awsErrorName: "InvalidResponse",
-                requestId: undefined,
-                httpStatusCode: undefined,
-                attempts: 1,
-              },
+    const envelope = await sealEnvelope(plaintext, aad, async (dataKey) => {
+      const out = await callKms(
+        (abortSignal) =>
+          this.#client().encrypt(
+            { KeyId: configured, Plaintext: dataKey, ...this.#context() },
+            { abortSignal },
+          ),
+        this.#policy,
+        this.#ctx("Encrypt", this.keyId(), signal),
+      );
+      if (
+        !(out.CiphertextBlob instanceof Uint8Array) ||
+        out.CiphertextBlob.length === 0 ||
+        typeof out.KeyId !== "string" ||
+        out.KeyId === ""
+      ) {
+        throw new AwsKmsError(
+          "encrypt_failed",
+          `KMS Encrypt with ${configured} returned no ciphertext or key id`,
+          {
+            kms: {
+              operation: "Encrypt",
+              awsErrorName: "InvalidResponse",
+              requestId: undefined,
+              httpStatusCode: undefined,
+              attempts: 1,
             },
-          );
-        }
-        keyArn = out.KeyId;
-        return out.CiphertextBlob;
-      },
-      aad,
-    );
+          },
+        );
+      }
+      keyArn = out.KeyId;
+      return out.CiphertextBlob;
+    });
     // Follow the key KMS actually used: an alias may have been re-pointed since the last call.
     if (keyArn !== this.#keyArn) {
       if (this.#keyArn !== undefined) {
@@ -350,7 +350,7 @@ export class AwsKmsSeal extends BaseSeal {
     }
     return createBlobInfo({
       ciphertext: envelope.ciphertext,
-      iv: envelope.nonce,
+      iv: envelope.iv,
       keyInfo: { mechanism: AWSKMS_MECHANISM_ENVELOPE, keyId: keyArn, wrappedKey: envelope.wrappedKey },
     });
   }
@@ -450,21 +450,17 @@ export class AwsKmsSeal extends BaseSeal {
           });
         }
         try {
-          return await envelopeDecrypt(
-            { wrappedKey: info.wrappedKey, nonce: blob.iv, ciphertext: blob.ciphertext },
-            async (wrapped) => {
-              const dataKey = await this.#kmsDecrypt(wrapped, keyId, signal);
-              if (dataKey.length !== AES_256_KEY_BYTES) {
-                dataKey.fill(0);
-                throw new SealDecryptError(
-                  `KMS returned a ${dataKey.length}-byte data key, expected ${AES_256_KEY_BYTES}: the blob was not written by an awskms seal`,
-                  { keyId },
-                );
-              }
-              return dataKey;
-            },
-            aad,
-          );
+          return await openEnvelope(blob.ciphertext, blob.iv, aad, async () => {
+            const dataKey = await this.#kmsDecrypt(info.wrappedKey, keyId, signal);
+            if (dataKey.length !== AES_256_KEY_BYTES) {
+              dataKey.fill(0);
+              throw new SealDecryptError(
+                `KMS returned a ${dataKey.length}-byte data key, expected ${AES_256_KEY_BYTES}: the blob was not written by an awskms seal`,
+                { keyId },
+              );
+            }
+            return dataKey;
+          });
         } catch (err) {
           if (err instanceof CryptoError) {
             throw new SealDecryptError(

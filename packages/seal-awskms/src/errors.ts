@@ -205,8 +205,13 @@ export function classifyKmsError(err: unknown, timedOut: boolean): ClassifiedErr
   const rawMessage = prop(err, "message");
   const message = shorten(typeof rawMessage === "string" ? rawMessage : String(err));
   if (timedOut) return { name: "Timeout", retryable: true, requestId, httpStatusCode, message };
+  // The SDK renames socket errors to TimeoutError (for its retry logic): the code says what happened.
   const net = networkCode(err);
-  if (net !== undefined) return { name: net, retryable: true, requestId, httpStatusCode, message };
+  if (net !== undefined && net !== "ETIMEDOUT")
+    return { name: net, retryable: true, requestId, httpStatusCode, message };
+  if (net === "ETIMEDOUT" || prop(err, "name") === "TimeoutError") {
+    return { name: "Timeout", retryable: true, requestId, httpStatusCode, message };
+  }
   const nameRaw = prop(err, "name");
   const name = typeof nameRaw === "string" && nameRaw !== "" ? nameRaw : "Error";
   if (RETRYABLE_NAMES.has(name)) return { name, retryable: true, requestId, httpStatusCode, message };
@@ -258,12 +263,14 @@ export function toSealError(
   };
   const key = keyId === undefined || keyId === "" ? "the key named in the ciphertext" : keyId;
   const tail = suffix(c, attempts);
-  const aws = c.message === "" ? "" : `; AWS said: ${c.message}`;
+  // Only an answer from KMS is "AWS said"; a socket or timeout error is the client's own account.
+  const fromAws = c.requestId !== undefined || c.httpStatusCode !== undefined;
+  const aws = c.message === "" ? "" : `; ${fromAws ? "AWS said" : "error"}: ${c.message}`;
   const options = { kms, cause: err };
   if (c.retryable) {
     const what =
       c.name === "Timeout"
-        ? `KMS ${operation} timed out`
+        ? `KMS ${operation} timed out (${where})`
         : NETWORK_CODES.has(c.name)
           ? `cannot reach AWS KMS (${where}) for ${operation}`
           : `KMS ${operation} kept failing transiently`;

@@ -9,8 +9,12 @@ import type { ResolvedAwsKmsSealOptions } from "./options.js";
 
 /** Per-call options every {@link KmsApi} method receives. */
 export interface KmsCallOptions {
-  /** Fires on the per-attempt timeout or when the caller gives up; the call should stop. */
-  abortSignal: AbortSignal;
+  /**
+   * Fires on the per-attempt timeout or when the caller gives up; the call should stop. Always
+   * set for an injected client; for the SDK client only when a caller's signal is in play (the
+   * client enforces its own request timeout).
+   */
+  abortSignal?: AbortSignal | undefined;
 }
 
 /** The subset of `KeyMetadata` the seal reads. */
@@ -63,12 +67,16 @@ export interface KmsApi {
   destroy?(): void;
 }
 
+function httpOptions(options: KmsCallOptions): { abortSignal?: AbortSignal } {
+  return options.abortSignal === undefined ? {} : { abortSignal: options.abortSignal };
+}
+
 /** Wraps an `@aws-sdk/client-kms` client as a {@link KmsApi}. */
 export function kmsApiFromClient(client: KMSClient): KmsApi {
   return {
-    describeKey: (input, { abortSignal }) => client.send(new DescribeKeyCommand(input), { abortSignal }),
-    encrypt: (input, { abortSignal }) => client.send(new EncryptCommand(input), { abortSignal }),
-    decrypt: (input, { abortSignal }) => client.send(new DecryptCommand(input), { abortSignal }),
+    describeKey: (input, options) => client.send(new DescribeKeyCommand(input), httpOptions(options)),
+    encrypt: (input, options) => client.send(new EncryptCommand(input), httpOptions(options)),
+    decrypt: (input, options) => client.send(new DecryptCommand(input), httpOptions(options)),
     destroy: () => client.destroy(),
   };
 }
@@ -86,7 +94,9 @@ export function kmsClientConfig(opts: ResolvedAwsKmsSealOptions, region: string)
     region,
     maxAttempts: 1,
     requestHandler: {
+      // A deadline for the whole attempt, as an error (the default only logs a warning).
       requestTimeout: opts.requestTimeoutMs,
+      throwOnRequestTimeout: true,
       connectionTimeout: Math.min(opts.requestTimeoutMs, 5_000),
     },
   };

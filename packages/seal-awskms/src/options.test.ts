@@ -394,6 +394,9 @@ describe("parseEncryptionContext", () => {
     expect(() => parseEncryptionContext("c", ["a"])).toThrow(SealConfigError);
     expect(() => parseEncryptionContext("c", "{not json")).toThrow(/JSON/);
     expect(parseEncryptionContext("c", { n: 1, b: true })).toEqual({ n: "1", b: "true" });
+    const proto = parseEncryptionContext("c", "__proto__=x");
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(Object.keys(proto)).toEqual(["__proto__"]);
   });
 });
 

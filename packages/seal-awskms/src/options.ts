@@ -279,7 +279,8 @@ export function parseEncryptionContext(field: string, value: unknown): Record<st
 function addContextEntry(field: string, out: Record<string, string>, key: string, value: string): void {
   if (key === "") throw new SealConfigError(field, "keys must not be empty");
   if (Object.hasOwn(out, key)) throw new SealConfigError(field, `key ${JSON.stringify(key)} appears twice`);
-  out[key] = value;
+  // defineProperty, not assignment: a key named "__proto__" must stay a key, not swap the prototype.
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function checkContext(field: string, ctx: Record<string, string>): Record<string, string> {

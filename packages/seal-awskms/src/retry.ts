@@ -9,6 +9,11 @@ export interface RetryPolicy {
   requestTimeoutMs: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /**
+   * Enforce `requestTimeoutMs` with a timer of our own. Needed for clients that may ignore it (an
+   * injected KmsApi); the SDK client enforces it itself.
+   */
+  backstop: boolean;
 }
 
 /**
@@ -47,8 +52,8 @@ export interface CallContext {
   operation: KmsOperation;
   /** The key the call names, for messages. */
   keyId: string | undefined;
-  /** Endpoint/region, for messages. */
-  where: string;
+  /** Endpoint/region, for messages (called only when a message is built). */
+  where: () => string;
   /** The caller's own signal (init's): aborting it stops retries and rethrows its reason. */
   signal?: AbortSignal | undefined;
   logger?: AwsKmsSealLogger | undefined;
@@ -60,26 +65,51 @@ export interface CallContext {
  * failure, becomes a typed seal error that names the AWS error and request id.
  */
 export async function callKms<T>(
-  call: (abortSignal: AbortSignal) => Promise<T>,
+  call: (abortSignal: AbortSignal | undefined) => Promise<T>,
   policy: RetryPolicy,
   ctx: CallContext,
 ): Promise<T> {
   const attemptsAllowed = policy.maxRetries + 1;
   for (let attempt = 1; ; attempt++) {
     if (ctx.signal?.aborted) throw ctx.signal.reason;
-    const timeout = AbortSignal.timeout(policy.requestTimeoutMs);
-    const signal = ctx.signal === undefined ? timeout : AbortSignal.any([timeout, ctx.signal]);
+    let timedOut = false;
     let error: unknown;
-    try {
-      return await call(signal);
-    } catch (err) {
-      error = err;
+    if (!policy.backstop && ctx.signal === undefined) {
+      // The SDK client enforces the deadline itself (requestTimeout with throwOnRequestTimeout,
+      // see kmsClientConfig): no controller or timer of ours on the hot path.
+      try {
+        return await call(undefined);
+      } catch (err) {
+        error = err;
+      }
+    } else {
+      // A client that may not honour a deadline (an injected KmsApi), or a caller's signal to
+      // follow (init): one controller per attempt, its timer cleared when the call settles.
+      const controller = new AbortController();
+      const timer = policy.backstop
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort(
+              new Error(`KMS ${ctx.operation} attempt timed out after ${policy.requestTimeoutMs} ms`),
+            );
+          }, policy.requestTimeoutMs)
+        : undefined;
+      const onAbort = () => controller.abort(ctx.signal?.reason);
+      ctx.signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        return await call(controller.signal);
+      } catch (err) {
+        error = err;
+      } finally {
+        if (timer !== undefined) clearTimeout(timer);
+        ctx.signal?.removeEventListener("abort", onAbort);
+      }
     }
     // The caller's abort is not a KMS failure: pass its reason through untouched.
     if (ctx.signal?.aborted) throw ctx.signal.reason;
-    const classified = classifyKmsError(error, timeout.aborted);
+    const classified = classifyKmsError(error, timedOut);
     if (!classified.retryable || attempt >= attemptsAllowed) {
-      throw toSealError(ctx.operation, ctx.keyId, error, classified, attempt, ctx.where) as SealError;
+      throw toSealError(ctx.operation, ctx.keyId, error, classified, attempt, ctx.where()) as SealError;
     }
     const delay = backoffDelayMs(attempt, policy);
     ctx.logger?.debug("KMS call failed transiently; retrying", {

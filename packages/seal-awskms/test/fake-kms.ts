@@ -136,6 +136,8 @@ export class FakeKms implements KmsApi {
     const failure = this.#failures[op].shift();
     if (failure === undefined) return;
     if (failure instanceof Error) throw failure;
+    // The seal always gives an injected client a signal (its backstop deadline).
+    if (abortSignal === undefined) throw new Error("FakeKms: the seal passed no abortSignal");
     await failure(abortSignal);
   }
 
