@@ -881,7 +881,9 @@ export class SealedStore {
     this.#timers = [];
     this.#haAbort?.abort();
     this.#haAbort = undefined;
-    if (this.#lock !== undefined && this.#active) await this.#lock.release().catch(() => undefined);
+    // Released even when not active: a backend that lost the lock (e.g. Consul fencing) keeps
+    // refusing writes through this lock until it is released or re-acquired.
+    if (this.#lock !== undefined) await this.#lock.release().catch(() => undefined);
     this.#lock = undefined;
     this.#active = false;
     this.#barrier.seal();
