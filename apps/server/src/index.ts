@@ -1,3 +1,19 @@
+export {
+  ApiClient,
+  ApiError,
+  type ApiResponse,
+  type ClientOptions,
+  ConnectionError,
+  DEFAULT_ADDRESS,
+  type Format,
+  type Io,
+  MIGRATION_LOCK,
+  type MigrateOptions,
+  main,
+  normaliseArgs,
+  runMigrate,
+  UsageError,
+} from "./cli/index.js";
 export { ConfigError, type ConfigProblem } from "./config/errors.js";
 export {
   attribute,
@@ -56,6 +72,13 @@ export type {
   SealBlock,
   ServerConfig,
 } from "./contracts.js";
+export {
+  type BulwarkServer,
+  type DevCredentials,
+  runUntilSignal,
+  type StartServerOptions,
+  startServer,
+} from "./main.js";
 export { assertSeal } from "./registry/assert-seal.js";
 export { ProviderError, type ProviderErrorCode } from "./registry/errors.js";
 export { importPlugin, locatePlugin, resolvePackage } from "./registry/plugin.js";

@@ -331,7 +331,7 @@ describe("environment overrides", () => {
     expect(finalizeConfig(f, noEnv)).toMatchObject({
       apiAddr: "http://cfg:8200",
       logLevel: "debug",
-      clusterName: "bulwark-cluster",
+      clusterName: "",
     });
   });
 

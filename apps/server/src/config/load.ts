@@ -33,7 +33,8 @@ export type Env = Record<string, string | undefined>;
 /** Vault's listener defaults. */
 export const DEFAULT_LISTENER_ADDRESS = "127.0.0.1:8200";
 export const DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024;
-export const DEFAULT_CLUSTER_NAME = "bulwark-cluster";
+/** No `cluster_name`: the HTTP layer generates `bulwark-cluster-<hex>` once and stores it (as Vault does). */
+export const DEFAULT_CLUSTER_NAME = "";
 
 /** Where a provider block came from, so provider errors can point at the file and line. */
 export interface BlockSource {
@@ -318,6 +319,11 @@ class FileReader {
       throw err;
     }
   }
+}
+
+/** A `storage`/`seal`-style block as a {@link ProviderBlock} whose options remember their positions. */
+export function providerBlock(entry: HclBlockEntry): ProviderBlock {
+  return { type: entry.labels[0] ?? entry.type, options: providerOptions(entry, new Set()) };
 }
 
 /** A provider block's options as plain values, remembering where each key was written. */

@@ -1,0 +1,58 @@
+/**
+ * Vault's CLI takes Go-style flags with one dash (`-config=x`, `-key-shares 5`, `-dev`); commander
+ * wants two. This turns Vault's spelling into commander's before parsing, so both work.
+ */
+
+/** Flags that are booleans: `-reset=true` becomes `--reset`, `-reset=false` disappears (Go's flag package accepts both). */
+export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set([
+  "dev",
+  "reset",
+  "migrate",
+  "status",
+  "init",
+  "cancel",
+  "verify",
+  "tls-skip-verify",
+  "orphan",
+  "no-default-policy",
+  "self",
+  "accessor",
+  "cas-required",
+  "force",
+  "seal-wrap",
+  "f",
+]);
+
+const TRUE = new Set(["true", "1", "t", "T", "TRUE", "True"]);
+const FALSE = new Set(["false", "0", "f", "F", "FALSE", "False"]);
+
+/**
+ * Rewrites user arguments (without `node` and the script): `-name` and `-name=value` with a name
+ * of two or more characters become `--name…`; booleans written with `=true/false` become bare
+ * flags. Single letters (`-h`, `-f`), `-` (stdin), negative numbers and everything after `--`
+ * are left alone.
+ */
+export function normaliseArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  let rest = false;
+  for (const arg of args) {
+    if (rest || arg === "-" || !arg.startsWith("-") || /^-\d/.test(arg)) {
+      out.push(arg);
+      continue;
+    }
+    if (arg === "--") {
+      rest = true;
+      out.push(arg);
+      continue;
+    }
+    const long = arg.startsWith("--") ? arg : /^-[A-Za-z][A-Za-z0-9-]+(=.*)?$/s.test(arg) ? `-${arg}` : arg;
+    const m = /^--([A-Za-z0-9-]+)=(.*)$/s.exec(long);
+    if (m && BOOLEAN_FLAGS.has(m[1] as string)) {
+      if (TRUE.has(m[2] as string)) out.push(`--${m[1]}`);
+      else if (!FALSE.has(m[2] as string)) out.push(long);
+      continue;
+    }
+    out.push(long);
+  }
+  return out;
+}

@@ -1,0 +1,303 @@
+/**
+ * Server boot: config → providers → SealedStore → HTTP listeners, and the orderly way down
+ * (stop accepting, drain, seal, zero keys). `bulwark server` is a thin CLI wrapper around
+ * {@link startServer}, which embedders and tests can call directly.
+ */
+import type { Writable } from "node:stream";
+import { SEAL_CONFIG_PATH, SealedStore } from "@bulwark/core";
+import { ShamirSeal } from "@bulwark/seal";
+import type { Backend } from "@bulwark/storage";
+import type { DestinationStream, Logger } from "pino";
+import { type Env, finalizeConfig, type LoadConfigOptions, loadConfig } from "./config/load.js";
+import type { RunningServer, ServerConfig } from "./contracts.js";
+import { createRootToken, mountKv, startHttpServer } from "./http/server.js";
+import { coreLogger, createLogger } from "./logging.js";
+import { createProviders, type Providers } from "./registry/registry.js";
+
+export interface StartServerOptions {
+  /** `-config` files and directories (Vault merge rules). Optional with `dev`. */
+  configPaths?: readonly string[];
+  /** `-dev`: in-memory, initialised with one key share, unsealed, root token printed. */
+  dev?: boolean;
+  /** `-dev-listen-address` (default 127.0.0.1:8200). */
+  devListenAddress?: string;
+  /** `-log-level`: wins over BULWARK_LOG_LEVEL / VAULT_LOG_LEVEL and the config. */
+  logLevel?: string;
+  env?: Env;
+  cwd?: string;
+  /** Where the start banner goes (default stdout). */
+  out?: Writable;
+  /** Where log lines go (default stdout). */
+  logDestination?: DestinationStream;
+}
+
+export interface DevCredentials {
+  rootToken: string;
+  unsealKey: string;
+}
+
+export interface BulwarkServer {
+  config: ServerConfig;
+  store: SealedStore;
+  logger: Logger;
+  listeners: RunningServer[];
+  /** The first listener's URL (what BULWARK_ADDR should be). */
+  address: string;
+  /** Only in dev mode. */
+  dev?: DevCredentials;
+  /** Stops accepting, drains requests, seals (zeroing keys), finalizes the seals, closes storage. Idempotent. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+const STORAGE_CLOSE = async (storage: Backend): Promise<void> => {
+  const close = (storage as { close?: unknown }).close;
+  if (typeof close === "function") await (close as () => Promise<void>).call(storage);
+};
+
+/**
+ * Vault's implicit Shamir → auto-seal migration: the config names only the new seal, the stored
+ * seal configuration still says "shamir". Without a migration seal the store could not be
+ * unsealed at all, so a Shamir migration source is added (unseal with `-migrate`).
+ */
+async function storedSealType(storage: Backend): Promise<string | undefined> {
+  const entry = await storage.get(SEAL_CONFIG_PATH);
+  if (entry === undefined) return undefined;
+  try {
+    const type = (JSON.parse(new TextDecoder().decode(entry.value)) as { type?: unknown }).type;
+    return typeof type === "string" ? type : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function openStore(config: ServerConfig, providers: Providers, logger: Logger): Promise<SealedStore> {
+  let migrationSeal = providers.migrationSeal;
+  if (migrationSeal === undefined && providers.seal !== undefined && providers.seal.type !== "shamir") {
+    if ((await storedSealType(providers.storage)) === "shamir") {
+      migrationSeal = new ShamirSeal();
+      logger.warn(
+        { from: "shamir", to: providers.seal.type },
+        "the data is protected by Shamir key shares but the config names another seal: entering seal migration mode; unseal with -migrate",
+      );
+    }
+  }
+  return SealedStore.open({
+    storage: providers.storage,
+    ...(providers.seal === undefined ? {} : { seal: providers.seal }),
+    ...(migrationSeal === undefined ? {} : { migrationSeal }),
+    ...(providers.ha === undefined ? {} : { ha: providers.ha }),
+    logger: coreLogger(logger.child({ component: "core" })),
+    storageType: config.storage.type,
+  });
+}
+
+/** Starts a server from config files (or `-dev`). Resolves once every listener is accepting. */
+export async function startServer(opts: StartServerOptions = {}): Promise<BulwarkServer> {
+  const env = opts.env ?? process.env;
+  const loadOpts: LoadConfigOptions = { env, dev: opts.dev === true };
+  if (opts.cwd !== undefined) loadOpts.cwd = opts.cwd;
+  if (opts.devListenAddress !== undefined) loadOpts.devListenAddress = opts.devListenAddress;
+  if (opts.logLevel !== undefined) loadOpts.logLevel = opts.logLevel;
+  const paths = opts.configPaths ?? [];
+  const config =
+    paths.length === 0 && opts.dev
+      ? finalizeConfig({ files: [], seals: [], listeners: [], warnings: [] }, loadOpts)
+      : await loadConfig(paths, loadOpts);
+
+  const logger = createLogger({
+    level: config.logLevel,
+    ...(opts.logDestination === undefined ? {} : { destination: opts.logDestination }),
+  });
+  for (const w of config.warnings) logger.warn(w);
+
+  const providers = await createProviders(config, {
+    env,
+    logger: coreLogger(logger.child({ component: "registry" })),
+  });
+  let store: SealedStore;
+  try {
+    store = await openStore(config, providers, logger);
+  } catch (err) {
+    await providers.release();
+    throw err;
+  }
+
+  const listeners: RunningServer[] = [];
+  let dev: DevCredentials | undefined;
+  try {
+    if (opts.dev) dev = await initialiseDev(store);
+    for (const listener of config.listeners) {
+      listeners.push(
+        await startHttpServer({
+          store,
+          listener,
+          clusterName: config.clusterName,
+          logger,
+          ...(config.apiAddr === undefined ? {} : { apiAddr: config.apiAddr }),
+        }),
+      );
+    }
+  } catch (err) {
+    await Promise.allSettled(listeners.map((l) => l.close()));
+    await store.close().catch(() => undefined);
+    await STORAGE_CLOSE(providers.storage).catch(() => undefined);
+    throw err;
+  }
+
+  let down: Promise<void> | undefined;
+  const server: BulwarkServer = {
+    config,
+    store,
+    logger,
+    listeners,
+    address: (listeners[0] as RunningServer).address,
+    shutdown(reason = "shutdown requested") {
+      down ??= (async () => {
+        logger.info({ reason }, "shutting down: no new connections, draining requests");
+        const closed = await Promise.allSettled(listeners.map((l) => l.close()));
+        for (const c of closed)
+          if (c.status === "rejected") logger.warn({ err: c.reason }, "listener close failed");
+        // close() seals (the barrier and Shamir keys are zeroed), releases the HA lock and finalizes the seals.
+        await store.close();
+        await STORAGE_CLOSE(providers.storage).catch((err: unknown) =>
+          logger.warn({ err }, "storage close failed"),
+        );
+        logger.info("sealed and stopped");
+        await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      })();
+      return down;
+    },
+  };
+  if (dev !== undefined) server.dev = dev;
+  (opts.out ?? process.stdout).write(banner(server));
+  return server;
+}
+
+/** `vault server -dev`: one key share, unsealed, a root token and kv v2 at `secret/`. */
+async function initialiseDev(store: SealedStore): Promise<DevCredentials> {
+  const status = store.status();
+  if (status.initialized) {
+    throw new Error("-dev needs empty storage: the configured storage is already initialised");
+  }
+  let unsealKey: string;
+  if (status.type !== "shamir") {
+    const res = await store.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    unsealKey = res.recoveryKeysBase64[0] as string;
+  } else {
+    const res = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    unsealKey = res.keysBase64[0] as string;
+    await store.unseal(res.keys[0] as string);
+  }
+  const rootToken = await createRootToken(store);
+  await mountKv(store, "secret", { version: 2, description: "key/value secret storage (dev mode)" });
+  return { rootToken, unsealKey };
+}
+
+function banner(server: BulwarkServer): string {
+  const { config, store } = server;
+  const status = store.status();
+  const seal = config.seals.find((s) => !s.disabled)?.type ?? "shamir";
+  const migrating = config.seals.find((s) => s.disabled)?.type;
+  const lines = [
+    "==> Bulwark server configuration:",
+    "",
+    `             Api Address: ${config.apiAddr ?? server.address}`,
+    `            Cluster Name: ${config.clusterName || "(generated at first unseal)"}`,
+    ...server.listeners.map(
+      (l, i) =>
+        `              Listener ${i + 1}: tcp (addr: "${config.listeners[i]?.address}", url: "${l.address}", tls: "${config.listeners[i]?.tlsDisable ? "disabled" : "enabled"}")`,
+    ),
+    `               Log Level: ${config.logLevel}`,
+    `                    Seal: ${seal}${migrating ? ` (migrating from ${migrating})` : ""}`,
+    `                 Storage: ${config.storage.type}${status.haEnabled ? " (HA available)" : ""}`,
+    `                 Version: Bulwark v${status.version}`,
+    "",
+    "==> Bulwark server started! Log data will stream in below:",
+    "",
+  ];
+  const addr = server.address;
+  if (server.dev !== undefined) {
+    lines.push(
+      "WARNING! dev mode is enabled! In this mode, Bulwark runs entirely in-memory",
+      "and starts unsealed with a single unseal key. The root token is already",
+      "authenticated to the CLI, so you can immediately begin using Bulwark.",
+      "",
+      "You may need to set the following environment variables:",
+      "",
+      `    $ export BULWARK_ADDR='${addr}'`,
+      "",
+      "The unseal key and root token are displayed below in case you want to",
+      "seal/unseal the store or re-authenticate.",
+      "",
+      `Unseal Key: ${server.dev.unsealKey}`,
+      `Root Token: ${server.dev.rootToken}`,
+      "",
+      "Development mode should NOT be used in production installations!",
+      "",
+    );
+  } else if (!status.initialized) {
+    const auto = seal !== "shamir";
+    lines.push(
+      "The store is not initialised yet. Initialise it with the CLI:",
+      "",
+      `    $ export BULWARK_ADDR='${addr}'`,
+      auto
+        ? "    $ bulwark operator init -recovery-shares=5 -recovery-threshold=3"
+        : "    $ bulwark operator init",
+      "",
+      auto
+        ? "The seal unseals the store by itself; keep the recovery keys printed by init safe."
+        : "init prints 5 unseal keys and a root token; then unseal with any 3 of the keys:",
+      ...(auto
+        ? []
+        : [
+            "",
+            "    $ bulwark operator unseal      (run it three times, one key each)",
+            "    $ bulwark status",
+          ]),
+      "",
+    );
+  } else if (status.sealed) {
+    lines.push(
+      status.migration
+        ? `Seal migration pending: unseal with -migrate (${status.t} of ${status.n} keys):`
+        : `The store is sealed. Unseal it with ${status.t} of its ${status.n} ${status.recoverySeal ? "recovery " : ""}keys:`,
+      "",
+      `    $ export BULWARK_ADDR='${addr}'`,
+      `    $ bulwark operator unseal${status.migration ? " -migrate" : ""}`,
+      "",
+      ...(status.sealedReason === undefined ? [] : [`Why it is sealed: ${status.sealedReason}`, ""]),
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Runs until SIGINT/SIGTERM, then shuts down in order and resolves with the exit code (0 for a
+ * clean stop). A second signal while stopping exits at once with 1.
+ */
+export async function runUntilSignal(server: BulwarkServer): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        server.logger.error({ signal }, "second signal while stopping: exiting now");
+        process.exit(1);
+      }
+      stopping = true;
+      server
+        .shutdown(`received ${signal}`)
+        .then(() => resolve(0))
+        .catch((err: unknown) => {
+          server.logger.error({ err }, "shutdown failed");
+          resolve(1);
+        })
+        .finally(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+        });
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
