@@ -347,9 +347,11 @@ describe("environment overrides", () => {
 
   it("VAULT_SEAL_TYPE / BULWARK_SEAL_TYPE set the enabled seal's type as Vault does", () => {
     const shamirCfg = parseConfig(base, "c.hcl");
-    expect(finalizeConfig(shamirCfg, { env: { VAULT_SEAL_TYPE: "pkcs11" } }).seals).toEqual([
-      { type: "pkcs11", options: {}, disabled: false },
-    ]);
+    const added = finalizeConfig(shamirCfg, { env: { VAULT_SEAL_TYPE: "pkcs11" } });
+    expect(added.seals).toEqual([{ type: "pkcs11", options: {}, disabled: false }]);
+    expect(added.warnings).toContain(
+      "VAULT_SEAL_TYPE=pkcs11 selects the pkcs11 seal (configured from its environment variables)",
+    );
     const pkcs11Cfg = parseConfig(VAULT_FILE_PKCS11, "v.hcl");
     const same = finalizeConfig(pkcs11Cfg, { env: { BULWARK_SEAL_TYPE: "pkcs11" } });
     expect(same.seals[0]?.options).toMatchObject({ key_label: "vault-hsm-key" });

@@ -779,6 +779,9 @@ export function finalizeConfig(fragment: ConfigFragment, opts: LoadConfigOptions
       }
       seals = seals.filter((s) => s.disabled);
     } else if (current === undefined) {
+      warnings.push(
+        `${sealType.name}=${type} selects the ${type} seal (configured from its environment variables)`,
+      );
       seals.push({ type, options: {}, disabled: false });
     } else if (current.type !== type) {
       warnings.push(
