@@ -492,12 +492,12 @@ describe("health checks", () => {
     await seal.init();
     kms.fail("encrypt", ...Array.from({ length: 1000 }, () => awsError("AccessDeniedException", "denied")));
     await vi.waitFor(async () => expect((await seal.health()).healthy).toBe(false), {
-      timeout: 2000,
+      timeout: 10_000,
       interval: 5,
     });
     const failing = kms.count("encrypt");
     await vi.waitFor(() => expect(kms.count("encrypt")).toBeGreaterThanOrEqual(failing + 3), {
-      timeout: 2000,
+      timeout: 10_000,
       interval: 5,
     });
     const down = await seal.health();
@@ -506,7 +506,7 @@ describe("health checks", () => {
     expect(down.details).toMatchObject({ checkIntervalMs: 10, kmsCallsPerDay: 17_280_000 });
     kms.clearFailures();
     await vi.waitFor(async () => expect((await seal.health()).healthy).toBe(true), {
-      timeout: 2000,
+      timeout: 10_000,
       interval: 5,
     });
     expect(log.warn).toHaveBeenCalledTimes(1);
