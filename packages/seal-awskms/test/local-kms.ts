@@ -16,7 +16,9 @@ import { DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const LOCAL_KMS_BIN = resolve(here, "../../../tooling/services/.bin/local-kms");
+/** tooling/services/install.sh puts it here; BULWARK_LOCAL_KMS_BIN points elsewhere. */
+export const LOCAL_KMS_BIN =
+  process.env.BULWARK_LOCAL_KMS_BIN ?? resolve(here, "../../../tooling/services/.bin/local-kms");
 export const LOCAL_KMS_REGION = "eu-west-2";
 export const LOCAL_KMS_ACCOUNT = "111122223333";
 /** local-kms does not check signatures; any static pair will do (and must never show up in output). */
