@@ -1,4 +1,3 @@
-import type { SealError } from "@bulwark/seal";
 import { classifyKmsError, type KmsOperation, toSealError } from "./errors.js";
 import type { AwsKmsSealLogger } from "./options.js";
 
@@ -109,7 +108,7 @@ export async function callKms<T>(
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     const classified = classifyKmsError(error, timedOut);
     if (!classified.retryable || attempt >= attemptsAllowed) {
-      throw toSealError(ctx.operation, ctx.keyId, error, classified, attempt, ctx.where()) as SealError;
+      throw toSealError(ctx.operation, ctx.keyId, error, classified, attempt, ctx.where());
     }
     const delay = backoffDelayMs(attempt, policy);
     ctx.logger?.debug("KMS call failed transiently; retrying", {
