@@ -290,6 +290,8 @@ describe("checkKeyId / checkRegion", () => {
       "alias/team/app_1",
       `arn:aws:kms:us-east-1:111122223333:key/${KEY}`,
       "arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/vault",
+      // Vault's documented example: a Vault config must load unchanged.
+      "19ec80b0-dfdd-4d97-8164-c6examplekey",
     ]) {
       expect(checkKeyId("kms_key_id", id)).toBe(id);
     }
@@ -300,6 +302,7 @@ describe("checkKeyId / checkRegion", () => {
       "",
       "  ",
       "vault",
+      "19ec80b0-dfdd-4d97-8164",
       "alias/",
       "arn:aws:kms:us-east-1:1111:key/x",
       "arn:aws:s3:::bucket",

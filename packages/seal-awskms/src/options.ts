@@ -309,8 +309,10 @@ export function checkRegion(field: string, value: unknown): string {
   return value.trim();
 }
 
+// The UUID shape with any alphanumerics: Vault's own documented example key id
+// ("19ec80b0-dfdd-4d97-8164-c6examplekey") must load unchanged; KMS itself judges the id at init.
 const KEY_UUID_OR_MRK =
-  /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-fA-F]{32})$/;
+  /^(?:[0-9a-zA-Z]{8}-[0-9a-zA-Z]{4}-[0-9a-zA-Z]{4}-[0-9a-zA-Z]{4}-[0-9a-zA-Z]{12}|mrk-[0-9a-fA-F]{32})$/;
 const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key\/[a-zA-Z0-9-]+|alias\/[a-zA-Z0-9/_-]+)$/;
 

@@ -209,7 +209,7 @@ disable_mlock = true
     await p.release();
   });
 
-  it("consul + awskms (Vault's documented keys; a real-shaped key id)", async () => {
+  it("consul + awskms (Vault's documented example, key id included)", async () => {
     const config = parse(`
 storage "consul" {
   address = "127.0.0.1:8500"
@@ -220,7 +220,7 @@ seal "awskms" {
   region     = "us-east-1"
   access_key = "AKIAIOSFODNN7EXAMPLE"
   secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-  kms_key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+  kms_key_id = "19ec80b0-dfdd-4d97-8164-c6examplekey"
   endpoint   = "http://127.0.0.1:4599"
 }
 `);
