@@ -23,9 +23,10 @@
  *   - 64-bit slot ids: token i (sorted by label, serial) is slot 0x2000000000000001 + i
  *   - C_InitToken, C_InitPIN, C_SetPIN, operation state, C_WaitForSlotEvent: not supported
  *
- * GCM is emulated the way a client/server HSM library works: C_EncryptInit/C_DecryptInit only
- * check and remember the request, and the single-part call sends it (backend C_*Init + C_*),
- * so a rejected call never leaves an operation active in the backend.
+ * GCM: C_EncryptInit checks the parameters, draws the IV from the backend's RNG and starts the
+ * backend operation with it; C_Encrypt writes that IV into the caller's pIv buffer once it
+ * succeeded. A refused single-part call, or a multi-part attempt, ends the backend operation, so
+ * the session is clean for the next C_*Init (PKCS#11: a failed C_Encrypt terminates the operation).
  *
  * Test control channel (not a CloudHSM feature): C_SeedRandom with a seed that starts with
  * "cloudhsm-sim:" is a command instead of entropy:
@@ -147,13 +148,11 @@ static CK_SLOT_ID to_sim_slot(CK_SLOT_ID backend) {
 
 enum { OP_NONE = 0, OP_GCM_ENCRYPT = 1, OP_GCM_DECRYPT = 2 };
 
+/* A GCM operation started in the backend, waiting for its single-part call. */
 typedef struct {
   int op;
-  CK_OBJECT_HANDLE key;
   CK_BYTE_PTR iv_out; /* encrypt: the caller's pIv, written after C_Encrypt */
-  CK_BYTE iv[SIM_GCM_IV_BYTES]; /* decrypt: the caller's IV */
-  CK_BYTE_PTR aad;
-  CK_ULONG aad_len;
+  CK_BYTE iv[SIM_GCM_IV_BYTES]; /* encrypt: the IV the "HSM" generated */
   CK_ULONG tag_bits;
 } gcm_request;
 
@@ -170,10 +169,7 @@ static size_t session_count = 0, session_cap = 0;
 static unsigned long fail_gcm_count = 0;
 static CK_RV fail_gcm_rv = CKR_OK;
 
-static void clear_request(gcm_request *r) {
-  free(r->aad);
-  memset(r, 0, sizeof(*r));
-}
+static void clear_request(gcm_request *r) { memset(r, 0, sizeof(*r)); }
 
 /* Caller holds the lock. */
 static session_entry *find_session(CK_SESSION_HANDLE h) {
@@ -603,21 +599,8 @@ static CK_RV sim_DeriveKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HA
 /* ---------------------------------------------------------------------------------------------
  * AES-GCM, CloudHSM style */
 
-/* The key must be an AES key the caller may use for `usage` (CKA_ENCRYPT / CKA_DECRYPT). */
-static CK_RV check_gcm_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage) {
-  CK_KEY_TYPE kt = 0;
-  CK_BBOOL allowed = CK_FALSE;
-  CK_ATTRIBUTE q[2] = {{CKA_KEY_TYPE, &kt, sizeof(kt)}, {usage, &allowed, sizeof(allowed)}};
-  CK_RV rv = B->C_GetAttributeValue(h, key, q, 2);
-  if (rv == CKR_OBJECT_HANDLE_INVALID) return CKR_KEY_HANDLE_INVALID;
-  if (rv != CKR_OK) return rv;
-  if (kt != CKK_AES) return CKR_KEY_TYPE_INCONSISTENT;
-  if (!allowed) return CKR_KEY_FUNCTION_NOT_PERMITTED;
-  return CKR_OK;
-}
-
-/* Checks CK_GCM_PARAMS and fills the pending request. `encrypt`: the IV must be all zero. */
-static CK_RV gcm_request_from(CK_MECHANISM_PTR m, int encrypt, gcm_request *r) {
+/* Checks CK_GCM_PARAMS the way SDK 5 does. `encrypt`: the IV must be all zero (the HSM makes it). */
+static CK_RV check_gcm_params(CK_MECHANISM_PTR m, int encrypt) {
   if (m->pParameter == NULL || m->ulParameterLen != sizeof(CK_GCM_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
   CK_GCM_PARAMS *p = (CK_GCM_PARAMS *)m->pParameter;
   /* SDK 5: "Expected 'ulIvBits' or 'ulIvLen' to be non-zero" for an empty IV. */
@@ -627,195 +610,177 @@ static CK_RV gcm_request_from(CK_MECHANISM_PTR m, int encrypt, gcm_request *r) {
   if (p->ulTagBits < 96 || p->ulTagBits > 128 || p->ulTagBits % 8 != 0) return CKR_MECHANISM_PARAM_INVALID;
   if (p->ulAADLen > 0 && p->pAAD == NULL) return CKR_MECHANISM_PARAM_INVALID;
   if (encrypt) {
-    /* SDK 5: "Iv invalid. Reason: Expect IV to be all 0" -- the HSM makes the IV. */
+    /* SDK 5: "Iv invalid. Reason: Expect IV to be all 0". */
     for (CK_ULONG i = 0; i < p->ulIvLen; i++)
       if (p->pIv[i] != 0) return CKR_MECHANISM_PARAM_INVALID;
-    r->iv_out = p->pIv;
-  } else {
-    memcpy(r->iv, p->pIv, SIM_GCM_IV_BYTES);
-  }
-  r->tag_bits = p->ulTagBits;
-  r->aad_len = p->ulAADLen;
-  r->aad = NULL;
-  if (p->ulAADLen > 0) {
-    r->aad = malloc(p->ulAADLen);
-    if (r->aad == NULL) return CKR_HOST_MEMORY;
-    memcpy(r->aad, p->pAAD, p->ulAADLen);
   }
   return CKR_OK;
 }
 
-static CK_RV gcm_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key, int op) {
+/*
+ * Ends the backend's operation without a result (a refused single-part call, a multi-part
+ * attempt): PKCS#11 says a failed C_Encrypt/C_Decrypt terminates the operation, and SoftHSM
+ * finishes a GCM operation with its Final call.
+ */
+static void end_backend_op(CK_SESSION_HANDLE h, int op) {
+  CK_BYTE sink[64];
+  CK_ULONG len = sizeof(sink);
+  if (op == OP_GCM_ENCRYPT) B->C_EncryptFinal(h, sink, &len);
+  else B->C_DecryptFinal(h, sink, &len);
+  memset(sink, 0, sizeof(sink));
+}
+
+/* Records the started operation; the session must be one the sim opened. */
+static CK_RV remember(CK_SESSION_HANDLE h, const gcm_request *r) {
+  pthread_mutex_lock(&lock);
+  session_entry *s = find_session(h);
+  if (s != NULL) s->gcm = *r;
+  pthread_mutex_unlock(&lock);
+  return s != NULL ? CKR_OK : CKR_SESSION_HANDLE_INVALID;
+}
+
+/* The pending GCM operation of kind `op` on this session, taken out of the table (or op 0). */
+static gcm_request take(CK_SESSION_HANDLE h, int op) {
   gcm_request r;
   memset(&r, 0, sizeof(r));
-  CK_RV rv = check_gcm_key(h, key, op == OP_GCM_ENCRYPT ? CKA_ENCRYPT : CKA_DECRYPT);
-  if (rv != CKR_OK) return rv;
-  rv = gcm_request_from(m, op == OP_GCM_ENCRYPT, &r);
-  if (rv != CKR_OK) {
-    free(r.aad);
-    return rv;
+  pthread_mutex_lock(&lock);
+  session_entry *s = find_session(h);
+  if (s != NULL && s->gcm.op == op) {
+    r = s->gcm;
+    clear_request(&s->gcm);
   }
-  r.op = op;
-  r.key = key;
-  pthread_mutex_lock(&lock);
-  session_entry *s = find_session(h);
-  if (s == NULL) rv = CKR_SESSION_HANDLE_INVALID;
-  else if (s->gcm.op != OP_NONE) rv = CKR_OPERATION_ACTIVE;
-  else s->gcm = r;
   pthread_mutex_unlock(&lock);
-  if (rv != CKR_OK) free(r.aad);
-  return rv;
+  return r;
 }
 
-/* A pending GCM request of kind `op` on this session? Caller holds the lock. */
-static session_entry *pending(CK_SESSION_HANDLE h, int op) {
-  session_entry *s = find_session(h);
-  return s != NULL && s->gcm.op == op ? s : NULL;
-}
+/* Puts an operation back (a size query or a too-small buffer leaves it active). */
+static void put_back(CK_SESSION_HANDLE h, const gcm_request *r) { remember(h, r); }
 
-/* Ends a pending GCM request (multi-part attempt): CKR_MECHANISM_INVALID, as SDK 5 answers. */
-static int refuse_multipart(CK_SESSION_HANDLE h, int op) {
-  pthread_mutex_lock(&lock);
-  session_entry *s = pending(h, op);
-  if (s != NULL) clear_request(&s->gcm);
-  pthread_mutex_unlock(&lock);
-  return s != NULL;
-}
-
-/* An injected fault for this GCM call, if one is pending (control channel). Caller holds the lock. */
+/* An injected fault for this GCM call, if one is pending (control channel). */
 static CK_RV take_fault(void) {
-  if (fail_gcm_count == 0) return CKR_OK;
-  fail_gcm_count--;
-  return fail_gcm_rv;
+  CK_RV rv = CKR_OK;
+  pthread_mutex_lock(&lock);
+  if (fail_gcm_count > 0) {
+    fail_gcm_count--;
+    rv = fail_gcm_rv;
+  }
+  pthread_mutex_unlock(&lock);
+  return rv;
 }
 
 static CK_RV sim_EncryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key) {
   NEED_INIT();
-  if (m != NULL && m->mechanism == CKM_AES_GCM) return gcm_init(h, m, key, OP_GCM_ENCRYPT);
-  pthread_mutex_lock(&lock);
-  int busy = pending(h, OP_GCM_ENCRYPT) != NULL;
-  pthread_mutex_unlock(&lock);
-  return busy ? CKR_OPERATION_ACTIVE : B->C_EncryptInit(h, m, key);
+  if (m == NULL || m->mechanism != CKM_AES_GCM) return B->C_EncryptInit(h, m, key);
+  CK_RV rv = check_gcm_params(m, 1);
+  if (rv != CKR_OK) return rv;
+  CK_GCM_PARAMS *p = (CK_GCM_PARAMS *)m->pParameter;
+  gcm_request r;
+  memset(&r, 0, sizeof(r));
+  /* The HSM's IV, from the HSM's RNG; the caller sees it only after the C_Encrypt that uses it. */
+  rv = B->C_GenerateRandom(h, r.iv, sizeof(r.iv));
+  if (rv != CKR_OK) return rv;
+  CK_GCM_PARAMS bp = {r.iv, sizeof(r.iv), sizeof(r.iv) * 8, p->pAAD, p->ulAADLen, p->ulTagBits};
+  CK_MECHANISM bm = {CKM_AES_GCM, &bp, sizeof(bp)};
+  rv = B->C_EncryptInit(h, &bm, key);
+  if (rv != CKR_OK) return rv;
+  r.op = OP_GCM_ENCRYPT;
+  r.iv_out = p->pIv;
+  r.tag_bits = p->ulTagBits;
+  rv = remember(h, &r);
+  if (rv != CKR_OK) end_backend_op(h, OP_GCM_ENCRYPT);
+  return rv;
 }
 
 static CK_RV sim_Encrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
                          CK_ULONG_PTR out_len) {
   NEED_INIT();
-  gcm_request r;
-  pthread_mutex_lock(&lock);
-  session_entry *s = pending(h, OP_GCM_ENCRYPT);
-  if (s == NULL) {
-    pthread_mutex_unlock(&lock);
-    return B->C_Encrypt(h, data, len, out, out_len);
-  }
-  CK_RV rv = CKR_OK;
-  CK_ULONG need = len + s->gcm.tag_bits / 8;
-  if (out_len == NULL) rv = CKR_ARGUMENTS_BAD;
-  else if ((rv = take_fault()) != CKR_OK) {
-  } else if (len > SIM_GCM_MAX_DATA) rv = CKR_DATA_LEN_RANGE;
-  else if (out == NULL) {
-    /* Size query: the operation stays active. */
-    *out_len = need;
-    pthread_mutex_unlock(&lock);
-    return CKR_OK;
-  } else if (*out_len < need) {
-    *out_len = need;
-    pthread_mutex_unlock(&lock);
-    return CKR_BUFFER_TOO_SMALL;
-  }
-  r = s->gcm;
-  s->gcm.aad = NULL;
-  clear_request(&s->gcm);
-  pthread_mutex_unlock(&lock);
+  gcm_request r = take(h, OP_GCM_ENCRYPT);
+  if (r.op == OP_NONE) return B->C_Encrypt(h, data, len, out, out_len);
+  CK_ULONG need = len + r.tag_bits / 8;
+  CK_RV rv = out_len == NULL ? CKR_ARGUMENTS_BAD : take_fault();
+  if (rv == CKR_OK && len > SIM_GCM_MAX_DATA) rv = CKR_DATA_LEN_RANGE;
   if (rv != CKR_OK) {
-    free(r.aad);
+    end_backend_op(h, OP_GCM_ENCRYPT);
     return rv;
   }
-  /* The HSM's IV, from the HSM's RNG. */
-  CK_BYTE iv[SIM_GCM_IV_BYTES];
-  rv = B->C_GenerateRandom(h, iv, sizeof(iv));
-  if (rv == CKR_OK) {
-    CK_GCM_PARAMS p = {iv, sizeof(iv), sizeof(iv) * 8, r.aad, r.aad_len, r.tag_bits};
-    CK_MECHANISM bm = {CKM_AES_GCM, &p, sizeof(p)};
-    rv = B->C_EncryptInit(h, &bm, r.key);
-    if (rv == CKR_OK) rv = B->C_Encrypt(h, data, len, out, out_len);
+  if (out == NULL || *out_len < need) {
+    /* Size query or too small a buffer: the operation stays active. */
+    *out_len = need;
+    put_back(h, &r);
+    return out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
   }
-  if (rv == CKR_OK) memcpy(r.iv_out, iv, sizeof(iv));
-  free(r.aad);
+  rv = B->C_Encrypt(h, data, len, out, out_len);
+  if (rv == CKR_OK) memcpy(r.iv_out, r.iv, sizeof(r.iv));
   return rv;
 }
 
+/* SDK 5 has no multi-part GCM: the attempt fails and ends the operation. */
 static CK_RV sim_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
   NEED_INIT();
-  if (refuse_multipart(h, OP_GCM_ENCRYPT)) return CKR_MECHANISM_INVALID;
-  return B->C_EncryptUpdate(h, d, l, o, ol);
+  if (take(h, OP_GCM_ENCRYPT).op == OP_NONE) return B->C_EncryptUpdate(h, d, l, o, ol);
+  end_backend_op(h, OP_GCM_ENCRYPT);
+  return CKR_MECHANISM_INVALID;
 }
 
 static CK_RV sim_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
   NEED_INIT();
-  if (refuse_multipart(h, OP_GCM_ENCRYPT)) return CKR_MECHANISM_INVALID;
-  return B->C_EncryptFinal(h, o, ol);
+  if (take(h, OP_GCM_ENCRYPT).op == OP_NONE) return B->C_EncryptFinal(h, o, ol);
+  end_backend_op(h, OP_GCM_ENCRYPT);
+  return CKR_MECHANISM_INVALID;
 }
 
 static CK_RV sim_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key) {
   NEED_INIT();
-  if (m != NULL && m->mechanism == CKM_AES_GCM) return gcm_init(h, m, key, OP_GCM_DECRYPT);
-  pthread_mutex_lock(&lock);
-  int busy = pending(h, OP_GCM_DECRYPT) != NULL;
-  pthread_mutex_unlock(&lock);
-  return busy ? CKR_OPERATION_ACTIVE : B->C_DecryptInit(h, m, key);
+  if (m == NULL || m->mechanism != CKM_AES_GCM) return B->C_DecryptInit(h, m, key);
+  CK_RV rv = check_gcm_params(m, 0);
+  if (rv != CKR_OK) return rv;
+  CK_GCM_PARAMS *p = (CK_GCM_PARAMS *)m->pParameter;
+  CK_GCM_PARAMS bp = {p->pIv, p->ulIvLen, p->ulIvLen * 8, p->pAAD, p->ulAADLen, p->ulTagBits};
+  CK_MECHANISM bm = {CKM_AES_GCM, &bp, sizeof(bp)};
+  rv = B->C_DecryptInit(h, &bm, key);
+  if (rv != CKR_OK) return rv;
+  gcm_request r;
+  memset(&r, 0, sizeof(r));
+  r.op = OP_GCM_DECRYPT;
+  r.tag_bits = p->ulTagBits;
+  rv = remember(h, &r);
+  if (rv != CKR_OK) end_backend_op(h, OP_GCM_DECRYPT);
+  return rv;
 }
 
 static CK_RV sim_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
                          CK_ULONG_PTR out_len) {
   NEED_INIT();
-  gcm_request r;
-  pthread_mutex_lock(&lock);
-  session_entry *s = pending(h, OP_GCM_DECRYPT);
-  if (s == NULL) {
-    pthread_mutex_unlock(&lock);
-    return B->C_Decrypt(h, data, len, out, out_len);
+  gcm_request r = take(h, OP_GCM_DECRYPT);
+  if (r.op == OP_NONE) return B->C_Decrypt(h, data, len, out, out_len);
+  CK_ULONG tag = r.tag_bits / 8;
+  CK_RV rv = out_len == NULL ? CKR_ARGUMENTS_BAD : take_fault();
+  if (rv == CKR_OK && (len < tag || len - tag > SIM_GCM_MAX_DATA)) rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
+  if (rv != CKR_OK) {
+    end_backend_op(h, OP_GCM_DECRYPT);
+    return rv;
   }
-  CK_RV rv = CKR_OK;
-  CK_ULONG tag = s->gcm.tag_bits / 8;
-  if (out_len == NULL) rv = CKR_ARGUMENTS_BAD;
-  else if ((rv = take_fault()) != CKR_OK) {
-  } else if (len < tag) rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
-  else if (len - tag > SIM_GCM_MAX_DATA) rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
-  else if (out == NULL) {
-    /* SoftHSM wants room for the whole input (it decrypts into the buffer before checking the tag). */
+  /* SoftHSM wants room for the whole input (it decrypts into the buffer before checking the tag). */
+  if (out == NULL || *out_len < len) {
     *out_len = len;
-    pthread_mutex_unlock(&lock);
-    return CKR_OK;
-  } else if (*out_len < len) {
-    *out_len = len;
-    pthread_mutex_unlock(&lock);
-    return CKR_BUFFER_TOO_SMALL;
+    put_back(h, &r);
+    return out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
   }
-  r = s->gcm;
-  s->gcm.aad = NULL;
-  clear_request(&s->gcm);
-  pthread_mutex_unlock(&lock);
-  if (rv == CKR_OK) {
-    CK_GCM_PARAMS p = {r.iv, sizeof(r.iv), sizeof(r.iv) * 8, r.aad, r.aad_len, r.tag_bits};
-    CK_MECHANISM bm = {CKM_AES_GCM, &p, sizeof(p)};
-    rv = B->C_DecryptInit(h, &bm, r.key);
-    if (rv == CKR_OK) rv = B->C_Decrypt(h, data, len, out, out_len);
-  }
-  free(r.aad);
-  return rv;
+  return B->C_Decrypt(h, data, len, out, out_len);
 }
 
 static CK_RV sim_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
   NEED_INIT();
-  if (refuse_multipart(h, OP_GCM_DECRYPT)) return CKR_MECHANISM_INVALID;
-  return B->C_DecryptUpdate(h, d, l, o, ol);
+  if (take(h, OP_GCM_DECRYPT).op == OP_NONE) return B->C_DecryptUpdate(h, d, l, o, ol);
+  end_backend_op(h, OP_GCM_DECRYPT);
+  return CKR_MECHANISM_INVALID;
 }
 
 static CK_RV sim_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
   NEED_INIT();
-  if (refuse_multipart(h, OP_GCM_DECRYPT)) return CKR_MECHANISM_INVALID;
-  return B->C_DecryptFinal(h, o, ol);
+  if (take(h, OP_GCM_DECRYPT).op == OP_NONE) return B->C_DecryptFinal(h, o, ol);
+  end_backend_op(h, OP_GCM_DECRYPT);
+  return CKR_MECHANISM_INVALID;
 }
 
 /* ---------------------------------------------------------------------------------------------

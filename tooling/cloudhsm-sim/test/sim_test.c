@@ -245,11 +245,14 @@ int main(int argc, char **argv) {
   CHECK_RV(F->C_EncryptInit(s, &m, key), CKR_OK, "GCM C_EncryptInit (16 KiB)");
   out_len = big + 16;
   CHECK_RV(F->C_Encrypt(s, bpt, 16384, bct, &out_len), CKR_OK, "GCM C_Encrypt of exactly 16384 bytes");
-  p = gcm(iv, 12, NULL, 0);
+  CK_BYTE iv16[12];
+  memcpy(iv16, iv, sizeof(iv16));
+  p = gcm(iv16, 12, NULL, 0);
   CHECK_RV(F->C_DecryptInit(s, &m, key), CKR_OK, "GCM C_DecryptInit (16 KiB)");
   back_len = big + 16;
   CHECK_RV(F->C_Decrypt(s, bct, 16384 + 16, bback, &back_len), CKR_OK, "GCM C_Decrypt of 16384 bytes + tag");
   memset(iv, 0, sizeof(iv));
+  p = gcm(iv, 12, NULL, 0);
   CHECK_RV(F->C_EncryptInit(s, &m, key), CKR_OK, "GCM C_EncryptInit (16 KiB + 1)");
   out_len = big + 16;
   CHECK_RV(F->C_Encrypt(s, bpt, big, bct, &out_len), CKR_DATA_LEN_RANGE, "GCM C_Encrypt of 16385 bytes");
@@ -261,6 +264,10 @@ int main(int argc, char **argv) {
   back_len = big + 16;
   CHECK_RV(F->C_Decrypt(s, bct, big + 16, bback, &back_len), CKR_ENCRYPTED_DATA_LEN_RANGE,
            "GCM C_Decrypt of 16385 bytes + tag");
+  p = gcm(iv16, 12, NULL, 0);
+  CHECK_RV(F->C_DecryptInit(s, &m, key), CKR_OK, "GCM C_DecryptInit after the refusal (operation ended)");
+  back_len = big + 16;
+  CHECK_RV(F->C_Decrypt(s, bct, 16384 + 16, bback, &back_len), CKR_OK, "GCM C_Decrypt of 16384 bytes again");
   free(bpt), free(bct), free(bback);
 
   /* Other mechanisms pass through unchanged (AES-CBC-PAD takes the caller's IV). */
@@ -289,6 +296,7 @@ int main(int argc, char **argv) {
            "C_OpenSession (second session)");
   CHECK(seed(s2, "cloudhsm-sim:drop-sessions") == CKR_OK, "control: drop every session");
   CHECK_RV(F->C_GetSessionInfo(s, &si), CKR_SESSION_HANDLE_INVALID, "the dropped session's handle is invalid");
+  memset(iv, 0, sizeof(iv));
   CHECK_RV(F->C_EncryptInit(s, &m, key), CKR_SESSION_HANDLE_INVALID, "GCM C_EncryptInit on a dropped session");
   CHECK_RV(F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK,
            "C_OpenSession after the drop");
