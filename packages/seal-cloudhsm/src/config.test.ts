@@ -176,6 +176,29 @@ describe("CloudHSM profile defaults", () => {
     });
   });
 
+  it("the walkthrough's block (hmac_key_label, slot, force_rw_session) is accepted; AES-GCM uses no HMAC key", () => {
+    const seal = createCloudHsmSeal(
+      {
+        lib: "/opt/cloudhsm/lib/libcloudhsm_pkcs11.so",
+        slot: "2305843009213693953",
+        pin: "vault:Password1",
+        key_label: "hsm_demo",
+        hmac_key_label: "hsm_hmac_demo",
+        generate_key: "true",
+        force_rw_session: "true",
+      },
+      {},
+    );
+    expect(underlying(seal)).toMatchObject({
+      slot: 2305843009213693953n,
+      keyLabel: "hsm_demo",
+      hmacKeyLabel: "hsm_hmac_demo",
+      mechanism: CKM_AES_GCM,
+      pin: "vault:Password1",
+    });
+    expect(seal.cryptoUser).toBe("vault");
+  });
+
   it("refuses what contradicts CloudHSM: another mechanism, > 16 KiB direct, a caller-made IV", () => {
     expect(
       configError(() => createCloudHsmSeal({ ...BLOCK, mechanism: "0x1085", hmac_key_label: "h" }, {})).field,
