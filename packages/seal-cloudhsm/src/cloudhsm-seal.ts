@@ -107,22 +107,22 @@ export class CloudHsmSeal extends Pkcs11Seal {
   protected override async doInit(signal: AbortSignal | undefined): Promise<void> {
     const monitor = this.#monitor;
     const cluster = this.#settings.cluster;
-    if (monitor !== undefined && cluster !== undefined) {
-      const status = await monitor.check();
-      signal?.throwIfAborted();
-      if (status.problem !== undefined) {
-        if (cluster.requireActive) {
-          monitor.close();
-          throw new SealUnavailableError(
-            `CloudHSM cluster check failed: ${status.problem}. The seal did not start because require_active_cluster = true; wait until the cluster and at least one HSM are ACTIVE`,
-          );
-        }
-        this.#warn(status, "at init; continuing (set require_active_cluster = true to refuse)");
-      }
-    }
     try {
+      if (monitor !== undefined && cluster !== undefined) {
+        const status = await monitor.check();
+        signal?.throwIfAborted();
+        if (status.problem !== undefined) {
+          if (cluster.requireActive) {
+            throw new SealUnavailableError(
+              `CloudHSM cluster check failed: ${status.problem}. The seal did not start because require_active_cluster = true; wait until the cluster and at least one HSM are ACTIVE`,
+            );
+          }
+          this.#warn(status, "at init; continuing (set require_active_cluster = true to refuse)");
+        }
+      }
       await super.doInit(signal);
     } catch (err) {
+      // A failed init may be retried; until then no API client (and its sockets) stays open.
       monitor?.close();
       throw this.#initError(err);
     }
