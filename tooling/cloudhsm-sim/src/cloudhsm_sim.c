@@ -73,6 +73,9 @@ typedef struct {
 
 static slot_entry slots[SIM_MAX_SLOTS];
 static CK_ULONG slot_count = 0;
+/* The backend's slot list the map was built from. */
+static CK_SLOT_ID backend_seen[SIM_MAX_SLOTS];
+static CK_ULONG backend_seen_count = (CK_ULONG)-1;
 
 static int cmp_slot(const void *a, const void *b) {
   const slot_entry *x = a, *y = b;
@@ -98,6 +101,13 @@ static CK_RV rebuild_slots(void) {
     free(ids);
     return rv;
   }
+  /* Same backend slots as last time: the map stands (tokens are created outside the process). */
+  if (n == backend_seen_count && n <= SIM_MAX_SLOTS && memcmp(ids, backend_seen, n * sizeof(CK_SLOT_ID)) == 0) {
+    free(ids);
+    return CKR_OK;
+  }
+  backend_seen_count = n <= SIM_MAX_SLOTS ? n : (CK_ULONG)-1;
+  if (n <= SIM_MAX_SLOTS) memcpy(backend_seen, ids, n * sizeof(CK_SLOT_ID));
   slot_count = 0;
   for (CK_ULONG i = 0; i < n && slot_count < SIM_MAX_SLOTS; i++) {
     CK_TOKEN_INFO info;
@@ -271,6 +281,7 @@ static CK_RV sim_Initialize(CK_VOID_PTR args) {
   if (rv == CKR_OK) {
     sim_initialized = 1;
     slot_count = 0;
+    backend_seen_count = (CK_ULONG)-1;
     fail_gcm_count = 0;
   }
   pthread_mutex_unlock(&lock);
@@ -286,6 +297,7 @@ static CK_RV sim_Finalize(CK_VOID_PTR reserved) {
   remove_sessions(1, 0, 0);
   sim_initialized = 0;
   slot_count = 0;
+  backend_seen_count = (CK_ULONG)-1;
   CK_RV rv = owns_backend_init ? B->C_Finalize(reserved) : CKR_OK;
   owns_backend_init = 0;
   pthread_mutex_unlock(&lock);

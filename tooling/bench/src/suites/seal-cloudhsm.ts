@@ -51,17 +51,23 @@ function startSoftHsm(): { password: string; stop: () => void } {
 }
 
 /**
- * Holds SoftHSM initialised for the whole suite. Both seals (the CloudHSM one through the sim, and
- * the plain one on SoftHSM) share the library in this process; with an owner outside both, neither
- * finalizes it under the other.
+ * Holds SoftHSM and cloudhsm-sim loaded and initialised for the whole suite. Both seals share
+ * SoftHSM in this process; with an owner outside both, neither finalizes it under the other, and
+ * each open in the auto-unseal comparison costs the same library work on both sides (a reference,
+ * not a fresh load of one library but not the other).
  */
-function holdSoftHsm(): () => void {
-  const lib = new pkcs11js.PKCS11();
-  lib.load(SOFTHSM);
-  lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+function holdLibraries(paths: string[]): () => void {
+  const libs = paths.map((path) => {
+    const lib = new pkcs11js.PKCS11();
+    lib.load(path);
+    lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    return lib;
+  });
   return () => {
-    lib.C_Finalize();
-    lib.close();
+    for (const lib of libs.reverse()) {
+      lib.C_Finalize();
+      lib.close();
+    }
   };
 }
 
@@ -89,7 +95,7 @@ async function cpuPerOp(op: () => Promise<unknown>, ops: number, concurrency: nu
 export async function suite(): Promise<Comparison[]> {
   const simLib = buildSim();
   const hsm = startSoftHsm();
-  const release = holdSoftHsm();
+  const release = holdLibraries([SOFTHSM, simLib]);
   const cloudOptions = {
     lib: simLib,
     tokenLabel: LABEL,
