@@ -183,7 +183,48 @@ describe("built-in seals", () => {
 
   it("an unknown seal type says how to use a plugin", async () => {
     const err = await providerError(registry.createSeal(seal("gcpckms"), ctx()));
-    expect(err.message).toMatch(/"gcpckms" is not a built-in seal type \(shamir, pkcs11, awskms, static\)/);
+    expect(err.message).toMatch(
+      /"gcpckms" is not a built-in seal type \(shamir, pkcs11, cloudhsm, awskms, static\)/,
+    );
+  });
+});
+
+describe("AWS CloudHSM", () => {
+  it("a Vault pkcs11 block with CloudHSM's library gets the CloudHSM profile and keeps type pkcs11", async () => {
+    const config = parse(`
+storage "inmem" {}
+seal "pkcs11" {
+  lib       = "/opt/cloudhsm/lib/libcloudhsm_pkcs11.so"
+  slot      = "2305843009213693953"
+  pin       = "vault_user:Password1"
+  key_label = "vault_key"
+}
+`);
+    const p = await createProviders(config, { env: {} });
+    const sealed = p.seal as { type: string; profile?: string };
+    expect(sealed.type).toBe("pkcs11");
+    expect(sealed.profile).toBe("cloudhsm");
+    await p.release();
+  });
+
+  it('seal "cloudhsm" refuses a PIN without user:password, naming the field', async () => {
+    const config = parse(`
+storage "inmem" {}
+seal "cloudhsm" {
+  pin       = "nocolon"
+  key_label = "vault_key"
+}
+`);
+    await expect(createProviders(config, { env: {} })).rejects.toThrow(/pin/);
+  });
+
+  it('seal "pkcs11" with another library stays a plain PKCS#11 seal', async () => {
+    const config = parse(
+      `storage "inmem" {}\nseal "pkcs11" {\n  lib = "${SOFTHSM_LIB}"\n  token_label = "t"\n  pin = "1234"\n  key_label = "k"\n}\n`,
+    );
+    const p = await createProviders(config, { env: {} });
+    expect((p.seal as { profile?: string }).profile).toBeUndefined();
+    await p.release();
   });
 });
 

@@ -335,10 +335,26 @@ function registerBuiltins(r: ProviderRegistry): void {
   });
 
   r.registerSeal("pkcs11", {
-    description: "PKCS#11 HSM auto-unseal (Vault's pkcs11 settings; VAULT_HSM_* / BULWARK_HSM_*)",
+    description:
+      "PKCS#11 HSM auto-unseal (Vault's pkcs11 settings; VAULT_HSM_* / BULWARK_HSM_*); a CloudHSM library selects the CloudHSM profile",
     async create(block, ctx) {
+      // Vault configures CloudHSM as a pkcs11 seal with CloudHSM's library: such a block gets the
+      // CloudHSM profile (HSM-generated IVs, user:password PIN), and the stored seal type stays "pkcs11".
+      if (isCloudHsmLibrary(block.options.lib ?? ctx.env.BULWARK_HSM_LIB ?? ctx.env.VAULT_HSM_LIB)) {
+        const { createCloudHsmSeal } = await import("@bulwark/seal-cloudhsm");
+        return createCloudHsmSeal({ ...block.options, logger: ctx.logger }, ctx.env);
+      }
       const { createPkcs11Seal } = await import("@bulwark/seal-pkcs11");
       return createPkcs11Seal(block.options, ctx.env);
+    },
+  });
+
+  r.registerSeal("cloudhsm", {
+    description:
+      "AWS CloudHSM (SDK 5) auto-unseal: Vault's pkcs11 settings plus cluster_id, region, user, password",
+    async create(block, ctx) {
+      const { createCloudHsmSeal } = await import("@bulwark/seal-cloudhsm");
+      return createCloudHsmSeal({ ...block.options, logger: ctx.logger }, ctx.env);
     },
   });
 
@@ -465,4 +481,9 @@ async function finalizeQuietly(seal: Seal): Promise<void> {
   } catch {
     // Best effort: a seal that never initialised may refuse to finalize.
   }
+}
+
+/** CloudHSM Client SDK 5's PKCS#11 library, by file name (its default path is /opt/cloudhsm/lib/). */
+export function isCloudHsmLibrary(lib: unknown): boolean {
+  return typeof lib === "string" && /(^|\/)libcloudhsm_pkcs11\.so$/.test(lib.trim());
 }
