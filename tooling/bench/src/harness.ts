@@ -3,6 +3,15 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
+/** One round's figures from a custom measurement (see `Subject.measure`). */
+export interface Measurement {
+  opsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+  /** RSS of the process under test (e.g. a server child); default: this process's RSS. */
+  rssMiB?: number;
+}
+
 /** One measured side of a comparison: an async operation run `concurrency` at a time. */
 export interface Subject {
   name: string;
@@ -10,6 +19,11 @@ export interface Subject {
   concurrency?: number;
   setup?: () => Promise<void>;
   teardown?: () => Promise<void>;
+  /**
+   * Optional: measures a round itself instead of timing `op` (e.g. an HTTP load generator such
+   * as autocannon against a server process). Runs `ops` operations and reports the figures.
+   */
+  measure?: (ops: number) => Promise<Measurement>;
 }
 
 export interface Comparison {
@@ -75,6 +89,13 @@ async function round(subject: Subject, ops: number): Promise<{ opsPerSec: number
   return { opsPerSec: ops / seconds, lat };
 }
 
+/** One round of `subject`: its own `measure` hook, or `op` timed here. */
+async function measureRound(subject: Subject, ops: number): Promise<Measurement> {
+  if (subject.measure !== undefined) return subject.measure(ops);
+  const res = await round(subject, ops);
+  return { opsPerSec: res.opsPerSec, p50Us: percentile(res.lat, 0.5), p99Us: percentile(res.lat, 0.99) };
+}
+
 /**
  * Measures ours and the baseline in alternating rounds of the same process (so both see the same
  * machine noise) and reports the median of each; the ratio is median(ours)/median(baseline).
@@ -85,7 +106,7 @@ export async function compare(c: Comparison): Promise<ComparisonResult> {
   for (const s of sides) await s.setup?.();
   try {
     // Warm-up: JIT, caches, file system.
-    for (const s of sides) await round(s, Math.max(10, Math.floor(c.ops / 5)));
+    for (const s of sides) await measureRound(s, Math.max(10, Math.floor(c.ops / 5)));
     const samples = sides.map(() => ({
       ops: [] as number[],
       p50: [] as number[],
@@ -97,12 +118,12 @@ export async function compare(c: Comparison): Promise<ComparisonResult> {
       const order = r % 2 === 0 ? [0, 1] : [1, 0];
       for (const i of order) {
         (globalThis as { gc?: () => void }).gc?.();
-        const res = await round(sides[i] as Subject, c.ops);
+        const res = await measureRound(sides[i] as Subject, c.ops);
         const s = samples[i] as (typeof samples)[number];
         s.ops.push(res.opsPerSec);
-        s.p50.push(percentile(res.lat, 0.5));
-        s.p99.push(percentile(res.lat, 0.99));
-        s.rss.push(process.memoryUsage().rss / 1024 / 1024);
+        s.p50.push(res.p50Us);
+        s.p99.push(res.p99Us);
+        s.rss.push(res.rssMiB ?? process.memoryUsage().rss / 1024 / 1024);
       }
     }
     const out = samples.map((s, i) => ({

@@ -4,7 +4,7 @@
  * service/root token, so tools that recognise `hvs.` tokens keep working. Storage only ever sees
  * `sha256(token)` (hex); the token itself exists in the client's hands and in responses.
  */
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 import { constantTimeEqual, randomBytes } from "@bulwark/crypto";
 
 export const TOKEN_PREFIX = "hvs.";
@@ -40,9 +40,20 @@ export function generateAccessor(): string {
   return randomBase62(24);
 }
 
+type OneShotHash = (algorithm: string, data: string, encoding: "hex") => string;
+/** Node ≥ 20.12 has a one-shot `crypto.hash` (about 3× faster than createHash for short input). */
+const oneShot = (nodeCrypto as { hash?: OneShotHash }).hash;
+
+/** Hex SHA-256 of a UTF-8 string. */
+export function sha256Hex(s: string): string {
+  return oneShot !== undefined
+    ? oneShot("sha256", s, "hex")
+    : nodeCrypto.createHash("sha256").update(s, "utf8").digest("hex");
+}
+
 /** Hex SHA-256: the storage name of a token or accessor. */
 export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  return sha256Hex(secret);
 }
 
 /** Constant-time equality of two hex digests of the same length. */

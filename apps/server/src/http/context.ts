@@ -42,13 +42,17 @@ export interface Call {
   auth: Auth | undefined;
 }
 
-/** What a handler returns: a JSON body (200 unless `status`), or nothing (204). */
-export type Result = { status?: number; body: unknown; contentType?: string } | undefined;
+/**
+ * What a handler returns: a JSON body (200 unless `status`), or nothing (204). `json` is a body
+ * already serialized as JSON text.
+ */
+export type Result = { status?: number; body: unknown; contentType?: string; json?: string } | undefined;
 
 /** The path below `/v1/` of a raw URL, decoded; a 400 when it is not valid percent-encoding. */
 export function logicalPath(url: string): string {
   const q = url.indexOf("?");
   const raw = (q < 0 ? url : url.slice(0, q)).replace(/^\/v1\//, "");
+  if (!raw.includes("%")) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -74,6 +78,21 @@ export function tokenFrom(req: FastifyRequest): string | undefined {
     if (m !== null) return m[1];
   }
   return undefined;
+}
+
+/**
+ * Headers Bulwark refuses rather than ignores: response wrapping and namespaces would change what
+ * the client gets back.
+ */
+export function checkHeaders(req: FastifyRequest): void {
+  const wrap = req.headers["x-vault-wrap-ttl"];
+  if (wrap !== undefined && wrap !== "") {
+    throw new HttpError(400, "response wrapping (X-Vault-Wrap-TTL) is not supported by Bulwark");
+  }
+  const ns = req.headers["x-vault-namespace"];
+  if (ns !== undefined && ns !== "" && ns !== "root" && ns !== "root/") {
+    throw new HttpError(400, "namespaces are not supported by Bulwark: remove X-Vault-Namespace");
+  }
 }
 
 export function requireUnsealed(store: SealedStore): void {
@@ -130,6 +149,19 @@ export function envelope(
   };
 }
 
+/** {@link envelope} with `data` given as JSON text (same fields, same order). */
+export function envelopeText(
+  dataJson: string,
+  opts: { warnings?: string[]; leaseDuration?: number; mountType?: string } = {},
+): string {
+  const warnings =
+    opts.warnings !== undefined && opts.warnings.length > 0 ? JSON.stringify(opts.warnings) : "null";
+  return (
+    `{"request_id":"${randomUUID()}","lease_id":"","renewable":false,"lease_duration":${opts.leaseDuration ?? 0},` +
+    `"data":${dataJson},"wrap_info":null,"warnings":${warnings},"auth":null,"mount_type":${JSON.stringify(opts.mountType ?? "")}}`
+  );
+}
+
 export function send(reply: FastifyReply, result: Result): FastifyReply {
   if (result === undefined) return reply.code(204).send();
   reply.code(result.status ?? 200);
@@ -138,7 +170,7 @@ export function send(reply: FastifyReply, result: Result): FastifyReply {
     return reply.send(result.body);
   }
   reply.header("content-type", "application/json");
-  return reply.send(JSON.stringify(result.body));
+  return reply.send(result.json ?? JSON.stringify(result.body));
 }
 
 export interface RouteSpec {
@@ -159,6 +191,7 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
     method: spec.methods,
     url: spec.url,
     handler: async (req, reply) => {
+      checkHeaders(req);
       const path = logicalPath(req.url);
       const query = queryOf(req);
       let auth: Auth | undefined;

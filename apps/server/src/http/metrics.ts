@@ -7,8 +7,10 @@ import type { SealedStore } from "@bulwark/core";
 
 const BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface Series {
+interface RouteStats {
+  /** `method="…",route="…"` */
   labels: string;
+  codes: Map<number, number>;
   count: number;
   sum: number;
   buckets: number[];
@@ -19,24 +21,30 @@ function label(v: string): string {
 }
 
 export class Metrics {
-  readonly #requests = new Map<string, number>();
-  readonly #latency = new Map<string, Series>();
+  /** Keyed by method and route pattern: a bounded set (routes are patterns, not URLs). */
+  readonly #routes = new Map<string, RouteStats>();
   readonly #started = Date.now();
 
   /** Records one finished request. */
   observe(method: string, route: string, status: number, seconds: number): void {
-    const base = `method="${label(method)}",route="${label(route)}"`;
-    const key = `${base},code="${status}"`;
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    let s = this.#latency.get(base);
+    const key = `${method} ${route}`;
+    let s = this.#routes.get(key);
     if (s === undefined) {
-      s = { labels: base, count: 0, sum: 0, buckets: BUCKETS_S.map(() => 0) };
-      this.#latency.set(base, s);
+      s = {
+        labels: `method="${label(method)}",route="${label(route)}"`,
+        codes: new Map(),
+        count: 0,
+        sum: 0,
+        buckets: BUCKETS_S.map(() => 0),
+      };
+      this.#routes.set(key, s);
     }
+    s.codes.set(status, (s.codes.get(status) ?? 0) + 1);
     s.count++;
     s.sum += seconds;
-    for (let i = 0; i < BUCKETS_S.length; i++)
+    for (let i = 0; i < BUCKETS_S.length; i++) {
       if (seconds <= (BUCKETS_S[i] as number)) s.buckets[i] = (s.buckets[i] as number) + 1;
+    }
   }
 
   /** The whole exposition text, gauges read from `store` now. */
@@ -44,10 +52,13 @@ export class Metrics {
     const out: string[] = [];
     out.push("# HELP bulwark_http_requests_total HTTP requests handled, by method, route and status code.");
     out.push("# TYPE bulwark_http_requests_total counter");
-    for (const [k, v] of this.#requests) out.push(`bulwark_http_requests_total{${k}} ${v}`);
+    for (const s of this.#routes.values()) {
+      for (const [code, n] of s.codes)
+        out.push(`bulwark_http_requests_total{${s.labels},code="${code}"} ${n}`);
+    }
     out.push("# HELP bulwark_http_request_duration_seconds HTTP request latency.");
     out.push("# TYPE bulwark_http_request_duration_seconds histogram");
-    for (const s of this.#latency.values()) {
+    for (const s of this.#routes.values()) {
       BUCKETS_S.forEach((le, i) => {
         out.push(`bulwark_http_request_duration_seconds_bucket{${s.labels},le="${le}"} ${s.buckets[i]}`);
       });

@@ -24,9 +24,14 @@ export interface KvRequest {
   query: Record<string, string | undefined>;
 }
 
-/** `data` goes into Vault's response envelope; `raw` is sent as is; neither means 204. */
+/** `data` (or `rawData`) goes into Vault's response envelope; neither means 204. */
 export interface KvResponse {
   data?: Record<string, unknown> | null;
+  /**
+   * The `data` field already serialized (JSON text), so a large stored secret is not parsed and
+   * re-serialized on every read. Takes precedence over `data`.
+   */
+  rawData?: string;
   warnings?: string[];
   status?: number;
   leaseDuration?: number;
@@ -80,6 +85,11 @@ export class PrefixView {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     return (await this.#storage.get(this.#prefix + key))?.value;
+  }
+
+  async getText(key: string): Promise<string | undefined> {
+    const v = await this.get(key);
+    return v === undefined ? undefined : dec.decode(v);
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {

@@ -1,6 +1,7 @@
 import { MemoryBackend } from "@bulwark/storage-memory";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type KvEngine, KvError, type KvRequest, PrefixView } from "./common.js";
+import { type KvEngine, KvError, type KvRequest, type KvResponse, PrefixView } from "./common.js";
 import { KvV1 } from "./kv-v1.js";
 import { KvV2 } from "./kv-v2.js";
 import { MountTable } from "./mounts.js";
@@ -16,6 +17,16 @@ const req = (
   body,
   query,
 });
+
+/** A read's `data` field, whether the engine sent it as an object or as JSON text. */
+async function read(
+  kv: KvEngine,
+  path: string,
+  query: Record<string, string> = {},
+): Promise<KvResponse & { value: unknown }> {
+  const r = await kv.handle(req("read", path, undefined, query));
+  return { ...r, value: r.rawData !== undefined ? JSON.parse(r.rawData) : r.data };
+}
 
 async function status(p: Promise<unknown>): Promise<number> {
   try {
@@ -64,13 +75,25 @@ describe("KV v2", () => {
     const w1 = await kv.handle(req("write", "data/app", { data: { v: "1" } }));
     expect(w1.data).toMatchObject({ version: 1, destroyed: false, deletion_time: "" });
     await kv.handle(req("write", "data/app", { data: { v: "2" } }));
-    const latest = await kv.handle(req("read", "data/app"));
-    expect(latest.data).toMatchObject({ data: { v: "2" }, metadata: { version: 2 } });
-    const first = await kv.handle(req("read", "data/app", undefined, { version: "1" }));
-    expect(first.data).toMatchObject({ data: { v: "1" }, metadata: { version: 1 } });
+    const latest = await read(kv, "data/app");
+    expect(latest.value).toMatchObject({ data: { v: "2" }, metadata: { version: 2 } });
+    const first = await read(kv, "data/app", { version: "1" });
+    expect(first.value).toMatchObject({ data: { v: "1" }, metadata: { version: 1 } });
     const meta = await kv.handle(req("read", "metadata/app"));
     expect(meta.data).toMatchObject({ current_version: 2, oldest_version: 1, max_versions: 0 });
     expect(Object.keys((meta.data as { versions: object }).versions)).toEqual(["1", "2"]);
+  });
+
+  it("any JSON object round-trips exactly through a write and a read", async () => {
+    const { kv } = v2();
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.string(), fc.jsonValue()), async (data) => {
+        await kv.handle(req("write", "data/prop", { data }));
+        const r = await read(kv, "data/prop");
+        expect((r.value as { data: unknown }).data).toEqual(JSON.parse(JSON.stringify(data)));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it("check-and-set: cas must match the current version; cas=0 only creates", async () => {
@@ -112,7 +135,7 @@ describe("KV v2", () => {
     expect(deleted.status).toBe(404);
     expect(deleted.data).toMatchObject({ data: null, metadata: { version: 2 } });
     await kv.handle(req("write", "undelete/s", { versions: [2] }));
-    expect((await kv.handle(req("read", "data/s"))).data).toMatchObject({ data: { a: 2 } });
+    expect((await read(kv, "data/s")).value).toMatchObject({ data: { a: 2 } });
     await kv.handle(req("write", "delete/s", { versions: [1] }));
     expect((await kv.handle(req("read", "data/s", undefined, { version: "1" }))).status).toBe(404);
     await kv.handle(req("write", "destroy/s", { versions: [1] }));
@@ -149,7 +172,7 @@ describe("KV v2", () => {
     const { kv } = v2();
     await kv.handle(req("write", "metadata/c", { custom_metadata: { owner: "ops" } }));
     await kv.handle(req("write", "data/c", { data: { a: 1 } }));
-    expect((await kv.handle(req("read", "data/c"))).data).toMatchObject({
+    expect((await read(kv, "data/c")).value).toMatchObject({
       metadata: { custom_metadata: { owner: "ops" } },
     });
     expect(await status(kv.handle(req("write", "metadata/c", { custom_metadata: { owner: 5 } })))).toBe(400);

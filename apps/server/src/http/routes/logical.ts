@@ -11,7 +11,9 @@ import {
   type AppContext,
   authenticate,
   authorize,
+  checkHeaders,
   envelope,
+  envelopeText,
   logicalPath,
   operationOf,
   queryOf,
@@ -36,6 +38,7 @@ export function registerLogicalRoutes(
     method: ["GET", "PUT", "POST", "DELETE", "PATCH"],
     url: "/v1/*",
     handler: async (req, reply) => {
+      checkHeaders(req);
       const path = logicalPath(req.url);
       const query = queryOf(req);
       if (path.startsWith("sys/") || path.startsWith("auth/") || path === "sys" || path === "auth") {
@@ -46,7 +49,13 @@ export function registerLogicalRoutes(
       const auth = await authenticate(ctx, req);
       let op = operationOf(req.method, query);
       const resolved = await ctx.services.mounts.resolve(path);
-      if (op === "update" && resolved !== undefined) {
+      // Create vs update matters only when the token holds one but not the other; skip the
+      // existence check (a storage read) otherwise.
+      if (
+        op === "update" &&
+        resolved !== undefined &&
+        auth.acl.allows(path, "create") !== auth.acl.allows(path, "update")
+      ) {
         const exists = await resolved.engine.exists(resolved.rest);
         if (exists === false) op = "create";
       }
@@ -61,11 +70,15 @@ export function registerLogicalRoutes(
         body: req.body,
         query,
       });
-      if (res.data === undefined && res.status === undefined) return send(reply, undefined);
+      if (res.data === undefined && res.rawData === undefined && res.status === undefined)
+        return send(reply, undefined);
       const opts: { warnings?: string[]; leaseDuration?: number; mountType: string } = { mountType: "kv" };
       if (res.warnings !== undefined) opts.warnings = res.warnings;
       if (res.leaseDuration !== undefined) opts.leaseDuration = res.leaseDuration;
-      return send(reply, { status: res.status ?? 200, body: envelope(res.data ?? null, opts) });
+      const status = res.status ?? 200;
+      if (res.rawData !== undefined)
+        return send(reply, { status, body: undefined, json: envelopeText(res.rawData, opts) });
+      return send(reply, { status, body: envelope(res.data ?? null, opts) });
     },
   });
 }
