@@ -1,6 +1,10 @@
+import { SealedStore } from "@bulwark/core";
+import { MemoryBackend } from "@bulwark/storage-memory";
 import { afterEach, describe, expect, it } from "vitest";
 import { initAndUnseal, type TestApp, testApp } from "../../test/helpers/app.js";
+import { createLogger } from "../logging.js";
 import { decodeRootToken } from "./generate-root.js";
+import { buildApp, createRootToken } from "./server.js";
 
 let t: TestApp | undefined;
 afterEach(async () => {
@@ -339,5 +343,56 @@ describe("sys/metrics", () => {
     expect(r.body).toMatch(/bulwark_http_request_duration_seconds_bucket\{.*le="\+Inf"\}/);
     expect((await t.call("GET", "/v1/sys/metrics")).statusCode).toBe(403);
     expect((await t.call("GET", "/v1/sys/metrics?format=xml", { token: root })).statusCode).toBe(400);
+  });
+});
+
+describe("HA standby", () => {
+  it("health says 429 (or 200 with standbyok), leader is not self, writes are refused with 503", async () => {
+    const storage = new MemoryBackend();
+    const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });
+    const a = await open();
+    const init = await a.initialize({ secretShares: 1, secretThreshold: 1 });
+    await a.unseal(init.keys[0] as string);
+    const deadline = Date.now() + 5000;
+    while (!a.status().active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const b = await open();
+    await b.unseal(init.keys[0] as string);
+    const logger = createLogger({ level: "error" });
+    const appA = buildApp({ store: a, logger, apiAddr: "http://a:8200" });
+    const appB = buildApp({ store: b, logger });
+    try {
+      const rootRes = await appA.inject({ method: "GET", url: "/v1/sys/leader" });
+      expect(rootRes.json()).toMatchObject({
+        ha_enabled: true,
+        is_self: true,
+        leader_address: "http://a:8200",
+      });
+      expect((await appA.inject({ method: "GET", url: "/v1/sys/health" })).statusCode).toBe(200);
+      const h = await appB.inject({ method: "GET", url: "/v1/sys/health" });
+      expect(h.statusCode).toBe(429);
+      expect(h.json()).toMatchObject({ standby: true, sealed: false });
+      expect((await appB.inject({ method: "GET", url: "/v1/sys/health?standbyok=true" })).statusCode).toBe(
+        200,
+      );
+      expect((await appB.inject({ method: "GET", url: "/v1/sys/health?standbycode=299" })).statusCode).toBe(
+        299,
+      );
+      expect((await appB.inject({ method: "GET", url: "/v1/sys/leader" })).json()).toMatchObject({
+        is_self: false,
+      });
+      const token = await createRootToken(a);
+      const w = await appB.inject({
+        method: "PUT",
+        url: "/v1/sys/rotate",
+        headers: { "x-vault-token": token },
+      });
+      expect(w.statusCode).toBe(503);
+      expect(w.json().errors[0]).toMatch(/standby/);
+    } finally {
+      await appA.close();
+      await appB.close();
+      await b.close();
+      await a.close();
+    }
   });
 });
