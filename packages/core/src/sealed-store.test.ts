@@ -165,6 +165,17 @@ describe("SealedStore with the Shamir seal", () => {
     expect(dec(await store.get("secret/x"))).toBe("kept");
   });
 
+  it("verifyKeyShares accepts a threshold of current shares and rejects others, changing nothing", async () => {
+    const { storage, store, init } = await shamirStore(3, 2);
+    await unsealWith(store, init.keys.slice(0, 2));
+    const before = await snapshot(storage);
+    await store.verifyKeyShares([init.keys[2] as string, init.keys[0] as string]);
+    const other = await shamirStore(3, 2);
+    expect(await codeOf(store.verifyKeyShares(other.init.keys.slice(0, 2)))).toBe("invalid_key");
+    expect(await codeOf(store.verifyKeyShares([init.keys[0] as string]))).toBe("invalid_request");
+    expect(await snapshot(storage)).toEqual(before);
+  });
+
   it("a rekey authorised with wrong shares fails and keeps the old keys", async () => {
     const { store, init } = await shamirStore(3, 2);
     await unsealWith(store, init.keys.slice(0, 2));
@@ -257,6 +268,14 @@ describe("SealedStore with an auto seal", () => {
     expect(await codeOf(store.unseal(bad))).toBe("invalid_key");
     await unsealWith(store, init.recoveryKeys.slice(1, 3));
     expect(store.sealed).toBe(false);
+  });
+
+  it("verifyKeyShares checks recovery shares without touching the stored keys", async () => {
+    const { storage, store, init } = await autoStore();
+    const before = await snapshot(storage);
+    await store.verifyKeyShares(init.recoveryKeys.slice(1, 3));
+    expect(await codeOf(store.verifyKeyShares([randomBytes(33), randomBytes(33)]))).not.toBe("resolved");
+    expect(await snapshot(storage)).toEqual(before);
   });
 
   it("refuses secret_shares other than 1", async () => {

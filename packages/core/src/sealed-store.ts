@@ -626,6 +626,33 @@ export class SealedStore {
     });
   }
 
+  /**
+   * Checks, without changing anything, that `shares` (at least the threshold, distinct) combine to
+   * the current unseal key (Shamir) or recovery key (auto seals). Used to authorise operations such
+   * as root token generation. Throws `invalid_key` when they do not.
+   */
+  async verifyKeyShares(shares: ReadonlyArray<Uint8Array | string>): Promise<void> {
+    this.#checkUnsealed();
+    const threshold = this.#authThreshold();
+    const collector = new ShareCollector();
+    let secret: Uint8Array | undefined;
+    for (const s of shares) {
+      const share = parseKeyShare(s);
+      secret = await collector.add(share, threshold);
+      share.fill(0);
+      if (secret !== undefined) break;
+    }
+    if (secret === undefined) {
+      collector.reset();
+      throw new InvalidRequestError(`${threshold} distinct key shares are needed, got fewer`);
+    }
+    try {
+      await this.#verifyCurrentSecret(secret);
+    } finally {
+      secret.fill(0);
+    }
+  }
+
   // ---------------------------------------------------------------- seal key upgrade, rewrap
 
   /**

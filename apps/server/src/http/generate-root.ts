@@ -5,22 +5,14 @@
  * the holder of the OTP can read it. The OTP is base62, as long as a token (28 characters for
  * `hvs.` tokens, Vault's `TokenLength + TokenPrefixLength`).
  *
- * Verifying the shares:
- * - Shamir: the combined shares must equal the unseal key (the KEK the barrier keeps at
- *   `core/shamir-kek`), compared in constant time.
- * - Auto seals: `@bulwark/core` exposes no side-effect-free check of recovery shares, so the
- *   shares are verified by a rekey of the root key authorised by those same shares
- *   (`rekeyInit({target: "barrier"})` + `rekeyUpdate`). It replaces the root key, which is
- *   invisible to operators (the stored key is re-wrapped by the seal; recovery keys and data are
- *   unchanged); a wrong share set changes nothing.
+ * The shares are checked by `SealedStore.verifyKeyShares`: the unseal key (Shamir) or the
+ * recovery key (auto seals), compared in constant time, with no change to storage.
  */
 import { randomUUID } from "node:crypto";
 import { parseKeyShare, type SealedStore } from "@bulwark/core";
-import { constantTimeEqual, shamirCombine } from "@bulwark/crypto";
+import { constantTimeEqual } from "@bulwark/crypto";
 import { randomBase62, TOKEN_LENGTH } from "../auth/token-id.js";
 import { HttpError } from "./errors.js";
-
-const SHAMIR_KEK_PATH = "core/shamir-kek";
 
 export interface GenerateRootStatus {
   started: boolean;
@@ -173,44 +165,16 @@ export class GenerateRoot {
 }
 
 async function verifyShares(store: SealedStore, shares: Uint8Array[], required: number): Promise<void> {
-  const st = store.status();
-  if (st.recoverySeal) {
-    // See the module comment: a root-key rekey authorised by the recovery shares.
-    if (store.rekeyStatus() !== undefined) {
-      throw new HttpError(400, "a rekey is in progress: finish or cancel it before generating a root token");
-    }
-    const op = await store.rekeyInit({ target: "barrier" });
-    try {
-      for (const s of shares) {
-        const r = await store.rekeyUpdate(new Uint8Array(s), op.nonce);
-        if ("complete" in r) return;
-      }
-    } catch (e) {
-      store.rekeyCancel();
-      throw new HttpError(
-        400,
-        `root generation failed: the recovery key shares are not valid (${(e as Error).message})`,
-      );
-    }
-    store.rekeyCancel();
-    throw new HttpError(400, "root generation failed: not enough distinct recovery key shares");
+  if (shares.length < required) {
+    throw new HttpError(400, "root generation failed: not enough distinct key shares");
   }
-  let secret: Uint8Array;
   try {
-    secret = required === 1 ? new Uint8Array(shares[0] as Uint8Array) : await shamirCombine(shares);
+    // Unseal key (Shamir) or recovery key (auto seals), checked by the core without side effects.
+    await store.verifyKeyShares(shares);
   } catch (e) {
     throw new HttpError(
       400,
-      `root generation failed: the key shares do not combine (${(e as Error).message})`,
+      `root generation failed: the key shares are not valid (${(e as Error).message})`,
     );
-  }
-  const kek = (await store.storage.get(SHAMIR_KEK_PATH))?.value;
-  try {
-    if (kek === undefined || !constantTimeEqual(kek, secret)) {
-      throw new HttpError(400, "root generation failed: the key shares do not form the unseal key");
-    }
-  } finally {
-    secret.fill(0);
-    kek?.fill(0);
   }
 }
