@@ -73,6 +73,14 @@ export type {
   ServerConfig,
 } from "./contracts.js";
 export {
+  type BuildAppOptions,
+  buildApp,
+  createRootToken,
+  mountKv,
+  startHttpServer,
+} from "./http/server.js";
+export { type CreateLoggerOptions, coreLogger, createLogger, scrubString } from "./logging.js";
+export {
   type BulwarkServer,
   type DevCredentials,
   runUntilSignal,
