@@ -1,6 +1,10 @@
-import { readFileSync } from "node:fs";
 import { SealConfigError } from "@bulwark/seal";
-import { CKM_AES_GCM, type Pkcs11SealOptions, parsePkcs11Config } from "@bulwark/seal-pkcs11";
+import {
+  CKM_AES_GCM,
+  type Pkcs11SealOptions,
+  parsePkcs11Config,
+  resolveSecretRef,
+} from "@bulwark/seal-pkcs11";
 import type { CloudHsmApiClient } from "./cluster.js";
 
 /** Where AWS installs the Client SDK 5 PKCS#11 library (`configure-pkcs11` sets it up). */
@@ -314,31 +318,6 @@ const PROFILE_BY_KEY = new Map<string, ProfileField>();
 for (const f of PROFILE_FIELDS) {
   PROFILE_BY_KEY.set(f.vault, f);
   PROFILE_BY_KEY.set(f.option, f);
-}
-
-/** `file:///path` → the file's content (trailing newline trimmed); `env://NAME` → `$NAME`. */
-export function resolveSecretRef(
-  field: string,
-  value: string,
-  env: Record<string, string | undefined>,
-): string {
-  if (value.startsWith("file://")) {
-    const path = value.slice("file://".length);
-    try {
-      return readFileSync(path, "utf8").replace(/\r?\n$/, "");
-    } catch (cause) {
-      const why = cause instanceof Error ? cause.message : String(cause);
-      throw new SealConfigError(field, `cannot read ${path} (${why}); fix the file:// path`, { cause });
-    }
-  }
-  if (value.startsWith("env://")) {
-    const name = value.slice("env://".length);
-    const v = env[name];
-    if (v === undefined || v === "")
-      fail(field, `environment variable ${name} (from env://${name}) is not set`);
-    return v;
-  }
-  return value;
 }
 
 const PIN_ENV = ["BULWARK_HSM_PIN", "VAULT_HSM_PIN"];

@@ -3,6 +3,7 @@ export {
   type Pkcs11TraceEvent,
   parsePkcs11Config,
   type ResolvedPkcs11Config,
+  resolveSecretRef,
 } from "./config.js";
 export {
   CKM_AES_CBC_PAD,

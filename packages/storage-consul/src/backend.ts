@@ -2,6 +2,7 @@ import {
   type Entry,
   FencedWriteError,
   type HABackend,
+  PermitPool,
   StorageError,
   StorageUnavailableError,
   type TransactionalBackend,
@@ -36,27 +37,6 @@ export const CONSUL_TRANSACTION_LIMITS: TransactionLimits = Object.freeze({
   maxEntries: 63,
   maxBytes: 128 * 1024,
 });
-
-/** Bounds requests in flight; finishing requests hand their permit to the oldest waiter. */
-class Permits {
-  readonly #size: number;
-  readonly #waiters: (() => void)[] = [];
-  #active = 0;
-  constructor(size: number) {
-    this.#size = size;
-  }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#active < this.#size) this.#active++;
-    else await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiters.shift();
-      if (next === undefined) this.#active--;
-      else next();
-    }
-  }
-}
 
 /** The HA lock that fences this backend's writes while held. */
 interface Fence {
@@ -94,7 +74,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
   readonly #http: ConsulHttp;
   /** A separate pool for the HA lock: renewals and watches must not queue behind data requests. */
   readonly #haHttp: ConsulHttp;
-  readonly #permits: Permits;
+  readonly #permits: PermitPool;
   readonly #locks = new Set<ConsulLock>();
   readonly #lockHost: LockHost;
   #fence: Fence | undefined;
@@ -106,7 +86,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
     this.address = this.#opts.endpoint.display;
     this.#http = new ConsulHttp(this.#opts, this.#opts.maxParallel);
     this.#haHttp = new ConsulHttp(this.#opts, Number.POSITIVE_INFINITY);
-    this.#permits = new Permits(this.#opts.maxParallel);
+    this.#permits = new PermitPool(this.#opts.maxParallel);
     this.#lockHost = {
       http: this.#haHttp,
       opts: this.#opts,

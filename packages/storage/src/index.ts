@@ -16,7 +16,7 @@ export {
   withFaults,
 } from "./fault-injection.js";
 export { directChildren, validateKey, validatePrefix } from "./keys.js";
-export { DEFAULT_PARALLEL_OPERATIONS, PermitPoolBackend, withPermitPool } from "./permit-pool.js";
+export { DEFAULT_PARALLEL_OPERATIONS, PermitPool, PermitPoolBackend, withPermitPool } from "./permit-pool.js";
 export {
   type Backend,
   type Entry,

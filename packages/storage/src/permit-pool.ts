@@ -14,11 +14,11 @@ import type { Wrapped } from "./wrapped.js";
 export const DEFAULT_PARALLEL_OPERATIONS = 128;
 
 /**
- * Bounds the number of storage operations in flight. A finishing operation hands its permit
- * straight to the oldest waiter, so waiters run in arrival order and a burst of newcomers cannot
- * starve them.
+ * Bounds the number of operations in flight. A finishing operation hands its permit straight to
+ * the oldest waiter, so waiters run in arrival order and a burst of newcomers cannot starve them.
+ * Exported for backends that bound their own client calls (e.g. Consul's `max_parallel`).
  */
-class PermitPool {
+export class PermitPool {
   readonly #size: number;
   readonly #waiters: (() => void)[] = [];
   #active = 0;
