@@ -1,12 +1,3 @@
-import { defineConfig } from "tsup";
+import { libraryConfig } from "../../tooling/tsconfig/tsup.base.js";
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: "node20",
-  platform: "node",
-  splitting: false,
-});
+export default libraryConfig(["src/index.ts"]);
