@@ -180,3 +180,79 @@ describe("TokenStore", () => {
     expect(await tokens.lookup("bad token")).toBeUndefined();
   });
 });
+
+/** A backend whose next `get` of `key` waits until `release()` is called. */
+class GatedBackend extends MemoryBackend {
+  #gate: { key: string; opened: Promise<void> } | undefined;
+  hold(key: string): () => void {
+    let release = () => {};
+    const opened = new Promise<void>((r) => {
+      release = r;
+    });
+    this.#gate = { key, opened };
+    return release;
+  }
+  override async get(key: string) {
+    const value = await super.get(key);
+    const gate = this.#gate;
+    if (gate !== undefined && gate.key === key) {
+      this.#gate = undefined;
+      await gate.opened;
+    }
+    return value;
+  }
+}
+
+describe("TokenStore security", () => {
+  it("concurrent requests never use a limited-use token more times than allowed", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    for (const uses of [1, 3]) {
+      const t = await tokens.create(root.entry, { numUses: uses }, { sudo: false });
+      const results = await Promise.all(Array.from({ length: 10 }, () => tokens.authenticate(t.token)));
+      expect(results.filter((r) => r !== undefined)).toHaveLength(uses);
+      expect(await tokens.lookup(t.token)).toBeUndefined();
+    }
+  });
+
+  it("a limited-use token cannot create child tokens (Vault's rule)", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { numUses: 1, policies: ["app"] }, { sudo: false });
+    const entry = await tokens.authenticate(t.token);
+    expect(entry).toBeDefined();
+    await expect(
+      tokens.create(entry as NonNullable<typeof entry>, { policies: ["app"] }, { sudo: false }),
+    ).rejects.toThrow(/restricted use token cannot generate child tokens/);
+  });
+
+  it("a lookup in flight during a revoke does not put the revoked token back in the cache", async () => {
+    const storage = new GatedBackend();
+    const tokens = new TokenStore(storage, { cacheMs: 60_000 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { policies: ["app"] }, { sudo: false });
+    const release = storage.hold(`sys/token/id/${hashSecret(t.token)}`);
+    const inFlight = tokens.lookup(t.token);
+    await new Promise((r) => setTimeout(r, 10));
+    await tokens.revoke(t.entry.hash);
+    release();
+    await inFlight;
+    expect(await tokens.lookup(t.token)).toBeUndefined();
+    expect(await tokens.authenticate(t.token)).toBeUndefined();
+  });
+
+  it("renew works on the stored entry: it neither refills spent uses nor revives a revoked token", async () => {
+    const tokens = new TokenStore(new MemoryBackend(), { cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const limited = await tokens.create(root.entry, { numUses: 3, policies: ["app"] }, { sudo: false });
+    const seen = await tokens.authenticate(limited.token);
+    await tokens.renew(seen as NonNullable<typeof seen>);
+    expect((await tokens.lookup(limited.token))?.num_uses).toBe(2);
+
+    const t = await tokens.create(root.entry, { policies: ["app"] }, { sudo: false });
+    const stale = (await tokens.lookup(t.token)) as NonNullable<Awaited<ReturnType<typeof tokens.lookup>>>;
+    await tokens.revoke(t.entry.hash);
+    await expect(tokens.renew(stale)).rejects.toThrow(TokenError);
+    expect(await tokens.lookup(t.token)).toBeUndefined();
+  });
+});

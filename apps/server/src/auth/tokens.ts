@@ -88,6 +88,14 @@ export class TokenStore {
   readonly #cache = new Map<string, { entry: TokenEntry; at: number }>();
   readonly #cacheMs: number;
   readonly #now: () => number;
+  /**
+   * Bumped whenever an entry is written or removed. A lookup caches what it read only when no
+   * write or removal happened while it was reading, so a read racing a revoke cannot put the
+   * revoked entry back into the cache.
+   */
+  #epoch = 0;
+  /** Per-token serialisation of read-modify-write (use counting, renew, revoke). */
+  readonly #tails = new Map<string, Promise<unknown>>();
 
   /**
    * `cacheMs` (default 1000): how long a looked-up entry is reused without reading storage.
@@ -139,6 +147,10 @@ export class TokenStore {
     ctx: { sudo: boolean; orphanPath?: boolean; path?: string },
   ): Promise<IssuedToken> {
     const warnings: string[] = [];
+    // Vault's rule: a use-limited token must not mint tokens that escape its use limit.
+    if (parent.num_uses > 0) {
+      throw new TokenError("invalid_request", "restricted use token cannot generate child tokens");
+    }
     const parentIsRoot = parent.policies.includes("root");
     const privileged = parentIsRoot || ctx.sudo;
     if (req.id !== undefined) {
@@ -252,10 +264,40 @@ export class TokenStore {
    */
   async authenticate(token: string): Promise<TokenEntry | undefined> {
     const entry = await this.lookup(token);
-    if (entry === undefined) return undefined;
-    if (entry.num_uses > 0) {
-      if (entry.num_uses === 1) await this.revoke(entry.hash);
-      else await this.#save({ ...entry, num_uses: entry.num_uses - 1 }, false);
+    if (entry === undefined || entry.num_uses === 0) return entry;
+    // Consume the use under the token's lock from a fresh read: concurrent requests must not
+    // both spend the same remaining use.
+    return this.#serial(entry.hash, async () => {
+      const current = await this.#readLive(entry.hash);
+      if (current === undefined) return undefined;
+      if (current.num_uses === 1) await this.#revokeLocked(current.hash);
+      else if (current.num_uses > 1) await this.#save({ ...current, num_uses: current.num_uses - 1 }, false);
+      return current;
+    });
+  }
+
+  /** Runs `fn` after every earlier `#serial` call for the same token hash has settled. */
+  async #serial<T>(hash: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#tails.get(hash) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#tails.set(hash, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#tails.get(hash) === tail) this.#tails.delete(hash);
+    }
+  }
+
+  /** The stored entry, uncached; an expired one is removed (caller holds the token's lock). */
+  async #readLive(hash: string): Promise<TokenEntry | undefined> {
+    const e = await this.#storage.get(ID + hash);
+    if (e === undefined) return undefined;
+    const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
+    if (!digestsEqual(entry.hash, hash)) return undefined;
+    if (entry.expire_time !== 0 && entry.expire_time <= this.#now()) {
+      await this.#revokeLocked(hash);
+      return undefined;
     }
     return entry;
   }
@@ -267,6 +309,7 @@ export class TokenStore {
     if (hit !== undefined && now - hit.at < this.#cacheMs) {
       entry = hit.entry;
     } else {
+      const epoch = this.#epoch;
       const e = await this.#storage.get(ID + hash);
       if (e === undefined) {
         this.#cache.delete(hash);
@@ -275,7 +318,7 @@ export class TokenStore {
       entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
       // The storage name is the hash; the copy inside must agree (a swapped record is refused).
       if (!digestsEqual(entry.hash, hash)) return undefined;
-      if (entry.num_uses === 0) this.#cache.set(hash, { entry, at: now });
+      if (entry.num_uses === 0 && epoch === this.#epoch) this.#cache.set(hash, { entry, at: now });
       if (this.#cache.size > 10_000) this.#cache.clear();
     }
     if (entry.expire_time !== 0 && entry.expire_time <= now) {
@@ -292,7 +335,21 @@ export class TokenStore {
    * Extends a token's life by `increment` seconds (default: its creation TTL; periodic tokens:
    * their period), never past explicit_max_ttl or 768h after creation.
    */
-  async renew(entry: TokenEntry, increment?: number): Promise<{ entry: TokenEntry; warnings: string[] }> {
+  async renew(given: TokenEntry, increment?: number): Promise<{ entry: TokenEntry; warnings: string[] }> {
+    // Work on the stored entry under the token's lock: renewing a copy read earlier would write
+    // back a spent use count, or re-create a token revoked in the meantime.
+    return this.#serial(given.hash, async () => {
+      const entry = await this.#readLive(given.hash);
+      if (entry === undefined)
+        throw new TokenError("permission_denied", "bad token: it was revoked or has expired");
+      return this.#renewLocked(entry, increment);
+    });
+  }
+
+  async #renewLocked(
+    entry: TokenEntry,
+    increment?: number,
+  ): Promise<{ entry: TokenEntry; warnings: string[] }> {
     if (entry.expire_time === 0)
       throw new TokenError("invalid_request", "lease is not renewable: the token has no TTL");
     if (!entry.renewable) throw new TokenError("invalid_request", "lease is not renewable");
@@ -329,21 +386,29 @@ export class TokenStore {
 
   /** Revokes a token and, recursively, every token it created. Unknown hashes are a no-op. */
   async revoke(hash: string): Promise<void> {
+    await this.#serial(hash, () => this.#revokeLocked(hash));
+  }
+
+  async #revokeLocked(hash: string): Promise<void> {
     for (const child of await this.#children(hash)) await this.revoke(child);
     await this.#remove(hash);
   }
 
   /** Revokes only the token; its children become orphans (Vault's revoke-orphan). */
   async revokeOrphan(hash: string): Promise<void> {
-    for (const child of await this.#children(hash)) {
-      const e = await this.#storage.get(ID + child);
-      if (e !== undefined) {
-        const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
-        await this.#save({ ...entry, parent: "" }, false);
+    await this.#serial(hash, async () => {
+      for (const child of await this.#children(hash)) {
+        await this.#serial(child, async () => {
+          const e = await this.#storage.get(ID + child);
+          if (e !== undefined) {
+            const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
+            await this.#save({ ...entry, parent: "" }, false);
+          }
+        });
+        await this.#storage.delete(`${PARENT}${hash}/${child}`);
       }
-      await this.#storage.delete(`${PARENT}${hash}/${child}`);
-    }
-    await this.#remove(hash);
+      await this.#remove(hash);
+    });
   }
 
   async #children(hash: string): Promise<string[]> {
@@ -352,11 +417,15 @@ export class TokenStore {
 
   async #remove(hash: string): Promise<void> {
     this.#cache.delete(hash);
+    this.#epoch++;
     const e = await this.#storage.get(ID + hash);
     if (e === undefined) return;
     const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
     // The entry goes first: once it is gone the token no longer authenticates, whatever follows.
     await this.#storage.delete(ID + hash);
+    // Again after the delete: a lookup that started in between read the entry still present.
+    this.#cache.delete(hash);
+    this.#epoch++;
     await this.#storage.delete(ACCESSOR + hashSecret(entry.accessor));
     if (entry.parent !== "") await this.#storage.delete(`${PARENT}${entry.parent}/${hash}`);
   }
@@ -374,6 +443,7 @@ export class TokenStore {
     }
     await this.#storage.put({ key: ID + entry.hash, value: enc.encode(JSON.stringify(entry)) });
     this.#cache.delete(entry.hash);
+    this.#epoch++;
   }
 }
 
