@@ -385,3 +385,58 @@ describe("mounts", () => {
     ).toBe(400);
   });
 });
+
+describe("ACL on normalised names", () => {
+  it("a deny on a policy name holds for upper-case and padded spellings of it", async () => {
+    const rules =
+      'path "sys/policy/*" { capabilities = ["create", "read", "update", "delete"] }\npath "sys/policy/guarded" { capabilities = ["deny"] }\npath "sys/policies/acl/*" { capabilities = ["create", "read", "update", "delete"] }\npath "sys/policies/acl/guarded" { capabilities = ["deny"] }';
+    expect(
+      (await t.call("PUT", "/v1/sys/policy/policy-admin", { token: root, body: { policy: rules } }))
+        .statusCode,
+    ).toBe(204);
+    const guarded = 'path "secret/data/guarded" { capabilities = ["read"] }';
+    expect(
+      (await t.call("PUT", "/v1/sys/policy/guarded", { token: root, body: { policy: guarded } })).statusCode,
+    ).toBe(204);
+    const admin = await tokenWith(["policy-admin"]);
+    const evil = 'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }';
+    for (const url of [
+      "/v1/sys/policy/guarded",
+      "/v1/sys/policy/GUARDED",
+      "/v1/sys/policy/%20guarded",
+      "/v1/sys/policies/acl/Guarded",
+    ]) {
+      expect((await t.call("PUT", url, { token: admin, body: { policy: evil } })).statusCode, url).toBe(403);
+      expect((await t.call("DELETE", url, { token: admin })).statusCode, url).toBe(403);
+    }
+    const still = await t.call("GET", "/v1/sys/policy/guarded", { token: root });
+    expect(still.json().rules).toBe(guarded);
+    // The same admin still manages other policies, whatever the spelling.
+    expect(
+      (await t.call("PUT", "/v1/sys/policy/Other", { token: admin, body: { policy: guarded } })).statusCode,
+    ).toBe(204);
+  });
+
+  it("a deny on a mount path holds for its trailing-slash and double-slash spellings", async () => {
+    const rules =
+      'path "sys/mounts/*" { capabilities = ["create", "read", "update", "delete"] }\npath "sys/mounts/secret" { capabilities = ["deny"] }\npath "sys/mounts/secret/tune" { capabilities = ["deny"] }';
+    expect(
+      (await t.call("PUT", "/v1/sys/policy/mount-admin", { token: root, body: { policy: rules } }))
+        .statusCode,
+    ).toBe(204);
+    const admin = await tokenWith(["mount-admin"]);
+    for (const url of ["/v1/sys/mounts/secret/", "/v1/sys/mounts//secret", "/v1/sys/mounts/secret//"]) {
+      expect((await t.call("DELETE", url, { token: admin })).statusCode, url).toBe(403);
+    }
+    expect(
+      (await t.call("POST", "/v1/sys/mounts/secret//tune", { token: admin, body: { description: "x" } }))
+        .statusCode,
+    ).toBe(403);
+    expect((await t.call("GET", "/v1/sys/mounts/secret", { token: root })).statusCode).toBe(200);
+    // Mounts the policy does not deny still work for the admin.
+    expect(
+      (await t.call("POST", "/v1/sys/mounts/team/", { token: admin, body: { type: "kv" } })).statusCode,
+    ).toBe(204);
+    expect((await t.call("DELETE", "/v1/sys/mounts/team/", { token: admin })).statusCode).toBe(204);
+  });
+});

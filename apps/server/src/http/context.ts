@@ -131,6 +131,17 @@ export function authorize(auth: Auth, path: string, op: Operation, sudo = false)
   if (!auth.acl.allows(path, op, { sudo })) throw permissionDenied();
 }
 
+/**
+ * For handlers that normalise the name in their path (policy names are trimmed and lower-cased,
+ * mount paths lose extra slashes): the ACL must also allow the canonical path, or a deny written
+ * for `sys/policy/admin` or `sys/mounts/secret` would not stop `sys/policy/ADMIN` or
+ * `sys/mounts/secret/`, which act on the same object.
+ */
+export function authorizeCanonical(call: Call, canonical: string): void {
+  if (call.auth === undefined || canonical === call.path) return;
+  authorize(call.auth, canonical, operationOf(call.req.method, call.query));
+}
+
 /** Vault's response envelope around `data` (and/or `auth`). */
 export function envelope(
   data: unknown,

@@ -5,8 +5,8 @@
 import type { FastifyInstance } from "fastify";
 import type { Acl } from "../../auth/acl.js";
 import { normalizePolicyName } from "../../auth/policy.js";
-import type { MountEntry } from "../../kv/mounts.js";
-import { type AppContext, envelope, route } from "../context.js";
+import { type MountEntry, normalizeMountPath } from "../../kv/mounts.js";
+import { type AppContext, authorizeCanonical, type Call, envelope, route } from "../context.js";
 import { HttpError } from "../errors.js";
 import { parseFields } from "../validate.js";
 
@@ -52,6 +52,13 @@ function policyText(raw: string): string {
   return raw;
 }
 
+/** ACL check on `sys/mounts/<canonical mount path>[/tune]` (see authorizeCanonical). */
+function authorizeMount(call: Call, rest: string): void {
+  const tune = rest.endsWith("/tune");
+  const mount = normalizeMountPath(tune ? rest.slice(0, -"/tune".length) : rest).slice(0, -1);
+  authorizeCanonical(call, `sys/mounts/${mount}${tune ? "/tune" : ""}`);
+}
+
 function paramOf(params: unknown, name: string): string {
   const v = (params as Record<string, string | undefined>)[name];
   if (v === undefined || v === "") throw new HttpError(400, `missing ${name} in the path`);
@@ -79,8 +86,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     methods: ["GET"],
     url: "/v1/sys/mounts/*",
     auth: "token",
-    handler: async ({ req }) => {
-      const rest = paramOf(req.params, "*");
+    handler: async (call) => {
+      const rest = paramOf(call.req.params, "*");
+      authorizeMount(call, rest);
       const tune = rest.endsWith("/tune");
       const path = `${(tune ? rest.slice(0, -"/tune".length) : rest).replace(/\/+$/, "")}/`;
       const m = (await mounts.all()).find((e) => e.path === path);
@@ -102,8 +110,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     methods: ["PUT", "POST"],
     url: "/v1/sys/mounts/*",
     auth: "token",
-    handler: async ({ req, body }) => {
+    handler: async (call) => {
+      const { req, body } = call;
       const rest = paramOf(req.params, "*");
+      authorizeMount(call, rest);
       if (rest.endsWith("/tune")) {
         const f = parseFields(body, {
           description: "string",
@@ -178,8 +188,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     methods: ["DELETE"],
     url: "/v1/sys/mounts/*",
     auth: "token",
-    handler: async ({ req }) => {
-      await mounts.unmount(paramOf(req.params, "*"));
+    handler: async (call) => {
+      const rest = paramOf(call.req.params, "*");
+      authorizeMount(call, rest);
+      await mounts.unmount(rest);
       return undefined;
     },
   });
@@ -230,12 +242,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     ["/v1/sys/policy/:name", "rules"],
     ["/v1/sys/policies/acl/:name", "policy"],
   ] as const) {
+    const prefix = base.slice("/v1/".length, -":name".length);
     route(app, ctx, {
       methods: ["GET"],
       url: base,
       auth: "token",
-      handler: async ({ req }) => {
-        const name = normalizePolicyName(paramOf(req.params, "name"));
+      handler: async (call) => {
+        const name = normalizePolicyName(paramOf(call.req.params, "name"));
+        authorizeCanonical(call, `${prefix}${name}`);
         const raw = await policies.read(name);
         if (raw === undefined) throw new HttpError(404, "");
         const data = { name, [field]: raw };
@@ -246,8 +260,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       methods: ["PUT", "POST"],
       url: base,
       auth: "token",
-      handler: async ({ req, body }) => {
+      handler: async (call) => {
+        const { req, body } = call;
         const name = paramOf(req.params, "name");
+        authorizeCanonical(call, `${prefix}${normalizePolicyName(name)}`);
         const f = parseFields(body, { policy: "string", rules: "string", name: "string" });
         if (f.name !== undefined && f.name.toLowerCase() !== name.toLowerCase()) {
           throw new HttpError(400, "the policy name in the body differs from the one in the URL");
@@ -262,8 +278,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       methods: ["DELETE"],
       url: base,
       auth: "token",
-      handler: async ({ req }) => {
-        await policies.delete(paramOf(req.params, "name"));
+      handler: async (call) => {
+        const name = paramOf(call.req.params, "name");
+        authorizeCanonical(call, `${prefix}${normalizePolicyName(name)}`);
+        await policies.delete(name);
         return undefined;
       },
     });
