@@ -91,6 +91,15 @@ describe("bad input on every route: right status, Vault error shape, nothing wri
     expectError(await t.call(method, url, { token: root, body: ["an", "array"] }), 400);
     expectError(await t.call(method, url, { token: root, body: "a string" }), 400);
     expectError(await t.call(method, url, { token: root, raw: '{"__proto__": {"polluted": true}}' }), 400);
+    // The same key spelled with JSON escapes is the same key.
+    expectError(
+      await t.call(method, url, { token: root, raw: '{"\\u005f_proto__": {"polluted": true}}' }),
+      400,
+    );
+    expectError(
+      await t.call(method, url, { token: root, raw: '{"data": {"__pro\\u0074o__": {"polluted": true}}}' }),
+      400,
+    );
     if (wrongType !== null) expectError(await t.call(method, url, { token: root, body: wrongType }), 400);
     if (opts?.unknownOk !== true) {
       const unknown = await t.call(method, url, { token: root, body: { surely_not_a_field: 1 } });

@@ -52,7 +52,8 @@ function bodyLimit(size: number | undefined): number {
 /** Parses JSON and refuses `__proto__` keys (no prototype tricks through later object copies). */
 function parseJson(buf: Buffer): unknown {
   const text = buf.toString("utf8");
-  if (!buf.includes("__proto__")) return JSON.parse(text);
+  // A key can also be spelled with JSON escapes ("\u005f_proto__"), so any escape needs the check.
+  if (!buf.includes("__proto__") && !buf.includes("\\u")) return JSON.parse(text);
   return JSON.parse(text, (k, v) => {
     if (k === "__proto__") throw new SyntaxError('the key "__proto__" is not allowed');
     return v;
