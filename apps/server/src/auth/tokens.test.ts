@@ -255,4 +255,17 @@ describe("TokenStore security", () => {
     await expect(tokens.renew(stale)).rejects.toThrow(TokenError);
     expect(await tokens.lookup(t.token)).toBeUndefined();
   });
+
+  it("renewing a child never takes it past its parent's expiry", async () => {
+    const c = clock();
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const parent = await tokens.create(root.entry, { ttl: 100, policies: ["app"] }, { sudo: false });
+    const child = await tokens.create(parent.entry, { ttl: 100 }, { sudo: false });
+    c.advance(90_000);
+    const renewed = await tokens.renew(child.entry, 3600);
+    expect(renewed.entry.expire_time).toBeLessThanOrEqual(parent.entry.expire_time);
+    c.advance(20_000);
+    expect(await tokens.lookup(child.token)).toBeUndefined();
+  });
 });

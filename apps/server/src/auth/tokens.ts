@@ -374,6 +374,19 @@ export class TokenStore {
     }
     if (expire <= nowMs)
       throw new TokenError("invalid_request", "lease is not renewable: past its maximum TTL");
+    // A child dies with its parent (Vault's expiration manager revokes the tree; there is none
+    // here), so a renewal must not carry it past the parent's current expiry.
+    if (entry.parent !== "") {
+      const p = await this.#storage.get(ID + entry.parent);
+      if (p === undefined) throw new TokenError("permission_denied", "bad token: its parent was revoked");
+      const parentExpire = (JSON.parse(dec.decode(p.value)) as TokenEntry).expire_time;
+      if (parentExpire !== 0 && expire > parentExpire) {
+        expire = parentExpire;
+        warnings.push("TTL capped by the parent token's remaining TTL");
+      }
+      if (expire <= nowMs)
+        throw new TokenError("invalid_request", "lease is not renewable: the parent token has expired");
+    }
     const next: TokenEntry = {
       ...entry,
       expire_time: expire,
