@@ -154,3 +154,21 @@ describe("ACL evaluation (Vault's rules)", () => {
     );
   });
 });
+
+describe("reachesInto (Vault's hasMountAccess)", () => {
+  it("is true only when some non-deny rule applies at or below the mount", () => {
+    const a = acl(
+      `path "kv/app/*" { capabilities = ["read"] }
+       path "team/+/data/x" { capabilities = ["read"] }
+       path "blocked/*" { capabilities = ["deny"] }
+       path "ops*" { capabilities = ["list"] }`,
+    );
+    expect(a.reachesInto("kv/")).toBe(true);
+    expect(a.reachesInto("team/a/")).toBe(true);
+    expect(a.reachesInto("opsdata/")).toBe(true);
+    expect(a.reachesInto("secret/")).toBe(false);
+    expect(a.reachesInto("blocked/")).toBe(false);
+    expect(a.reachesInto("kv2/")).toBe(false);
+    expect(new Acl([], ["root"]).reachesInto("anything/")).toBe(true);
+  });
+});

@@ -101,6 +101,36 @@ export class Acl {
     return caps.has(op);
   }
 
+  /**
+   * Vault's `hasMountAccess`: whether any rule grants something at or below `mountPath` (with its
+   * trailing '/'), so `sys/internal/ui/mounts` does not describe mounts the token cannot touch.
+   */
+  reachesInto(mountPath: string): boolean {
+    if (this.root) return true;
+    const granted = (caps: ReadonlySet<Capability>) => caps.size > 0 && !caps.has("deny");
+    if (granted(this.capabilities(mountPath))) return true;
+    for (const [pattern, caps] of this.#exact)
+      if (pattern.startsWith(mountPath) && granted(caps)) return true;
+    const mountSegs = mountPath.replace(/\/$/, "").split("/");
+    for (const r of this.#wild) {
+      if (!granted(r.caps)) continue;
+      if (r.pattern.startsWith(mountPath)) return true;
+      // A pattern whose leading segments match the mount (`+` matches any one segment).
+      const segs = (r.endsInGlob ? r.pattern.slice(0, -1) : r.pattern).split("/");
+      let ok = true;
+      for (let i = 0; i < mountSegs.length && ok; i++) {
+        const seg = segs[i];
+        const want = mountSegs[i] as string;
+        if (seg === undefined) ok = false;
+        else if (i === segs.length - 1 && r.endsInGlob) ok = want.startsWith(seg);
+        else ok = seg === "+" || seg === want;
+        if (ok && i === segs.length - 1 && r.endsInGlob) break;
+      }
+      if (ok) return true;
+    }
+    return false;
+  }
+
   /** Vault's `sys/capabilities-self` answer for one path. */
   describe(path: string): string[] {
     if (this.root) return ["root"];

@@ -440,3 +440,22 @@ describe("ACL on normalised names", () => {
     expect((await t.call("DELETE", "/v1/sys/mounts/team/", { token: admin })).statusCode).toBe(204);
   });
 });
+
+describe("sys/internal/ui/mounts", () => {
+  it("tells a token about a mount only when its policies reach into that mount (Vault's hasMountAccess)", async () => {
+    expect(
+      (
+        await t.call("PUT", "/v1/sys/policy/kv-only", {
+          token: root,
+          body: { policy: 'path "kv/app/*" { capabilities = ["read"] }' },
+        })
+      ).statusCode,
+    ).toBe(204);
+    const tok = await tokenWith(["kv-only"]);
+    expect((await t.call("GET", "/v1/sys/internal/ui/mounts/kv/app/x", { token: tok })).statusCode).toBe(200);
+    expect((await t.call("GET", "/v1/sys/internal/ui/mounts/kv", { token: tok })).statusCode).toBe(200);
+    const other = await t.call("GET", "/v1/sys/internal/ui/mounts/secret/data/x", { token: tok });
+    expect(other.statusCode).toBe(403);
+    expect(other.body).not.toContain("secret/");
+  });
+});

@@ -7,7 +7,7 @@ import type { Acl } from "../../auth/acl.js";
 import { normalizePolicyName } from "../../auth/policy.js";
 import { type MountEntry, normalizeMountPath } from "../../kv/mounts.js";
 import { type AppContext, authorizeCanonical, type Call, envelope, route } from "../context.js";
-import { HttpError } from "../errors.js";
+import { HttpError, permissionDenied } from "../errors.js";
 import { parseFields } from "../validate.js";
 
 function mountBody(m: MountEntry): Record<string, unknown> {
@@ -200,10 +200,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     methods: ["GET"],
     url: "/v1/sys/internal/ui/mounts/*",
     auth: "token",
-    handler: async ({ req }) => {
+    handler: async ({ req, auth }) => {
       const path = paramOf(req.params, "*");
       const r = await mounts.resolve(path);
-      if (r === undefined) throw new HttpError(400, `no mount serves ${JSON.stringify(path)}`);
+      // Unknown and unreachable mounts look the same: the answer must not reveal what exists.
+      if (r === undefined || auth?.acl.reachesInto(r.mount.path) !== true) throw permissionDenied();
       const data = { ...mountBody(r.mount), path: r.mount.path };
       return { body: envelope(data) };
     },
