@@ -268,4 +268,17 @@ describe("TokenStore security", () => {
     c.advance(20_000);
     expect(await tokens.lookup(child.token)).toBeUndefined();
   });
+
+  it("a child created while its parent is being revoked does not survive the parent", async () => {
+    const tokens = new TokenStore(new MemoryBackend(), { cacheMs: 0 });
+    const root = await tokens.createRoot();
+    for (let i = 0; i < 20; i++) {
+      const parent = await tokens.create(root.entry, { policies: ["app"] }, { sudo: false });
+      const [, child] = await Promise.allSettled([
+        tokens.revoke(parent.entry.hash),
+        tokens.create(parent.entry, { policies: ["app"] }, { sudo: false }),
+      ]);
+      if (child.status === "fulfilled") expect(await tokens.lookup(child.value.token)).toBeUndefined();
+    }
+  });
 });

@@ -237,7 +237,17 @@ export class TokenStore {
       path: ctx.path ?? "auth/token/create",
       issue_time: new Date(nowMs).toISOString(),
     };
-    await this.#save(entry, true);
+    if (orphan) await this.#save(entry, true);
+    else {
+      // Under the parent's lock, which a revoke holds while it collects the children: a child
+      // written after that collection would outlive its revoked parent.
+      await this.#serial(parent.hash, async () => {
+        if ((await this.#storage.get(ID + parent.hash)) === undefined) {
+          throw new TokenError("permission_denied", "bad token: the parent token was revoked");
+        }
+        await this.#save(entry, true);
+      });
+    }
     return { token, entry, warnings };
   }
 
