@@ -141,4 +141,17 @@ describe("bad input on every route: right status, Vault error shape, nothing wri
     expect(bad.statusCode).toBe(400);
     expect(bad.json().errors).toHaveLength(1);
   });
+
+  it("a malformed body is not quoted back in the error (the message is also logged at debug)", async () => {
+    for (const raw of [
+      '{"key": s3cretUnsealShareXYZ}',
+      "s3cretUnsealShareXYZ",
+      '{"key": "s3cretUnsealShareXYZ"',
+    ]) {
+      const r = await t.call("PUT", "/v1/sys/unseal", { raw });
+      expect(r.statusCode).toBe(400);
+      expect(r.body).not.toContain("s3cret");
+      expect(r.json().errors[0]).toMatch(/failed to parse JSON input/);
+    }
+  });
 });

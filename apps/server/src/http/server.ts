@@ -49,13 +49,29 @@ function bodyLimit(size: number | undefined): number {
   return size < 0 ? Number.MAX_SAFE_INTEGER : size;
 }
 
-/** Parses JSON and refuses `__proto__` keys (no prototype tricks through later object copies). */
+/** The `__proto__` refusal, told apart from syntax errors (whose messages quote the input). */
+class ProtoKeyError extends SyntaxError {}
+
+/**
+ * Parses JSON and refuses `__proto__` keys (no prototype tricks through later object copies).
+ * A syntax error is reported without V8's message: that quotes the start of the body, which may
+ * be an unseal key or a secret, and the error text is logged.
+ */
 function parseJson(buf: Buffer): unknown {
+  try {
+    return parseJsonUnchecked(buf);
+  } catch (e) {
+    if (e instanceof ProtoKeyError) throw e;
+    throw new SyntaxError("the body is not valid JSON");
+  }
+}
+
+function parseJsonUnchecked(buf: Buffer): unknown {
   const text = buf.toString("utf8");
   // A key can also be spelled with JSON escapes ("\u005f_proto__"), so any escape needs the check.
   if (!buf.includes("__proto__") && !buf.includes("\\u")) return JSON.parse(text);
   return JSON.parse(text, (k, v) => {
-    if (k === "__proto__") throw new SyntaxError('the key "__proto__" is not allowed');
+    if (k === "__proto__") throw new ProtoKeyError('the key "__proto__" is not allowed');
     return v;
   });
 }
