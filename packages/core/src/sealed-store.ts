@@ -11,7 +11,7 @@ import {
   SealWrapBackend,
   ShamirSeal,
 } from "@bulwark/seal";
-import type { Backend, Entry, HABackend, Lock } from "@bulwark/storage";
+import { type Backend, type Entry, type HABackend, isTransactional, type Lock } from "@bulwark/storage";
 import { CoreError, InvalidRequestError, SealedError } from "./errors.js";
 import { Journal } from "./journal.js";
 import { MigrationSeal } from "./migration-seal.js";
@@ -662,6 +662,11 @@ export class SealedStore {
    */
   async upgradeSealKeys(): Promise<string[]> {
     this.#checkWritable();
+    return this.#upgradeSealKeysNow();
+  }
+
+  /** `upgradeSealKeys` without the active-node check: also run while taking over as active. */
+  async #upgradeSealKeysNow(): Promise<string[]> {
     if (!this.#seal.autoUnseal) return [];
     const upgraded: string[] = [];
     const current = this.#seal.keyId();
@@ -671,8 +676,11 @@ export class SealedStore {
       const blob = decodeBlobInfo(e.value);
       if (blob.keyInfo?.keyId === current) continue;
       const plain = await this.#seal.decrypt(blob);
-      await this.#putBlob(key, this.#seal, plain);
-      plain.fill(0);
+      try {
+        await this.#putBlob(key, this.#seal, plain);
+      } finally {
+        plain.fill(0);
+      }
       upgraded.push(key);
       this.#log.info("upgraded stored key to the seal's current key", { path: key, keyId: current });
     }
@@ -686,6 +694,11 @@ export class SealedStore {
    */
   async rewrap(onProgress?: (p: RewrapProgress) => void): Promise<RewrapResult> {
     this.#checkWritable();
+    return this.#rewrapNow(onProgress);
+  }
+
+  /** `rewrap` without the active-node check: also run while taking over as active. */
+  async #rewrapNow(onProgress?: (p: RewrapProgress) => void): Promise<RewrapResult> {
     if (this.#wrapSeal.supportsSealWrap) {
       return new SealWrapBackend(this.#raw, this.#wrapSeal).rewrap("", onProgress);
     }
@@ -698,8 +711,7 @@ export class SealedStore {
       if (blob !== undefined) {
         try {
           const inner = await this.#wrapSeal.decrypt(blob);
-          await this.#raw.put({ key, value: inner });
-          result.rewrapped++;
+          if (await this.#replaceIfUnchanged(key, e.value, inner)) result.rewrapped++;
         } catch (err) {
           this.#log.warn("could not unwrap a seal-wrapped entry", { key, error: errText(err) });
           result.failed++;
@@ -712,6 +724,31 @@ export class SealedStore {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * Writes `next` at `key` only if it still holds `expected`: data writes are not serialised with
+   * rewrap, so a value written since it was read must not be replaced by the older one. Atomic on
+   * a transactional backend; otherwise a re-read narrows the window. Returns whether it wrote.
+   */
+  async #replaceIfUnchanged(key: string, expected: Uint8Array, next: Uint8Array): Promise<boolean> {
+    if (isTransactional(this.#raw)) {
+      try {
+        await this.#raw.transaction([
+          { op: "check", key, value: expected },
+          { op: "put", entry: { key, value: next } },
+        ]);
+        return true;
+      } catch (err) {
+        const now = await this.#raw.get(key);
+        if (now === undefined || !constantTimeEqual(now.value, expected)) return false;
+        throw err;
+      }
+    }
+    const now = await this.#raw.get(key);
+    if (now === undefined || !constantTimeEqual(now.value, expected)) return false;
+    await this.#raw.put({ key, value: next });
+    return true;
+  }
 
   async #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn, fn);
@@ -827,14 +864,14 @@ export class SealedStore {
     }
     if (this.#seal.autoUnseal) {
       try {
-        await this.upgradeSealKeys();
+        await this.#upgradeSealKeysNow();
       } catch (e) {
         this.#log.warn("post-unseal upgrade of seal keys failed", { error: errText(e) });
       }
     }
     if (this.#migrationSeal !== undefined) {
       // Finish a migration: every value wrapped by the old seal is re-wrapped (or unwrapped).
-      const r = await this.rewrap();
+      const r = await this.#rewrapNow();
       if (r.rewrapped > 0) this.#log.info("re-wrapped seal-wrapped entries after seal migration", { ...r });
     }
     const every = this.#opts.autoRotateCheckMs ?? 5 * 60_000;
@@ -888,6 +925,19 @@ export class SealedStore {
         } catch (e) {
           this.#log.error("could not take over as active node; releasing the lock", { error: errText(e) });
           await lock.release().catch(() => undefined);
+          // Back off before competing again: an immediate retry would spin on the same failure.
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, 1000);
+            t.unref();
+            abort.signal.addEventListener(
+              "abort",
+              () => {
+                clearTimeout(t);
+                r();
+              },
+              { once: true },
+            );
+          });
           continue;
         }
         await new Promise<void>((resolve) => {

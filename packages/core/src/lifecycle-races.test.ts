@@ -1,0 +1,100 @@
+import { randomBytes } from "@bulwark/crypto";
+import { decodeBlobInfo, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
+import type { Entry } from "@bulwark/storage";
+import { MemoryBackend } from "@bulwark/storage-memory";
+import { describe, expect, it } from "vitest";
+import { SealedStore } from "./sealed-store.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+const keyA = randomBytes(32);
+const keyB = randomBytes(32);
+const staticA = () => new StaticKeySeal({ key: keyA, keyId: "key-a" });
+const staticB = (withA = true) =>
+  new StaticKeySeal({
+    key: keyB,
+    keyId: "key-b",
+    ...(withA ? { previousKeys: [{ keyId: "key-a", key: keyA }] } : {}),
+  });
+
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("HA node taking over", () => {
+  it("becomes active while a (finished) migration seal is still configured", async () => {
+    const storage = new MemoryBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.put("secret/w", enc("moves"), { sealWrap: true });
+    await first.close();
+    const migrating = await SealedStore.open({ storage, seal: staticB(false), migrationSeal: staticA() });
+    await migrating.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    await migrating.close();
+    // The operator has not removed the disabled seal block yet; the node runs with HA.
+    const node = await SealedStore.open({
+      storage,
+      seal: staticB(false),
+      migrationSeal: staticA(),
+      ha: storage,
+      nodeId: "n1",
+    });
+    expect(node.sealed).toBe(false);
+    await waitFor(() => node.status().active);
+    await node.put("after", enc("ok"));
+    expect(dec(await node.get("secret/w"))).toBe("moves");
+    await node.close();
+  });
+
+  it("upgrades the stored keys to the seal's current key id", async () => {
+    const storage = new MemoryBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.close();
+    const node = await SealedStore.open({ storage, seal: staticB(), ha: storage, nodeId: "n1" });
+    await waitFor(() => node.status().active);
+    for (const k of ["core/hsm/barrier-unseal-keys", "core/recovery-key"]) {
+      expect(decodeBlobInfo((await storage.get(k))?.value as Uint8Array).keyInfo?.keyId).toBe("key-b");
+    }
+    await node.close();
+  });
+});
+
+/** Runs `during` after reading `key` once armed, returning the value read before it (a stale read). */
+class RacingBackend extends MemoryBackend {
+  armed: { key: string; during: () => Promise<void> } | undefined;
+  override async get(key: string): Promise<Entry | undefined> {
+    const e = await super.get(key);
+    const a = this.armed;
+    if (a !== undefined && a.key === key) {
+      this.armed = undefined;
+      await a.during();
+    }
+    return e;
+  }
+}
+
+describe("rewrap after auto → Shamir migration", () => {
+  it("does not overwrite a write made while the entry was being unwrapped", async () => {
+    const storage = new RacingBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.put("secret/w", enc("old"), { sealWrap: true });
+    await first.close();
+    const migrating = await SealedStore.open({ storage, seal: new ShamirSeal(), migrationSeal: staticA() });
+    storage.armed = {
+      key: "secret/w",
+      during: async () => {
+        await migrating.put("secret/w", enc("new"), { sealWrap: true });
+      },
+    };
+    await migrating.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    expect(storage.armed).toBeUndefined();
+    expect(dec(await migrating.get("secret/w"))).toBe("new");
+    await migrating.close();
+  });
+});
