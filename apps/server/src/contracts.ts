@@ -38,6 +38,11 @@ export interface ServerConfig {
   clusterName: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error";
   ui: boolean;
+  /**
+   * OpenBao's `disable_unauthed_rekey_endpoints`: when true, sys/rekey* need a token with `sudo`
+   * on the path in addition to the key shares.
+   */
+  disableUnauthedRekeyEndpoints: boolean;
   /** Messages about accepted-but-ignored Vault keys (`disable_mlock`, …). */
   warnings: string[];
 }
@@ -48,6 +53,8 @@ export interface HttpServerOptions {
   clusterName: string;
   logger: PinoLogger;
   apiAddr?: string;
+  /** See {@link ServerConfig.disableUnauthedRekeyEndpoints}. Default false (Vault's behaviour). */
+  disableUnauthedRekeyEndpoints?: boolean;
 }
 
 export interface RunningServer {

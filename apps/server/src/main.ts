@@ -134,6 +134,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
           clusterName: config.clusterName,
           logger,
           ...(config.apiAddr === undefined ? {} : { apiAddr: config.apiAddr }),
+          disableUnauthedRekeyEndpoints: config.disableUnauthedRekeyEndpoints,
         }),
       );
     }

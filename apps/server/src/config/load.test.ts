@@ -134,6 +134,18 @@ describe("Vault configs load unchanged", () => {
     expect(config.warnings.join("\n")).toMatch(/no web UI/);
   });
 
+  it("disable_unauthed_rekey_endpoints is honoured, not ignored (default false, as Vault)", () => {
+    const base =
+      'storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n}\n';
+    expect(finalizeConfig(parseConfig(base, "a.hcl"), noEnv).disableUnauthedRekeyEndpoints).toBe(false);
+    const on = finalizeConfig(
+      parseConfig(`${base}disable_unauthed_rekey_endpoints = true\n`, "b.hcl"),
+      noEnv,
+    );
+    expect(on.disableUnauthedRekeyEndpoints).toBe(true);
+    expect(on.warnings.join("\n")).not.toMatch(/disable_unauthed_rekey_endpoints/);
+  });
+
   it("consul storage + awskms seal with a TLS listener and telemetry (Vault's documented keys)", () => {
     const config = finalizeConfig(parseConfig(VAULT_CONSUL_AWSKMS, "/etc/vault.d/vault.hcl"), noEnv);
     expect(config.storage).toEqual({

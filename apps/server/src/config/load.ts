@@ -71,13 +71,14 @@ export interface ConfigFragment {
   clusterName?: string;
   logLevel?: LogLevel;
   ui?: boolean;
+  disableUnauthedRekeyEndpoints?: boolean;
   warnings: string[];
 }
 
 // --------------------------------------------------------------------------- the schema
 
 /** Settings Bulwark reads. */
-const SETTINGS = ["api_addr", "cluster_name", "log_level", "ui"] as const;
+const SETTINGS = ["api_addr", "cluster_name", "log_level", "ui", "disable_unauthed_rekey_endpoints"] as const;
 type Setting = (typeof SETTINGS)[number];
 
 /** Blocks Bulwark reads (`backend`/`ha_backend`: Vault's old names). */
@@ -128,7 +129,6 @@ export const IGNORED_VAULT_SETTINGS: ReadonlyMap<string, string> = new Map([
   ["administrative_namespace_path", "there are no namespaces"],
   ["enable_post_unseal_trace", "not applicable"],
   ["post_unseal_trace_directory", "not applicable"],
-  ["disable_unauthed_rekey_endpoints", "rekey endpoints follow the token's policy"],
 ]);
 
 const LISTENER_KEYS = new Set([
@@ -601,6 +601,11 @@ function readSetting(r: FileReader, f: ConfigFragment, key: Setting, v: HclValue
       if (b !== undefined) f.ui = b;
       return;
     }
+    case "disable_unauthed_rekey_endpoints": {
+      const b = r.boolean(key, v);
+      if (b !== undefined) f.disableUnauthedRekeyEndpoints = b;
+      return;
+    }
   }
 }
 
@@ -637,6 +642,8 @@ export function mergeFragments(a: ConfigFragment, b: ConfigFragment): ConfigFrag
   if (logLevel !== undefined) out.logLevel = logLevel;
   const ui = b.ui ?? a.ui;
   if (ui !== undefined) out.ui = ui;
+  const rekeyAuth = b.disableUnauthedRekeyEndpoints ?? a.disableUnauthedRekeyEndpoints;
+  if (rekeyAuth !== undefined) out.disableUnauthedRekeyEndpoints = rekeyAuth;
   return out;
 }
 
@@ -849,6 +856,7 @@ export function finalizeConfig(fragment: ConfigFragment, opts: LoadConfigOptions
     clusterName,
     logLevel,
     ui,
+    disableUnauthedRekeyEndpoints: fragment.disableUnauthedRekeyEndpoints ?? false,
     warnings,
   };
   if (apiAddr !== undefined) config.apiAddr = apiAddr;

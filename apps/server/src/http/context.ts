@@ -23,6 +23,8 @@ export interface AppContext {
   apiAddr: string | undefined;
   /** The URL this server answers on, once listening (for sys/leader). */
   address(): string | undefined;
+  /** sys/rekey* need a token with sudo besides the shares (`disable_unauthed_rekey_endpoints`). */
+  rekeyNeedsToken: boolean;
 }
 
 export interface Auth {

@@ -42,6 +42,8 @@ export interface BuildAppOptions {
   https?: { cert: Buffer; key: Buffer; minVersion?: SecureVersion };
   /** The address clients reach this server on (sys/leader); set by startHttpServer. */
   address?: () => string | undefined;
+  /** sys/rekey* also need a token with sudo (OpenBao's `disable_unauthed_rekey_endpoints`). */
+  disableUnauthedRekeyEndpoints?: boolean;
 }
 
 function bodyLimit(size: number | undefined): number {
@@ -136,6 +138,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     clusterName: opts.clusterName ?? "",
     apiAddr: opts.apiAddr,
     address: opts.address ?? (() => undefined),
+    rekeyNeedsToken: opts.disableUnauthedRekeyEndpoints === true,
   };
 
   app.removeAllContentTypeParsers();
@@ -242,6 +245,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningS
     maxRequestSize: opts.listener.maxRequestSize,
     ...(https === undefined ? {} : { https }),
     address: () => address,
+    disableUnauthedRekeyEndpoints: opts.disableUnauthedRekeyEndpoints === true,
   });
   const { host, port } = splitAddress(opts.listener.address);
   await app.listen({ host, port });

@@ -178,6 +178,30 @@ describe("keyring: key-status, rotate, rotate/config", () => {
 });
 
 describe("sys/rekey", () => {
+  it("with disable_unauthed_rekey_endpoints the shares alone are not enough: a sudo token is needed", async () => {
+    t = await testApp({ disableUnauthedRekeyEndpoints: true });
+    const { keys, root } = await initAndUnseal(t, 3, 2);
+    expect((await t.call("GET", "/v1/sys/rekey/init")).statusCode).toBe(403);
+    const init = { secret_shares: 3, secret_threshold: 2 };
+    expect((await t.call("PUT", "/v1/sys/rekey/init", { body: init })).statusCode).toBe(403);
+    expect(t.store.rekeyStatus()).toBeUndefined();
+    const started = (await t.call("PUT", "/v1/sys/rekey/init", { body: init, token: root })).json();
+    expect(started).toMatchObject({ started: true, required: 2 });
+    const update = { key: keys[0], nonce: started.nonce };
+    expect((await t.call("PUT", "/v1/sys/rekey/update", { body: update })).statusCode).toBe(403);
+    expect(t.store.rekeyStatus()?.progress).toBe(0);
+    expect((await t.call("PUT", "/v1/sys/rekey/update", { body: update, token: root })).json().progress).toBe(
+      1,
+    );
+    // A token without sudo on sys/rekey is refused too.
+    const policy = 'path "sys/rekey/*" { capabilities = ["update", "read"] }';
+    await t.call("PUT", "/v1/sys/policies/acl/rekeyer", { body: { policy }, token: root });
+    const child = (
+      await t.call("POST", "/v1/auth/token/create", { body: { policies: ["rekeyer"] }, token: root })
+    ).json().auth.client_token;
+    expect((await t.call("GET", "/v1/sys/rekey/init", { token: child })).statusCode).toBe(403);
+  });
+
   it("rekeys Shamir shares: old shares stop working, new ones unseal", async () => {
     t = await testApp();
     const { keys, root } = await initAndUnseal(t, 3, 2);

@@ -38,6 +38,7 @@ export async function testApp(
     level?: LogLevel;
     maxRequestSize?: number;
     storage?: MemoryBackend;
+    disableUnauthedRekeyEndpoints?: boolean;
   } = {},
 ): Promise<TestApp> {
   const storage = opts.storage ?? new MemoryBackend();
@@ -57,6 +58,9 @@ export async function testApp(
     logger,
     clusterName: "test-cluster",
     ...(opts.maxRequestSize === undefined ? {} : { maxRequestSize: opts.maxRequestSize }),
+    ...(opts.disableUnauthedRekeyEndpoints === undefined
+      ? {}
+      : { disableUnauthedRekeyEndpoints: opts.disableUnauthedRekeyEndpoints }),
   });
   await app.ready();
   return {

@@ -34,10 +34,13 @@ function rekeyBody(
 
 function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, target: RekeyTarget): void {
   const { store } = ctx;
+  // Vault: the shares are the authority. With disable_unauthed_rekey_endpoints (OpenBao), a
+  // token with sudo on the path is needed as well.
+  const access = ctx.rekeyNeedsToken ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
   route(app, ctx, {
     methods: ["GET"],
     url: `/v1/sys/${base}/init`,
-    auth: "none",
+    ...access,
     handler: async () => {
       requireUnsealed(store);
       return { body: rekeyBody(ctx, target, store.rekeyStatus()) };
@@ -46,7 +49,7 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
   route(app, ctx, {
     methods: ["PUT", "POST"],
     url: `/v1/sys/${base}/init`,
-    auth: "none",
+    ...access,
     handler: async ({ body }) => {
       const f = parseFields(body, {
         secret_shares: "int",
@@ -77,7 +80,7 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
   route(app, ctx, {
     methods: ["DELETE"],
     url: `/v1/sys/${base}/init`,
-    auth: "none",
+    ...access,
     handler: async () => {
       requireUnsealed(store);
       if (store.rekeyStatus()?.target === target) store.rekeyCancel();
@@ -87,7 +90,7 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
   route(app, ctx, {
     methods: ["PUT", "POST"],
     url: `/v1/sys/${base}/update`,
-    auth: "none",
+    ...access,
     handler: async ({ body }) => {
       const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
       requireUnsealed(store);
@@ -120,7 +123,7 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
   route(app, ctx, {
     methods: ["GET", "PUT", "POST", "DELETE"],
     url: `/v1/sys/${base}/verify`,
-    auth: "none",
+    ...access,
     handler: async () => {
       throw new HttpError(
         400,
