@@ -330,53 +330,62 @@ export class SealedStore {
       await this.#initSeal(this.#seal);
 
       const rootKey = randomBytes(32);
+      // Every key buffer made here (root key, KEK, recovery key, shares) is zeroed in the finally.
+      const wipe: Uint8Array[] = [rootKey];
       const result: InitResult = { keys: [], keysBase64: [], recoveryKeys: [], recoveryKeysBase64: [] };
-      await this.#step("initialize", async () => {
+      try {
+        await this.#step("initialize", async () => {
+          if (auto) {
+            const shares = req.recoveryShares ?? 5;
+            const threshold = req.recoveryThreshold ?? 3;
+            await this.#barrier.initialize(rootKey);
+            await this.#putStoredKeys(this.#seal, rootKey);
+            const recoveryKey = randomBytes(32);
+            wipe.push(recoveryKey);
+            const parts = await shamirSplit(recoveryKey, shares, threshold);
+            wipe.push(...parts);
+            await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
+            recoveryKey.fill(0);
+            const rc = sealConfig("shamir", shares, threshold);
+            await this.#raw.put({ key: RECOVERY_CONFIG_PATH, value: encodeSealConfig(rc) });
+            result.recoveryKeys = parts.map(hex);
+            result.recoveryKeysBase64 = parts.map(b64);
+            // The seal config is written last: its presence is what "initialized" means.
+            await this.#raw.put({
+              key: SEAL_CONFIG_PATH,
+              value: encodeSealConfig(sealConfig(this.#seal.type, 1, 1)),
+            });
+          } else {
+            const shares = req.secretShares as number;
+            const threshold = req.secretThreshold as number;
+            const kek = randomBytes(32);
+            wipe.push(kek);
+            const parts = await shamirSplit(kek, shares, threshold);
+            wipe.push(...parts);
+            await this.#barrier.initialize(rootKey, kek);
+            this.#shamir(this.#seal).setKey(kek);
+            kek.fill(0);
+            await this.#putStoredKeys(this.#seal, rootKey);
+            result.keys = parts.map(hex);
+            result.keysBase64 = parts.map(b64);
+            await this.#raw.put({
+              key: SEAL_CONFIG_PATH,
+              value: encodeSealConfig(sealConfig("shamir", shares, threshold)),
+            });
+          }
+        });
+        await this.#loadConfig();
+        this.#log.info("store initialized", { seal: this.#seal.type });
         if (auto) {
-          const shares = req.recoveryShares ?? 5;
-          const threshold = req.recoveryThreshold ?? 3;
-          await this.#barrier.initialize(rootKey);
-          await this.#putStoredKeys(this.#seal, rootKey);
-          const recoveryKey = randomBytes(32);
-          const parts = await shamirSplit(recoveryKey, shares, threshold);
-          await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
-          recoveryKey.fill(0);
-          const rc = sealConfig("shamir", shares, threshold);
-          await this.#raw.put({ key: RECOVERY_CONFIG_PATH, value: encodeSealConfig(rc) });
-          result.recoveryKeys = parts.map(hex);
-          result.recoveryKeysBase64 = parts.map(b64);
-          // The seal config is written last: its presence is what "initialized" means.
-          await this.#raw.put({
-            key: SEAL_CONFIG_PATH,
-            value: encodeSealConfig(sealConfig(this.#seal.type, 1, 1)),
-          });
+          // Like Vault, an auto-sealed store unseals itself right after init.
+          await this.#barrier.unseal(rootKey);
+          await this.#afterUnseal();
         } else {
-          const shares = req.secretShares as number;
-          const threshold = req.secretThreshold as number;
-          const kek = randomBytes(32);
-          const parts = await shamirSplit(kek, shares, threshold);
-          await this.#barrier.initialize(rootKey, kek);
-          this.#shamir(this.#seal).setKey(kek);
-          kek.fill(0);
-          await this.#putStoredKeys(this.#seal, rootKey);
-          result.keys = parts.map(hex);
-          result.keysBase64 = parts.map(b64);
-          await this.#raw.put({
-            key: SEAL_CONFIG_PATH,
-            value: encodeSealConfig(sealConfig("shamir", shares, threshold)),
-          });
+          this.#shamir(this.#seal).clearKey();
         }
-      });
-      await this.#loadConfig();
-      this.#log.info("store initialized", { seal: this.#seal.type });
-      if (auto) {
-        // Like Vault, an auto-sealed store unseals itself right after init.
-        await this.#barrier.unseal(rootKey);
-        await this.#afterUnseal();
-      } else {
-        this.#shamir(this.#seal).clearKey();
+      } finally {
+        for (const b of wipe) b.fill(0);
       }
-      rootKey.fill(0);
       return result;
     });
   }
@@ -1071,17 +1080,22 @@ export class SealedStore {
     const result: RekeyResult = { complete: true, nonce: op.nonce, keys: [], keysBase64: [] };
     if (op.target === "recovery") {
       const recoveryKey = randomBytes(32);
-      const parts = await shamirSplit(recoveryKey, op.shares, op.threshold);
-      await this.#step("rekey-recovery", async () => {
-        await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
-        await this.#raw.put({
-          key: RECOVERY_CONFIG_PATH,
-          value: encodeSealConfig(sealConfig("shamir", op.shares, op.threshold)),
+      let parts: Uint8Array[] = [];
+      try {
+        parts = await shamirSplit(recoveryKey, op.shares, op.threshold);
+        await this.#step("rekey-recovery", async () => {
+          await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
+          await this.#raw.put({
+            key: RECOVERY_CONFIG_PATH,
+            value: encodeSealConfig(sealConfig("shamir", op.shares, op.threshold)),
+          });
         });
-      });
-      recoveryKey.fill(0);
-      result.keys = parts.map(hex);
-      result.keysBase64 = parts.map(b64);
+        result.keys = parts.map(hex);
+        result.keysBase64 = parts.map(b64);
+      } finally {
+        recoveryKey.fill(0);
+        for (const p of parts) p.fill(0);
+      }
       await this.#loadConfig();
       return result;
     }
@@ -1095,10 +1109,12 @@ export class SealedStore {
         });
       } else {
         const kek = randomBytes(32);
-        const parts = await shamirSplit(kek, op.shares, op.threshold);
+        let parts: Uint8Array[] = [];
+        let oldKek: Uint8Array | undefined;
         const shamir = this.#shamir(this.#seal);
-        const oldKek = await this.#barrier.shamirKek();
         try {
+          parts = await shamirSplit(kek, op.shares, op.threshold);
+          oldKek = await this.#barrier.shamirKek();
           await this.#rootKeyStep("rekey", oldRoot, async () => {
             await this.#barrier.rekey(newRoot);
             await this.#barrier.setShamirKek(kek);
@@ -1109,15 +1125,16 @@ export class SealedStore {
               value: encodeSealConfig(sealConfig("shamir", op.shares, op.threshold)),
             });
           });
+          result.keys = parts.map(hex);
+          result.keysBase64 = parts.map(b64);
         } catch (e) {
           if (oldKek !== undefined) shamir.setKey(oldKek);
           throw e;
         } finally {
           oldKek?.fill(0);
           kek.fill(0);
+          for (const p of parts) p.fill(0);
         }
-        result.keys = parts.map(hex);
-        result.keysBase64 = parts.map(b64);
       }
     } finally {
       newRoot.fill(0);

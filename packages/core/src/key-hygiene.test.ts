@@ -1,0 +1,85 @@
+import { randomBytes as realRandomBytes } from "@bulwark/crypto";
+import { StaticKeySeal } from "@bulwark/seal";
+import { FaultInjectingBackend, StorageUnavailableError } from "@bulwark/storage";
+import { MemoryBackend } from "@bulwark/storage-memory";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { SealedStore } from "./sealed-store.js";
+
+// Every buffer the store creates for a root key, KEK, recovery key or key share must be zeroed
+// once it is no longer needed — on failure paths too.
+const captured: Uint8Array[] = [];
+/** Whether the mocked function was called directly by the store (not by the barrier, say). */
+const fromStore = () => {
+  const frames = (new Error().stack ?? "").split("\n").slice(1);
+  const caller = frames.find((f) => !f.includes("key-hygiene.test.ts")) ?? "";
+  return caller.includes("sealed-store.ts");
+};
+
+vi.mock("@bulwark/crypto", async (importOriginal) => {
+  const real = await importOriginal<typeof import("@bulwark/crypto")>();
+  return {
+    ...real,
+    randomBytes: (n: number) => {
+      const b = real.randomBytes(n);
+      if (fromStore()) captured.push(b);
+      return b;
+    },
+    shamirSplit: async (secret: Uint8Array, shares: number, threshold: number) => {
+      const direct = fromStore();
+      const parts = await real.shamirSplit(secret, shares, threshold);
+      if (direct) captured.push(...parts);
+      return parts;
+    },
+  };
+});
+
+const allZero = (b: Uint8Array) => b.every((x) => x === 0);
+const sealKey = realRandomBytes(32);
+const seal = () => new StaticKeySeal({ key: sealKey, keyId: "k" });
+
+/** Fails every put/delete while `failing` is true. */
+function faulty() {
+  const state = { failing: false };
+  const storage = new FaultInjectingBackend(new MemoryBackend(), {
+    fault: (ctx) =>
+      state.failing && (ctx.op === "put" || ctx.op === "delete") && ctx.key !== "core/bulwark-rollback"
+        ? new StorageUnavailableError(`injected fault on ${ctx.op} ${ctx.key}`)
+        : undefined,
+  });
+  return { storage, state };
+}
+
+beforeEach(() => {
+  captured.length = 0;
+});
+
+describe("key material is zeroed", () => {
+  it("initialize (Shamir): the returned shares' buffers", async () => {
+    const store = await SealedStore.open({ storage: new MemoryBackend() });
+    const init = await store.initialize({ secretShares: 3, secretThreshold: 2 });
+    expect(init.keys).toHaveLength(3);
+    expect(captured.length).toBeGreaterThanOrEqual(5); // root key, KEK, 3 shares
+    expect(captured.filter((b) => !allZero(b))).toEqual([]);
+  });
+
+  it("initialize (auto seal) that fails on storage: root key, recovery key and shares", async () => {
+    const { storage, state } = faulty();
+    const store = await SealedStore.open({ storage, seal: seal() });
+    state.failing = true;
+    await expect(store.initialize({ recoveryShares: 3, recoveryThreshold: 2 })).rejects.toThrow();
+    expect(captured.length).toBeGreaterThanOrEqual(1);
+    expect(captured.filter((b) => !allZero(b))).toEqual([]);
+  });
+
+  it("a recovery rekey that fails on storage: new recovery key and shares", async () => {
+    const { storage, state } = faulty();
+    const store = await SealedStore.open({ storage, seal: seal() });
+    const init = await store.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    const op = await store.rekeyInit({ target: "recovery", secretShares: 3, secretThreshold: 2 });
+    captured.length = 0;
+    state.failing = true;
+    await expect(store.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce)).rejects.toThrow();
+    expect(captured.length).toBeGreaterThanOrEqual(4);
+    expect(captured.filter((b) => !allZero(b))).toEqual([]);
+  });
+});
