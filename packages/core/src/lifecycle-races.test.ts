@@ -2,7 +2,7 @@ import { randomBytes } from "@bulwark/crypto";
 import { decodeBlobInfo, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
 import type { Entry } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { SealedStore } from "./sealed-store.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -96,5 +96,103 @@ describe("rewrap after auto → Shamir migration", () => {
     expect(storage.armed).toBeUndefined();
     expect(dec(await migrating.get("secret/w"))).toBe("new");
     await migrating.close();
+  });
+});
+
+/** The next `get` of `key` after `arm(key)` waits until `open()` is called. */
+class GatedBackend extends MemoryBackend {
+  #gate: Promise<void> | undefined;
+  #key = "";
+  #open: (() => void) | undefined;
+  hit = false;
+  arm(key: string): void {
+    this.#key = key;
+    this.#gate = new Promise((r) => {
+      this.#open = r;
+    });
+  }
+  open(): void {
+    this.#open?.();
+  }
+  override async get(key: string): Promise<Entry | undefined> {
+    const gate = this.#gate;
+    if (gate !== undefined && key === this.#key) {
+      this.#gate = undefined;
+      this.hit = true;
+      await gate;
+    }
+    return super.get(key);
+  }
+}
+
+describe("HA takeover interrupted by seal", () => {
+  it("a takeover from before a seal/unseal cycle does not demote the new session", async () => {
+    const storage = new GatedBackend();
+    const holder = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "holder" });
+    const init = await holder.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => holder.status().active);
+    const node = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "n1" });
+    expect(node.sealed).toBe(false);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(node.status().active).toBe(false);
+    // n1 takes the lock and starts taking over; its seal-key upgrade check stalls on storage.
+    storage.arm("core/hsm/barrier-unseal-keys");
+    await holder.close();
+    await waitFor(() => storage.hit);
+    // Meanwhile n1 is sealed and unsealed again: a new HA session takes over.
+    await node.seal();
+    await node.unseal(init.recoveryKeys[0] as string);
+    await waitFor(() => node.status().active);
+    // The stalled takeover of the old session now finishes.
+    storage.open();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(node.status().active).toBe(true);
+    expect((await storage.lockWith("core/lock", "probe").value()).value).toBe("n1");
+    await node.put("still", enc("active"));
+    await node.close();
+  });
+});
+
+describe("automatic rotation timer", () => {
+  it("each HA takeover replaces the check timer instead of adding one", async () => {
+    const live = new Set<unknown>();
+    let created = 0;
+    const realSet = globalThis.setInterval;
+    const realClear = globalThis.clearInterval;
+    const setSpy = vi.spyOn(globalThis, "setInterval").mockImplementation(((fn: () => void, ms?: number) => {
+      const t = realSet(fn, ms);
+      if (ms === 4321) {
+        created++;
+        live.add(t);
+      }
+      return t;
+    }) as typeof setInterval);
+    const clearSpy = vi.spyOn(globalThis, "clearInterval").mockImplementation(((t?: NodeJS.Timeout) => {
+      live.delete(t);
+      realClear(t);
+    }) as typeof clearInterval);
+    try {
+      const storage = new MemoryBackend();
+      const node = await SealedStore.open({
+        storage,
+        seal: staticA(),
+        ha: storage,
+        nodeId: "n1",
+        autoRotateCheckMs: 4321,
+      });
+      await node.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+      await waitFor(() => node.status().active);
+      for (let i = 0; i < 3; i++) {
+        expect(storage.forceRelease("core/lock")).toBe(true);
+        // With no other node, n1 steps down and takes the lock straight back.
+        await waitFor(() => created === i + 2 && node.status().active);
+      }
+      expect(live.size).toBe(1);
+      await node.close();
+      expect(live.size).toBe(0);
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    }
   });
 });

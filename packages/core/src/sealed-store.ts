@@ -197,6 +197,7 @@ export class SealedStore {
   #lock: Lock | undefined;
   #haAbort: AbortController | undefined;
   #timers: NodeJS.Timeout[] = [];
+  #rotateTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Serialises lifecycle steps (init, unseal, seal, rekey, migration). */
   #queue: Promise<unknown> = Promise.resolve();
@@ -884,6 +885,9 @@ export class SealedStore {
       if (r.rewrapped > 0) this.#log.info("re-wrapped seal-wrapped entries after seal migration", { ...r });
     }
     const every = this.#opts.autoRotateCheckMs ?? 5 * 60_000;
+    // One check timer per store: each HA takeover would otherwise add another.
+    if (this.#rotateTimer !== undefined) clearInterval(this.#rotateTimer);
+    this.#rotateTimer = undefined;
     if (every > 0) {
       const t = setInterval(() => {
         if (this.#barrier.sealed || !this.#active) return;
@@ -893,7 +897,7 @@ export class SealedStore {
         );
       }, every);
       t.unref();
-      this.#timers.push(t);
+      this.#rotateTimer = t;
     }
   }
 
@@ -929,6 +933,8 @@ export class SealedStore {
         }
         try {
           await this.#becomeActive();
+          // Sealed while taking over: this session is over (a later unseal runs its own).
+          if (abort.signal.aborted) return;
           this.#active = true;
           this.#log.info("this node is now active", { nodeId: this.#nodeId });
         } catch (e) {
@@ -954,9 +960,10 @@ export class SealedStore {
           leadership.addEventListener("abort", () => resolve(), { once: true });
           abort.signal.addEventListener("abort", () => resolve(), { once: true });
         });
+        // After a seal, #sealNow has already stepped down; #active may belong to a newer session.
+        if (abort.signal.aborted) return;
         this.#active = false;
-        if (!abort.signal.aborted)
-          this.#log.warn("lost the HA lock; stepping down to standby", { nodeId: this.#nodeId });
+        this.#log.warn("lost the HA lock; stepping down to standby", { nodeId: this.#nodeId });
       }
     };
     void loop();
@@ -965,6 +972,8 @@ export class SealedStore {
   async #sealNow(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    if (this.#rotateTimer !== undefined) clearInterval(this.#rotateTimer);
+    this.#rotateTimer = undefined;
     this.#haAbort?.abort();
     this.#haAbort = undefined;
     // Released even when not active: a backend that lost the lock (e.g. Consul fencing) keeps
