@@ -1,5 +1,5 @@
 import { randomBytes as realRandomBytes } from "@bulwark/crypto";
-import { StaticKeySeal } from "@bulwark/seal";
+import { ShamirSeal, StaticKeySeal } from "@bulwark/seal";
 import { FaultInjectingBackend, StorageUnavailableError } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { beforeEach, describe, expect, it, vi } from "vitest";
@@ -81,5 +81,33 @@ describe("key material is zeroed", () => {
     await expect(store.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce)).rejects.toThrow();
     expect(captured.length).toBeGreaterThanOrEqual(4);
     expect(captured.filter((b) => !allZero(b))).toEqual([]);
+  });
+});
+
+describe("a failed seal migration", () => {
+  it("auto → Shamir: the Shamir seal does not keep the KEK (the recovery key)", async () => {
+    const { storage, state } = faulty();
+    const first = await SealedStore.open({ storage, seal: seal() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.close();
+    const shamir = new ShamirSeal();
+    const migrating = await SealedStore.open({ storage, seal: shamir, migrationSeal: seal() });
+    state.failing = true;
+    await expect(migrating.unseal(init.recoveryKeys[0] as string, { migrate: true })).rejects.toThrow();
+    expect(migrating.sealed).toBe(true);
+    expect(shamir.hasKey).toBe(false);
+  });
+
+  it("Shamir → auto: the Shamir seal does not keep the KEK", async () => {
+    const { storage, state } = faulty();
+    const first = await SealedStore.open({ storage });
+    const init = await first.initialize({ secretShares: 1, secretThreshold: 1 });
+    await first.close();
+    const shamir = new ShamirSeal();
+    const migrating = await SealedStore.open({ storage, seal: seal(), migrationSeal: shamir });
+    state.failing = true;
+    await expect(migrating.unseal(init.keys[0] as string, { migrate: true })).rejects.toThrow();
+    expect(migrating.sealed).toBe(true);
+    expect(shamir.hasKey).toBe(false);
   });
 });

@@ -459,6 +459,8 @@ export class SealedStore {
         await this.#afterUnseal();
       } catch (e) {
         this.#barrier.seal();
+        // A failed migration or takeover leaves the store sealed: no seal may keep a KEK either.
+        this.#clearShamirKeys();
         throw e;
       } finally {
         secret.fill(0);
@@ -984,9 +986,13 @@ export class SealedStore {
     this.#barrier.seal();
     this.#unseal.reset();
     this.rekeyCancel();
+    this.#clearShamirKeys();
+    this.#log.info("store sealed");
+  }
+
+  #clearShamirKeys(): void {
     if (this.#seal instanceof ShamirSeal) this.#seal.clearKey();
     if (this.#migrationSeal instanceof ShamirSeal) this.#migrationSeal.clearKey();
-    this.#log.info("store sealed");
   }
 
   /**
