@@ -111,3 +111,33 @@ describe("a failed seal migration", () => {
     expect(shamir.hasKey).toBe(false);
   });
 });
+
+describe("no key copies left in Node's Buffer pool", () => {
+  it("encoding shares and decoding shares and the stored root key leave no unzeroed copy", async () => {
+    const copies: Buffer[] = [];
+    const realFrom = Buffer.from.bind(Buffer) as (...a: unknown[]) => Buffer;
+    const spy = vi.spyOn(Buffer, "from").mockImplementation(((...args: unknown[]) => {
+      const direct = /(sealed-store|shares)\.ts/.test(
+        (new Error().stack ?? "")
+          .split("\n")
+          .slice(1)
+          .find((f) => !f.includes("key-hygiene.test.ts") && !f.includes("node_modules")) ?? "",
+      );
+      const b = realFrom(...args);
+      if (direct && !(args[0] instanceof ArrayBuffer)) copies.push(b);
+      return b;
+    }) as typeof Buffer.from);
+    try {
+      const store = await SealedStore.open({ storage: new MemoryBackend() });
+      const init = await store.initialize({ secretShares: 3, secretThreshold: 2 });
+      await store.unseal(init.keys[0] as string);
+      await store.unseal(init.keysBase64[1] as string);
+      expect(store.sealed).toBe(false);
+      expect(copies.length).toBeGreaterThanOrEqual(3);
+      expect(copies.filter((b) => !allZero(b))).toEqual([]);
+      await store.close();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});

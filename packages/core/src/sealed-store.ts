@@ -167,8 +167,11 @@ function tryKeyIdOf(blob: Uint8Array): string | undefined {
   }
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+// Views, not copies: Buffer.from(bytes) copies small inputs into Node's shared pool, where a key
+// or share would outlive the zeroing of `b`.
+const view = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const hex = (b: Uint8Array) => view(b).toString("hex");
+const b64 = (b: Uint8Array) => view(b).toString("base64");
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
@@ -1050,7 +1053,11 @@ export class SealedStore {
       if (!Array.isArray(keys) || keys.length !== 1 || typeof keys[0] !== "string") {
         throw new CoreError("invalid_request", `${STORED_KEYS_PATH} must hold exactly one key`);
       }
-      return new Uint8Array(Buffer.from(keys[0], "base64"));
+      // Decoded into Node's buffer pool: copy it out and wipe the pooled bytes.
+      const pooled = Buffer.from(keys[0], "base64");
+      const rootKey = new Uint8Array(pooled);
+      pooled.fill(0);
+      return rootKey;
     } finally {
       plain.fill(0);
     }

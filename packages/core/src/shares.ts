@@ -2,15 +2,22 @@ import { randomUUID } from "node:crypto";
 import { constantTimeEqual, shamirCombine } from "@bulwark/crypto";
 import { InvalidRequestError } from "./errors.js";
 
+/** Copies a decoded share out of Node's shared buffer pool and wipes the pooled bytes. */
+function unpooled(b: Buffer): Uint8Array {
+  const out = new Uint8Array(b);
+  b.fill(0);
+  return out;
+}
+
 /** Parses an unseal/recovery key share given as hex or base64 (as Vault accepts). */
 export function parseKeyShare(input: Uint8Array | string, field = "key"): Uint8Array {
   if (typeof input !== "string") return new Uint8Array(input);
   const s = input.trim();
   if (s.length === 0) throw new InvalidRequestError(`${field} is empty: give one key share in hex or base64`);
-  if (/^[0-9a-fA-F]+$/.test(s) && s.length % 2 === 0) return new Uint8Array(Buffer.from(s, "hex"));
+  if (/^[0-9a-fA-F]+$/.test(s) && s.length % 2 === 0) return unpooled(Buffer.from(s, "hex"));
   if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
     const b = Buffer.from(s, s.includes("-") || s.includes("_") ? "base64url" : "base64");
-    if (b.length > 0) return new Uint8Array(b);
+    if (b.length > 0) return unpooled(b);
   }
   throw new InvalidRequestError(`${field} must be a key share in hex or base64`);
 }
