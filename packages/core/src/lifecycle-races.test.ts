@@ -196,3 +196,31 @@ describe("automatic rotation timer", () => {
     }
   });
 });
+
+describe("rollback journal with HA", () => {
+  it("a node opening while another holds the lock leaves that node's journal alone; a takeover rolls it back", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    await a.put("keep", enc("me"));
+    // a is in the middle of a lifecycle step: journal written, a record already changed.
+    const { Journal, JOURNAL_PATH } = await import("./journal.js");
+    const before = (await storage.get("core/recovery-config"))?.value as Uint8Array;
+    await new Journal(storage).begin("rekey-recovery", ["core/recovery-config"]);
+    const changed = new TextEncoder().encode('{"type":"shamir","secret_shares":3,"secret_threshold":2}');
+    await storage.put({ key: "core/recovery-config", value: changed });
+    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    expect(b.sealed).toBe(false);
+    expect(await storage.get(JOURNAL_PATH)).toBeDefined();
+    expect((await storage.get("core/recovery-config"))?.value).toEqual(changed);
+    // a dies without finishing: b takes over and rolls the step back before serving.
+    expect(storage.forceRelease("core/lock")).toBe(true);
+    await a.close();
+    await waitFor(() => b.status().active);
+    expect(await storage.get(JOURNAL_PATH)).toBeUndefined();
+    expect((await storage.get("core/recovery-config"))?.value).toEqual(before);
+    expect(dec(await b.get("keep"))).toBe("me");
+    await b.close();
+  });
+});

@@ -231,7 +231,9 @@ export class SealedStore {
       );
     }
     const store = new SealedStore(opts);
-    await store.#recoverJournal();
+    // With HA, a journal may belong to the active node's step in progress: only roll it back
+    // when no other node holds the lock (otherwise the next active node does, at takeover).
+    if (!(await store.#lockHeldElsewhere())) await store.#recoverJournal();
     if (opts.migrationSeal !== undefined && opts.migrationSeal.type === store.#seal.type) {
       // A same-type migration is told apart by key id, which an auto seal knows once initialised.
       await store.#initSeal(store.#seal);
@@ -836,6 +838,12 @@ export class SealedStore {
     }
   }
 
+  async #lockHeldElsewhere(): Promise<boolean> {
+    if (this.#ha === undefined) return false;
+    const holder = await this.#ha.lockWith(LOCK_PATH, this.#nodeId).value();
+    return holder.held && holder.value !== this.#nodeId;
+  }
+
   async #recoverJournal(): Promise<void> {
     const op = await this.#journal.recover();
     if (op !== undefined) this.#log.warn("rolled back an interrupted lifecycle step", { op });
@@ -872,6 +880,9 @@ export class SealedStore {
 
   async #becomeActive(): Promise<void> {
     if (this.#ha !== undefined) {
+      // A step the previous active node left unfinished is rolled back before anything else.
+      await this.#recoverJournal();
+      await this.#loadConfig();
       // Pick up what the previous active node changed: new terms, a new root key.
       while (await this.#barrier.checkUpgrade()) {}
       await this.#barrier.reloadRootKey();
