@@ -451,6 +451,59 @@ describe("HA", () => {
   });
 });
 
+describe("seal migration with HA", () => {
+  it("a node unsealed with migrate only migrates once it holds the lock", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    const init = await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    await a.put("secret/w", enc("moves"), { sealWrap: true });
+    const storedBefore = (await storage.get("core/hsm/barrier-unseal-keys"))?.value;
+    const b = await SealedStore.open({
+      storage,
+      seal: staticB(false),
+      migrationSeal: staticA(),
+      ha: storage,
+      nodeId: "b",
+    });
+    expect(b.status()).toMatchObject({ sealed: true, migration: true });
+    await b.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    // b is unsealed but standby: nothing migrated while a is active.
+    expect(b.sealed).toBe(false);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(b.status()).toMatchObject({ active: false, migration: true });
+    expect((await storage.get("core/hsm/barrier-unseal-keys"))?.value).toEqual(storedBefore);
+    await a.close();
+    await waitFor(() => b.status().active);
+    expect(b.status()).toMatchObject({ migration: false, type: "static" });
+    expect(
+      decodeBlobInfo((await storage.get("core/hsm/barrier-unseal-keys"))?.value as Uint8Array).keyInfo?.keyId,
+    ).toBe("key-b");
+    expect(dec(await b.get("secret/w"))).toBe("moves");
+    await b.close();
+    const onlyB = await SealedStore.open({ storage, seal: staticB(false) });
+    expect(onlyB.sealed).toBe(false);
+    expect(dec(await onlyB.get("secret/w"))).toBe("moves");
+  });
+
+  it("Shamir → auto on a single HA node migrates when it takes the free lock", async () => {
+    const storage = new MemoryBackend();
+    const first = await SealedStore.open({ storage });
+    const init = await first.initialize({ secretShares: 3, secretThreshold: 2 });
+    await first.close();
+    const m = await SealedStore.open({
+      storage,
+      seal: staticA(),
+      migrationSeal: new ShamirSeal(),
+      ha: storage,
+    });
+    await unsealWith(m, init.keys.slice(0, 2), { migrate: true });
+    await waitFor(() => m.status().active);
+    expect(m.status()).toMatchObject({ type: "static", migration: false, recoverySeal: true });
+    await m.close();
+  });
+});
+
 describe("rollback journal", () => {
   it("open() restores records from an interrupted step", async () => {
     const { storage, store, init } = await shamirStore(1, 1);

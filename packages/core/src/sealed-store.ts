@@ -1,6 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { AesGcmBarrier, type BarrierOptions, type KeyStatus, type RotationConfig } from "@bulwark/barrier";
-import { constantTimeEqual, randomBytes, shamirSplit, validateShamirParameters } from "@bulwark/crypto";
+import {
+  constantTimeEqual,
+  randomBytes,
+  SecretBytes,
+  shamirSplit,
+  validateShamirParameters,
+} from "@bulwark/crypto";
 import {
   decodeBlobInfo,
   encodeBlobInfo,
@@ -196,6 +202,12 @@ export class SealedStore {
   /** Key id recorded in the stored root-key blob (which seal key wraps it). */
   #storedKeyId: string | undefined;
   #active = false;
+  /**
+   * With HA, a migrating unseal only unseals; the migration itself runs once this node holds the
+   * lock (as in Vault: only the active node migrates), so two nodes unsealed with `migrate` cannot
+   * both write new key records.
+   */
+  #pendingMigration: { from: Seal; secret: SecretBytes; oldRoot: SecretBytes } | undefined;
   #rekey: RekeyOp | undefined;
   #lock: Lock | undefined;
   #haAbort: AbortController | undefined;
@@ -459,7 +471,14 @@ export class SealedStore {
         throw new CoreError("invalid_key", "Unseal failed, invalid key", { cause: e });
       }
       try {
-        if (migrating) await this.#migrate(source, secret, rootKey);
+        if (migrating && this.#ha === undefined) await this.#migrate(source, secret, rootKey);
+        else if (migrating) {
+          this.#pendingMigration = {
+            from: source,
+            secret: SecretBytes.from(secret),
+            oldRoot: SecretBytes.from(rootKey),
+          };
+        }
         this.#sealedReason = undefined;
         await this.#afterUnseal();
       } catch (e) {
@@ -887,6 +906,7 @@ export class SealedStore {
       while (await this.#barrier.checkUpgrade()) {}
       await this.#barrier.reloadRootKey();
       await this.#barrier.reloadKeyring();
+      await this.#runPendingMigration();
     }
     if (this.#seal.autoUnseal) {
       try {
@@ -914,6 +934,39 @@ export class SealedStore {
       }, every);
       t.unref();
       this.#rotateTimer = t;
+    }
+  }
+
+  /** Runs a migration this node was unsealed for, now that it holds the HA lock. */
+  async #runPendingMigration(): Promise<void> {
+    const pm = this.#pendingMigration;
+    if (pm === undefined) return;
+    this.#pendingMigration = undefined;
+    try {
+      // Another node may have migrated (or rekeyed) meanwhile: migrate only what is still pending,
+      // and only with the key that still authorises it.
+      if (!this.migrationPending) {
+        this.#log.info("seal migration already done by another node");
+        return;
+      }
+      if (pm.from.autoUnseal) await this.#verifyRecoveryKey(pm.from, pm.secret.bytes);
+      else {
+        const kek = await this.#barrier.shamirKek();
+        try {
+          if (kek === undefined || !constantTimeEqual(kek, pm.secret.bytes)) {
+            throw new CoreError(
+              "invalid_key",
+              "the unseal key changed since this node was unsealed for migration",
+            );
+          }
+        } finally {
+          kek?.fill(0);
+        }
+      }
+      await this.#migrate(pm.from, pm.secret.bytes, pm.oldRoot.bytes);
+    } finally {
+      pm.secret.zero();
+      pm.oldRoot.zero();
     }
   }
 
@@ -992,6 +1045,9 @@ export class SealedStore {
     this.#rotateTimer = undefined;
     this.#haAbort?.abort();
     this.#haAbort = undefined;
+    this.#pendingMigration?.secret.zero();
+    this.#pendingMigration?.oldRoot.zero();
+    this.#pendingMigration = undefined;
     // Released even when not active: a backend that lost the lock (e.g. Consul fencing) keeps
     // refusing writes through this lock until it is released or re-acquired.
     if (this.#lock !== undefined) await this.#lock.release().catch(() => undefined);
