@@ -88,6 +88,20 @@ describe("SealedStore with the Shamir seal", () => {
     expect(reset).toMatchObject({ progress: 0, nonce: "", sealed: true });
   });
 
+  it("shares that cannot be combined (same x coordinate, x = 0) are an invalid key and reset progress", async () => {
+    const { store, init } = await shamirStore(3, 2);
+    const good = Buffer.from(init.keys[0] as string, "hex");
+    const sameX = Buffer.from(good);
+    sameX[0] = (sameX[0] as number) ^ 1; // other y, same x
+    const zeroX = Buffer.from(good);
+    zeroX[32] = 0;
+    for (const bad of [sameX, zeroX]) {
+      await store.unseal(init.keys[0] as string);
+      expect(await codeOf(store.unseal(bad))).toBe("invalid_key");
+      expect(store.status()).toMatchObject({ sealed: true, progress: 0 });
+    }
+  });
+
   it("a wrong key resets progress with 'invalid key' and changes nothing in storage", async () => {
     const { storage, store, init } = await shamirStore(3, 2);
     const before = await snapshot(storage);

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { constantTimeEqual, shamirCombine } from "@bulwark/crypto";
-import { InvalidRequestError } from "./errors.js";
+import { CoreError, InvalidRequestError } from "./errors.js";
 
 /** Copies a decoded share out of Node's shared buffer pool and wipes the pooled bytes. */
 function unpooled(b: Buffer): Uint8Array {
@@ -54,6 +54,12 @@ export class ShareCollector {
     this.#nonce = "";
     try {
       return threshold === 1 ? new Uint8Array(parts[0] as Uint8Array) : await shamirCombine(parts);
+    } catch (cause) {
+      // Shares that cannot even be combined (two with one x coordinate, x = 0, mixed lengths) are
+      // a wrong key like any other: the round is over and nothing was used.
+      throw new CoreError("invalid_key", "Unseal failed, invalid key: the key shares do not combine", {
+        cause,
+      });
     } finally {
       for (const p of parts) p.fill(0);
     }
