@@ -1,29 +1,9 @@
-import { randomBytes } from "@bulwark/crypto";
-import { decodeBlobInfo, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
+import { decodeBlobInfo, ShamirSeal } from "@bulwark/seal";
 import type { Entry } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it, vi } from "vitest";
 import { SealedStore } from "./sealed-store.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
-const keyA = randomBytes(32);
-const keyB = randomBytes(32);
-const staticA = () => new StaticKeySeal({ key: keyA, keyId: "key-a" });
-const staticB = (withA = true) =>
-  new StaticKeySeal({
-    key: keyB,
-    keyId: "key-b",
-    ...(withA ? { previousKeys: [{ keyId: "key-a", key: keyA }] } : {}),
-  });
-
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { dec, enc, staticA, staticB, waitFor } from "./test-support.js";
 
 describe("HA node taking over", () => {
   it("becomes active while a (finished) migration seal is still configured", async () => {

@@ -5,52 +5,13 @@ import { describe, expect, it } from "vitest";
 import { CoreError } from "./errors.js";
 import { JOURNAL_PATH } from "./journal.js";
 import { type RekeyResult, SealedStore } from "./sealed-store.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
-const keyA = randomBytes(32);
-const keyB = randomBytes(32);
-const staticA = () => new StaticKeySeal({ key: keyA, keyId: "key-a" });
-const staticB = (withA = true) =>
-  new StaticKeySeal({
-    key: keyB,
-    keyId: "key-b",
-    ...(withA ? { previousKeys: [{ keyId: "key-a", key: keyA }] } : {}),
-  });
-
-async function snapshot(storage: MemoryBackend, prefix = ""): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const name of await storage.list(prefix)) {
-    if (name.endsWith("/")) {
-      for (const [k, v] of await snapshot(storage, prefix + name)) out.set(k, v);
-    } else {
-      const e = await storage.get(prefix + name);
-      out.set(prefix + name, Buffer.from(e?.value ?? []).toString("hex"));
-    }
-  }
-  return out;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code?: string }).code ?? `no code: ${String(e)}`;
-  }
-  return "resolved";
-}
+import { codeOf, dec, enc, snapshot, staticA, staticB, unsealWith, waitFor } from "./test-support.js";
 
 async function shamirStore(shares = 5, threshold = 3) {
   const storage = new MemoryBackend();
   const store = await SealedStore.open({ storage });
   const init = await store.initialize({ secretShares: shares, secretThreshold: threshold });
   return { storage, store, init };
-}
-
-async function unsealWith(store: SealedStore, keys: string[], opts: { migrate?: boolean } = {}) {
-  let s = store.status();
-  for (const k of keys) s = await store.unseal(k, opts);
-  return s;
 }
 
 describe("SealedStore with the Shamir seal", () => {
@@ -264,7 +225,7 @@ describe("SealedStore with an auto seal", () => {
 
   it("stays sealed and says why when the seal cannot decrypt the stored keys", async () => {
     const { storage } = await autoStore();
-    const wrong = new StaticKeySeal({ key: keyB, keyId: "key-a" });
+    const wrong = new StaticKeySeal({ key: randomBytes(32), keyId: "key-a" });
     const store = await SealedStore.open({ storage, seal: wrong });
     expect(store.sealed).toBe(true);
     expect(store.status().sealedReason).toMatch(
@@ -553,11 +514,3 @@ describe("errors", () => {
     await expect(store.unseal("abcd")).rejects.toThrow(/16 to 33 bytes/);
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

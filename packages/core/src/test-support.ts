@@ -1,0 +1,58 @@
+// Test support shared by the core test files (not exported from the package).
+import { randomBytes } from "@bulwark/crypto";
+import { StaticKeySeal } from "@bulwark/seal";
+import type { Backend } from "@bulwark/storage";
+import type { SealedStore } from "./sealed-store.js";
+
+export const enc = (s: string) => new TextEncoder().encode(s);
+export const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+const keyA = randomBytes(32);
+const keyB = randomBytes(32);
+/** A static seal with key "key-a". */
+export const staticA = () => new StaticKeySeal({ key: keyA, keyId: "key-a" });
+/** A static seal with key "key-b", optionally still able to decrypt "key-a" blobs. */
+export const staticB = (withA = true) =>
+  new StaticKeySeal({
+    key: keyB,
+    keyId: "key-b",
+    ...(withA ? { previousKeys: [{ keyId: "key-a", key: keyA }] } : {}),
+  });
+
+/** Every raw record under `prefix`, hex-encoded, for before/after comparisons. */
+export async function snapshot(storage: Backend, prefix = ""): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const name of await storage.list(prefix)) {
+    if (name.endsWith("/")) {
+      for (const [k, v] of await snapshot(storage, prefix + name)) out.set(k, v);
+    } else {
+      const e = await storage.get(prefix + name);
+      out.set(prefix + name, Buffer.from(e?.value ?? []).toString("hex"));
+    }
+  }
+  return out;
+}
+
+/** The rejection's `code`, or "resolved". */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return (e as { code?: string }).code ?? `no code: ${String(e)}`;
+  }
+  return "resolved";
+}
+
+export async function unsealWith(store: SealedStore, keys: string[], opts: { migrate?: boolean } = {}) {
+  let s = store.status();
+  for (const k of keys) s = await store.unseal(k, opts);
+  return s;
+}
+
+export async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
