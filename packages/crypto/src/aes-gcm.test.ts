@@ -134,6 +134,27 @@ describe("envelope encryption", () => {
     expect(seen?.every((b) => b === 0)).toBe(true);
   });
 
+  it("refuses a malformed envelope before spending an unwrap call, and zeroes the unwrapped key on failure", async () => {
+    let calls = 0;
+    const env = await envelopeEncrypt(new Uint8Array(4), async (dk) => new Uint8Array(dk));
+    const unwrap = async (w: Uint8Array) => {
+      calls++;
+      return w;
+    };
+    await expect(envelopeDecrypt({ ...env, nonce: new Uint8Array(16) }, unwrap)).rejects.toMatchObject({
+      code: "invalid_nonce",
+    });
+    await expect(envelopeDecrypt({ ...env, ciphertext: new Uint8Array(15) }, unwrap)).rejects.toMatchObject({
+      code: "authentication_failed",
+    });
+    expect(calls).toBe(0);
+    const given = new Uint8Array(env.wrappedKey);
+    await expect(envelopeDecrypt(env, async () => given, new Uint8Array([9]))).rejects.toMatchObject({
+      code: "authentication_failed",
+    });
+    expect(given.every((b) => b === 0)).toBe(true);
+  });
+
   it("binds the AAD", async () => {
     const env = await envelopeEncrypt(
       new Uint8Array(4),

@@ -48,8 +48,20 @@ export class AesGcmKey {
   }
 }
 
-function keyObjectOf(key: AesKey): KeyObject {
-  return key instanceof AesGcmKey ? key.keyObject : new AesGcmKey(key).keyObject;
+/**
+ * What the cipher is keyed with: a prepared KeyObject, or the raw bytes after a length check (a
+ * one-off key such as an envelope's data key gains nothing from a KeyObject of its own).
+ */
+function cipherKey(key: AesKey): KeyObject | Uint8Array {
+  if (key instanceof AesGcmKey) return key.keyObject;
+  const raw = key instanceof SecretBytes ? key.bytes : key;
+  if (raw.length !== AES_256_KEY_BYTES) {
+    throw new CryptoError(
+      "invalid_key",
+      `AES-256-GCM key must be ${AES_256_KEY_BYTES} bytes, got ${raw.length}`,
+    );
+  }
+  return raw;
 }
 
 /**
@@ -74,7 +86,7 @@ export function aesGcmEncryptInto(
   if (out.length - offset < plaintext.length + GCM_TAG_BYTES) {
     throw new CryptoError("invalid_argument", "output buffer too small for ciphertext and tag");
   }
-  const cipher = createCipheriv("aes-256-gcm", keyObjectOf(key), nonce, { authTagLength: GCM_TAG_BYTES });
+  const cipher = createCipheriv("aes-256-gcm", cipherKey(key), nonce, { authTagLength: GCM_TAG_BYTES });
   if (aad !== undefined && aad.length > 0) cipher.setAAD(aad);
   let n = 0;
   if (plaintext.length > 0) {
@@ -122,11 +134,12 @@ export function aesGcmDecrypt(
     throw new CryptoError("authentication_failed", "AES-GCM ciphertext shorter than its 16-byte tag");
   }
   const split = ciphertextWithTag.length - GCM_TAG_BYTES;
-  const decipher = createDecipheriv("aes-256-gcm", keyObjectOf(key), nonce, { authTagLength: GCM_TAG_BYTES });
+  const decipher = createDecipheriv("aes-256-gcm", cipherKey(key), nonce, { authTagLength: GCM_TAG_BYTES });
   decipher.setAuthTag(ciphertextWithTag.subarray(split));
   if (aad !== undefined && aad.length > 0) decipher.setAAD(aad);
+  let body: Buffer | undefined;
   try {
-    const body = split > 0 ? decipher.update(ciphertextWithTag.subarray(0, split)) : undefined;
+    body = split > 0 ? decipher.update(ciphertextWithTag.subarray(0, split)) : undefined;
     const tail = decipher.final();
     if (body === undefined) return new Uint8Array(tail);
     if (tail.length === 0) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
@@ -135,6 +148,8 @@ export function aesGcmDecrypt(
     out.set(tail, body.length);
     return out;
   } catch (cause) {
+    // Unauthenticated plaintext never stays around, not even in memory.
+    body?.fill(0);
     throw new CryptoError(
       "authentication_failed",
       "AES-GCM authentication failed: wrong key, AAD or tampered data",
@@ -164,14 +179,16 @@ export async function envelopeEncrypt<W>(
   wrap: (dataKey: Uint8Array) => Promise<W>,
   aad?: Uint8Array,
 ): Promise<Envelope<W>> {
-  const dataKey = randomBytes(AES_256_KEY_BYTES);
+  // One random draw for data key and nonce (a seal's hot path: one per wrapped value).
+  const material = randomBytes(AES_256_KEY_BYTES + GCM_NONCE_BYTES);
+  const dataKey = material.subarray(0, AES_256_KEY_BYTES);
   try {
-    const nonce = randomBytes(GCM_NONCE_BYTES);
+    const nonce = material.slice(AES_256_KEY_BYTES);
     const ciphertext = aesGcmEncrypt(dataKey, nonce, plaintext, aad);
     const wrappedKey = await wrap(dataKey);
     return { wrappedKey, nonce, ciphertext };
   } finally {
-    dataKey.fill(0);
+    material.fill(0);
   }
 }
 
@@ -181,6 +198,16 @@ export async function envelopeDecrypt<W>(
   unwrap: (wrappedKey: W) => Promise<Uint8Array>,
   aad?: Uint8Array,
 ): Promise<Uint8Array> {
+  // A malformed envelope is refused before an (HSM/KMS) unwrap call is spent on it.
+  if (envelope.nonce.length !== GCM_NONCE_BYTES) {
+    throw new CryptoError(
+      "invalid_nonce",
+      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${envelope.nonce.length}`,
+    );
+  }
+  if (envelope.ciphertext.length < GCM_TAG_BYTES) {
+    throw new CryptoError("authentication_failed", "AES-GCM ciphertext shorter than its 16-byte tag");
+  }
   const dataKey = await unwrap(envelope.wrappedKey);
   try {
     return aesGcmDecrypt(dataKey, envelope.nonce, envelope.ciphertext, aad);
