@@ -1,5 +1,6 @@
 import { randomBytes } from "@bulwark/crypto";
 import { decodeBlobInfo, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
+import { FaultInjectingBackend } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it } from "vitest";
 import { CoreError } from "./errors.js";
@@ -405,6 +406,45 @@ describe("HA", () => {
     await b.put("x", enc("b writes now"));
     expect(dec(await b.get("x"))).toBe("b writes now");
     await b.close();
+  });
+
+  it("a standby's background catch-up that fails after the upgrade check is logged, never an unhandled rejection", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const memory = new MemoryBackend();
+      const a = await SealedStore.open({ storage: memory, seal: staticA(), ha: memory, nodeId: "a" });
+      await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+      await waitFor(() => a.status().active);
+      let failRootKey = false;
+      const storage = new FaultInjectingBackend(memory, {
+        fault: ({ op, key }) =>
+          failRootKey && op === "get" && key === "core/master"
+            ? new Error("injected core/master read failure")
+            : undefined,
+      });
+      const debug: string[] = [];
+      const logger = { debug: (msg: string) => debug.push(msg), info() {}, warn() {}, error() {} };
+      const b = await SealedStore.open({
+        storage,
+        seal: staticA(),
+        ha: memory,
+        nodeId: "b",
+        standbyPollMs: 10,
+        logger,
+      });
+      expect(b.status().active).toBe(false);
+      // The upgrade check succeeds, the root-key reload that follows it fails.
+      failRootKey = true;
+      await waitFor(() => debug.includes("standby upgrade check failed"));
+      await new Promise((r) => setTimeout(r, 30));
+      expect(unhandled).toEqual([]);
+      await b.close();
+      await a.close();
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
   });
 
   it("steps down when the lock is lost, and the standby takes over", async () => {

@@ -978,14 +978,13 @@ export class SealedStore {
     this.#lock = lock;
     const poll = setInterval(() => {
       if (this.#active || this.#barrier.sealed) return;
-      this.#barrier.checkUpgrade().then(
-        async (upgraded) => {
-          if (upgraded)
-            this.#log.info("standby upgraded to a new key term", { term: this.#barrier.keyStatus().term });
-          await this.#barrier.reloadRootKey();
-        },
-        (e) => this.#log.debug("standby upgrade check failed", { error: errText(e) }),
-      );
+      // One chain with one catch: a failure in either step (storage down, the store sealed or
+      // closed meanwhile) is logged, never left as an unhandled rejection.
+      (async () => {
+        if (await this.#barrier.checkUpgrade())
+          this.#log.info("standby upgraded to a new key term", { term: this.#barrier.keyStatus().term });
+        await this.#barrier.reloadRootKey();
+      })().catch((e: unknown) => this.#log.debug("standby upgrade check failed", { error: errText(e) }));
     }, this.#opts.standbyPollMs ?? 10_000);
     poll.unref();
     this.#timers.push(poll);
