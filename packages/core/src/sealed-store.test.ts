@@ -372,6 +372,23 @@ describe("seal migration", () => {
   });
 });
 
+describe("activeTerm without HA", () => {
+  it("is undefined while sealed and changes across a seal and unseal", async () => {
+    const { store, init } = await shamirStore();
+    expect(store.activeTerm).toBeUndefined();
+    await unsealWith(store, init.keys.slice(0, 3));
+    const first = store.activeTerm;
+    expect(first).toBeTypeOf("number");
+    expect(store.activeTerm).toBe(first);
+    await store.seal();
+    expect(store.activeTerm).toBeUndefined();
+    await unsealWith(store, init.keys.slice(0, 3));
+    expect(store.activeTerm).toBeTypeOf("number");
+    expect(store.activeTerm).not.toBe(first);
+    await store.close();
+  });
+});
+
 describe("HA", () => {
   it("one node is active; a standby refuses writes, follows rotations and takes over when the active seals", async () => {
     const storage = new MemoryBackend();
@@ -445,6 +462,31 @@ describe("HA", () => {
     } finally {
       process.off("unhandledRejection", onUnhandled);
     }
+  });
+
+  it("activeTerm: defined only on the active node, and new after every step-down or seal", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    expect(a.activeTerm).toBeUndefined();
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const first = a.activeTerm;
+    expect(first).toBeTypeOf("number");
+    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(b.sealed).toBe(false);
+    expect(b.activeTerm).toBeUndefined();
+    // a loses the lock: b takes over; when a is active again its term is not the one it had.
+    expect(storage.forceRelease("core/lock")).toBe(true);
+    await waitFor(() => b.status().active);
+    expect(a.activeTerm).toBeUndefined();
+    expect(b.activeTerm).toBeTypeOf("number");
+    await b.close();
+    await waitFor(() => a.status().active);
+    expect(a.activeTerm).toBeTypeOf("number");
+    expect(a.activeTerm).not.toBe(first);
+    await a.close();
+    expect(a.activeTerm).toBeUndefined();
   });
 
   it("steps down when the lock is lost, and the standby takes over", async () => {

@@ -201,7 +201,17 @@ export class SealedStore {
   #sealedReason: string | undefined;
   /** Key id recorded in the stored root-key blob (which seal key wraps it). */
   #storedKeyId: string | undefined;
-  #active = false;
+  #activeFlag = false;
+  /** Bumped whenever this node becomes or stops being active (see {@link activeTerm}). */
+  #activeChanges = 0;
+  get #active(): boolean {
+    return this.#activeFlag;
+  }
+  set #active(v: boolean) {
+    if (v === this.#activeFlag) return;
+    this.#activeFlag = v;
+    this.#activeChanges++;
+  }
   /**
    * With HA, a migrating unseal only unseals; the migration itself runs once this node holds the
    * lock (as in Vault: only the active node migrates), so two nodes unsealed with `migrate` cannot
@@ -278,6 +288,17 @@ export class SealedStore {
     return this.#barrier.sealed;
   }
 
+  /**
+   * While this node is active (unsealed and, with HA, holding the lock): a number that stays the
+   * same for as long as it stays active without interruption, and differs from every earlier
+   * term of this store; `undefined` on a standby or when sealed. Only the active node writes, so
+   * a cache of what this node wrote and read back is valid while the term is unchanged (the
+   * server's KV metadata cache relies on it); when the term changes, such a cache is stale.
+   */
+  get activeTerm(): number | undefined {
+    return !this.#barrier.sealed && this.#activeFlag ? this.#activeChanges : undefined;
+  }
+
   status(): SealStatus {
     const auto = this.#storedSealIsAuto();
     const cfg = auto ? this.#recoveryConfig : this.#config;
@@ -294,7 +315,7 @@ export class SealedStore {
       recoverySeal: auto,
       storageType: this.#opts.storageType ?? this.#raw.constructor.name,
       haEnabled: this.#ha !== undefined,
-      active: !this.#barrier.sealed && this.#active,
+      active: this.activeTerm !== undefined,
     };
     if (auto) s.recoverySealType = "shamir";
     if (this.#sealedReason !== undefined && this.#barrier.sealed) s.sealedReason = this.#sealedReason;

@@ -40,7 +40,7 @@ export function servicesFor(store: SealedStore): Services {
     store,
     tokens: new TokenStore(storage),
     policies: new PolicyStore(storage),
-    mounts: new MountTable(storage),
+    mounts: new MountTable(storage, { activeTerm: () => store.activeTerm }),
     generateRoot: new GenerateRoot(),
     async cluster(configuredName) {
       if (store.sealed) return undefined;

@@ -5,6 +5,7 @@ import { initAndUnseal, type TestApp, testApp } from "../../test/helpers/app.js"
 import { createLogger } from "../logging.js";
 import { decodeRootToken } from "./generate-root.js";
 import { buildApp, createRootToken } from "./server.js";
+import { mountKv } from "./services.js";
 
 let t: TestApp | undefined;
 afterEach(async () => {
@@ -412,6 +413,50 @@ describe("HA standby", () => {
       });
       expect(w.statusCode).toBe(503);
       expect(w.json().errors[0]).toMatch(/standby/);
+    } finally {
+      await appA.close();
+      await appB.close();
+      await b.close();
+      await a.close();
+    }
+  });
+  it("KV v2 reads follow the active node: no cached metadata outlives a step-down", async () => {
+    const storage = new MemoryBackend();
+    const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });
+    const waitActive = async (s: SealedStore) => {
+      const deadline = Date.now() + 5000;
+      while (!s.status().active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(s.status().active).toBe(true);
+    };
+    const a = await open();
+    const init = await a.initialize({ secretShares: 1, secretThreshold: 1 });
+    await a.unseal(init.keys[0] as string);
+    await waitActive(a);
+    const b = await open();
+    await b.unseal(init.keys[0] as string);
+    const logger = createLogger({ level: "error" });
+    const appA = buildApp({ store: a, logger });
+    const appB = buildApp({ store: b, logger });
+    try {
+      await mountKv(a, "secret", { version: 2 });
+      const token = await createRootToken(a);
+      const headers = { "x-vault-token": token };
+      const write = (app: typeof appA, v: string) =>
+        app.inject({ method: "POST", url: "/v1/secret/data/app", headers, payload: { data: { v } } });
+      const readV = async (app: typeof appA) =>
+        (await app.inject({ method: "GET", url: "/v1/secret/data/app", headers })).json().data.data.v;
+      expect((await write(appA, "from a")).statusCode).toBe(200);
+      expect(await readV(appA)).toBe("from a");
+      // a loses the lock; b takes over and writes a new version.
+      expect(storage.forceRelease("core/lock")).toBe(true);
+      await waitActive(b);
+      expect((await write(appB, "from b")).statusCode).toBe(200);
+      expect(await readV(appA)).toBe("from b");
+      // b leaves; a is active again and must not serve what it cached in its earlier term.
+      await appB.close();
+      await b.close();
+      await waitActive(a);
+      expect(await readV(appA)).toBe("from b");
     } finally {
       await appA.close();
       await appB.close();

@@ -23,25 +23,7 @@ import {
   listPrefix,
   type PrefixView,
 } from "./common.js";
-
-interface VersionMeta {
-  created_time: string;
-  deletion_time: string;
-  destroyed: boolean;
-}
-
-interface Metadata {
-  created_time: string;
-  updated_time: string;
-  current_version: number;
-  oldest_version: number;
-  max_versions: number;
-  cas_required: boolean;
-  /** Seconds. */
-  delete_version_after: number;
-  custom_metadata: Record<string, string> | null;
-  versions: Record<string, VersionMeta>;
-}
+import { cloneMetadata, type Metadata, MetadataCache, type VersionMeta } from "./metadata-cache.js";
 
 interface Config {
   max_versions: number;
@@ -107,9 +89,18 @@ export class KvV2 implements KvEngine {
   /** key → sha256(key): the versions folder name, hashed once per key. */
   readonly #hashes = new Map<string, string>();
   #config: { value: Config; at: number } | undefined;
+  readonly #cache: MetadataCache;
 
-  constructor(view: PrefixView) {
+  /**
+   * @param opts.activeTerm the store's `activeTerm`: while it is defined and unchanged, decoded
+   *   metadata records are cached (see {@link MetadataCache}); without it nothing is cached.
+   */
+  constructor(
+    view: PrefixView,
+    opts: { activeTerm?: () => number | undefined; metadataCacheEntries?: number } = {},
+  ) {
     this.#view = view;
+    this.#cache = new MetadataCache(opts.activeTerm ?? (() => undefined), opts.metadataCacheEntries);
   }
 
   async exists(path: string): Promise<boolean | undefined> {
@@ -118,7 +109,7 @@ export class KvV2 implements KvEngine {
     if (sub !== "data" && sub !== "metadata") return undefined;
     if (key === "") return false;
     checkKey(key);
-    return (await this.#view.get(`metadata/${key}`)) !== undefined;
+    return (await this.#meta(key)) !== undefined;
   }
 
   #split(path: string): { sub: string; key: string } {
@@ -219,8 +210,40 @@ export class KvV2 implements KvEngine {
     return `versions/${h}/${n}`;
   }
 
+  /** The key's metadata for reading (frozen when it comes from the cache: never change it). */
   async #meta(key: string): Promise<Metadata | undefined> {
-    return this.#view.getJson<Metadata>(`metadata/${key}`);
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) return hit;
+    const at = this.#cache.snapshot();
+    return this.#cache.fill(key, await this.#view.getJson<Metadata>(`metadata/${key}`), at);
+  }
+
+  /**
+   * Runs a change of `key`'s metadata under the key's lock. `fn` gets a copy it may change and
+   * returns its result and the record storage holds afterwards (`undefined` when deleted or not
+   * known); the cache is kept coherent whether `fn` succeeds or throws.
+   */
+  async #change<T>(
+    key: string,
+    fn: (current: Metadata | undefined) => Promise<{ result: T; stored: Metadata | undefined }>,
+  ): Promise<T> {
+    return this.#locks.run(key, async () => {
+      const cached = this.#cache.get(key);
+      const { term } = this.#cache.snapshot();
+      this.#cache.beginWrite(key);
+      let stored: Metadata | undefined;
+      try {
+        const current =
+          cached !== undefined
+            ? cloneMetadata(cached)
+            : await this.#view.getJson<Metadata>(`metadata/${key}`);
+        const out = await fn(current);
+        stored = out.stored;
+        return out.result;
+      } finally {
+        this.#cache.endWrite(key, stored, term);
+      }
+    });
   }
 
   async #read(key: string, query: Record<string, string | undefined>): Promise<KvResponse> {
@@ -256,10 +279,10 @@ export class KvV2 implements KvEngine {
     if (f.data === undefined) throw new KvError(400, "no data provided");
     const opts = parseFields(f.options ?? {}, { cas: "int" });
     if (opts.cas !== undefined && opts.cas < 0) throw new KvError(400, "cas must not be negative");
-    return this.#locks.run(key, async () => {
+    return this.#change(key, async (current) => {
       const cfg = await this.#readConfig();
       const now = nowIso();
-      const m: Metadata = (await this.#meta(key)) ?? {
+      const m: Metadata = current ?? {
         created_time: now,
         updated_time: now,
         current_version: 0,
@@ -301,21 +324,20 @@ export class KvV2 implements KvEngine {
       m.oldest_version = nums[0] ?? n;
       await this.#view.putJson(`metadata/${key}`, m);
       for (const old of pruned) await this.#view.delete(this.#versionKey(key, old));
-      return { data: versionResponse(m, n) };
+      return { result: { data: versionResponse(m, n) }, stored: m };
     });
   }
 
   async #deleteLatest(key: string): Promise<KvResponse> {
     checkKey(key);
-    return this.#locks.run(key, async () => {
-      const m = await this.#meta(key);
-      if (m === undefined) return {};
+    return this.#change(key, async (m) => {
+      if (m === undefined) return { result: {}, stored: undefined };
       const vm = m.versions[String(m.current_version)];
-      if (vm === undefined || vm.destroyed || isDeleted(vm)) return {};
+      if (vm === undefined || vm.destroyed || isDeleted(vm)) return { result: {}, stored: m };
       vm.deletion_time = nowIso();
       m.updated_time = vm.deletion_time;
       await this.#view.putJson(`metadata/${key}`, m);
-      return {};
+      return { result: {}, stored: m };
     });
   }
 
@@ -326,9 +348,8 @@ export class KvV2 implements KvEngine {
       throw new KvError(400, "no version number provided");
     for (const v of f.versions)
       if (v <= 0) throw new KvError(400, `invalid version ${v}: versions start at 1`);
-    return this.#locks.run(key, async () => {
-      const m = await this.#meta(key);
-      if (m === undefined) return {};
+    return this.#change(key, async (m) => {
+      if (m === undefined) return { result: {}, stored: undefined };
       const now = nowIso();
       for (const v of f.versions as number[]) {
         const vm = m.versions[String(v)];
@@ -342,7 +363,7 @@ export class KvV2 implements KvEngine {
       }
       m.updated_time = now;
       await this.#view.putJson(`metadata/${key}`, m);
-      return {};
+      return { result: {}, stored: m };
     });
   }
 
@@ -366,9 +387,9 @@ export class KvV2 implements KvEngine {
     if (f.max_versions !== undefined && f.max_versions < 0)
       throw new KvError(400, "max_versions must not be negative");
     if (f.custom_metadata !== undefined) checkCustomMetadata(f.custom_metadata);
-    return this.#locks.run(key, async () => {
+    return this.#change(key, async (current) => {
       const now = nowIso();
-      const m: Metadata = (await this.#meta(key)) ?? {
+      const m: Metadata = current ?? {
         created_time: now,
         updated_time: now,
         current_version: 0,
@@ -385,19 +406,18 @@ export class KvV2 implements KvEngine {
       if (f.custom_metadata !== undefined) m.custom_metadata = { ...f.custom_metadata };
       m.updated_time = now;
       await this.#view.putJson(`metadata/${key}`, m);
-      return {};
+      return { result: {}, stored: m };
     });
   }
 
   async #deleteMeta(key: string): Promise<KvResponse> {
     checkKey(key);
-    return this.#locks.run(key, async () => {
-      const m = await this.#meta(key);
-      if (m === undefined) return {};
+    return this.#change(key, async (m) => {
+      if (m === undefined) return { result: {}, stored: undefined };
       // Metadata first: once it is gone no version is reachable, whatever happens next.
       await this.#view.delete(`metadata/${key}`);
       for (const v of Object.keys(m.versions)) await this.#view.delete(this.#versionKey(key, Number(v)));
-      return {};
+      return { result: {}, stored: undefined };
     });
   }
 }

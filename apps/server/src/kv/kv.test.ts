@@ -1,3 +1,4 @@
+import { FaultInjectingBackend } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -246,5 +247,128 @@ describe("MountTable", () => {
     expect(flagged.length).toBe(2);
     const wrapped = (await t.all()).find((m) => m.path === "wrapped/");
     expect(flagged.every((k) => k.startsWith(`logical/${wrapped?.uuid}/`))).toBe(true);
+  });
+});
+
+describe("KV v2 metadata cache (active node)", () => {
+  /** A KV v2 engine over `storage` with a controllable active term, counting metadata reads. */
+  function cached(storage: MemoryBackend | FaultInjectingBackend, term: { value: number | undefined }) {
+    let metadataGets = 0;
+    const counting = new FaultInjectingBackend(storage, {
+      fault: ({ op, key }) => {
+        if (op === "get" && key.startsWith("logical/x/metadata/")) metadataGets++;
+        return undefined;
+      },
+    });
+    const kv = new KvV2(new PrefixView(counting, "logical/x/", false), { activeTerm: () => term.value });
+    return { kv, gets: () => metadataGets };
+  }
+  const current = async (kv: KvEngine, key: string) =>
+    ((await read(kv, `data/${key}`)).value as { metadata: { version: number } }).metadata.version;
+
+  it("a read after the first decodes no metadata from storage; writes keep the cached record current", async () => {
+    const term = { value: 1 as number | undefined };
+    const { kv, gets } = cached(new MemoryBackend(), term);
+    await kv.handle(req("write", "data/app", { data: { v: "1" } }));
+    const afterWrite = gets();
+    expect(await current(kv, "app")).toBe(1);
+    expect(await current(kv, "app")).toBe(1);
+    expect(gets()).toBe(afterWrite);
+    await kv.handle(req("write", "data/app", { data: { v: "2" } }));
+    await kv.handle(req("write", "metadata/app", { custom_metadata: { owner: "ops" } }));
+    expect(gets()).toBe(afterWrite);
+    expect(await current(kv, "app")).toBe(2);
+    const meta = (await kv.handle(req("read", "metadata/app"))).data as { custom_metadata: unknown };
+    expect(meta.custom_metadata).toEqual({ owner: "ops" });
+    await kv.handle(req("delete", "metadata/app"));
+    expect(await status(kv.handle(req("read", "data/app")))).toBe(404);
+  });
+
+  it("after a step-down the node reads storage again and sees what the next active node wrote", async () => {
+    const storage = new MemoryBackend();
+    const termA = { value: 1 as number | undefined };
+    const a = cached(storage, termA);
+    await a.kv.handle(req("write", "data/app", { data: { v: "a" } }));
+    expect(await current(a.kv, "app")).toBe(1);
+    // a steps down; b (another node) is active and writes; a becomes active again (a new term).
+    termA.value = undefined;
+    const b = cached(storage, { value: 7 });
+    await b.kv.handle(req("write", "data/app", { data: { v: "b" } }));
+    expect(await current(a.kv, "app")).toBe(2); // a standby reads storage
+    termA.value = 2;
+    await b.kv.handle(req("write", "data/app", { data: { v: "b2" } }));
+    expect(await current(a.kv, "app")).toBe(3);
+    expect((await read(a.kv, "data/app")).value).toMatchObject({ data: { v: "b2" } });
+  });
+
+  it("a metadata write that fails leaves the cache holding nothing newer than storage", async () => {
+    const memory = new MemoryBackend();
+    let failMetadataPut = false;
+    const flaky = new FaultInjectingBackend(memory, {
+      fault: ({ op, key }) =>
+        failMetadataPut && op === "put" && key.startsWith("logical/x/metadata/")
+          ? new Error("injected metadata write failure")
+          : undefined,
+    });
+    const kv = new KvV2(new PrefixView(flaky, "logical/x/", false), { activeTerm: () => 1 });
+    await kv.handle(req("write", "data/app", { data: { v: "1" } }));
+    expect(await current(kv, "app")).toBe(1);
+    failMetadataPut = true;
+    await expect(kv.handle(req("write", "data/app", { data: { v: "2" } }))).rejects.toThrow(/injected/);
+    await expect(kv.handle(req("write", "metadata/app", { max_versions: 3 }))).rejects.toThrow(/injected/);
+    failMetadataPut = false;
+    expect(await current(kv, "app")).toBe(1);
+    const meta = (await kv.handle(req("read", "metadata/app"))).data as { max_versions: number };
+    expect(meta.max_versions).toBe(0);
+  });
+
+  it("concurrent reads and writes of one key: a read sees every write that finished before it began", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.boolean(), { minLength: 4, maxLength: 40 }), async (ops) => {
+        const memory = new MemoryBackend();
+        // A read returns what storage held when it looked, some time later; writes take a while:
+        // reads and writes interleave at every await, and a read can outlive a write it predates.
+        let tick = 0;
+        const pause = () => new Promise((r) => setTimeout(r, tick++ % 3));
+        const slow = new Proxy(memory, {
+          get(target, prop, recv) {
+            if (prop === "get")
+              return async (key: string) => {
+                const v = await target.get(key);
+                await pause();
+                return v;
+              };
+            if (prop === "put")
+              return async (e: Parameters<MemoryBackend["put"]>[0]) => {
+                await pause();
+                return target.put(e);
+              };
+            const v = Reflect.get(target, prop, recv);
+            return typeof v === "function" ? v.bind(target) : v;
+          },
+        });
+        const kv = new KvV2(new PrefixView(slow, "logical/x/", false), { activeTerm: () => 1 });
+        await kv.handle(req("write", "data/k", { data: { n: 1 } }));
+        let finished = 1;
+        await Promise.all(
+          ops.map(async (isWrite, i) => {
+            // Staggered starts, so some operations begin after others have finished.
+            await new Promise((r) => setTimeout(r, i % 5));
+            if (isWrite) {
+              const r = await kv.handle(req("write", "data/k", { data: { n: i } }));
+              finished = Math.max(finished, (r.data as { version: number }).version);
+            } else {
+              const floor = finished;
+              expect(await current(kv, "k")).toBeGreaterThanOrEqual(floor);
+            }
+          }),
+        );
+        const total = 1 + ops.filter((w) => w).length;
+        const fresh = new KvV2(new PrefixView(memory, "logical/x/", false));
+        expect(await current(fresh, "k")).toBe(total);
+        expect(await current(kv, "k")).toBe(total);
+      }),
+      { numRuns: 25 },
+    );
   });
 });

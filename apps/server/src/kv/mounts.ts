@@ -79,14 +79,20 @@ interface Loaded {
 export class MountTable {
   readonly #storage: Backend;
   readonly #ttlMs: number;
+  readonly #activeTerm: (() => number | undefined) | undefined;
   readonly #engines = new Map<string, KvEngine>();
   #loaded: Loaded | undefined;
   /** Serialises mount/unmount/tune: each rewrites the whole table. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(storage: Backend, opts: { cacheTtlMs?: number } = {}) {
+  /**
+   * @param opts.activeTerm the store's `activeTerm`, handed to the KV v2 engines for their
+   *   metadata cache (without it they cache nothing).
+   */
+  constructor(storage: Backend, opts: { cacheTtlMs?: number; activeTerm?: () => number | undefined } = {}) {
     this.#storage = storage;
     this.#ttlMs = opts.cacheTtlMs ?? 5000;
+    this.#activeTerm = opts.activeTerm;
   }
 
   async all(): Promise<MountEntry[]> {
@@ -120,7 +126,10 @@ export class MountTable {
     let e = this.#engines.get(key);
     if (e === undefined) {
       const view = new PrefixView(this.#storage, `logical/${m.uuid}/`, m.seal_wrap);
-      e = m.options.version === "2" ? new KvV2(view) : new KvV1(view, m.config.default_lease_ttl);
+      e =
+        m.options.version === "2"
+          ? new KvV2(view, this.#activeTerm === undefined ? {} : { activeTerm: this.#activeTerm })
+          : new KvV1(view, m.config.default_lease_ttl);
       this.#engines.set(key, e);
     }
     return e;
