@@ -73,12 +73,24 @@ async function runChild(kind: string): Promise<void> {
     // The same JSON as ours, as objects fastify serializes per request (as ours does).
     const written = JSON.parse(info.writeResponse) as object;
     const read = JSON.parse(info.readResponse) as object;
+    // Calibration only: a fixed amount of synchronous work per request (what the server's own
+    // work costs the bare route), to show what ratio that much work allows on this machine.
+    const busyMs = Number(process.env.BULWARK_BENCH_BUSY_US ?? "0") / 1000;
+    const busy = () => {
+      if (busyMs === 0) return;
+      const until = performance.now() + busyMs;
+      while (performance.now() < until) {}
+    };
     const app = fastify();
     app.post("/v1/secret/data/*", async (req) => {
       if (typeof req.body !== "object" || req.body === null) throw new Error("bad body");
+      busy();
       return written;
     });
-    app.get("/v1/secret/data/*", async () => read);
+    app.get("/v1/secret/data/*", async () => {
+      busy();
+      return read;
+    });
     const address = await app.listen({ host: "127.0.0.1", port: 0 });
     process.stdout.write(`${JSON.stringify({ ...info, address })}\n`);
   }
@@ -204,6 +216,28 @@ export async function suite(): Promise<Comparison[]> {
     },
   };
   const noop = { async setup() {}, async teardown() {} };
+  // Calibration: the bare route with BUSY_US of synchronous work per request against the bare
+  // route. No target: it shows what ratio that much per-request work allows on this machine
+  // (the load generator shares its cores), the yardstick for the two rows above.
+  let busy: { child: ChildProcess; info: ChildInfo } | undefined;
+  const BUSY_US = 20;
+  const calibration = {
+    async setup() {
+      const probe = await startChild("ours");
+      probe.child.kill("SIGTERM");
+      const responses = JSON.stringify(probe.info);
+      busy = await startChild("baseline", {
+        BULWARK_BENCH_RESPONSES: responses,
+        BULWARK_BENCH_BUSY_US: String(BUSY_US),
+      });
+      base = await startChild("baseline", { BULWARK_BENCH_RESPONSES: responses });
+    },
+    async teardown() {
+      for (const s of [busy, base]) s?.child.kill("SIGTERM");
+      busy = undefined;
+      base = undefined;
+    },
+  };
   const pair = (method: "POST" | "GET") => ({
     // setup/teardown run once per side: the lifecycle is attached to the "ours" side only.
     ours: side(`bulwark ${method === "POST" ? "write" : "read"}`, () => ours, method, lifecycle),
@@ -223,6 +257,13 @@ export async function suite(): Promise<Comparison[]> {
       ops: 30_000,
       rounds: 5,
       ...pair("GET"),
+    },
+    {
+      name: `calibration: bare fastify GET + ${BUSY_US} µs of work per request vs bare fastify GET`,
+      ops: 30_000,
+      rounds: 3,
+      ours: side(`bare fastify GET + ${BUSY_US} µs`, () => busy, "GET", calibration),
+      baseline: side("bare fastify GET", () => base, "GET", noop),
     },
   ];
 }
