@@ -221,6 +221,8 @@ export class Pkcs11Seal extends BaseSeal {
   #reconnects = 0;
   /** Buffers handed to in-flight async calls: the native side reads/writes them until they settle. */
   readonly #pinned = new Set<unknown[]>();
+  /** Health checks in flight (finalize waits for them). */
+  readonly #healthRuns = new Set<Promise<SealHealth>>();
 
   constructor(options: Pkcs11SealOptions) {
     super();
@@ -282,6 +284,9 @@ export class Pkcs11Seal extends BaseSeal {
   }
 
   protected override async doFinalize(): Promise<void> {
+    // BaseSeal drains encrypt/decrypt before this, but not health checks: their HSM calls would
+    // otherwise run on sessions (and a library) that are being closed under them.
+    await Promise.allSettled([...this.#healthRuns]);
     this.#teardown(false);
     this.#current = undefined;
   }
@@ -1337,6 +1342,16 @@ export class Pkcs11Seal extends BaseSeal {
   // Health
 
   protected override async doHealth(): Promise<SealHealth> {
+    const run = this.#health();
+    this.#healthRuns.add(run);
+    try {
+      return await run;
+    } finally {
+      this.#healthRuns.delete(run);
+    }
+  }
+
+  async #health(): Promise<SealHealth> {
     const started = performance.now();
     const probe = randomBytes(16);
     let healthy = false;

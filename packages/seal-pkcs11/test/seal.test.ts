@@ -465,5 +465,23 @@ describe.skipIf(!available)("Pkcs11Seal on SoftHSM", () => {
       await seal.finalize();
       expect((await seal.health()).healthy).toBe(false);
     });
+
+    it("finalize waits for a health check in flight instead of tearing the sessions down under it", async () => {
+      const events: Pkcs11TraceEvent[] = [];
+      const seal = make({ trace: (e) => events.push(e) });
+      await seal.init();
+      let settled = false;
+      const health = seal.health().then((h) => {
+        settled = true;
+        return h;
+      });
+      // Let the health check reach the HSM (its C_Encrypt runs on the thread pool).
+      await new Promise((r) => setImmediate(r));
+      await seal.finalize();
+      expect(settled).toBe(true);
+      const h = await health;
+      expect(h.message).toBeUndefined();
+      expect(h.healthy).toBe(true);
+    });
   });
 });
