@@ -98,6 +98,18 @@ describe("SessionPool", () => {
     expect(pool.stats().open).toBe(0);
   });
 
+  it("close(gone) does not close busy sessions on release either (their handle numbers may be reused)", async () => {
+    const { pool, closed } = fakePool(2);
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    pool.close(true);
+    // An operation that finished just before the HSM dropped the sessions comes back "ok".
+    pool.release(a, "ok");
+    pool.release(b, "discard");
+    expect(closed).toEqual([]);
+    expect(pool.stats().open).toBe(0);
+  });
+
   it("passes an open failure to the caller", async () => {
     const pool = new SessionPool(
       1,

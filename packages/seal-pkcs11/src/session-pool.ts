@@ -74,6 +74,8 @@ export class SessionPool {
   #busy = new Set<Buffer>();
   #waiters: Waiter[] = [];
   #closed = false;
+  /** Closed because the HSM dropped every session: busy ones are not closed on release either. */
+  #gone = false;
 
   constructor(max: number, open: () => Buffer, close: (h: Buffer) => void) {
     this.max = max;
@@ -123,7 +125,8 @@ export class SessionPool {
 
   release(h: Buffer, outcome: SessionOutcome): void {
     if (!this.#busy.delete(h)) return;
-    if (outcome === "discard" || (outcome === "ok" && this.#closed)) this.#safeClose(h);
+    // After close(gone) the handle number may already name a session of the next connection.
+    if (!this.#gone && (outcome === "discard" || (outcome === "ok" && this.#closed))) this.#safeClose(h);
     const reusable = outcome === "ok" && !this.#closed;
     const waiter = this.#waiters.shift();
     if (waiter === undefined) {
@@ -146,12 +149,14 @@ export class SessionPool {
   }
 
   /**
-   * Stops handing out sessions: idle ones are closed now (unless `gone`, i.e. the HSM already
-   * dropped them), busy ones when released. Waiters are rejected with a retryable error.
+   * Stops handing out sessions: idle ones are closed now, busy ones when released — unless
+   * `gone`, i.e. the HSM already dropped them (closing them again could close a session of the
+   * next connection that reused the handle number). Waiters are rejected with a retryable error.
    */
   close(gone: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#gone = gone;
     for (const h of this.#idle) if (!gone) this.#safeClose(h);
     this.#idle = [];
     const waiters = this.#waiters;
