@@ -289,7 +289,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
       }
       const fence = this.#fenceFor();
       if (fence !== undefined) {
-        await this.#fencedTxn(fence, body, "transaction");
+        await this.#fencedTxn(fence, body, "transaction", undefined, checks.length === 0);
         return;
       }
       await this.#sendTxn(body, 0, checks.length === 0);
@@ -391,6 +391,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
     ops: ConsulTxnOp[],
     what: string,
     put?: { key: string; size: number },
+    idempotent = true,
   ): Promise<void> {
     const body: ConsulTxnOp[] = [
       { KV: { Verb: "check-session", Key: fence.key, Session: fence.session } },
@@ -412,8 +413,9 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
       );
     }
     try {
-      // Idempotent: replaying a fenced set/delete gives the same state, and the fence still holds.
-      await this.#sendTxn(body, 1, true, put);
+      // Replaying a fenced set/delete gives the same state, and the fence still holds; a
+      // transaction with check-index ops is not replayed (its own first commit would fail the check).
+      await this.#sendTxn(body, 1, idempotent, put);
     } catch (err) {
       if (err instanceof TransactionError && err.failedIndex === -1) {
         fence.lock.fencedWriteFailed(fence.session);

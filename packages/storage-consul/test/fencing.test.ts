@@ -350,6 +350,34 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(txns).toBeGreaterThan(1);
   });
 
+  it("while the lock is held, a fenced check-and-set transaction is not replayed after an ambiguous 500 either", async () => {
+    const b = backend({ retryBudgetMs: 2000 }, false);
+    await b.put({ key: "guard", value: enc("v") });
+    await b.lockWith("core/lock", "node-a").acquire();
+    expect(b.fencing?.lost).toBe(false);
+    let txns = 0;
+    proxy.intercept = (req) => {
+      if (req.url.startsWith("/v1/txn")) {
+        txns++;
+        return { status: 500, body: "rpc error: timed out enqueuing operation" };
+      }
+      return undefined;
+    };
+    const err = await rejection(
+      b.transaction([
+        { op: "check", key: "guard", value: enc("v") },
+        { op: "put", entry: { key: "guard", value: enc("w") } },
+      ]),
+    );
+    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
+    expect(err.message).toMatch(/may or may not have been applied: read the keys before retrying/);
+    expect(txns).toBe(1);
+    // A fenced plain put is still replayed.
+    txns = 0;
+    await rejection(b.put({ key: "a", value: enc("1") }));
+    expect(txns).toBeGreaterThan(1);
+  });
+
   it("an unreachable agent fails with StorageUnavailableError naming the address after the retry budget", async () => {
     const dead = new ConsulBackend({ address: "127.0.0.1:1", retryBudgetMs: 300 });
     open.push(dead);
