@@ -10,6 +10,8 @@ export {
 export {
   type InitRequest,
   type InitResult,
+  LEADER_PREFIX,
+  type LeaderStatus,
   type Logger,
   type RekeyResult,
   type RekeyStatus,

@@ -489,6 +489,56 @@ describe("HA", () => {
     expect(a.activeTerm).toBeUndefined();
   });
 
+  it("leader(): the active node advertises its address; standbys report it; a graceful close withdraws it", async () => {
+    const storage = new MemoryBackend();
+    const open = (nodeId: string) =>
+      SealedStore.open({
+        storage,
+        seal: staticA(),
+        ha: storage,
+        nodeId,
+        redirectAddr: `https://${nodeId}:8200`,
+      });
+    const a = await open("a");
+    await expect(a.leader()).rejects.toThrow(/sealed/);
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const la = await a.leader();
+    expect(la).toMatchObject({
+      haEnabled: true,
+      isSelf: true,
+      leaderAddress: "https://a:8200",
+      leaderNodeId: "a",
+    });
+    expect(la.activeTime).toBeInstanceOf(Date);
+    expect(await storage.get("core/leader/a")).toBeDefined(); // through the barrier: ciphertext
+    const b = await open("b");
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await b.leader()).toEqual({
+      haEnabled: true,
+      isSelf: false,
+      leaderAddress: "https://a:8200",
+      leaderNodeId: "a",
+    });
+    await a.close();
+    expect(await storage.get("core/leader/a")).toBeUndefined();
+    await waitFor(() => b.status().active);
+    expect(await b.leader()).toMatchObject({ isSelf: true, leaderAddress: "https://b:8200" });
+    await b.close();
+  });
+
+  it("leader() without HA: this node, with its redirect address", async () => {
+    const storage = new MemoryBackend();
+    const s = await SealedStore.open({ storage, seal: staticA(), redirectAddr: "http://solo:8200" });
+    await s.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    expect(await s.leader()).toMatchObject({
+      haEnabled: false,
+      isSelf: true,
+      leaderAddress: "http://solo:8200",
+    });
+    await s.close();
+  });
+
   it("steps down when the lock is lost, and the standby takes over", async () => {
     const storage = new MemoryBackend();
     const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });

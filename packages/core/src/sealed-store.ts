@@ -38,6 +38,10 @@ const KEYRING_PATH = "core/keyring";
 const ROOT_KEY_PATH = "core/master";
 const SHAMIR_KEK_PATH = "core/shamir-kek";
 const LOCK_PATH = "core/lock";
+/** Vault's active-node advertisements: `core/leader/<node id>` → `{"redirect_addr": …}`. */
+export const LEADER_PREFIX = "core/leader/";
+/** How long a standby reuses what it learnt about the active node (lock holder and address). */
+const LEADER_CACHE_MS = 1000;
 /** Every record a key-changing lifecycle step may touch (saved in the rollback journal). */
 const KEY_RECORDS = [
   KEYRING_PATH,
@@ -80,7 +84,26 @@ export interface SealedStoreOptions {
   autoRotateCheckMs?: number;
   /** Name reported as `storage_type` in status. */
   storageType?: string;
+  /**
+   * Where clients should send requests while this node is active (Vault's `api_addr`). With HA
+   * the active node advertises it to the standbys (`core/leader/<node id>`, through the barrier),
+   * which report it in {@link SealedStore.leader} and forward requests there.
+   */
+  redirectAddr?: string;
   barrier?: BarrierOptions;
+}
+
+/** Who is active, as `sys/leader` reports it. */
+export interface LeaderStatus {
+  haEnabled: boolean;
+  /** This node is the active node. */
+  isSelf: boolean;
+  /** The active node's advertised address; `""` when no node is active or it advertised none. */
+  leaderAddress: string;
+  /** The active node's id (the HA lock value); `undefined` when no node holds the lock. */
+  leaderNodeId?: string;
+  /** When this node became active (only when `isSelf`). */
+  activeTime?: Date;
 }
 
 export interface SealStatus {
@@ -204,6 +227,9 @@ export class SealedStore {
   #activeFlag = false;
   /** Bumped whenever this node becomes or stops being active (see {@link activeTerm}). */
   #activeChanges = 0;
+  #activeSince: Date | undefined;
+  /** A standby's last answer about the active node. */
+  #leaderSeen: { at: number; status: LeaderStatus } | undefined;
   get #active(): boolean {
     return this.#activeFlag;
   }
@@ -211,6 +237,8 @@ export class SealedStore {
     if (v === this.#activeFlag) return;
     this.#activeFlag = v;
     this.#activeChanges++;
+    this.#activeSince = v ? new Date() : undefined;
+    this.#leaderSeen = undefined;
   }
   /**
    * With HA, a migrating unseal only unseals; the migration itself runs once this node holds the
@@ -297,6 +325,45 @@ export class SealedStore {
    */
   get activeTerm(): number | undefined {
     return !this.#barrier.sealed && this.#activeFlag ? this.#activeChanges : undefined;
+  }
+
+  /**
+   * Who is active (Vault's `sys/leader`). On a standby: the HA lock holder and the address it
+   * advertised, re-read at most once a second. Sealed → {@link SealedError}.
+   */
+  async leader(): Promise<LeaderStatus> {
+    this.#checkUnsealed();
+    const own = this.#opts.redirectAddr ?? "";
+    const self = (): LeaderStatus => {
+      const s: LeaderStatus = {
+        haEnabled: this.#ha !== undefined,
+        isSelf: true,
+        leaderAddress: own,
+        leaderNodeId: this.#nodeId,
+      };
+      if (this.#activeSince !== undefined) s.activeTime = this.#activeSince;
+      return s;
+    };
+    if (this.#ha === undefined || this.activeTerm !== undefined) return self();
+    const seen = this.#leaderSeen;
+    if (seen !== undefined && Date.now() - seen.at < LEADER_CACHE_MS) return seen.status;
+    const holder = await this.#ha.lockWith(LOCK_PATH, this.#nodeId).value();
+    const status: LeaderStatus = { haEnabled: true, isSelf: false, leaderAddress: "" };
+    // This node holding the lock but not active yet is a takeover in progress: no address yet.
+    if (holder.held && holder.value !== undefined && holder.value !== "" && holder.value !== this.#nodeId) {
+      status.leaderNodeId = holder.value;
+      const e = await this.#barrier.get(`${LEADER_PREFIX}${holder.value}`);
+      if (e !== undefined) {
+        try {
+          const adv = JSON.parse(new TextDecoder().decode(e.value)) as { redirect_addr?: unknown };
+          if (typeof adv.redirect_addr === "string") status.leaderAddress = adv.redirect_addr;
+        } catch {
+          this.#log.warn("unreadable active-node advertisement", { nodeId: holder.value });
+        }
+      }
+    }
+    this.#leaderSeen = { at: Date.now(), status };
+    return status;
   }
 
   status(): SealStatus {
@@ -928,6 +995,11 @@ export class SealedStore {
       await this.#barrier.reloadRootKey();
       await this.#barrier.reloadKeyring();
       await this.#runPendingMigration();
+      // Tell the standbys where to send requests (Vault's active-node advertisement).
+      await this.#barrier.put({
+        key: `${LEADER_PREFIX}${this.#nodeId}`,
+        value: new TextEncoder().encode(JSON.stringify({ redirect_addr: this.#opts.redirectAddr ?? "" })),
+      });
     }
     if (this.#seal.autoUnseal) {
       try {
@@ -1068,6 +1140,11 @@ export class SealedStore {
     this.#pendingMigration?.secret.zero();
     this.#pendingMigration?.oldRoot.zero();
     this.#pendingMigration = undefined;
+    // An active node that steps down on purpose withdraws its advertisement while it still holds
+    // the lock (a deposed node's delete would be fenced; the next active node advertises anyway).
+    if (this.#ha !== undefined && this.#activeFlag && !this.#barrier.sealed) {
+      await this.#barrier.delete(`${LEADER_PREFIX}${this.#nodeId}`).catch(() => undefined);
+    }
     // Released even when not active: a backend that lost the lock (e.g. Consul fencing) keeps
     // refusing writes through this lock until it is released or re-acquired.
     if (this.#lock !== undefined) await this.#lock.release().catch(() => undefined);
