@@ -417,6 +417,21 @@ describe("retries", () => {
     expect(err.message).toMatch(/KMS Encrypt timed out \(region us-west-2\) \(Timeout, 2 attempts\)/);
   });
 
+  it("an injected client that ignores the abort signal still times out (the backstop is a deadline, not a hint)", async () => {
+    const { seal, kms } = setup({ requestTimeoutMs: 50, maxRetries: 1 });
+    seals.push(seal);
+    await seal.init();
+    const deaf = () => new Promise<never>(() => undefined);
+    kms.fail("encrypt", deaf);
+    await seal.encrypt(utf8("after one deaf attempt"));
+    kms.fail("encrypt", deaf, deaf);
+    const started = performance.now();
+    const err = await rejection(seal.encrypt(utf8("two deaf attempts")));
+    expect(err).toBeInstanceOf(AwsKmsUnavailableError);
+    expect(err.message).toMatch(/KMS Encrypt timed out \(region us-west-2\) \(Timeout, 2 attempts\)/);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  }, 5_000);
+
   it("does not retry what retrying cannot fix", async () => {
     for (const [name, cls] of [
       ["AccessDeniedException", AwsKmsAccessDeniedError],

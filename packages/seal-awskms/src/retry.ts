@@ -95,13 +95,24 @@ export async function callKms<T>(
         : undefined;
       const onAbort = () => controller.abort(ctx.signal?.reason);
       ctx.signal?.addEventListener("abort", onAbort, { once: true });
+      // The attempt ends when the controller aborts even if the client ignores the signal (a
+      // KmsApi that does not honour it would otherwise hang the call, and finalize(), for good).
+      let onGiveUp: (() => void) | undefined;
+      const givenUp = new Promise<never>((_, reject) => {
+        onGiveUp = () => reject(controller.signal.reason);
+        controller.signal.addEventListener("abort", onGiveUp, { once: true });
+      });
       try {
-        return await call(controller.signal);
+        const attempt = call(controller.signal);
+        // A late rejection of an abandoned attempt must not surface as an unhandled rejection.
+        attempt.catch(() => undefined);
+        return await Promise.race([attempt, givenUp]);
       } catch (err) {
         error = err;
       } finally {
         if (timer !== undefined) clearTimeout(timer);
         ctx.signal?.removeEventListener("abort", onAbort);
+        if (onGiveUp !== undefined) controller.signal.removeEventListener("abort", onGiveUp);
       }
     }
     // The caller's abort is not a KMS failure: pass its reason through untouched.
