@@ -130,9 +130,9 @@ export function classify(err: unknown): Outcome {
       return "final";
     if (status >= 500 || status === 429) {
       // Consul answers 500 "No cluster leader" (after its RPC hold timeout) without applying anything.
-      return /no cluster leader|no path to datacenter|rpc error making call: EOF/i.test(bodyText(err))
-        ? "not_sent"
-        : "ambiguous";
+      // "rpc error making call: EOF" is not among them: the server may have applied the write
+      // before the connection dropped (Consul's own RPC client retries EOF only for reads).
+      return /no cluster leader|no path to datacenter/i.test(bodyText(err)) ? "not_sent" : "ambiguous";
     }
     return "final";
   }

@@ -350,6 +350,28 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(txns).toBeGreaterThan(1);
   });
 
+  it("a 500 'rpc error making call: EOF' (the server dropped the forwarded write) is ambiguous: no check-and-set replay", async () => {
+    const b = backend({ retryBudgetMs: 2000 });
+    await b.put({ key: "guard", value: enc("v") });
+    let txns = 0;
+    proxy.intercept = (req) => {
+      if (req.url.startsWith("/v1/txn")) {
+        txns++;
+        return { status: 500, body: "rpc error making call: EOF" };
+      }
+      return undefined;
+    };
+    const err = await rejection(
+      b.transaction([
+        { op: "check", key: "guard", value: enc("v") },
+        { op: "put", entry: { key: "guard", value: enc("w") } },
+      ]),
+    );
+    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
+    expect(err.message).toMatch(/may or may not have been applied: read the keys before retrying/);
+    expect(txns).toBe(1);
+  });
+
   it("while the lock is held, a fenced check-and-set transaction is not replayed after an ambiguous 500 either", async () => {
     const b = backend({ retryBudgetMs: 2000 }, false);
     await b.put({ key: "guard", value: enc("v") });
