@@ -627,3 +627,42 @@ describe("AesGcmBarrier concurrency and hygiene", () => {
     expect(() => new AesGcmBarrier({} as never)).toThrow(/missing get/);
   });
 });
+
+describe("AesGcmBarrier seal during key management", () => {
+  /** A put of `key` that waits until `release()` is called; `reached` resolves when it started. */
+  function hold(storage: RecordingBackend, key: string) {
+    let release = (): void => {};
+    let reached = (): void => {};
+    const started = new Promise<void>((r) => {
+      reached = r;
+    });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    storage.holdPut = (k) => {
+      if (k !== key) return undefined;
+      storage.holdPut = undefined;
+      reached();
+      return gate;
+    };
+    return { started, release };
+  }
+
+  it("a seal while the upgrade entry is written schedules no cleanup that outlives the seal", async () => {
+    const storage = new RecordingBackend();
+    const barrier = new AesGcmBarrier(storage, { upgradeGracePeriodMs: 20 });
+    await barrier.initialize(ROOT);
+    await barrier.unseal(ROOT);
+    const h = hold(storage, `${UPGRADE_PREFIX}1`);
+    const pending = barrier.rotate();
+    await h.started;
+    barrier.seal();
+    h.release();
+    await expect(pending).rejects.toBeInstanceOf(BarrierSealedError);
+    // Unsealed again (e.g. as a standby): the cancelled cleanup must not fire now.
+    await barrier.unseal(ROOT);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(storage.deletes).not.toContain(`${UPGRADE_PREFIX}1`);
+    expect(await storage.raw(`${UPGRADE_PREFIX}1`)).toBeDefined();
+  });
+});

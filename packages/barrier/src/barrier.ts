@@ -668,6 +668,9 @@ export class AesGcmBarrier implements Backend {
     } finally {
       record.fill(0);
     }
+    // Sealed while the entry was written: seal() already cancelled the cleanups, so schedule none
+    // (it would fire after a later unseal, e.g. on a standby, and delete what others still need).
+    this.#checkEpoch(epoch);
     this.#scheduleDelete(upgradePath);
     return this.keyStatus();
   }

@@ -11,6 +11,8 @@ export class RecordingBackend implements Backend {
   readonly puts: Entry[] = [];
   readonly deletes: string[] = [];
   failPut: ((key: string) => boolean) | undefined;
+  /** When it returns a promise, the put waits for it (to seal or fail something mid-operation). */
+  holdPut: ((key: string) => Promise<void> | undefined) | undefined;
   getDelayMs = 0;
 
   async get(key: string): Promise<Entry | undefined> {
@@ -19,6 +21,8 @@ export class RecordingBackend implements Backend {
   }
 
   async put(entry: Entry): Promise<void> {
+    const hold = this.holdPut?.(entry.key);
+    if (hold !== undefined) await hold;
     if (this.failPut?.(entry.key) === true) throw new Error(`injected failure writing ${entry.key}`);
     this.puts.push({ ...entry, value: new Uint8Array(entry.value) });
     await this.inner.put(entry);
