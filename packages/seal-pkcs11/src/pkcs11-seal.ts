@@ -172,11 +172,14 @@ function takeOut(out: Buffer, result: Buffer): Uint8Array {
   return copy;
 }
 
-function splitKeyId(keyId: string): { label: string; id: Buffer | undefined } | undefined {
+/**
+ * `<label>:<CKA_ID hex>` (ours, OpenBao's) → label and id; anything else is a bare label, which is
+ * what Vault Enterprise records in `key_id` / `hmac_key_id` ("seal entries track the label").
+ */
+function splitKeyId(keyId: string): { label: string; id: Buffer | undefined } {
   const at = keyId.lastIndexOf(":");
-  if (at < 0) return undefined;
-  const hex = keyId.slice(at + 1);
-  if (!/^([0-9a-f]{2})*$/i.test(hex)) return undefined;
+  const hex = at < 0 ? "" : keyId.slice(at + 1);
+  if (at < 0 || !/^([0-9a-f]{2})*$/i.test(hex)) return { label: keyId, id: undefined };
   return { label: keyId.slice(0, at), id: hex.length > 0 ? Buffer.from(hex, "hex") : undefined };
 }
 
@@ -741,7 +744,7 @@ export class Pkcs11Seal extends BaseSeal {
         keyId,
         keyId === ""
           ? `the blob names no ${purpose === "hmac" ? "HMAC " : ""}key; set ${purpose === "hmac" ? "default_hmac_key_label" : "default_key_label"} to the label that encrypted it`
-          : `seal key ${JSON.stringify(keyId)} is not a PKCS#11 key id (<label>:<CKA_ID hex>); the blob was not written by a pkcs11 seal`,
+          : `seal key ${JSON.stringify(keyId)} names neither a label nor a CKA_ID; the blob is damaged`,
       );
     }
     const key = this.#lookup(conn, label === "" && id !== undefined ? undefined : label, id, purpose);

@@ -438,6 +438,31 @@ describe.skipIf(!available)("Pkcs11Seal on SoftHSM", () => {
     });
   });
 
+  describe("Vault Enterprise blobs", () => {
+    it("a key_id / hmac_key_id that is a bare label (Vault tracks labels, not <label>:<CKA_ID>) finds the key by label", async () => {
+      const gcm = make({ keyLabel: "vault-hsm-key" });
+      await gcm.init();
+      const blob = await gcm.encrypt(utf8("vault data"));
+      const vaultStyle = decodeBlobInfo(encodeBlobInfo(blob));
+      if (vaultStyle.keyInfo) vaultStyle.keyInfo.keyId = "vault-hsm-key";
+      expect(Buffer.from(await gcm.decrypt(vaultStyle)).toString()).toBe("vault data");
+
+      const cbc = make({ keyLabel: "vault-cbc", hmacKeyLabel: "vault-hmac", mechanism: "0x1085" });
+      await cbc.init();
+      const cbcBlob = decodeBlobInfo(encodeBlobInfo(await cbc.encrypt(utf8("vault cbc"))));
+      if (cbcBlob.keyInfo) {
+        cbcBlob.keyInfo.keyId = "vault-cbc";
+        cbcBlob.keyInfo.hmacKeyId = "vault-hmac";
+      }
+      expect(Buffer.from(await cbc.decrypt(cbcBlob)).toString()).toBe("vault cbc");
+      // A label that is not on the token is still a missing key, named by its label.
+      if (vaultStyle.keyInfo) vaultStyle.keyInfo.keyId = "vault-hsm-key-old";
+      const err = await rejection(gcm.decrypt(vaultStyle));
+      expect(err).toBeInstanceOf(SealKeyNotFoundError);
+      expect(err.message).toMatch(/labelled "vault-hsm-key-old"/);
+    });
+  });
+
   describe("capabilities", () => {
     it("hsmGeneratedIv on a token that uses the caller's IV fails init with a clear message", async () => {
       const err = await rejection(make({ hsmGeneratedIv: true }).init());
