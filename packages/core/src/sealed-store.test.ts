@@ -539,6 +539,25 @@ describe("HA", () => {
     await s.close();
   });
 
+  it("a standby refuses writes through the storage view too (engines write through it)", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    await a.storage.put({ key: "logical/x", value: enc("from a") });
+    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(dec((await b.storage.get("logical/x"))?.value)).toBe("from a");
+    expect(await b.storage.list("logical/")).toEqual(["x"]);
+    expect(await codeOf(b.storage.put({ key: "logical/x", value: enc("from b") }))).toBe("standby");
+    expect(await codeOf(b.storage.delete("logical/x"))).toBe("standby");
+    expect(dec((await a.storage.get("logical/x"))?.value)).toBe("from a");
+    await b.seal();
+    expect(await codeOf(b.storage.get("logical/x"))).toBe("sealed");
+    await b.close();
+    await a.close();
+  });
+
   it("steps down when the lock is lost, and the standby takes over", async () => {
     const storage = new MemoryBackend();
     const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });

@@ -224,6 +224,7 @@ export class SealedStore {
   #sealedReason: string | undefined;
   /** Key id recorded in the stored root-key blob (which seal key wraps it). */
   #storedKeyId: string | undefined;
+  readonly #view: Backend;
   #activeFlag = false;
   /** Bumped whenever this node becomes or stops being active (see {@link activeTerm}). */
   #activeChanges = 0;
@@ -265,6 +266,25 @@ export class SealedStore {
     this.#nodeId = opts.nodeId ?? randomUUID();
     this.#wrapSeal = new MigrationSeal(this.#seal, this.#migrationSeal);
     this.#barrier = new AesGcmBarrier(new SealWrapBackend(this.#raw, this.#wrapSeal), opts.barrier);
+    const barrier = this.#barrier;
+    this.#view = {
+      get: async (key) => {
+        this.#checkUnsealed();
+        return barrier.get(key);
+      },
+      list: async (prefix) => {
+        this.#checkUnsealed();
+        return barrier.list(prefix);
+      },
+      put: async (entry) => {
+        this.#checkWritable();
+        return barrier.put(entry);
+      },
+      delete: async (key) => {
+        this.#checkWritable();
+        return barrier.delete(key);
+      },
+    };
     this.#journal = new Journal(this.#raw);
   }
 
@@ -625,9 +645,13 @@ export class SealedStore {
     return this.#barrier.list(prefix);
   }
 
-  /** The barrier as a Backend (plaintext entries), for layers such as a KV engine. */
+  /**
+   * The barrier as a Backend (plaintext entries), for layers such as a KV engine. Reads need an
+   * unsealed store; writes (put, delete) also need this node to be active: a standby refuses
+   * them with code "standby" (Vault: only the active node writes).
+   */
   get storage(): Backend {
-    return this.#barrier;
+    return this.#view;
   }
 
   // ---------------------------------------------------------------- keyring
