@@ -238,6 +238,27 @@ describe("encrypt and decrypt", () => {
     expect(err.message).toMatch(/records KMS key .* but its ciphertext belongs to/);
   });
 
+  it("a multi-Region key's replica in this Region decrypts what the primary Region wrote (DR restore), but not another key", async () => {
+    const MRK = "mrk-0123456789abcdef0123456789abcdef";
+    const { seal, kms } = setup({ kmsKeyId: MRK });
+    kms.addKey(MRK);
+    kms.addKey("mrk-ffffffffffffffffffffffffffffffff");
+    seals.push(seal);
+    await seal.init();
+    // Written in us-east-1 with the primary key; this node runs in us-west-2 with its replica,
+    // which KMS Decrypt reports under the replica's own ARN.
+    const blob = decodeBlobInfo(encodeBlobInfo(await seal.encrypt(utf8("replicated"))));
+    if (blob.keyInfo) blob.keyInfo.keyId = `arn:aws:kms:us-east-1:123456789012:key/${MRK}`;
+    expect(new TextDecoder().decode(await seal.decrypt(blob))).toBe("replicated");
+    for (const other of [
+      "arn:aws:kms:us-east-1:123456789012:key/mrk-ffffffffffffffffffffffffffffffff",
+      `arn:aws:kms:us-east-1:999999999999:key/${MRK}`,
+    ]) {
+      if (blob.keyInfo) blob.keyInfo.keyId = other;
+      expect(await rejection(seal.decrypt(blob)), other).toBeInstanceOf(SealDecryptError);
+    }
+  });
+
   it("reads mechanism 0 (direct KMS encryption) blobs, and refuses AAD for them", async () => {
     const { seal, kms, primary } = setup();
     seals.push(seal);

@@ -600,6 +600,9 @@ export class AwsKmsSeal extends BaseSeal {
   }
 }
 
+/** A multi-Region key ARN: partition, account, `mrk-` key id (the Region may differ between copies). */
+const MRK_ARN = /^arn:(aws[a-z-]*):kms:[a-z0-9-]+:(\d{12}):key\/(mrk-[0-9a-fA-F]{32})$/;
+
 /**
  * Whether the key a blob records and the key KMS reports are the same key. Blobs record the ARN;
  * a bare key id (or an alias, which names no fixed key) is accepted when it cannot be compared.
@@ -607,6 +610,11 @@ export class AwsKmsSeal extends BaseSeal {
 function sameKey(recorded: string, reported: string | undefined): boolean {
   if (recorded === "" || reported === undefined || reported === "") return true;
   if (recorded === reported) return true;
+  // A multi-Region key and its replicas share key id and key material: a replica in this Region
+  // decrypts what another Region's copy wrapped (a DR restore), and KMS reports the replica's ARN.
+  const r = MRK_ARN.exec(recorded);
+  const p = MRK_ARN.exec(reported);
+  if (r !== null && p !== null) return r[1] === p[1] && r[2] === p[2] && r[3] === p[3];
   if (recorded.startsWith("arn:")) return recorded.includes(":alias/");
   if (recorded.startsWith("alias/")) return true;
   return reported.endsWith(`:key/${recorded}`);
