@@ -361,7 +361,7 @@ describe("AesGcmBarrier rekey", () => {
     expect(hex(record.value)).toBe(hex(ROOT2));
   });
 
-  it("a crash between core/keyring and core/master leaves a keyring the new key opens", async () => {
+  it("a failed core/master write puts the previous keyring back: the old root key still unseals", async () => {
     const storage = new RecordingBackend();
     const barrier = new AesGcmBarrier(storage);
     await barrier.initialize(ROOT);
@@ -369,6 +369,54 @@ describe("AesGcmBarrier rekey", () => {
     await barrier.put({ key: "data", value: utf8("kept") });
     storage.failPut = (k) => k === ROOT_KEY_PATH;
     await expect(barrier.rekey(ROOT2)).rejects.toThrow(/injected failure/);
+    // In memory nothing changed, and on storage neither: the caller was told the rekey failed.
+    expect(barrier.verifyRootKey(ROOT)).toBe(true);
+    storage.failPut = undefined;
+    const fresh = new AesGcmBarrier(storage);
+    await expect(fresh.unseal(ROOT2)).rejects.toBeInstanceOf(BarrierInvalidKeyError);
+    await fresh.unseal(ROOT);
+    expect(text((await fresh.get("data"))?.value as Uint8Array)).toBe("kept");
+    expect(hex(deserializeKey((await fresh.get(ROOT_KEY_PATH))?.value as Uint8Array).value)).toBe(hex(ROOT));
+  });
+
+  it("a failed core/master write during rotate puts the previous keyring back", async () => {
+    const storage = new RecordingBackend();
+    const barrier = new AesGcmBarrier(storage);
+    await barrier.initialize(ROOT);
+    await barrier.unseal(ROOT);
+    storage.failPut = (k) => k === ROOT_KEY_PATH;
+    await expect(barrier.rotate()).rejects.toThrow(/injected failure/);
+    storage.failPut = undefined;
+    expect(barrier.keyStatus().term).toBe(1);
+    const fresh = new AesGcmBarrier(storage);
+    await fresh.unseal(ROOT);
+    expect(fresh.keyStatus().term).toBe(1);
+  });
+
+  it("a failed core/master write during initialize leaves the storage uninitialized", async () => {
+    const storage = new RecordingBackend();
+    const barrier = new AesGcmBarrier(storage);
+    storage.failPut = (k) => k === ROOT_KEY_PATH;
+    await expect(barrier.initialize(ROOT)).rejects.toThrow(/injected failure/);
+    storage.failPut = undefined;
+    expect(await barrier.initialized()).toBe(false);
+    await barrier.initialize(ROOT);
+    await barrier.unseal(ROOT);
+  });
+
+  it("when the previous keyring cannot be put back either, the error says which root key now opens it", async () => {
+    const storage = new RecordingBackend();
+    const barrier = new AesGcmBarrier(storage);
+    await barrier.initialize(ROOT);
+    await barrier.unseal(ROOT);
+    await barrier.put({ key: "data", value: utf8("kept") });
+    let keyringWrites = 0;
+    // Like a crash between the two writes: core/master fails, and so does the restore.
+    storage.failPut = (k) => k === ROOT_KEY_PATH || (k === KEYRING_PATH && ++keyringWrites > 1);
+    const err = await barrier.rekey(ROOT2).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BarrierError);
+    expect((err as BarrierError).code).toBe("keyring_not_restored");
+    expect((err as Error).message).toMatch(/new root key/);
     // In memory nothing changed.
     expect(barrier.verifyRootKey(ROOT)).toBe(true);
     storage.failPut = undefined;
@@ -664,5 +712,37 @@ describe("AesGcmBarrier seal during key management", () => {
     await new Promise((r) => setTimeout(r, 80));
     expect(storage.deletes).not.toContain(`${UPGRADE_PREFIX}1`);
     expect(await storage.raw(`${UPGRADE_PREFIX}1`)).toBeDefined();
+  });
+
+  it("a seal while rekey persists fails it and leaves the storage opening with the old root key", async () => {
+    const storage = new RecordingBackend();
+    const barrier = new AesGcmBarrier(storage);
+    await barrier.initialize(ROOT);
+    await barrier.unseal(ROOT);
+    await barrier.put({ key: "data", value: utf8("kept") });
+    const h = hold(storage, ROOT_KEY_PATH);
+    const pending = barrier.rekey(ROOT2);
+    await h.started;
+    barrier.seal();
+    h.release();
+    await expect(pending).rejects.toBeInstanceOf(BarrierSealedError);
+    const fresh = new AesGcmBarrier(storage);
+    await fresh.unseal(ROOT);
+    expect(text((await fresh.get("data"))?.value as Uint8Array)).toBe("kept");
+  });
+
+  it("a seal while rotate persists fails it and leaves the previous term active on storage", async () => {
+    const storage = new RecordingBackend();
+    const barrier = new AesGcmBarrier(storage);
+    await barrier.initialize(ROOT);
+    await barrier.unseal(ROOT);
+    const h = hold(storage, KEYRING_PATH);
+    const pending = barrier.rotate();
+    await h.started;
+    barrier.seal();
+    h.release();
+    await expect(pending).rejects.toBeInstanceOf(BarrierSealedError);
+    await barrier.unseal(ROOT);
+    expect(barrier.keyStatus().term).toBe(1);
   });
 });

@@ -162,7 +162,7 @@ export class AesGcmBarrier implements Backend {
         }
         const aead = new AesGcmKey(ring.activeKey().value);
         ring.activeKey().encryptions = 1; // the core/master write below
-        await this.#persistKeyring(ring, aead);
+        await this.#persistKeyring(ring, aead, undefined);
         if (shamirKek !== undefined) {
           await this.#storage.put({
             key: SHAMIR_KEK_PATH,
@@ -306,8 +306,10 @@ export class AesGcmBarrier implements Backend {
 
   /**
    * Protects the keyring with a new root key: `core/keyring` is re-encrypted first, then
-   * `core/master` rewritten, then the old root key is wiped. A crash in between leaves a keyring
-   * that opens with the new root key and a `core/master` the term keys still decrypt.
+   * `core/master` rewritten, then the old root key is wiped. If that fails (or the barrier seals
+   * meanwhile) both records are put back, so the old root key still opens the keyring; only a
+   * crash in between leaves a keyring that opens with the new root key and a `core/master` the
+   * term keys still decrypt.
    */
   async rekey(newRootKey: Uint8Array): Promise<void> {
     this.#requireUnsealed();
@@ -606,8 +608,7 @@ export class AesGcmBarrier implements Backend {
       if (foldCount) next.activeKey().encryptions += pending + 1;
       const aead = this.#aeads.get(next.activeTerm);
       if (aead === undefined) throw new BarrierError("invalid_keyring", "active term has no prepared key");
-      await this.#persistKeyring(next, aead);
-      this.#checkEpoch(epoch);
+      await this.#persistKeyring(next, aead, epoch);
     } catch (e) {
       next.zero();
       throw e;
@@ -634,8 +635,7 @@ export class AesGcmBarrier implements Backend {
     // The count restarts with the new term; 1 for the core/master write below.
     newKey.encryptions = 1;
     try {
-      await this.#persistKeyring(next, new AesGcmKey(newKey.value));
-      this.#checkEpoch(epoch);
+      await this.#persistKeyring(next, new AesGcmKey(newKey.value), epoch);
     } catch (e) {
       next.zero();
       throw e;
@@ -678,8 +678,16 @@ export class AesGcmBarrier implements Backend {
   /**
    * Writes `core/keyring` (root key, term-1 framing, AAD "core/keyring") and then `core/master`
    * (root-key record under the active term). Both are CSPs: flagged for seal wrap.
+   *
+   * All or nothing while the process lives: when `core/master` cannot be written, or the barrier
+   * is sealed (a new `epoch`) before both are written, the two records are put back as they were
+   * before and the error is rethrown; the caller then truly has changed nothing (after a rekey
+   * the old root key still opens the keyring). Only a crash between the writes leaves the new
+   * keyring behind, and only a failed restore reports `keyring_not_restored`.
    */
-  async #persistKeyring(ring: Keyring, activeAead: AesGcmKey): Promise<void> {
+  async #persistKeyring(ring: Keyring, activeAead: AesGcmKey, epoch: number | undefined): Promise<void> {
+    const before = await Promise.all([this.#storage.get(KEYRING_PATH), this.#storage.get(ROOT_KEY_PATH)]);
+    if (epoch !== undefined) this.#checkEpoch(epoch);
     const json = ring.serialize();
     let value: Uint8Array;
     try {
@@ -689,20 +697,45 @@ export class AesGcmBarrier implements Backend {
     }
     await this.#storage.put({ key: KEYRING_PATH, value, sealWrap: true });
 
-    // Vault writes the root-key record with a zero InstallTime.
-    const record = serializeKey({
-      term: 1,
-      version: 1,
-      value: ring.rootKey.bytes,
-      installTime: GoTime.ZERO,
-      encryptions: 0,
-    });
     try {
-      value = encryptFrame(activeAead, ring.activeTerm, ROOT_KEY_PATH, record);
-    } finally {
-      record.fill(0);
+      if (epoch !== undefined) this.#checkEpoch(epoch);
+      // Vault writes the root-key record with a zero InstallTime.
+      const record = serializeKey({
+        term: 1,
+        version: 1,
+        value: ring.rootKey.bytes,
+        installTime: GoTime.ZERO,
+        encryptions: 0,
+      });
+      try {
+        value = encryptFrame(activeAead, ring.activeTerm, ROOT_KEY_PATH, record);
+      } finally {
+        record.fill(0);
+      }
+      await this.#storage.put({ key: ROOT_KEY_PATH, value, sealWrap: true });
+      if (epoch !== undefined) this.#checkEpoch(epoch);
+    } catch (e) {
+      await this.#restoreKeyRecords(before, e);
+      throw e;
     }
-    await this.#storage.put({ key: ROOT_KEY_PATH, value, sealWrap: true });
+  }
+
+  /** Puts `core/keyring` and `core/master` back as `before` read them (absent ones are deleted). */
+  async #restoreKeyRecords(before: (Entry | undefined)[], cause: unknown): Promise<void> {
+    try {
+      for (const [i, key] of [KEYRING_PATH, ROOT_KEY_PATH].entries()) {
+        const old = before[i];
+        if (old === undefined) await this.#storage.delete(key);
+        else await this.#storage.put({ key, value: old.value, sealWrap: true });
+      }
+      this.#log.warn("keyring change failed; the previous keyring was put back", { error: String(cause) });
+    } catch (restoreError) {
+      throw new BarrierError(
+        "keyring_not_restored",
+        `core/keyring was rewritten but the change could not be completed (${String(cause)}), and putting the previous keyring back failed too (${String(restoreError)}): storage now holds the new keyring, which after a rekey opens only with the new root key — keep that key, then retry the operation`,
+        { cause },
+      );
+    }
   }
 
   /** Decrypts and parses a `core/keyring` ciphertext with `rootKey`. */

@@ -15,6 +15,7 @@ export type BarrierErrorCode =
   | "invalid_argument"
   | "invalid_keyring"
   | "keyring_missing"
+  | "keyring_not_restored"
   | "key_conflict"
   | "active_key_removal"
   | "invalid_rotation_config"
