@@ -110,6 +110,37 @@ describe("SessionPool", () => {
     expect(pool.stats().open).toBe(0);
   });
 
+  it("a failed reopen for one waiter does not strand the waiters behind it", async () => {
+    let next = 1;
+    let failOpens = 0;
+    const pool = new SessionPool(
+      1,
+      () => {
+        if (failOpens > 0) {
+          failOpens--;
+          throw new Error("C_OpenSession returned CKR_FUNCTION_FAILED");
+        }
+        const h = Buffer.alloc(8);
+        h.writeUInt32LE(next++, 0);
+        return h;
+      },
+      () => undefined,
+    );
+    const a = await pool.acquire();
+    const first = pool.acquire();
+    const second = pool.acquire();
+    failOpens = 1;
+    pool.release(a, "discard");
+    await expect(first).rejects.toThrow("CKR_FUNCTION_FAILED");
+    // The pool has room again (nothing is busy): the next waiter gets a session, not an endless wait.
+    const outcome = await Promise.race([
+      second.then((h) => `session ${id(h)}`),
+      new Promise((r) => setTimeout(() => r("still waiting"), 50)),
+    ]);
+    expect(outcome).toBe("session 2");
+    expect(pool.stats()).toEqual({ open: 1, busy: 1, waiting: 0, max: 1 });
+  });
+
   it("passes an open failure to the caller", async () => {
     const pool = new SessionPool(
       1,

@@ -138,13 +138,17 @@ export class SessionPool {
       waiter.resolve(h);
       return;
     }
-    // The session was dropped: open a fresh one for the next waiter.
-    try {
-      const fresh = this.#open();
-      this.#busy.add(fresh);
-      waiter.resolve(fresh);
-    } catch (err) {
-      waiter.reject(err);
+    // The session was dropped: open a fresh one for the next waiter. A failed open fails that
+    // waiter only; the ones behind it get their own attempt (nothing else would wake them).
+    for (let w: Waiter | undefined = waiter; w !== undefined; w = this.#waiters.shift()) {
+      try {
+        const fresh = this.#open();
+        this.#busy.add(fresh);
+        w.resolve(fresh);
+        return;
+      } catch (err) {
+        w.reject(err);
+      }
     }
   }
 
