@@ -158,4 +158,11 @@ describe("ShamirSeal", () => {
     await seal.finalize();
     expect(seal.hasKey).toBe(false);
   });
+
+  it("finalize clears a key loaded before init (init never ran)", async () => {
+    const seal = new ShamirSeal();
+    seal.setKey(ShamirSeal.generateKey());
+    await seal.finalize();
+    expect(seal.hasKey).toBe(false);
+  });
 });

@@ -68,6 +68,15 @@ export class ShamirSeal extends BaseSeal {
     this.clearKey();
   }
 
+  /** `setKey` works before `init()`: a key loaded by a seal that never initialised is zeroed too. */
+  override async finalize(): Promise<void> {
+    try {
+      await super.finalize();
+    } finally {
+      this.clearKey();
+    }
+  }
+
   protected override async doHealth(): Promise<SealHealth> {
     if (this.#key === undefined) return { healthy: false, keyId: "", message: NO_KEY };
     return super.doHealth();

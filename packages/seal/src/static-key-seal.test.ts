@@ -163,4 +163,16 @@ describe("StaticKeySeal", () => {
     await seal.finalize();
     expect(seal.keyIds()).toEqual([]);
   });
+
+  it("finalize zeroes the keys also when init never ran or failed (they are loaded by the constructor)", async () => {
+    const never = new StaticKeySeal({ key, keyId: "k1", previousKeys: [{ keyId: "k0", key: hexKey }] });
+    await never.finalize();
+    expect(never.keyIds()).toEqual([]);
+    const aborted = new StaticKeySeal({ key, keyId: "k1" });
+    const ac = new AbortController();
+    ac.abort(new Error("stop"));
+    await expect(aborted.init(ac.signal)).rejects.toThrow("stop");
+    await aborted.finalize();
+    expect(aborted.keyIds()).toEqual([]);
+  });
 });

@@ -170,6 +170,22 @@ export class StaticKeySeal extends BaseSeal {
   }
 
   protected override async doFinalize(): Promise<void> {
+    this.#wipe();
+  }
+
+  /**
+   * The keys are loaded by the constructor, so they are zeroed here too: the template calls
+   * `doFinalize` only after a successful init, and a seal that never got that far holds them all the same.
+   */
+  override async finalize(): Promise<void> {
+    try {
+      await super.finalize();
+    } finally {
+      this.#wipe();
+    }
+  }
+
+  #wipe(): void {
     for (const { secret } of this.#keys.values()) secret.zero();
     this.#keys.clear();
   }
