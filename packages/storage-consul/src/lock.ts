@@ -63,6 +63,10 @@ export class ConsulLock implements Lock {
   #waitSession: string | undefined;
   #waiting = false;
   #waitAbort: AbortController | undefined;
+  /** Settles when the acquire() in progress (and its clean-up) has finished. */
+  #acquiring: Promise<void> | undefined;
+  /** Session destroys in flight: close() waits for them before the connection pool goes. */
+  readonly #destroying = new Set<Promise<void>>();
   #shutDown = false;
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #renewToken: symbol | undefined;
@@ -94,6 +98,10 @@ export class ConsulLock implements Lock {
       throw new StorageUnavailableError("the Consul backend was closed; open a new one");
     }
     this.#waiting = true;
+    let settled = (): void => undefined;
+    this.#acquiring = new Promise<void>((resolve) => {
+      settled = resolve;
+    });
     // One controller for this wait: the caller's signal and close() both cancel requests in flight.
     const wait = new AbortController();
     this.#waitAbort = wait;
@@ -106,7 +114,7 @@ export class ConsulLock implements Lock {
       const s = this.#waitSession;
       this.#waitSession = undefined;
       this.#stopRenewals();
-      if (s !== undefined) void this.#destroySession(s);
+      if (s !== undefined) this.#destroyInBackground(s);
       if (wait.signal.aborted) {
         if (this.#shutDown) {
           throw new StorageUnavailableError("the Consul backend was closed while waiting for the lock");
@@ -118,6 +126,8 @@ export class ConsulLock implements Lock {
       signal?.removeEventListener("abort", onAbort);
       this.#waiting = false;
       this.#waitAbort = undefined;
+      this.#acquiring = undefined;
+      settled();
     }
   }
 
@@ -306,7 +316,7 @@ export class ConsulLock implements Lock {
     this.#host.lost(this);
     s.leadership.abort(new StorageUnavailableError(`lost HA lock ${JSON.stringify(this.key)}: ${why}`));
     // Like Vault's Unlock() on loss: make sure the old session cannot come back.
-    void this.#destroySession(session);
+    this.#destroyInBackground(session);
   }
 
   async release(): Promise<void> {
@@ -356,7 +366,11 @@ export class ConsulLock implements Lock {
   async shutdown(): Promise<void> {
     this.#shutDown = true;
     this.#waitAbort?.abort();
+    // Let an ended wait clean up (destroy its session, give back a lock its last request took)
+    // while the connection pool is still open.
+    await this.#acquiring;
     await this.release();
+    await Promise.allSettled([...this.#destroying]);
     this.#host.forget(this);
   }
 
@@ -389,6 +403,11 @@ export class ConsulLock implements Lock {
       }
       throw err;
     }
+  }
+
+  #destroyInBackground(session: string): void {
+    const p = this.#destroySession(session).finally(() => this.#destroying.delete(p));
+    this.#destroying.add(p);
   }
 
   async #destroySession(session: string, budgetMs = 2000): Promise<void> {

@@ -502,6 +502,26 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     });
   });
 
+  it("close() during a pending wait destroys the wait's session before it resolves (no session left to expire)", async () => {
+    const sessionIds = async () =>
+      new Set(((await (await fetch(`${agent.url}/v1/session/list`)).json()) as { ID: string }[]).map((s) => s.ID));
+    const holder = backend({}, true);
+    await holder.lockWith("core/lock", "holder").acquire();
+    const before = await sessionIds();
+    const waiter = new ConsulBackend({ address: agent.address, path: holder.path, lockWaitTimeMs: 5000 });
+    const pending = waiter.lockWith("core/lock", "waiter").acquire();
+    pending.catch(() => undefined);
+    let during: string[] = [];
+    for (let i = 0; i < 100 && during.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      during = [...(await sessionIds())].filter((id) => !before.has(id));
+    }
+    expect(during).toHaveLength(1);
+    await waiter.close();
+    await expect(pending).rejects.toMatchObject({ name: "StorageUnavailableError" });
+    expect((await sessionIds()).has(during[0] as string)).toBe(false);
+  });
+
   it("a session_ttl Consul refuses is a clear error on acquire", async () => {
     // The test agents allow TTLs down to 1s; Consul caps them at 24h.
     const b = backend({ sessionTtlMs: 25 * 3_600_000 });
