@@ -71,6 +71,12 @@ async function storedSealType(storage: Backend): Promise<string | undefined> {
 }
 
 async function openStore(config: ServerConfig, providers: Providers, logger: Logger): Promise<SealedStore> {
+  const redirect = redirectAddress(config);
+  if (redirect === undefined && providers.ha !== undefined) {
+    logger.warn(
+      "HA is on but no api_addr is set and the listener address is not one other nodes can reach: standbys will not forward requests to this node; set api_addr",
+    );
+  }
   let migrationSeal = providers.migrationSeal;
   if (migrationSeal === undefined && providers.seal !== undefined && providers.seal.type !== "shamir") {
     if ((await storedSealType(providers.storage)) === "shamir") {
@@ -88,7 +94,23 @@ async function openStore(config: ServerConfig, providers: Providers, logger: Log
     ...(providers.ha === undefined ? {} : { ha: providers.ha }),
     logger: coreLogger(logger.child({ component: "core" })),
     storageType: config.storage.type,
+    ...(redirect === undefined ? {} : { redirectAddr: redirect }),
   });
+}
+
+/**
+ * The address the active node advertises to standbys: `api_addr`, else the first listener's when
+ * it names a specific host and port (a wildcard host or port 0 is not an address others can use).
+ */
+export function redirectAddress(config: ServerConfig): string | undefined {
+  if (config.apiAddr !== undefined) return config.apiAddr;
+  const l = config.listeners[0];
+  if (l === undefined) return undefined;
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(l.address.trim());
+  if (m === null) return undefined;
+  const host = m[1] ?? m[2] ?? "";
+  if (host === "" || host === "0.0.0.0" || host === "::" || m[3] === "0") return undefined;
+  return `${l.tlsDisable ? "http" : "https"}://${m[1] === undefined ? host : `[${host}]`}:${m[3]}`;
 }
 
 /** Starts a server from config files (or `-dev`). Resolves once every listener is accepting. */

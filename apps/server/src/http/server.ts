@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 import type { HttpServerOptions, ListenerConfig, RunningServer } from "../contracts.js";
 import type { AppContext } from "./context.js";
 import { HttpError, toHttpError } from "./errors.js";
+import { forwardToActive, isStandbyRefusal } from "./forward.js";
 import { clientErrorHandler } from "./list-method.js";
 import { Metrics } from "./metrics.js";
 import { registerTokenRoutes } from "./routes/auth-token.js";
@@ -141,13 +142,16 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     rekeyNeedsToken: opts.disableUnauthedRekeyEndpoints === true,
   };
 
+  // Request bodies as received, for forwarding from a standby (see forward.ts).
+  const rawBodies = new WeakMap<object, Buffer>();
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => {
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (req, body, done) => {
     const buf = body as Buffer;
     if (buf.length === 0) {
       done(null, undefined);
       return;
     }
+    rawBodies.set(req, buf);
     try {
       done(null, parseJson(buf));
     } catch (e) {
@@ -183,11 +187,22 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     done();
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const h = toHttpError(err);
+  app.setErrorHandler(async (err, req, reply) => {
+    let failure: unknown = err;
+    // A standby refused a write: nothing was written here; the active node answers instead.
+    if (isStandbyRefusal(err)) {
+      const fwd = await forwardToActive(opts.store, req, rawBodies.get(req));
+      if (!(fwd instanceof HttpError)) {
+        req.log.debug({ status: fwd.status }, "request forwarded to the active node");
+        reply.code(fwd.status).headers(fwd.headers);
+        return reply.send(fwd.body);
+      }
+      failure = fwd;
+    }
+    const h = toHttpError(failure);
     if (h.status >= 500 && h.status !== 503) req.log.error({ err }, "request failed");
     else req.log.debug({ status: h.status, error: h.errors[0] }, "request refused");
-    reply
+    return reply
       .code(h.status)
       .header("content-type", "application/json")
       .send(JSON.stringify({ errors: h.errors }));

@@ -217,14 +217,15 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
     auth: "none",
     handler: async () => {
       requireUnsealed(store);
-      const st = store.status();
-      const self = ctx.apiAddr ?? ctx.address() ?? "";
+      const l = await store.leader();
+      // The active node answers with the address it advertises, or else the one it is reached on.
+      const self = l.leaderAddress || ctx.apiAddr || ctx.address() || "";
       return {
         body: {
-          ha_enabled: st.haEnabled,
-          is_self: st.active,
-          active_time: "0001-01-01T00:00:00Z",
-          leader_address: st.active ? self : "",
+          ha_enabled: l.haEnabled,
+          is_self: l.isSelf,
+          active_time: l.activeTime?.toISOString() ?? "0001-01-01T00:00:00Z",
+          leader_address: l.isSelf ? self : l.leaderAddress,
           leader_cluster_address: "",
           performance_standby: false,
           performance_standby_last_remote_wal: 0,
