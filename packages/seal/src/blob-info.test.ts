@@ -176,6 +176,12 @@ describe("BlobInfo codec: invalid input → BlobInfoDecodeError", () => {
     ["mechanism = 2^53 (above Number.MAX_SAFE_INTEGER)", "2a09 08 8080808080808010"],
     ["flags = 2^64 - 1", "2a0b 30 ffffffffffffffffff01"],
     ["a varint longer than 10 bytes", "20 ffffffffffffffffffff01"],
+    // Go reads a length as a 64-bit varint and refuses one past the end; a 32-bit read would
+    // keep only the low bits (here 3) and accept bytes that Vault cannot decode.
+    ["a ciphertext length of 2^32 + 3", "0a 8380808010 010203"],
+    ["a ciphertext length of 2^63 + 3", "0a 83808080808080808001 010203"],
+    ["a key_info.key_id length of 2^32 + 1", "2a07 1a 8180808010 61"],
+    ["an unknown length-delimited field of length 2^32 + 1", "42 8180808010 00"],
   ];
   for (const [name, bytes] of bad) {
     it(`rejects ${name}`, () => {

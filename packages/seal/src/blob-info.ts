@@ -173,18 +173,31 @@ function readUint64(r: BinaryReader, field: string): number {
   return Number(big);
 }
 
+// The reader takes a length prefix as a 32-bit varint and drops higher bits, so a length of
+// 2^32 + 3 would read as 3. Go reads it as 64 bits and refuses a length past the end: so do we.
+function checkLength(r: BinaryReader): void {
+  const start = r.pos;
+  const raw = r.uint64();
+  r.pos = start;
+  const len = typeof raw === "bigint" ? raw : BigInt(raw);
+  if (len > BigInt(r.len - start)) throw new Malformed(`a length of ${len} runs past the end`);
+}
+
 // Byte fields are copied out of the input so the blob does not alias (and keep alive) the buffer
 // it was decoded from.
 function readBytes(r: BinaryReader): Uint8Array {
+  checkLength(r);
   return r.bytes().slice();
 }
 
 function readString(r: BinaryReader): string {
+  checkLength(r);
   // Strict UTF-8, like Go's proto3 string validation.
   return r.string(true);
 }
 
 function skipUnknown(r: BinaryReader, fieldNo: number, wireType: WireType): void {
+  if (wireType === WireType.LengthDelimited) checkLength(r);
   // proto3: unknown fields (e.g. client_data = 8, key_type = 7) are skipped.
   r.skip(wireType, fieldNo);
 }
@@ -250,6 +263,7 @@ function readBlobInfo(bytes: Uint8Array): BlobInfo {
       case 5:
         expectWireType("key_info", wt, WireType.LengthDelimited);
         // proto3 merge semantics: a repeated embedded message merges into the earlier one.
+        checkLength(r);
         blob.keyInfo = readKeyInfo(r.bytes(), blob.keyInfo ?? createKeyInfo());
         break;
       case 6:
