@@ -70,6 +70,13 @@ function rejectDotSegments(key: string, segments: readonly string[]): void {
   }
 }
 
+async function isDirectory(path: string): Promise<boolean> {
+  return lstat(path).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+}
+
 async function syncDir(dir: string): Promise<void> {
   const dh = await open(dir, "r");
   try {
@@ -131,7 +138,8 @@ export class FileBackend implements Backend {
     try {
       bytes = await readFile(loc.file);
     } catch (err) {
-      if (hasErrno(err, "ENOENT", "ENOTDIR")) return undefined;
+      // EISDIR: the entry path is the folder of keys under `<key's folder>/_<name>/`, not this key.
+      if (hasErrno(err, "ENOENT", "ENOTDIR", "EISDIR")) return undefined;
       throw toStorageError(err, "read", loc.file, key);
     }
     if (bytes.length === 0) {
@@ -286,7 +294,13 @@ export class FileBackend implements Backend {
     for (let attempt = 1; ; attempt++) {
       tmp = this.#tempPath(loc);
       try {
-        await this.#ensureDir(loc.dir);
+        try {
+          await this.#ensureDir(loc.dir);
+        } catch (err) {
+          // A folder on the way is the file of another key: no retry can help.
+          if (hasErrno(err, "EEXIST", "ENOTDIR")) await this.#rejectFileOnPath(loc.dir, key);
+          throw err;
+        }
         fh = await open(tmp, "wx", FILE_MODE);
         break;
       } catch (err) {
@@ -313,6 +327,13 @@ export class FileBackend implements Backend {
     } catch (err) {
       // The entry file was not touched: the old value stays, and the temp file goes.
       await unlink(tmp).catch(noop);
+      if (hasErrno(err, "EISDIR")) {
+        const folder = `${key.slice(0, key.length - loc.leaf.length + 1)}${loc.leaf}/`;
+        throw new InvalidKeyError(
+          key,
+          `its file ${loc.file} is the folder of the keys under ${JSON.stringify(folder)}: Vault's file layout stores both at one path, so rename this key or remove those keys`,
+        );
+      }
       throw toStorageError(err, "write", loc.file, key);
     }
 
@@ -331,6 +352,9 @@ export class FileBackend implements Backend {
       await unlink(loc.file);
     } catch (err) {
       if (hasErrno(err, "ENOENT", "ENOTDIR")) return;
+      // The entry path is the folder of other keys (unlink reports EISDIR, or EPERM on macOS):
+      // this key does not exist.
+      if (hasErrno(err, "EISDIR", "EPERM") && (await isDirectory(loc.file))) return;
       throw toStorageError(err, "delete", loc.file, key);
     }
     const survivor = await this.#removeEmptyDirs(loc.dir);
@@ -342,6 +366,29 @@ export class FileBackend implements Backend {
         if (!hasErrno(err, "ENOENT"))
           throw toStorageError(err, "flush the directory after deleting", loc.file, key);
       }
+    }
+  }
+
+  /**
+   * Throws an `InvalidKeyError` naming the key whose file sits where `dir` (the folder `key`
+   * needs) or one of its parents should be; returns when there is none.
+   */
+  async #rejectFileOnPath(dir: string, key: string): Promise<void> {
+    if (!dir.startsWith(this.#rootPrefix)) return;
+    const segments = dir.slice(this.#rootPrefix.length).split(sep);
+    let d = this.path;
+    for (const [i, seg] of segments.entries()) {
+      d = join(d, seg);
+      const st = await stat(d).catch(() => undefined);
+      if (st === undefined) return;
+      if (st.isDirectory()) continue;
+      const owner = [...segments.slice(0, i), seg.slice(1)].join("/");
+      throw new InvalidKeyError(
+        key,
+        seg.startsWith("_") && seg.length > 1
+          ? `the folder ${d} it needs is the file of key ${JSON.stringify(owner)}: Vault's file layout stores both at one path, so rename this key or delete that one`
+          : `${d} is in the way: a file where the backend needs a folder; move it out of the data directory`,
+      );
     }
   }
 
