@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inspect } from "node:util";
 import { SealConfigError } from "@bulwark/seal";
 import { CKM_AES_GCM, createPkcs11Seal } from "@bulwark/seal-pkcs11";
 import fc from "fast-check";
@@ -312,5 +313,19 @@ describe("cluster settings", () => {
         ),
       ).field,
     ).toBe("require_active_cluster");
+  });
+});
+
+describe("credentials stay out of logs", () => {
+  it("inspecting a CloudHSM seal shows neither the PIN nor the crypto user's password", () => {
+    const seal = createCloudHsmSeal({
+      user: "crypto_user",
+      password: "password-that-must-not-leak",
+      key_label: "vault-key",
+      token_label: "cavium",
+    });
+    const shown = inspect(seal, { depth: 10 });
+    expect(shown).not.toContain("password-that-must-not-leak");
+    expect(JSON.stringify(seal)).not.toContain("password-that-must-not-leak");
   });
 });

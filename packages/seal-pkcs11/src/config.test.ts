@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inspect } from "node:util";
 import { SealConfigError } from "@bulwark/seal";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -256,5 +257,19 @@ describe("validation names the field and the fix", () => {
     });
     expect(seal.capabilities.hsmGeneratedIv).toBe(true);
     expect(seal.capabilities.maxDirectBytes).toBe(16320);
+  });
+});
+
+describe("the PIN stays out of logs", () => {
+  it("inspecting or JSON-serialising a seal (or its resolved config) does not show the PIN", () => {
+    const pin = "pin-that-must-not-leak";
+    const seal = createPkcs11Seal({ ...BASE, pin });
+    expect(inspect(seal, { depth: 10, showHidden: false })).not.toContain(pin);
+    expect(JSON.stringify(seal)).not.toContain(pin);
+    const resolved = resolveOptions({ lib: LIB, tokenLabel: "t", pin, keyLabel: "k" });
+    expect(inspect(resolved, { depth: 10 })).not.toContain(pin);
+    expect(JSON.stringify(resolved)).not.toContain(pin);
+    // Still there for the login.
+    expect(resolved.pin).toBe(pin);
   });
 });

@@ -312,12 +312,11 @@ export function resolveOptions(o: Pkcs11SealOptions): ResolvedPkcs11Config {
   const gcmIvBits = parseIntField("gcmIvBits", o.gcmIvBits, 0, 1024);
   const sessionFlags = parseIntField("sessionFlags", o.sessionFlags, 0, 0xffffffff) ?? 0;
   if (o.trace !== undefined && typeof o.trace !== "function") fail("trace", "must be a function");
-  return Object.freeze({
+  const resolved = {
     lib,
     slot,
     tokenLabel,
     serial,
-    pin: o.pin,
     keyLabel,
     keyId,
     hmacKeyLabel,
@@ -339,7 +338,10 @@ export function resolveOptions(o: Pkcs11SealOptions): ResolvedPkcs11Config {
     maxRetries: parseIntField("maxRetries", o.maxRetries, 0, 20) ?? 3,
     retryBaseMs: parseIntField("retryBaseMs", o.retryBaseMs, 0, 60_000) ?? 25,
     trace: o.trace,
-  });
+  };
+  // Not enumerable: a logged or JSON-serialised seal (its `config`) must not show the PIN.
+  Object.defineProperty(resolved, "pin", { value: o.pin, enumerable: false });
+  return Object.freeze(resolved as typeof resolved & { pin: string });
 }
 
 // ---------------------------------------------------------------------------------------------
