@@ -44,7 +44,8 @@ export function hasErrno(err: unknown, ...codes: string[]): boolean {
  * Turns a file-system failure into the storage error a caller can act on: permissions and a
  * read-only file system → `permission_denied`; descriptor exhaustion and busy resources →
  * `unavailable` (retrying later may help); a name too long for the file system → `InvalidKeyError`;
- * everything else → `io`. The original error stays available as `cause`.
+ * everything else (a full disk included) → `io`. Each message names the file, what failed and
+ * what to do. The original error stays available as `cause`.
  */
 export function toStorageError(err: unknown, action: string, target: string, key?: string): StorageError {
   if (err instanceof StorageError) return err;
@@ -56,11 +57,24 @@ export function toStorageError(err: unknown, action: string, target: string, key
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
     return new StorageError(
       "permission_denied",
-      `file backend: cannot ${action} ${target}: ${detail}; check that the data directory is writable by this process`,
+      `file backend: cannot ${action} ${target}: ${detail}; check that the data directory and everything in it is readable and writable by this process's user (and not on a read-only mount)`,
       { cause: err },
     );
   }
-  if (code === "EMFILE" || code === "ENFILE" || code === "EAGAIN" || code === "EBUSY") {
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new StorageError(
+      "io",
+      `file backend: cannot ${action} ${target}: ${detail}; free disk space (or raise the quota) on the file system that holds the data directory, then retry`,
+      { cause: err },
+    );
+  }
+  if (code === "EMFILE" || code === "ENFILE") {
+    return new StorageUnavailableError(
+      `file backend: cannot ${action} ${target} right now: ${detail}; retry, and raise the open-file limit (ulimit -n / LimitNOFILE) or lower the number of parallel operations (maxParallel)`,
+      { cause: err },
+    );
+  }
+  if (code === "EAGAIN" || code === "EBUSY") {
     return new StorageUnavailableError(
       `file backend: cannot ${action} ${target} right now: ${detail}; retry`,
       {

@@ -277,6 +277,7 @@ describe("put", () => {
     const key = `dir/${"x".repeat(300)}`;
     await expect(be.put({ key, value: enc("v") })).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(be.get(key)).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(be.list(`${key}/`)).rejects.toBeInstanceOf(InvalidKeyError);
   });
 });
 

@@ -184,7 +184,7 @@ export class FileBackend implements Backend {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       if (hasErrno(err, "ENOENT", "ENOTDIR")) return [];
-      throw toStorageError(err, "list", dir);
+      throw toStorageError(err, "list", dir, prefix);
     }
     const out: string[] = [];
     for (const e of entries) {
