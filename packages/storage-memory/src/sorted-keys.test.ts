@@ -30,4 +30,35 @@ describe("SortedKeys", () => {
     sk.remove("a");
     expect(sk.children("")).toEqual(["b"]);
   });
+
+  it("any interleaving of inserts, removes and listings matches a plain set", () => {
+    // A small pool, so keys are inserted, removed and inserted again between listings.
+    const pooled = fc.constantFrom("a", "a/b", "a-b");
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("insert" as const), key: pooled }),
+      fc.record({ kind: fc.constant("remove" as const), key: pooled }),
+      fc.record({ kind: fc.constant("list" as const), prefix: fc.array(segment, { maxLength: 2 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 10, maxLength: 60, size: "max" }), (ops) => {
+        const sk = new SortedKeys();
+        const model = new Set<string>();
+        for (const o of ops) {
+          if (o.kind === "insert") {
+            sk.insert(o.key);
+            model.add(o.key);
+          } else if (o.kind === "remove") {
+            sk.remove(o.key);
+            model.delete(o.key);
+          } else {
+            const prefix = o.prefix.length === 0 ? "" : `${o.prefix.join("/")}/`;
+            expect(sk.children(prefix)).toEqual(directChildren(prefix, [...model]));
+          }
+          expect(sk.size).toBe(model.size);
+        }
+        expect(sk.children("")).toEqual(directChildren("", [...model]));
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
