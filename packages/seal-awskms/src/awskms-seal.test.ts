@@ -561,6 +561,20 @@ describe("health checks", () => {
     expect(kms.destroyed, "a client passed in is the caller's to destroy").toBe(0);
   });
 
+  it("a periodic check cut short by finalize() is not reported as an outage", async () => {
+    const { seal, kms, log } = setup({ healthCheckIntervalMs: 20 });
+    await seal.init();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const before = kms.count("encrypt");
+    kms.fail("encrypt", (() => gate) as unknown as (signal: AbortSignal) => Promise<never>);
+    await vi.waitFor(() => expect(kms.count("encrypt")).toBe(before + 1), { timeout: 5_000, interval: 2 });
+    const finalized = seal.finalize();
+    release();
+    await finalized;
+    expect(log.warn).not.toHaveBeenCalled();
+  });
+
   it("the documented cost: 288 KMS calls a day at 10 minutes, 2 880 at 1 minute", () => {
     expect(healthCheckCallsPerDay(600_000)).toBe(288);
     expect(healthCheckCallsPerDay(60_000)).toBe(2880);

@@ -525,6 +525,8 @@ export class AwsKmsSeal extends BaseSeal {
         throw new SealError("provider_failed", "the heartbeat round trip returned a different value");
       this.#recordHealth(true, undefined, performance.now() - started);
     } catch (err) {
+      // finalize() started during the check: KMS did not fail, the seal is closing.
+      if (!this.initialized && this.#health !== undefined) return this.#report(this.#health);
       this.#recordHealth(
         false,
         err instanceof Error ? err.message : String(err),
