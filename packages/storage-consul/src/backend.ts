@@ -75,6 +75,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
   /** A separate pool for the HA lock: renewals and watches must not queue behind data requests. */
   readonly #haHttp: ConsulHttp;
   readonly #permits: PermitPool;
+  /** Locks with something for close() to end: a wait, a held or lost lock, a session destroy in flight. */
   readonly #locks = new Set<ConsulLock>();
   readonly #lockHost: LockHost;
   #fence: Fence | undefined;
@@ -100,6 +101,11 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
       },
       released: (lock) => {
         if (this.#fence?.lock === lock) this.#fence = undefined;
+      },
+      track: (lock) => {
+        if (this.#closed) return false;
+        this.#locks.add(lock);
+        return true;
       },
       forget: (lock) => {
         this.#locks.delete(lock);
@@ -306,9 +312,8 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
       throw new TypeError(`lockWith(${JSON.stringify(key)}, value): value must be a string`);
     }
     this.#checkOpen();
-    const lock = new ConsulLock(this.#lockHost, key, value);
-    this.#locks.add(lock);
-    return lock;
+    // Not tracked until it waits or holds: core makes a handle for every leader lookup.
+    return new ConsulLock(this.#lockHost, key, value);
   }
 
   /**

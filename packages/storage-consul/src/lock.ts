@@ -21,6 +21,9 @@ export interface LockHost {
   acquired(lock: ConsulLock, key: string, session: string): void;
   lost(lock: ConsulLock): void;
   released(lock: ConsulLock): void;
+  /** The lock has work close() must end (a wait, a hold, a session destroy); false once closed. */
+  track(lock: ConsulLock): boolean;
+  /** The lock has nothing left for close() to do. */
   forget(lock: ConsulLock): void;
 }
 
@@ -94,7 +97,7 @@ export class ConsulLock implements Lock {
         `acquire() is already waiting for HA lock ${JSON.stringify(this.key)} on this handle; await or abort that call first`,
       );
     }
-    if (this.#shutDown || this.#host.http.closed) {
+    if (this.#shutDown || this.#host.http.closed || !this.#host.track(this)) {
       throw new StorageUnavailableError("the Consul backend was closed; open a new one");
     }
     this.#waiting = true;
@@ -128,6 +131,7 @@ export class ConsulLock implements Lock {
       this.#waitAbort = undefined;
       this.#acquiring = undefined;
       settled();
+      this.#forgetIfIdle();
     }
   }
 
@@ -324,6 +328,7 @@ export class ConsulLock implements Lock {
     if (s.kind === "lost") {
       this.#state = { kind: "idle" };
       this.#host.released(this);
+      this.#forgetIfIdle();
       return;
     }
     if (s.kind !== "held") return;
@@ -352,6 +357,7 @@ export class ConsulLock implements Lock {
       s.leadership.abort(
         new StorageUnavailableError(`HA lock ${JSON.stringify(this.key)} was released by its holder`),
       );
+      this.#forgetIfIdle();
     }
   }
 
@@ -406,8 +412,16 @@ export class ConsulLock implements Lock {
   }
 
   #destroyInBackground(session: string): void {
-    const p = this.#destroySession(session).finally(() => this.#destroying.delete(p));
+    this.#host.track(this);
+    const p = this.#destroySession(session).finally(() => {
+      this.#destroying.delete(p);
+      this.#forgetIfIdle();
+    });
     this.#destroying.add(p);
+  }
+
+  #forgetIfIdle(): void {
+    if (this.#state.kind === "idle" && !this.#waiting && this.#destroying.size === 0) this.#host.forget(this);
   }
 
   async #destroySession(session: string, budgetMs = 2000): Promise<void> {

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { StorageError } from "@bulwark/storage";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { ConsulBackend, type ConsulBackendOptions } from "../src/index.js";
@@ -504,7 +506,9 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
 
   it("close() during a pending wait destroys the wait's session before it resolves (no session left to expire)", async () => {
     const sessionIds = async () =>
-      new Set(((await (await fetch(`${agent.url}/v1/session/list`)).json()) as { ID: string }[]).map((s) => s.ID));
+      new Set(
+        ((await (await fetch(`${agent.url}/v1/session/list`)).json()) as { ID: string }[]).map((s) => s.ID),
+      );
     const holder = backend({}, true);
     await holder.lockWith("core/lock", "holder").acquire();
     const before = await sessionIds();
@@ -520,6 +524,33 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     await waiter.close();
     await expect(pending).rejects.toMatchObject({ name: "StorageUnavailableError" });
     expect((await sessionIds()).has(during[0] as string)).toBe(false);
+  });
+
+  it("lock handles used only for value() (core's leader lookups) are not kept alive by the backend", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const b = backend({}, true);
+    const refs: WeakRef<object>[] = [];
+    // Each handle lives only inside these calls.
+    const probe = async (i: number): Promise<unknown> => {
+      const lock = b.lockWith("core/lock", `probe-${i}`);
+      refs.push(new WeakRef(lock));
+      return (await lock.value()).held;
+    };
+    const holdAndRelease = async (): Promise<void> => {
+      const lock = b.lockWith("core/lock", "held");
+      refs.push(new WeakRef(lock));
+      await lock.acquire();
+      await lock.release();
+    };
+    for (let i = 0; i < 20; i++) expect(await probe(i)).toBe(false);
+    // An acquired-and-released handle is not kept either.
+    await holdAndRelease();
+    for (let i = 0; i < 10 && refs.some((r) => r.deref() !== undefined); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      gc();
+    }
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
   });
 
   it("a session_ttl Consul refuses is a clear error on acquire", async () => {
