@@ -731,7 +731,7 @@ describe("AesGcmBarrier seal during key management", () => {
     expect(text((await fresh.get("data"))?.value as Uint8Array)).toBe("kept");
   });
 
-  it("a seal while rotate persists fails it and leaves the previous term active on storage", async () => {
+  it("a seal while rotate persists fails it and writes nothing more (another node may be active now)", async () => {
     const storage = new RecordingBackend();
     const barrier = new AesGcmBarrier(storage);
     await barrier.initialize(ROOT);
@@ -739,10 +739,16 @@ describe("AesGcmBarrier seal during key management", () => {
     const h = hold(storage, KEYRING_PATH);
     const pending = barrier.rotate();
     await h.started;
+    const mark = storage.puts.length;
     barrier.seal();
     h.release();
     await expect(pending).rejects.toBeInstanceOf(BarrierSealedError);
+    // Only the write already in flight landed: a keyring with term 2 next to a core/master that
+    // term 1 still decrypts, which opens and reads fine (no root key changed).
+    expect(storage.puts.slice(mark).map((p) => p.key)).toEqual([KEYRING_PATH]);
+    expect(storage.deletes).toEqual([]);
     await barrier.unseal(ROOT);
-    expect(barrier.keyStatus().term).toBe(1);
+    expect(barrier.keyStatus().term).toBe(2);
+    await barrier.reloadRootKey();
   });
 });

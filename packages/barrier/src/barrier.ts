@@ -679,13 +679,16 @@ export class AesGcmBarrier implements Backend {
    * Writes `core/keyring` (root key, term-1 framing, AAD "core/keyring") and then `core/master`
    * (root-key record under the active term). Both are CSPs: flagged for seal wrap.
    *
-   * All or nothing while the process lives: when `core/master` cannot be written, or the barrier
-   * is sealed (a new `epoch`) before both are written, the two records are put back as they were
-   * before and the error is rethrown; the caller then truly has changed nothing (after a rekey
-   * the old root key still opens the keyring). Only a crash between the writes leaves the new
-   * keyring behind, and only a failed restore reports `keyring_not_restored`.
+   * All or nothing while the process lives: when `core/master` cannot be written, the two records
+   * are put back as they were before and the error is rethrown; the caller then truly has changed
+   * nothing (after a rekey the old root key still opens the keyring). When the barrier is sealed
+   * (a new `epoch`) in between, only a root-key change is put back: a sealed node may no longer
+   * be the active one, and a new keyring beside the old `core/master` still opens and reads.
+   * Only a crash between the writes leaves the new keyring behind, and only a failed restore
+   * reports `keyring_not_restored`.
    */
   async #persistKeyring(ring: Keyring, activeAead: AesGcmKey, epoch: number | undefined): Promise<void> {
+    const changesRootKey = this.#keyring !== undefined && !this.#keyring.hasRootKey(ring.rootKey.bytes);
     const before = await Promise.all([this.#storage.get(KEYRING_PATH), this.#storage.get(ROOT_KEY_PATH)]);
     if (epoch !== undefined) this.#checkEpoch(epoch);
     const json = ring.serialize();
@@ -715,7 +718,8 @@ export class AesGcmBarrier implements Backend {
       await this.#storage.put({ key: ROOT_KEY_PATH, value, sealWrap: true });
       if (epoch !== undefined) this.#checkEpoch(epoch);
     } catch (e) {
-      await this.#restoreKeyRecords(before, e);
+      const sealed = epoch !== undefined && epoch !== this.#epoch;
+      if (!sealed || changesRootKey) await this.#restoreKeyRecords(before, e);
       throw e;
     }
   }
