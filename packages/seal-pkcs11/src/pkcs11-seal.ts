@@ -52,6 +52,8 @@ import {
 } from "./constants.js";
 import {
   CKR_ARGUMENTS_BAD,
+  CKR_KEY_FUNCTION_NOT_PERMITTED,
+  CKR_KEY_TYPE_INCONSISTENT,
   CKR_MECHANISM_INVALID,
   CKR_MECHANISM_PARAM_INVALID,
   CKR_SIGNATURE_INVALID,
@@ -926,6 +928,19 @@ export class Pkcs11Seal extends BaseSeal {
       return new SealConfigError(
         "rsa_oaep_hash",
         `the token rejected RSA-OAEP with ${this.config.rsaOaepHash} (${(cause as Error).message}); SoftHSM supports only sha1: set rsa_oaep_hash = "sha1"`,
+        { cause },
+      );
+    }
+    if (rv === CKR_KEY_FUNCTION_NOT_PERMITTED || rv === CKR_KEY_TYPE_INCONSISTENT) {
+      // The key's attributes forbid the operation: no retry or reconnect will change that.
+      const call = cause instanceof Pkcs11CallError ? cause.call : "";
+      const hmac =
+        call === "C_SignInit" || call === "C_VerifyInit" || call === "C_Sign" || call === "C_Verify";
+      const keyId = hmac ? this.#current?.hmacKeyId : this.#current?.keyId;
+      const needs = hmac ? "CKA_SIGN and CKA_VERIFY" : "CKA_ENCRYPT and CKA_DECRYPT";
+      return new SealConfigError(
+        hmac ? "hmac_key_label" : "key_label",
+        `the token refused to use key ${JSON.stringify(keyId)} for ${hmac ? "CKM_SHA256_HMAC (0x0251)" : mechanismName(mechanism ?? 0)} in the self-test (${(cause as Error).message}); the key needs ${needs} set to true — choose another key or create one with generate_key = true`,
         { cause },
       );
     }

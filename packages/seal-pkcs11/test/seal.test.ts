@@ -248,6 +248,28 @@ describe.skipIf(!available)("Pkcs11Seal on SoftHSM", () => {
       expect(seal.keyId()).toBe("by-id:0a0b0c");
     });
 
+    it("a key the token does not let encrypt (CKA_ENCRYPT false) is a configuration error naming the key, not an outage", async () => {
+      const s = raw.session("main", main.pin);
+      raw.lib.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_LABEL, value: "wrap-only" },
+        { type: pkcs11js.CKA_ID, value: Buffer.from("77", "hex") },
+        { type: pkcs11js.CKA_ENCRYPT, value: false },
+        { type: pkcs11js.CKA_DECRYPT, value: false },
+        { type: pkcs11js.CKA_WRAP, value: true },
+        { type: pkcs11js.CKA_UNWRAP, value: true },
+      ]);
+      raw.lib.C_CloseSession(s);
+      const err = await rejection(make({ keyLabel: "wrap-only", generateKey: false }).init());
+      expect(err).toBeInstanceOf(SealConfigError);
+      expect((err as SealConfigError).field).toBe("key_label");
+      expect(err.message).toMatch(/"wrap-only:77".*CKR_KEY_FUNCTION_NOT_PERMITTED.*CKA_ENCRYPT/);
+    });
+
     it("two keys under one label: refuses and asks for key_id", async () => {
       const s = raw.session("main", main.pin);
       raw.generateAesKey(s, "twice", Buffer.from("01", "hex"));
