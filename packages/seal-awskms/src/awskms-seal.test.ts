@@ -344,6 +344,22 @@ describe("encrypt and decrypt", () => {
     expect(err.message).toMatch(/encryption context differs/);
   });
 
+  it("the DescribeKey that explains an AccessDenied has a deadline even when the client ignores its signal", async () => {
+    const { seal, kms } = setup({ requestTimeoutMs: 50 });
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("x"));
+    kms.fail("decrypt", awsError("AccessDeniedException", "denied"));
+    kms.fail(
+      "describeKey",
+      (() => new Promise<never>(() => undefined)) as (s: AbortSignal) => Promise<never>,
+    );
+    const started = performance.now();
+    const err = await rejection(seal.decrypt(blob));
+    expect(err).toBeInstanceOf(AwsKmsAccessDeniedError);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  }, 5_000);
+
   it("AccessDenied on Decrypt for a key that is not Enabled is explained by one DescribeKey", async () => {
     const { seal, kms, primary } = setup();
     seals.push(seal);

@@ -409,9 +409,11 @@ export class AwsKmsSeal extends BaseSeal {
   async #diagnoseDenied(err: unknown, keyId: string): Promise<unknown> {
     if (!(err instanceof AwsKmsAccessDeniedError) || keyId === "") return err;
     try {
-      const out = await this.#client().describeKey(
-        { KeyId: keyId },
-        { abortSignal: AbortSignal.timeout(this.#opts.requestTimeoutMs) },
+      // One attempt, with a deadline of our own even for the SDK client (it may be a custom KmsApi).
+      const out = await callKms(
+        (abortSignal) => this.#client().describeKey({ KeyId: keyId }, { abortSignal }),
+        { ...this.#policy, maxRetries: 0, backstop: true },
+        this.#ctx("DescribeKey", keyId, undefined),
       );
       const md = out.KeyMetadata;
       const state = md?.KeyState ?? (md?.Enabled === false ? "Disabled" : undefined);
