@@ -224,6 +224,51 @@ describe("MountTable", () => {
     expect((await new MountTable(storage).all()).map((e) => e.path)).toEqual(["secret/"]);
   });
 
+  it("unmount while a write runs: the write finishes first, then every entry of the mount is gone", async () => {
+    const memory = new MemoryBackend();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let entered: () => void = () => undefined;
+    const writing = new Promise<void>((r) => {
+      entered = r;
+    });
+    // The first version write of the mount stalls until released.
+    let stalled = false;
+    const slow = new Proxy(memory, {
+      get(target, prop, recv) {
+        if (prop === "put")
+          return async (e: Parameters<MemoryBackend["put"]>[0]) => {
+            if (!stalled && e.key.includes("/versions/")) {
+              stalled = true;
+              entered();
+              await gate;
+            }
+            return target.put(e);
+          };
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const t = new MountTable(slow);
+    const m = await t.mount("secret", { type: "kv", options: { version: "2" } });
+    const r = await t.resolve("secret/data/app");
+    const write = r?.engine.handle(req("write", "data/app", { data: { v: "1" } }));
+    await writing;
+    const unmounted = t.unmount("secret");
+    await new Promise((res) => setTimeout(res, 20));
+    release();
+    await Promise.allSettled([write]);
+    expect(await unmounted).toBe(true);
+    expect(await memory.list(`logical/${m.uuid}/`)).toEqual([]);
+    // An engine handed out before the unmount refuses work afterwards instead of writing orphans.
+    expect(
+      await status(r?.engine.handle(req("write", "data/other", { data: { v: "2" } })) as Promise<unknown>),
+    ).toBe(404);
+    expect(await memory.list(`logical/${m.uuid}/`)).toEqual([]);
+  });
+
   it("a seal_wrap mount writes its entries with sealWrap", async () => {
     const storage = new MemoryBackend();
     const flagged: string[] = [];

@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { Backend } from "@bulwark/storage";
 import { randomBase62 } from "../auth/token-id.js";
-import { type KvEngine, KvError, PrefixView } from "./common.js";
+import { type KvEngine, KvError, type KvRequest, type KvResponse, PrefixView } from "./common.js";
 import { KvV1 } from "./kv-v1.js";
 import { KvV2 } from "./kv-v2.js";
 
@@ -82,6 +82,10 @@ export class MountTable {
   readonly #activeTerm: (() => number | undefined) | undefined;
   readonly #engines = new Map<string, KvEngine>();
   #loaded: Loaded | undefined;
+  /** Engine calls running per mount uuid, so unmount can let them finish before deleting data. */
+  readonly #inflight = new Map<string, { count: number; idle: (() => void) | undefined }>();
+  /** Mounts removed by this node: their engines refuse work (nothing may land after the delete). */
+  readonly #removed = new Set<string>();
   /** Serialises mount/unmount/tune: each rewrites the whole table. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -126,13 +130,52 @@ export class MountTable {
     let e = this.#engines.get(key);
     if (e === undefined) {
       const view = new PrefixView(this.#storage, `logical/${m.uuid}/`, m.seal_wrap);
-      e =
+      const uuid = m.uuid;
+      const inner =
         m.options.version === "2"
           ? new KvV2(view, this.#activeTerm === undefined ? {} : { activeTerm: this.#activeTerm })
           : new KvV1(view, m.config.default_lease_ttl);
+      e = {
+        handle: (r: KvRequest): Promise<KvResponse> => this.#tracked(uuid, () => inner.handle(r)),
+        exists: (p: string): Promise<boolean | undefined> => this.#tracked(uuid, () => inner.exists(p)),
+      };
       this.#engines.set(key, e);
     }
     return e;
+  }
+
+  /** Runs an engine call of mount `uuid`, counted so that unmount can wait for it. */
+  async #tracked<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#removed.has(uuid))
+      throw new KvError(404, "no handler for route: the mount was removed while the request ran");
+    let f = this.#inflight.get(uuid);
+    if (f === undefined) {
+      f = { count: 0, idle: undefined };
+      this.#inflight.set(uuid, f);
+    }
+    f.count++;
+    try {
+      return await fn();
+    } finally {
+      f.count--;
+      if (f.count === 0) {
+        this.#inflight.delete(uuid);
+        f.idle?.();
+      }
+    }
+  }
+
+  /** Resolves when no engine call of mount `uuid` is running. */
+  async #drained(uuid: string): Promise<void> {
+    const f = this.#inflight.get(uuid);
+    if (f === undefined) return;
+    await new Promise<void>((resolve) => {
+      const prev = f.idle;
+      f.idle = () => {
+        prev?.();
+        resolve();
+      };
+    });
   }
 
   async mount(rawPath: string, req: MountRequest): Promise<MountEntry> {
@@ -181,6 +224,11 @@ export class MountTable {
       if (m === undefined) return false;
       // The table entry goes first: from then on nothing routes to the data being deleted.
       await this.#write(entries.filter((e) => e !== m));
+      // Calls that resolved the mount before it left the table may still be writing below it:
+      // new ones are refused, running ones finish, and only then is the data deleted (else their
+      // entries would outlive the mount in storage, unreachable and never deleted).
+      this.#removed.add(m.uuid);
+      await this.#drained(m.uuid);
       await this.#deleteTree(`logical/${m.uuid}/`);
       return true;
     });
