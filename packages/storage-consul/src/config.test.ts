@@ -212,7 +212,7 @@ describe("resolveOptions", () => {
 
   it.each([
     [{ maxParallel: 0 }, "max_parallel", /≥ 1/],
-    [{ sessionTtlMs: 500 }, "session_ttl", /≥ 1000/],
+    [{ sessionTtlMs: 500 }, "session_ttl", /must be at least 1s, got 500ms/],
     [{ lockWaitTimeMs: 11 * 60_000 }, "lock_wait_time", /10m/],
     [{ lockDelayMs: 61_000 }, "lock_delay", /0s to 60s/],
     [{ consistencyMode: "eventual" as "strong" }, "consistency_mode", /"default" or "strong"/],
@@ -254,6 +254,16 @@ describe("createConsulBackend", () => {
     expect(b.address).toBe("https://consul.example:8501");
     expect(b.transactionLimits).toEqual({ maxEntries: 63, maxBytes: 131_072 });
     await b.close();
+  });
+
+  it("a duration below its minimum is reported as a duration, in the units the block uses", () => {
+    const ttl = configError(() => createConsulBackend({ session_ttl: "500ms" }, {}));
+    expect(ttl.field).toBe("session_ttl");
+    expect(ttl.message).toBe('storage "consul": session_ttl: must be at least 1s, got 500ms');
+    const wait = configError(() => createConsulBackend({ lock_wait_time: "50ms" }, {}));
+    expect(wait.message).toBe('storage "consul": lock_wait_time: must be at least 100ms, got 50ms');
+    const timeout = configError(() => createConsulBackend({ request_timeout: "0s" }, {}));
+    expect(timeout.message).toBe('storage "consul": request_timeout: must be at least 1ms, got 0s');
   });
 
   it("throws ConsulConfigError for a bad block", () => {

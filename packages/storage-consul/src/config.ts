@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { validatePrefix } from "@bulwark/storage";
-import { parseDurationMs } from "./duration.js";
+import { formatDuration, parseDurationMs } from "./duration.js";
 
 /** Options of `new ConsulBackend()`; `createConsulBackend()` also takes Vault's config names. */
 export interface ConsulBackendOptions {
@@ -272,6 +272,14 @@ function positive(field: string, v: number | undefined, dflt: number, min = 1): 
   return v;
 }
 
+/** A duration setting in milliseconds: a value below `min` is reported as a duration ("1s", "500ms"). */
+function durationMs(field: string, v: number | undefined, dflt: number, min: number): number {
+  if (typeof v === "number" && Number.isFinite(v) && v < min) {
+    throw new ConsulConfigError(field, `must be at least ${formatDuration(min)}, got ${formatDuration(v)}`);
+  }
+  return positive(field, v, dflt, min);
+}
+
 export function resolveEndpoint(address: string | undefined, scheme: string | undefined): ResolvedEndpoint {
   if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
     throw new ConsulConfigError("scheme", `must be "http" or "https", got ${JSON.stringify(scheme)}`);
@@ -376,12 +384,12 @@ export function resolveOptions(options: ConsulBackendOptions): ResolvedOptions {
   if (!Number.isSafeInteger(maxParallel)) {
     throw new ConsulConfigError("max_parallel", `must be a whole number, got ${maxParallel}`);
   }
-  const sessionTtlMs = positive("session_ttl", options.sessionTtlMs, 15_000, 1000);
-  const lockWaitTimeMs = positive("lock_wait_time", options.lockWaitTimeMs, 15_000, 100);
+  const sessionTtlMs = durationMs("session_ttl", options.sessionTtlMs, 15_000, 1000);
+  const lockWaitTimeMs = durationMs("lock_wait_time", options.lockWaitTimeMs, 15_000, 100);
   if (lockWaitTimeMs > 600_000) {
     throw new ConsulConfigError("lock_wait_time", "Consul caps blocking queries at 10m: use at most 10m");
   }
-  const lockDelayMs = positive("lock_delay", options.lockDelayMs, 15_000, 0);
+  const lockDelayMs = durationMs("lock_delay", options.lockDelayMs, 15_000, 0);
   if (lockDelayMs > 60_000) {
     throw new ConsulConfigError("lock_delay", "Consul accepts 0s to 60s");
   }
@@ -424,8 +432,8 @@ export function resolveOptions(options: ConsulBackendOptions): ResolvedOptions {
     sessionTtlMs,
     lockWaitTimeMs,
     lockDelayMs,
-    requestTimeoutMs: positive("request_timeout", options.requestTimeoutMs, 10_000, 1),
-    retryBudgetMs: positive("retry_budget", options.retryBudgetMs, 15_000, 0),
+    requestTimeoutMs: durationMs("request_timeout", options.requestTimeoutMs, 10_000, 1),
+    retryBudgetMs: durationMs("retry_budget", options.retryBudgetMs, 15_000, 0),
     txnMaxRequestBytes: positive("txn_max_req_len", options.txnMaxRequestBytes, 512 * 1024, 1024),
     haLockKey,
     tls,
