@@ -435,6 +435,31 @@ describe("SealWrapBackend.rewrap", () => {
     expect(text((await writer.get("core/keyring"))?.value as Uint8Array)).toBe("newer");
   });
 
+  it("on a non-transactional backend, a write that lands while the entry is being re-wrapped is not overwritten", async () => {
+    const mem = new MemoryBackend();
+    await populate(mem);
+    const writer = new SealWrapBackend(mem, await staticSeal("v1", oldKey));
+    const rotated = await staticSeal("v2", newKey, [{ keyId: "v1", key: oldKey }]);
+    let raced = false;
+    // The seal round trip (an HSM/KMS call in production) is where the time goes: a user write
+    // lands while rewrap is re-encrypting core/keyring.
+    const slowSeal = new CountingSeal(rotated);
+    const encrypt = slowSeal.encrypt.bind(slowSeal);
+    slowSeal.encrypt = async (pt, opts) => {
+      const blob = await encrypt(pt, opts);
+      if (!raced) {
+        raced = true;
+        await writer.put({ key: "core/keyring", value: utf8("newer"), sealWrap: true });
+      }
+      return blob;
+    };
+    const swb = new SealWrapBackend(plainBackend(mem), slowSeal);
+    const result = await swb.rewrap("core/", undefined, { concurrency: 1 });
+    expect(raced).toBe(true);
+    expect(result).toMatchObject({ processed: 2, rewrapped: 1, failed: 0 });
+    expect(text((await writer.get("core/keyring"))?.value as Uint8Array)).toBe("newer");
+  });
+
   it("refuses to run with a seal that does not support seal wrap", async () => {
     const swb = new SealWrapBackend(new MemoryBackend(), await shamirSeal());
     const err = await swb.rewrap().catch((e: unknown) => e);

@@ -158,7 +158,9 @@ export class SealWrapBackend implements Backend {
    * `keyInfo.keyId` differs from `seal.keyId()` (run after rotating the seal key, with the old key
    * still available to the seal for decrypt). Unwrapped entries are left alone. On a
    * transactional backend each rewrite is conditional on the entry being unchanged since it was
-   * read, so a concurrent write is never overwritten with older data.
+   * read, so a concurrent write is never overwritten with older data; on any other backend the
+   * entry is re-read just before the rewrite, which leaves only the window between that read and
+   * the write.
    */
   async rewrap(
     prefix = "",
@@ -255,6 +257,10 @@ export class SealWrapBackend implements Backend {
         throw err;
       }
     } else {
+      // No conditional write: re-read after the seal round trip (where the time goes), so a write
+      // that landed meanwhile stands; what is left is the window between this read and the put.
+      const now = await this.inner.get(key);
+      if (now === undefined || !constantTimeEqual(now.value, raw.value)) return "skipped";
       await this.inner.put({ key, value: next, sealWrap: true });
     }
     return "rewrapped";
