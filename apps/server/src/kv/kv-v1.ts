@@ -17,11 +17,17 @@ import {
 
 export class KvV1 implements KvEngine {
   readonly #view: PrefixView;
-  readonly #leaseTtl: number;
+  readonly #defaultLeaseTtl: () => number;
 
-  constructor(view: PrefixView, defaultLeaseTtl = 0) {
+  /** @param defaultLeaseTtl seconds (0 = the system maximum), or a getter for the mount's current value. */
+  constructor(view: PrefixView, defaultLeaseTtl: number | (() => number) = 0) {
     this.#view = view;
-    this.#leaseTtl = defaultLeaseTtl > 0 ? defaultLeaseTtl : SYSTEM_MAX_TTL_S;
+    this.#defaultLeaseTtl = typeof defaultLeaseTtl === "number" ? () => defaultLeaseTtl : defaultLeaseTtl;
+  }
+
+  get #leaseTtl(): number {
+    const t = this.#defaultLeaseTtl();
+    return t > 0 ? t : SYSTEM_MAX_TTL_S;
   }
 
   async exists(path: string): Promise<boolean | undefined> {

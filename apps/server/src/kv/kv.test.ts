@@ -269,6 +269,17 @@ describe("MountTable", () => {
     expect(await memory.list(`logical/${m.uuid}/`)).toEqual([]);
   });
 
+  it("tuning default_lease_ttl of a kv v1 mount changes the lease_duration of its reads", async () => {
+    const t = new MountTable(new MemoryBackend());
+    await t.mount("kv1", { type: "kv-v1", config: { defaultLeaseTtl: 3600 } });
+    const before = await t.resolve("kv1/a");
+    await before?.engine.handle(req("write", "a", { x: "1" }));
+    expect((await before?.engine.handle(req("read", "a")))?.leaseDuration).toBe(3600);
+    await t.tune("kv1", { defaultLeaseTtl: 60 });
+    const after = await t.resolve("kv1/a");
+    expect((await after?.engine.handle(req("read", "a")))?.leaseDuration).toBe(60);
+  });
+
   it("a seal_wrap mount writes its entries with sealWrap", async () => {
     const storage = new MemoryBackend();
     const flagged: string[] = [];

@@ -134,7 +134,8 @@ export class MountTable {
       const inner =
         m.options.version === "2"
           ? new KvV2(view, this.#activeTerm === undefined ? {} : { activeTerm: this.#activeTerm })
-          : new KvV1(view, m.config.default_lease_ttl);
+          : // The mount's current default_lease_ttl (tune changes it), not the one at first use.
+            new KvV1(view, () => this.#leaseTtlOf(uuid, m.config.default_lease_ttl));
       e = {
         handle: (r: KvRequest): Promise<KvResponse> => this.#tracked(uuid, () => inner.handle(r)),
         exists: (p: string): Promise<boolean | undefined> => this.#tracked(uuid, () => inner.exists(p)),
@@ -142,6 +143,10 @@ export class MountTable {
       this.#engines.set(key, e);
     }
     return e;
+  }
+
+  #leaseTtlOf(uuid: string, fallback: number): number {
+    return this.#loaded?.entries.find((e) => e.uuid === uuid)?.config.default_lease_ttl ?? fallback;
   }
 
   /** Runs an engine call of mount `uuid`, counted so that unmount can wait for it. */
