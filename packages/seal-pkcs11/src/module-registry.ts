@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { realpathSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
-import { SealConfigError } from "@bulwark/seal";
+import { SealConfigError, SealUnavailableError } from "@bulwark/seal";
 import { Module } from "graphene-pk11";
 import pkcs11js from "pkcs11js";
 import { CKR_CRYPTOKI_ALREADY_INITIALIZED, rvOf, toCallError } from "./errors.js";
@@ -96,7 +96,12 @@ export function acquireModule(lib: string): LoadedModule {
       } catch {
         // The library failed to initialise; unloading is best effort.
       }
-      throw toCallError("C_Initialize", err);
+      const cause = toCallError("C_Initialize", err);
+      // The library loaded but cannot start: its own configuration, or the HSM it talks to.
+      throw new SealUnavailableError(
+        `the PKCS#11 library ${lib} failed to initialise (${cause.message}); check the library's own configuration (SoftHSM: SOFTHSM2_CONF and its token directory; CloudHSM: configure-pkcs11) and that the HSM is reachable`,
+        { cause },
+      );
     }
   }
   let description = "";
