@@ -227,6 +227,31 @@ describe("encrypt and decrypt", () => {
     expect(new TextDecoder().decode(await seal.decrypt(old))).toBe("old");
   });
 
+  it("concurrent encrypts during an alias re-point (KMS answers old and new key in turn) all succeed", async () => {
+    const { seal, kms, primary, secondary } = setup();
+    seals.push(seal);
+    await seal.init();
+    // KMS alias updates are eventually consistent: answers name the new and the old key in turn.
+    const fake = kms.encrypt.bind(kms);
+    const answers: Array<() => void> = [];
+    let n = 0;
+    kms.encrypt = async (input, options) => {
+      const out = await fake({ ...input, KeyId: n++ % 2 === 0 ? SECONDARY : PRIMARY }, options);
+      // Hold every answer until all have arrived, then deliver them together.
+      await new Promise<void>((resolve) => {
+        answers.push(resolve);
+        if (answers.length === 4) for (const r of answers) r();
+      });
+      return out;
+    };
+    const blobs = await Promise.all(["a", "b", "c", "d"].map((v) => seal.encrypt(utf8(v))));
+    expect(blobs.map((b) => b.keyInfo?.keyId).sort()).toEqual(
+      [primary, primary, secondary, secondary].sort(),
+    );
+    const back = await Promise.all(blobs.map((b) => seal.decrypt(b)));
+    expect(back.map((b) => new TextDecoder().decode(b))).toEqual(["a", "b", "c", "d"]);
+  });
+
   it("a blob whose key id was swapped for another existing key is refused", async () => {
     const { seal, secondary } = setup();
     seals.push(seal);

@@ -106,6 +106,8 @@ export class AwsKmsSeal extends BaseSeal {
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<SealHealth> | undefined;
   #stopped = false;
+  /** Key ARNs KMS reported for this seal's Encrypt calls, most recent last (a few at most). */
+  readonly #reported = new Set<string>();
 
   constructor(options: AwsKmsSealOptions) {
     super();
@@ -225,7 +227,23 @@ export class AwsKmsSeal extends BaseSeal {
     return this.#report(state);
   }
 
+  /**
+   * While an alias is re-pointed, KMS answers with the old and the new key in turn, so `keyId()`
+   * can move on between a concurrent encrypt's answer and the template's check of its blob. Any key
+   * KMS reported for an Encrypt of this seal is one it encrypts with.
+   */
+  protected override isCurrentKeyId(recorded: string, keyIdBefore: string): boolean {
+    return super.isCurrentKeyId(recorded, keyIdBefore) || this.#reported.has(recorded);
+  }
+
   // ---------------------------------------------------------------------------------- internals
+
+  #remember(keyArn: string): void {
+    this.#reported.delete(keyArn);
+    this.#reported.add(keyArn);
+    // A handful is plenty: ARNs change only when an alias or kms_key_id is re-pointed.
+    if (this.#reported.size > 8) this.#reported.delete(this.#reported.values().next().value as string);
+  }
 
   #client(): KmsApi {
     const api = this.#api;
@@ -341,6 +359,7 @@ export class AwsKmsSeal extends BaseSeal {
       keyArn = out.KeyId;
       return out.CiphertextBlob;
     });
+    this.#remember(keyArn);
     // Follow the key KMS actually used: an alias may have been re-pointed since the last call.
     if (keyArn !== this.#keyArn) {
       if (this.#keyArn !== undefined) {

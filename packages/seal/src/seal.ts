@@ -117,6 +117,16 @@ export abstract class BaseSeal implements Seal {
     };
   }
 
+  /**
+   * Whether `recorded`, the key id in a blob `doEncrypt` just returned, is a key this seal encrypts
+   * with. Default: `keyId()` before or after the call. A provider whose current key can change
+   * under concurrent calls (a KMS alias answering with the old and the new key while it is
+   * re-pointed) may also accept the other keys it was told about.
+   */
+  protected isCurrentKeyId(recorded: string, keyIdBefore: string): boolean {
+    return recorded === keyIdBefore || recorded === this.keyId();
+  }
+
   /** True once `init()` succeeded and until `finalize()` starts. */
   protected get initialized(): boolean {
     return this.#initialized && this.#finalizePromise === undefined;
@@ -192,7 +202,7 @@ export abstract class BaseSeal implements Seal {
     // Postcondition: the returned blob must carry keyInfo with a keyId equal to keyId() at encryption time.
     // (Sampled before and after the call: a KMS seal learns its key ARN from the Encrypt response.)
     const recorded = blob.keyInfo?.keyId;
-    if (typeof recorded !== "string" || (recorded !== keyIdBefore && recorded !== this.keyId())) {
+    if (typeof recorded !== "string" || !this.isCurrentKeyId(recorded, keyIdBefore)) {
       throw this.#contract(
         `doEncrypt must record the key it used: blob.keyInfo.keyId is ${JSON.stringify(recorded)}, keyId() is ${JSON.stringify(keyIdBefore)}`,
       );
