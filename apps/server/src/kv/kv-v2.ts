@@ -82,6 +82,8 @@ function checkCustomMetadata(cm: Record<string, string>): void {
 
 /** How long the mount's config is reused without reading storage (writes here refresh it). */
 const CONFIG_CACHE_MS = 5000;
+/** The lock of config writes in the per-key mutex (no secret key contains NUL). */
+const CONFIG_LOCK = "\0config";
 
 export class KvV2 implements KvEngine {
   readonly #view: PrefixView;
@@ -89,6 +91,8 @@ export class KvV2 implements KvEngine {
   /** key → sha256(key): the versions folder name, hashed once per key. */
   readonly #hashes = new Map<string, string>();
   #config: { value: Config; at: number } | undefined;
+  /** Changes at the start and end of every config write: a read that overlapped one caches nothing. */
+  #configSeq = 0;
   readonly #cache: MetadataCache;
 
   /**
@@ -160,12 +164,14 @@ export class KvV2 implements KvEngine {
   async #readConfig(): Promise<Config> {
     const c = this.#config;
     if (c !== undefined && Date.now() - c.at < CONFIG_CACHE_MS) return c.value;
+    const seq = this.#configSeq;
     const value = (await this.#view.getJson<Config>("config")) ?? {
       max_versions: 0,
       cas_required: false,
       delete_version_after: 0,
     };
-    this.#config = { value, at: Date.now() };
+    // A config write that began or ended meanwhile may have stored something newer than this.
+    if (seq === this.#configSeq) this.#config = { value, at: Date.now() };
     return value;
   }
 
@@ -185,16 +191,24 @@ export class KvV2 implements KvEngine {
     });
     if (f.max_versions !== undefined && f.max_versions < 0)
       throw new KvError(400, "max_versions must not be negative");
-    this.#config = undefined;
-    const c = await this.#readConfig();
-    const next: Config = {
-      max_versions: f.max_versions ?? c.max_versions,
-      cas_required: f.cas_required ?? c.cas_required,
-      delete_version_after: f.delete_version_after ?? c.delete_version_after,
-    };
-    await this.#view.putJson("config", next);
-    this.#config = { value: next, at: Date.now() };
-    return {};
+    // One config write at a time (each merges into the stored config: no field may be lost).
+    return this.#locks.run(CONFIG_LOCK, async () => {
+      this.#config = undefined;
+      const c = await this.#readConfig();
+      const next: Config = {
+        max_versions: f.max_versions ?? c.max_versions,
+        cas_required: f.cas_required ?? c.cas_required,
+        delete_version_after: f.delete_version_after ?? c.delete_version_after,
+      };
+      this.#configSeq++;
+      try {
+        await this.#view.putJson("config", next);
+        this.#config = { value: next, at: Date.now() };
+      } finally {
+        this.#configSeq++;
+      }
+      return {};
+    });
   }
 
   // ------------------------------------------------------------------ data

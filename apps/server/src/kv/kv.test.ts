@@ -199,6 +199,70 @@ describe("KV v2", () => {
   });
 });
 
+describe("KV v2 mount config under concurrency", () => {
+  /** Storage whose gets of `config` look at storage, then wait until `release` is called. */
+  function stalling() {
+    const memory = new MemoryBackend();
+    const waiting: (() => void)[] = [];
+    let stall = false;
+    const slow = new Proxy(memory, {
+      get(target, prop, recv) {
+        if (prop === "get")
+          return async (key: string) => {
+            const v = await target.get(key);
+            if (stall && key.endsWith("/config")) await new Promise<void>((r) => waiting.push(r));
+            return v;
+          };
+        if (prop === "put")
+          return async (e: Parameters<MemoryBackend["put"]>[0]) => {
+            await new Promise((r) => setTimeout(r, 1));
+            return target.put(e);
+          };
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const kv = new KvV2(new PrefixView(slow, "logical/x/", false), { activeTerm: () => 1 });
+    return {
+      kv,
+      stall: (on: boolean) => {
+        stall = on;
+      },
+      waiting: () => waiting.length,
+      release: () => {
+        for (const r of waiting.splice(0)) r();
+      },
+    };
+  }
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  it("a config read that began before a config write does not cache the old config over it", async () => {
+    const s = stalling();
+    s.stall(true);
+    const early = s.kv.handle(req("write", "data/a", { data: { v: "1" } }));
+    await tick();
+    expect(s.waiting()).toBe(1);
+    s.stall(false);
+    await s.kv.handle(req("write", "config", { cas_required: true }));
+    s.release();
+    await early;
+    expect(await status(s.kv.handle(req("write", "data/b", { data: { v: "1" } })))).toBe(400);
+    const cfg = (await s.kv.handle(req("read", "config"))).data as { cas_required: boolean };
+    expect(cfg.cas_required).toBe(true);
+  });
+
+  it("two config writes of different fields at once: both changes are kept", async () => {
+    const s = stalling();
+    await Promise.all([
+      s.kv.handle(req("write", "config", { max_versions: 3 })),
+      s.kv.handle(req("write", "config", { cas_required: true })),
+      s.kv.handle(req("write", "config", { delete_version_after: "1h" })),
+    ]);
+    const cfg = (await s.kv.handle(req("read", "config"))).data;
+    expect(cfg).toEqual({ max_versions: 3, cas_required: true, delete_version_after: "1h0m0s" });
+  });
+});
+
 describe("MountTable", () => {
   it("mounts, resolves the longest prefix, refuses overlaps and reserved paths, unmounts with data", async () => {
     const storage = new MemoryBackend();
