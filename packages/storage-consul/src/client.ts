@@ -231,9 +231,15 @@ export class ConsulHttp {
    * (for `X-Consul-Index`), and `signal` cancels the request in flight.
    */
   ctx(signal?: AbortSignal): { ctx: EventEmitter; done: () => void } {
-    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true, canceled: false });
     if (signal === undefined) return { ctx, done: () => undefined };
+    // Already aborted: papi refuses a canceled ctx before sending (a "cancel" emitted now would be lost).
+    if (signal.aborted) {
+      ctx.canceled = true;
+      return { ctx, done: () => undefined };
+    }
     const onAbort = (): void => {
+      ctx.canceled = true;
       ctx.emit("cancel");
     };
     signal.addEventListener("abort", onAbort, { once: true });

@@ -2,6 +2,8 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { StorageError } from "@bulwark/storage";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { ConsulHttp } from "../src/client.js";
+import { resolveOptions } from "../src/config.js";
 import { ConsulBackend, type ConsulBackendOptions } from "../src/index.js";
 import { ConsulAgent } from "./consul-agent.js";
 import { describeConsul } from "./gate.js";
@@ -497,11 +499,13 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     const waiter = new ConsulBackend({ address: agent.address, path: holder.path, lockWaitTimeMs: 5000 });
     const pending = waiter.lockWith("core/lock", "waiter").acquire();
     await new Promise((r) => setTimeout(r, 100));
-    await waiter.close();
-    await expect(pending).rejects.toMatchObject({
+    // close() waits for the wait to end, so the rejection lands before close() resolves.
+    const ended = expect(pending).rejects.toMatchObject({
       name: "StorageUnavailableError",
       message: "the Consul backend was closed while waiting for the lock",
     });
+    await waiter.close();
+    await ended;
   });
 
   it("close() during a pending wait destroys the wait's session before it resolves (no session left to expire)", async () => {
@@ -551,6 +555,46 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
       gc();
     }
     expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+  });
+
+  it("a request started with an already-aborted signal is not sent (a blocking query would otherwise run out its wait)", async () => {
+    const http = new ConsulHttp(resolveOptions({ address: proxy.address }), 4);
+    try {
+      const first = await http.raw.kv.get({ key: `${run}/abort-probe`, buffer: true, ctx: http.ctx().ctx });
+      const index = first[0].headers?.["x-consul-index"] as string;
+      const gone = new AbortController();
+      gone.abort();
+      proxy.seen.length = 0;
+      const started = Date.now();
+      const outcome = await http
+        .retry(
+          "blocking read",
+          async () => {
+            const { ctx, done } = http.ctx(gone.signal);
+            try {
+              return await http.raw.kv.get({
+                key: `${run}/abort-probe`,
+                buffer: true,
+                ctx,
+                index,
+                wait: "3s",
+              });
+            } finally {
+              done();
+            }
+          },
+          { idempotent: true, signal: gone.signal },
+        )
+        .then(
+          () => "resolved",
+          (err: Error) => err.name,
+        );
+      expect(outcome).toBe("AbortError");
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(proxy.seen).toEqual([]);
+    } finally {
+      http.close();
+    }
   });
 
   it("a session_ttl Consul refuses is a clear error on acquire", async () => {
