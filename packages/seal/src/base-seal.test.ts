@@ -122,6 +122,47 @@ describe("BaseSeal guards", () => {
     await expect(pending).rejects.toBe(reason);
   });
 
+  it("concurrent init: one caller's abort rejects only that caller; the shared attempt goes on for the others", async () => {
+    const seal = new ProbeSeal();
+    const gate = deferred();
+    let providerSignal: AbortSignal | undefined;
+    seal.initImpl = (signal) => {
+      providerSignal = signal;
+      return gate.promise;
+    };
+    const first = new AbortController();
+    const a = seal.init(first.signal);
+    const b = seal.init();
+    const reason = new Error("caller a gave up");
+    first.abort(reason);
+    await expect(a).rejects.toBe(reason);
+    expect(providerSignal?.aborted, "b still waits: the provider's attempt must not be aborted").toBe(false);
+    gate.resolve();
+    await b;
+    expect(seal.calls.init).toBe(1);
+    expect(await seal.decrypt(await seal.encrypt(pt))).toEqual(pt);
+  });
+
+  it("concurrent init: a later caller's signal is honoured too, and the attempt stops once every caller gave up", async () => {
+    const seal = new ProbeSeal();
+    seal.initImpl = (signal) =>
+      new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason)));
+    const first = new AbortController();
+    const second = new AbortController();
+    const a = seal.init(first.signal);
+    const b = seal.init(second.signal);
+    const late = new Error("caller b gave up");
+    second.abort(late);
+    await expect(b).rejects.toBe(late);
+    const reason = new Error("caller a gave up");
+    first.abort(reason);
+    await expect(a).rejects.toBe(reason);
+    // Nothing is left running, and init can be tried again.
+    seal.initImpl = async () => {};
+    await seal.init();
+    expect(seal.calls.init).toBe(2);
+  });
+
   it("encrypt/decrypt before init → SealNotInitializedError", async () => {
     const seal = new ProbeSeal();
     await expect(seal.encrypt(pt)).rejects.toBeInstanceOf(SealNotInitializedError);

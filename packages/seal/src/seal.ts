@@ -28,7 +28,8 @@ export interface SealHealth {
  *
  * Contract (checked by `runSealConformance` from `@bulwark/seal/testing`):
  * - `init()` connects, resolves the key and proves it with a round trip; it is idempotent, and
- *   concurrent calls share one attempt. A failed init may be retried.
+ *   concurrent calls share one attempt. A caller's abort rejects that caller's call; the attempt
+ *   itself is aborted once every caller waiting for it has aborted. A failed init may be retried.
  * - `encrypt`/`decrypt` before `init()` → `SealNotInitializedError`; after `finalize()` →
  *   `SealFinalizedError`. `finalize()` is idempotent.
  * - Every blob carries `keyInfo` whose `keyId` equals `keyId()` at encryption time; decrypt picks
@@ -54,6 +55,14 @@ export interface Seal {
 
 type Operation = "init" | "finalize" | "encrypt" | "decrypt" | "health";
 
+/** A running `doInit`, shared by every `init()` call made while it runs. */
+interface InitAttempt {
+  promise: Promise<void>;
+  controller: AbortController;
+  /** Callers still waiting (infinite once a caller without a signal joined). */
+  waiting: number;
+}
+
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
@@ -76,6 +85,7 @@ export abstract class BaseSeal implements Seal {
   abstract keyId(): string;
 
   #initPromise: Promise<void> | undefined;
+  #initAttempt: InitAttempt | undefined;
   #initialized = false;
   #finalizePromise: Promise<void> | undefined;
   #inFlight = 0;
@@ -135,25 +145,66 @@ export abstract class BaseSeal implements Seal {
   init(signal?: AbortSignal): Promise<void> {
     // Rule: init after finalize is refused.
     if (this.#finalizePromise !== undefined) return Promise.reject(new SealFinalizedError());
-    // Rule: init is idempotent (concurrent init calls share one promise).
-    if (this.#initPromise !== undefined) return this.#initPromise;
+    // Rule: init is idempotent (concurrent init calls share one attempt).
+    if (this.#initPromise !== undefined) {
+      if (this.#initialized || this.#initAttempt === undefined) return this.#initPromise;
+      return this.#join(this.#initAttempt, signal);
+    }
     // Rule: an already aborted signal stops init before any provider call.
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const attempt = this.#runInit(signal);
-    this.#initPromise = attempt;
-    // A failed init may be retried: forget the failed attempt.
-    attempt.catch(() => {
-      if (this.#initPromise === attempt) this.#initPromise = undefined;
-    });
-    return attempt;
+    // The provider gets a signal of the attempt's own: it aborts only once every caller waiting
+    // for the attempt has aborted (a caller without a signal keeps it going).
+    const controller = new AbortController();
+    const attempt: InitAttempt = { promise: this.#runInit(controller.signal), controller, waiting: 0 };
+    this.#initPromise = attempt.promise;
+    this.#initAttempt = attempt;
+    attempt.promise.then(
+      () => {
+        if (this.#initAttempt === attempt) this.#initAttempt = undefined;
+      },
+      () => {
+        // A failed init may be retried: forget the failed attempt.
+        if (this.#initPromise === attempt.promise) this.#initPromise = undefined;
+        if (this.#initAttempt === attempt) this.#initAttempt = undefined;
+      },
+    );
+    return this.#join(attempt, signal);
   }
 
-  async #runInit(signal: AbortSignal | undefined): Promise<void> {
+  /** One caller's view of a shared init attempt: its own abort rejects its own promise. */
+  #join(attempt: InitAttempt, signal: AbortSignal | undefined): Promise<void> {
+    if (signal === undefined) {
+      attempt.waiting = Number.POSITIVE_INFINITY;
+      return attempt.promise;
+    }
+    if (signal.aborted) return Promise.reject(signal.reason);
+    attempt.waiting++;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        attempt.waiting--;
+        if (attempt.waiting === 0) attempt.controller.abort(signal.reason);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      attempt.promise.then(
+        () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  async #runInit(signal: AbortSignal): Promise<void> {
     try {
       await this.doInit(signal);
     } catch (err) {
       // An abort is reported as the caller's own abort reason, not as a seal failure.
-      if (signal?.aborted && err === signal.reason) throw err;
+      if (signal.aborted && err === signal.reason) throw err;
       throw this.#wrap("init", err);
     }
     this.#initialized = true;
