@@ -333,6 +333,34 @@ describe("MountTable", () => {
     expect(await memory.list(`logical/${m.uuid}/`)).toEqual([]);
   });
 
+  it("a table read that began before a mount does not cache the table without it", async () => {
+    const memory = new MemoryBackend();
+    const waiting: (() => void)[] = [];
+    let stall = false;
+    const slow = new Proxy(memory, {
+      get(target, prop, recv) {
+        if (prop === "get")
+          return async (key: string) => {
+            const v = await target.get(key);
+            if (stall && key === "core/bulwark-mounts") await new Promise<void>((r) => waiting.push(r));
+            return v;
+          };
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const t = new MountTable(slow);
+    stall = true;
+    const early = t.resolve("secret/data/x");
+    await new Promise((r) => setTimeout(r, 5));
+    expect(waiting.length).toBe(1);
+    stall = false;
+    await t.mount("secret", { type: "kv", options: { version: "2" } });
+    for (const r of waiting.splice(0)) r();
+    expect(await early).toBeUndefined();
+    expect((await t.resolve("secret/data/x"))?.mount.path).toBe("secret/");
+  });
+
   it("tuning default_lease_ttl of a kv v1 mount changes the lease_duration of its reads", async () => {
     const t = new MountTable(new MemoryBackend());
     await t.mount("kv1", { type: "kv-v1", config: { defaultLeaseTtl: 3600 } });

@@ -82,6 +82,8 @@ export class MountTable {
   readonly #activeTerm: (() => number | undefined) | undefined;
   readonly #engines = new Map<string, KvEngine>();
   #loaded: Loaded | undefined;
+  /** Changes at the start and end of every table write: a load that overlapped one caches nothing. */
+  #writes = 0;
   /** Engine calls running per mount uuid, so unmount can let them finish before deleting data. */
   readonly #inflight = new Map<string, { count: number; idle: (() => void) | undefined }>();
   /** Mounts removed by this node: their engines refuse work (nothing may land after the delete). */
@@ -102,10 +104,12 @@ export class MountTable {
   async all(): Promise<MountEntry[]> {
     const l = this.#loaded;
     if (l !== undefined && Date.now() - l.at < this.#ttlMs) return l.entries;
+    const seq = this.#writes;
     const e = await this.#storage.get(TABLE);
     const entries =
       e === undefined ? [] : (JSON.parse(dec.decode(e.value)) as { entries: MountEntry[] }).entries;
-    this.#loaded = { entries, at: Date.now() };
+    // A mount/unmount/tune that began or ended meanwhile stored a newer table: keep that one.
+    if (seq === this.#writes) this.#loaded = { entries, at: Date.now() };
     return entries;
   }
 
@@ -275,8 +279,16 @@ export class MountTable {
   }
 
   async #write(entries: MountEntry[]): Promise<void> {
-    await this.#storage.put({ key: TABLE, value: enc.encode(JSON.stringify({ entries })) });
-    this.#loaded = { entries, at: Date.now() };
+    this.#writes++;
+    try {
+      await this.#storage.put({ key: TABLE, value: enc.encode(JSON.stringify({ entries })) });
+      this.#loaded = { entries, at: Date.now() };
+    } catch (e) {
+      this.#loaded = undefined;
+      throw e;
+    } finally {
+      this.#writes++;
+    }
     // Engines of removed mounts go; the others stay (their per-key locks must not be split).
     const live = new Set(entries.map((e) => e.uuid));
     for (const k of this.#engines.keys()) if (!live.has(k.split(":")[0] as string)) this.#engines.delete(k);
