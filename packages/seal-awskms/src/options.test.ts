@@ -250,6 +250,15 @@ describe("parseAwsKmsSealConfig: bad configuration", () => {
     ).toBe("requestTimeoutMs");
   });
 
+  it("a duration out of range is reported with its unit, not as a bare millisecond count", () => {
+    const err = configError(() => parseAwsKmsSealConfig({ kms_key_id: KEY, request_timeout: "20m" }, {}));
+    expect(err.field).toBe("request_timeout");
+    expect(err.message).toContain("from 1 ms to 600000 ms");
+    expect(err.message).toContain("got 1200000 ms");
+    const typed = configError(() => parseAwsKmsSealConfig({ kmsKeyId: KEY, healthCheckTimeoutMs: 0 }, {}));
+    expect(typed.message).toContain("got 0 ms");
+  });
+
   it("endpoint must be an http(s) URL", () => {
     expect(
       configError(() => parseAwsKmsSealConfig({ kms_key_id: KEY, endpoint: "kms.local:4599" }, {})).field,

@@ -394,7 +394,12 @@ export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): 
     const v = options[f];
     if (v === undefined) return def;
     if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
-      throw new SealConfigError(name(f), `must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      // Durations arrive here in milliseconds, whatever unit the configuration used: say so.
+      const ms = DURATION_FIELDS.has(f) ? " ms" : "";
+      throw new SealConfigError(
+        name(f),
+        `must be from ${min}${ms} to ${max}${ms}, got ${JSON.stringify(v)}${typeof v === "number" ? ms : ""}`,
+      );
     }
     return Math.round(v);
   };
