@@ -227,10 +227,15 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
   }
 
   async transaction(ops: readonly TxnOp[]): Promise<void> {
+    if (!Array.isArray(ops)) {
+      throw new TypeError(
+        `transaction(ops): ops must be an array, got ${ops === null ? "null" : typeof ops}`,
+      );
+    }
     const { maxEntries, maxBytes } = this.transactionLimits;
     let bytes = 0;
-    for (const op of ops) {
-      switch (op.op) {
+    for (const [i, op] of ops.entries()) {
+      switch (op?.op) {
         case "put":
           validateKey(op.entry.key);
           this.#checkValue(op.entry.key, op.entry.value);
@@ -242,10 +247,17 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
           break;
         case "check":
           validateKey(op.key);
+          if (op.value !== undefined && !(op.value instanceof Uint8Array)) {
+            throw new TypeError(
+              `transaction op ${i} (check ${JSON.stringify(op.key)}): value must be a Uint8Array or undefined, got ${typeof op.value}`,
+            );
+          }
           bytes += Buffer.byteLength(op.key) + (op.value?.length ?? 0);
           break;
         default:
-          throw new TypeError(`unknown transaction op ${JSON.stringify((op as { op?: unknown }).op)}`);
+          throw new TypeError(
+            `transaction op ${i}: unknown op ${JSON.stringify((op as { op?: unknown } | null)?.op)}; expected "put", "delete" or "check"`,
+          );
       }
     }
     if (ops.length > maxEntries) {
