@@ -494,6 +494,16 @@ describe("retries", () => {
     expect(performance.now() - started).toBeLessThan(2_000);
   }, 5_000);
 
+  it("an injected client may answer synchronously (a KmsApi written without async)", async () => {
+    const { seal, kms } = setup();
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("sync"));
+    const answer = await kms.decrypt({ CiphertextBlob: blob.keyInfo?.wrappedKey as Uint8Array }, {});
+    kms.decrypt = (() => answer) as unknown as typeof kms.decrypt;
+    expect(new TextDecoder().decode(await seal.decrypt(blob))).toBe("sync");
+  });
+
   it("does not retry what retrying cannot fix", async () => {
     for (const [name, cls] of [
       ["AccessDeniedException", AwsKmsAccessDeniedError],

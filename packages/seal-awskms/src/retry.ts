@@ -103,7 +103,7 @@ export async function callKms<T>(
         controller.signal.addEventListener("abort", onGiveUp, { once: true });
       });
       try {
-        const attempt = call(controller.signal);
+        const attempt = Promise.resolve(call(controller.signal));
         // A late rejection of an abandoned attempt must not surface as an unhandled rejection.
         attempt.catch(() => undefined);
         return await Promise.race([attempt, givenUp]);
