@@ -6,6 +6,7 @@ import { freePort } from "../../test/helpers/server-process.js";
 import type { RunningServer } from "../contracts.js";
 import { createLogger } from "../logging.js";
 import { FORWARDED_HEADER } from "./forward.js";
+import { decodeRootToken } from "./generate-root.js";
 import { createRootToken, mountKv, startHttpServer } from "./server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON response bodies, checked field by field
@@ -44,7 +45,7 @@ async function cluster(opts: { advertiseA?: boolean } = {}) {
     return store;
   };
   const a = await node("a", portA, opts.advertiseA ?? true);
-  await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+  const init = await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
   await waitFor(() => a.status().active);
   const b = await node("b", portB, true);
   await new Promise((r) => setTimeout(r, 30));
@@ -62,7 +63,7 @@ async function cluster(opts: { advertiseA?: boolean } = {}) {
   const [httpA, httpB] = [await listen(a, portA), await listen(b, portB)];
   await mountKv(a, "secret", { version: 2 });
   const token = await createRootToken(a);
-  return { a, b, httpA, httpB, token };
+  return { a, b, httpA, httpB, token, recoveryKey: init.recoveryKeys[0] as string };
 }
 
 describe("request forwarding from a standby", () => {
@@ -93,6 +94,30 @@ describe("request forwarding from a standby", () => {
     expect(own).toMatchObject({ is_self: true, leader_address: httpA.address });
     expect(own.active_time).not.toBe("0001-01-01T00:00:00Z");
   });
+
+  it("generate-root through the standby runs on the active node and yields a working root token", async () => {
+    const { httpA, httpB, recoveryKey } = await cluster();
+    const started = await fetch(`${httpB.address}/v1/sys/generate-root/attempt`, {
+      method: "PUT",
+      body: "{}",
+    });
+    expect(started.status).toBe(200);
+    const { nonce, otp } = await json(started);
+    // The attempt lives where the token will be made: the active node sees it too.
+    expect((await json(await fetch(`${httpA.address}/v1/sys/generate-root/attempt`))).nonce).toBe(nonce);
+    const done = await fetch(`${httpB.address}/v1/sys/generate-root/update`, {
+      method: "PUT",
+      body: JSON.stringify({ key: recoveryKey, nonce }),
+    });
+    expect(done.status).toBe(200);
+    const body = await json(done);
+    expect(body.complete).toBe(true);
+    const root = decodeRootToken(body.encoded_token, otp);
+    const self = await fetch(`${httpA.address}/v1/auth/token/lookup-self`, {
+      headers: { "x-vault-token": root },
+    });
+    expect(self.status).toBe(200);
+  }, 40_000);
 
   it("is never forwarded twice: a forwarded request reaching a standby is a 503", async () => {
     const { httpB, token } = await cluster();

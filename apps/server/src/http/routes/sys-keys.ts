@@ -6,7 +6,13 @@
  * threshold of current shares is in, and the new shares are returned. `require_verification =
  * true` is refused at init, and the `verify` endpoints answer 400 saying so.
  */
-import type { RekeyResult, RekeyStatus, RekeyTarget } from "@bulwark/core";
+import {
+  CoreError,
+  type RekeyResult,
+  type RekeyStatus,
+  type RekeyTarget,
+  type SealedStore,
+} from "@bulwark/core";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, requireUnsealed, route } from "../context.js";
 import { HttpError } from "../errors.js";
@@ -133,6 +139,17 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
   });
 }
 
+/**
+ * Root generation runs on the active node (it ends by storing a token): an unsealed standby
+ * refuses with the standby error, so the request is forwarded there (see forward.ts) — the
+ * attempt, its shares and the token all live on one node.
+ */
+function requireActive(store: SealedStore): void {
+  requireUnsealed(store);
+  if (!store.status().active)
+    throw new CoreError("standby", "this node is a standby: root generation runs on the active node");
+}
+
 export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   registerRekey(app, ctx, "rekey", "barrier");
   registerRekey(app, ctx, "rekey-recovery-key", "recovery");
@@ -146,7 +163,7 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
     url: "/v1/sys/generate-root/attempt",
     auth: "none",
     handler: async () => {
-      requireUnsealed(store);
+      requireActive(store);
       return { body: gen.status(required()) };
     },
   });
@@ -162,7 +179,7 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
           "pgp_key is not supported by Bulwark: omit it and decode the token with the OTP",
         );
       }
-      requireUnsealed(store);
+      requireActive(store);
       return { body: gen.start(required(), f.otp === "" ? undefined : f.otp) };
     },
   });
@@ -171,6 +188,7 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
     url: "/v1/sys/generate-root/attempt",
     auth: "none",
     handler: async () => {
+      if (!store.sealed) requireActive(store);
       gen.cancel();
       return undefined;
     },
@@ -181,7 +199,7 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
     auth: "none",
     handler: async ({ body }) => {
       const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
-      requireUnsealed(store);
+      requireActive(store);
       return {
         body: await gen.update(store, f.key as string, f.nonce as string, required(), () =>
           createRootToken(store),
