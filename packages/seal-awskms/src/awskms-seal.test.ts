@@ -626,6 +626,36 @@ describe("health checks", () => {
     expect(log.warn).not.toHaveBeenCalled();
   });
 
+  it("a logger that throws inside a periodic check neither stops the checks nor leaves an unhandled rejection", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const { seal, kms, log } = setup({
+        healthCheckIntervalMs: 10,
+        healthCheckUnhealthyIntervalMs: 10,
+        maxRetries: 0,
+      });
+      seals.push(seal);
+      log.warn.mockImplementation(() => {
+        throw new Error("log sink is broken");
+      });
+      await seal.init();
+      kms.fail("encrypt", ...Array.from({ length: 1000 }, () => awsError("AccessDeniedException", "denied")));
+      await vi.waitFor(() => expect(log.warn).toHaveBeenCalled(), { timeout: 5_000, interval: 2 });
+      const after = kms.count("encrypt");
+      await vi.waitFor(() => expect(kms.count("encrypt")).toBeGreaterThanOrEqual(after + 2), {
+        timeout: 5_000,
+        interval: 2,
+      });
+      expect((await seal.health()).healthy).toBe(false);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("the documented cost: 288 KMS calls a day at 10 minutes, 2 880 at 1 minute", () => {
     expect(healthCheckCallsPerDay(600_000)).toBe(288);
     expect(healthCheckCallsPerDay(60_000)).toBe(2880);

@@ -616,7 +616,11 @@ export class AwsKmsSeal extends BaseSeal {
       this.#health?.healthy === false ? opts.healthCheckUnhealthyIntervalMs : opts.healthCheckIntervalMs;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.#runCheck().finally(() => this.#schedule());
+      // The check records its result before it logs; a logger that throws must not stop the
+      // checks or surface as an unhandled rejection.
+      this.#runCheck()
+        .catch(() => undefined)
+        .finally(() => this.#schedule());
     }, delay);
     // A seal must not keep the process alive on its own.
     this.#timer.unref();
