@@ -278,25 +278,55 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
     if (ops.length === 0) return;
     // Copy the values now: the caller may reuse its buffers once we return.
     const body: ConsulTxnOp[] = [];
-    const checks: { index: number; key: string; value: Uint8Array | undefined }[] = [];
+    const checks: { index: number; key: string; value: Uint8Array | undefined; local?: CheckPlan }[] = [];
+    // What earlier ops of this transaction leave at a key (null = deleted): a check on such a key
+    // is decided here, like the memory backend does, since Consul applies the ops in order.
+    const written = new Map<string, Uint8Array | null>();
     for (const [i, op] of ops.entries()) {
-      if (op.op === "put")
+      if (op.op === "put") {
         body.push({ KV: { Verb: "set", Key: this.path + op.entry.key, Value: b64(op.entry.value) } });
-      else if (op.op === "delete") body.push({ KV: { Verb: "delete", Key: this.path + op.key } });
-      else {
-        body.push({ KV: { Verb: "check-not-exists", Key: this.path + op.key } });
+        written.set(op.entry.key, op.entry.value);
+      } else if (op.op === "delete") {
+        body.push({ KV: { Verb: "delete", Key: this.path + op.key } });
+        written.set(op.key, null);
+      } else {
+        const full = this.path + op.key;
+        const prior = written.get(op.key);
+        let local: CheckPlan | undefined;
+        if (prior === null) {
+          local =
+            op.value === undefined
+              ? { ok: true, op: { KV: { Verb: "check-not-exists", Key: full } } }
+              : { ok: false, why: "an earlier op of this transaction deletes it" };
+        } else if (prior !== undefined) {
+          // The key exists after the earlier put: a `get` passes and keeps the op indexes aligned.
+          local =
+            op.value !== undefined && sameBytes(prior, op.value)
+              ? { ok: true, op: { KV: { Verb: "get", Key: full } } }
+              : {
+                  ok: false,
+                  why:
+                    op.value === undefined
+                      ? "an earlier op of this transaction writes it"
+                      : "the value an earlier op of this transaction writes differs",
+                };
+        }
+        body.push(local?.ok ? local.op : { KV: { Verb: "check-not-exists", Key: full } });
         checks.push({
           index: i,
           key: op.key,
           value: op.value === undefined ? undefined : Uint8Array.from(op.value),
+          ...(local !== undefined ? { local } : {}),
         });
       }
     }
+    // Checks decided here do not depend on Consul's state: replaying them is safe.
+    const idempotent = checks.every((c) => c.local !== undefined);
     await this.#permits.run(async () => {
       // Consul has no value compare: a check reads the key now and pins that version with
       // check-index, so the transaction fails if anyone changes the key in between.
       for (const c of checks) {
-        const plan = await this.#planCheck(c.key, c.value);
+        const plan = c.local ?? (await this.#planCheck(c.key, c.value));
         if (!plan.ok) {
           throw new TransactionError(
             `transaction rolled back: check on ${JSON.stringify(c.key)} (op ${c.index}) failed: ${plan.why}`,
@@ -307,10 +337,10 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
       }
       const fence = this.#fenceFor();
       if (fence !== undefined) {
-        await this.#fencedTxn(fence, body, "transaction", undefined, checks.length === 0);
+        await this.#fencedTxn(fence, body, "transaction", undefined, idempotent);
         return;
       }
-      await this.#sendTxn(body, 0, checks.length === 0);
+      await this.#sendTxn(body, 0, idempotent);
     });
   }
 

@@ -20,7 +20,7 @@ export interface KvPair {
 /** One `/v1/txn` KV operation (Consul's PascalCase body shape). */
 export interface ConsulTxnOp {
   KV: {
-    Verb: "set" | "delete" | "check-index" | "check-not-exists" | "check-session";
+    Verb: "set" | "delete" | "get" | "check-index" | "check-not-exists" | "check-session";
     Key: string;
     Value?: string;
     Index?: number;

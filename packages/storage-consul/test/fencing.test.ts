@@ -215,7 +215,10 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
       ]),
     );
     expect(err).toMatchObject({ name: "TransactionError", code: "transaction_failed", failedIndex: 2 });
-    expect(err.message).toMatch(/check on "guard" \(op 2\) failed: the value differs/);
+    // Checks see the earlier ops of their transaction (like the memory backend): guard is deleted by op 1.
+    expect(err.message).toMatch(
+      /check on "guard" \(op 2\) failed: an earlier op of this transaction deletes it/,
+    );
     expect(leadership.aborted).toBe(false);
     expect(b.fencing?.lost).toBe(false);
     expect(dec((await b.get("guard"))?.value)).toBe("v1");
@@ -246,6 +249,36 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(err.message).toMatch(/at op 1 \("guard"\): failed index check/);
     expect(b.fencing?.lost).toBe(false);
     expect(await b.get("x")).toBeUndefined();
+  });
+
+  it("a check sees the earlier ops of its own transaction, as in the memory backend (unfenced and fenced)", async () => {
+    for (const fenced of [false, true]) {
+      const b = backend();
+      if (fenced) await b.lockWith("core/lock", "node-a").acquire();
+      await b.put({ key: "k", value: enc("v1") });
+      await b.put({ key: "gone", value: enc("x") });
+      await b.transaction([
+        { op: "put", entry: { key: "k", value: enc("v2") } },
+        { op: "check", key: "k", value: enc("v2") },
+        { op: "delete", key: "gone" },
+        { op: "check", key: "gone", value: undefined },
+        { op: "put", entry: { key: "new", value: enc("n") } },
+        { op: "check", key: "new", value: enc("n") },
+      ]);
+      expect(dec((await b.get("k"))?.value)).toBe("v2");
+      expect(await b.get("gone")).toBeUndefined();
+      expect(dec((await b.get("new"))?.value)).toBe("n");
+      // A check against the value from before the transaction fails at its own index.
+      const err = await rejection(
+        b.transaction([
+          { op: "put", entry: { key: "k", value: enc("v3") } },
+          { op: "check", key: "k", value: enc("v2") },
+        ]),
+      );
+      expect(err).toMatchObject({ name: "TransactionError", failedIndex: 1 });
+      expect(dec((await b.get("k"))?.value)).toBe("v2");
+      expect(b.fencing?.lost ?? false).toBe(false);
+    }
   });
 
   it("a fenced put whose base64 body exceeds txn_max_req_len fails with ValueTooLargeError before sending", async () => {
