@@ -89,6 +89,9 @@ export function formatGoDuration(ms: number): string {
   return secText;
 }
 
+/** Go's largest time.Duration, in whole seconds ((2^63 - 1) ns). */
+export const MAX_DURATION_S = 9_223_372_036;
+
 function fail(field: string, want: string, got: unknown): never {
   const kind = got === null ? "null" : Array.isArray(got) ? "array" : typeof got;
   throw new BadRequestError(`field ${JSON.stringify(field)} must be ${want}, got ${kind}`);
@@ -132,12 +135,19 @@ function coerce(field: string, type: FieldType, v: unknown): unknown {
       return fail(field, "a list of integers", v);
     }
     case "duration": {
-      if (typeof v === "number" && Number.isFinite(v) && v >= 0) return Math.floor(v);
-      if (typeof v === "string") {
-        const d = parseDuration(v);
-        if (d !== undefined) return Math.floor(d);
+      let d: number | undefined;
+      if (typeof v === "number" && Number.isFinite(v) && v >= 0) d = Math.floor(v);
+      else if (typeof v === "string") {
+        const p = parseDuration(v);
+        if (p !== undefined) d = Math.floor(p);
       }
-      return fail(field, 'a duration (seconds or a Go duration such as "1h30m")', v);
+      if (d === undefined) return fail(field, 'a duration (seconds or a Go duration such as "1h30m")', v);
+      // Vault (Go) cannot hold more; larger values would also overflow the dates computed from them.
+      if (d > MAX_DURATION_S)
+        throw new BadRequestError(
+          `field ${JSON.stringify(field)} must be a duration of at most ${MAX_DURATION_S} seconds (about 292 years), got ${String(v)}`,
+        );
+      return d;
     }
     case "object":
       if (typeof v === "object" && v !== null && !Array.isArray(v)) return v;

@@ -169,6 +169,21 @@ describe("KV v2", () => {
     });
   });
 
+  it("a delete_version_after beyond Go's duration range is a 400 and leaves the key writable", async () => {
+    const { kv } = v2();
+    await kv.handle(req("write", "data/app", { data: { v: "1" } }));
+    expect(
+      await status(kv.handle(req("write", "metadata/app", { delete_version_after: "100000000000h" }))),
+    ).toBe(400);
+    expect(await status(kv.handle(req("write", "metadata/app", { delete_version_after: 1e300 })))).toBe(400);
+    expect(
+      await status(kv.handle(req("write", "config", { delete_version_after: "9999999999999999h" }))),
+    ).toBe(400);
+    expect(await status(kv.handle(req("write", "data/app", { data: { v: "2" } })))).toBe(200);
+    const meta = (await kv.handle(req("read", "metadata/app"))).data as { delete_version_after: string };
+    expect(meta.delete_version_after).toBe("0s");
+  });
+
   it("custom_metadata is stored and returned", async () => {
     const { kv } = v2();
     await kv.handle(req("write", "metadata/c", { custom_metadata: { owner: "ops" } }));
