@@ -18,6 +18,7 @@ import {
   bodyText,
   ConsulHttp,
   type ConsulTxnOp,
+  classify,
   describeError,
   type KvPair,
   statusOf,
@@ -47,6 +48,9 @@ interface Fence {
   /** The lock was lost: writes are refused until it is acquired again or released. */
   lost: boolean;
 }
+
+/** Rollbacks that followed an unanswered attempt of the same request, which may have been applied. */
+const AFTER_UNANSWERED = new WeakSet<Error>();
 
 /** A pre-read of a `check` op: the key's state now, to pin with `check-index`. */
 type CheckPlan = { ok: true; op: ConsulTxnOp } | { ok: false; why: string };
@@ -466,6 +470,14 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
     } catch (err) {
       if (err instanceof TransactionError && err.failedIndex === -1) {
         fence.lock.fencedWriteFailed(fence.session);
+        if (AFTER_UNANSWERED.has(err)) {
+          throw new FencedWriteError(
+            `lock has changed ownership before attempting write: ${what} failed because this node no longer holds ` +
+              `the HA lock at ${JSON.stringify(fence.key)} (${err.message}), but an earlier attempt got no answer and ` +
+              "may have been applied before the lock was lost: read the keys to know; stepping down",
+            { cause: err },
+          );
+        }
         throw new FencedWriteError(
           `lock has changed ownership before attempting write: ${what} was rejected because this node no longer holds ` +
             `the HA lock at ${JSON.stringify(fence.key)} (${err.message}); stepping down`,
@@ -486,6 +498,8 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
     idempotent: boolean,
     put?: { key: string; size: number },
   ): Promise<void> {
+    // An attempt that got no answer may have been applied; a rollback on a replay says nothing about it.
+    let unanswered = false;
     await this.#http.retry(
       "transaction",
       async () => {
@@ -503,13 +517,16 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
             const opIndex = typeof first?.OpIndex === "number" ? first.OpIndex : undefined;
             const failed = opIndex === undefined ? undefined : opIndex - offset;
             const target = opIndex === undefined ? undefined : body[opIndex]?.KV.Key;
-            throw new TransactionError(
+            const rolledBack = new TransactionError(
               `transaction rolled back by Consul${failed === undefined ? "" : ` at op ${failed}`}` +
                 `${target === undefined ? "" : ` (${JSON.stringify(target.slice(this.path.length))})`}: ${first?.What ?? bodyText(err)}`,
               failed,
               { cause: err },
             );
+            if (unanswered) AFTER_UNANSWERED.add(rolledBack);
+            throw rolledBack;
           }
+          if (classify(err) === "ambiguous") unanswered = true;
           if (statusOf(err) === 413 && put !== undefined) throw this.#mapWriteError(err, put.key, put.size);
           if (statusOf(err) === 413) {
             throw new TransactionError(

@@ -437,6 +437,28 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(txns).toBeGreaterThan(1);
   });
 
+  it("a fenced put whose first attempt was applied but unanswered, then fenced on the replay, does not claim it was not written", async () => {
+    const b = backend({ retryBudgetMs: 5000 });
+    const leadership = await b.lockWith("core/lock", "node-a").acquire();
+    const session = await holderSession(agent.url, `${b.path}core/lock`);
+    let txns = 0;
+    proxy.intercept = (req) => {
+      if (!req.url.startsWith("/v1/txn") || ++txns > 1) return undefined;
+      // Applied at Consul, the answer lost; then the lock is taken away before the replay.
+      putSync(`${agent.url}/v1/txn`, req.body);
+      destroySessionSync(agent.url, session);
+      return { status: 500, body: "rpc error: timed out enqueuing operation" };
+    };
+    const err = await rejection(b.put({ key: "maybe", value: enc("m") }));
+    expect(txns).toBe(2);
+    expect(dec((await b.get("maybe"))?.value)).toBe("m");
+    // Still a FencedWriteError (the node must step down), but one that says the write may have landed.
+    expect(err).toMatchObject({ name: "FencedWriteError", code: "fenced_write" });
+    expect(err.message).not.toMatch(/was rejected because/);
+    expect(err.message).toMatch(/may have been applied before the lock was lost/);
+    await aborted(leadership);
+  });
+
   it("an unreachable agent fails with StorageUnavailableError naming the address after the retry budget", async () => {
     const dead = new ConsulBackend({ address: "127.0.0.1:1", retryBudgetMs: 300 });
     open.push(dead);
