@@ -307,15 +307,34 @@ describe("errors name the file, line and column", () => {
 
   it("accepted-but-ignored settings warn with their position, and unsupported ha_storage too", () => {
     const f = parseConfig(
-      'storage "file" { path = "/d" }\nha_storage "consul" { address = "x" }\nlistener "tcp" {\n  tls_disable = true\n  http_read_timeout = "30s"\n  max_request_size = 0\n}\nplugin_directory = "/p"\n',
+      'storage "file" { path = "/d" }\nha_storage "consul" { address = "x" }\nlistener "tcp" {\n  tls_disable = true\n  http_read_timeout = "30s"\n  max_request_size = -1\n}\nplugin_directory = "/p"\n',
       "c.hcl",
     );
     const text = f.warnings.join("\n");
     expect(text).toMatch(/c\.hcl:2:1: ha_storage "consul" is not supported \(ignored\)/);
     expect(text).toMatch(/c\.hcl:5:3: listener "tcp": `http_read_timeout` is a Vault setting with no effect/);
-    expect(text).toMatch(/c\.hcl:6:22: listener "tcp": max_request_size <= 0 turns the body size limit off/);
+    expect(text).toMatch(
+      /c\.hcl:6:22: listener "tcp": a negative max_request_size turns the body size limit off/,
+    );
     expect(text).toMatch(/c\.hcl:8:1: `plugin_directory`/);
     expect(f.listeners[0]?.maxRequestSize).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it("max_request_size = 0 means Vault's default (32 MiB), only a negative size turns the limit off", () => {
+    const zero = parseConfig(
+      'storage "file" { path = "/d" }\nlistener "tcp" {\n  tls_disable = true\n  max_request_size = 0\n}\n',
+      "c.hcl",
+    );
+    expect(zero.listeners[0]?.maxRequestSize).toBe(32 * 1024 * 1024);
+    expect(zero.warnings.join("\n")).not.toMatch(/turns the body size limit off/);
+    const off = parseConfig(
+      'storage "file" { path = "/d" }\nlistener "tcp" {\n  tls_disable = true\n  max_request_size = -1\n}\n',
+      "c.hcl",
+    );
+    expect(off.listeners[0]?.maxRequestSize).toBe(Number.MAX_SAFE_INTEGER);
+    expect(off.warnings.join("\n")).toMatch(
+      /c\.hcl:4:22: listener "tcp": a negative max_request_size turns the body size limit off/,
+    );
   });
 });
 

@@ -458,10 +458,11 @@ function parseListener(r: FileReader, entry: HclBlockEntry): ListenerConfig | un
       case "max_request_size": {
         const n = r.integer(key, v);
         if (n === undefined) ok = false;
-        // Vault: zero or less turns the limit off.
-        else listener.maxRequestSize = n <= 0 ? Number.MAX_SAFE_INTEGER : n;
-        if (n !== undefined && n <= 0)
-          r.warn(v.pos, 'listener "tcp": max_request_size <= 0 turns the body size limit off');
+        // Vault: 0 means the default (32 MiB); only a negative size turns the limit off.
+        else
+          listener.maxRequestSize = n === 0 ? DEFAULT_MAX_REQUEST_SIZE : n < 0 ? Number.MAX_SAFE_INTEGER : n;
+        if (n !== undefined && n < 0)
+          r.warn(v.pos, 'listener "tcp": a negative max_request_size turns the body size limit off');
         break;
       }
     }
