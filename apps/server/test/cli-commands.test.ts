@@ -62,6 +62,18 @@ describe("kv", () => {
     expect(mounted.stdout).toBe("app\n");
   });
 
+  it("secret names with '#', '?', '%' and spaces are sent as names, not as URL syntax", async () => {
+    for (const name of ["odd#frag", "odd?q=1", "odd%25", "odd name"]) {
+      expect((await cli(["kv", "put", `secret/${name}`, `v=${name}`], { env })).code).toBe(0);
+      expect((await cli(["kv", "get", "-field=v", `secret/${name}`], { env })).stdout).toBe(`${name}\n`);
+    }
+    const list = await cli(["kv", "list", "-format=json", "secret/"], { env });
+    expect(JSON.parse(list.stdout)).toEqual(
+      expect.arrayContaining(["odd#frag", "odd?q=1", "odd%25", "odd name"]),
+    );
+    expect(JSON.parse(list.stdout)).not.toContain("odd");
+  });
+
   it("values from a file, from stdin, and a JSON object on stdin", async () => {
     expect((await cli(["kv", "put", "secret/in", "token=-"], { env, stdin: "from-stdin\n" })).code).toBe(0);
     expect((await cli(["kv", "get", "-field=token", "secret/in"], { env })).stdout).toBe("from-stdin\n");

@@ -100,7 +100,10 @@ export class ApiClient {
     const query = new URLSearchParams(opts.query ?? {});
     if (method === "LIST") query.set("list", "true");
     const qs = query.toString();
-    const url = `${this.address}/v1/${path.replace(/^\/+/, "")}${qs ? `?${qs}` : ""}`;
+    // Each segment percent-encoded: a name holding '#', '?', '%' or a space is a name, not URL
+    // syntax (unencoded, "a#b" would reach the server as "a", "a?x" as "a" with a query).
+    const encoded = path.replace(/^\/+/, "").split("/").map(encodeURIComponent).join("/");
+    const url = `${this.address}/v1/${encoded}${qs ? `?${qs}` : ""}`;
     const httpMethod = method === "LIST" ? "GET" : method;
     const headers: Record<string, string> = {};
     if (this.#token !== undefined) headers["X-Vault-Token"] = this.#token;
