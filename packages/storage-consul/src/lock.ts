@@ -66,6 +66,8 @@ export class ConsulLock implements Lock {
   #waitSession: string | undefined;
   #waiting = false;
   #waitAbort: AbortController | undefined;
+  /** The release() in flight, if any. */
+  #releasing: Promise<void> | undefined;
   /** Settles when the acquire() in progress (and its clean-up) has finished. */
   #acquiring: Promise<void> | undefined;
   /** Session destroys in flight: close() waits for them before the connection pool goes. */
@@ -324,6 +326,8 @@ export class ConsulLock implements Lock {
   }
 
   async release(): Promise<void> {
+    // A release in flight (close() racing a caller's release()): wait for it, do not return early.
+    if (this.#releasing !== undefined && this.#state.kind !== "held") return this.#releasing;
     const s = this.#state;
     if (s.kind === "lost") {
       this.#state = { kind: "idle" };
@@ -335,6 +339,16 @@ export class ConsulLock implements Lock {
     this.#state = { kind: "idle" };
     this.#stopRenewals();
     s.stop.abort();
+    const releasing = this.#giveBack(s);
+    this.#releasing = releasing;
+    try {
+      await releasing;
+    } finally {
+      if (this.#releasing === releasing) this.#releasing = undefined;
+    }
+  }
+
+  async #giveBack(s: Extract<State, { kind: "held" }>): Promise<void> {
     const budget = Math.min(this.#host.opts.retryBudgetMs, 5000);
     try {
       // Release first (no lock-delay applies to a release), then drop the session.

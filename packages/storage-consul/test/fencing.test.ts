@@ -500,6 +500,22 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(() => b.lockWith("core/lock", "again")).toThrow(/closed/);
   });
 
+  it("close() while a release() is in flight waits for it: the key is free and the session gone afterwards", async () => {
+    const b = backend({ lockDelayMs: 5000 });
+    const lock = b.lockWith("core/lock", "node-a");
+    await lock.acquire();
+    const session = lock.session as string;
+    // Slow requests, so close() lands while release() is still talking to Consul.
+    proxy.delayMs = 150;
+    const releasing = lock.release();
+    await new Promise((r) => setTimeout(r, 20));
+    await b.close();
+    await releasing;
+    expect((await rawPair(agent.url, `${b.path}core/lock`))?.Session).toBeUndefined();
+    const info = (await (await fetch(`${agent.url}/v1/session/info/${session}`)).json()) as unknown[] | null;
+    expect(info ?? []).toEqual([]);
+  });
+
   it("max_parallel bounds the storage requests in flight", async () => {
     const b = backend({ maxParallel: 3 });
     proxy.delayMs = 20;
