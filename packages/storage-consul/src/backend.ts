@@ -84,6 +84,7 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
   readonly #lockHost: LockHost;
   #fence: Fence | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: ConsulBackendOptions = {}) {
     this.#opts = resolveOptions(options);
@@ -367,11 +368,15 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
    * lock waits and closes the connection pools. Later calls fail with `StorageUnavailableError`.
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    // A second call waits for the first: when any close() resolves, the locks are given back.
+    if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    await Promise.allSettled([...this.#locks].map((l) => l.shutdown()));
-    this.#http.close();
-    this.#haHttp.close();
+    this.#closing = (async () => {
+      await Promise.allSettled([...this.#locks].map((l) => l.shutdown()));
+      this.#http.close();
+      this.#haHttp.close();
+    })();
+    return this.#closing;
   }
 
   // ------------------------------------------------------------------ internals

@@ -516,6 +516,16 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(info ?? []).toEqual([]);
   });
 
+  it("a second close() waits for the first: when either resolves, the lock is free", async () => {
+    const b = backend({ lockDelayMs: 5000 });
+    await b.lockWith("core/lock", "node-a").acquire();
+    proxy.delayMs = 100;
+    const first = b.close();
+    await b.close();
+    expect((await rawPair(agent.url, `${b.path}core/lock`))?.Session).toBeUndefined();
+    await first;
+  });
+
   it("max_parallel bounds the storage requests in flight", async () => {
     const b = backend({ maxParallel: 3 });
     proxy.delayMs = 20;
