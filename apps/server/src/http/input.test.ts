@@ -142,6 +142,24 @@ describe("bad input on every route: right status, Vault error shape, nothing wri
     expect(bad.json().errors).toHaveLength(1);
   });
 
+  it("a body nested too deeply is a 400 naming the limit, for kv v1 and v2 alike, and nothing is written", async () => {
+    const before = await snapshot(t.storage);
+    const deep = `${"[".repeat(10_000)}${"]".repeat(10_000)}`;
+    for (const [url, raw] of [
+      ["/v1/secret/data/deep", `{"data":{"a":${deep}}}`],
+      ["/v1/kv/deep", `{"a":${deep}}`],
+    ] as const) {
+      const r = await t.call("PUT", url, { token: root, raw });
+      expect(r.statusCode, url).toBe(400);
+      expect(r.json().errors[0]).toMatch(/nested more than \d+ levels deep/);
+    }
+    expect(await snapshot(t.storage)).toEqual(before);
+    // Nesting well inside the limit still round-trips.
+    const ok = `${"[".repeat(100)}1${"]".repeat(100)}`;
+    expect((await t.call("PUT", "/v1/kv/nested", { token: root, raw: `{"a":${ok}}` })).statusCode).toBe(204);
+    expect(JSON.stringify((await t.call("GET", "/v1/kv/nested", { token: root })).json().data.a)).toBe(ok);
+  });
+
   it("a malformed body is not quoted back in the error (the message is also logged at debug)", async () => {
     for (const raw of [
       '{"key": s3cretUnsealShareXYZ}',

@@ -52,8 +52,8 @@ function bodyLimit(size: number | undefined): number {
   return size < 0 ? Number.MAX_SAFE_INTEGER : size;
 }
 
-/** The `__proto__` refusal, told apart from syntax errors (whose messages quote the input). */
-class ProtoKeyError extends SyntaxError {}
+/** A refusal of our own (`__proto__` keys, nesting), told apart from syntax errors (whose messages quote the input). */
+class RefusedBodyError extends SyntaxError {}
 
 /**
  * Parses JSON and refuses `__proto__` keys (no prototype tricks through later object copies).
@@ -61,11 +61,37 @@ class ProtoKeyError extends SyntaxError {}
  * be an unseal key or a secret, and the error text is logged.
  */
 function parseJson(buf: Buffer): unknown {
+  checkDepth(buf);
   try {
     return parseJsonUnchecked(buf);
   } catch (e) {
-    if (e instanceof ProtoKeyError) throw e;
+    if (e instanceof RefusedBodyError) throw e;
     throw new SyntaxError("the body is not valid JSON");
+  }
+}
+
+/**
+ * Deepest nesting of arrays/objects a body may have. Deeper values parse, but serializing them
+ * again (when stored, when read back) overflows the stack: a 500 after the fact instead of a 400.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** Refuses bodies nested deeper than {@link MAX_JSON_DEPTH} (brackets inside strings do not count). */
+function checkDepth(buf: Buffer): void {
+  if (buf.length <= MAX_JSON_DEPTH) return; // each level takes at least one byte
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH)
+        throw new RefusedBodyError(`the body is nested more than ${MAX_JSON_DEPTH} levels deep`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
   }
 }
 
@@ -74,7 +100,7 @@ function parseJsonUnchecked(buf: Buffer): unknown {
   // A key can also be spelled with JSON escapes ("\u005f_proto__"), so any escape needs the check.
   if (!buf.includes("__proto__") && !buf.includes("\\u")) return JSON.parse(text);
   return JSON.parse(text, (k, v) => {
-    if (k === "__proto__") throw new ProtoKeyError('the key "__proto__" is not allowed');
+    if (k === "__proto__") throw new RefusedBodyError('the key "__proto__" is not allowed');
     return v;
   });
 }
