@@ -348,6 +348,30 @@ describe("MountTable", () => {
     expect(await memory.list(`logical/${m.uuid}/`)).toEqual([]);
   });
 
+  it("an unmount whose data deletion fails keeps the mount, so the unmount can be retried", async () => {
+    const memory = new MemoryBackend();
+    let failDeletes = false;
+    const flaky = new FaultInjectingBackend(memory, {
+      fault: ({ op, key }) =>
+        failDeletes && op === "delete" && key.includes("/versions/")
+          ? new Error("injected delete failure")
+          : undefined,
+    });
+    const t = new MountTable(flaky);
+    const m = await t.mount("secret", { type: "kv", options: { version: "2" } });
+    const r = await t.resolve("secret/data/a");
+    await r?.engine.handle(req("write", "data/a", { data: { v: "1" } }));
+    await r?.engine.handle(req("write", "data/b", { data: { v: "1" } }));
+    failDeletes = true;
+    await expect(t.unmount("secret")).rejects.toThrow(/injected/);
+    failDeletes = false;
+    // Still mounted (not silently orphaning what is left of its data), and the retry clears it all.
+    expect((await t.all()).map((e) => e.path)).toEqual(["secret/"]);
+    expect(await t.unmount("secret")).toBe(true);
+    expect(await memory.list(`logical/${m.uuid}/`)).toEqual([]);
+    expect(await t.all()).toEqual([]);
+  });
+
   it("a table read that began before a mount does not cache the table without it", async () => {
     const memory = new MemoryBackend();
     const waiting: (() => void)[] = [];

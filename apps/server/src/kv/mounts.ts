@@ -231,14 +231,19 @@ export class MountTable {
       const entries = await this.#fresh();
       const m = entries.find((e) => e.path === path);
       if (m === undefined) return false;
-      // The table entry goes first: from then on nothing routes to the data being deleted.
-      await this.#write(entries.filter((e) => e !== m));
-      // Calls that resolved the mount before it left the table may still be writing below it:
-      // new ones are refused, running ones finish, and only then is the data deleted (else their
-      // entries would outlive the mount in storage, unreachable and never deleted).
+      // As in Vault, the data goes first and the table entry last: if deleting fails, the mount
+      // (what is left of it) stays and the unmount can be retried, instead of its remaining
+      // entries outliving it unreachable. Engine calls of the mount are refused from here on;
+      // running ones (which resolved the mount earlier) finish before anything is deleted.
       this.#removed.add(m.uuid);
-      await this.#drained(m.uuid);
-      await this.#deleteTree(`logical/${m.uuid}/`);
+      try {
+        await this.#drained(m.uuid);
+        await this.#deleteTree(`logical/${m.uuid}/`);
+        await this.#write(entries.filter((e) => e !== m));
+      } catch (e) {
+        this.#removed.delete(m.uuid);
+        throw e;
+      }
       return true;
     });
   }
