@@ -36,6 +36,19 @@ export function servicesFor(store: SealedStore): Services {
   if (s !== undefined) return s;
   const storage = store.storage;
   let cluster: ClusterInfo | undefined;
+  /** The load (or creation) in progress: concurrent first callers share it, so one id is made. */
+  let loading: Promise<ClusterInfo | undefined> | undefined;
+  const load = async (): Promise<ClusterInfo | undefined> => {
+    const e = await storage.get(CLUSTER_PATH);
+    if (e !== undefined) return JSON.parse(dec.decode(e.value)) as ClusterInfo;
+    if (!store.status().active) return undefined; // a standby does not create it
+    const fresh = {
+      cluster_id: randomUUID(),
+      cluster_name: `bulwark-cluster-${randomBytes(4).toString("hex")}`,
+    };
+    await storage.put({ key: CLUSTER_PATH, value: enc.encode(JSON.stringify(fresh)) });
+    return fresh;
+  };
   s = {
     store,
     tokens: new TokenStore(storage),
@@ -45,18 +58,18 @@ export function servicesFor(store: SealedStore): Services {
     async cluster(configuredName) {
       if (store.sealed) return undefined;
       if (cluster === undefined) {
-        const e = await storage.get(CLUSTER_PATH);
-        if (e !== undefined) {
-          cluster = JSON.parse(dec.decode(e.value)) as ClusterInfo;
-        } else {
-          const fresh = {
+        loading ??= load().finally(() => {
+          loading = undefined;
+        });
+        const loaded = await loading;
+        if (loaded === undefined) {
+          // Not created yet and this node is a standby: an id for this answer only.
+          return {
             cluster_id: randomUUID(),
-            cluster_name: `bulwark-cluster-${randomBytes(4).toString("hex")}`,
+            cluster_name: configuredName || `bulwark-cluster-${randomBytes(4).toString("hex")}`,
           };
-          if (!store.status().active) return { ...fresh, cluster_name: configuredName || fresh.cluster_name };
-          await storage.put({ key: CLUSTER_PATH, value: enc.encode(JSON.stringify(fresh)) });
-          cluster = fresh;
         }
+        cluster = loaded;
       }
       return { cluster_id: cluster.cluster_id, cluster_name: configuredName || cluster.cluster_name };
     },

@@ -143,6 +143,30 @@ describe("sys/health and sys/leader", () => {
   });
 });
 
+describe("cluster identity", () => {
+  it("concurrent first requests after the first unseal all report the one cluster_id that is stored", async () => {
+    t = await testApp();
+    const init = (
+      await t.call("PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 } })
+    ).json();
+    await t.store.unseal(init.keys[0]);
+    const app = t;
+    const ids = (
+      await Promise.all([
+        app.call("GET", "/v1/sys/seal-status"),
+        app.call("GET", "/v1/sys/health"),
+        app.call("GET", "/v1/sys/seal-status"),
+        app.call("GET", "/v1/sys/health"),
+      ])
+    ).map((r) => r.json().cluster_id as string);
+    expect(new Set(ids).size).toBe(1);
+    const stored = JSON.parse(
+      Buffer.from((await t.store.storage.get("core/bulwark-cluster"))?.value ?? []).toString("utf8"),
+    ) as { cluster_id: string };
+    expect(stored.cluster_id).toBe(ids[0]);
+  });
+});
+
 describe("keyring: key-status, rotate, rotate/config", () => {
   it("rotates the barrier key and configures automatic rotation", async () => {
     t = await testApp();
