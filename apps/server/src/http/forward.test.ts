@@ -119,6 +119,22 @@ describe("request forwarding from a standby", () => {
     expect(self.status).toBe(200);
   }, 40_000);
 
+  it("rekey status and cancel through the standby act on the active node's rekey", async () => {
+    const { httpA, httpB } = await cluster();
+    const started = await fetch(`${httpB.address}/v1/sys/rekey-recovery-key/init`, {
+      method: "PUT",
+      body: JSON.stringify({ secret_shares: 3, secret_threshold: 2 }),
+    });
+    expect(started.status).toBe(200);
+    const { nonce } = await json(started);
+    const viaStandby = await json(await fetch(`${httpB.address}/v1/sys/rekey-recovery-key/init`));
+    expect(viaStandby).toMatchObject({ started: true, nonce });
+    expect(
+      (await fetch(`${httpB.address}/v1/sys/rekey-recovery-key/init`, { method: "DELETE" })).status,
+    ).toBe(204);
+    expect((await json(await fetch(`${httpA.address}/v1/sys/rekey-recovery-key/init`))).started).toBe(false);
+  });
+
   it("is never forwarded twice: a forwarded request reaching a standby is a 503", async () => {
     const { httpB, token } = await cluster();
     const res = await fetch(`${httpB.address}/v1/secret/data/loop`, {

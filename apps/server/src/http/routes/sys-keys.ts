@@ -38,6 +38,20 @@ function rekeyBody(
   };
 }
 
+/**
+ * Rekeys and root generation run on the active node (they end by writing): an unsealed standby
+ * refuses with the standby error, so the request is forwarded there (see forward.ts) — status,
+ * shares, cancel and result all concern the one operation on the active node.
+ */
+function requireActive(store: SealedStore): void {
+  requireUnsealed(store);
+  if (!store.status().active)
+    throw new CoreError(
+      "standby",
+      "this node is a standby: rekeys and root generation run on the active node",
+    );
+}
+
 function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, target: RekeyTarget): void {
   const { store } = ctx;
   // Vault: the shares are the authority. With disable_unauthed_rekey_endpoints (OpenBao), a
@@ -48,7 +62,7 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
     url: `/v1/sys/${base}/init`,
     ...access,
     handler: async () => {
-      requireUnsealed(store);
+      requireActive(store);
       return { body: rekeyBody(ctx, target, store.rekeyStatus()) };
     },
   });
@@ -88,7 +102,7 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
     url: `/v1/sys/${base}/init`,
     ...access,
     handler: async () => {
-      requireUnsealed(store);
+      requireActive(store);
       if (store.rekeyStatus()?.target === target) store.rekeyCancel();
       return undefined;
     },
@@ -137,17 +151,6 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
       );
     },
   });
-}
-
-/**
- * Root generation runs on the active node (it ends by storing a token): an unsealed standby
- * refuses with the standby error, so the request is forwarded there (see forward.ts) — the
- * attempt, its shares and the token all live on one node.
- */
-function requireActive(store: SealedStore): void {
-  requireUnsealed(store);
-  if (!store.status().active)
-    throw new CoreError("standby", "this node is a standby: root generation runs on the active node");
 }
 
 export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
