@@ -444,6 +444,34 @@ describe("HA standby", () => {
       await a.close();
     }
   });
+  it("sys/seal on a standby is refused as in Vault (restart it instead); the active node stays unsealed", async () => {
+    const storage = new MemoryBackend();
+    const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });
+    const a = await open();
+    const init = await a.initialize({ secretShares: 1, secretThreshold: 1 });
+    await a.unseal(init.keys[0] as string);
+    const deadline = Date.now() + 5000;
+    while (!a.status().active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const b = await open();
+    await b.unseal(init.keys[0] as string);
+    const appB = buildApp({ store: b, logger: createLogger({ level: "error" }) });
+    try {
+      const token = await createRootToken(a);
+      const r = await appB.inject({
+        method: "PUT",
+        url: "/v1/sys/seal",
+        headers: { "x-vault-token": token },
+      });
+      expect(r.statusCode).toBe(500);
+      expect(r.json().errors[0]).toMatch(/cannot seal when in standby mode; please restart instead/);
+      expect(b.status()).toMatchObject({ sealed: false, active: false });
+      expect(a.status()).toMatchObject({ sealed: false, active: true });
+    } finally {
+      await appB.close();
+      await b.close();
+      await a.close();
+    }
+  });
   it("KV v2 reads follow the active node: no cached metadata outlives a step-down", async () => {
     const storage = new MemoryBackend();
     const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });

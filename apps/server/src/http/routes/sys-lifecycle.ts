@@ -158,6 +158,10 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
     sudo: true,
     handler: async ({ body }) => {
       parseFields(body, {});
+      // Vault: only the active node can be sealed. Sealing a standby here would leave the active
+      // node serving while the operator believes the cluster sealed; nor is the request forwarded.
+      if (!store.sealed && !store.status().active)
+        throw new HttpError(500, "cannot seal when in standby mode; please restart instead");
       await store.seal();
       ctx.services.generateRoot.cancel();
       return undefined;
