@@ -428,9 +428,11 @@ export class KvV2 implements KvEngine {
     checkKey(key);
     return this.#change(key, async (m) => {
       if (m === undefined) return { result: {}, stored: undefined };
-      // Metadata first: once it is gone no version is reachable, whatever happens next.
-      await this.#view.delete(`metadata/${key}`);
+      // Versions first, metadata last (Vault's order): if a delete fails, the metadata still
+      // names every version, so a retry deletes what is left. (The other way round, a failure
+      // left version data no request could reach or delete any more.)
       for (const v of Object.keys(m.versions)) await this.#view.delete(this.#versionKey(key, Number(v)));
+      await this.#view.delete(`metadata/${key}`);
       return { result: {}, stored: undefined };
     });
   }

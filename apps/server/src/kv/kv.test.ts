@@ -184,6 +184,25 @@ describe("KV v2", () => {
     expect(meta.delete_version_after).toBe("0s");
   });
 
+  it("a metadata delete that fails part-way can be retried until every version's data is gone", async () => {
+    const memory = new MemoryBackend();
+    let failVersionDeletes = false;
+    const flaky = new FaultInjectingBackend(memory, {
+      fault: ({ op, key }) =>
+        failVersionDeletes && op === "delete" && key.includes("/versions/") && key.endsWith("/2")
+          ? new Error("injected delete failure")
+          : undefined,
+    });
+    const kv = new KvV2(new PrefixView(flaky, "logical/x/", false), { activeTerm: () => 1 });
+    for (const v of ["1", "2", "3"]) await kv.handle(req("write", "data/app", { data: { v } }));
+    failVersionDeletes = true;
+    await expect(kv.handle(req("delete", "metadata/app"))).rejects.toThrow(/injected/);
+    failVersionDeletes = false;
+    await kv.handle(req("delete", "metadata/app"));
+    expect(await memory.list("logical/x/versions/")).toEqual([]);
+    expect(await memory.list("logical/x/metadata/")).toEqual([]);
+  });
+
   it("custom_metadata is stored and returned", async () => {
     const { kv } = v2();
     await kv.handle(req("write", "metadata/c", { custom_metadata: { owner: "ops" } }));
