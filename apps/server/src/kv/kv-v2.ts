@@ -337,8 +337,18 @@ export class KvV2 implements KvEngine {
       }
       m.oldest_version = nums[0] ?? n;
       await this.#view.putJson(`metadata/${key}`, m);
-      for (const old of pruned) await this.#view.delete(this.#versionKey(key, old));
-      return { result: { data: versionResponse(m, n) }, stored: m };
+      // The write is done once the metadata is stored: failing to delete pruned versions must not
+      // turn it into an error (a client would retry and write another version). Vault answers
+      // with a warning as well.
+      const result: KvResponse = { data: versionResponse(m, n) };
+      try {
+        for (const old of pruned) await this.#view.delete(this.#versionKey(key, old));
+      } catch (e) {
+        result.warnings = [
+          `the new version was written, but deleting old versions beyond max_versions failed: ${(e as Error).message}`,
+        ];
+      }
+      return { result, stored: m };
     });
   }
 

@@ -203,6 +203,26 @@ describe("KV v2", () => {
     expect(await memory.list("logical/x/metadata/")).toEqual([]);
   });
 
+  it("a write whose pruning of old versions fails still succeeds (with a warning), as in Vault", async () => {
+    const memory = new MemoryBackend();
+    let failPrune = false;
+    const flaky = new FaultInjectingBackend(memory, {
+      fault: ({ op, key }) =>
+        failPrune && op === "delete" && key.includes("/versions/")
+          ? new Error("injected delete failure")
+          : undefined,
+    });
+    const kv = new KvV2(new PrefixView(flaky, "logical/x/", false), { activeTerm: () => 1 });
+    await kv.handle(req("write", "metadata/app", { max_versions: 1 }));
+    await kv.handle(req("write", "data/app", { data: { v: "1" } }));
+    failPrune = true;
+    const w = await kv.handle(req("write", "data/app", { data: { v: "2" } }));
+    expect((w.data as { version: number }).version).toBe(2);
+    expect(w.warnings?.join(" ")).toMatch(/old versions/);
+    failPrune = false;
+    expect((await read(kv, "data/app")).value).toMatchObject({ data: { v: "2" }, metadata: { version: 2 } });
+  });
+
   it("custom_metadata is stored and returned", async () => {
     const { kv } = v2();
     await kv.handle(req("write", "metadata/c", { custom_metadata: { owner: "ops" } }));
