@@ -439,6 +439,24 @@ describe("MountTable", () => {
     expect((await t.resolve("secret/data/x"))?.mount.path).toBe("secret/");
   });
 
+  it("a default_lease_ttl above the max_lease_ttl (or the system max) is refused at mount and tune, as in Vault", async () => {
+    const t = new MountTable(new MemoryBackend());
+    await expect(
+      t.mount("a", { type: "kv", config: { defaultLeaseTtl: 7200, maxLeaseTtl: 3600 } }),
+    ).rejects.toThrow(/default lease TTL greater than given max lease TTL/);
+    await expect(t.mount("b", { type: "kv", config: { defaultLeaseTtl: 768 * 3600 + 1 } })).rejects.toThrow(
+      /greater than system max lease TTL/,
+    );
+    expect(await t.all()).toEqual([]);
+    await t.mount("c", { type: "kv", config: { defaultLeaseTtl: 60, maxLeaseTtl: 3600 } });
+    await expect(t.tune("c", { defaultLeaseTtl: 7200 })).rejects.toThrow(/greater than/);
+    await expect(t.tune("c", { defaultLeaseTtl: 7200, maxLeaseTtl: 3600 })).rejects.toThrow(/greater than/);
+    await expect(t.tune("c", { maxLeaseTtl: 30 })).rejects.toThrow(/greater than/);
+    expect((await t.all())[0]?.config).toMatchObject({ default_lease_ttl: 60, max_lease_ttl: 3600 });
+    await t.tune("c", { defaultLeaseTtl: 7200, maxLeaseTtl: 7200 });
+    expect((await t.all())[0]?.config).toMatchObject({ default_lease_ttl: 7200, max_lease_ttl: 7200 });
+  });
+
   it("tuning default_lease_ttl of a kv v1 mount changes the lease_duration of its reads", async () => {
     const t = new MountTable(new MemoryBackend());
     await t.mount("kv1", { type: "kv-v1", config: { defaultLeaseTtl: 3600 } });

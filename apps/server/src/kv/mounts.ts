@@ -11,6 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { Backend } from "@bulwark/storage";
 import { randomBase62 } from "../auth/token-id.js";
+import { SYSTEM_MAX_TTL_S } from "../auth/tokens.js";
 import { type KvEngine, KvError, type KvRequest, type KvResponse, PrefixView } from "./common.js";
 import { KvV1 } from "./kv-v1.js";
 import { KvV2 } from "./kv-v2.js";
@@ -69,6 +70,20 @@ function kvVersion(type: string, options: Record<string, unknown> | undefined): 
   if (v === undefined || v === "" || v === "1" || v === 1) return "1";
   if (v === "2" || v === 2) return "2";
   throw new KvError(400, `invalid kv version ${JSON.stringify(v)}: use "1" or "2"`);
+}
+
+/** Vault's checks of a mount's lease TTLs (seconds, 0 = the system default). */
+function checkLeaseTtls(defaultTtl: number, maxTtl: number): void {
+  if (defaultTtl !== 0 && maxTtl !== 0 && defaultTtl > maxTtl)
+    throw new KvError(
+      400,
+      `given default lease TTL greater than given max lease TTL (${defaultTtl} > ${maxTtl} seconds): lower default_lease_ttl or raise max_lease_ttl`,
+    );
+  if (maxTtl === 0 && defaultTtl > SYSTEM_MAX_TTL_S)
+    throw new KvError(
+      400,
+      `given default lease TTL greater than system max lease TTL of ${SYSTEM_MAX_TTL_S} seconds: lower default_lease_ttl or set max_lease_ttl`,
+    );
 }
 
 interface Loaded {
@@ -190,6 +205,7 @@ export class MountTable {
   async mount(rawPath: string, req: MountRequest): Promise<MountEntry> {
     const path = normalizeMountPath(rawPath);
     const version = kvVersion(req.type, req.options);
+    checkLeaseTtls(req.config?.defaultLeaseTtl ?? 0, req.config?.maxLeaseTtl ?? 0);
     for (const r of RESERVED) {
       if (path.startsWith(r) || r.startsWith(path)) {
         throw new KvError(400, `cannot mount at ${JSON.stringify(path)}: ${r} is reserved`);
@@ -266,6 +282,7 @@ export class MountTable {
           max_lease_ttl: patch.maxLeaseTtl ?? m.config.max_lease_ttl,
         },
       };
+      checkLeaseTtls(next.config.default_lease_ttl, next.config.max_lease_ttl);
       await this.#write(entries.map((e) => (e === m ? next : e)));
       return next;
     });
