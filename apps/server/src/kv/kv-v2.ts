@@ -90,7 +90,9 @@ export class KvV2 implements KvEngine {
   readonly #locks = new KeyedMutex();
   /** key → sha256(key): the versions folder name, hashed once per key. */
   readonly #hashes = new Map<string, string>();
-  #config: { value: Config; at: number } | undefined;
+  /** `term`: the active term it was read in; it counts only while that is unchanged. */
+  #config: { value: Config; at: number; term: number | undefined } | undefined;
+  readonly #term: () => number | undefined;
   /** Changes at the start and end of every config write: a read that overlapped one caches nothing. */
   #configSeq = 0;
   readonly #cache: MetadataCache;
@@ -104,7 +106,8 @@ export class KvV2 implements KvEngine {
     opts: { activeTerm?: () => number | undefined; metadataCacheEntries?: number } = {},
   ) {
     this.#view = view;
-    this.#cache = new MetadataCache(opts.activeTerm ?? (() => undefined), opts.metadataCacheEntries);
+    this.#term = opts.activeTerm ?? (() => undefined);
+    this.#cache = new MetadataCache(this.#term, opts.metadataCacheEntries);
   }
 
   async exists(path: string): Promise<boolean | undefined> {
@@ -163,15 +166,17 @@ export class KvV2 implements KvEngine {
 
   async #readConfig(): Promise<Config> {
     const c = this.#config;
-    if (c !== undefined && Date.now() - c.at < CONFIG_CACHE_MS) return c.value;
+    // Another node may have changed the config while this one was not active (a new term).
+    if (c !== undefined && Date.now() - c.at < CONFIG_CACHE_MS && c.term === this.#term()) return c.value;
     const seq = this.#configSeq;
+    const term = this.#term();
     const value = (await this.#view.getJson<Config>("config")) ?? {
       max_versions: 0,
       cas_required: false,
       delete_version_after: 0,
     };
     // A config write that began or ended meanwhile may have stored something newer than this.
-    if (seq === this.#configSeq) this.#config = { value, at: Date.now() };
+    if (seq === this.#configSeq && term === this.#term()) this.#config = { value, at: Date.now(), term };
     return value;
   }
 
@@ -203,7 +208,7 @@ export class KvV2 implements KvEngine {
       this.#configSeq++;
       try {
         await this.#view.putJson("config", next);
-        this.#config = { value: next, at: Date.now() };
+        this.#config = { value: next, at: Date.now(), term: this.#term() };
       } finally {
         this.#configSeq++;
       }

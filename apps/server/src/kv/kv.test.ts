@@ -305,6 +305,19 @@ describe("KV v2 mount config under concurrency", () => {
     expect(cfg.cas_required).toBe(true);
   });
 
+  it("the mount config cached before a step-down is not used after this node becomes active again", async () => {
+    const memory = new MemoryBackend();
+    const term = { value: 1 as number | undefined };
+    const a = new KvV2(new PrefixView(memory, "logical/x/", false), { activeTerm: () => term.value });
+    await a.handle(req("write", "data/k", { data: { v: "1" } })); // caches the (default) config
+    term.value = undefined; // a steps down; b becomes active and requires check-and-set
+    const b = new KvV2(new PrefixView(memory, "logical/x/", false), { activeTerm: () => 7 });
+    await b.handle(req("write", "config", { cas_required: true }));
+    term.value = 2; // a is active again
+    expect(await status(a.handle(req("write", "data/k", { data: { v: "2" } })))).toBe(400);
+    expect((await a.handle(req("read", "config"))).data).toMatchObject({ cas_required: true });
+  });
+
   it("two config writes of different fields at once: both changes are kept", async () => {
     const s = stalling();
     await Promise.all([
