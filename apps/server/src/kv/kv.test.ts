@@ -470,6 +470,20 @@ describe("MountTable", () => {
     expect((await t.all())[0]?.config).toMatchObject({ default_lease_ttl: 7200, max_lease_ttl: 7200 });
   });
 
+  it("the mount table cached before a step-down is not used after this node becomes active again", async () => {
+    const storage = new MemoryBackend();
+    const term = { value: 1 as number | undefined };
+    const a = new MountTable(storage, { activeTerm: () => term.value });
+    const first = await a.mount("secret", { type: "kv", options: { version: "2" } });
+    expect((await a.resolve("secret/data/x"))?.mount.uuid).toBe(first.uuid);
+    term.value = undefined; // a steps down; b, now active, remounts secret/ (a new, empty mount)
+    const b = new MountTable(storage, { activeTerm: () => 9 });
+    await b.unmount("secret");
+    const second = await b.mount("secret", { type: "kv", options: { version: "2" } });
+    term.value = 2; // a is active again: its writes must go to the mount that exists now
+    expect((await a.resolve("secret/data/x"))?.mount.uuid).toBe(second.uuid);
+  });
+
   it("tuning default_lease_ttl of a kv v1 mount changes the lease_duration of its reads", async () => {
     const t = new MountTable(new MemoryBackend());
     await t.mount("kv1", { type: "kv-v1", config: { defaultLeaseTtl: 3600 } });

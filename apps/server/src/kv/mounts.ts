@@ -89,6 +89,8 @@ function checkLeaseTtls(defaultTtl: number, maxTtl: number): void {
 interface Loaded {
   entries: MountEntry[];
   at: number;
+  /** The active term it was loaded in: another node may change the table between terms. */
+  term: number | undefined;
 }
 
 export class MountTable {
@@ -118,13 +120,14 @@ export class MountTable {
 
   async all(): Promise<MountEntry[]> {
     const l = this.#loaded;
-    if (l !== undefined && Date.now() - l.at < this.#ttlMs) return l.entries;
+    if (l !== undefined && Date.now() - l.at < this.#ttlMs && l.term === this.#term()) return l.entries;
     const seq = this.#writes;
+    const term = this.#term();
     const e = await this.#storage.get(TABLE);
     const entries =
       e === undefined ? [] : (JSON.parse(dec.decode(e.value)) as { entries: MountEntry[] }).entries;
     // A mount/unmount/tune that began or ended meanwhile stored a newer table: keep that one.
-    if (seq === this.#writes) this.#loaded = { entries, at: Date.now() };
+    if (seq === this.#writes && term === this.#term()) this.#loaded = { entries, at: Date.now(), term };
     return entries;
   }
 
@@ -162,6 +165,10 @@ export class MountTable {
       this.#engines.set(key, e);
     }
     return e;
+  }
+
+  #term(): number | undefined {
+    return this.#activeTerm?.();
   }
 
   #leaseTtlOf(uuid: string, fallback: number): number {
@@ -304,7 +311,7 @@ export class MountTable {
     this.#writes++;
     try {
       await this.#storage.put({ key: TABLE, value: enc.encode(JSON.stringify({ entries })) });
-      this.#loaded = { entries, at: Date.now() };
+      this.#loaded = { entries, at: Date.now(), term: this.#term() };
     } catch (e) {
       this.#loaded = undefined;
       throw e;
