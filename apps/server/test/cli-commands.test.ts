@@ -115,6 +115,14 @@ describe("kv", () => {
       (await cli(["kv", "metadata", "get", "-format=json", "secret/cycle"], { env })).stdout,
     );
     expect(settings.data).toMatchObject({ max_versions: 3, cas_required: true });
+    // -cas-required=false turns it off again (Vault's spelling; it must not be a silent no-op).
+    expect((await cli(["kv", "metadata", "put", "-cas-required=false", "secret/cycle"], { env })).code).toBe(
+      0,
+    );
+    const off = JSON.parse(
+      (await cli(["kv", "metadata", "get", "-format=json", "secret/cycle"], { env })).stdout,
+    );
+    expect(off.data).toMatchObject({ max_versions: 3, cas_required: false });
     expect((await cli(["kv", "metadata", "delete", "secret/cycle"], { env })).code).toBe(0);
     const gone = await cli(["kv", "get", "secret/cycle"], { env });
     expect(gone.code).toBe(2);

@@ -28,6 +28,14 @@ describe("normaliseArgs: Vault's single-dash flags for commander", () => {
       "--reset",
     ]);
     expect(normaliseArgs(["x", "--dev=1", "--tls-skip-verify=F"])).toEqual(["x", "--dev"]);
+    // Where false is a setting of its own, =false becomes the negated flag.
+    expect(normaliseArgs(["kv", "metadata", "put", "-cas-required=false", "s/x"])).toEqual([
+      "kv",
+      "metadata",
+      "put",
+      "--no-cas-required",
+      "s/x",
+    ]);
     // A non-boolean value is left for commander to reject.
     expect(normaliseArgs(["x", "-reset=maybe"])).toEqual(["x", "--reset=maybe"]);
   });

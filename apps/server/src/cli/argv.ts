@@ -23,6 +23,12 @@ export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set([
   "f",
 ]);
 
+/**
+ * Booleans whose false is a setting of its own (it turns something off on the server): `=false`
+ * becomes `--no-<name>` (the command defines that flag) instead of disappearing.
+ */
+export const NEGATABLE_FLAGS: ReadonlySet<string> = new Set(["cas-required"]);
+
 const TRUE = new Set(["true", "1", "t", "T", "TRUE", "True"]);
 const FALSE = new Set(["false", "0", "f", "F", "FALSE", "False"]);
 
@@ -49,7 +55,9 @@ export function normaliseArgs(args: readonly string[]): string[] {
     const m = /^--([A-Za-z0-9-]+)=(.*)$/s.exec(long);
     if (m && BOOLEAN_FLAGS.has(m[1] as string)) {
       if (TRUE.has(m[2] as string)) out.push(`--${m[1]}`);
-      else if (!FALSE.has(m[2] as string)) out.push(long);
+      else if (FALSE.has(m[2] as string)) {
+        if (NEGATABLE_FLAGS.has(m[1] as string)) out.push(`--no-${m[1]}`);
+      } else out.push(long);
       continue;
     }
     out.push(long);

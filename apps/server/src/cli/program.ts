@@ -791,6 +791,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
   metaCmd("put", "set max versions, check-and-set requirement, delete-version-after")
     .option("--max-versions <n>", "versions kept (0 = mount default)", integer("max-versions"))
     .option("--cas-required", "writes must pass -cas")
+    .option("--no-cas-required", "writes need not pass -cas (also -cas-required=false)")
     .option("--delete-version-after <duration>", "versions are deleted after this long, e.g. 768h")
     .action(
       act(
