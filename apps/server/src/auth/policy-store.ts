@@ -39,6 +39,8 @@ path "sys/internal/ui/mounts/*" {
 interface Cached {
   policy: Policy | undefined;
   at: number;
+  /** The store's active term when cached (`undefined`: not active). */
+  term: number | undefined;
 }
 
 const enc = new TextEncoder();
@@ -47,19 +49,22 @@ const dec = new TextDecoder();
 export class PolicyStore {
   readonly #storage: Backend;
   readonly #cache = new Map<string, Cached>();
-  readonly #acls = new Map<string, { acl: Acl; at: number; gen: number }>();
+  readonly #acls = new Map<string, { acl: Acl; at: number; gen: number; term: number | undefined }>();
   readonly #ttlMs: number;
+  readonly #term: () => number | undefined;
   /** Bumped on every local write, so cached ACLs built from older documents are dropped. */
   #gen = 0;
 
   /**
    * `cacheTtlMs` bounds how long a parsed policy is reused without re-reading storage; writes
    * through this store invalidate at once (the bound matters for HA standbys, which see writes
-   * made by the active node only through storage).
+   * made by the active node only through storage). `activeTerm` (the store's): nothing cached in
+   * another term (before a step-down, or while standby) is reused once the term changes.
    */
-  constructor(storage: Backend, opts: { cacheTtlMs?: number } = {}) {
+  constructor(storage: Backend, opts: { cacheTtlMs?: number; activeTerm?: () => number | undefined } = {}) {
     this.#storage = storage;
     this.#ttlMs = opts.cacheTtlMs ?? 5000;
+    this.#term = opts.activeTerm ?? (() => undefined);
   }
 
   async list(): Promise<string[]> {
@@ -83,7 +88,7 @@ export class PolicyStore {
     const policy = parsePolicy(n, raw);
     const doc = { Version: 2, Name: n, Raw: raw, Type: 0 };
     await this.#storage.put({ key: PREFIX + n, value: enc.encode(JSON.stringify(doc)) });
-    this.#cache.set(n, { policy, at: Date.now() });
+    this.#cache.set(n, { policy, at: Date.now(), term: this.#term() });
     this.#gen++;
   }
 
@@ -97,7 +102,8 @@ export class PolicyStore {
 
   async #load(name: string): Promise<Policy | undefined> {
     const hit = this.#cache.get(name);
-    if (hit !== undefined && Date.now() - hit.at < this.#ttlMs) return hit.policy;
+    const term = this.#term();
+    if (hit !== undefined && Date.now() - hit.at < this.#ttlMs && hit.term === term) return hit.policy;
     const raw = await this.read(name);
     let policy: Policy | undefined;
     if (raw !== undefined && name !== "root") {
@@ -108,7 +114,7 @@ export class PolicyStore {
         policy = undefined;
       }
     }
-    this.#cache.set(name, { policy, at: Date.now() });
+    this.#cache.set(name, { policy, at: Date.now(), term });
     return policy;
   }
 
@@ -117,7 +123,9 @@ export class PolicyStore {
     const key = names.join("\0");
     const hit = this.#acls.get(key);
     const now = Date.now();
-    if (hit !== undefined && hit.gen === this.#gen && now - hit.at < this.#ttlMs) return hit.acl;
+    const term = this.#term();
+    if (hit !== undefined && hit.gen === this.#gen && now - hit.at < this.#ttlMs && hit.term === term)
+      return hit.acl;
     const policies: Policy[] = [];
     for (const name of names) {
       if (name === "root") continue;
@@ -127,7 +135,7 @@ export class PolicyStore {
     const acl = new Acl(policies, names);
     // Bounded: token policy sets are few in practice; a flood of distinct sets just resets it.
     if (this.#acls.size > 1000) this.#acls.clear();
-    this.#acls.set(key, { acl, at: now, gen: this.#gen });
+    this.#acls.set(key, { acl, at: now, gen: this.#gen, term });
     return acl;
   }
 

@@ -85,9 +85,10 @@ export interface IssuedToken {
 
 export class TokenStore {
   readonly #storage: Backend;
-  readonly #cache = new Map<string, { entry: TokenEntry; at: number }>();
+  readonly #cache = new Map<string, { entry: TokenEntry; at: number; term: number | undefined }>();
   readonly #cacheMs: number;
   readonly #now: () => number;
+  readonly #term: () => number | undefined;
   /**
    * Bumped whenever an entry is written or removed. A lookup caches what it read only when no
    * write or removal happened while it was reading, so a read racing a revoke cannot put the
@@ -100,12 +101,17 @@ export class TokenStore {
   /**
    * `cacheMs` (default 1000): how long a looked-up entry is reused without reading storage.
    * Revocations and renewals through this store apply at once; on an HA standby a revocation made
-   * by the active node is seen within this bound.
+   * by the active node is seen within this bound. `activeTerm` (the store's): an entry cached in
+   * another term (before a step-down, or while standby) is not reused once the term changes.
    */
-  constructor(storage: Backend, opts: { cacheMs?: number; now?: () => number } = {}) {
+  constructor(
+    storage: Backend,
+    opts: { cacheMs?: number; now?: () => number; activeTerm?: () => number | undefined } = {},
+  ) {
     this.#storage = storage;
     this.#cacheMs = opts.cacheMs ?? 1000;
     this.#now = opts.now ?? Date.now;
+    this.#term = opts.activeTerm ?? (() => undefined);
   }
 
   // ------------------------------------------------------------------ issue
@@ -315,8 +321,9 @@ export class TokenStore {
   async #byHash(hash: string): Promise<TokenEntry | undefined> {
     const now = this.#now();
     const hit = this.#cache.get(hash);
+    const term = this.#term();
     let entry: TokenEntry | undefined;
-    if (hit !== undefined && now - hit.at < this.#cacheMs) {
+    if (hit !== undefined && now - hit.at < this.#cacheMs && hit.term === term) {
       entry = hit.entry;
     } else {
       const epoch = this.#epoch;
@@ -328,7 +335,8 @@ export class TokenStore {
       entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
       // The storage name is the hash; the copy inside must agree (a swapped record is refused).
       if (!digestsEqual(entry.hash, hash)) return undefined;
-      if (entry.num_uses === 0 && epoch === this.#epoch) this.#cache.set(hash, { entry, at: now });
+      if (entry.num_uses === 0 && epoch === this.#epoch && term === this.#term())
+        this.#cache.set(hash, { entry, at: now, term });
       if (this.#cache.size > 10_000) this.#cache.clear();
     }
     if (entry.expire_time !== 0 && entry.expire_time <= now) {

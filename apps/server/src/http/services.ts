@@ -51,8 +51,8 @@ export function servicesFor(store: SealedStore): Services {
   };
   s = {
     store,
-    tokens: new TokenStore(storage),
-    policies: new PolicyStore(storage),
+    tokens: new TokenStore(storage, { activeTerm: () => store.activeTerm }),
+    policies: new PolicyStore(storage, { activeTerm: () => store.activeTerm }),
     mounts: new MountTable(storage, { activeTerm: () => store.activeTerm }),
     generateRoot: new GenerateRoot(),
     async cluster(configuredName) {
