@@ -115,14 +115,17 @@ describe("sys/health and sys/leader", () => {
     t = await testApp();
     let r = await t.call("GET", "/v1/sys/health");
     expect(r.statusCode).toBe(501);
-    expect(r.json()).toMatchObject({ initialized: false, sealed: true, standby: false });
+    // Vault reports a sealed (or uninitialised) node as standby: only an unsealed node can be active.
+    expect(r.json()).toMatchObject({ initialized: false, sealed: true, standby: true });
     expect((await t.call("GET", "/v1/sys/health?uninitcode=200")).statusCode).toBe(200);
     expect((await t.call("GET", "/v1/sys/health?uninitcode=abc")).statusCode).toBe(400);
     expect((await t.call("GET", "/v1/sys/health?sealedcode=99")).statusCode).toBe(400);
     const init = (
       await t.call("PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 } })
     ).json();
-    expect((await t.call("GET", "/v1/sys/health")).statusCode).toBe(503);
+    r = await t.call("GET", "/v1/sys/health");
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toMatchObject({ initialized: true, sealed: true, standby: true });
     expect((await t.call("GET", "/v1/sys/health?sealedcode=299")).statusCode).toBe(299);
     expect((await t.call("HEAD", "/v1/sys/health")).statusCode).toBe(503);
     await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys[0] } });

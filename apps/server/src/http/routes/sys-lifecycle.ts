@@ -200,7 +200,8 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
         body: {
           initialized: st.initialized,
           sealed: st.sealed,
-          standby: !st.sealed && !st.active,
+          // As Vault: a sealed node reports standby (only an unsealed node can be active).
+          standby: !st.active,
           performance_standby: false,
           replication_performance_mode: "disabled",
           replication_dr_mode: "disabled",
