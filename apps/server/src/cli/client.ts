@@ -1,7 +1,12 @@
 /**
  * The CLI's HTTP client: Vault's API over Node's global `fetch`. Address and token come from
- * flags, then `BULWARK_ADDR`/`BULWARK_TOKEN`, then Vault's `VAULT_ADDR`/`VAULT_TOKEN`.
+ * flags, then `BULWARK_ADDR`/`BULWARK_TOKEN`, then Vault's `VAULT_ADDR`/`VAULT_TOKEN`. For HTTPS
+ * with a private CA (`-ca-cert`, `BULWARK_CACERT`/`VAULT_CACERT`) or without verification
+ * (`-tls-skip-verify`, `BULWARK_SKIP_VERIFY`/`VAULT_SKIP_VERIFY`) requests go through `node:https`,
+ * whose TLS options fetch does not expose.
  */
+import { readFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 
 export type Env = Record<string, string | undefined>;
 
@@ -11,7 +16,19 @@ export const DEFAULT_ADDRESS = "http://127.0.0.1:8200";
 export interface ClientOptions {
   address?: string | undefined;
   token?: string | undefined;
+  /** PEM file of the CA that signed the server's certificate (Vault's `-ca-cert`). */
+  caCert?: string | undefined;
+  /** Do not verify the server's certificate (Vault's `-tls-skip-verify`; never in production). */
+  tlsSkipVerify?: boolean | undefined;
   env: Env;
+}
+
+/** Go's strconv.ParseBool, which Vault uses for VAULT_SKIP_VERIFY. */
+function envBool(name: string, v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(v)) return true;
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(v)) return false;
+  throw new ConnectionError(`${name} must be true or false, got ${JSON.stringify(v)}`);
 }
 
 export interface ApiResponse {
@@ -67,6 +84,8 @@ function causeText(err: unknown): string {
 export class ApiClient {
   readonly address: string;
   readonly #token: string | undefined;
+  /** TLS options for `node:https`; `undefined` = plain fetch. */
+  readonly #tls: { ca?: Buffer; rejectUnauthorized: boolean } | undefined;
 
   constructor(opts: ClientOptions) {
     const address = opts.address ?? pick(opts.env, "BULWARK_ADDR", "VAULT_ADDR") ?? DEFAULT_ADDRESS;
@@ -85,6 +104,26 @@ export class ApiClient {
     }
     this.address = address.replace(/\/+$/, "");
     this.#token = opts.token ?? pick(opts.env, "BULWARK_TOKEN", "VAULT_TOKEN");
+    const skipName = opts.env.BULWARK_SKIP_VERIFY !== undefined ? "BULWARK_SKIP_VERIFY" : "VAULT_SKIP_VERIFY";
+    const skip = opts.tlsSkipVerify === true || envBool(skipName, pick(opts.env, skipName)) === true;
+    const caName =
+      opts.caCert !== undefined
+        ? "-ca-cert"
+        : opts.env.BULWARK_CACERT !== undefined
+          ? "BULWARK_CACERT"
+          : "VAULT_CACERT";
+    const caFile = opts.caCert ?? pick(opts.env, "BULWARK_CACERT", "VAULT_CACERT");
+    let ca: Buffer | undefined;
+    if (caFile !== undefined) {
+      try {
+        ca = readFileSync(caFile);
+      } catch (err) {
+        throw new ConnectionError(`${caName}: cannot read the CA certificate ${caFile}: ${causeText(err)}`);
+      }
+    }
+    if (url.protocol === "https:" && (skip || ca !== undefined)) {
+      this.#tls = ca === undefined ? { rejectUnauthorized: !skip } : { ca, rejectUnauthorized: !skip };
+    }
   }
 
   get hasToken(): boolean {
@@ -112,13 +151,18 @@ export class ApiClient {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(opts.body);
     }
-    let res: Response;
+    let res: { status: number; ok: boolean; text: string };
     try {
-      res = await fetch(url, init);
+      if (this.#tls !== undefined)
+        res = await tlsRequest(url, httpMethod, headers, init.body as string | undefined, this.#tls);
+      else {
+        const r = await fetch(url, init);
+        res = { status: r.status, ok: r.ok, text: await r.text() };
+      }
     } catch (err) {
       throw new ConnectionError(`${httpMethod} ${url}: ${causeText(err)}`, { cause: err });
     }
-    const text = await res.text();
+    const text = res.text;
     let body: unknown;
     if (text.trim() !== "") {
       try {
@@ -136,4 +180,27 @@ export class ApiClient {
           : [];
     throw new ApiError(httpMethod, url, res.status, errors);
   }
+}
+
+/** One request over `node:https` with explicit TLS options (a private CA, or no verification). */
+function tlsRequest(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  tls: { ca?: Buffer; rejectUnauthorized: boolean },
+): Promise<{ status: number; ok: boolean; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, headers, ...tls }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const status = res.statusCode ?? 0;
+        resolve({ status, ok: status >= 200 && status < 300, text: Buffer.concat(chunks).toString("utf8") });
+      });
+    });
+    req.on("error", (err) => reject(new Error(err.message, { cause: err })));
+    req.end(body);
+  });
 }

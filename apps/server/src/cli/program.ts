@@ -32,6 +32,8 @@ interface ClientFlags {
   address?: string;
   token?: string;
   format?: string;
+  caCert?: string;
+  tlsSkipVerify?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -47,11 +49,25 @@ function withClientFlags(cmd: Command): Command {
   return cmd
     .option("--address <url>", "server address (default: $BULWARK_ADDR, $VAULT_ADDR, http://127.0.0.1:8200)")
     .option("--token <token>", "token (default: $BULWARK_TOKEN, $VAULT_TOKEN)")
-    .option("--format <format>", "output format: table or json (default: $BULWARK_FORMAT or table)");
+    .option("--format <format>", "output format: table or json (default: $BULWARK_FORMAT or table)")
+    .option(
+      "--ca-cert <file>",
+      "PEM CA certificate that signed the server's (default: $BULWARK_CACERT, $VAULT_CACERT)",
+    )
+    .option(
+      "--tls-skip-verify",
+      "do not verify the server's certificate (default: $BULWARK_SKIP_VERIFY, $VAULT_SKIP_VERIFY)",
+    );
 }
 
 function clientOf(flags: ClientFlags, io: Io): ApiClient {
-  return new ApiClient({ address: flags.address, token: flags.token, env: io.env });
+  return new ApiClient({
+    address: flags.address,
+    token: flags.token,
+    caCert: flags.caCert,
+    tlsSkipVerify: flags.tlsSkipVerify,
+    env: io.env,
+  });
 }
 
 /** Reads one secret: the argument, else a hidden prompt on a terminal, else the first line of stdin. */
