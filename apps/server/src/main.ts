@@ -21,6 +21,11 @@ export interface StartServerOptions {
   dev?: boolean;
   /** `-dev-listen-address` (default 127.0.0.1:8200). */
   devListenAddress?: string;
+  /**
+   * `-dev-root-token-id`: the dev server's root token instead of a random one (Vault's flag; also
+   * `BULWARK_DEV_ROOT_TOKEN_ID` / `VAULT_DEV_ROOT_TOKEN_ID`).
+   */
+  devRootTokenId?: string;
   /** `-log-level`: wins over BULWARK_LOG_LEVEL / VAULT_LOG_LEVEL and the config. */
   logLevel?: string;
   env?: Env;
@@ -147,7 +152,13 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
   const listeners: RunningServer[] = [];
   let dev: DevCredentials | undefined;
   try {
-    if (opts.dev) dev = await initialiseDev(store);
+    if (opts.dev) {
+      const id =
+        opts.devRootTokenId ??
+        nonEmpty(env.BULWARK_DEV_ROOT_TOKEN_ID) ??
+        nonEmpty(env.VAULT_DEV_ROOT_TOKEN_ID);
+      dev = await initialiseDev(store, id);
+    }
     for (const listener of config.listeners) {
       listeners.push(
         await startHttpServer({
@@ -197,7 +208,11 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
 }
 
 /** `vault server -dev`: one key share, unsealed, a root token and kv v2 at `secret/`. */
-async function initialiseDev(store: SealedStore): Promise<DevCredentials> {
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
+
+async function initialiseDev(store: SealedStore, rootTokenId: string | undefined): Promise<DevCredentials> {
   const status = store.status();
   if (status.initialized) {
     throw new Error("-dev needs empty storage: the configured storage is already initialised");
@@ -211,7 +226,7 @@ async function initialiseDev(store: SealedStore): Promise<DevCredentials> {
     unsealKey = res.keysBase64[0] as string;
     await store.unseal(res.keys[0] as string);
   }
-  const rootToken = await createRootToken(store);
+  const rootToken = await createRootToken(store, rootTokenId);
   await mountKv(store, "secret", { version: 2, description: "key/value secret storage (dev mode)" });
   return { rootToken, unsealKey };
 }

@@ -117,9 +117,19 @@ export class TokenStore {
   // ------------------------------------------------------------------ issue
 
   /** A root token: policy `root`, no TTL, no parent (init, generate-root, `server -dev`). */
-  async createRoot(): Promise<IssuedToken> {
+  async createRoot(id?: string): Promise<IssuedToken> {
     const nowMs = this.#now();
-    const token = generateToken();
+    if (id !== undefined) {
+      if (!plausibleToken(id) || id.includes(".")) {
+        throw new TokenError(
+          "invalid_request",
+          "a root token id must be 1 to 256 printable ASCII characters without spaces or '.'",
+        );
+      }
+      if ((await this.#storage.get(ID + hashSecret(id))) !== undefined)
+        throw new TokenError("invalid_request", "a token with this id already exists");
+    }
+    const token = id ?? generateToken();
     const entry: TokenEntry = {
       hash: hashSecret(token),
       accessor: generateAccessor(),

@@ -269,25 +269,38 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     .option("--config <path>", "config file or directory (repeatable; merged like Vault)", collect, [])
     .option("--dev", "in-memory, initialised with one key share, unsealed; prints the root token")
     .option("--dev-listen-address <addr>", "dev listener address", "127.0.0.1:8200")
+    .option("--dev-root-token-id <id>", "with -dev: this root token instead of a random one (Vault's flag)")
     .option("--log-level <level>", "trace, debug, info, warn or error (default: config, BULWARK_LOG_LEVEL)")
     .action(
-      act(async (opts: { config: string[]; dev?: boolean; devListenAddress: string; logLevel?: string }) => {
-        if (opts.config.length === 0 && !opts.dev) {
-          throw new UsageError(
-            "server needs -config <file or directory> (or -dev for an in-memory dev server)",
-          );
-        }
-        const { runUntilSignal, startServer } = await import("../main.js");
-        const server = await startServer({
-          configPaths: opts.config,
-          dev: opts.dev === true,
-          devListenAddress: opts.devListenAddress,
-          ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
-          env: io.env,
-          out: io.stdout,
-        });
-        return runUntilSignal(server);
-      }, 1),
+      act(
+        async (opts: {
+          config: string[];
+          dev?: boolean;
+          devListenAddress: string;
+          devRootTokenId?: string;
+          logLevel?: string;
+        }) => {
+          if (opts.config.length === 0 && !opts.dev) {
+            throw new UsageError(
+              "server needs -config <file or directory> (or -dev for an in-memory dev server)",
+            );
+          }
+          if (opts.devRootTokenId !== undefined && !opts.dev)
+            throw new UsageError("-dev-root-token-id needs -dev (it sets the dev server's root token)");
+          const { runUntilSignal, startServer } = await import("../main.js");
+          const server = await startServer({
+            configPaths: opts.config,
+            dev: opts.dev === true,
+            devListenAddress: opts.devListenAddress,
+            ...(opts.devRootTokenId === undefined ? {} : { devRootTokenId: opts.devRootTokenId }),
+            ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
+            env: io.env,
+            out: io.stdout,
+          });
+          return runUntilSignal(server);
+        },
+        1,
+      ),
     );
 
   // ---------------------------------------------------------------- status

@@ -93,9 +93,9 @@ export async function waitActive(store: SealedStore, timeoutMs = 30_000): Promis
  * Creates a root token in an unsealed, active store and returns it (init, generate-root, and the
  * CLI's `server -dev`). The token is stored only as its SHA-256 hash.
  */
-export async function createRootToken(store: SealedStore): Promise<string> {
+export async function createRootToken(store: SealedStore, id?: string): Promise<string> {
   await waitActive(store);
-  return (await servicesFor(store).tokens.createRoot()).token;
+  return (await servicesFor(store).tokens.createRoot(id)).token;
 }
 
 /**

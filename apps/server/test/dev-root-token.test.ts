@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { type BulwarkServer, startServer } from "../src/main.js";
+import { Capture, cli } from "./cli-helpers.js";
+
+const servers: BulwarkServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.shutdown("test done");
+});
+
+const dev = async (opts: { devRootTokenId?: string; env?: Record<string, string> }) => {
+  const s = await startServer({
+    dev: true,
+    devListenAddress: "127.0.0.1:0",
+    env: opts.env ?? {},
+    out: new Capture(),
+    logDestination: new Capture(),
+    ...(opts.devRootTokenId === undefined ? {} : { devRootTokenId: opts.devRootTokenId }),
+  });
+  servers.push(s);
+  return s;
+};
+
+describe("server -dev -dev-root-token-id (Vault's flag)", () => {
+  it("the dev server's root token is the given id, and it works", async () => {
+    const s = await dev({ devRootTokenId: "root" });
+    expect(s.dev?.rootToken).toBe("root");
+    const env = { BULWARK_ADDR: s.address, BULWARK_TOKEN: "root" };
+    expect((await cli(["kv", "put", "secret/app", "a=1"], { env })).code).toBe(0);
+    expect((await cli(["token", "lookup", "-format=json"], { env })).stdout).toMatch(
+      /"policies":\s*\[\s*"root"/,
+    );
+  });
+
+  it("VAULT_DEV_ROOT_TOKEN_ID sets it too", async () => {
+    const s = await dev({ env: { VAULT_DEV_ROOT_TOKEN_ID: "dev-only-token" } });
+    expect(s.dev?.rootToken).toBe("dev-only-token");
+  });
+
+  it("an id Vault would refuse stops the server with a message naming the rule", async () => {
+    await expect(dev({ devRootTokenId: "has.dot" })).rejects.toThrow(
+      /root token id must be .* without spaces or '\.'/,
+    );
+  });
+
+  it("the flag without -dev is a usage error", async () => {
+    const r = await cli(["server", "-config=/nonexistent.hcl", "-dev-root-token-id=root"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/-dev-root-token-id needs -dev/);
+  });
+});
