@@ -103,6 +103,17 @@ describe("Shamir split/combine", () => {
     }
   });
 
+  it("accepts Node Buffers as the secret and as shares (a Buffer is a Uint8Array)", async () => {
+    const secret = Buffer.from(randomBytes(32));
+    const shares = await shamirSplit(secret, 3, 2);
+    // Shares typed in by an operator are usually decoded with Buffer.from(hex | base64).
+    const decoded = shares.map((s) => Buffer.from(Buffer.from(s).toString("hex"), "hex"));
+    expect(Buffer.from(await shamirCombine(decoded.slice(1))).equals(secret)).toBe(true);
+    expect(
+      Buffer.from(await shamirCombine([decoded[0] as Buffer, shares[2] as Uint8Array])).equals(secret),
+    ).toBe(true);
+  });
+
   it("refuses to split an empty secret", async () => {
     await expect(shamirSplit(new Uint8Array(0), 3, 2)).rejects.toBeInstanceOf(CryptoError);
   });

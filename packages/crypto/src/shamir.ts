@@ -57,7 +57,14 @@ export async function shamirSplit(
   validateShamirParameters(shares, threshold);
   if (secret.length === 0) throw new CryptoError("invalid_argument", "cannot split an empty secret");
   if (shares === 1) return [new Uint8Array(secret)];
-  return split(secret, shares, threshold);
+  // shamir-secret-sharing accepts only plain Uint8Arrays (it checks `constructor === Uint8Array`),
+  // so a Buffer or other subclass is copied; the copy is wiped once the shares exist.
+  const plain = new Uint8Array(secret);
+  try {
+    return await split(plain, shares, threshold);
+  } finally {
+    plain.fill(0);
+  }
 }
 
 /**
@@ -85,13 +92,18 @@ export async function shamirCombine(shares: readonly Uint8Array[]): Promise<Uint
     if (xs.has(x)) throw new CryptoError("shamir_invalid_shares", "the same key share was given twice");
     xs.add(x);
   }
+  // Plain Uint8Array copies: the library refuses Buffers and other subclasses (it checks
+  // `constructor === Uint8Array`), and shares decoded from hex/base64 are usually Buffers.
+  const plain = shares.map((s) => new Uint8Array(s));
   try {
-    return await combine([...shares]);
+    return await combine(plain);
   } catch (cause) {
     throw new CryptoError(
       "shamir_invalid_shares",
       `key shares could not be combined: ${(cause as Error).message}`,
       { cause },
     );
+  } finally {
+    for (const p of plain) p.fill(0);
   }
 }
