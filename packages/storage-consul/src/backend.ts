@@ -564,7 +564,8 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
   #mapError(err: unknown, need: AclNeed): unknown {
     const status = statusOf(err);
     if (status === 403) return this.#http.aclError(need, err, this.path);
-    if (status !== undefined && status >= 400 && status < 500) {
+    // 429 (rate limited, nothing applied) is transient: retry() retries it.
+    if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
       return new StorageError("io", `Consul at ${this.address} refused the request: ${describeError(err)}`, {
         cause: err,
       });

@@ -128,7 +128,9 @@ export function classify(err: unknown): Outcome {
     // Deterministic refusals Consul sends as 500s: retrying cannot help.
     if (status === 500 && /invalid session|session ttl|permission denied/i.test(bodyText(err)))
       return "final";
-    if (status >= 500 || status === 429) {
+    // 429: Consul's rate limiter refused the request before doing anything; retrying is safe.
+    if (status === 429) return "not_sent";
+    if (status >= 500) {
       // Consul answers 500 "No cluster leader" (after its RPC hold timeout) without applying anything.
       // "rpc error making call: EOF" is not among them: the server may have applied the write
       // before the connection dropped (Consul's own RPC client retries EOF only for reads).

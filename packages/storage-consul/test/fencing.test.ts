@@ -387,6 +387,25 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     expect(txns).toBeGreaterThan(1);
   });
 
+  it("a 429 (Consul's rate limit refused the request, nothing applied) is retried, check-and-set transactions too", async () => {
+    const b = backend({ retryBudgetMs: 5000 });
+    await b.put({ key: "guard", value: enc("v") });
+    let txns = 0;
+    proxy.intercept = (req) => {
+      if (req.url.startsWith("/v1/txn") && txns < 2) {
+        txns++;
+        return { status: 429, body: "rate limit exceeded, try again later" };
+      }
+      return undefined;
+    };
+    await b.transaction([
+      { op: "check", key: "guard", value: enc("v") },
+      { op: "put", entry: { key: "guard", value: enc("w") } },
+    ]);
+    expect(txns).toBe(2);
+    expect(dec((await b.get("guard"))?.value)).toBe("w");
+  });
+
   it("a 500 'rpc error making call: EOF' (the server dropped the forwarded write) is ambiguous: no check-and-set replay", async () => {
     const b = backend({ retryBudgetMs: 2000 });
     await b.put({ key: "guard", value: enc("v") });
