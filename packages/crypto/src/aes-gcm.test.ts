@@ -50,6 +50,17 @@ describe("AES-256-GCM", () => {
     expect(aesGcmDecrypt(key, nonce, out.subarray(5))).toEqual(pt);
   });
 
+  it("encryptInto rejects an offset that is negative, fractional or past the buffer, writing nothing", () => {
+    for (const offset of [-5, 1.5, 200, Number.NaN]) {
+      const out = new Uint8Array(40);
+      expect(
+        codeOf(() => aesGcmEncryptInto(key, nonce, new Uint8Array(4), undefined, out, offset)),
+        `offset ${offset}`,
+      ).toBe("invalid_argument");
+      expect(out.every((b) => b === 0)).toBe(true);
+    }
+  });
+
   it("rejects keys that are not 32 bytes", () => {
     expect(codeOf(() => aesGcmEncrypt(new Uint8Array(16), nonce, new Uint8Array(1)))).toBe("invalid_key");
   });
@@ -153,6 +164,26 @@ describe("envelope encryption", () => {
       code: "authentication_failed",
     });
     expect(given.every((b) => b === 0)).toBe(true);
+  });
+
+  it("a damaged envelope (nonce or ciphertext missing or not bytes) fails with a CryptoError, not a TypeError", async () => {
+    let calls = 0;
+    const unwrap = async () => {
+      calls++;
+      return new Uint8Array(32);
+    };
+    const env = await envelopeEncrypt(new Uint8Array(4), async (dk) => new Uint8Array(dk));
+    for (const [damaged, code] of [
+      [{ ...env, nonce: undefined }, "invalid_nonce"],
+      [{ ...env, nonce: "0123456789ab" }, "invalid_nonce"],
+      [{ ...env, ciphertext: undefined }, "authentication_failed"],
+      [{ ...env, ciphertext: null }, "authentication_failed"],
+    ] as const) {
+      const err = await envelopeDecrypt(damaged as unknown as typeof env, unwrap).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CryptoError);
+      expect(err).toMatchObject({ code });
+    }
+    expect(calls).toBe(0);
   });
 
   it("binds the AAD", async () => {

@@ -64,6 +64,35 @@ function cipherKey(key: AesKey): KeyObject | Uint8Array {
   return raw;
 }
 
+/** Nonce must be exactly 96 bits of bytes: other sizes change GCM's security bounds. */
+function checkNonce(nonce: unknown): asserts nonce is Uint8Array {
+  if (!(nonce instanceof Uint8Array)) {
+    throw new CryptoError(
+      "invalid_nonce",
+      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes (a Uint8Array), got ${nonce === null ? "null" : typeof nonce}`,
+    );
+  }
+  if (nonce.length !== GCM_NONCE_BYTES) {
+    throw new CryptoError(
+      "invalid_nonce",
+      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${nonce.length}`,
+    );
+  }
+}
+
+/** `ciphertext || tag` must be bytes and at least as long as the tag to be a GCM message. */
+function checkCiphertext(ciphertextWithTag: unknown): asserts ciphertextWithTag is Uint8Array {
+  if (!(ciphertextWithTag instanceof Uint8Array)) {
+    throw new CryptoError(
+      "authentication_failed",
+      `AES-GCM ciphertext must be a Uint8Array, got ${ciphertextWithTag === null ? "null" : typeof ciphertextWithTag}: the data is damaged`,
+    );
+  }
+  if (ciphertextWithTag.length < GCM_TAG_BYTES) {
+    throw new CryptoError("authentication_failed", "AES-GCM ciphertext shorter than its 16-byte tag");
+  }
+}
+
 /**
  * Encrypts `plaintext` with AES-256-GCM and writes `ciphertext || tag` into `out` at `offset`
  * (used by the barrier to build its framed format with one allocation). Returns bytes written.
@@ -76,11 +105,11 @@ export function aesGcmEncryptInto(
   out: Uint8Array,
   offset: number,
 ): number {
-  // Nonce must be exactly 96 bits: other sizes change GCM's security bounds.
-  if (nonce.length !== GCM_NONCE_BYTES) {
+  checkNonce(nonce);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > out.length) {
     throw new CryptoError(
-      "invalid_nonce",
-      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${nonce.length}`,
+      "invalid_argument",
+      `output offset must be a whole number from 0 to ${out.length} (the output length), got ${offset}`,
     );
   }
   if (out.length - offset < plaintext.length + GCM_TAG_BYTES) {
@@ -123,16 +152,8 @@ export function aesGcmDecrypt(
   ciphertextWithTag: Uint8Array,
   aad?: Uint8Array,
 ): Uint8Array {
-  if (nonce.length !== GCM_NONCE_BYTES) {
-    throw new CryptoError(
-      "invalid_nonce",
-      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${nonce.length}`,
-    );
-  }
-  // Shorter than the tag cannot be a GCM message.
-  if (ciphertextWithTag.length < GCM_TAG_BYTES) {
-    throw new CryptoError("authentication_failed", "AES-GCM ciphertext shorter than its 16-byte tag");
-  }
+  checkNonce(nonce);
+  checkCiphertext(ciphertextWithTag);
   const split = ciphertextWithTag.length - GCM_TAG_BYTES;
   const decipher = createDecipheriv("aes-256-gcm", cipherKey(key), nonce, { authTagLength: GCM_TAG_BYTES });
   decipher.setAuthTag(ciphertextWithTag.subarray(split));
@@ -199,15 +220,8 @@ export async function envelopeDecrypt<W>(
   aad?: Uint8Array,
 ): Promise<Uint8Array> {
   // A malformed envelope is refused before an (HSM/KMS) unwrap call is spent on it.
-  if (envelope.nonce.length !== GCM_NONCE_BYTES) {
-    throw new CryptoError(
-      "invalid_nonce",
-      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${envelope.nonce.length}`,
-    );
-  }
-  if (envelope.ciphertext.length < GCM_TAG_BYTES) {
-    throw new CryptoError("authentication_failed", "AES-GCM ciphertext shorter than its 16-byte tag");
-  }
+  checkNonce(envelope.nonce);
+  checkCiphertext(envelope.ciphertext);
   const dataKey = await unwrap(envelope.wrappedKey);
   try {
     return aesGcmDecrypt(dataKey, envelope.nonce, envelope.ciphertext, aad);
