@@ -8,6 +8,7 @@ import {
   isStaleHandle,
   needsReconnect,
   Pkcs11CallError,
+  pinRejectedMessage,
   rvOf,
   sessionGone,
   toCallError,
@@ -68,5 +69,19 @@ describe("handleToBigInt", () => {
     if (LE) four.writeUInt32LE(0x779bb4c5);
     else four.writeUInt32BE(0x779bb4c5);
     expect(handleToBigInt(four)).toBe(0x779bb4c5n);
+  });
+
+  it("a locked or expired PIN says the security officer must act; a wrong one says fix pin", () => {
+    const call = (name: string, rv: number) =>
+      toCallError("C_Login", new pkcs11js.Pkcs11Error(`${name}:${rv}`, 0, ""));
+    expect(pinRejectedMessage("vault", call("CKR_PIN_LOCKED", 0xa4))).toMatch(
+      /token "vault" has locked the user PIN \(C_Login returned CKR_PIN_LOCKED \(0xa4\)\).*security officer unlock or reset it.*changing pin alone does not help/,
+    );
+    expect(pinRejectedMessage("vault", call("CKR_PIN_EXPIRED", 0xa3))).toMatch(
+      /user PIN has expired.*set a new PIN/,
+    );
+    expect(pinRejectedMessage("vault", call("CKR_PIN_INCORRECT", 0xa0))).toMatch(
+      /rejected the PIN .*no further login attempt was made.*fix pin$/,
+    );
   });
 });

@@ -126,3 +126,19 @@ export function sessionGone(err: unknown): boolean {
   const rv = rvOf(err);
   return rv === CKR_SESSION_HANDLE_INVALID || rv === CKR_SESSION_CLOSED;
 }
+
+/**
+ * What to tell the operator when `C_Login` refuses the PIN. A wrong PIN is fixed in the config; a
+ * locked or expired one is not: the token's security officer must unlock or reset it first.
+ */
+export function pinRejectedMessage(tokenLabel: string, err: unknown): string {
+  const rv = rvOf(err);
+  const what = err instanceof Error ? err.message : String(err);
+  if (rv === CKR_PIN_LOCKED) {
+    return `token "${tokenLabel}" has locked the user PIN (${what}), usually after too many wrong logins: have the token's security officer unlock or reset it with the vendor's tools, then restart; changing pin alone does not help`;
+  }
+  if (rv === CKR_PIN_EXPIRED) {
+    return `token "${tokenLabel}" says the user PIN has expired (${what}): set a new PIN with the token's tools, then put it in pin and restart`;
+  }
+  return `token "${tokenLabel}" rejected the PIN (${what}); no further login attempt was made, because repeated failures lock the token — fix pin`;
+}

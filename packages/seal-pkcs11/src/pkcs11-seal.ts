@@ -64,6 +64,7 @@ import {
   isStaleHandle,
   needsReconnect,
   Pkcs11CallError,
+  pinRejectedMessage,
   rvOf,
   sessionGone,
   toCallError,
@@ -482,11 +483,7 @@ export class Pkcs11Seal extends BaseSeal {
         if (rvOf(err) === CKR_USER_ALREADY_LOGGED_IN) fresh = false;
         else if (isPinError(err)) {
           notePinRejected(m, slotKey, cfg.pin);
-          throw new SealConfigError(
-            "pin",
-            `token "${found.label}" rejected the PIN (${(err as Pkcs11CallError).message}); no further login attempt was made, because repeated failures lock the token — fix pin`,
-            { cause: err },
-          );
+          throw new SealConfigError("pin", pinRejectedMessage(found.label, err), { cause: err });
         } else throw err;
       }
       if (!checkLoginPin(m, slotKey, cfg.pin, fresh)) {
