@@ -204,3 +204,41 @@ describe("rollback journal with HA", () => {
     await b.close();
   });
 });
+
+describe("HA takeover that loses the lock midway", () => {
+  it("a node deposed while taking over does not migrate, advertise or become active", async () => {
+    const storage = new GatedBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.put("secret/w", enc("kept"));
+    await first.close();
+    const a = await SealedStore.open({
+      storage,
+      seal: staticB(false),
+      migrationSeal: staticA(),
+      ha: storage,
+      nodeId: "a",
+    });
+    // a takes the free lock and starts taking over; its journal check stalls on storage.
+    storage.arm("core/bulwark-rollback");
+    await a.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    await waitFor(() => storage.hit);
+    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    expect(b.sealed).toBe(false);
+    // a loses the lock (session expired) before its takeover finishes; b becomes active.
+    expect(storage.forceRelease("core/lock")).toBe(true);
+    await waitFor(() => b.status().active);
+    storage.open();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.status().active).toBe(false);
+    expect(
+      decodeBlobInfo((await storage.get("core/hsm/barrier-unseal-keys"))?.value as Uint8Array).keyInfo?.keyId,
+    ).toBe("key-a");
+    expect(await storage.get("core/leader/a")).toBeUndefined();
+    expect((await storage.lockWith("core/lock", "probe").value()).value).toBe("b");
+    await b.put("secret/after", enc("b writes"));
+    expect(dec(await b.get("secret/w"))).toBe("kept");
+    await a.close();
+    await b.close();
+  });
+});

@@ -1009,8 +1009,13 @@ export class SealedStore {
     }
   }
 
-  async #becomeActive(): Promise<void> {
+  /**
+   * `stillLeading` (HA takeover) throws once this node lost the lock or was sealed: it is checked
+   * before every step that writes, so a node deposed while taking over writes nothing more.
+   */
+  async #becomeActive(stillLeading: () => void = () => {}): Promise<void> {
     if (this.#ha !== undefined) {
+      stillLeading();
       // A step the previous active node left unfinished is rolled back before anything else.
       await this.#recoverJournal();
       await this.#loadConfig();
@@ -1018,7 +1023,9 @@ export class SealedStore {
       while (await this.#barrier.checkUpgrade()) {}
       await this.#barrier.reloadRootKey();
       await this.#barrier.reloadKeyring();
+      stillLeading();
       await this.#runPendingMigration();
+      stillLeading();
       // Tell the standbys where to send requests (Vault's active-node advertisement).
       await this.#barrier.put({
         key: `${LEADER_PREFIX}${this.#nodeId}`,
@@ -1026,6 +1033,7 @@ export class SealedStore {
       });
     }
     if (this.#seal.autoUnseal) {
+      stillLeading();
       try {
         await this.#upgradeSealKeysNow();
       } catch (e) {
@@ -1034,6 +1042,7 @@ export class SealedStore {
     }
     if (this.#migrationSeal !== undefined) {
       // Finish a migration: every value wrapped by the old seal is re-wrapped (or unwrapped).
+      stillLeading();
       const r = await this.#rewrapNow();
       if (r.rewrapped > 0) this.#log.info("re-wrapped seal-wrapped entries after seal migration", { ...r });
     }
@@ -1116,13 +1125,26 @@ export class SealedStore {
           await new Promise((r) => setTimeout(r, 1000).unref());
           continue;
         }
+        const stillLeading = () => {
+          if (abort.signal.aborted || leadership.aborted) {
+            throw new CoreError(
+              "standby",
+              abort.signal.aborted
+                ? "sealed while taking over as active node"
+                : "lost the HA lock while taking over as active node",
+            );
+          }
+        };
         try {
-          await this.#becomeActive();
+          await this.#becomeActive(stillLeading);
           // Sealed while taking over: this session is over (a later unseal runs its own).
           if (abort.signal.aborted) return;
+          stillLeading();
           this.#active = true;
           this.#log.info("this node is now active", { nodeId: this.#nodeId });
         } catch (e) {
+          // Sealed meanwhile: #sealNow released the lock; a later unseal holds its own.
+          if (abort.signal.aborted) return;
           this.#log.error("could not take over as active node; releasing the lock", { error: errText(e) });
           await lock.release().catch(() => undefined);
           // Back off before competing again: an immediate retry would spin on the same failure.
