@@ -242,3 +242,33 @@ describe("HA takeover that loses the lock midway", () => {
     await b.close();
   });
 });
+
+describe("seal() during an HA takeover's migration", () => {
+  it("the store stays sealed when the interrupted migration rolls back", async () => {
+    const storage = new GatedBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.close();
+    const a = await SealedStore.open({
+      storage,
+      seal: staticB(false),
+      migrationSeal: staticA(),
+      ha: storage,
+      nodeId: "a",
+    });
+    // Read only by the migration's rollback journal (auto → auto has no Shamir KEK).
+    storage.arm("core/shamir-kek");
+    await a.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    await waitFor(() => storage.hit);
+    await a.seal();
+    expect(a.sealed).toBe(true);
+    storage.open();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.status()).toMatchObject({ sealed: true, active: false, migration: true });
+    expect(
+      decodeBlobInfo((await storage.get("core/hsm/barrier-unseal-keys"))?.value as Uint8Array).keyInfo?.keyId,
+    ).toBe("key-a");
+    expect(await storage.get("core/bulwark-rollback")).toBeUndefined();
+    await a.close();
+  });
+});

@@ -253,6 +253,8 @@ export class SealedStore {
   #timers: NodeJS.Timeout[] = [];
   #rotateTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Bumped by every seal(): a step that began before it must not unseal the barrier again. */
+  #sealings = 0;
   /** Serialises lifecycle steps (init, unseal, seal, rekey, migration). */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -1177,6 +1179,7 @@ export class SealedStore {
   }
 
   async #sealNow(): Promise<void> {
+    this.#sealings++;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     if (this.#rotateTimer !== undefined) clearInterval(this.#rotateTimer);
@@ -1381,10 +1384,17 @@ export class SealedStore {
    * unsealed again with the old root key so memory matches storage.
    */
   async #rootKeyStep(op: string, oldRoot: Uint8Array, fn: () => Promise<void>): Promise<void> {
+    const sealings = this.#sealings;
     try {
       await this.#step(op, fn);
     } catch (e) {
       this.#barrier.seal();
+      // The store was sealed meanwhile (an HA takeover's migration is not serialised with seal()):
+      // it stays sealed, and no seal keeps a KEK the step set.
+      if (sealings !== this.#sealings) {
+        this.#clearShamirKeys();
+        throw e;
+      }
       try {
         await this.#barrier.unseal(oldRoot);
       } catch (unsealError) {
