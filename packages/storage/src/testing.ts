@@ -621,6 +621,56 @@ export function runBackendConformance<B extends Backend>(
             expect(await b.list("")).toEqual([]);
           });
 
+          if (maxValueSize !== undefined) {
+            it("a value over maxValueSize anywhere in the transaction applies nothing", async (ctx) => {
+              const b = txBackend(ctx);
+              await b.put({ key: "keep", value: enc("k") });
+              const err = await rejection(
+                b.transaction([
+                  { op: "put", entry: { key: "fine", value: enc("1") } },
+                  { op: "delete", key: "keep" },
+                  { op: "put", entry: { key: "huge", value: new Uint8Array(maxValueSize + 1) } },
+                ]),
+              );
+              expect(err).toBeInstanceOf(Error);
+              expect(["value_too_large", "transaction_too_large"]).toContain(
+                (err as { code?: unknown }).code,
+              );
+              expect(await allKeys(b)).toEqual(["keep"]);
+              expectBytes((await b.get("keep"))?.value, enc("k"), "keep after the rejected transaction");
+            });
+          }
+
+          it("a concurrent list never sees half of a transaction", async (ctx) => {
+            const b = txBackend(ctx);
+            // Each transaction moves one key (delete + put); a listing must show exactly one of the two.
+            await b.put({ key: "m/a", value: enc("1") });
+            let done = false;
+            const seen: string[] = [];
+            const reader = async (): Promise<void> => {
+              while (!done) {
+                seen.push(JSON.stringify(await b.list("m/")));
+                // Yield to timers too, so a backend that applies ops on later ticks gets observed.
+                await new Promise((resolve) => setTimeout(resolve, 0));
+              }
+            };
+            const readers = Array.from({ length: 4 }, reader);
+            try {
+              for (let i = 0; i < 10; i++) {
+                const [from, to] = i % 2 === 0 ? ["a", "b"] : ["b", "a"];
+                await b.transaction([
+                  { op: "delete", key: `m/${from}` },
+                  { op: "put", entry: { key: `m/${to}`, value: enc(String(i)) } },
+                ]);
+              }
+            } finally {
+              done = true;
+              await Promise.all(readers);
+            }
+            const torn = seen.filter((l) => l !== '["a"]' && l !== '["b"]');
+            expect(torn, `listings taken during the transactions (${seen.length} in all)`).toEqual([]);
+          });
+
           it("exactly maxEntries operations are accepted", async (ctx) => {
             const b = txBackend(ctx);
             const { maxEntries, maxBytes } = b.transactionLimits;
@@ -749,6 +799,34 @@ export function runBackendConformance<B extends Backend>(
         const leadB = await within(pb, handover, "node-b to acquire after node-a released");
         expect(leadB.aborted).toBe(false);
         expect(await a.value()).toEqual({ held: true, value: "node-b" });
+      });
+
+      it("a release hands the lock to exactly one of two waiters", async (ctx) => {
+        const { lock, handover } = target(ctx);
+        const a = lock(LOCK, "node-a");
+        await a.acquire(waits.signal);
+        const b = lock(LOCK, "node-b", "b");
+        const c = lock(LOCK, "node-c", "b");
+        const pb = b.acquire(waits.signal).then((signal) => ({ handle: b, value: "node-b", signal }));
+        const pc = c.acquire(waits.signal).then((signal) => ({ handle: c, value: "node-c", signal }));
+        // Settled by afterEach's abort when the test fails early: not an unhandled rejection.
+        pb.catch(() => {});
+        pc.catch(() => {});
+        expect(await stillPending(Promise.race([pb, pc]), QUIET_MS), "a waiter acquired a held lock").toBe(
+          true,
+        );
+        await a.release();
+        const first = await within(Promise.race([pb, pc]), handover, "a waiter to acquire after the release");
+        const other = first.handle === b ? pc : pb;
+        expect(await stillPending(other, QUIET_MS), "both waiters hold the lock after one release").toBe(
+          true,
+        );
+        expect(await a.value()).toEqual({ held: true, value: first.value });
+        await first.handle.release();
+        const second = await within(other, handover, "the other waiter to acquire after the second release");
+        expect(first.signal.aborted).toBe(true);
+        expect(second.signal.aborted).toBe(false);
+        expect(await a.value()).toEqual({ held: true, value: second.value });
       });
 
       it("release() frees the lock and the same handle can acquire it again", async (ctx) => {
