@@ -127,6 +127,24 @@ describe("ACL evaluation (Vault's rules)", () => {
     expect(b.allows("sys/rotate", "update", { sudo: true })).toBe(true);
   });
 
+  it("a LIST on 'p/' is governed by an exact rule for 'p' (Vault trims the slash for list), deny included", () => {
+    const a = acl(`path "secret/metadata/app" { capabilities = ["list"] }`);
+    expect(a.allows("secret/metadata/app/", "list")).toBe(true);
+    expect(a.allows("secret/metadata/app/", "read")).toBe(false);
+    const d = acl(
+      `path "secret/*" { capabilities = ["read", "list"] }
+       path "secret/metadata/hidden" { capabilities = ["deny"] }`,
+    );
+    expect(d.allows("secret/metadata/hidden/", "list")).toBe(false);
+    expect(d.allows("secret/metadata/other/", "list")).toBe(true);
+    // An exact rule for the slashed path still comes first.
+    const e = acl(
+      `path "kv/x/" { capabilities = ["list"] }
+       path "kv/x" { capabilities = ["deny"] }`,
+    );
+    expect(e.allows("kv/x/", "list")).toBe(true);
+  });
+
   it("root allows everything; no policy allows nothing", () => {
     const root = new Acl([], ["root"]);
     expect(root.allows("anything/at/all", "delete", { sudo: true })).toBe(true);

@@ -95,7 +95,12 @@ export class Acl {
   /** Whether `op` (and sudo, when asked) is allowed on `path`. */
   allows(path: string, op: Operation, opts: { sudo?: boolean } = {}): boolean {
     if (this.root) return true;
-    const caps = this.capabilities(path);
+    // Vault: a LIST (whose path ends in '/') is also governed by an exact rule for the path
+    // without the slash, before any glob.
+    const caps =
+      this.#exact.get(path) ??
+      (op === "list" && path.endsWith("/") ? this.#exact.get(path.slice(0, -1)) : undefined) ??
+      this.capabilities(path);
     if (caps.has("deny")) return false;
     if (opts.sudo === true && !caps.has("sudo")) return false;
     return caps.has(op);

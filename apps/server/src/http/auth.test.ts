@@ -235,6 +235,24 @@ describe("ACL enforcement", () => {
     expect((await t.call("GET", "/v1/kv/private?list=true", { token: m })).statusCode).toBe(403);
   });
 
+  it("a LIST is checked as Vault does: on 'p/', and by an exact rule for 'p' (deny included)", async () => {
+    await t.call("PUT", "/v1/sys/policy/listers", {
+      token: root,
+      body: {
+        policy: `path "kv/*" { capabilities = ["read", "list"] }
+                 path "kv/hidden" { capabilities = ["deny"] }
+                 path "kv/shown" { capabilities = ["list"] }
+                 path "sys/policies/acl/*" { capabilities = ["list"] }`,
+      },
+    });
+    await t.call("PUT", "/v1/kv/hidden/x", { token: root, body: { a: "1" } });
+    await t.call("PUT", "/v1/kv/shown/x", { token: root, body: { a: "1" } });
+    const l = await tokenWith(["listers"]);
+    expect((await t.call("GET", "/v1/kv/hidden?list=true", { token: l })).statusCode).toBe(403);
+    expect((await t.call("GET", "/v1/kv/shown?list=true", { token: l })).statusCode).toBe(200);
+    expect((await t.call("GET", "/v1/sys/policies/acl?list=true", { token: l })).statusCode).toBe(200);
+  });
+
   it("capabilities-self reports per path", async () => {
     const reader = await tokenWith(["app-read"]);
     const r = (

@@ -210,7 +210,9 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
       let auth: Auth | undefined;
       if (spec.auth === "token") {
         auth = await authenticate(ctx, req);
-        authorize(auth, path, spec.operation ?? operationOf(req.method, query), spec.sudo === true);
+        const op = spec.operation ?? operationOf(req.method, query);
+        // Vault checks a LIST on the folder path (with its trailing '/'), as logical routes do.
+        authorize(auth, op === "list" && !path.endsWith("/") ? `${path}/` : path, op, spec.sudo === true);
       }
       const result = await spec.handler({ req, reply, path, query, body: req.body, auth });
       return send(reply, result);
