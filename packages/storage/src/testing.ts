@@ -165,6 +165,11 @@ const BAD_KEYS: readonly (readonly [string, string])[] = [
   ["../escape", "leading '..' segment"],
   ["a/../b", "inner '..' segment"],
   ["a/..", "trailing '..' segment"],
+  // In a file layout "a/./b" is the file "a/b": two keys, one record.
+  [".", "'.' alone"],
+  ["a/./b", "inner '.' segment"],
+  ["a/.", "trailing '.' segment"],
+  ["a\u0000b", "NUL byte"],
 ];
 
 const BAD_PREFIXES: readonly (readonly [string, string])[] = [
@@ -174,6 +179,7 @@ const BAD_PREFIXES: readonly (readonly [string, string])[] = [
   ["a//", "'//'"],
   ["../", "'..' segment"],
   ["a/../", "inner '..' segment"],
+  ["./", "'.' segment"],
 ];
 
 /** Keys that trip up URL-, path- or shell-based encodings. */
