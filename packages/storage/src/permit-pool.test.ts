@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { deferred, MapBackend } from "../test/map-backend.js";
-import { DEFAULT_PARALLEL_OPERATIONS, PermitPoolBackend, withPermitPool } from "./permit-pool.js";
+import { DEFAULT_PARALLEL_OPERATIONS, PermitPool, PermitPoolBackend, withPermitPool } from "./permit-pool.js";
 import { type Backend, isHABackend, isTransactional, type Lock } from "./types.js";
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -136,4 +136,24 @@ describe("PermitPoolBackend", () => {
       );
     },
   );
+});
+
+describe("PermitPool", () => {
+  it("rejects a size that is not a positive integer (a pool of 0 or NaN would hang every run)", () => {
+    for (const size of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new PermitPool(size), `size ${size}`).toThrow(RangeError);
+    }
+    expect(() => new PermitPool(0)).toThrow(/positive integer/);
+  });
+
+  it("a function that throws synchronously frees its permit", async () => {
+    const pool = new PermitPool(1);
+    await expect(
+      pool.run(() => {
+        throw new Error("sync");
+      }),
+    ).rejects.toThrow("sync");
+    expect(pool.active).toBe(0);
+    expect(await pool.run(async () => 7)).toBe(7);
+  });
 });

@@ -24,6 +24,12 @@ export class PermitPool {
   #active = 0;
 
   constructor(size: number) {
+    // A pool of 0 (or NaN) would queue every run forever.
+    if (!Number.isSafeInteger(size) || size < 1) {
+      throw new RangeError(
+        `PermitPool size must be a positive integer (Vault's default is ${DEFAULT_PARALLEL_OPERATIONS}), got ${String(size)}`,
+      );
+    }
     this.#size = size;
   }
 
