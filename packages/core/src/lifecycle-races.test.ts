@@ -1,9 +1,9 @@
 import { decodeBlobInfo, ShamirSeal } from "@bulwark/seal";
-import type { Entry } from "@bulwark/storage";
+import { type Entry, StorageUnavailableError, withFaults } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it, vi } from "vitest";
 import { SealedStore } from "./sealed-store.js";
-import { dec, enc, staticA, staticB, waitFor } from "./test-support.js";
+import { codeOf, dec, enc, staticA, staticB, waitFor } from "./test-support.js";
 
 describe("HA node taking over", () => {
   it("becomes active while a (finished) migration seal is still configured", async () => {
@@ -270,5 +270,59 @@ describe("seal() during an HA takeover's migration", () => {
     ).toBe("key-a");
     expect(await storage.get("core/bulwark-rollback")).toBeUndefined();
     await a.close();
+  });
+});
+
+describe("a failed rekey that cannot restore the keys in memory", () => {
+  it("leaves the node sealed and releases the HA lock, so a standby takes over", async () => {
+    let failing = false;
+    const storage = withFaults(new MemoryBackend(), {
+      fault: ({ op, key }) =>
+        failing &&
+        ((op === "put" && key === "core/hsm/barrier-unseal-keys") || (op === "get" && key === "core/keyring"))
+          ? new StorageUnavailableError("injected fault")
+          : undefined,
+    });
+    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    const init = await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    await a.put("secret/x", enc("survives"));
+    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    expect(b.sealed).toBe(false);
+    const op = await a.rekeyInit({ target: "barrier" });
+    failing = true;
+    expect(await codeOf(a.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce))).not.toBe("resolved");
+    failing = false;
+    expect(a.status()).toMatchObject({ sealed: true, active: false });
+    expect(a.status().sealedReason).toMatch(/rekey failed and the store could not be restored/);
+    await waitFor(() => b.status().active, 1000);
+    expect(dec(await b.get("secret/x"))).toBe("survives");
+    await a.close();
+    await b.close();
+  });
+
+  it("Shamir: the seal keeps no KEK once the store is left sealed", async () => {
+    let failing = false;
+    const storage = withFaults(new MemoryBackend(), {
+      fault: ({ op, key }) =>
+        failing &&
+        ((op === "put" && key === "core/hsm/barrier-unseal-keys") || (op === "get" && key === "core/keyring"))
+          ? new StorageUnavailableError("injected fault")
+          : undefined,
+    });
+    const seal = new ShamirSeal();
+    const store = await SealedStore.open({ storage, seal });
+    const init = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    await store.unseal(init.keys[0] as string);
+    const op = await store.rekeyInit({ secretShares: 1, secretThreshold: 1 });
+    failing = true;
+    expect(await codeOf(store.rekeyUpdate(init.keys[0] as string, op.nonce))).not.toBe("resolved");
+    failing = false;
+    expect(store.status()).toMatchObject({ sealed: true, active: false });
+    expect(seal.hasKey).toBe(false);
+    // The old key still unseals (storage was rolled back).
+    await store.unseal(init.keys[0] as string);
+    expect(store.sealed).toBe(false);
+    await store.close();
   });
 });

@@ -1363,7 +1363,8 @@ export class SealedStore {
           result.keys = parts.map(hex);
           result.keysBase64 = parts.map(b64);
         } catch (e) {
-          if (oldKek !== undefined) shamir.setKey(oldKek);
+          // Back to the old KEK while unsealed; a store left sealed keeps none.
+          if (oldKek !== undefined && !this.#barrier.sealed) shamir.setKey(oldKek);
           throw e;
         } finally {
           oldKek?.fill(0);
@@ -1398,8 +1399,9 @@ export class SealedStore {
       try {
         await this.#barrier.unseal(oldRoot);
       } catch (unsealError) {
-        this.#active = false;
         this.#sealedReason = `${op} failed and the store could not be restored in memory: ${errText(unsealError)}; reopen it`;
+        // Sealed for good: step down (release the HA lock so another node can take over, stop timers).
+        await this.#sealNow();
       }
       throw e;
     }
