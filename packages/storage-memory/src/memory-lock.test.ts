@@ -108,6 +108,32 @@ describe("MemoryBackend.lockWith", () => {
     expect(await b2.lockWith("x", "?").value()).toEqual({ held: true, value: "3" });
   });
 
+  it("a holder that re-acquires from its leadership signal's abort handler queues behind the waiter", async () => {
+    for (const lose of ["forceRelease", "release"] as const) {
+      const b = new MemoryBackend();
+      const a = b.lockWith("core/lock", "node-a");
+      const w = b.lockWith("core/lock", "node-w");
+      const leadA = await a.acquire();
+      const pw = w.acquire();
+      let again: Promise<AbortSignal> | undefined;
+      // A standby loop that tries again as soon as it hears of the loss, synchronously.
+      leadA.addEventListener("abort", () => {
+        again = a.acquire();
+      });
+      if (lose === "forceRelease") b.forceRelease("core/lock");
+      else await a.release();
+      const leadW = await pw;
+      expect(await state(again as Promise<AbortSignal>), `${lose}: node-a got the lock back at once`).toBe(
+        "pending",
+      );
+      expect(await w.value(), lose).toEqual({ held: true, value: "node-w" });
+      expect(leadW.aborted, `${lose}: node-w's leadership`).toBe(false);
+      await w.release();
+      expect((await (again as Promise<AbortSignal>)).aborted).toBe(false);
+      expect(await w.value()).toEqual({ held: true, value: "node-a" });
+    }
+  });
+
   it("release without holding is a no-op", async () => {
     const b = new MemoryBackend();
     const a = b.lockWith("k", "a");

@@ -77,6 +77,9 @@ export class LockTable {
   }
 
   #grantNext(key: string): void {
+    // The old holder's abort handlers run inside #free and may enqueue (and so already grant): a
+    // second grant here would overwrite that holder and leave two nodes believing they lead.
+    if (this.#held.has(key)) return;
     const queue = this.#queues.get(key);
     const next = queue?.shift();
     if (queue !== undefined && queue.length === 0) this.#queues.delete(key);
