@@ -149,6 +149,36 @@ describe("TokenStore", () => {
     expect(noDefault.entry.policies).toEqual(["a"]);
   });
 
+  it("a child gets the default policy only as Vault gives it (never from a parent without it)", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    const pols = async (parent: { policies: string[] } & object, req: object, sudo = false) =>
+      (await tokens.create(parent as never, req, { sudo })).entry.policies;
+    const bare = (
+      await tokens.create(root.entry, { policies: ["a"], noDefaultPolicy: true }, { sudo: false })
+    ).entry;
+    // Inherited policies are the parent's, nothing added.
+    expect(await pols(bare, {})).toEqual(["a"]);
+    expect(await pols(bare, { policies: [] })).toEqual(["a"]);
+    expect(await pols(bare, {}, true)).toEqual(["a"]);
+    // Named policies: default is added only when the parent has it (or the caller has sudo).
+    expect(await pols(bare, { policies: ["a"] })).toEqual(["a"]);
+    expect(await pols(bare, { policies: ["b"] }, true)).toEqual(["b", "default"]);
+    // Asking for default explicitly is a policy the parent must hold.
+    await expect(tokens.create(bare, { policies: ["default"] }, { sudo: false })).rejects.toThrow(
+      /subset of parent/,
+    );
+    await expect(tokens.create(bare, { policies: ["a", "default"] }, { sudo: false })).rejects.toThrow(
+      /subset of parent/,
+    );
+    const withDefault = (await tokens.create(root.entry, { policies: ["a"] }, { sudo: false })).entry;
+    expect(withDefault.policies).toEqual(["a", "default"]);
+    expect(await pols(withDefault, { policies: ["a"] })).toEqual(["a", "default"]);
+    expect(await pols(withDefault, { policies: ["a"], noDefaultPolicy: true })).toEqual(["a"]);
+    expect(await pols(withDefault, { noDefaultPolicy: true })).toEqual(["a"]);
+    expect(await pols(root.entry, {})).toEqual(["root"]);
+  });
+
   it("a child never outlives its parent's current expiry", async () => {
     const c = clock();
     const tokens = new TokenStore(new MemoryBackend(), { now: c.now });

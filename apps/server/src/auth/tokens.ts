@@ -188,25 +188,31 @@ export class TokenStore {
     if ((req.period ?? 0) > 0 && !privileged) {
       throw new TokenError("invalid_request", "root or sudo privileges required to create periodic token");
     }
-    let policies =
-      req.policies === undefined ? [...parent.policies] : req.policies.map((p) => p.trim().toLowerCase());
-    policies = policies.filter((p) => p.length > 0);
+    // Vault: no policies (or an empty list) inherits the parent's as they are; named policies must
+    // be held by the parent (default included) unless the caller has root or sudo, and default is
+    // added only when the parent has it or the caller is privileged.
+    const named = req.policies !== undefined && req.policies.length > 0;
+    let policies = (named ? (req.policies as string[]) : parent.policies)
+      .map((p) => p.trim().toLowerCase())
+      .filter((p) => p.length > 0);
     if (policies.includes("root") && !parentIsRoot) {
       throw new TokenError("invalid_request", "root tokens may only be created by a root token");
     }
-    if (!privileged) {
+    let addDefault = false;
+    if (named && !privileged) {
       const allowed = new Set(parent.policies);
-      const extra = policies.filter((p) => p !== "default" && !allowed.has(p));
+      const extra = policies.filter((p) => !allowed.has(p));
       if (extra.length > 0) {
         throw new TokenError(
           "invalid_request",
           `child policies must be subset of parent: ${extra.join(", ")} not held by the parent`,
         );
       }
-    }
+      addDefault = allowed.has("default");
+    } else if (named) addDefault = true;
     if (policies.includes("root")) policies = ["root"];
     else if (req.noDefaultPolicy === true) policies = policies.filter((p) => p !== "default");
-    else policies.push("default");
+    else if (addDefault) policies.push("default");
     policies = sortedUnique(policies);
 
     const nowMs = this.#now();
