@@ -326,3 +326,43 @@ describe("a failed rekey that cannot restore the keys in memory", () => {
     await store.close();
   });
 });
+
+describe("close() during an HA takeover", () => {
+  it("leaves no automatic-rotation timer behind when the takeover finishes afterwards", async () => {
+    const live = new Set<unknown>();
+    const realSet = globalThis.setInterval;
+    const realClear = globalThis.clearInterval;
+    const setSpy = vi.spyOn(globalThis, "setInterval").mockImplementation(((fn: () => void, ms?: number) => {
+      const t = realSet(fn, ms);
+      if (ms === 4322) live.add(t);
+      return t;
+    }) as typeof setInterval);
+    const clearSpy = vi.spyOn(globalThis, "clearInterval").mockImplementation(((t?: NodeJS.Timeout) => {
+      live.delete(t);
+      realClear(t);
+    }) as typeof clearInterval);
+    try {
+      const storage = new GatedBackend();
+      const opts = { storage, seal: staticA(), ha: storage, autoRotateCheckMs: 4322 };
+      const holder = await SealedStore.open({ ...opts, nodeId: "holder" });
+      await holder.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+      await waitFor(() => holder.status().active);
+      const node = await SealedStore.open({ ...opts, seal: staticA(), nodeId: "n1" });
+      expect(node.sealed).toBe(false);
+      // n1 takes over once holder closes; its seal-key upgrade check (the takeover's last read)
+      // stalls on storage.
+      storage.arm("core/recovery-key");
+      await holder.close();
+      await waitFor(() => storage.hit);
+      await node.close();
+      expect(live.size).toBe(0);
+      storage.open();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(node.status().active).toBe(false);
+      expect(live.size).toBe(0);
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    }
+  });
+});

@@ -1048,6 +1048,8 @@ export class SealedStore {
       const r = await this.#rewrapNow();
       if (r.rewrapped > 0) this.#log.info("re-wrapped seal-wrapped entries after seal migration", { ...r });
     }
+    // Sealed or deposed meanwhile: no timer may outlive the session (#sealNow already cleared it).
+    stillLeading();
     const every = this.#opts.autoRotateCheckMs ?? 5 * 60_000;
     // One check timer per store: each HA takeover would otherwise add another.
     if (this.#rotateTimer !== undefined) clearInterval(this.#rotateTimer);
