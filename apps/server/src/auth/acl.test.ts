@@ -49,6 +49,31 @@ describe("policy documents", () => {
     expect(() => parsePolicy("bad", doc)).toThrow(PolicyError);
   });
 
+  it("loads what Vault loads: a comment in a path block, a path with a leading '/'", () => {
+    const p = parsePolicy(
+      "v",
+      `path "/secret/data/x" {
+         comment      = "app secrets"
+         capabilities = ["read"]
+       }`,
+    );
+    expect(p.rules.map((r) => r.pattern)).toEqual(["secret/data/x"]);
+    expect(new Acl([p]).allows("secret/data/x", "read")).toBe(true);
+    const j = parsePolicy(
+      "j",
+      JSON.stringify({ path: { "/kv/*": { comment: "c", capabilities: ["list"] } } }),
+    );
+    expect(j.rules.map((r) => r.pattern)).toEqual(["kv/*"]);
+    expect(() => parsePolicy("v", `path "a" { comment = ["x"] capabilities = ["read"] }`)).toThrow(
+      PolicyError,
+    );
+  });
+
+  it("refuses '+*' as Vault does", () => {
+    expect(() => parsePolicy("w", `path "secret/+*" { capabilities = ["read"] }`)).toThrow(/'\+\*'/);
+    expect(() => parsePolicy("w", `path "secret/a+*" { capabilities = ["read"] }`)).toThrow(PolicyError);
+  });
+
   it("throws only PolicyError for arbitrary input", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 200 }), (s) => {

@@ -76,6 +76,7 @@ function capabilitiesOf(value: unknown, where: string): Capability[] {
 }
 
 function validatePattern(pattern: string, where: string): void {
+  if (pattern.includes("+*")) throw new PolicyError(`${where}: invalid use of wildcards ('+*' is forbidden)`);
   if (pattern.includes("*") && pattern.indexOf("*") !== pattern.length - 1) {
     throw new PolicyError(`${where}: '*' is only allowed at the end of a path (glob)`);
   }
@@ -99,8 +100,10 @@ export function parsePolicy(name: string, raw: string): Policy {
       }
     }
     for (const entry of blocks(doc, "path", 1)) {
-      const pattern = entry.labels[0] as string;
-      const where = `policy ${name}:${entry.line}:${entry.column}: path ${JSON.stringify(pattern)}`;
+      const label = entry.labels[0] as string;
+      const where = `policy ${name}:${entry.line}:${entry.column}: path ${JSON.stringify(label)}`;
+      // Vault strips one leading '/': API paths start after it.
+      const pattern = label.startsWith("/") ? label.slice(1) : label;
       validatePattern(pattern, where);
       const caps = byPattern.get(pattern) ?? new Set<Capability>();
       let any = false;
@@ -108,6 +111,12 @@ export function parsePolicy(name: string, raw: string): Policy {
         const key = item.kind === "attribute" ? item.key : item.type;
         if (UNSUPPORTED.has(key)) {
           throw new PolicyError(`${where}: ${key} is not supported by Bulwark; remove it`);
+        }
+        if (key === "comment") {
+          // Vault accepts a free-text comment in a path block.
+          if (item.kind !== "attribute" || typeof toPlain(item.value) !== "string")
+            throw new PolicyError(`${where}: comment must be a string`);
+          continue;
         }
         if (key !== "capabilities" && key !== "policy") {
           throw new PolicyError(`${where}: unknown key ${JSON.stringify(key)}; use capabilities`);
