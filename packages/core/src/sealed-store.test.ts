@@ -387,6 +387,43 @@ describe("activeTerm without HA", () => {
     expect(store.activeTerm).not.toBe(first);
     await store.close();
   });
+
+  it("an unseal that failed after becoming active does not hand its term to the next unseal", async () => {
+    const mem = new MemoryBackend();
+    const first = await SealedStore.open({ storage: mem, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.put("secret/w", enc("v"), { sealWrap: true });
+    await first.close();
+    const migrating = await SealedStore.open({
+      storage: mem,
+      seal: staticB(false),
+      migrationSeal: staticA(),
+    });
+    await migrating.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    await migrating.close();
+    // The disabled seal is still configured, so every unseal re-wraps (lists storage) once active.
+    let failing = false;
+    let termWhileFailing: number | undefined;
+    const storage = new FaultInjectingBackend(mem, {
+      fault: ({ op }) => {
+        if (!failing || op !== "list") return undefined;
+        termWhileFailing = store.activeTerm;
+        return new Error("injected list failure");
+      },
+    });
+    const store = await SealedStore.open({ storage, seal: staticB(false), migrationSeal: staticA() });
+    expect(store.sealed).toBe(false);
+    await store.seal();
+    failing = true;
+    expect(await codeOf(store.unseal(init.recoveryKeys[0] as string))).not.toBe("resolved");
+    failing = false;
+    expect(termWhileFailing).toBeTypeOf("number");
+    expect(store.status()).toMatchObject({ sealed: true, active: false });
+    await store.unseal(init.recoveryKeys[0] as string);
+    expect(store.activeTerm).toBeTypeOf("number");
+    expect(store.activeTerm).not.toBe(termWhileFailing);
+    await store.close();
+  });
 });
 
 describe("HA", () => {

@@ -592,6 +592,8 @@ export class SealedStore {
         this.#sealedReason = undefined;
         await this.#afterUnseal();
       } catch (e) {
+        // Not active either: the next unseal starts a new active term.
+        this.#active = false;
         this.#barrier.seal();
         // A failed migration or takeover leaves the store sealed: no seal may keep a KEK either.
         this.#clearShamirKeys();
@@ -992,6 +994,7 @@ export class SealedStore {
       await this.#afterUnseal();
       this.#log.info("auto-unsealed", { seal: this.#seal.type });
     } catch (e) {
+      this.#active = false;
       this.#barrier.seal();
       this.#sealedReason = `stored unseal keys are present but the seal could not decrypt them: ${errText(e)}`;
       this.#log.warn("auto-unseal failed; the store stays sealed", { reason: this.#sealedReason });
