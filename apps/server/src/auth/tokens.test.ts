@@ -94,6 +94,22 @@ describe("TokenStore", () => {
     ).toBe(60);
   });
 
+  it("a period above the system max TTL (768h) is capped to it, at creation and at each renewal", async () => {
+    const c = clock();
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { period: 1000 * 3600 }, { sudo: true });
+    expect(t.entry.creation_ttl).toBe(SYSTEM_MAX_TTL_S);
+    expect(t.entry.expire_time).toBe(c.now() + SYSTEM_MAX_TTL_S * 1000);
+    expect(t.warnings.join(" ")).toMatch(/period/);
+    c.advance(3600_000);
+    const r = await tokens.renew(t.entry);
+    expect(r.entry.expire_time).toBe(c.now() + SYSTEM_MAX_TTL_S * 1000);
+    // Periodic tokens still have no overall maximum: renewing again later keeps going.
+    c.advance(SYSTEM_MAX_TTL_S * 1000 - 1000);
+    expect((await tokens.renew(t.entry)).entry.expire_time).toBe(c.now() + SYSTEM_MAX_TTL_S * 1000);
+  });
+
   it("renew never passes explicit_max_ttl", async () => {
     const c = clock();
     const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });

@@ -227,9 +227,10 @@ export class TokenStore {
       ttl = SYSTEM_MAX_TTL_S;
     }
     if (explicitMax > 0 && (ttl === 0 || ttl > explicitMax)) ttl = explicitMax;
-    if (ttl > SYSTEM_MAX_TTL_S && period === 0) {
+    if (ttl > SYSTEM_MAX_TTL_S) {
+      // Vault caps a period, too, at the system max (it only escapes the overall maximum).
       warnings.push(
-        `TTL of ${ttl}s exceeded the effective max_ttl of ${SYSTEM_MAX_TTL_S}s; TTL value is capped accordingly`,
+        `${period > 0 ? "period" : "TTL"} of ${ttl}s exceeded the effective max_ttl of ${SYSTEM_MAX_TTL_S}s; ${period > 0 ? "period" : "TTL"} value is capped accordingly`,
       );
       ttl = SYSTEM_MAX_TTL_S;
     }
@@ -391,7 +392,7 @@ export class TokenStore {
     const nowMs = this.#now();
     const ttl =
       entry.period > 0
-        ? entry.period
+        ? Math.min(entry.period, SYSTEM_MAX_TTL_S)
         : increment !== undefined && increment > 0
           ? increment
           : entry.creation_ttl;
@@ -425,7 +426,7 @@ export class TokenStore {
       ...entry,
       expire_time: expire,
       last_renewal_time: Math.floor(nowMs / 1000),
-      creation_ttl: entry.period > 0 ? entry.period : entry.creation_ttl,
+      creation_ttl: entry.period > 0 ? Math.min(entry.period, SYSTEM_MAX_TTL_S) : entry.creation_ttl,
     };
     await this.#save(next, false);
     return { entry: { ...next }, warnings };
