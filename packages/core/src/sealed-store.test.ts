@@ -1,6 +1,6 @@
 import { randomBytes } from "@bulwark/crypto";
 import { decodeBlobInfo, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
-import { FaultInjectingBackend } from "@bulwark/storage";
+import { FaultInjectingBackend, StorageUnavailableError, withFaults } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it } from "vitest";
 import { CoreError } from "./errors.js";
@@ -647,6 +647,37 @@ describe("seal migration with HA", () => {
     const onlyB = await SealedStore.open({ storage, seal: staticB(false) });
     expect(onlyB.sealed).toBe(false);
     expect(dec(await onlyB.get("secret/w"))).toBe("moves");
+  });
+
+  it("a migration that failed on a storage fault is retried at the next takeover, not dropped", async () => {
+    const mem = new MemoryBackend();
+    const first = await SealedStore.open({ storage: mem, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.put("secret/w", enc("moves"), { sealWrap: true });
+    await first.close();
+    let faults = 0;
+    const storage = withFaults(mem, {
+      fault: ({ op, key }) =>
+        op === "put" && key === "core/hsm/barrier-unseal-keys" && faults++ === 0
+          ? new StorageUnavailableError("injected fault")
+          : undefined,
+    });
+    const a = await SealedStore.open({
+      storage,
+      seal: staticB(false),
+      migrationSeal: staticA(),
+      ha: storage,
+      nodeId: "a",
+    });
+    await a.unseal(init.recoveryKeys[0] as string, { migrate: true });
+    await waitFor(() => a.status().active, 4000);
+    expect(faults).toBeGreaterThan(1);
+    expect(a.status()).toMatchObject({ migration: false, type: "static" });
+    expect(
+      decodeBlobInfo((await mem.get("core/hsm/barrier-unseal-keys"))?.value as Uint8Array).keyInfo?.keyId,
+    ).toBe("key-b");
+    expect(dec(await a.get("secret/w"))).toBe("moves");
+    await a.close();
   });
 
   it("Shamir → auto on a single HA node migrates when it takes the free lock", async () => {

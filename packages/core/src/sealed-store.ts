@@ -1074,7 +1074,10 @@ export class SealedStore {
   async #runPendingMigration(): Promise<void> {
     const pm = this.#pendingMigration;
     if (pm === undefined) return;
+    // Detached while it runs (a seal() meanwhile must not zero the keys under the migration).
     this.#pendingMigration = undefined;
+    const sealings = this.#sealings;
+    let retry = false;
     try {
       // Another node may have migrated (or rekeyed) meanwhile: migrate only what is still pending,
       // and only with the key that still authorises it.
@@ -1096,10 +1099,20 @@ export class SealedStore {
           kek?.fill(0);
         }
       }
-      await this.#migrate(pm.from, pm.secret.bytes, pm.oldRoot.bytes);
+      try {
+        await this.#migrate(pm.from, pm.secret.bytes, pm.oldRoot.bytes);
+      } catch (e) {
+        // Rolled back (storage or seal fault, lock lost): the next takeover tries again, as Vault
+        // does, instead of becoming active with the migration silently dropped.
+        retry = true;
+        throw e;
+      }
     } finally {
-      pm.secret.zero();
-      pm.oldRoot.zero();
+      if (retry && sealings === this.#sealings && !this.#barrier.sealed) this.#pendingMigration = pm;
+      else {
+        pm.secret.zero();
+        pm.oldRoot.zero();
+      }
     }
   }
 
