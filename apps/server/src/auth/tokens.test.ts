@@ -110,6 +110,18 @@ describe("TokenStore", () => {
     expect((await tokens.renew(t.entry)).entry.expire_time).toBe(c.now() + SYSTEM_MAX_TTL_S * 1000);
   });
 
+  it("display names are sanitised as Vault does ('token-' + name, [^a-zA-Z0-9-] → '-', one trailing '-' dropped)", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    const root = await tokens.createRoot();
+    const dn = async (displayName: string) =>
+      (await tokens.create(root.entry, { displayName }, { sudo: false })).entry.display_name;
+    expect(await dn("ci")).toBe("token-ci");
+    expect(await dn("my_app.v2")).toBe("token-my-app-v2");
+    expect(await dn("deploy!")).toBe("token-deploy");
+    expect(await dn("a b")).toBe("token-a-b");
+    expect(await dn("")).toBe("token");
+  });
+
   it("renew never passes explicit_max_ttl", async () => {
     const c = clock();
     const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });

@@ -242,14 +242,16 @@ export class TokenStore {
       warnings.push("TTL capped by the parent token's remaining TTL");
     }
     const token = req.id ?? generateToken();
-    const display = (req.displayName ?? "").trim();
+    const display = req.displayName ?? "";
     const entry: TokenEntry = {
       hash: hashSecret(token),
       accessor: generateAccessor(),
       parent: orphan ? "" : parent.hash,
       policies,
       meta: req.meta === undefined || Object.keys(req.meta).length === 0 ? null : { ...req.meta },
-      display_name: display.length > 0 ? `token-${display.replace(/[^A-Za-z0-9_.-]/g, "-")}` : "token",
+      // Vault's sanitising: every character outside [a-zA-Z0-9-] becomes '-', one trailing '-' goes.
+      display_name:
+        display.length > 0 ? `token-${display}`.replace(/[^A-Za-z0-9-]/g, "-").replace(/-$/, "") : "token",
       num_uses: req.numUses ?? 0,
       creation_time: Math.floor(nowMs / 1000),
       creation_ttl: ttl,
