@@ -1163,8 +1163,12 @@ export class SealedStore {
           this.#active = true;
           this.#log.info("this node is now active", { nodeId: this.#nodeId });
         } catch (e) {
-          // Sealed meanwhile: #sealNow released the lock; a later unseal holds its own.
-          if (abort.signal.aborted) return;
+          if (abort.signal.aborted) {
+            // Sealed meanwhile: release this session's handle too (the lock may have been taken
+            // after #sealNow released it); a later unseal holds its own handle.
+            await lock.release().catch(() => undefined);
+            return;
+          }
           this.#log.error("could not take over as active node; releasing the lock", { error: errText(e) });
           await lock.release().catch(() => undefined);
           // Back off before competing again: an immediate retry would spin on the same failure.
