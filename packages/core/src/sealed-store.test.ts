@@ -152,6 +152,16 @@ describe("SealedStore with the Shamir seal", () => {
     expect(await snapshot(storage)).toEqual(before);
   });
 
+  it("verifyKeyShares (generate-root) with other shares names the unseal key, not a rekey", async () => {
+    const { store, init } = await shamirStore(3, 2);
+    await unsealWith(store, init.keys.slice(0, 2));
+    const other = await shamirStore(3, 2);
+    const err = await store.verifyKeyShares(other.init.keys.slice(0, 2)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CoreError);
+    expect((err as CoreError).message).not.toMatch(/rekey/);
+    expect((err as CoreError).message).toMatch(/invalid key.*current unseal key/);
+  });
+
   it("a rekey authorised with wrong shares fails and keeps the old keys", async () => {
     const { store, init } = await shamirStore(3, 2);
     await unsealWith(store, init.keys.slice(0, 2));

@@ -1326,7 +1326,10 @@ export class SealedStore {
     const kek = await this.#barrier.shamirKek();
     try {
       if (kek === undefined || !constantTimeEqual(kek, secret)) {
-        throw new CoreError("invalid_key", "rekey failed: the shares do not form the current unseal key");
+        throw new CoreError(
+          "invalid_key",
+          "invalid key: the shares do not form the current unseal key; give a threshold of the current unseal key shares",
+        );
       }
     } finally {
       kek?.fill(0);
