@@ -98,8 +98,8 @@ export class GenerateRoot {
 
   /**
    * Adds one share. Below the threshold returns progress; at the threshold verifies the shares,
-   * creates the root token with `createRoot` and returns it encoded. Wrong shares end the attempt
-   * (Vault: the operator starts again).
+   * creates the root token with `createRoot` and returns it encoded. Wrong shares reset the
+   * progress but keep the attempt, as in Vault; a key given twice is refused.
    */
   async update(
     store: SealedStore,
@@ -135,14 +135,16 @@ export class GenerateRoot {
     }
     if (a.shares.some((p) => constantTimeEqual(p, share))) {
       share.fill(0);
-      return this.status(required);
+      throw new HttpError(400, "given key has already been provided during this generation operation");
     }
     a.shares.push(share);
     if (a.shares.length < required) return this.status(required);
     try {
       await verifyShares(store, a.shares, required);
     } catch (e) {
-      this.cancel();
+      // As in Vault: the progress is reset, the attempt (nonce, OTP) stays for the right keys.
+      for (const p of a.shares) p.fill(0);
+      a.shares = [];
       throw e;
     }
     const otp = a.otp;

@@ -329,15 +329,32 @@ describe("sys/generate-root", () => {
     ]);
   });
 
-  it("Shamir: wrong shares end the attempt with a 400 and create nothing", async () => {
+  it("Shamir: wrong shares are a 400 that resets the progress (Vault keeps the attempt) and create nothing", async () => {
     t = await testApp();
-    await initAndUnseal(t, 3, 2);
+    const { keys } = await initAndUnseal(t, 3, 2);
     const a = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
     await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: "11".repeat(33), nonce: a.nonce } });
+    const dup = await t.call("PUT", "/v1/sys/generate-root/update", {
+      body: { key: "11".repeat(33), nonce: a.nonce },
+    });
+    expect(dup.statusCode).toBe(400);
+    expect(dup.json().errors[0]).toMatch(/already been provided/);
     const r = await t.call("PUT", "/v1/sys/generate-root/update", {
       body: { key: "22".repeat(33), nonce: a.nonce },
     });
     expect(r.statusCode).toBe(400);
+    expect((await t.call("GET", "/v1/sys/generate-root/attempt")).json()).toMatchObject({
+      started: true,
+      nonce: a.nonce,
+      progress: 0,
+    });
+    // The operators go on with the right keys under the same nonce and OTP.
+    await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[0], nonce: a.nonce } });
+    const done = (
+      await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[1], nonce: a.nonce } })
+    ).json();
+    expect(done.complete).toBe(true);
+    expect(decodeRootToken(done.encoded_token, a.otp)).toMatch(/^hvs\./);
     expect((await t.call("GET", "/v1/sys/generate-root/attempt")).json().started).toBe(false);
     expect(
       (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: { pgp_key: "x" } })).statusCode,
@@ -368,6 +385,8 @@ describe("sys/generate-root", () => {
         })
       ).statusCode,
     ).toBe(400);
+    // The failed attempt stays (progress reset), as in Vault; cancel it to start another.
+    expect((await t.call("DELETE", "/v1/sys/generate-root/attempt")).statusCode).toBe(204);
     const a = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
     await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[1], nonce: a.nonce } });
     const done = (
