@@ -366,3 +366,28 @@ describe("close() during an HA takeover", () => {
     }
   });
 });
+
+describe("initialize on two HA nodes at once", () => {
+  it("exactly one initializes; the other is told the store is already initialized", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({ storage, ha: storage, nodeId: "a" });
+    const b = await SealedStore.open({ storage, ha: storage, nodeId: "b" });
+    const results = await Promise.allSettled([
+      a.initialize({ secretShares: 1, secretThreshold: 1 }),
+      b.initialize({ secretShares: 1, secretThreshold: 1 }),
+    ]);
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const failed = results.filter((r) => r.status === "rejected");
+    expect(ok).toHaveLength(1);
+    expect(failed).toHaveLength(1);
+    expect(((failed[0] as PromiseRejectedResult).reason as { code?: string }).code).toBe(
+      "already_initialized",
+    );
+    const keys = (ok[0] as PromiseFulfilledResult<{ keys: string[] }>).value.keys;
+    await a.unseal(keys[0] as string);
+    await b.unseal(keys[0] as string);
+    expect(a.sealed || b.sealed).toBe(false);
+    await a.close();
+    await b.close();
+  });
+});

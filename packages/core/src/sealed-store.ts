@@ -38,6 +38,9 @@ const KEYRING_PATH = "core/keyring";
 const ROOT_KEY_PATH = "core/master";
 const SHAMIR_KEK_PATH = "core/shamir-kek";
 const LOCK_PATH = "core/lock";
+/** Held by the node initialising the store (Vault's `core/initialize-lock`). */
+const INIT_LOCK_PATH = "core/initialize-lock";
+const INIT_LOCK_WAIT_MS = 10_000;
 /** Vault's active-node advertisements: `core/leader/<node id>` → `{"redirect_addr": …}`. */
 export const LEADER_PREFIX = "core/leader/";
 /** How long a standby reuses what it learnt about the active node (lock holder and address). */
@@ -416,106 +419,137 @@ export class SealedStore {
   async initialize(req: InitRequest): Promise<InitResult> {
     return this.#serial(async () => {
       this.#checkOpen();
-      await this.#recoverJournal();
-      await this.#loadConfig();
-      if (this.#config !== undefined)
-        throw new CoreError("already_initialized", "Bulwark is already initialized");
-      if (this.#migrationSeal !== undefined) {
+      // With HA, nodes initialise one at a time (Vault's init lock): two concurrent inits would
+      // interleave their key records (and roll back each other's journal), leaving shares that
+      // open nothing. The second one then finds the store initialised.
+      const initLock = await this.#acquireInitLock();
+      try {
+        return await this.#initialize(req);
+      } finally {
+        await initLock?.release().catch(() => undefined);
+      }
+    });
+  }
+
+  async #acquireInitLock(): Promise<Lock | undefined> {
+    if (this.#ha === undefined) return undefined;
+    const lock = this.#ha.lockWith(INIT_LOCK_PATH, this.#nodeId);
+    const wait = new AbortController();
+    const timer = setTimeout(() => wait.abort(), INIT_LOCK_WAIT_MS);
+    timer.unref();
+    try {
+      await lock.acquire(wait.signal);
+    } catch (e) {
+      if (!wait.signal.aborted) throw e;
+      throw new CoreError(
+        "operation_in_progress",
+        `another node is initializing the store (${INIT_LOCK_PATH} held for ${INIT_LOCK_WAIT_MS / 1000} s): check the seal status, then retry if it is still uninitialized`,
+        { cause: e },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    return lock;
+  }
+
+  async #initialize(req: InitRequest): Promise<InitResult> {
+    await this.#recoverJournal();
+    await this.#loadConfig();
+    if (this.#config !== undefined)
+      throw new CoreError("already_initialized", "Bulwark is already initialized");
+    if (this.#migrationSeal !== undefined) {
+      throw new InvalidRequestError(
+        "cannot initialize while a migration seal is configured: remove the disabled seal",
+      );
+    }
+    const auto = this.#seal.autoUnseal;
+    if (auto) {
+      // Vault: auto seals store a single key; shares/threshold other than 1 make no sense.
+      for (const [name, v] of [
+        ["secret_shares", req.secretShares],
+        ["secret_threshold", req.secretThreshold],
+      ] as const) {
+        if (v !== undefined && v !== 1) {
+          throw new InvalidRequestError(
+            `parameter ${name} not applicable to seal type ${this.#seal.type}: omit it or set 1`,
+          );
+        }
+      }
+      validateShamirParameters(req.recoveryShares ?? 5, req.recoveryThreshold ?? 3, {
+        shares: "recovery_shares",
+        threshold: "recovery_threshold",
+      });
+    } else {
+      if (req.recoveryShares !== undefined || req.recoveryThreshold !== undefined) {
         throw new InvalidRequestError(
-          "cannot initialize while a migration seal is configured: remove the disabled seal",
+          "parameters recovery_shares and recovery_threshold apply only to auto-unseal seals",
         );
       }
-      const auto = this.#seal.autoUnseal;
-      if (auto) {
-        // Vault: auto seals store a single key; shares/threshold other than 1 make no sense.
-        for (const [name, v] of [
-          ["secret_shares", req.secretShares],
-          ["secret_threshold", req.secretThreshold],
-        ] as const) {
-          if (v !== undefined && v !== 1) {
-            throw new InvalidRequestError(
-              `parameter ${name} not applicable to seal type ${this.#seal.type}: omit it or set 1`,
-            );
-          }
-        }
-        validateShamirParameters(req.recoveryShares ?? 5, req.recoveryThreshold ?? 3, {
-          shares: "recovery_shares",
-          threshold: "recovery_threshold",
-        });
-      } else {
-        if (req.recoveryShares !== undefined || req.recoveryThreshold !== undefined) {
-          throw new InvalidRequestError(
-            "parameters recovery_shares and recovery_threshold apply only to auto-unseal seals",
-          );
-        }
-        if (req.secretShares === undefined || req.secretThreshold === undefined) {
-          throw new InvalidRequestError(
-            "secret_shares and secret_threshold are required with the Shamir seal",
-          );
-        }
-        validateShamirParameters(req.secretShares, req.secretThreshold);
+      if (req.secretShares === undefined || req.secretThreshold === undefined) {
+        throw new InvalidRequestError("secret_shares and secret_threshold are required with the Shamir seal");
       }
-      await this.#initSeal(this.#seal);
+      validateShamirParameters(req.secretShares, req.secretThreshold);
+    }
+    await this.#initSeal(this.#seal);
 
-      const rootKey = randomBytes(32);
-      // Every key buffer made here (root key, KEK, recovery key, shares) is zeroed in the finally.
-      const wipe: Uint8Array[] = [rootKey];
-      const result: InitResult = { keys: [], keysBase64: [], recoveryKeys: [], recoveryKeysBase64: [] };
-      try {
-        await this.#step("initialize", async () => {
-          if (auto) {
-            const shares = req.recoveryShares ?? 5;
-            const threshold = req.recoveryThreshold ?? 3;
-            await this.#barrier.initialize(rootKey);
-            await this.#putStoredKeys(this.#seal, rootKey);
-            const recoveryKey = randomBytes(32);
-            wipe.push(recoveryKey);
-            const parts = await shamirSplit(recoveryKey, shares, threshold);
-            wipe.push(...parts);
-            await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
-            recoveryKey.fill(0);
-            const rc = sealConfig("shamir", shares, threshold);
-            await this.#raw.put({ key: RECOVERY_CONFIG_PATH, value: encodeSealConfig(rc) });
-            result.recoveryKeys = parts.map(hex);
-            result.recoveryKeysBase64 = parts.map(b64);
-            // The seal config is written last: its presence is what "initialized" means.
-            await this.#raw.put({
-              key: SEAL_CONFIG_PATH,
-              value: encodeSealConfig(sealConfig(this.#seal.type, 1, 1)),
-            });
-          } else {
-            const shares = req.secretShares as number;
-            const threshold = req.secretThreshold as number;
-            const kek = randomBytes(32);
-            wipe.push(kek);
-            const parts = await shamirSplit(kek, shares, threshold);
-            wipe.push(...parts);
-            await this.#barrier.initialize(rootKey, kek);
-            this.#shamir(this.#seal).setKey(kek);
-            kek.fill(0);
-            await this.#putStoredKeys(this.#seal, rootKey);
-            result.keys = parts.map(hex);
-            result.keysBase64 = parts.map(b64);
-            await this.#raw.put({
-              key: SEAL_CONFIG_PATH,
-              value: encodeSealConfig(sealConfig("shamir", shares, threshold)),
-            });
-          }
-        });
-        await this.#loadConfig();
-        this.#log.info("store initialized", { seal: this.#seal.type });
+    const rootKey = randomBytes(32);
+    // Every key buffer made here (root key, KEK, recovery key, shares) is zeroed in the finally.
+    const wipe: Uint8Array[] = [rootKey];
+    const result: InitResult = { keys: [], keysBase64: [], recoveryKeys: [], recoveryKeysBase64: [] };
+    try {
+      await this.#step("initialize", async () => {
         if (auto) {
-          // Like Vault, an auto-sealed store unseals itself right after init.
-          await this.#barrier.unseal(rootKey);
-          await this.#afterUnseal();
+          const shares = req.recoveryShares ?? 5;
+          const threshold = req.recoveryThreshold ?? 3;
+          await this.#barrier.initialize(rootKey);
+          await this.#putStoredKeys(this.#seal, rootKey);
+          const recoveryKey = randomBytes(32);
+          wipe.push(recoveryKey);
+          const parts = await shamirSplit(recoveryKey, shares, threshold);
+          wipe.push(...parts);
+          await this.#putBlob(RECOVERY_KEY_PATH, this.#seal, recoveryKey);
+          recoveryKey.fill(0);
+          const rc = sealConfig("shamir", shares, threshold);
+          await this.#raw.put({ key: RECOVERY_CONFIG_PATH, value: encodeSealConfig(rc) });
+          result.recoveryKeys = parts.map(hex);
+          result.recoveryKeysBase64 = parts.map(b64);
+          // The seal config is written last: its presence is what "initialized" means.
+          await this.#raw.put({
+            key: SEAL_CONFIG_PATH,
+            value: encodeSealConfig(sealConfig(this.#seal.type, 1, 1)),
+          });
         } else {
-          this.#shamir(this.#seal).clearKey();
+          const shares = req.secretShares as number;
+          const threshold = req.secretThreshold as number;
+          const kek = randomBytes(32);
+          wipe.push(kek);
+          const parts = await shamirSplit(kek, shares, threshold);
+          wipe.push(...parts);
+          await this.#barrier.initialize(rootKey, kek);
+          this.#shamir(this.#seal).setKey(kek);
+          kek.fill(0);
+          await this.#putStoredKeys(this.#seal, rootKey);
+          result.keys = parts.map(hex);
+          result.keysBase64 = parts.map(b64);
+          await this.#raw.put({
+            key: SEAL_CONFIG_PATH,
+            value: encodeSealConfig(sealConfig("shamir", shares, threshold)),
+          });
         }
-      } finally {
-        for (const b of wipe) b.fill(0);
+      });
+      await this.#loadConfig();
+      this.#log.info("store initialized", { seal: this.#seal.type });
+      if (auto) {
+        // Like Vault, an auto-sealed store unseals itself right after init.
+        await this.#barrier.unseal(rootKey);
+        await this.#afterUnseal();
+      } else {
+        this.#shamir(this.#seal).clearKey();
       }
-      return result;
-    });
+    } finally {
+      for (const b of wipe) b.fill(0);
+    }
+    return result;
   }
 
   // ---------------------------------------------------------------- unseal / seal
