@@ -104,7 +104,14 @@ export class PolicyStore {
     const hit = this.#cache.get(name);
     const term = this.#term();
     if (hit !== undefined && Date.now() - hit.at < this.#ttlMs && hit.term === term) return hit.policy;
-    const raw = await this.read(name);
+    let raw: string | undefined;
+    try {
+      raw = await this.read(name);
+    } catch (e) {
+      // A token may name a policy that cannot exist (Vault accepts any name): it grants nothing.
+      if (!(e instanceof PolicyError)) throw e;
+      raw = undefined;
+    }
     let policy: Policy | undefined;
     if (raw !== undefined && name !== "root") {
       try {

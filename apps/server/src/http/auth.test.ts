@@ -155,6 +155,17 @@ describe("auth/token/*", () => {
     ).toBe(400);
   });
 
+  it("a token naming a policy that cannot exist still works with its other policies (Vault: it grants nothing)", async () => {
+    const r = await t.call("POST", "/v1/auth/token/create", {
+      token: root,
+      body: { policies: ["my policy", "x/y"] },
+    });
+    expect(r.statusCode).toBe(200);
+    const tok = r.json().auth.client_token;
+    expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: tok })).statusCode).toBe(200);
+    expect((await t.call("GET", "/v1/kv/anything", { token: tok })).statusCode).toBe(403);
+  });
+
   it("an expired token is refused", async () => {
     const short = (await t.call("POST", "/v1/auth/token/create", { token: root, body: { ttl: "1s" } })).json()
       .auth.client_token;
