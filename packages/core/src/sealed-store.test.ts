@@ -727,6 +727,46 @@ describe("rollback journal", () => {
   });
 });
 
+describe("initialize after its records are committed", () => {
+  for (const kind of ["shamir", "auto"] as const) {
+    it(`${kind}: a failing read afterwards still returns the shares (the store is initialised with them)`, async () => {
+      const mem = new MemoryBackend();
+      let committed = false;
+      let failed = 0;
+      const storage = new FaultInjectingBackend(mem, {
+        fault: ({ op, key }) => {
+          if (op === "delete" && key === JOURNAL_PATH) committed = true;
+          // Auto seal: the config re-read and the keyring read of the unseal that follows.
+          if (committed && op === "get" && failed < (kind === "auto" ? 2 : 1)) {
+            failed++;
+            return new StorageUnavailableError(`injected fault on get ${key}`);
+          }
+          return undefined;
+        },
+      });
+      const seal = kind === "auto" ? staticA() : undefined;
+      const store = await SealedStore.open({ storage, ...(seal ? { seal } : {}) });
+      const init = await store.initialize(
+        kind === "auto"
+          ? { recoveryShares: 1, recoveryThreshold: 1 }
+          : { secretShares: 1, secretThreshold: 1 },
+      );
+      expect(failed).toBe(kind === "auto" ? 2 : 1);
+      expect(store.status()).toMatchObject({ initialized: true, sealed: true });
+      if (kind === "auto") expect(store.status().sealedReason).toMatch(/unsealing right after init failed/);
+      const share = (kind === "auto" ? init.recoveryKeys[0] : init.keys[0]) as string;
+      expect(share).toBeTypeOf("string");
+      // The returned share is the store's key.
+      const again = await SealedStore.open({ storage: mem, ...(kind === "auto" ? { seal: staticA() } : {}) });
+      if (kind === "auto") await again.seal();
+      await again.unseal(share);
+      expect(again.sealed).toBe(false);
+      await again.close();
+      await store.close();
+    });
+  }
+});
+
 describe("errors", () => {
   it("unseal before init says the store is not initialized", async () => {
     const store = await SealedStore.open({ storage: new MemoryBackend() });

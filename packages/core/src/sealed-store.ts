@@ -537,12 +537,34 @@ export class SealedStore {
           });
         }
       });
-      await this.#loadConfig();
+      // Committed: the store is initialised with these keys, so nothing below may lose them by
+      // throwing — the caller would get an error instead of the only copy of the shares.
+      try {
+        await this.#loadConfig();
+      } catch (e) {
+        this.#log.warn("could not re-read the seal configuration after init; using what was written", {
+          error: errText(e),
+        });
+        this.#config = auto
+          ? sealConfig(this.#seal.type, 1, 1)
+          : sealConfig("shamir", req.secretShares as number, req.secretThreshold as number);
+        this.#recoveryConfig = auto
+          ? sealConfig("shamir", req.recoveryShares ?? 5, req.recoveryThreshold ?? 3)
+          : undefined;
+        this.#storedKeyId = safeKeyId(this.#seal);
+      }
       this.#log.info("store initialized", { seal: this.#seal.type });
       if (auto) {
         // Like Vault, an auto-sealed store unseals itself right after init.
-        await this.#barrier.unseal(rootKey);
-        await this.#afterUnseal();
+        try {
+          await this.#barrier.unseal(rootKey);
+          await this.#afterUnseal();
+        } catch (e) {
+          this.#active = false;
+          this.#barrier.seal();
+          this.#sealedReason = `initialized, but unsealing right after init failed: ${errText(e)}; unseal with the recovery keys or reopen the store`;
+          this.#log.warn("unseal after init failed; the store stays sealed", { error: errText(e) });
+        }
       } else {
         this.#shamir(this.#seal).clearKey();
       }
