@@ -767,6 +767,46 @@ describe("initialize after its records are committed", () => {
   }
 });
 
+describe("rekey after its records are committed", () => {
+  for (const target of ["barrier", "recovery"] as const) {
+    it(`${target}: a failing read afterwards still returns the new shares`, async () => {
+      const mem = new MemoryBackend();
+      let armed = false;
+      let committed = false;
+      let failed = 0;
+      const storage = new FaultInjectingBackend(mem, {
+        fault: ({ op, key }) => {
+          if (!armed) return undefined;
+          if (op === "delete" && key === JOURNAL_PATH) committed = true;
+          if (committed && op === "get" && failed === 0) {
+            failed++;
+            return new StorageUnavailableError(`injected fault on get ${key}`);
+          }
+          return undefined;
+        },
+      });
+      const auto = target === "recovery";
+      const store = await SealedStore.open({ storage, ...(auto ? { seal: staticA() } : {}) });
+      const init = await store.initialize(
+        auto ? { recoveryShares: 1, recoveryThreshold: 1 } : { secretShares: 1, secretThreshold: 1 },
+      );
+      const old = (auto ? init.recoveryKeys[0] : init.keys[0]) as string;
+      if (!auto) await store.unseal(old);
+      const op = await store.rekeyInit({ target, secretShares: 2, secretThreshold: 2 });
+      armed = true;
+      const r = (await store.rekeyUpdate(old, op.nonce)) as RekeyResult;
+      armed = false;
+      expect(failed).toBe(1);
+      expect(r.keys).toHaveLength(2);
+      expect(store.status()).toMatchObject({ t: 2, n: 2 });
+      await store.seal();
+      await unsealWith(store, r.keys);
+      expect(store.sealed).toBe(false);
+      await store.close();
+    });
+  }
+});
+
 describe("errors", () => {
   it("unseal before init says the store is not initialized", async () => {
     const store = await SealedStore.open({ storage: new MemoryBackend() });

@@ -539,12 +539,7 @@ export class SealedStore {
       });
       // Committed: the store is initialised with these keys, so nothing below may lose them by
       // throwing — the caller would get an error instead of the only copy of the shares.
-      try {
-        await this.#loadConfig();
-      } catch (e) {
-        this.#log.warn("could not re-read the seal configuration after init; using what was written", {
-          error: errText(e),
-        });
+      await this.#reloadConfigAfterCommit(() => {
         this.#config = auto
           ? sealConfig(this.#seal.type, 1, 1)
           : sealConfig("shamir", req.secretShares as number, req.secretThreshold as number);
@@ -552,7 +547,7 @@ export class SealedStore {
           ? sealConfig("shamir", req.recoveryShares ?? 5, req.recoveryThreshold ?? 3)
           : undefined;
         this.#storedKeyId = safeKeyId(this.#seal);
-      }
+      });
       this.#log.info("store initialized", { seal: this.#seal.type });
       if (auto) {
         // Like Vault, an auto-sealed store unseals itself right after init.
@@ -1412,7 +1407,9 @@ export class SealedStore {
         recoveryKey.fill(0);
         for (const p of parts) p.fill(0);
       }
-      await this.#loadConfig();
+      await this.#reloadConfigAfterCommit(() => {
+        this.#recoveryConfig = sealConfig("shamir", op.shares, op.threshold);
+      });
       return result;
     }
     const newRoot = randomBytes(32);
@@ -1457,8 +1454,29 @@ export class SealedStore {
       newRoot.fill(0);
       oldRoot.fill(0);
     }
-    await this.#loadConfig();
+    await this.#reloadConfigAfterCommit(() => {
+      if (!this.#seal.autoUnseal) this.#config = sealConfig("shamir", op.shares, op.threshold);
+      this.#storedKeyId = safeKeyId(this.#seal);
+    });
     return result;
+  }
+
+  /**
+   * Re-reads the seal configuration after a committed step. The step has happened, so a failed
+   * read must not throw (the caller would lose the new shares): `written` sets what was stored.
+   */
+  async #reloadConfigAfterCommit(written: () => void): Promise<void> {
+    try {
+      await this.#loadConfig();
+    } catch (e) {
+      this.#log.warn(
+        "could not re-read the seal configuration after a committed step; using what was written",
+        {
+          error: errText(e),
+        },
+      );
+      written();
+    }
   }
 
   /**
