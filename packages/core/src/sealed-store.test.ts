@@ -380,6 +380,24 @@ describe("seal migration", () => {
     expect(store.sealed).toBe(true);
     expect(store.status().sealedReason).toMatch(/configure the "shamir" seal as the migration source/);
   });
+
+  it("unseal on a store sealed by another seal type says so, not 'invalid key' or a missing record", async () => {
+    const shamir = await shamirStore(1, 1);
+    const auto = new MemoryBackend();
+    const first = await SealedStore.open({ storage: auto, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.close();
+    for (const [store, share] of [
+      [await SealedStore.open({ storage: shamir.storage, seal: staticA() }), shamir.init.keys[0]],
+      [await SealedStore.open({ storage: auto }), init.recoveryKeys[0]],
+    ] as const) {
+      const err = await store.unseal(share as string).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CoreError);
+      expect((err as CoreError).code).toBe("invalid_request");
+      expect((err as CoreError).message).toMatch(/storage is sealed with seal type .* migration source/);
+      await store.close();
+    }
+  });
 });
 
 describe("activeTerm without HA", () => {

@@ -592,6 +592,14 @@ export class SealedStore {
       if (!this.#barrier.sealed) return this.status();
       if (keyShare === undefined)
         throw new InvalidRequestError("key is required: give one unseal key share, or reset");
+      const stored = this.#config.type;
+      if (stored !== this.#seal.type && stored !== this.#migrationSeal?.type) {
+        // No key share can help: the configured seals cannot open what the stored one wrapped.
+        throw new InvalidRequestError(
+          `storage is sealed with seal type "${stored}" but the configured seal is "${this.#seal.type}": ` +
+            `configure the "${stored}" seal as the migration source to migrate`,
+        );
+      }
       const migrating = this.migrationPending;
       if (migrating && opts.migrate !== true) {
         throw new CoreError(
