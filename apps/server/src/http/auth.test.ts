@@ -117,6 +117,28 @@ describe("auth/token/*", () => {
     expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: third })).statusCode).toBe(403);
   });
 
+  it("revoke-accessor, revoke-orphan and renew of an unknown token are a 400 naming it, as in Vault (not a silent success)", async () => {
+    const gone = await tokenWith(["x"]);
+    const acc = (await t.call("GET", "/v1/auth/token/lookup-self", { token: gone })).json().data.accessor;
+    await t.call("POST", "/v1/auth/token/revoke", { token: root, body: { token: gone } });
+    const ra = await t.call("POST", "/v1/auth/token/revoke-accessor", {
+      token: root,
+      body: { accessor: acc },
+    });
+    expect(ra.statusCode).toBe(400);
+    expect(ra.json().errors[0]).toMatch(/invalid accessor/);
+    const ro = await t.call("POST", "/v1/auth/token/revoke-orphan", { token: root, body: { token: gone } });
+    expect(ro.statusCode).toBe(400);
+    expect(ro.json().errors[0]).toMatch(/token to revoke not found/);
+    const rn = await t.call("POST", "/v1/auth/token/renew", { token: root, body: { token: gone } });
+    expect(rn.statusCode).toBe(400);
+    expect(rn.json().errors[0]).toMatch(/token not found/);
+    // Revoking an unknown token by its id stays a no-op (Vault: 204).
+    expect(
+      (await t.call("POST", "/v1/auth/token/revoke", { token: root, body: { token: gone } })).statusCode,
+    ).toBe(204);
+  });
+
   it("a token's children die with it", async () => {
     await t.call("PUT", "/v1/sys/policy/creator", {
       token: root,

@@ -169,7 +169,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     auth: "token",
     handler: async ({ body }) => {
       const f = parseFields(body, { token: "string", increment: "duration" }, { required: ["token"] });
-      const e = await lookupOther(f.token);
+      // Vault: renewing an unknown token is a 400 "token not found".
+      const e = await tokens.lookup(f.token as string);
+      if (e === undefined) throw new HttpError(400, "token not found");
       const r = await tokens.renew(e, f.increment);
       return { body: envelope(null, { auth: authBlock(f.token as string, r.entry), warnings: r.warnings }) };
     },
@@ -230,7 +232,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     handler: async ({ body }) => {
       const f = parseFields(body, { accessor: "string" }, { required: ["accessor"] });
       const e = await tokens.lookupAccessor(f.accessor as string);
-      if (e !== undefined) await tokens.revoke(e.hash);
+      // Vault answers 400 for an unknown accessor: a mistyped one must not look revoked.
+      if (e === undefined) throw new HttpError(400, "invalid accessor");
+      await tokens.revoke(e.hash);
       return undefined;
     },
   });
@@ -243,7 +247,8 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     handler: async ({ body }) => {
       const f = parseFields(body, { token: "string" }, { required: ["token"] });
       const e = await tokens.lookup(f.token as string);
-      if (e !== undefined) await tokens.revokeOrphan(e.hash);
+      if (e === undefined) throw new HttpError(400, "token to revoke not found");
+      await tokens.revokeOrphan(e.hash);
       return undefined;
     },
   });
