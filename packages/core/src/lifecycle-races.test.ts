@@ -391,3 +391,35 @@ describe("initialize on two HA nodes at once", () => {
     await b.close();
   });
 });
+
+describe("upgradeSealKeys racing a rekey", () => {
+  it("does not put the old root key back over the one a rekey just stored", async () => {
+    const storage = new RacingBackend();
+    const first = await SealedStore.open({ storage, seal: staticA() });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.put("secret/x", enc("kept"));
+    const underA = (await storage.get("core/hsm/barrier-unseal-keys"))?.value as Uint8Array;
+    await first.close();
+    const store = await SealedStore.open({ storage, seal: staticB() });
+    expect(store.sealed).toBe(false);
+    // The stored root key is still wrapped by the previous seal key (e.g. a KMS alias re-pointed).
+    await storage.put({ key: "core/hsm/barrier-unseal-keys", value: underA });
+    const op = await store.rekeyInit({ target: "barrier" });
+    let rekeyed: Promise<unknown> | undefined;
+    storage.armed = {
+      key: "core/hsm/barrier-unseal-keys",
+      during: async () => {
+        // The rekey completes while the upgrade holds what it read (unless it must wait its turn).
+        rekeyed = store.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce);
+        await Promise.race([rekeyed, new Promise((r) => setTimeout(r, 100))]);
+      },
+    };
+    await store.upgradeSealKeys();
+    await rekeyed;
+    await store.close();
+    const again = await SealedStore.open({ storage, seal: staticB() });
+    expect(again.status().sealedReason).toBeUndefined();
+    expect(dec(await again.get("secret/x"))).toBe("kept");
+    await again.close();
+  });
+});

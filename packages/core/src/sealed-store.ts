@@ -872,8 +872,12 @@ export class SealedStore {
    * records upgraded.
    */
   async upgradeSealKeys(): Promise<string[]> {
-    this.#checkWritable();
-    return this.#upgradeSealKeysNow();
+    // Serialised with rekey: re-encrypting a root or recovery key read before a rekey stored a new
+    // one would put the old key back (the store could no longer unseal).
+    return this.#serial(async () => {
+      this.#checkWritable();
+      return this.#upgradeSealKeysNow();
+    });
   }
 
   /** `upgradeSealKeys` without the active-node check: also run while taking over as active. */
