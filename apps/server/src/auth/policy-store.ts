@@ -104,6 +104,8 @@ export class PolicyStore {
     const hit = this.#cache.get(name);
     const term = this.#term();
     if (hit !== undefined && Date.now() - hit.at < this.#ttlMs && hit.term === term) return hit.policy;
+    // A write during the read below must not have its document replaced by the older one read here.
+    const gen = this.#gen;
     let raw: string | undefined;
     try {
       raw = await this.read(name);
@@ -121,7 +123,7 @@ export class PolicyStore {
         policy = undefined;
       }
     }
-    this.#cache.set(name, { policy, at: Date.now(), term });
+    if (gen === this.#gen) this.#cache.set(name, { policy, at: Date.now(), term });
     return policy;
   }
 
@@ -133,6 +135,8 @@ export class PolicyStore {
     const term = this.#term();
     if (hit !== undefined && hit.gen === this.#gen && now - hit.at < this.#ttlMs && hit.term === term)
       return hit.acl;
+    // Cached under the generation it was built from: a write meanwhile makes it stale at once.
+    const gen = this.#gen;
     const policies: Policy[] = [];
     for (const name of names) {
       if (name === "root") continue;
@@ -142,7 +146,7 @@ export class PolicyStore {
     const acl = new Acl(policies, names);
     // Bounded: token policy sets are few in practice; a flood of distinct sets just resets it.
     if (this.#acls.size > 1000) this.#acls.clear();
-    this.#acls.set(key, { acl, at: now, gen: this.#gen, term });
+    this.#acls.set(key, { acl, at: now, gen, term });
     return acl;
   }
 
