@@ -423,3 +423,47 @@ describe("upgradeSealKeys racing a rekey", () => {
     await again.close();
   });
 });
+
+/** `put` of `key`, once armed, runs `during` and then fails (a storage fault mid-step). */
+class FailingPutBackend extends MemoryBackend {
+  armed: { key: string; during: () => Promise<void> } | undefined;
+  override async put(entry: Entry): Promise<void> {
+    const a = this.armed;
+    if (a !== undefined && a.key === entry.key) {
+      this.armed = undefined;
+      await a.during();
+      throw new StorageUnavailableError(`injected fault on put ${entry.key}`);
+    }
+    return super.put(entry);
+  }
+}
+
+describe("rotate racing a rekey that rolls back", () => {
+  it("data written under a key term added during the rekey stays readable", async () => {
+    const storage = new FailingPutBackend();
+    const store = await SealedStore.open({ storage, seal: staticA() });
+    const init = await store.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    const op = await store.rekeyInit({ target: "barrier" });
+    let rotated: Promise<unknown> | undefined;
+    let written: Promise<unknown> | undefined;
+    storage.armed = {
+      key: "core/hsm/barrier-unseal-keys",
+      during: async () => {
+        rotated = store.rotate().then(() => store.put("secret/after-rotate", enc("mine")));
+        await Promise.race([rotated, new Promise((r) => setTimeout(r, 100))]);
+        written = store.put("secret/during", enc("also mine"));
+        await written;
+      },
+    };
+    expect(await codeOf(store.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce))).not.toBe("resolved");
+    await rotated;
+    await written;
+    expect(dec(await store.get("secret/after-rotate"))).toBe("mine");
+    expect(dec(await store.get("secret/during"))).toBe("also mine");
+    await store.close();
+    const again = await SealedStore.open({ storage, seal: staticA() });
+    expect(dec(await again.get("secret/after-rotate"))).toBe("mine");
+    expect(dec(await again.get("secret/during"))).toBe("also mine");
+    await again.close();
+  });
+});

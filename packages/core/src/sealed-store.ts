@@ -719,11 +719,17 @@ export class SealedStore {
 
   // ---------------------------------------------------------------- keyring
 
+  /**
+   * Adds a key term. Serialised with the lifecycle steps: a rekey or migration that rolls back
+   * restores the keyring it saved, which must not drop a term data was written with meanwhile.
+   */
   async rotate(): Promise<KeyStatus> {
-    this.#checkWritable();
-    const s = await this.#barrier.rotate();
-    this.#log.info("barrier key rotated", { term: s.term });
-    return s;
+    return this.#serial(async () => {
+      this.#checkWritable();
+      const s = await this.#barrier.rotate();
+      this.#log.info("barrier key rotated", { term: s.term });
+      return s;
+    });
   }
 
   keyStatus(): KeyStatus {
@@ -737,8 +743,11 @@ export class SealedStore {
   }
 
   async setRotationConfig(cfg: Partial<RotationConfig>): Promise<void> {
-    this.#checkWritable();
-    await this.#barrier.setRotationConfig(cfg);
+    // Stored in the keyring: serialised with steps that may roll the keyring back.
+    return this.#serial(async () => {
+      this.#checkWritable();
+      await this.#barrier.setRotationConfig(cfg);
+    });
   }
 
   // ---------------------------------------------------------------- rekey
@@ -1123,7 +1132,11 @@ export class SealedStore {
     if (every > 0) {
       const t = setInterval(() => {
         if (this.#barrier.sealed || !this.#active) return;
-        this.#barrier.checkAutoRotate().then(
+        // Through the lifecycle queue, like rotate(): a term must not land inside a rekey's step.
+        this.#serial(async () => {
+          if (this.#barrier.sealed || !this.#active) return undefined;
+          return this.#barrier.checkAutoRotate();
+        }).then(
           (reason) => reason && this.#log.info("automatic barrier key rotation", { reason }),
           (e) => this.#log.warn("automatic rotation check failed", { error: errText(e) }),
         );
