@@ -825,6 +825,36 @@ describe("rekey after its records are committed", () => {
   }
 });
 
+describe("unseal when storage fails", () => {
+  for (const kind of ["shamir", "auto"] as const) {
+    it(`${kind}: a storage fault is reported as such, not as 'invalid key'`, async () => {
+      let failing = false;
+      const storage = new FaultInjectingBackend(new MemoryBackend(), {
+        fault: ({ op, key }) =>
+          failing && op === "get" && (key === "core/hsm/barrier-unseal-keys" || key === "core/recovery-key")
+            ? new StorageUnavailableError(`injected fault on get ${key}`)
+            : undefined,
+      });
+      const store = await SealedStore.open({ storage, ...(kind === "auto" ? { seal: staticA() } : {}) });
+      const init = await store.initialize(
+        kind === "auto"
+          ? { recoveryShares: 1, recoveryThreshold: 1 }
+          : { secretShares: 1, secretThreshold: 1 },
+      );
+      if (kind === "auto") await store.seal();
+      const share = (kind === "auto" ? init.recoveryKeys[0] : init.keys[0]) as string;
+      failing = true;
+      const err = await store.unseal(share).catch((e: unknown) => e);
+      failing = false;
+      expect(err).toBeInstanceOf(StorageUnavailableError);
+      expect((err as Error).message).not.toMatch(/invalid key/);
+      await store.unseal(share);
+      expect(store.sealed).toBe(false);
+      await store.close();
+    });
+  }
+});
+
 describe("errors", () => {
   it("unseal before init says the store is not initialized", async () => {
     const store = await SealedStore.open({ storage: new MemoryBackend() });

@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { AesGcmBarrier, type BarrierOptions, type KeyStatus, type RotationConfig } from "@bulwark/barrier";
+import {
+  AesGcmBarrier,
+  BarrierInvalidKeyError,
+  type BarrierOptions,
+  type KeyStatus,
+  type RotationConfig,
+} from "@bulwark/barrier";
 import {
   constantTimeEqual,
   randomBytes,
@@ -14,6 +20,7 @@ import {
   type RewrapProgress,
   type RewrapResult,
   type Seal,
+  SealDecryptError,
   SealWrapBackend,
   ShamirSeal,
 } from "@bulwark/seal";
@@ -635,7 +642,13 @@ export class SealedStore {
         if (!viaRecovery) this.#shamir(source).clearKey();
         secret.fill(0);
         rootKey?.fill(0);
-        if (e instanceof CoreError && e.code !== "invalid_key") throw e;
+        // Only a key that does not fit is an invalid key: storage or seal outages, a damaged or
+        // foreign blob keep their own error (the operator's shares may well be right).
+        const wrongKey =
+          (e instanceof CoreError && e.code === "invalid_key") ||
+          e instanceof BarrierInvalidKeyError ||
+          (!viaRecovery && e instanceof SealDecryptError);
+        if (!wrongKey) throw e;
         this.#log.warn("unseal failed: invalid key");
         throw new CoreError("invalid_key", "Unseal failed, invalid key", { cause: e });
       }
