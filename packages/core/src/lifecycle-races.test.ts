@@ -467,3 +467,22 @@ describe("rotate racing a rekey that rolls back", () => {
     await again.close();
   });
 });
+
+describe("close() when finalizing the seal fails", () => {
+  it("still finalizes the migration seal (its HSM/KMS session would leak)", async () => {
+    const storage = new MemoryBackend();
+    const target = staticB(false);
+    const failing = new Proxy(target, {
+      get(t, p) {
+        if (p === "finalize") return () => Promise.reject(new Error("HSM session already gone"));
+        const v = Reflect.get(t, p, t);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    const source = staticA();
+    const finalized = vi.spyOn(source, "finalize");
+    const store = await SealedStore.open({ storage, seal: failing, migrationSeal: source });
+    await expect(store.close()).rejects.toThrow(/HSM session already gone/);
+    expect(finalized).toHaveBeenCalled();
+  });
+});

@@ -692,8 +692,12 @@ export class SealedStore {
       if (this.#closed) return;
       await this.#sealNow();
       this.#closed = true;
-      await this.#seal.finalize();
-      await this.#migrationSeal?.finalize();
+      // Both seals are finalized even if the first fails (a later close() returns early).
+      try {
+        await this.#seal.finalize();
+      } finally {
+        await this.#migrationSeal?.finalize();
+      }
     });
   }
 
