@@ -374,6 +374,48 @@ describe("seal migration", () => {
     expect(onlyB.sealed).toBe(false);
   });
 
+  for (const dir of ["Shamir → auto", "auto → Shamir", "auto → auto"] as const) {
+    it(`${dir}: a failing read after the migration is committed does not fail the unseal`, async () => {
+      const mem = new MemoryBackend();
+      const fromShamir = dir === "Shamir → auto";
+      const first = await SealedStore.open({ storage: mem, ...(fromShamir ? {} : { seal: staticA() }) });
+      const init = await first.initialize(
+        fromShamir ? { secretShares: 3, secretThreshold: 2 } : { recoveryShares: 3, recoveryThreshold: 2 },
+      );
+      const shares = fromShamir ? init.keys : init.recoveryKeys;
+      if (fromShamir) await unsealWith(first, shares.slice(0, 2));
+      await first.put("secret/m", enc("migrated"));
+      await first.close();
+      let committed = false;
+      let failed = 0;
+      const storage = new FaultInjectingBackend(mem, {
+        fault: ({ op, key }) => {
+          if (op === "delete" && key === JOURNAL_PATH) committed = true;
+          if (committed && op === "get" && failed === 0) {
+            failed++;
+            return new StorageUnavailableError(`injected fault on get ${key}`);
+          }
+          return undefined;
+        },
+      });
+      const target =
+        dir === "auto → Shamir" ? new ShamirSeal() : dir === "auto → auto" ? staticB(false) : staticA();
+      const source = fromShamir ? new ShamirSeal() : staticA();
+      const migrating = await SealedStore.open({ storage, seal: target, migrationSeal: source });
+      await unsealWith(migrating, shares.slice(0, 2), { migrate: true });
+      expect(failed).toBe(1);
+      expect(migrating.status()).toMatchObject({
+        sealed: false,
+        migration: false,
+        type: target.type,
+        t: 2,
+        n: 3,
+      });
+      expect(dec(await migrating.get("secret/m"))).toBe("migrated");
+      await migrating.close();
+    });
+  }
+
   it("a store sealed by another seal type says how to migrate", async () => {
     const { storage } = await shamirStore();
     const store = await SealedStore.open({ storage, seal: staticA() });

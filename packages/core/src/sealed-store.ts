@@ -1561,9 +1561,15 @@ export class SealedStore {
     this.#log.info("seal migration initiated", { from: from.type, to: to.type });
     await this.#initSeal(to);
     const newRoot = randomBytes(32);
+    /** The configs the step wrote (in case re-reading them fails once it is committed). */
+    let written = (): void => {};
     try {
       await this.#rootKeyStep("seal-migration", oldRoot, async () => {
         if (!from.autoUnseal && to.autoUnseal) {
+          written = () => {
+            this.#config = sealConfig(to.type, 1, 1);
+            this.#recoveryConfig = sealConfig("shamir", old.secret_shares, old.secret_threshold);
+          };
           await this.#barrier.rekey(newRoot);
           await this.#barrier.delete(SHAMIR_KEK_PATH);
           await this.#putStoredKeys(to, newRoot);
@@ -1576,6 +1582,10 @@ export class SealedStore {
         } else if (from.autoUnseal && !to.autoUnseal) {
           const shamir = this.#shamir(to);
           const rc = oldRecovery ?? sealConfig("shamir", 1, 1);
+          written = () => {
+            this.#config = sealConfig("shamir", rc.secret_shares, rc.secret_threshold);
+            this.#recoveryConfig = undefined;
+          };
           shamir.setKey(secret);
           await this.#barrier.rekey(newRoot);
           await this.#barrier.setShamirKek(secret);
@@ -1587,6 +1597,9 @@ export class SealedStore {
             value: encodeSealConfig(sealConfig("shamir", rc.secret_shares, rc.secret_threshold)),
           });
         } else if (from.autoUnseal && to.autoUnseal) {
+          written = () => {
+            this.#config = sealConfig(to.type, 1, 1);
+          };
           await this.#barrier.rekey(newRoot);
           await this.#putStoredKeys(to, newRoot);
           await this.#putBlob(RECOVERY_KEY_PATH, to, secret);
@@ -1600,7 +1613,10 @@ export class SealedStore {
     } finally {
       newRoot.fill(0);
     }
-    await this.#loadConfig();
+    await this.#reloadConfigAfterCommit(() => {
+      written();
+      this.#storedKeyId = safeKeyId(to);
+    });
     this.#log.info("seal migration complete", { from: from.type, to: to.type });
   }
 }
