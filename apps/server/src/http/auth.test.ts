@@ -330,6 +330,11 @@ describe("policies CRUD", () => {
     expect(list).toContain("default");
     expect(list).not.toContain("root");
     expect((await t.call("GET", "/v1/sys/policy", { token: root })).json().policies).toContain("root");
+    // The folder spellings list too, as in Vault (`LIST sys/policies/acl/`).
+    const slashed = await t.call("GET", "/v1/sys/policies/acl/?list=true", { token: root });
+    expect(slashed.statusCode).toBe(200);
+    expect(slashed.json().data.keys).toContain("ops");
+    expect((await t.call("GET", "/v1/sys/policy/", { token: root })).json().policies).toContain("root");
     const json = JSON.stringify({ path: { "kv/*": { capabilities: ["read"] } } });
     expect(
       (await t.call("PUT", "/v1/sys/policy/jsonpol", { token: root, body: { name: "jsonpol", rules: json } }))

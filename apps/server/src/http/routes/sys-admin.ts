@@ -217,27 +217,32 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     return withRoot ? names : names.filter((n) => n !== "root");
   };
 
-  route(app, ctx, {
-    methods: ["GET"],
-    url: "/v1/sys/policy",
-    auth: "token",
-    handler: async () => {
-      const names = await listPolicies(true);
-      const data = { keys: names, policies: names };
-      return { body: { ...data, ...envelope(data) } };
-    },
-  });
+  // With and without the trailing '/', as Vault's patterns (`policy/?$`, `policies/acl/?$`).
+  for (const url of ["/v1/sys/policy", "/v1/sys/policy/"]) {
+    route(app, ctx, {
+      methods: ["GET"],
+      url,
+      auth: "token",
+      handler: async () => {
+        const names = await listPolicies(true);
+        const data = { keys: names, policies: names };
+        return { body: { ...data, ...envelope(data) } };
+      },
+    });
+  }
 
-  route(app, ctx, {
-    methods: ["GET"],
-    url: "/v1/sys/policies/acl",
-    auth: "token",
-    handler: async ({ query }) => {
-      if (query.list === undefined)
-        throw new HttpError(405, "unsupported operation: list with LIST or ?list=true");
-      return { body: envelope({ keys: await listPolicies(false) }) };
-    },
-  });
+  for (const url of ["/v1/sys/policies/acl", "/v1/sys/policies/acl/"]) {
+    route(app, ctx, {
+      methods: ["GET"],
+      url,
+      auth: "token",
+      handler: async ({ query }) => {
+        if (query.list === undefined)
+          throw new HttpError(405, "unsupported operation: list with LIST or ?list=true");
+        return { body: envelope({ keys: await listPolicies(false) }) };
+      },
+    });
+  }
 
   for (const [base, field] of [
     ["/v1/sys/policy/:name", "rules"],
