@@ -33,6 +33,20 @@ vi.mock("@bulwark/crypto", async (importOriginal) => {
   };
 });
 
+/** Every share buffer parseKeyShare handed to the store. */
+const parsed: Uint8Array[] = [];
+vi.mock("./shares.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("./shares.js")>();
+  return {
+    ...real,
+    parseKeyShare: (input: Uint8Array | string, field?: string) => {
+      const b = real.parseKeyShare(input, field);
+      parsed.push(b);
+      return b;
+    },
+  };
+});
+
 const allZero = (b: Uint8Array) => b.every((x) => x === 0);
 const sealKey = realRandomBytes(32);
 const seal = () => new StaticKeySeal({ key: sealKey, keyId: "k" });
@@ -81,6 +95,31 @@ describe("key material is zeroed", () => {
     await expect(store.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce)).rejects.toThrow();
     expect(captured.length).toBeGreaterThanOrEqual(4);
     expect(captured.filter((b) => !allZero(b))).toEqual([]);
+  });
+});
+
+describe("key shares that are refused", () => {
+  it("unseal, rekey and verifyKeyShares zero the parsed share when it is refused", async () => {
+    const store = await SealedStore.open({ storage: new MemoryBackend() });
+    const init = await store.initialize({ secretShares: 3, secretThreshold: 2 });
+    const good = init.keys[0] as string;
+    const sameX = Buffer.from(init.keys[1] as string, "hex");
+    sameX[32] = Buffer.from(good, "hex")[32] as number; // same x coordinate: cannot combine
+    const truncated = good.slice(0, 30); // 15 bytes: not a share
+    parsed.length = 0;
+    await store.unseal(good);
+    await expect(store.unseal(sameX.toString("hex"))).rejects.toThrow(/invalid key/);
+    await expect(store.unseal(truncated)).rejects.toThrow(/16 to 33 bytes/);
+    await store.unseal(init.keys[1] as string);
+    await store.unseal(init.keys[2] as string);
+    expect(store.sealed).toBe(false);
+    await expect(store.verifyKeyShares([good, sameX.toString("hex")])).rejects.toThrow(/invalid key/);
+    const op = await store.rekeyInit({ secretShares: 3, secretThreshold: 2 });
+    await store.rekeyUpdate(good, op.nonce);
+    await expect(store.rekeyUpdate(sameX.toString("hex"), op.nonce)).rejects.toThrow(/invalid key/);
+    expect(parsed.length).toBeGreaterThanOrEqual(8);
+    expect(parsed.filter((b) => !allZero(b))).toEqual([]);
+    await store.close();
   });
 });
 

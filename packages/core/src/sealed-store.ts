@@ -625,8 +625,8 @@ export class SealedStore {
       const threshold = viaRecovery
         ? (this.#recoveryConfig?.secret_threshold ?? 1)
         : this.#config.secret_threshold;
-      const secret = await this.#unseal.add(share, threshold);
-      share.fill(0);
+      // Zeroed whether it is taken or refused (wrong length, shares that do not combine).
+      const secret = await this.#unseal.add(share, threshold).finally(() => share.fill(0));
       if (secret === undefined) return this.status();
       let rootKey: Uint8Array | undefined;
       try {
@@ -846,8 +846,7 @@ export class SealedStore {
       if (nonce !== op.nonce)
         throw new CoreError("nonce_mismatch", "nonce does not match the rekey in progress");
       const share = parseKeyShare(keyShare);
-      const secret = await op.collector.add(share, this.#authThreshold());
-      share.fill(0);
+      const secret = await op.collector.add(share, this.#authThreshold()).finally(() => share.fill(0));
       if (secret === undefined) return this.rekeyStatus() as RekeyStatus;
       try {
         await this.#verifyCurrentSecret(secret);
@@ -875,8 +874,14 @@ export class SealedStore {
     let secret: Uint8Array | undefined;
     for (const s of shares) {
       const share = parseKeyShare(s);
-      secret = await collector.add(share, threshold);
-      share.fill(0);
+      try {
+        secret = await collector.add(share, threshold);
+      } catch (e) {
+        collector.reset();
+        throw e;
+      } finally {
+        share.fill(0);
+      }
       if (secret !== undefined) break;
     }
     if (secret === undefined) {
