@@ -170,6 +170,14 @@ describe("ACL evaluation (Vault's rules)", () => {
     expect(e.allows("kv/x/", "list")).toBe(true);
   });
 
+  it("a templated path ({{identity…}}) grants nothing: Bulwark tokens have no entity, so Vault drops it", () => {
+    const a = acl(`path "secret/data/{{identity.entity.id}}/*" { capabilities = ["read", "list"] }
+                   path "secret/data/shared/*" { capabilities = ["read"] }`);
+    expect(a.allows("secret/data/{{identity.entity.id}}/x", "read")).toBe(false);
+    expect(a.describe("secret/data/{{identity.entity.id}}/x")).toEqual(["deny"]);
+    expect(a.allows("secret/data/shared/x", "read")).toBe(true);
+  });
+
   it("root allows everything; no policy allows nothing", () => {
     const root = new Acl([], ["root"]);
     expect(root.allows("anything/at/all", "delete", { sudo: true })).toBe(true);

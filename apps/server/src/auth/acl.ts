@@ -67,6 +67,9 @@ export class Acl {
     const merged = new Map<string, Set<Capability>>();
     for (const p of policies) {
       for (const r of p.rules) {
+        // Vault fills `{{identity…}}` templates from the token's entity and drops the path when it
+        // cannot (no entity, or a bad template). Bulwark tokens have no entity: such paths never apply.
+        if (r.pattern.includes("{{")) continue;
         const caps = merged.get(r.pattern) ?? new Set<Capability>();
         for (const c of r.capabilities) caps.add(c);
         merged.set(r.pattern, caps);
