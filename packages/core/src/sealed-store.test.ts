@@ -634,6 +634,29 @@ describe("HA", () => {
     await b.close();
   });
 
+  it("a new active node removes advertisements left by nodes that lost the lock (as Vault)", async () => {
+    const storage = new MemoryBackend();
+    const open = (nodeId: string) =>
+      SealedStore.open({
+        storage,
+        seal: staticA(),
+        ha: storage,
+        nodeId,
+        redirectAddr: `https://${nodeId}:8200`,
+      });
+    const a = await open("a");
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const b = await open("b");
+    // a dies without stepping down: its advertisement stays behind.
+    expect(storage.forceRelease("core/lock")).toBe(true);
+    await waitFor(() => b.status().active);
+    expect(await storage.get("core/leader/a")).toBeUndefined();
+    expect(await storage.get("core/leader/b")).toBeDefined();
+    await a.close();
+    await b.close();
+  });
+
   it("leader() without HA: this node, with its redirect address", async () => {
     const storage = new MemoryBackend();
     const s = await SealedStore.open({ storage, seal: staticA(), redirectAddr: "http://solo:8200" });

@@ -1130,6 +1130,7 @@ export class SealedStore {
         key: `${LEADER_PREFIX}${this.#nodeId}`,
         value: new TextEncoder().encode(JSON.stringify({ redirect_addr: this.#opts.redirectAddr ?? "" })),
       });
+      await this.#removeStaleAdvertisements(stillLeading);
     }
     if (this.#seal.autoUnseal) {
       stillLeading();
@@ -1165,6 +1166,31 @@ export class SealedStore {
       }, every);
       t.unref();
       this.#rotateTimer = t;
+    }
+  }
+
+  /**
+   * Deletes the advertisements of nodes that lost the lock without stepping down (Vault's
+   * `cleanLeaderPrefix`); otherwise one is left behind per such node for good. Best effort.
+   */
+  async #removeStaleAdvertisements(stillLeading: () => void): Promise<void> {
+    let stale: string[];
+    try {
+      stale = (await this.#barrier.list(LEADER_PREFIX)).filter(
+        (id) => id !== this.#nodeId && !id.endsWith("/"),
+      );
+    } catch (e) {
+      this.#log.warn("could not list active-node advertisements", { error: errText(e) });
+      return;
+    }
+    for (const id of stale) {
+      stillLeading();
+      await this.#barrier.delete(`${LEADER_PREFIX}${id}`).catch((e: unknown) => {
+        this.#log.warn("could not remove a stale active-node advertisement", {
+          nodeId: id,
+          error: errText(e),
+        });
+      });
     }
   }
 
