@@ -634,6 +634,44 @@ describe("HA", () => {
     await b.close();
   });
 
+  it("a standby reads a value written under a key term it has not polled for yet", async () => {
+    const storage = new MemoryBackend();
+    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const b = await SealedStore.open({
+      storage,
+      seal: staticA(),
+      ha: storage,
+      nodeId: "b",
+      standbyPollMs: 60_000,
+    });
+    expect(b.sealed).toBe(false);
+    await a.rotate();
+    await a.put("fresh", enc("under term 2"));
+    expect(dec(await b.get("fresh"))).toBe("under term 2");
+    expect(dec((await b.storage.get("fresh"))?.value)).toBe("under term 2");
+    await a.close();
+    await b.close();
+  });
+
+  it("a standby catches up from the keyring once the upgrade entries are gone", async () => {
+    const storage = new MemoryBackend();
+    const opts = { storage, seal: staticA(), ha: storage, barrier: { upgradeGracePeriodMs: 0 } };
+    const a = await SealedStore.open({ ...opts, nodeId: "a" });
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const b = await SealedStore.open({ ...opts, nodeId: "b", standbyPollMs: 60_000 });
+    await a.rotate();
+    await a.rotate();
+    await a.put("fresh", enc("under term 3"));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await storage.list("core/upgrade/")).toEqual([]);
+    expect(dec(await b.get("fresh"))).toBe("under term 3");
+    await a.close();
+    await b.close();
+  });
+
   it("a new active node removes advertisements left by nodes that lost the lock (as Vault)", async () => {
     const storage = new MemoryBackend();
     const open = (nodeId: string) =>

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   AesGcmBarrier,
+  BarrierCiphertextError,
   BarrierInvalidKeyError,
   type BarrierOptions,
   type KeyStatus,
@@ -282,7 +283,7 @@ export class SealedStore {
     this.#view = {
       get: async (key) => {
         this.#checkUnsealed();
-        return barrier.get(key);
+        return this.#read(key);
       },
       list: async (prefix) => {
         this.#checkUnsealed();
@@ -705,7 +706,31 @@ export class SealedStore {
 
   async get(path: string): Promise<Uint8Array | undefined> {
     this.#checkUnsealed();
-    return (await this.#barrier.get(path))?.value;
+    return (await this.#read(path))?.value;
+  }
+
+  /**
+   * A barrier read. A standby learns of the active node's key rotations by polling (every
+   * `standbyPollMs`); a value written under a term it has not picked up yet makes it catch up
+   * first instead of failing the read.
+   */
+  async #read(key: string): Promise<Entry | undefined> {
+    try {
+      return await this.#barrier.get(key);
+    } catch (e) {
+      if (!(e instanceof BarrierCiphertextError) || e.code !== "unknown_term" || this.#active) throw e;
+      if (!(await this.#barrier.checkUpgrade())) {
+        // Upgrade entries are kept for a grace period only: read the whole keyring instead (after
+        // the root key, if the active node also rekeyed).
+        try {
+          await this.#barrier.reloadKeyring();
+        } catch {
+          await this.#barrier.reloadRootKey();
+          await this.#barrier.reloadKeyring();
+        }
+      }
+      return this.#barrier.get(key);
+    }
   }
 
   async put(path: string, value: Uint8Array, opts: { sealWrap?: boolean } = {}): Promise<void> {
