@@ -177,6 +177,25 @@ describe("TokenStore", () => {
     expect(noDefault.entry.policies).toEqual(["a"]);
   });
 
+  it("two callers creating the same custom id at once: one token, the other a duplicate error", async () => {
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage);
+    const root = await tokens.createRoot();
+    const results = await Promise.allSettled([
+      tokens.create(root.entry, { id: "same-id", policies: ["a"] }, { sudo: false }),
+      tokens.create(root.entry, { id: "same-id", policies: ["b"], noParent: true }, { sudo: false }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(String(failed.reason)).toMatch(/duplicate ID/);
+    const winner = (
+      results.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ entry: { accessor: string } }>
+    ).value;
+    // The stored token and its accessor index belong to the same (winning) creation.
+    expect((await tokens.lookup("same-id"))?.accessor).toBe(winner.entry.accessor);
+    expect((await storage.list("sys/token/accessor/")).length).toBe(2); // root's and the winner's
+  });
+
   it("a child gets the default policy only as Vault gives it (never from a parent without it)", async () => {
     const tokens = new TokenStore(new MemoryBackend());
     const root = await tokens.createRoot();

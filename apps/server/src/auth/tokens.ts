@@ -262,7 +262,18 @@ export class TokenStore {
       path: ctx.path ?? "auth/token/create",
       issue_time: new Date(nowMs).toISOString(),
     };
-    if (orphan) await this.#save(entry, true);
+    // A custom id is checked again under its own lock: two callers creating the same id at once
+    // would otherwise both pass the check above, the second overwriting the first.
+    const save = async () => {
+      if (req.id === undefined) return this.#save(entry, true);
+      await this.#serial(entry.hash, async () => {
+        if ((await this.#storage.get(ID + entry.hash)) !== undefined) {
+          throw new TokenError("invalid_request", "cannot create a token with a duplicate ID");
+        }
+        await this.#save(entry, true);
+      });
+    };
+    if (orphan) await save();
     else {
       // Under the parent's lock, which a revoke holds while it collects the children: a child
       // written after that collection would outlive its revoked parent.
@@ -270,7 +281,7 @@ export class TokenStore {
         if ((await this.#storage.get(ID + parent.hash)) === undefined) {
           throw new TokenError("permission_denied", "bad token: the parent token was revoked");
         }
-        await this.#save(entry, true);
+        await save();
       });
     }
     return { token, entry, warnings };
