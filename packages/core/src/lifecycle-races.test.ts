@@ -486,3 +486,40 @@ describe("close() when finalizing the seal fails", () => {
     expect(finalized).toHaveBeenCalled();
   });
 });
+
+describe("a rekey whose rollback could not delete the journal", () => {
+  it("a later rotation is not undone by that journal at the next open", async () => {
+    let putFault = false;
+    let deleteFault = false;
+    const mem = new MemoryBackend();
+    const storage = withFaults(mem, {
+      fault: ({ op, key }) => {
+        if (putFault && op === "put" && key === "core/hsm/barrier-unseal-keys") {
+          putFault = false;
+          return new StorageUnavailableError("injected fault (step)");
+        }
+        if (deleteFault && op === "delete" && key === "core/bulwark-rollback") {
+          deleteFault = false;
+          return new StorageUnavailableError("injected fault (rollback)");
+        }
+        return undefined;
+      },
+    });
+    const store = await SealedStore.open({ storage, seal: staticA() });
+    const init = await store.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    const op = await store.rekeyInit({ target: "barrier" });
+    putFault = true;
+    deleteFault = true;
+    expect(await codeOf(store.rekeyUpdate(init.recoveryKeys[0] as string, op.nonce))).not.toBe("resolved");
+    // Rolled back in storage and in memory; only the journal itself is left behind.
+    expect(store.sealed).toBe(false);
+    expect(await mem.get("core/bulwark-rollback")).toBeDefined();
+    await store.rotate();
+    await store.put("secret/new-term", enc("kept"));
+    await store.close();
+    const again = await SealedStore.open({ storage: mem, seal: staticA() });
+    expect(again.sealed).toBe(false);
+    expect(dec(await again.get("secret/new-term"))).toBe("kept");
+    await again.close();
+  });
+});

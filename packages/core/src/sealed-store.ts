@@ -768,6 +768,7 @@ export class SealedStore {
   async rotate(): Promise<KeyStatus> {
     return this.#serial(async () => {
       this.#checkWritable();
+      await this.#recoverJournal();
       const s = await this.#barrier.rotate();
       this.#log.info("barrier key rotated", { term: s.term });
       return s;
@@ -788,6 +789,7 @@ export class SealedStore {
     // Stored in the keyring: serialised with steps that may roll the keyring back.
     return this.#serial(async () => {
       this.#checkWritable();
+      await this.#recoverJournal();
       await this.#barrier.setRotationConfig(cfg);
     });
   }
@@ -932,6 +934,7 @@ export class SealedStore {
     // one would put the old key back (the store could no longer unseal).
     return this.#serial(async () => {
       this.#checkWritable();
+      await this.#recoverJournal();
       return this.#upgradeSealKeysNow();
     });
   }
@@ -1098,6 +1101,11 @@ export class SealedStore {
     return holder.held && holder.value !== this.#nodeId;
   }
 
+  /**
+   * Rolls back a journal left by a step (or by a step whose own rollback failed). Run before every
+   * step and before anything else that writes the records it saved (a rotation's keyring, an
+   * upgraded stored key): a journal restored later would undo that write, and lose a key term.
+   */
   async #recoverJournal(): Promise<void> {
     const op = await this.#journal.recover();
     if (op !== undefined) this.#log.warn("rolled back an interrupted lifecycle step", { op });
@@ -1183,6 +1191,7 @@ export class SealedStore {
         // Through the lifecycle queue, like rotate(): a term must not land inside a rekey's step.
         this.#serial(async () => {
           if (this.#barrier.sealed || !this.#active) return undefined;
+          await this.#recoverJournal();
           return this.#barrier.checkAutoRotate();
         }).then(
           (reason) => reason && this.#log.info("automatic barrier key rotation", { reason }),
