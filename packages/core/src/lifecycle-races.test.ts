@@ -523,3 +523,34 @@ describe("a rekey whose rollback could not delete the journal", () => {
     await again.close();
   });
 });
+
+describe("leader() on a standby during a failover", () => {
+  it("does not keep reporting a new active node without its address once it has advertised", async () => {
+    const storage = new GatedBackend();
+    const open = (nodeId: string) =>
+      SealedStore.open({
+        storage,
+        seal: staticA(),
+        ha: storage,
+        nodeId,
+        redirectAddr: `https://${nodeId}:8200`,
+      });
+    const a = await open("a");
+    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await waitFor(() => a.status().active);
+    const b = await open("b");
+    const c = await open("c");
+    expect(await c.leader()).toMatchObject({ leaderNodeId: "a", leaderAddress: "https://a:8200" });
+    // b takes the lock when a closes; its takeover stalls before it advertises.
+    storage.arm("core/bulwark-rollback");
+    await a.close();
+    await waitFor(() => storage.hit);
+    await new Promise((r) => setTimeout(r, 1100)); // c's cached answer about a has expired
+    expect(await c.leader()).toMatchObject({ leaderNodeId: "b", leaderAddress: "" });
+    storage.open();
+    await waitFor(() => b.status().active);
+    expect(await c.leader()).toMatchObject({ leaderNodeId: "b", leaderAddress: "https://b:8200" });
+    await b.close();
+    await c.close();
+  });
+});

@@ -362,7 +362,8 @@ export class SealedStore {
 
   /**
    * Who is active (Vault's `sys/leader`). On a standby: the HA lock holder and the address it
-   * advertised, re-read at most once a second. Sealed → {@link SealedError}.
+   * advertised, re-read at most once a second once known (every call while no node is active or
+   * the active node has not advertised an address). Sealed → {@link SealedError}.
    */
   async leader(): Promise<LeaderStatus> {
     this.#checkUnsealed();
@@ -395,7 +396,9 @@ export class SealedStore {
         }
       }
     }
-    this.#leaderSeen = { at: Date.now(), status };
+    // Only a complete answer is reused: during a failover (no holder yet, or a holder that has not
+    // advertised yet) the next call looks again, instead of reporting "no address" for a second.
+    if (status.leaderAddress !== "") this.#leaderSeen = { at: Date.now(), status };
     return status;
   }
 
