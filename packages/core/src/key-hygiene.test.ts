@@ -98,6 +98,23 @@ describe("key material is zeroed", () => {
   });
 });
 
+describe("a failed initialize (Shamir)", () => {
+  it("leaves no KEK in the Shamir seal", async () => {
+    // Fails after the KEK is set: storing the root key wrapped by it.
+    const storage = new FaultInjectingBackend(new MemoryBackend(), {
+      fault: (ctx) =>
+        ctx.op === "put" && ctx.key === "core/hsm/barrier-unseal-keys"
+          ? new StorageUnavailableError("injected fault on put core/hsm/barrier-unseal-keys")
+          : undefined,
+    });
+    const shamir = new ShamirSeal();
+    const store = await SealedStore.open({ storage, seal: shamir });
+    await expect(store.initialize({ secretShares: 3, secretThreshold: 2 })).rejects.toThrow(/injected/);
+    expect(store.status().initialized).toBe(false);
+    expect(shamir.hasKey).toBe(false);
+  });
+});
+
 describe("key shares that are refused", () => {
   it("unseal, rekey and verifyKeyShares zero the parsed share when it is refused", async () => {
     const store = await SealedStore.open({ storage: new MemoryBackend() });

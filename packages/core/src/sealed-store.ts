@@ -571,11 +571,11 @@ export class SealedStore {
           this.#sealedReason = `initialized, but unsealing right after init failed: ${errText(e)}; unseal with the recovery keys or reopen the store`;
           this.#log.warn("unseal after init failed; the store stays sealed", { error: errText(e) });
         }
-      } else {
-        this.#shamir(this.#seal).clearKey();
       }
     } finally {
       for (const b of wipe) b.fill(0);
+      // Shamir: the store stays sealed after init, failed or not, so the seal keeps no KEK.
+      if (!auto) this.#clearShamirKeys();
     }
     return result;
   }
