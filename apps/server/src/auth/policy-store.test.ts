@@ -1,28 +1,6 @@
-import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it } from "vitest";
+import { GatedBackend } from "../../test/helpers/gated-backend.js";
 import { PolicyStore } from "./policy-store.js";
-
-/** A backend whose next `get` of `key` reads at once but answers only after `release()`. */
-class GatedBackend extends MemoryBackend {
-  #gate: { key: string; opened: Promise<void> } | undefined;
-  hold(key: string): () => void {
-    let release = () => {};
-    const opened = new Promise<void>((r) => {
-      release = r;
-    });
-    this.#gate = { key, opened };
-    return release;
-  }
-  override async get(key: string) {
-    const value = await super.get(key);
-    const gate = this.#gate;
-    if (gate !== undefined && gate.key === key) {
-      this.#gate = undefined;
-      await gate.opened;
-    }
-    return value;
-  }
-}
 
 describe("PolicyStore caches", () => {
   it("a policy read in flight during a write does not put the old document back in the caches", async () => {

@@ -1,6 +1,7 @@
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { GatedBackend } from "../../test/helpers/gated-backend.js";
 import { hashSecret, randomBase62, TOKEN_LENGTH } from "./token-id.js";
 import { SYSTEM_MAX_TTL_S, TokenError, TokenStore } from "./tokens.js";
 
@@ -257,28 +258,6 @@ describe("TokenStore", () => {
     expect(await tokens.lookup("bad token")).toBeUndefined();
   });
 });
-
-/** A backend whose next `get` of `key` waits until `release()` is called. */
-class GatedBackend extends MemoryBackend {
-  #gate: { key: string; opened: Promise<void> } | undefined;
-  hold(key: string): () => void {
-    let release = () => {};
-    const opened = new Promise<void>((r) => {
-      release = r;
-    });
-    this.#gate = { key, opened };
-    return release;
-  }
-  override async get(key: string) {
-    const value = await super.get(key);
-    const gate = this.#gate;
-    if (gate !== undefined && gate.key === key) {
-      this.#gate = undefined;
-      await gate.opened;
-    }
-    return value;
-  }
-}
 
 describe("TokenStore security", () => {
   it("concurrent requests never use a limited-use token more times than allowed", async () => {

@@ -417,17 +417,29 @@ describe("sys/metrics", () => {
   });
 });
 
+/** Resolves once `s` is the active node (fails the test after 5 s). */
+async function waitActive(s: SealedStore): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!s.status().active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(s.status().active).toBe(true);
+}
+
+/** Two HA nodes on one memory storage, both unsealed with the one Shamir key; `a` is active. */
+async function twoNodes(): Promise<{ storage: MemoryBackend; a: SealedStore; b: SealedStore }> {
+  const storage = new MemoryBackend();
+  const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });
+  const a = await open();
+  const init = await a.initialize({ secretShares: 1, secretThreshold: 1 });
+  await a.unseal(init.keys[0] as string);
+  await waitActive(a);
+  const b = await open();
+  await b.unseal(init.keys[0] as string);
+  return { storage, a, b };
+}
+
 describe("HA standby", () => {
   it("health says 429 (or 200 with standbyok), leader is not self, writes are refused with 503", async () => {
-    const storage = new MemoryBackend();
-    const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });
-    const a = await open();
-    const init = await a.initialize({ secretShares: 1, secretThreshold: 1 });
-    await a.unseal(init.keys[0] as string);
-    const deadline = Date.now() + 5000;
-    while (!a.status().active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const b = await open();
-    await b.unseal(init.keys[0] as string);
+    const { a, b } = await twoNodes();
     const logger = createLogger({ level: "error" });
     const appA = buildApp({ store: a, logger, apiAddr: "http://a:8200" });
     const appB = buildApp({ store: b, logger });
@@ -467,15 +479,7 @@ describe("HA standby", () => {
     }
   });
   it("sys/seal on a standby is refused as in Vault (restart it instead); the active node stays unsealed", async () => {
-    const storage = new MemoryBackend();
-    const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });
-    const a = await open();
-    const init = await a.initialize({ secretShares: 1, secretThreshold: 1 });
-    await a.unseal(init.keys[0] as string);
-    const deadline = Date.now() + 5000;
-    while (!a.status().active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const b = await open();
-    await b.unseal(init.keys[0] as string);
+    const { a, b } = await twoNodes();
     const appB = buildApp({ store: b, logger: createLogger({ level: "error" }) });
     try {
       const token = await createRootToken(a);
@@ -495,19 +499,7 @@ describe("HA standby", () => {
     }
   });
   it("KV v2 reads follow the active node: no cached metadata outlives a step-down", async () => {
-    const storage = new MemoryBackend();
-    const open = () => SealedStore.open({ storage, ha: storage, autoRotateCheckMs: 0, standbyPollMs: 50 });
-    const waitActive = async (s: SealedStore) => {
-      const deadline = Date.now() + 5000;
-      while (!s.status().active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(s.status().active).toBe(true);
-    };
-    const a = await open();
-    const init = await a.initialize({ secretShares: 1, secretThreshold: 1 });
-    await a.unseal(init.keys[0] as string);
-    await waitActive(a);
-    const b = await open();
-    await b.unseal(init.keys[0] as string);
+    const { storage, a, b } = await twoNodes();
     const logger = createLogger({ level: "error" });
     const appA = buildApp({ store: a, logger });
     const appB = buildApp({ store: b, logger });
