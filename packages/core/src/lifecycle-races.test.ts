@@ -3,7 +3,7 @@ import { type Entry, StorageUnavailableError, withFaults } from "@bulwark/storag
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it, vi } from "vitest";
 import { SealedStore } from "./sealed-store.js";
-import { codeOf, dec, enc, staticA, staticB, waitFor } from "./test-support.js";
+import { codeOf, dec, enc, haNode, staticA, staticB, waitFor } from "./test-support.js";
 
 describe("HA node taking over", () => {
   it("becomes active while a (finished) migration seal is still configured", async () => {
@@ -527,14 +527,7 @@ describe("a rekey whose rollback could not delete the journal", () => {
 describe("leader() on a standby during a failover", () => {
   it("does not keep reporting a new active node without its address once it has advertised", async () => {
     const storage = new GatedBackend();
-    const open = (nodeId: string) =>
-      SealedStore.open({
-        storage,
-        seal: staticA(),
-        ha: storage,
-        nodeId,
-        redirectAddr: `https://${nodeId}:8200`,
-      });
+    const open = (nodeId: string) => haNode(storage, nodeId);
     const a = await open("a");
     await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
     await waitFor(() => a.status().active);

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { CoreError } from "./errors.js";
 import { JOURNAL_PATH } from "./journal.js";
 import { type RekeyResult, SealedStore } from "./sealed-store.js";
-import { codeOf, dec, enc, snapshot, staticA, staticB, unsealWith, waitFor } from "./test-support.js";
+import { codeOf, dec, enc, haNode, snapshot, staticA, staticB, unsealWith, waitFor } from "./test-support.js";
 
 async function shamirStore(shares = 5, threshold = 3) {
   const storage = new MemoryBackend();
@@ -598,14 +598,7 @@ describe("HA", () => {
 
   it("leader(): the active node advertises its address; standbys report it; a graceful close withdraws it", async () => {
     const storage = new MemoryBackend();
-    const open = (nodeId: string) =>
-      SealedStore.open({
-        storage,
-        seal: staticA(),
-        ha: storage,
-        nodeId,
-        redirectAddr: `https://${nodeId}:8200`,
-      });
+    const open = (nodeId: string) => haNode(storage, nodeId);
     const a = await open("a");
     await expect(a.leader()).rejects.toThrow(/sealed/);
     await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
@@ -674,14 +667,7 @@ describe("HA", () => {
 
   it("a new active node removes advertisements left by nodes that lost the lock (as Vault)", async () => {
     const storage = new MemoryBackend();
-    const open = (nodeId: string) =>
-      SealedStore.open({
-        storage,
-        seal: staticA(),
-        ha: storage,
-        nodeId,
-        redirectAddr: `https://${nodeId}:8200`,
-      });
+    const open = (nodeId: string) => haNode(storage, nodeId);
     const a = await open("a");
     await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
     await waitFor(() => a.status().active);

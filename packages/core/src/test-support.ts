@@ -1,8 +1,8 @@
 // Test support shared by the core test files (not exported from the package).
 import { randomBytes } from "@bulwark/crypto";
 import { StaticKeySeal } from "@bulwark/seal";
-import type { Backend } from "@bulwark/storage";
-import type { SealedStore } from "./sealed-store.js";
+import type { Backend, HABackend } from "@bulwark/storage";
+import { SealedStore } from "./sealed-store.js";
 
 export const enc = (s: string) => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -55,4 +55,15 @@ export async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
     if (Date.now() > end) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** An HA node on `storage` (also its lock provider) with the "key-a" static seal, advertising https://<nodeId>:8200. */
+export function haNode(storage: Backend & HABackend, nodeId: string): Promise<SealedStore> {
+  return SealedStore.open({
+    storage,
+    seal: staticA(),
+    ha: storage,
+    nodeId,
+    redirectAddr: `https://${nodeId}:8200`,
+  });
 }
