@@ -47,6 +47,7 @@ check "a failed test" 1 "1 passed, 1 failed" REPORT="$(report 2 1 1 0 0 "$ok_fil
 check "a skipped test" 1 "1 passed, 1 failed" REPORT="$(report 2 1 0 1 0 "$ok_file")"
 check "a todo test" 1 "1 passed, 1 failed" REPORT="$(report 2 1 0 0 1 "$ok_file")"
 check "a file that failed to import" 1 "1 passed, 1 failed" REPORT="$(report 1 1 0 0 0 "$import_failed")" TEST_RC=1
+check "two files whose hooks failed" 1 "2 passed, 2 failed" REPORT="$(report 2 2 0 0 0 "$hook_failed")" TEST_RC=1
 check "an unhandled error outside tests" 1 "2 passed, 1 failed" REPORT="$(report 2 2 0 0 0 "$ok_file")" TEST_RC=1
 check "no test ran" 1 "0 passed, 1 failed" REPORT="$(report 0 0 0 0 0 '[]')"
 check "no report, exit 0" 1 "0 passed, 1 failed"
