@@ -25,7 +25,11 @@ if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsoft
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
 fi
 
-if [ ! -x "$bin/consul" ] || ! "$bin/consul" version 2>/dev/null | grep -q "v$CONSUL_VERSION"; then
+# The version is read in full before it is matched: `consul version | grep -q` under pipefail fails
+# now and then (grep exits at the first line, consul takes SIGPIPE writing the next) and reinstalled
+# a working consul, which needs root and the network.
+consul_version() { "$bin/consul" version 2>/dev/null | head -n 1 || true; }
+if [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" ]; then
   echo "installing consul $CONSUL_VERSION (Debian bullseye package, extracted)"
   # Debian 12 ships no consul; bullseye does. Its source lives in a file of its own, and apt keeps
   # preferring bookworm's newer versions for everything else.

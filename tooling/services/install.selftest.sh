@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Self-test of install.sh's decisions (what it reinstalls, how it copes with a flaky network),
+# run on a copy of it with stub apt-get/dpkg/go: nothing is installed. Needs the real services
+# installed (tooling/services/.bin, SoftHSM2) to copy from. Run: bash tooling/services/install.selftest.sh
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+real_go="$(command -v go || echo /usr/local/go/bin/go)"
+fails=0
+
+# check <name> <setup: function name> <grep pattern the log must match, or "none"> [VAR=value ...]
+check() {
+  local name=$1 setup=$2 want=$3; shift 3
+  local t; t="$(mktemp -d)"
+  mkdir -p "$t/svc/.bin" "$t/stub"
+  cp "$here/install.sh" "$t/svc/install.sh"
+  : > "$t/log"
+  cat > "$t/stub/apt-get" <<STUB
+#!/usr/bin/env bash
+echo "apt-get \$*" >> "$t/log"
+case " \$* " in
+  *" update "*) if [ "\${APT_FLAKY:-0}" = 1 ] && [ ! -e "$t/flaked" ]; then touch "$t/flaked"; echo "E: network hiccup" >&2; exit 100; fi ;;
+  *" download "*) touch consul_1.8.7+dfsg1-2_amd64.deb ;;
+esac
+exit 0
+STUB
+  cat > "$t/stub/dpkg" <<STUB
+#!/usr/bin/env bash
+[ "\$1" = -x ] || exec /usr/bin/dpkg "\$@"
+mkdir -p "\$3/usr/bin" && printf '#!/bin/sh\necho "Consul v1.8.7"\n' > "\$3/usr/bin/consul"
+STUB
+  cat > "$t/stub/go" <<STUB
+#!/usr/bin/env bash
+if [ "\$1" = install ]; then echo "go \$*" >> "$t/log"; cp "$here/.bin/local-kms" "\$GOBIN/local-kms"; exit 0; fi
+exec "$real_go" "\$@"
+STUB
+  chmod +x "$t/stub/"*
+  "$setup" "$t/svc/.bin"
+  env "$@" BULWARK_RETRY_DELAY=0 PATH="$t/stub:$PATH" bash "$t/svc/install.sh" > "$t/out" 2>&1
+  local rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "FAIL $name: exit $rc: $(tail -n 3 "$t/out")"; fails=$((fails + 1))
+  elif [ "$want" = none ] && [ -s "$t/log" ]; then
+    echo "FAIL $name: expected no install, ran: $(tr '\n' ';' < "$t/log")"; fails=$((fails + 1))
+  elif [ "$want" != none ] && ! grep -q -- "$want" "$t/log"; then
+    echo "FAIL $name: expected '$want', ran: $(tr '\n' ';' < "$t/log")"; fails=$((fails + 1))
+  else
+    echo "ok   $name"
+  fi
+  rm -rf "$t"
+}
+
+# Consul prints its version, then more lines: a check that stops reading after the first line
+# must not take the SIGPIPE that follows for a broken binary.
+two_line_consul() {
+  printf '#!/bin/sh\necho "Consul v1.8.7"\nsleep 0.2\necho "Protocol 2 spoken by default"\n' > "$1/consul"
+  chmod +x "$1/consul"
+  cp "$here/.bin/local-kms" "$1/local-kms"
+}
+installed() { ln -s "$here/.bin/consul" "$1/consul"; cp "$here/.bin/local-kms" "$1/local-kms"; }
+truncated_kms() { ln -s "$here/.bin/consul" "$1/consul"; head -c 4096 "$here/.bin/local-kms" > "$1/local-kms"; chmod +x "$1/local-kms"; }
+other_kms() { ln -s "$here/.bin/consul" "$1/consul"; cp "$real_go" "$1/local-kms"; }
+no_consul() { cp "$here/.bin/local-kms" "$1/local-kms"; }
+
+check "a re-run with everything installed installs nothing" installed none
+check "a consul that prints more than its version line is not reinstalled" two_line_consul none
+
+echo "$fails self-test case(s) failed"
+[ "$fails" = 0 ]
