@@ -63,6 +63,8 @@ no_consul() { cp "$here/.bin/local-kms" "$1/local-kms"; }
 
 check "a re-run with everything installed installs nothing" installed none
 check "a consul that prints more than its version line is not reinstalled" two_line_consul none
+check "a truncated local-kms binary is reinstalled" truncated_kms "go install"
+check "a local-kms binary that is not the pinned module is reinstalled" other_kms "go install"
 
 echo "$fails self-test case(s) failed"
 [ "$fails" = 0 ]

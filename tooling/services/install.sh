@@ -45,7 +45,10 @@ if [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" 
   rm -rf "$work"
 fi
 
-if [ ! -x "$bin/local-kms" ]; then
+# The binary records the module it was built from: one of another version (the pin moved) or a
+# broken one (a copy cut short) is rebuilt; a check by existence alone kept either for good.
+kms_module() { go version -m "$bin/local-kms" 2>/dev/null | awk '$1 == "mod" { print $2 "@" $3 }' || true; }
+if [ ! -x "$bin/local-kms" ] || [ "$(kms_module)" != "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION" ]; then
   echo "installing local-kms $LOCAL_KMS_VERSION (go install)"
   GOBIN="$bin" GOFLAGS=-mod=mod go install "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION"
 fi
