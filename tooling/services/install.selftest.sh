@@ -65,6 +65,7 @@ check "a re-run with everything installed installs nothing" installed none
 check "a consul that prints more than its version line is not reinstalled" two_line_consul none
 check "a truncated local-kms binary is reinstalled" truncated_kms "go install"
 check "a local-kms binary that is not the pinned module is reinstalled" other_kms "go install"
+check "a failed apt-get update (network hiccup) is retried" no_consul "apt-get.* download" APT_FLAKY=1
 
 echo "$fails self-test case(s) failed"
 [ "$fails" = 0 ]

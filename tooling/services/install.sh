@@ -11,10 +11,26 @@ mkdir -p "$bin"
 LOCAL_KMS_VERSION="v0.0.0-20260228092603-2a5e92d09ab6"
 CONSUL_VERSION="1.8.7"
 
+# Network steps are retried (a mirror or proxy hiccup must not fail CI), and apt waits for a lock
+# held by another apt/dpkg (unattended-upgrades on a fresh machine) instead of failing at once.
+retry() {
+  local n=1 delay="${BULWARK_RETRY_DELAY:-5}"
+  until "$@"; do
+    if [ "$n" -ge 4 ]; then
+      echo "install.sh: failed $n times, giving up: $*" >&2
+      return 1
+    fi
+    echo "install.sh: failed (attempt $n), retrying in $((delay * n))s: $*" >&2
+    sleep $((delay * n))
+    n=$((n + 1))
+  done
+}
+apt_get() { apt-get -o DPkg::Lock::Timeout=300 "$@"; }
+
 apt_ready=0
 apt_update() {
   if [ "$apt_ready" = 0 ]; then
-    apt-get update -qq
+    retry apt_get update -qq
     apt_ready=1
   fi
 }
@@ -22,7 +38,7 @@ apt_update() {
 if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
   echo "installing softhsm2"
   apt_update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
+  DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq softhsm2 >/dev/null
 fi
 
 # The version is read in full before it is matched: `consul version | grep -q` under pipefail fails
@@ -40,7 +56,7 @@ if [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" 
   fi
   apt_update
   work="$(mktemp -d)"
-  (cd "$work" && apt-get download -qq "consul=$CONSUL_VERSION*" >/dev/null && dpkg -x consul_*.deb root)
+  (cd "$work" && retry apt_get download -qq "consul=$CONSUL_VERSION*" >/dev/null && dpkg -x consul_*.deb root)
   install -m 0755 "$work/root/usr/bin/consul" "$bin/consul"
   rm -rf "$work"
 fi
@@ -50,7 +66,7 @@ fi
 kms_module() { go version -m "$bin/local-kms" 2>/dev/null | awk '$1 == "mod" { print $2 "@" $3 }' || true; }
 if [ ! -x "$bin/local-kms" ] || [ "$(kms_module)" != "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION" ]; then
   echo "installing local-kms $LOCAL_KMS_VERSION (go install)"
-  GOBIN="$bin" GOFLAGS=-mod=mod go install "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION"
+  GOBIN="$bin" GOFLAGS=-mod=mod retry go install "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION"
 fi
 
 echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null), consul $("$bin/consul" version | head -1 | awk '{print $2}'), local-kms at $bin/local-kms"
