@@ -101,52 +101,76 @@ async function measureRound(subject: Subject, ops: number): Promise<Measurement>
  * machine noise) and reports the median of each; the ratio is median(ours)/median(baseline).
  */
 export async function compare(c: Comparison): Promise<ComparisonResult> {
-  const rounds = c.rounds ?? 7;
   const sides = [c.ours, c.baseline];
-  for (const s of sides) await s.setup?.();
+  // Every side whose setup started is torn down, also when the other side's setup fails (a server
+  // child started by the first would otherwise outlive the run).
+  const started: Subject[] = [];
+  let outcome: { result: ComparisonResult } | { error: unknown };
   try {
-    // Warm-up: JIT, caches, file system.
-    for (const s of sides) await measureRound(s, Math.max(10, Math.floor(c.ops / 5)));
-    const samples = sides.map(() => ({
-      ops: [] as number[],
-      p50: [] as number[],
-      p99: [] as number[],
-      rss: [] as number[],
-    }));
-    for (let r = 0; r < rounds; r++) {
-      // Alternate the order each round so neither side always runs on a warmer machine.
-      const order = r % 2 === 0 ? [0, 1] : [1, 0];
-      for (const i of order) {
-        (globalThis as { gc?: () => void }).gc?.();
-        const res = await measureRound(sides[i] as Subject, c.ops);
-        const s = samples[i] as (typeof samples)[number];
-        s.ops.push(res.opsPerSec);
-        s.p50.push(res.p50Us);
-        s.p99.push(res.p99Us);
-        s.rss.push(res.rssMiB ?? process.memoryUsage().rss / 1024 / 1024);
-      }
+    for (const s of sides) {
+      started.push(s);
+      await s.setup?.();
     }
-    const out = samples.map((s, i) => ({
-      name: (sides[i] as Subject).name,
-      opsPerSec: median(s.ops),
-      p50Us: median(s.p50),
-      p99Us: median(s.p99),
-      rssMiB: median(s.rss),
-    }));
-    const [ours, baseline] = out as [SideResult, SideResult];
-    const ratio = ours.opsPerSec / baseline.opsPerSec;
-    return {
-      name: c.name,
-      ours,
-      baseline,
-      ratio,
-      target: c.target,
-      met: c.target === undefined ? undefined : ratio >= c.target,
-      rounds,
-    };
-  } finally {
-    for (const s of sides) await s.teardown?.();
+    outcome = { result: await measureSides(c, sides) };
+  } catch (error) {
+    outcome = { error };
   }
+  // Each teardown runs even when an earlier one throws. A failed run's error wins over a
+  // teardown's; otherwise the first teardown error is raised after all ran.
+  const errors: unknown[] = [];
+  for (const s of started) {
+    try {
+      await s.teardown?.();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if ("error" in outcome) throw outcome.error;
+  if (errors.length > 0) throw errors[0];
+  return outcome.result;
+}
+
+async function measureSides(c: Comparison, sides: Subject[]): Promise<ComparisonResult> {
+  const rounds = c.rounds ?? 7;
+  // Warm-up: JIT, caches, file system.
+  for (const s of sides) await measureRound(s, Math.max(10, Math.floor(c.ops / 5)));
+  const samples = sides.map(() => ({
+    ops: [] as number[],
+    p50: [] as number[],
+    p99: [] as number[],
+    rss: [] as number[],
+  }));
+  for (let r = 0; r < rounds; r++) {
+    // Alternate the order each round so neither side always runs on a warmer machine.
+    const order = r % 2 === 0 ? [0, 1] : [1, 0];
+    for (const i of order) {
+      (globalThis as { gc?: () => void }).gc?.();
+      const res = await measureRound(sides[i] as Subject, c.ops);
+      const s = samples[i] as (typeof samples)[number];
+      s.ops.push(res.opsPerSec);
+      s.p50.push(res.p50Us);
+      s.p99.push(res.p99Us);
+      s.rss.push(res.rssMiB ?? process.memoryUsage().rss / 1024 / 1024);
+    }
+  }
+  const out = samples.map((s, i) => ({
+    name: (sides[i] as Subject).name,
+    opsPerSec: median(s.ops),
+    p50Us: median(s.p50),
+    p99Us: median(s.p99),
+    rssMiB: median(s.rss),
+  }));
+  const [ours, baseline] = out as [SideResult, SideResult];
+  const ratio = ours.opsPerSec / baseline.opsPerSec;
+  return {
+    name: c.name,
+    ours,
+    baseline,
+    ratio,
+    target: c.target,
+    met: c.target === undefined ? undefined : ratio >= c.target,
+    rounds,
+  };
 }
 
 const fmt = (n: number, d = 0) =>
