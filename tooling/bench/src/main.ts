@@ -27,6 +27,13 @@ const suites: Record<string, () => Promise<Comparison[]>> = Object.fromEntries(
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  // A misspelt suite name ran nothing, exited 0 and overwrote bench-results/latest.json with no rows.
+  const unknown = only.filter((n) => !(n in suites));
+  if (unknown.length > 0) {
+    console.error(`unknown bench suite(s): ${unknown.join(", ")}; suites: ${Object.keys(suites).join(", ")}`);
+    process.exitCode = 2;
+    return;
+  }
   const results: ComparisonResult[] = [];
   console.log(`machine: ${JSON.stringify(machine())}`);
   for (const [name, suite] of Object.entries(suites)) {
