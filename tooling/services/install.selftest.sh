@@ -35,7 +35,8 @@ exec "$real_go" "\$@"
 STUB
   chmod +x "$t/stub/"*
   "$setup" "$t/svc/.bin"
-  env "$@" BULWARK_RETRY_DELAY=0 PATH="$t/stub:$PATH" bash "$t/svc/install.sh" > "$t/out" 2>&1
+  [ "${no_go_stub:-0}" = 1 ] && rm "$t/stub/go"
+  env "$@" BULWARK_RETRY_DELAY=0 PATH="$t/stub:${base_path:-$PATH}" bash "$t/svc/install.sh" > "$t/out" 2>&1
   local rc=$?
   if [ "$rc" != 0 ]; then
     echo "FAIL $name: exit $rc: $(tail -n 3 "$t/out")"; fails=$((fails + 1))
@@ -66,6 +67,22 @@ check "a consul that prints more than its version line is not reinstalled" two_l
 check "a truncated local-kms binary is reinstalled" truncated_kms "go install"
 check "a local-kms binary that is not the pinned module is reinstalled" other_kms "go install"
 check "a failed apt-get update (network hiccup) is retried" no_consul "apt-get.* download" APT_FLAKY=1
+
+# A PATH of everything in the system's bin directories except the given commands.
+bare_path() {
+  local d; d="$(mktemp -d)"
+  for f in /usr/local/sbin/* /usr/local/bin/* /usr/sbin/* /usr/bin/* /sbin/* /bin/*; do
+    local n; n="$(basename "$f")"
+    case " $* " in *" $n "*) continue ;; esac
+    [ -e "$d/$n" ] || ln -s "$f" "$d/$n"
+  done
+  echo "$d"
+}
+nogo="$(bare_path go)"
+base_path="$nogo" no_go_stub=1 check "a go installed in /usr/local/go but not on PATH is found" installed none
+notools="$(bare_path go cc gcc c++ g++ make)"
+base_path="$notools" check "a missing C toolchain (pkcs11js, cloudhsm-sim) is installed" installed "install -y -qq gcc g++ make"
+rm -rf "$nogo" "$notools"
 
 echo "$fails self-test case(s) failed"
 [ "$fails" = 0 ]

@@ -35,6 +35,18 @@ apt_update() {
   fi
 }
 
+# A C/C++ toolchain and Python: node-gyp compiles pkcs11js in `pnpm install`, and the cloudhsm-sim
+# suites build tooling/cloudhsm-sim with cc and make. A fresh machine may have neither.
+missing=()
+for tool in cc:gcc c++:g++ make:make python3:python3; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
   echo "installing softhsm2"
   apt_update
@@ -59,6 +71,19 @@ if [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" 
   (cd "$work" && retry apt_get download -qq "consul=$CONSUL_VERSION*" >/dev/null && dpkg -x consul_*.deb root)
   install -m 0755 "$work/root/usr/bin/consul" "$bin/consul"
   rm -rf "$work"
+fi
+
+# Go builds local-kms (and reads the module version back from the binary). The official tarball
+# puts it in /usr/local/go/bin, which a non-login shell often lacks on PATH; else Debian's golang-go
+# (local-kms asks for go 1.20; 1.19's go line is advisory).
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then
+    PATH="/usr/local/go/bin:$PATH"
+  else
+    echo "installing golang-go"
+    apt_update
+    DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq golang-go >/dev/null
+  fi
 fi
 
 # The binary records the module it was built from: one of another version (the pin moved) or a
