@@ -22,6 +22,9 @@ fi
 exit 0
 STUB
   chmod +x "$t/bin/pnpm"
+  mkdir -p "$t/repo/tooling/services"
+  printf '#!/usr/bin/env bash\n[ "${FAIL_SERVICES:-0}" = 1 ] && { echo "stub: install.sh failed" >&2; exit 1; }\nexit 0\n' \
+    > "$t/repo/tooling/services/install.sh"
   env "$@" PATH="$t/bin:$PATH" bash "$t/repo/.ci/run" > "$t/out" 2>&1
   local rc=$? line; line="$(tail -n 1 "$t/out")"
   if [ "$rc" = "$want_rc" ] && [ "$line" = "$want_line" ]; then
@@ -52,6 +55,8 @@ check "an unhandled error outside tests" 1 "2 passed, 1 failed" REPORT="$(report
 check "no test ran" 1 "0 passed, 1 failed" REPORT="$(report 0 0 0 0 0 '[]')"
 check "no report, exit 0" 1 "0 passed, 1 failed"
 check "a truncated report" 1 "0 passed, 1 failed" REPORT='{"numTotalTests":2,"numPa' TEST_RC=1
+# node-gyp builds pkcs11js during pnpm install: the toolchain install.sh provides must come first.
+check "tooling/services/install.sh fails (before pnpm install)" 1 "0 passed, 1 failed" FAIL_SERVICES=1 REPORT="$(report 2 2 0 0 0 "$ok_file")"
 check "pnpm install fails" 1 "0 passed, 1 failed" FAIL_STEP=install
 check "build fails" 1 "0 passed, 1 failed" FAIL_STEP=build
 check "lint fails" 1 "0 passed, 1 failed" FAIL_STEP=lint
