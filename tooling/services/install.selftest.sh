@@ -36,10 +36,15 @@ STUB
   chmod +x "$t/stub/"*
   "$setup" "$t/svc/.bin"
   [ "${no_go_stub:-0}" = 1 ] && rm "$t/stub/go"
+  if [ "${not_root:-0}" = 1 ]; then
+    printf '#!/bin/sh\n[ "$1" = -u ] && { echo 1000; exit 0; }\nexec /usr/bin/id "$@"\n' > "$t/stub/id"
+    printf '#!/bin/sh\necho "sudo: a password is required" >&2\nexit 1\n' > "$t/stub/sudo"
+    chmod +x "$t/stub/id" "$t/stub/sudo"
+  fi
   env "$@" BULWARK_RETRY_DELAY=0 PATH="$t/stub:${base_path:-$PATH}" bash "$t/svc/install.sh" > "$t/out" 2>&1
   local rc=$?
-  if [ "$rc" != 0 ]; then
-    echo "FAIL $name: exit $rc: $(tail -n 3 "$t/out")"; fails=$((fails + 1))
+  if [ "$rc" != "${want_rc:-0}" ]; then
+    echo "FAIL $name: exit $rc (want ${want_rc:-0}): $(tail -n 3 "$t/out")"; fails=$((fails + 1))
   elif [ "$want" = none ] && [ -s "$t/log" ]; then
     echo "FAIL $name: expected no install, ran: $(tr '\n' ';' < "$t/log")"; fails=$((fails + 1))
   elif [ "$want" != none ] && ! grep -q -- "$want" "$t/log"; then
@@ -83,6 +88,11 @@ base_path="$nogo" no_go_stub=1 check "a go installed in /usr/local/go but not on
 notools="$(bare_path go cc gcc c++ g++ make)"
 base_path="$notools" check "a missing C toolchain (pkcs11js, cloudhsm-sim) is installed" installed "install -y -qq gcc g++ make"
 rm -rf "$nogo" "$notools"
+
+# pnpm test on a developer's machine (not root, no passwordless sudo): a missing service is left
+# out with a warning (its suites skip with the reason) instead of failing every test; CI fails.
+not_root=1 check "not root, outside CI: a missing consul is skipped with a warning" no_consul none CI=
+not_root=1 want_rc=1 check "not root, in CI: a missing consul fails the install" no_consul none CI=true
 
 echo "$fails self-test case(s) failed"
 [ "$fails" = 0 ]

@@ -3,7 +3,9 @@
 #   - SoftHSM2 2.6 (Debian package softhsm2)           → PKCS#11 seal tests
 #   - Consul 1.8.7 (Debian bullseye's consul .deb, extracted into tooling/services/.bin)
 #   - local-kms (Go module, pinned, built into tooling/services/.bin) → AWS KMS seal tests
-# Idempotent; used by .ci/run and by developers. Needs root for apt (CI and our machines run as root).
+# Idempotent; used by .ci/run and by developers. Needs root (or passwordless sudo) for apt: without
+# it, outside CI a missing package is left out with a warning (its suites skip with the reason), in CI
+# (CI=true) the install fails.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="$here/.bin"
@@ -25,7 +27,21 @@ retry() {
     n=$((n + 1))
   done
 }
-apt_get() { apt-get -o DPkg::Lock::Timeout=300 "$@"; }
+sudo=()
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n); fi
+apt_get() { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; }
+# want_apt <what>: succeeds when apt can install <what> here; otherwise fails the install in CI and
+# elsewhere warns and returns 1 (pnpm test then runs, and the suites that need <what> skip).
+want_apt() {
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ "${#sudo[@]}" -gt 0 ]; }; then return 0; fi
+  local why="installing $1 needs apt-get run as root (or passwordless sudo)"
+  if [ "${CI:-}" = true ]; then
+    echo "install.sh: $why" >&2
+    exit 1
+  fi
+  echo "install.sh: skipping $1: $why; the tests that need it skip" >&2
+  return 1
+}
 
 apt_ready=0
 apt_update() {
@@ -41,13 +57,13 @@ missing=()
 for tool in cc:gcc c++:g++ make:make python3:python3; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
+if [ "${#missing[@]}" -gt 0 ] && want_apt "${missing[*]}"; then
   echo "installing ${missing[*]}"
   apt_update
   DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
+if { ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; } && want_apt softhsm2; then
   echo "installing softhsm2"
   apt_update
   DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq softhsm2 >/dev/null
@@ -57,13 +73,13 @@ fi
 # now and then (grep exits at the first line, consul takes SIGPIPE writing the next) and reinstalled
 # a working consul, which needs root and the network.
 consul_version() { "$bin/consul" version 2>/dev/null | head -n 1 || true; }
-if [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" ]; then
+if { [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" ]; } && want_apt "consul $CONSUL_VERSION"; then
   echo "installing consul $CONSUL_VERSION (Debian bullseye package, extracted)"
   # Debian 12 ships no consul; bullseye does. Its source lives in a file of its own, and apt keeps
   # preferring bookworm's newer versions for everything else.
   src=/etc/apt/sources.list.d/bulwark-bullseye.list
   if [ ! -f "$src" ]; then
-    echo "deb http://deb.debian.org/debian bullseye main" > "$src"
+    echo "deb http://deb.debian.org/debian bullseye main" | "${sudo[@]}" tee "$src" >/dev/null
     apt_ready=0
   fi
   apt_update
@@ -79,7 +95,7 @@ fi
 if ! command -v go >/dev/null 2>&1; then
   if [ -x /usr/local/go/bin/go ]; then
     PATH="/usr/local/go/bin:$PATH"
-  else
+  elif want_apt golang-go; then
     echo "installing golang-go"
     apt_update
     DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq golang-go >/dev/null
@@ -89,9 +105,11 @@ fi
 # The binary records the module it was built from: one of another version (the pin moved) or a
 # broken one (a copy cut short) is rebuilt; a check by existence alone kept either for good.
 kms_module() { go version -m "$bin/local-kms" 2>/dev/null | awk '$1 == "mod" { print $2 "@" $3 }' || true; }
-if [ ! -x "$bin/local-kms" ] || [ "$(kms_module)" != "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION" ]; then
+if ! command -v go >/dev/null 2>&1; then
+  [ -x "$bin/local-kms" ] || echo "install.sh: skipping local-kms: no go to build it; the tests that need it skip" >&2
+elif [ ! -x "$bin/local-kms" ] || [ "$(kms_module)" != "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION" ]; then
   echo "installing local-kms $LOCAL_KMS_VERSION (go install)"
   GOBIN="$bin" GOFLAGS=-mod=mod retry go install "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION"
 fi
 
-echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null), consul $("$bin/consul" version | head -1 | awk '{print $2}'), local-kms at $bin/local-kms"
+echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null || echo missing), consul $(consul_version | awk '{print $2}'), local-kms at $bin/local-kms"
