@@ -2,8 +2,19 @@
 # Scaffolds packages/<name>: package.json, tsconfig, tsup and vitest configs, src/index.ts, README.
 # usage: tooling/new-package.sh <name> "<description>" [extra-entry ...]
 set -euo pipefail
+if [ "$#" -lt 2 ]; then
+  echo "usage: tooling/new-package.sh <name> \"<description>\" [extra-entry ...]" >&2
+  exit 2
+fi
 name=$1; desc=$2; shift 2
+# Relative to the repository, wherever it is run from; never over an existing package (it rewrote
+# package.json — dependencies, exports — and the configs of the package named).
+cd "$(dirname "$0")/.."
 dir="packages/$name"
+if [ -e "$dir/package.json" ]; then
+  echo "new-package.sh: $dir already exists (package.json); pick another name" >&2
+  exit 1
+fi
 mkdir -p "$dir/src"
 entries='"src/index.ts"'
 exports='".": {
