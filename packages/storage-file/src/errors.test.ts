@@ -22,6 +22,8 @@ describe("toStorageError: every file-system failure names what happened and what
     const err = toStorageError(sysErr("EMFILE", "too many open files"), "write", "/data/_k", "k");
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect(err.message).toMatch(/ulimit -n|open-file limit/);
+    // It names no setting the backend does not have.
+    expect(err.message).not.toMatch(/maxParallel/);
   });
 
   it("permission denied on a read does not tell the operator to make the directory writable only", () => {

@@ -70,7 +70,7 @@ export function toStorageError(err: unknown, action: string, target: string, key
   }
   if (code === "EMFILE" || code === "ENFILE") {
     return new StorageUnavailableError(
-      `file backend: cannot ${action} ${target} right now: ${detail}; retry, and raise the open-file limit (ulimit -n / LimitNOFILE) or lower the number of parallel operations (maxParallel)`,
+      `file backend: cannot ${action} ${target} right now: ${detail}; retry, and raise the open-file limit (ulimit -n / LimitNOFILE) or run fewer operations at once`,
       { cause: err },
     );
   }
