@@ -195,13 +195,17 @@ describe("keyring: key-status, rotate, rotate/config", () => {
       interval: "48h0m0s",
       enabled: true,
     });
-    expect(
-      (await t.call("POST", "/v1/sys/rotate/config", { token: root, body: { interval: "1h" } })).statusCode,
-    ).toBe(400);
-    expect(
-      (await t.call("POST", "/v1/sys/rotate/config", { token: root, body: { max_operations: 5 } }))
-        .statusCode,
-    ).toBe(400);
+    // Errors name the API fields and their units, not the library's option names.
+    const short = await t.call("POST", "/v1/sys/rotate/config", { token: root, body: { interval: "1h" } });
+    expect(short.statusCode).toBe(400);
+    expect(short.json().errors[0]).toBe(
+      "interval must be 0 (no time-based rotation) or at least 24h0m0s, got 1h0m0s",
+    );
+    const few = await t.call("POST", "/v1/sys/rotate/config", { token: root, body: { max_operations: 5 } });
+    expect(few.statusCode).toBe(400);
+    expect(few.json().errors[0]).toMatch(
+      /^max_operations must be between \d+ and \d+ \(AES-GCM's safe limit per key\), got 5$/,
+    );
   });
 });
 

@@ -2,6 +2,11 @@
  * Seal lifecycle and health: sys/init, seal-status, unseal, seal, health, leader, key-status,
  * rotate, rotate/config, metrics.
  */
+import {
+  ABSOLUTE_OPERATION_MAXIMUM,
+  ABSOLUTE_OPERATION_MINIMUM,
+  MINIMUM_ROTATION_INTERVAL_MS,
+} from "@bulwark/barrier";
 import type { InitResult, SealedStore } from "@bulwark/core";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
@@ -285,6 +290,22 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
     sudo: true,
     handler: async ({ body }) => {
       const f = parseFields(body, { max_operations: "int", interval: "duration", enabled: "bool" });
+      // Checked here so the errors name the API's fields and units (the barrier's name its options).
+      if (
+        f.max_operations !== undefined &&
+        (f.max_operations < ABSOLUTE_OPERATION_MINIMUM || f.max_operations > ABSOLUTE_OPERATION_MAXIMUM)
+      ) {
+        throw new HttpError(
+          400,
+          `max_operations must be between ${ABSOLUTE_OPERATION_MINIMUM} and ${ABSOLUTE_OPERATION_MAXIMUM} (AES-GCM's safe limit per key), got ${f.max_operations}`,
+        );
+      }
+      if (f.interval !== undefined && f.interval !== 0 && f.interval * 1000 < MINIMUM_ROTATION_INTERVAL_MS) {
+        throw new HttpError(
+          400,
+          `interval must be 0 (no time-based rotation) or at least ${formatGoDuration(MINIMUM_ROTATION_INTERVAL_MS)}, got ${formatGoDuration(f.interval * 1000)}`,
+        );
+      }
       const cfg: { maxOperations?: number; intervalMs?: number; disabled?: boolean } = {};
       if (f.max_operations !== undefined) cfg.maxOperations = f.max_operations;
       if (f.interval !== undefined) cfg.intervalMs = f.interval * 1000;
