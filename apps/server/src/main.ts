@@ -257,12 +257,11 @@ function banner(server: BulwarkServer): string {
   if (server.dev !== undefined) {
     lines.push(
       "WARNING! dev mode is enabled! In this mode, Bulwark runs entirely in-memory",
-      "and starts unsealed with a single unseal key. The root token is already",
-      "authenticated to the CLI, so you can immediately begin using Bulwark.",
-      "",
-      "You may need to set the following environment variables:",
+      "and starts unsealed with a single unseal key. To use the CLI with the root",
+      "token, set these environment variables:",
       "",
       `    $ export BULWARK_ADDR='${addr}'`,
+      `    $ export BULWARK_TOKEN='${server.dev.rootToken}'`,
       "",
       "The unseal key and root token are displayed below in case you want to",
       "seal/unseal the store or re-authenticate.",

@@ -7,12 +7,12 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.shutdown("test done");
 });
 
-const dev = async (opts: { devRootTokenId?: string; env?: Record<string, string> }) => {
+const dev = async (opts: { devRootTokenId?: string; env?: Record<string, string>; out?: Capture }) => {
   const s = await startServer({
     dev: true,
     devListenAddress: "127.0.0.1:0",
     env: opts.env ?? {},
-    out: new Capture(),
+    out: opts.out ?? new Capture(),
     logDestination: new Capture(),
     ...(opts.devRootTokenId === undefined ? {} : { devRootTokenId: opts.devRootTokenId }),
   });
@@ -22,8 +22,12 @@ const dev = async (opts: { devRootTokenId?: string; env?: Record<string, string>
 
 describe("server -dev -dev-root-token-id (Vault's flag)", () => {
   it("the dev server's root token is the given id, and it works", async () => {
-    const s = await dev({ devRootTokenId: "root" });
+    const out = new Capture();
+    const s = await dev({ devRootTokenId: "root", out });
     expect(s.dev?.rootToken).toBe("root");
+    // The banner says how to point the CLI at it (nothing is stored for the CLI).
+    expect(out.text).toContain(`$ export BULWARK_ADDR='${s.address}'`);
+    expect(out.text).toContain("$ export BULWARK_TOKEN='root'");
     const env = { BULWARK_ADDR: s.address, BULWARK_TOKEN: "root" };
     expect((await cli(["kv", "put", "secret/app", "a=1"], { env })).code).toBe(0);
     expect((await cli(["token", "lookup", "-format=json"], { env })).stdout).toMatch(
