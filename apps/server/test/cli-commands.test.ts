@@ -58,6 +58,12 @@ describe("kv", () => {
     expect(asJson.data.metadata.version).toBe(2);
     const list = await cli(["kv", "list", "secret/app"], { env });
     expect(list.stdout).toBe("Keys\n----\ndb\n");
+    // The mount itself, with or without its trailing slash (as Vault).
+    for (const mount of ["secret", "secret/"]) {
+      const top = await cli(["kv", "list", mount], { env });
+      expect(top).toMatchObject({ code: 0 });
+      expect(top.stdout).toMatch(/^Keys\n----\n(.*\n)*app\/\n/);
+    }
     const mounted = await cli(["kv", "get", "-mount=secret", "-field=user", "app/db"], { env });
     expect(mounted.stdout).toBe("app\n");
   });

@@ -221,7 +221,15 @@ async function kvTarget(client: ApiClient, path: string, mountFlag: string | und
   if (data.type !== undefined && data.type !== "kv") {
     throw new UsageError(`${JSON.stringify(mount)} is a ${String(data.type)} mount, not kv`);
   }
-  const rel = mountFlag !== undefined ? clean : clean.startsWith(mount) ? clean.slice(mount.length) : clean;
+  // "secret" names the mount "secret/" itself (its root), as in Vault.
+  const rel =
+    mountFlag !== undefined
+      ? clean
+      : clean.startsWith(mount)
+        ? clean.slice(mount.length)
+        : `${clean}/` === mount
+          ? ""
+          : clean;
   return { mount, version, rel };
 }
 
