@@ -73,20 +73,30 @@ fi
 # now and then (grep exits at the first line, consul takes SIGPIPE writing the next) and reinstalled
 # a working consul, which needs root and the network.
 consul_version() { "$bin/consul" version 2>/dev/null | head -n 1 || true; }
-if { [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" ]; } && want_apt "consul $CONSUL_VERSION"; then
-  echo "installing consul $CONSUL_VERSION (Debian bullseye package, extracted)"
-  # Debian 12 ships no consul; bullseye does. Its source lives in a file of its own, and apt keeps
-  # preferring bookworm's newer versions for everything else.
-  src=/etc/apt/sources.list.d/bulwark-bullseye.list
-  if [ ! -f "$src" ]; then
-    echo "deb http://deb.debian.org/debian bullseye main" | "${sudo[@]}" tee "$src" >/dev/null
-    apt_ready=0
+if [ ! -x "$bin/consul" ] || [ "$(consul_version)" != "Consul v$CONSUL_VERSION" ]; then
+  # Debian 12 ships no consul; bullseye does. Its .deb is fetched through apt sources and lists of
+  # its own in a temp dir (signatures checked against the Debian archive keyring; no root needed):
+  # the machine's apt sources are left alone (a bullseye line added there broke every later apt-get
+  # update on a machine without that keyring, e.g. Ubuntu).
+  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  if [ ! -f "$keyring" ] && want_apt debian-archive-keyring; then
+    apt_update
+    DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq debian-archive-keyring >/dev/null
   fi
-  apt_update
-  work="$(mktemp -d)"
-  (cd "$work" && retry apt_get download -qq "consul=$CONSUL_VERSION*" >/dev/null && dpkg -x consul_*.deb root)
-  install -m 0755 "$work/root/usr/bin/consul" "$bin/consul"
-  rm -rf "$work"
+  if [ -f "$keyring" ]; then
+    echo "installing consul $CONSUL_VERSION (Debian bullseye package, extracted)"
+    work="$(mktemp -d)"
+    mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+    echo "deb [signed-by=$keyring] http://deb.debian.org/debian bullseye main" > "$work/sources.list"
+    own=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=$work/none"
+      -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
+    # As root apt fetches as _apt, which cannot enter the private temp dir.
+    [ "$(id -u)" = 0 ] && own+=(-o APT::Sandbox::User=root)
+    retry apt-get "${own[@]}" update -qq
+    (cd "$work" && retry apt-get "${own[@]}" download -qq "consul=$CONSUL_VERSION*" >/dev/null && dpkg -x consul_*.deb root)
+    install -m 0755 "$work/root/usr/bin/consul" "$bin/consul"
+    rm -rf "$work"
+  fi
 fi
 
 # Go builds local-kms (and reads the module version back from the binary). The official tarball
