@@ -132,12 +132,30 @@ async function startChild(
     env: { ...process.env, ...env, BULWARK_BENCH_CHILD: kind },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  // A bench process that dies (an uncaught error, process.exit) takes its server children along:
+  // they were left running, orphaned, listening on their ports.
+  const kill = () => child.kill("SIGKILL");
+  process.once("exit", kill);
+  child.once("exit", () => process.removeListener("exit", kill));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const info = await new Promise<ChildInfo>((resolvePromise, reject) => {
-    child.once("exit", (code) =>
-      reject(new Error(`bench ${kind} server exited (${code}) before it was ready`)),
-    );
-    lines.once("line", (l) => resolvePromise(JSON.parse(l) as ChildInfo));
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`bench ${kind} server was not ready within 60 s`));
+    }, 60_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bench ${kind} server exited (${code}) before it was ready`));
+    });
+    lines.once("line", (l) => {
+      clearTimeout(timer);
+      try {
+        resolvePromise(JSON.parse(l) as ChildInfo);
+      } catch {
+        kill();
+        reject(new Error(`bench ${kind} server's first line is not its JSON address: ${l}`));
+      }
+    });
   });
   return { child, info };
 }
