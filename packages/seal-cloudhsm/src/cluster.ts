@@ -86,6 +86,14 @@ export class ClusterMonitor {
   async check(): Promise<CloudHsmClusterStatus> {
     const cfg = this.#cfg;
     const base = { clusterId: cfg.clusterId, checkedAt: new Date().toISOString() };
+    const unknown = (problem: string): CloudHsmClusterStatus => ({
+      ...base,
+      state: "UNKNOWN",
+      hsms: [],
+      hsmCount: 0,
+      activeHsms: 0,
+      problem,
+    });
     let status: CloudHsmClusterStatus;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), cfg.timeoutMs);
@@ -98,14 +106,9 @@ export class ClusterMonitor {
       );
       const cluster = (out.Clusters ?? []).find((c) => c.ClusterId === cfg.clusterId);
       if (cluster === undefined) {
-        status = {
-          ...base,
-          state: "UNKNOWN",
-          hsms: [],
-          hsmCount: 0,
-          activeHsms: 0,
-          problem: `cluster ${cfg.clusterId} was not found${cfg.region ? ` in ${cfg.region}` : ""}; check cluster_id, region and the credentials' account`,
-        };
+        status = unknown(
+          `cluster ${cfg.clusterId} was not found${cfg.region ? ` in ${cfg.region}` : ""}; check cluster_id, region and the credentials' account`,
+        );
       } else {
         const hsms: CloudHsmHsmStatus[] = (cluster.Hsms ?? []).map((h) => ({
           hsmId: h.HsmId ?? "",
@@ -135,14 +138,9 @@ export class ClusterMonitor {
       }
     } catch (err) {
       const why = controller.signal.aborted ? `no answer within ${cfg.timeoutMs} ms` : errorText(err);
-      status = {
-        ...base,
-        state: "UNKNOWN",
-        hsms: [],
-        hsmCount: 0,
-        activeHsms: 0,
-        problem: `cannot describe cluster ${cfg.clusterId} through the CloudHSM API (${why}); check region, endpoint and credentials (cloudhsm:DescribeClusters)`,
-      };
+      status = unknown(
+        `cannot describe cluster ${cfg.clusterId} through the CloudHSM API (${why}); check region, endpoint and credentials (cloudhsm:DescribeClusters)`,
+      );
     } finally {
       clearTimeout(timer);
     }
