@@ -40,6 +40,21 @@ function nowIso(): string {
   return new Date().toISOString();
 }
 
+/** The metadata of a key that has none stored yet. */
+function newMetadata(now: string): Metadata {
+  return {
+    created_time: now,
+    updated_time: now,
+    current_version: 0,
+    oldest_version: 0,
+    max_versions: 0,
+    cas_required: false,
+    delete_version_after: 0,
+    custom_metadata: null,
+    versions: {},
+  };
+}
+
 function isDeleted(v: VersionMeta, now = Date.now()): boolean {
   return v.deletion_time !== "" && Date.parse(v.deletion_time) <= now;
 }
@@ -301,17 +316,7 @@ export class KvV2 implements KvEngine {
     return this.#change(key, async (current) => {
       const cfg = await this.#readConfig();
       const now = nowIso();
-      const m: Metadata = current ?? {
-        created_time: now,
-        updated_time: now,
-        current_version: 0,
-        oldest_version: 0,
-        max_versions: 0,
-        cas_required: false,
-        delete_version_after: 0,
-        custom_metadata: null,
-        versions: {},
-      };
+      const m: Metadata = current ?? newMetadata(now);
       if ((cfg.cas_required || m.cas_required) && opts.cas === undefined) {
         throw new KvError(400, "check-and-set parameter required for this call");
       }
@@ -418,17 +423,7 @@ export class KvV2 implements KvEngine {
     if (f.custom_metadata !== undefined) checkCustomMetadata(f.custom_metadata);
     return this.#change(key, async (current) => {
       const now = nowIso();
-      const m: Metadata = current ?? {
-        created_time: now,
-        updated_time: now,
-        current_version: 0,
-        oldest_version: 0,
-        max_versions: 0,
-        cas_required: false,
-        delete_version_after: 0,
-        custom_metadata: null,
-        versions: {},
-      };
+      const m: Metadata = current ?? newMetadata(now);
       if (f.max_versions !== undefined) m.max_versions = f.max_versions;
       if (f.cas_required !== undefined) m.cas_required = f.cas_required;
       if (f.delete_version_after !== undefined) m.delete_version_after = f.delete_version_after;
