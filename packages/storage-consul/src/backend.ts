@@ -564,8 +564,8 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
   #mapError(err: unknown, need: AclNeed): unknown {
     const status = statusOf(err);
     if (status === 403) return this.#http.aclError(need, err, this.path);
-    // 429 (rate limited, nothing applied) is transient: retry() retries it.
-    if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+    // A 4xx that classify() deems final; a transient one (429) passes through for retry().
+    if (status !== undefined && status >= 400 && status < 500 && classify(err) === "final") {
       return new StorageError("io", `Consul at ${this.address} refused the request: ${describeError(err)}`, {
         cause: err,
       });
