@@ -133,6 +133,16 @@ interface Connection {
   broken: boolean;
 }
 
+/** An initialised token as C_GetTokenInfo described it while the slot was chosen. */
+interface FoundToken {
+  slot: Slot;
+  slotId: bigint;
+  label: string;
+  serial: string;
+  /** ulMaxRwSessionCount, for the pool size. */
+  maxRwSessionCount: number;
+}
+
 /** The currently configured key(s) and how they are used. */
 interface Current {
   keyId: string;
@@ -388,13 +398,13 @@ export class Pkcs11Seal extends BaseSeal {
   // ------------------------------------------------------------------------------------------
   // Token, login, pool
 
-  #findSlot(reconnecting: boolean): { slot: Slot; slotId: bigint; label: string; serial: string } {
+  #findSlot(reconnecting: boolean): FoundToken {
     const m = this.#module;
     if (m === undefined)
       throw new SealUnavailableError(`the ${this.type} seal has no PKCS#11 library loaded`);
     const cfg = this.config;
     const slots = this.#call("C_GetSlotList", () => m.module.getSlots(true));
-    const present: Array<{ slot: Slot; slotId: bigint; label: string; serial: string }> = [];
+    const present: FoundToken[] = [];
     for (let i = 0; i < slots.length; i++) {
       const slot = slots.items(i);
       const token = this.#call("C_GetTokenInfo", () => slot.getToken());
@@ -405,6 +415,7 @@ export class Pkcs11Seal extends BaseSeal {
         slotId: handleToBigInt(slot.handle),
         label: token.label.trim(),
         serial: token.serialNumber.trim(),
+        maxRwSessionCount: token.maxRwSessionCount,
       });
     }
     // While reconnecting, a missing token is an outage (HSM restarting, token re-inserted): retryable.
@@ -468,8 +479,7 @@ export class Pkcs11Seal extends BaseSeal {
         `token "${found.label}" already rejected this PIN in this process; not trying again (repeated failures lock the token) — fix pin and restart`,
       );
     }
-    const token = this.#call("C_GetTokenInfo", () => found.slot.getToken());
-    const max = poolSizeFor(token.maxRwSessionCount, cfg.maxParallel);
+    const max = poolSizeFor(found.maxRwSessionCount, cfg.maxParallel);
     const mechanisms = new Set<number>();
     for (const mech of this.#call("C_GetMechanismList", () => m.lib.C_GetMechanismList(found.slot.handle))) {
       mechanisms.add(mech);
