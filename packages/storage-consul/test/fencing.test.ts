@@ -74,6 +74,35 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
   const txnBodies = () =>
     proxy.matching("PUT", "/v1/txn").map((r) => JSON.parse(r.body) as { KV: Record<string, unknown> }[]);
 
+  /** Answers every /v1/txn with a 500 carrying `body`; `sent.n` counts the txn requests. */
+  const failTxns = (body: string): { n: number } => {
+    const sent = { n: 0 };
+    proxy.intercept = (req) => {
+      if (!req.url.startsWith("/v1/txn")) return undefined;
+      sent.n++;
+      return { status: 500, body };
+    };
+    return sent;
+  };
+
+  /**
+   * With every txn failing with an ambiguous 500 (`body`), a check-and-set transaction on "guard"
+   * is sent once, not replayed, and said to be perhaps applied. Returns the txn counter.
+   */
+  const expectCheckAndSetNotReplayed = async (b: ConsulBackend, body: string): Promise<{ n: number }> => {
+    const sent = failTxns(body);
+    const err = await rejection(
+      b.transaction([
+        { op: "check", key: "guard", value: enc("v") },
+        { op: "put", entry: { key: "guard", value: enc("w") } },
+      ]),
+    );
+    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
+    expect(err.message).toMatch(/may or may not have been applied: read the keys before retrying/);
+    expect(sent.n).toBe(1);
+    return sent;
+  };
+
   it("without the lock, put/delete are plain KV requests; while held, each write is a txn led by check-session", async () => {
     const b = backend();
     await b.put({ key: "plain", value: enc("1") });
@@ -361,30 +390,14 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
   it("does not replay a check-and-set transaction after an ambiguous 500; plain writes are replayed", async () => {
     const b = backend({ retryBudgetMs: 2000 });
     await b.put({ key: "guard", value: enc("v") });
-    let txns = 0;
-    proxy.intercept = (req) => {
-      if (req.url.startsWith("/v1/txn")) {
-        txns++;
-        return { status: 500, body: "rpc error: timed out enqueuing operation" };
-      }
-      return undefined;
-    };
-    const err = await rejection(
-      b.transaction([
-        { op: "check", key: "guard", value: enc("v") },
-        { op: "put", entry: { key: "guard", value: enc("w") } },
-      ]),
-    );
-    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
-    expect(err.message).toMatch(/may or may not have been applied: read the keys before retrying/);
-    expect(txns).toBe(1);
+    const txns = await expectCheckAndSetNotReplayed(b, "rpc error: timed out enqueuing operation");
     // Puts and deletes only: replaying them is harmless, so they are retried.
-    txns = 0;
+    txns.n = 0;
     const err2 = await rejection(b.transaction([{ op: "put", entry: { key: "a", value: enc("1") } }]));
     expect(err2.message).toMatch(
       /unavailable \(HTTP 500: rpc error: timed out enqueuing operation\) after \d+ attempts/,
     );
-    expect(txns).toBeGreaterThan(1);
+    expect(txns.n).toBeGreaterThan(1);
   });
 
   it("a 429 (Consul's rate limit refused the request, nothing applied) is retried, check-and-set transactions too", async () => {
@@ -409,23 +422,7 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
   it("a 500 'rpc error making call: EOF' (the server dropped the forwarded write) is ambiguous: no check-and-set replay", async () => {
     const b = backend({ retryBudgetMs: 2000 });
     await b.put({ key: "guard", value: enc("v") });
-    let txns = 0;
-    proxy.intercept = (req) => {
-      if (req.url.startsWith("/v1/txn")) {
-        txns++;
-        return { status: 500, body: "rpc error making call: EOF" };
-      }
-      return undefined;
-    };
-    const err = await rejection(
-      b.transaction([
-        { op: "check", key: "guard", value: enc("v") },
-        { op: "put", entry: { key: "guard", value: enc("w") } },
-      ]),
-    );
-    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
-    expect(err.message).toMatch(/may or may not have been applied: read the keys before retrying/);
-    expect(txns).toBe(1);
+    await expectCheckAndSetNotReplayed(b, "rpc error making call: EOF");
   });
 
   it("while the lock is held, a fenced check-and-set transaction is not replayed after an ambiguous 500 either", async () => {
@@ -433,27 +430,11 @@ describeConsul("fenced writes, retries and error mapping (consul -dev)", () => {
     await b.put({ key: "guard", value: enc("v") });
     await b.lockWith("core/lock", "node-a").acquire();
     expect(b.fencing?.lost).toBe(false);
-    let txns = 0;
-    proxy.intercept = (req) => {
-      if (req.url.startsWith("/v1/txn")) {
-        txns++;
-        return { status: 500, body: "rpc error: timed out enqueuing operation" };
-      }
-      return undefined;
-    };
-    const err = await rejection(
-      b.transaction([
-        { op: "check", key: "guard", value: enc("v") },
-        { op: "put", entry: { key: "guard", value: enc("w") } },
-      ]),
-    );
-    expect(err).toMatchObject({ name: "StorageUnavailableError", code: "unavailable" });
-    expect(err.message).toMatch(/may or may not have been applied: read the keys before retrying/);
-    expect(txns).toBe(1);
+    const txns = await expectCheckAndSetNotReplayed(b, "rpc error: timed out enqueuing operation");
     // A fenced plain put is still replayed.
-    txns = 0;
+    txns.n = 0;
     await rejection(b.put({ key: "a", value: enc("1") }));
-    expect(txns).toBeGreaterThan(1);
+    expect(txns.n).toBeGreaterThan(1);
   });
 
   it("a fenced put whose first attempt was applied but unanswered, then fenced on the replay, does not claim it was not written", async () => {
