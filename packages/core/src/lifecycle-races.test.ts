@@ -3,15 +3,25 @@ import { type Entry, StorageUnavailableError, withFaults } from "@bulwark/storag
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it, vi } from "vitest";
 import { SealedStore } from "./sealed-store.js";
-import { codeOf, dec, enc, haNode, staticA, staticB, waitFor } from "./test-support.js";
+import {
+  activeHaNode,
+  codeOf,
+  dec,
+  enc,
+  haNode,
+  haOpen,
+  initStaticA,
+  staticA,
+  staticB,
+  waitFor,
+} from "./test-support.js";
 
 describe("HA node taking over", () => {
   it("becomes active while a (finished) migration seal is still configured", async () => {
     const storage = new MemoryBackend();
-    const first = await SealedStore.open({ storage, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.put("secret/w", enc("moves"), { sealWrap: true });
-    await first.close();
+    const init = await initStaticA(storage, (first) =>
+      first.put("secret/w", enc("moves"), { sealWrap: true }),
+    );
     const migrating = await SealedStore.open({ storage, seal: staticB(false), migrationSeal: staticA() });
     await migrating.unseal(init.recoveryKeys[0] as string, { migrate: true });
     await migrating.close();
@@ -32,9 +42,7 @@ describe("HA node taking over", () => {
 
   it("upgrades the stored keys to the seal's current key id", async () => {
     const storage = new MemoryBackend();
-    const first = await SealedStore.open({ storage, seal: staticA() });
-    await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.close();
+    await initStaticA(storage);
     const node = await SealedStore.open({ storage, seal: staticB(), ha: storage, nodeId: "n1" });
     await waitFor(() => node.status().active);
     for (const k of ["core/hsm/barrier-unseal-keys", "core/recovery-key"]) {
@@ -61,10 +69,7 @@ class RacingBackend extends MemoryBackend {
 describe("rewrap after auto → Shamir migration", () => {
   it("does not overwrite a write made while the entry was being unwrapped", async () => {
     const storage = new RacingBackend();
-    const first = await SealedStore.open({ storage, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.put("secret/w", enc("old"), { sealWrap: true });
-    await first.close();
+    const init = await initStaticA(storage, (first) => first.put("secret/w", enc("old"), { sealWrap: true }));
     const migrating = await SealedStore.open({ storage, seal: new ShamirSeal(), migrationSeal: staticA() });
     storage.armed = {
       key: "secret/w",
@@ -108,10 +113,8 @@ class GatedBackend extends MemoryBackend {
 describe("HA takeover interrupted by seal", () => {
   it("a takeover from before a seal/unseal cycle does not demote the new session", async () => {
     const storage = new GatedBackend();
-    const holder = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "holder" });
-    const init = await holder.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => holder.status().active);
-    const node = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "n1" });
+    const { node: holder, init } = await activeHaNode(storage, "holder");
+    const node = await haOpen(storage, "n1");
     expect(node.sealed).toBe(false);
     await new Promise((r) => setTimeout(r, 20));
     expect(node.status().active).toBe(false);
@@ -153,15 +156,7 @@ describe("automatic rotation timer", () => {
     }) as typeof clearInterval);
     try {
       const storage = new MemoryBackend();
-      const node = await SealedStore.open({
-        storage,
-        seal: staticA(),
-        ha: storage,
-        nodeId: "n1",
-        autoRotateCheckMs: 4321,
-      });
-      await node.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-      await waitFor(() => node.status().active);
+      const { node } = await activeHaNode(storage, "n1", { autoRotateCheckMs: 4321 });
       for (let i = 0; i < 3; i++) {
         expect(storage.forceRelease("core/lock")).toBe(true);
         // With no other node, n1 steps down and takes the lock straight back.
@@ -180,9 +175,7 @@ describe("automatic rotation timer", () => {
 describe("rollback journal with HA", () => {
   it("a node opening while another holds the lock leaves that node's journal alone; a takeover rolls it back", async () => {
     const storage = new MemoryBackend();
-    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
-    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => a.status().active);
+    const { node: a } = await activeHaNode(storage, "a");
     await a.put("keep", enc("me"));
     // a is in the middle of a lifecycle step: journal written, a record already changed.
     const { Journal, JOURNAL_PATH } = await import("./journal.js");
@@ -190,7 +183,7 @@ describe("rollback journal with HA", () => {
     await new Journal(storage).begin("rekey-recovery", ["core/recovery-config"]);
     const changed = new TextEncoder().encode('{"type":"shamir","secret_shares":3,"secret_threshold":2}');
     await storage.put({ key: "core/recovery-config", value: changed });
-    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    const b = await haOpen(storage, "b");
     expect(b.sealed).toBe(false);
     expect(await storage.get(JOURNAL_PATH)).toBeDefined();
     expect((await storage.get("core/recovery-config"))?.value).toEqual(changed);
@@ -208,10 +201,7 @@ describe("rollback journal with HA", () => {
 describe("HA takeover that loses the lock midway", () => {
   it("a node deposed while taking over does not migrate, advertise or become active", async () => {
     const storage = new GatedBackend();
-    const first = await SealedStore.open({ storage, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.put("secret/w", enc("kept"));
-    await first.close();
+    const init = await initStaticA(storage, (first) => first.put("secret/w", enc("kept")));
     const a = await SealedStore.open({
       storage,
       seal: staticB(false),
@@ -223,7 +213,7 @@ describe("HA takeover that loses the lock midway", () => {
     storage.arm("core/bulwark-rollback");
     await a.unseal(init.recoveryKeys[0] as string, { migrate: true });
     await waitFor(() => storage.hit);
-    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    const b = await haOpen(storage, "b");
     expect(b.sealed).toBe(false);
     // a loses the lock (session expired) before its takeover finishes; b becomes active.
     expect(storage.forceRelease("core/lock")).toBe(true);
@@ -246,9 +236,7 @@ describe("HA takeover that loses the lock midway", () => {
 describe("seal() during an HA takeover's migration", () => {
   it("the store stays sealed when the interrupted migration rolls back", async () => {
     const storage = new GatedBackend();
-    const first = await SealedStore.open({ storage, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.close();
+    const init = await initStaticA(storage);
     const a = await SealedStore.open({
       storage,
       seal: staticB(false),
@@ -283,11 +271,9 @@ describe("a failed rekey that cannot restore the keys in memory", () => {
           ? new StorageUnavailableError("injected fault")
           : undefined,
     });
-    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
-    const init = await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => a.status().active);
+    const { node: a, init } = await activeHaNode(storage, "a");
     await a.put("secret/x", enc("survives"));
-    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    const b = await haOpen(storage, "b");
     expect(b.sealed).toBe(false);
     const op = await a.rekeyInit({ target: "barrier" });
     failing = true;

@@ -6,7 +6,20 @@ import { describe, expect, it } from "vitest";
 import { CoreError } from "./errors.js";
 import { JOURNAL_PATH } from "./journal.js";
 import { type RekeyResult, SealedStore } from "./sealed-store.js";
-import { codeOf, dec, enc, haNode, snapshot, staticA, staticB, unsealWith, waitFor } from "./test-support.js";
+import {
+  activeHaNode,
+  codeOf,
+  dec,
+  enc,
+  haNode,
+  haOpen,
+  initStaticA,
+  snapshot,
+  staticA,
+  staticB,
+  unsealWith,
+  waitFor,
+} from "./test-support.js";
 
 async function shamirStore(shares = 5, threshold = 3) {
   const storage = new MemoryBackend();
@@ -359,10 +372,9 @@ describe("seal migration", () => {
 
   it("auto → auto: the recovery key is kept and every wrapped value moves to the new seal", async () => {
     const storage = new MemoryBackend();
-    const first = await SealedStore.open({ storage, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.put("secret/w", enc("moves"), { sealWrap: true });
-    await first.close();
+    const init = await initStaticA(storage, (first) =>
+      first.put("secret/w", enc("moves"), { sealWrap: true }),
+    );
     const migrating = await SealedStore.open({ storage, seal: staticB(false), migrationSeal: staticA() });
     await migrating.unseal(init.recoveryKeys[0] as string, { migrate: true });
     await migrating.close();
@@ -426,9 +438,7 @@ describe("seal migration", () => {
   it("unseal on a store sealed by another seal type says so, not 'invalid key' or a missing record", async () => {
     const shamir = await shamirStore(1, 1);
     const auto = new MemoryBackend();
-    const first = await SealedStore.open({ storage: auto, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.close();
+    const init = await initStaticA(auto);
     for (const [store, share] of [
       [await SealedStore.open({ storage: shamir.storage, seal: staticA() }), shamir.init.keys[0]],
       [await SealedStore.open({ storage: auto }), init.recoveryKeys[0]],
@@ -460,10 +470,7 @@ describe("activeTerm without HA", () => {
 
   it("an unseal that failed after becoming active does not hand its term to the next unseal", async () => {
     const mem = new MemoryBackend();
-    const first = await SealedStore.open({ storage: mem, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.put("secret/w", enc("v"), { sealWrap: true });
-    await first.close();
+    const init = await initStaticA(mem, (first) => first.put("secret/w", enc("v"), { sealWrap: true }));
     const migrating = await SealedStore.open({
       storage: mem,
       seal: staticB(false),
@@ -499,22 +506,8 @@ describe("activeTerm without HA", () => {
 describe("HA", () => {
   it("one node is active; a standby refuses writes, follows rotations and takes over when the active seals", async () => {
     const storage = new MemoryBackend();
-    const a = await SealedStore.open({
-      storage,
-      seal: staticA(),
-      ha: storage,
-      nodeId: "a",
-      standbyPollMs: 20,
-    });
-    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => a.status().active);
-    const b = await SealedStore.open({
-      storage,
-      seal: staticA(),
-      ha: storage,
-      nodeId: "b",
-      standbyPollMs: 20,
-    });
+    const { node: a } = await activeHaNode(storage, "a", { standbyPollMs: 20 });
+    const b = await haOpen(storage, "b", { standbyPollMs: 20 });
     expect(b.sealed).toBe(false);
     await new Promise((r) => setTimeout(r, 50));
     expect(b.status().active).toBe(false);
@@ -538,9 +531,7 @@ describe("HA", () => {
     process.on("unhandledRejection", onUnhandled);
     try {
       const memory = new MemoryBackend();
-      const a = await SealedStore.open({ storage: memory, seal: staticA(), ha: memory, nodeId: "a" });
-      await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-      await waitFor(() => a.status().active);
+      const { node: a } = await activeHaNode(memory, "a");
       let failRootKey = false;
       const storage = new FaultInjectingBackend(memory, {
         fault: ({ op, key }) =>
@@ -573,13 +564,13 @@ describe("HA", () => {
 
   it("activeTerm: defined only on the active node, and new after every step-down or seal", async () => {
     const storage = new MemoryBackend();
-    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
+    const a = await haOpen(storage, "a");
     expect(a.activeTerm).toBeUndefined();
     await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
     await waitFor(() => a.status().active);
     const first = a.activeTerm;
     expect(first).toBeTypeOf("number");
-    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    const b = await haOpen(storage, "b");
     await new Promise((r) => setTimeout(r, 30));
     expect(b.sealed).toBe(false);
     expect(b.activeTerm).toBeUndefined();
@@ -629,16 +620,8 @@ describe("HA", () => {
 
   it("a standby reads a value written under a key term it has not polled for yet", async () => {
     const storage = new MemoryBackend();
-    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
-    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => a.status().active);
-    const b = await SealedStore.open({
-      storage,
-      seal: staticA(),
-      ha: storage,
-      nodeId: "b",
-      standbyPollMs: 60_000,
-    });
+    const { node: a } = await activeHaNode(storage, "a");
+    const b = await haOpen(storage, "b", { standbyPollMs: 60_000 });
     expect(b.sealed).toBe(false);
     await a.rotate();
     await a.put("fresh", enc("under term 2"));
@@ -695,11 +678,9 @@ describe("HA", () => {
 
   it("a standby refuses writes through the storage view too (engines write through it)", async () => {
     const storage = new MemoryBackend();
-    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
-    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => a.status().active);
+    const { node: a } = await activeHaNode(storage, "a");
     await a.storage.put({ key: "logical/x", value: enc("from a") });
-    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    const b = await haOpen(storage, "b");
     await new Promise((r) => setTimeout(r, 30));
     expect(dec((await b.storage.get("logical/x"))?.value)).toBe("from a");
     expect(await b.storage.list("logical/")).toEqual(["x"]);
@@ -714,10 +695,8 @@ describe("HA", () => {
 
   it("steps down when the lock is lost, and the standby takes over", async () => {
     const storage = new MemoryBackend();
-    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
-    await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => a.status().active);
-    const b = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "b" });
+    const { node: a } = await activeHaNode(storage, "a");
+    const b = await haOpen(storage, "b");
     await new Promise((r) => setTimeout(r, 30));
     expect(b.status().active).toBe(false);
     // The lock is taken away from a (as when a Consul session expires): b is first in the queue.
@@ -734,9 +713,7 @@ describe("HA", () => {
 describe("seal migration with HA", () => {
   it("a node unsealed with migrate only migrates once it holds the lock", async () => {
     const storage = new MemoryBackend();
-    const a = await SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId: "a" });
-    const init = await a.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await waitFor(() => a.status().active);
+    const { node: a, init } = await activeHaNode(storage, "a");
     await a.put("secret/w", enc("moves"), { sealWrap: true });
     const storedBefore = (await storage.get("core/hsm/barrier-unseal-keys"))?.value;
     const b = await SealedStore.open({
@@ -768,10 +745,7 @@ describe("seal migration with HA", () => {
 
   it("a migration that failed on a storage fault is retried at the next takeover, not dropped", async () => {
     const mem = new MemoryBackend();
-    const first = await SealedStore.open({ storage: mem, seal: staticA() });
-    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
-    await first.put("secret/w", enc("moves"), { sealWrap: true });
-    await first.close();
+    const init = await initStaticA(mem, (first) => first.put("secret/w", enc("moves"), { sealWrap: true }));
     let faults = 0;
     const storage = withFaults(mem, {
       fault: ({ op, key }) =>

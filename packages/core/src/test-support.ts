@@ -2,7 +2,7 @@
 import { randomBytes } from "@bulwark/crypto";
 import { StaticKeySeal } from "@bulwark/seal";
 import type { Backend, HABackend } from "@bulwark/storage";
-import { SealedStore } from "./sealed-store.js";
+import { type InitResult, SealedStore, type SealedStoreOptions } from "./sealed-store.js";
 
 export const enc = (s: string) => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -57,13 +57,43 @@ export async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
+/** An HA node on `storage` (also its lock provider) with the "key-a" static seal; `opts` adds to or overrides those options. */
+export function haOpen(
+  storage: Backend & HABackend,
+  nodeId: string,
+  opts: Partial<SealedStoreOptions> = {},
+): Promise<SealedStore> {
+  return SealedStore.open({ storage, seal: staticA(), ha: storage, nodeId, ...opts });
+}
+
 /** An HA node on `storage` (also its lock provider) with the "key-a" static seal, advertising https://<nodeId>:8200. */
 export function haNode(storage: Backend & HABackend, nodeId: string): Promise<SealedStore> {
-  return SealedStore.open({
-    storage,
-    seal: staticA(),
-    ha: storage,
-    nodeId,
-    redirectAddr: `https://${nodeId}:8200`,
-  });
+  return haOpen(storage, nodeId, { redirectAddr: `https://${nodeId}:8200` });
+}
+
+/** `haOpen`, initialised with one recovery share, once it has become active. */
+export async function activeHaNode(
+  storage: Backend & HABackend,
+  nodeId: string,
+  opts: Partial<SealedStoreOptions> = {},
+): Promise<{ node: SealedStore; init: InitResult }> {
+  const node = await haOpen(storage, nodeId, opts);
+  const init = await node.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+  await waitFor(() => node.status().active);
+  return { node, init };
+}
+
+/**
+ * Initialises `storage` under the "key-a" static seal with one recovery share, runs `before` (if any)
+ * on the unsealed store, and closes it.
+ */
+export async function initStaticA(
+  storage: Backend,
+  before?: (store: SealedStore) => Promise<void>,
+): Promise<InitResult> {
+  const first = await SealedStore.open({ storage, seal: staticA() });
+  const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+  await before?.(first);
+  await first.close();
+  return init;
 }
