@@ -1,7 +1,7 @@
 import { runSealConformance } from "@bulwark/seal/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AwsKmsSeal } from "../src/index.js";
-import { LOCAL_CREDENTIALS, type LocalKms, localKmsAvailability, startLocalKms } from "./local-kms.js";
+import { type LocalKms, localKmsAvailability, localSealOptions, startLocalKms } from "./local-kms.js";
 
 const { available } = localKmsAvailability();
 
@@ -17,14 +17,7 @@ describe.skipIf(!available)("AwsKmsSeal against local-kms", () => {
   const factory =
     (extra: { encryptionContext?: Record<string, string> } = {}) =>
     async () => ({
-      seal: new AwsKmsSeal({
-        kmsKeyId: kms.alias,
-        region: kms.region,
-        endpoint: kms.endpoint,
-        ...LOCAL_CREDENTIALS,
-        healthCheckIntervalMs: 0,
-        ...extra,
-      }),
+      seal: new AwsKmsSeal(localSealOptions(kms, extra)),
     });
 
   it("local-kms is up and the alias resolves to the primary key", async () => {
@@ -39,14 +32,12 @@ describe.skipIf(!available)("AwsKmsSeal against local-kms", () => {
   runSealConformance(
     "AwsKmsSeal (key ARN, encryption context, local-kms)",
     async () => ({
-      seal: new AwsKmsSeal({
-        kmsKeyId: kms.secondary.arn,
-        region: kms.region,
-        endpoint: kms.endpoint,
-        ...LOCAL_CREDENTIALS,
-        encryptionContext: { cluster: "bulwark-test", purpose: "seal" },
-        healthCheckIntervalMs: 0,
-      }),
+      seal: new AwsKmsSeal(
+        localSealOptions(kms, {
+          kmsKeyId: kms.secondary.arn,
+          encryptionContext: { cluster: "bulwark-test", purpose: "seal" },
+        }),
+      ),
     }),
     { maxPlaintext: 64 * 1024, concurrency: 16 },
   );

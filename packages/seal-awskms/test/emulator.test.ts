@@ -13,7 +13,13 @@ import {
   AwsKmsUnavailableError,
   createAwsKmsSeal,
 } from "../src/index.js";
-import { LOCAL_CREDENTIALS, type LocalKms, localKmsAvailability, startLocalKms } from "./local-kms.js";
+import {
+  LOCAL_CREDENTIALS,
+  type LocalKms,
+  localKmsAvailability,
+  localSealOptions,
+  startLocalKms,
+} from "./local-kms.js";
 
 const { available } = localKmsAvailability();
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -41,14 +47,7 @@ describe.skipIf(!available)("AwsKmsSeal against local-kms: keys, aliases, contex
   let kms: LocalKms;
   const open: AwsKmsSeal[] = [];
   const seal = (extra: Partial<AwsKmsSealOptions> = {}) => {
-    const s = new AwsKmsSeal({
-      kmsKeyId: kms.alias,
-      region: kms.region,
-      endpoint: kms.endpoint,
-      ...LOCAL_CREDENTIALS,
-      healthCheckIntervalMs: 0,
-      ...extra,
-    });
+    const s = new AwsKmsSeal(localSealOptions(kms, extra));
     open.push(s);
     return s;
   };

@@ -15,7 +15,13 @@ import { parseSealWrapped } from "@bulwark/seal";
 import { FileBackend } from "@bulwark/storage-file";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AwsKmsSeal } from "../src/index.js";
-import { LOCAL_CREDENTIALS, type LocalKms, localKmsAvailability, startLocalKms } from "./local-kms.js";
+import {
+  LOCAL_CREDENTIALS,
+  type LocalKms,
+  localKmsAvailability,
+  localSealOptions,
+  startLocalKms,
+} from "./local-kms.js";
 
 const { available } = localKmsAvailability();
 const run = promisify(execFile);
@@ -77,13 +83,7 @@ describe.skipIf(!available)("SealedStore + file storage + AwsKmsSeal across proc
   });
 
   it("init here → a new process auto-unseals → plain and seal-wrapped data readable", async () => {
-    const seal = new AwsKmsSeal({
-      kmsKeyId: kms.alias,
-      region: kms.region,
-      endpoint: kms.endpoint,
-      ...LOCAL_CREDENTIALS,
-      healthCheckIntervalMs: 0,
-    });
+    const seal = new AwsKmsSeal(localSealOptions(kms));
     const store = await SealedStore.open({ storage: new FileBackend({ path: dir }), seal });
     expect(store.status()).toMatchObject({ initialized: false, sealed: true, type: "awskms" });
     const init = await store.initialize({ recoveryShares: 3, recoveryThreshold: 2 });
@@ -126,13 +126,7 @@ describe.skipIf(!available)("SealedStore + file storage + AwsKmsSeal across proc
     });
 
     // Rewrap (Vault Enterprise's sys/sealwrap/rewrap) moves the old entry to the new key.
-    const seal = new AwsKmsSeal({
-      kmsKeyId: kms.alias,
-      region: kms.region,
-      endpoint: kms.endpoint,
-      ...LOCAL_CREDENTIALS,
-      healthCheckIntervalMs: 0,
-    });
+    const seal = new AwsKmsSeal(localSealOptions(kms));
     const storage = new FileBackend({ path: dir });
     const store = await SealedStore.open({ storage, seal });
     expect(store.status().sealed).toBe(false);
@@ -172,13 +166,7 @@ describe.skipIf(!available)("SealedStore + file storage + AwsKmsSeal across proc
 
   it("the same seal object unseals once the key is enabled (init is retried)", async () => {
     await kms.admin.send(new DisableKeyCommand({ KeyId: kms.secondary.id }));
-    const seal = new AwsKmsSeal({
-      kmsKeyId: kms.alias,
-      region: kms.region,
-      endpoint: kms.endpoint,
-      ...LOCAL_CREDENTIALS,
-      healthCheckIntervalMs: 0,
-    });
+    const seal = new AwsKmsSeal(localSealOptions(kms));
     const first = await SealedStore.open({ storage: new FileBackend({ path: dir }), seal });
     expect(first.status().sealed).toBe(true);
     expect(first.status().sealedReason).toMatch(/is disabled/);

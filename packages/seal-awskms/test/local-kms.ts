@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import type { AwsKmsSealOptions } from "../src/index.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -60,6 +61,21 @@ export interface LocalKms {
   /** The process's log so far (for failure messages). */
   log(): string;
   stop(): Promise<void>;
+}
+
+/**
+ * Options for an AwsKmsSeal on `kms`: its alias, region and endpoint, the test credentials, and no
+ * periodic health checks; `extra` overrides any of them.
+ */
+export function localSealOptions(kms: LocalKms, extra: Partial<AwsKmsSealOptions> = {}): AwsKmsSealOptions {
+  return {
+    kmsKeyId: kms.alias,
+    region: kms.region,
+    endpoint: kms.endpoint,
+    ...LOCAL_CREDENTIALS,
+    healthCheckIntervalMs: 0,
+    ...extra,
+  };
 }
 
 function key(id: string): LocalKey {
