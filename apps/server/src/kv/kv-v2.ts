@@ -24,6 +24,7 @@ import {
   type PrefixView,
 } from "./common.js";
 import { cloneMetadata, type Metadata, MetadataCache, type VersionMeta } from "./metadata-cache.js";
+import { TermCell } from "./term-cell.js";
 
 interface Config {
   max_versions: number;
@@ -105,11 +106,8 @@ export class KvV2 implements KvEngine {
   readonly #locks = new KeyedMutex();
   /** key → sha256(key): the versions folder name, hashed once per key. */
   readonly #hashes = new Map<string, string>();
-  /** `term`: the active term it was read in; it counts only while that is unchanged. */
-  #config: { value: Config; at: number; term: number | undefined } | undefined;
-  readonly #term: () => number | undefined;
-  /** Changes at the start and end of every config write: a read that overlapped one caches nothing. */
-  #configSeq = 0;
+  /** The mount's config; another node may change it while this one is not active (a new term). */
+  readonly #config: TermCell<Config>;
   readonly #cache: MetadataCache;
 
   /**
@@ -121,8 +119,9 @@ export class KvV2 implements KvEngine {
     opts: { activeTerm?: () => number | undefined; metadataCacheEntries?: number } = {},
   ) {
     this.#view = view;
-    this.#term = opts.activeTerm ?? (() => undefined);
-    this.#cache = new MetadataCache(this.#term, opts.metadataCacheEntries);
+    const term = opts.activeTerm ?? (() => undefined);
+    this.#config = new TermCell(CONFIG_CACHE_MS, term);
+    this.#cache = new MetadataCache(term, opts.metadataCacheEntries);
   }
 
   async exists(path: string): Promise<boolean | undefined> {
@@ -180,19 +179,14 @@ export class KvV2 implements KvEngine {
   // ------------------------------------------------------------------ config
 
   async #readConfig(): Promise<Config> {
-    const c = this.#config;
-    // Another node may have changed the config while this one was not active (a new term).
-    if (c !== undefined && Date.now() - c.at < CONFIG_CACHE_MS && c.term === this.#term()) return c.value;
-    const seq = this.#configSeq;
-    const term = this.#term();
-    const value = (await this.#view.getJson<Config>("config")) ?? {
-      max_versions: 0,
-      cas_required: false,
-      delete_version_after: 0,
-    };
-    // A config write that began or ended meanwhile may have stored something newer than this.
-    if (seq === this.#configSeq && term === this.#term()) this.#config = { value, at: Date.now(), term };
-    return value;
+    return this.#config.get(
+      async () =>
+        (await this.#view.getJson<Config>("config")) ?? {
+          max_versions: 0,
+          cas_required: false,
+          delete_version_after: 0,
+        },
+    );
   }
 
   #configResponse(c: Config): Record<string, unknown> {
@@ -213,20 +207,14 @@ export class KvV2 implements KvEngine {
       throw new KvError(400, "max_versions must not be negative");
     // One config write at a time (each merges into the stored config: no field may be lost).
     return this.#locks.run(CONFIG_LOCK, async () => {
-      this.#config = undefined;
+      this.#config.clear();
       const c = await this.#readConfig();
       const next: Config = {
         max_versions: f.max_versions ?? c.max_versions,
         cas_required: f.cas_required ?? c.cas_required,
         delete_version_after: f.delete_version_after ?? c.delete_version_after,
       };
-      this.#configSeq++;
-      try {
-        await this.#view.putJson("config", next);
-        this.#config = { value: next, at: Date.now(), term: this.#term() };
-      } finally {
-        this.#configSeq++;
-      }
+      await this.#config.write(next, () => this.#view.putJson("config", next));
       return {};
     });
   }

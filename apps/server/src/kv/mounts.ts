@@ -15,6 +15,7 @@ import { SYSTEM_MAX_TTL_S } from "../auth/tokens.js";
 import { type KvEngine, KvError, type KvRequest, type KvResponse, PrefixView } from "./common.js";
 import { KvV1 } from "./kv-v1.js";
 import { KvV2 } from "./kv-v2.js";
+import { TermCell } from "./term-cell.js";
 
 const TABLE = "core/bulwark-mounts";
 const RESERVED = ["sys/", "auth/", "cubbyhole/", "identity/", "core/", "logical/"];
@@ -86,21 +87,12 @@ function checkLeaseTtls(defaultTtl: number, maxTtl: number): void {
     );
 }
 
-interface Loaded {
-  entries: MountEntry[];
-  at: number;
-  /** The active term it was loaded in: another node may change the table between terms. */
-  term: number | undefined;
-}
-
 export class MountTable {
   readonly #storage: Backend;
-  readonly #ttlMs: number;
   readonly #activeTerm: (() => number | undefined) | undefined;
   readonly #engines = new Map<string, KvEngine>();
-  #loaded: Loaded | undefined;
-  /** Changes at the start and end of every table write: a load that overlapped one caches nothing. */
-  #writes = 0;
+  /** The table, cached for `cacheTtlMs` within one active term (another node may change it between terms). */
+  readonly #table: TermCell<MountEntry[]>;
   /** Engine calls running per mount uuid, so unmount can let them finish before deleting data. */
   readonly #inflight = new Map<string, { count: number; idle: (() => void) | undefined }>();
   /** Mounts removed by this node: their engines refuse work (nothing may land after the delete). */
@@ -114,21 +106,15 @@ export class MountTable {
    */
   constructor(storage: Backend, opts: { cacheTtlMs?: number; activeTerm?: () => number | undefined } = {}) {
     this.#storage = storage;
-    this.#ttlMs = opts.cacheTtlMs ?? 5000;
     this.#activeTerm = opts.activeTerm;
+    this.#table = new TermCell(opts.cacheTtlMs ?? 5000, () => this.#activeTerm?.());
   }
 
   async all(): Promise<MountEntry[]> {
-    const l = this.#loaded;
-    if (l !== undefined && Date.now() - l.at < this.#ttlMs && l.term === this.#term()) return l.entries;
-    const seq = this.#writes;
-    const term = this.#term();
-    const e = await this.#storage.get(TABLE);
-    const entries =
-      e === undefined ? [] : (JSON.parse(dec.decode(e.value)) as { entries: MountEntry[] }).entries;
-    // A mount/unmount/tune that began or ended meanwhile stored a newer table: keep that one.
-    if (seq === this.#writes && term === this.#term()) this.#loaded = { entries, at: Date.now(), term };
-    return entries;
+    return this.#table.get(async () => {
+      const e = await this.#storage.get(TABLE);
+      return e === undefined ? [] : (JSON.parse(dec.decode(e.value)) as { entries: MountEntry[] }).entries;
+    });
   }
 
   /** The mount serving `path` (longest prefix) and the rest of the path below it. */
@@ -167,12 +153,8 @@ export class MountTable {
     return e;
   }
 
-  #term(): number | undefined {
-    return this.#activeTerm?.();
-  }
-
   #leaseTtlOf(uuid: string, fallback: number): number {
-    return this.#loaded?.entries.find((e) => e.uuid === uuid)?.config.default_lease_ttl ?? fallback;
+    return this.#table.peek()?.find((e) => e.uuid === uuid)?.config.default_lease_ttl ?? fallback;
   }
 
   /** Runs an engine call of mount `uuid`, counted so that unmount can wait for it. */
@@ -303,21 +285,14 @@ export class MountTable {
   }
 
   async #fresh(): Promise<MountEntry[]> {
-    this.#loaded = undefined;
+    this.#table.clear();
     return this.all();
   }
 
   async #write(entries: MountEntry[]): Promise<void> {
-    this.#writes++;
-    try {
-      await this.#storage.put({ key: TABLE, value: enc.encode(JSON.stringify({ entries })) });
-      this.#loaded = { entries, at: Date.now(), term: this.#term() };
-    } catch (e) {
-      this.#loaded = undefined;
-      throw e;
-    } finally {
-      this.#writes++;
-    }
+    await this.#table.write(entries, () =>
+      this.#storage.put({ key: TABLE, value: enc.encode(JSON.stringify({ entries })) }),
+    );
     // Engines of removed mounts go; the others stay (their per-key locks must not be split).
     const live = new Set(entries.map((e) => e.uuid));
     for (const k of this.#engines.keys()) if (!live.has(k.split(":")[0] as string)) this.#engines.delete(k);
