@@ -1154,8 +1154,9 @@ export class SealedStore {
       // A step the previous active node left unfinished is rolled back before anything else.
       await this.#recoverJournal();
       await this.#loadConfig();
-      // Pick up what the previous active node changed: new terms, a new root key.
-      while (await this.#barrier.checkUpgrade()) {}
+      // Pick up what the previous active node changed: new terms (checkUpgrade follows the whole
+      // chain of upgrade entries itself), a new root key.
+      await this.#barrier.checkUpgrade();
       await this.#barrier.reloadRootKey();
       await this.#barrier.reloadKeyring();
       stillLeading();
