@@ -4,12 +4,12 @@ import {
   decodeBlobInfo,
   encodeBlobInfo,
   SealDecryptError,
-  SealError,
   SealKeyNotFoundError,
   SealUnavailableError,
 } from "@bulwark/seal";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { awsError, FakeKms, hang, networkError } from "../test/fake-kms.js";
+import { rejection } from "../test/helpers.js";
 import {
   AWSKMS_MECHANISM_DIRECT,
   AwsKmsAccessDeniedError,
@@ -53,15 +53,6 @@ function setup(options: Partial<AwsKmsSealOptions> = {}) {
     ...options,
   });
   return { kms, seal, primary, secondary, log };
-}
-
-async function rejection(p: Promise<unknown>): Promise<SealError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, "expected a rejection").toBeInstanceOf(SealError);
-  return err as SealError;
 }
 
 const seals: AwsKmsSeal[] = [];

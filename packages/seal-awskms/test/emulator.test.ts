@@ -1,7 +1,7 @@
 /** Behaviour against a real KMS emulator (local-kms): key states, aliases, contexts, bad config. */
 import { createServer } from "node:net";
 import { EnableKeyCommand, EncryptCommand, UpdateAliasCommand } from "@aws-sdk/client-kms";
-import { createBlobInfo, SealConfigError, SealError } from "@bulwark/seal";
+import { createBlobInfo, SealConfigError } from "@bulwark/seal";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   AWSKMS_MECHANISM_DIRECT,
@@ -13,6 +13,7 @@ import {
   AwsKmsUnavailableError,
   createAwsKmsSeal,
 } from "../src/index.js";
+import { rejection } from "./helpers.js";
 import {
   LOCAL_CREDENTIALS,
   type LocalKms,
@@ -24,15 +25,6 @@ import {
 const { available } = localKmsAvailability();
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-async function rejection(p: Promise<unknown>): Promise<SealError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, "expected a rejection").toBeInstanceOf(SealError);
-  return err as SealError;
-}
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {

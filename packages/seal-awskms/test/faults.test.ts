@@ -3,7 +3,7 @@
  * throttling answers, answers later than the request timeout, closed connections.
  */
 import { inspect } from "node:util";
-import { SealError, SealWrapBackend } from "@bulwark/seal";
+import { SealWrapBackend } from "@bulwark/seal";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -13,20 +13,12 @@ import {
   AwsKmsUnavailableError,
 } from "../src/index.js";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.js";
+import { rejection } from "./helpers.js";
 import { LOCAL_CREDENTIALS, type LocalKms, localKmsAvailability, startLocalKms } from "./local-kms.js";
 
 const { available } = localKmsAvailability();
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-async function rejection(p: Promise<unknown>): Promise<SealError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, "expected a rejection").toBeInstanceOf(SealError);
-  return err as SealError;
-}
 
 describe.skipIf(!available)("AwsKmsSeal through a fault proxy in front of local-kms", () => {
   let kms: LocalKms;
