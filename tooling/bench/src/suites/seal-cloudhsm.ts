@@ -12,6 +12,7 @@ import { Pkcs11Seal } from "@bulwark/seal-pkcs11";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import pkcs11js from "pkcs11js";
 import type { Comparison, Subject } from "../harness.js";
+import { cpuPerOp } from "./seal-pkcs11.js";
 
 const SOFTHSM = process.env.SOFTHSM_LIBRARY_PATH ?? "/usr/lib/softhsm/libsofthsm2.so";
 const SIM_DIR = resolve(import.meta.dirname, "../../../cloudhsm-sim");
@@ -69,19 +70,6 @@ function holdLibraries(paths: string[]): () => void {
       lib.close();
     }
   };
-}
-
-/** Runs `ops` operations `concurrency` at a time; returns process CPU time (all threads) per op in µs. */
-async function cpuPerOp(op: () => Promise<unknown>, ops: number, concurrency: number): Promise<number> {
-  let next = 0;
-  const before = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < ops) await op();
-    }),
-  );
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / ops;
 }
 
 /**
