@@ -769,9 +769,7 @@ export class SealedStore {
    * restores the keyring it saved, which must not drop a term data was written with meanwhile.
    */
   async rotate(): Promise<KeyStatus> {
-    return this.#serial(async () => {
-      this.#checkWritable();
-      await this.#recoverJournal();
+    return this.#serialWrite(async () => {
       const s = await this.#barrier.rotate();
       this.#log.info("barrier key rotated", { term: s.term });
       return s;
@@ -790,11 +788,7 @@ export class SealedStore {
 
   async setRotationConfig(cfg: Partial<RotationConfig>): Promise<void> {
     // Stored in the keyring: serialised with steps that may roll the keyring back.
-    return this.#serial(async () => {
-      this.#checkWritable();
-      await this.#recoverJournal();
-      await this.#barrier.setRotationConfig(cfg);
-    });
+    return this.#serialWrite(() => this.#barrier.setRotationConfig(cfg));
   }
 
   // ---------------------------------------------------------------- rekey
@@ -935,11 +929,7 @@ export class SealedStore {
   async upgradeSealKeys(): Promise<string[]> {
     // Serialised with rekey: re-encrypting a root or recovery key read before a rekey stored a new
     // one would put the old key back (the store could no longer unseal).
-    return this.#serial(async () => {
-      this.#checkWritable();
-      await this.#recoverJournal();
-      return this.#upgradeSealKeysNow();
-    });
+    return this.#serialWrite(() => this.#upgradeSealKeysNow());
   }
 
   /** `upgradeSealKeys` without the active-node check: also run while taking over as active. */
@@ -1031,6 +1021,18 @@ export class SealedStore {
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A write to records a lifecycle step's journal saves (keyring, stored keys), on the active node:
+   * serialised with the steps, and after any journal left behind is rolled back.
+   */
+  async #serialWrite<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#serial(async () => {
+      this.#checkWritable();
+      await this.#recoverJournal();
+      return fn();
+    });
   }
 
   #checkOpen(): void {
