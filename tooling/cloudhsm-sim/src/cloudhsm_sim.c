@@ -726,20 +726,21 @@ static CK_RV sim_Encrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK
   return rv;
 }
 
-/* SDK 5 has no multi-part GCM: the attempt fails and ends the operation. */
-static CK_RV sim_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
-  NEED_INIT();
-  if (take(h, OP_GCM_ENCRYPT).op == OP_NONE) return B->C_EncryptUpdate(h, d, l, o, ol);
-  end_backend_op(h, OP_GCM_ENCRYPT);
-  return CKR_MECHANISM_INVALID;
-}
+/* SDK 5 has no multi-part GCM: the attempt fails and ends the operation (other mechanisms are
+ * forwarded). */
+#define GCM_SINGLE_PART_ONLY(name, gcm_op, decl, args)           \
+  static CK_RV sim_##name decl {                                 \
+    NEED_INIT();                                                 \
+    if (take(h, gcm_op).op == OP_NONE) return B->C_##name args;  \
+    end_backend_op(h, gcm_op);                                   \
+    return CKR_MECHANISM_INVALID;                                \
+  }
 
-static CK_RV sim_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
-  NEED_INIT();
-  if (take(h, OP_GCM_ENCRYPT).op == OP_NONE) return B->C_EncryptFinal(h, o, ol);
-  end_backend_op(h, OP_GCM_ENCRYPT);
-  return CKR_MECHANISM_INVALID;
-}
+GCM_SINGLE_PART_ONLY(EncryptUpdate, OP_GCM_ENCRYPT,
+                     (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
+                     (h, d, l, o, ol))
+GCM_SINGLE_PART_ONLY(EncryptFinal, OP_GCM_ENCRYPT, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol),
+                     (h, o, ol))
 
 static CK_RV sim_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key) {
   NEED_INIT();
@@ -781,19 +782,11 @@ static CK_RV sim_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK
   return B->C_Decrypt(h, data, len, out, out_len);
 }
 
-static CK_RV sim_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
-  NEED_INIT();
-  if (take(h, OP_GCM_DECRYPT).op == OP_NONE) return B->C_DecryptUpdate(h, d, l, o, ol);
-  end_backend_op(h, OP_GCM_DECRYPT);
-  return CKR_MECHANISM_INVALID;
-}
-
-static CK_RV sim_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol) {
-  NEED_INIT();
-  if (take(h, OP_GCM_DECRYPT).op == OP_NONE) return B->C_DecryptFinal(h, o, ol);
-  end_backend_op(h, OP_GCM_DECRYPT);
-  return CKR_MECHANISM_INVALID;
-}
+GCM_SINGLE_PART_ONLY(DecryptUpdate, OP_GCM_DECRYPT,
+                     (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG l, CK_BYTE_PTR o, CK_ULONG_PTR ol),
+                     (h, d, l, o, ol))
+GCM_SINGLE_PART_ONLY(DecryptFinal, OP_GCM_DECRYPT, (CK_SESSION_HANDLE h, CK_BYTE_PTR o, CK_ULONG_PTR ol),
+                     (h, o, ol))
 
 /* ---------------------------------------------------------------------------------------------
  * Everything else is forwarded unchanged. */
