@@ -1,4 +1,5 @@
 import { SealConfigError } from "@bulwark/seal";
+import { configError } from "@bulwark/seal/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,16 +14,6 @@ import {
 } from "./options.js";
 
 const KEY = "1234abcd-12ab-34cd-56ef-1234567890ab";
-
-function configError(fn: () => unknown): SealConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SealConfigError);
-    return err as SealConfigError;
-  }
-  throw new Error("expected a SealConfigError");
-}
 
 describe("parseAwsKmsSealConfig: Vault seal block", () => {
   it("maps Vault's key names and converts the string values of Vault's config map", () => {

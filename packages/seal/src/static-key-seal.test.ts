@@ -1,21 +1,12 @@
 import { inspect } from "node:util";
 import { aesGcmDecrypt } from "@bulwark/crypto";
 import { describe, expect, it } from "vitest";
-import { SealConfigError, SealDecryptError, SealKeyNotFoundError } from "./errors.js";
+import { SealDecryptError, SealKeyNotFoundError } from "./errors.js";
 import { STATIC_SEAL_KEY_ENV, STATIC_SEAL_KEY_ID_ENV, StaticKeySeal } from "./static-key-seal.js";
+import { configError } from "./testing.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
-
-function configError(fn: () => unknown): SealConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SealConfigError);
-    return err as SealConfigError;
-  }
-  throw new Error("expected a SealConfigError");
-}
 
 describe("StaticKeySeal", () => {
   const key = StaticKeySeal.generateKey();

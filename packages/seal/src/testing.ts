@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type BlobInfo, decodeBlobInfo, encodeBlobInfo } from "./blob-info.js";
 import {
+  SealConfigError,
   SealDecryptError,
   SealError,
   SealFinalizedError,
@@ -20,6 +21,17 @@ import {
   SealNotInitializedError,
 } from "./errors.js";
 import type { Seal } from "./seal.js";
+
+/** What `fn` throws, asserted to be a `SealConfigError` (for a seal's config-parsing tests). */
+export function configError(fn: () => unknown): SealConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(SealConfigError);
+    return err as SealConfigError;
+  }
+  throw new Error("expected a SealConfigError");
+}
 
 export interface SealConformanceOptions {
   /** Largest plaintext the seal must handle; round trips above it are not run. Default 1 MiB. */
