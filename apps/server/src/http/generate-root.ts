@@ -33,14 +33,19 @@ interface Attempt {
   shares: Uint8Array[];
 }
 
+/** Byte-wise XOR of two buffers of equal length. */
+function xor(a: Buffer, b: Buffer): Buffer {
+  const out = Buffer.alloc(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = (a[i] as number) ^ (b[i] as number);
+  return out;
+}
+
 /** XOR of token and OTP (equal lengths), base64 without padding. */
 export function encodeRootToken(token: string, otp: string): string {
   const t = Buffer.from(token, "utf8");
   const o = Buffer.from(otp, "utf8");
   if (t.length !== o.length) throw new Error("token and OTP lengths differ");
-  const x = Buffer.alloc(t.length);
-  for (let i = 0; i < t.length; i++) x[i] = (t[i] as number) ^ (o[i] as number);
-  return x.toString("base64").replace(/=+$/, "");
+  return xor(t, o).toString("base64").replace(/=+$/, "");
 }
 
 /** The inverse of {@link encodeRootToken} (what `vault operator generate-root -decode` does). */
@@ -48,9 +53,7 @@ export function decodeRootToken(encoded: string, otp: string): string {
   const x = Buffer.from(encoded, "base64");
   const o = Buffer.from(otp, "utf8");
   if (x.length !== o.length) throw new Error("encoded token and OTP lengths differ");
-  const t = Buffer.alloc(x.length);
-  for (let i = 0; i < x.length; i++) t[i] = (x[i] as number) ^ (o[i] as number);
-  return t.toString("utf8");
+  return xor(x, o).toString("utf8");
 }
 
 export class GenerateRoot {
