@@ -16,7 +16,13 @@ import {
   type SealHealth,
 } from "@bulwark/seal";
 import { openEnvelope, sealEnvelope } from "./envelope.js";
-import { AwsKmsAccessDeniedError, AwsKmsError, AwsKmsKeyStateError } from "./errors.js";
+import {
+  AwsKmsAccessDeniedError,
+  AwsKmsError,
+  type AwsKmsErrorDetails,
+  AwsKmsKeyStateError,
+  type KmsOperation,
+} from "./errors.js";
 import {
   type KmsApi,
   type KmsKeyMetadata,
@@ -71,6 +77,17 @@ interface HealthState {
 const resolved = new WeakSet<object>();
 
 const HEARTBEAT = new TextEncoder();
+
+/** Error details for a KMS answer the seal cannot use (the call itself succeeded, first time). */
+function invalidResponse(operation: KmsOperation): AwsKmsErrorDetails {
+  return {
+    operation,
+    awsErrorName: "InvalidResponse",
+    requestId: undefined,
+    httpStatusCode: undefined,
+    attempts: 1,
+  };
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && constantTimeEqual(a, b);
@@ -262,11 +279,7 @@ export class AwsKmsSeal extends BaseSeal {
     return [endpoint, region].filter((s) => s !== "").join(", ") || "default endpoint";
   }
 
-  #ctx(
-    operation: "DescribeKey" | "Encrypt" | "Decrypt",
-    keyId: string | undefined,
-    signal: AbortSignal | undefined,
-  ) {
+  #ctx(operation: KmsOperation, keyId: string | undefined, signal: AbortSignal | undefined) {
     return { operation, keyId, where: this.#whereFn, signal, logger: this.#opts.logger };
   }
 
@@ -277,18 +290,11 @@ export class AwsKmsSeal extends BaseSeal {
 
   #checkKeyMetadata(md: KmsKeyMetadata | undefined): string {
     const configured = this.#opts.kmsKeyId;
-    const details = {
-      operation: "DescribeKey" as const,
-      awsErrorName: "InvalidResponse",
-      requestId: undefined,
-      httpStatusCode: undefined,
-      attempts: 1,
-    };
     if (md === undefined || typeof md.Arn !== "string" || md.Arn === "") {
       throw new AwsKmsError(
         "provider_failed",
         `KMS DescribeKey for ${configured} returned no key ARN; is the endpoint (${this.#where()}) a KMS service?`,
-        { kms: details },
+        { kms: invalidResponse("DescribeKey") },
       );
     }
     const arn = md.Arn;
@@ -345,15 +351,7 @@ export class AwsKmsSeal extends BaseSeal {
         throw new AwsKmsError(
           "encrypt_failed",
           `KMS Encrypt with ${configured} returned no ciphertext or key id`,
-          {
-            kms: {
-              operation: "Encrypt",
-              awsErrorName: "InvalidResponse",
-              requestId: undefined,
-              httpStatusCode: undefined,
-              attempts: 1,
-            },
-          },
+          { kms: invalidResponse("Encrypt") },
         );
       }
       keyArn = out.KeyId;
@@ -399,15 +397,7 @@ export class AwsKmsSeal extends BaseSeal {
       throw new AwsKmsError(
         "decrypt_failed",
         `KMS Decrypt with ${keyId || "the blob's key"} returned no plaintext`,
-        {
-          kms: {
-            operation: "Decrypt",
-            awsErrorName: "InvalidResponse",
-            requestId: undefined,
-            httpStatusCode: undefined,
-            attempts: 1,
-          },
-        },
+        { kms: invalidResponse("Decrypt") },
       );
     }
     if (!sameKey(keyId, out.KeyId)) {
