@@ -50,14 +50,14 @@ export function registerLogicalRoutes(
       let op = operationOf(req.method, query);
       const resolved = await ctx.services.mounts.resolve(path);
       // Create vs update matters only when the token holds one but not the other; skip the
-      // existence check (a storage read) otherwise.
-      if (
-        op === "update" &&
-        resolved !== undefined &&
-        auth.acl.allows(path, "create") !== auth.acl.allows(path, "update")
-      ) {
-        const exists = await resolved.engine.exists(resolved.rest);
-        if (exists === false) op = "create";
+      // existence check (a storage read) otherwise. One capability lookup answers both (a denied
+      // path's capabilities are just `deny`).
+      if (op === "update" && resolved !== undefined) {
+        const caps = auth.acl.capabilities(path);
+        if (caps.has("create") !== caps.has("update")) {
+          const exists = await resolved.engine.exists(resolved.rest);
+          if (exists === false) op = "create";
+        }
       }
       authorize(auth, op === "list" && !path.endsWith("/") ? `${path}/` : path, op);
       if (resolved === undefined)
