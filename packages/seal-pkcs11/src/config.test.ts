@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { SealConfigError } from "@bulwark/seal";
+import { configError } from "@bulwark/seal/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseHexId, parsePkcs11Config, parseSlot, resolveOptions } from "./config.js";
@@ -17,16 +18,6 @@ import { createPkcs11Seal, Pkcs11Seal } from "./pkcs11-seal.js";
 
 const LIB = "/usr/lib/softhsm/libsofthsm2.so";
 const BASE = { lib: LIB, token_label: "t", pin: "1234", key_label: "k" };
-
-function configError(fn: () => unknown): SealConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SealConfigError);
-    return err as SealConfigError;
-  }
-  return expect.fail("expected a SealConfigError");
-}
 
 describe("parseSlot", () => {
   it("reads 64-bit slot ids in decimal and hex without losing digits", () => {
