@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { SealConfigError } from "@bulwark/seal";
+import { configError } from "@bulwark/seal/testing";
 import { CKM_AES_GCM, createPkcs11Seal } from "@bulwark/seal-pkcs11";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
@@ -17,16 +17,6 @@ import {
 } from "./config.js";
 
 const BLOCK = { pin: "crypto_user:Passw0rd!", key_label: "vault-key" };
-
-function configError(fn: () => unknown): SealConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SealConfigError);
-    return err as SealConfigError;
-  }
-  return expect.fail("expected a SealConfigError");
-}
 
 /** The options the PKCS#11 seal underneath runs with (its protected, resolved config). */
 function underlying(seal: CloudHsmSeal) {
