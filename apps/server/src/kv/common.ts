@@ -137,7 +137,3 @@ export class KeyedMutex {
     }
   }
 }
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
