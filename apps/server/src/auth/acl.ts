@@ -55,6 +55,17 @@ function higher(a: Rule, b: Rule): boolean {
   return a.pattern > b.pattern;
 }
 
+/** Everything the root policy may do (one shared set: capabilities() is on the request path). */
+const ROOT_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
+  "create",
+  "read",
+  "update",
+  "patch",
+  "delete",
+  "list",
+  "sudo",
+]);
+
 export class Acl {
   readonly root: boolean;
   readonly policies: readonly string[];
@@ -84,7 +95,7 @@ export class Acl {
 
   /** The capabilities the token has on `path` (a request path without `/v1/`). */
   capabilities(path: string): ReadonlySet<Capability> {
-    if (this.root) return new Set(["create", "read", "update", "patch", "delete", "list", "sudo"]);
+    if (this.root) return ROOT_CAPABILITIES;
     const exact = this.#exact.get(path);
     if (exact !== undefined) return exact;
     let best: Rule | undefined;
