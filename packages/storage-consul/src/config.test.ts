@@ -5,7 +5,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConsulBackend } from "./backend.js";
 import {
+  CONSUL_CONFIG_KEYS,
   ConsulConfigError,
+  checkConsulConfig,
   normalizePath,
   parseConsulConfig,
   resolveEndpoint,
@@ -268,5 +270,75 @@ describe("createConsulBackend", () => {
 
   it("throws ConsulConfigError for a bad block", () => {
     expect(configError(() => createConsulBackend({ session_ttl: "x" }, {})).field).toBe("session_ttl");
+  });
+});
+
+describe("checkConsulConfig (every problem of the block at once)", () => {
+  it("reports unknown settings, bad values and settings that need each other together, in check order", () => {
+    const issues = checkConsulConfig(
+      {
+        adress: "127.0.0.1:8500",
+        session_ttl: "soon",
+        max_parallel: "lots",
+        consistency_mode: "eventual",
+        tls_cert_file: "/c.pem",
+        lock_delay: "2m",
+      },
+      {},
+    );
+    expect(issues.map((i) => i.field)).toEqual([
+      "adress",
+      "session_ttl",
+      "max_parallel",
+      "consistency_mode",
+      "lock_delay",
+      "tls_key_file",
+    ]);
+    expect(issues[0]?.message).toMatch(/^unknown setting; known settings are address, scheme/);
+    expect(issues[1]?.message).toMatch(/"soon" is not a duration/);
+    expect(issues[3]?.message).toBe('must be "default" or "strong", got "eventual"');
+    expect(issues[5]?.message).toMatch(/needs both tls_cert_file and tls_key_file/);
+  });
+
+  it("the first problem is the error the throwing functions throw", () => {
+    const config = { session_ttl: "soon", max_parallel: "lots" };
+    const err = configError(() => createConsulBackend(config, {}));
+    expect([err.field, err.detail]).toEqual([
+      checkConsulConfig(config, {})[0]?.field,
+      checkConsulConfig(config, {})[0]?.message,
+    ]);
+  });
+
+  it("a setting that failed to parse is not reported again by what depends on it", () => {
+    const issues = checkConsulConfig({ tls_cert_file: 5, tls_key_file: "/k.pem" }, {});
+    expect(issues).toEqual([{ field: "tls_cert_file", message: "expected a string, got number 5" }]);
+  });
+
+  it("a good block has no issues, and every accepted key is listed", () => {
+    expect(
+      checkConsulConfig({ address: "h:1", path: "vault/", service: "vault", sessionTtlMs: 15000 }, {}),
+    ).toEqual([]);
+    for (const k of ["address", "session_ttl", "sessionTtlMs", "service", "ha_enabled"])
+      expect(CONSUL_CONFIG_KEYS).toContain(k);
+  });
+
+  it("never throws on arbitrary settings", () => {
+    const keys = fc.constantFrom(
+      "address",
+      "scheme",
+      "path",
+      "max_parallel",
+      "session_ttl",
+      "tls_key_file",
+      "x",
+    );
+    fc.assert(
+      fc.property(
+        fc.dictionary(keys, fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null))),
+        (cfg) => {
+          for (const issue of checkConsulConfig(cfg, {})) expect(typeof issue.message).toBe("string");
+        },
+      ),
+    );
   });
 });

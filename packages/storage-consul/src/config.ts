@@ -56,9 +56,46 @@ export class ConsulConfigError extends Error {
   override name = "ConsulConfigError";
   readonly code = "invalid_config";
   readonly field: string;
+  /** The message without the `storage "consul": <field>: ` prefix: what is wrong and the fix. */
+  readonly detail: string;
   constructor(field: string, message: string, options?: { cause?: unknown }) {
     super(`storage "consul": ${field}: ${message}`, options);
     this.field = field;
+    this.detail = message;
+  }
+}
+
+/** One problem of a `storage "consul"` block: the setting (Vault's name) and what to do. */
+export interface ConsulConfigIssue {
+  field: string;
+  message: string;
+}
+
+/**
+ * Collects problems instead of stopping at the first, so a block with several mistakes is
+ * reported whole (see {@link checkConsulConfig}); the throwing functions throw the first one,
+ * which is the error they always threw.
+ */
+class Issues {
+  readonly list: ConsulConfigError[] = [];
+  /** Runs `fn`; a ConsulConfigError it throws is recorded and `undefined` returned. */
+  run<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ConsulConfigError) {
+        this.list.push(err);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+  has(field: string): boolean {
+    return this.list.some((e) => e.field === field);
+  }
+  throwFirst(): void {
+    const first = this.list[0];
+    if (first !== undefined) throw first;
   }
 }
 
@@ -152,6 +189,16 @@ function duration(field: string, v: unknown): number {
 }
 
 /**
+ * Every setting a `storage "consul"` block accepts: Vault's names, the camelCase option names and
+ * the Vault keys accepted without effect ({@link IGNORED_VAULT_KEYS}).
+ */
+export const CONSUL_CONFIG_KEYS: readonly string[] = [
+  ...NAMES.map(([c]) => c),
+  ...NAMES.map(([, o]) => o),
+  ...IGNORED_VAULT_KEYS,
+];
+
+/**
  * Turns a parsed `storage "consul" { … }` block (Vault's names; values as HCL gives them:
  * strings, numbers, booleans) or a `ConsulBackendOptions` object into options, applying
  * `CONSUL_HTTP_ADDR` and `CONSUL_HTTP_TOKEN` from `env` where the config sets no address or
@@ -161,8 +208,41 @@ export function parseConsulConfig(
   config: Record<string, unknown> | ConsulBackendOptions,
   env: Record<string, string | undefined> = process.env,
 ): ParsedConsulConfig {
+  const issues = new Issues();
+  const parsed = parseInto(config, env, issues);
+  issues.throwFirst();
+  return parsed;
+}
+
+/**
+ * Every problem of a `storage "consul"` block at once (unknown settings, wrong values, settings
+ * that need each other, unreadable TLS files), in the order the block's checks run; `[]` when
+ * {@link createConsulBackend} would accept it. Contacts nothing.
+ */
+export function checkConsulConfig(
+  config: Record<string, unknown> | ConsulBackendOptions,
+  env: Record<string, string | undefined> = process.env,
+): ConsulConfigIssue[] {
+  const issues = new Issues();
+  const { options } = parseInto(config, env, issues);
+  const parseProblems = issues.list.slice();
+  const resolveProblems = new Issues();
+  resolveInto(options, resolveProblems);
+  // A setting that failed to parse is absent from `options`: what depends on it is not re-reported.
+  const later = resolveProblems.list.filter((e) => !parseProblems.some((p) => p.field === e.field));
+  return [...parseProblems, ...later].map((e) => ({ field: e.field, message: e.detail }));
+}
+
+function parseInto(
+  config: Record<string, unknown> | ConsulBackendOptions,
+  env: Record<string, string | undefined>,
+  issues: Issues,
+): ParsedConsulConfig {
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
-    throw new ConsulConfigError("(block)", `expected an object of settings, got ${describe(config)}`);
+    issues.list.push(
+      new ConsulConfigError("(block)", `expected an object of settings, got ${describe(config)}`),
+    );
+    return { options: {}, ignored: [] };
   }
   const out: Record<string, unknown> = {};
   const ignored: string[] = [];
@@ -175,20 +255,22 @@ export function parseConsulConfig(
         ignored.push(key);
         continue;
       }
-      throw new ConsulConfigError(
-        key,
-        `unknown setting; known settings are ${NAMES.map(([c]) => c).join(", ")}`,
+      issues.list.push(
+        new ConsulConfigError(key, `unknown setting; known settings are ${NAMES.map(([c]) => c).join(", ")}`),
       );
+      continue;
     }
     const field = OPTION_TO_CONFIG.get(option) as string;
     const prior = seen.get(option);
     if (prior !== undefined) {
-      throw new ConsulConfigError(field, `set twice (as "${prior}" and "${key}"): keep one`);
+      issues.list.push(new ConsulConfigError(field, `set twice (as "${prior}" and "${key}"): keep one`));
+      continue;
     }
     seen.set(option, key);
     // camelCase *Ms options are milliseconds; Vault's names are durations.
     const isVaultName = CONFIG_TO_OPTION.has(key) && key !== option;
-    out[option] = convert(option, field, raw, isVaultName);
+    const value = issues.run(() => convert(option, field, raw, isVaultName));
+    if (value !== undefined) out[option] = value;
   }
   const options = out as ConsulBackendOptions;
   if (options.address === undefined && env.CONSUL_HTTP_ADDR) options.address = env.CONSUL_HTTP_ADDR;
@@ -372,69 +454,120 @@ function readPem(field: string, file: string): Buffer {
 
 /** Validates `options` and fills in defaults; reads TLS files (only for https). */
 export function resolveOptions(options: ConsulBackendOptions): ResolvedOptions {
-  const endpoint = resolveEndpoint(options.address, options.scheme);
+  const issues = new Issues();
+  const resolved = resolveInto(options, issues);
+  issues.throwFirst();
+  return resolved as ResolvedOptions;
+}
+
+/**
+ * {@link resolveOptions} that records every problem in `issues` (in the order the checks run)
+ * and returns `undefined` when there was one.
+ */
+function resolveInto(options: ConsulBackendOptions, issues: Issues): ResolvedOptions | undefined {
+  const endpoint = issues.run(() => resolveEndpoint(options.address, options.scheme));
   const mode = options.consistencyMode ?? "default";
   if (mode !== "default" && mode !== "strong") {
-    throw new ConsulConfigError(
-      "consistency_mode",
-      `must be "default" or "strong", got ${JSON.stringify(mode)}`,
+    issues.list.push(
+      new ConsulConfigError("consistency_mode", `must be "default" or "strong", got ${JSON.stringify(mode)}`),
     );
   }
-  const maxParallel = positive("max_parallel", options.maxParallel, 64);
-  if (!Number.isSafeInteger(maxParallel)) {
-    throw new ConsulConfigError("max_parallel", `must be a whole number, got ${maxParallel}`);
-  }
-  const sessionTtlMs = durationMs("session_ttl", options.sessionTtlMs, 15_000, 1000);
-  const lockWaitTimeMs = durationMs("lock_wait_time", options.lockWaitTimeMs, 15_000, 100);
-  if (lockWaitTimeMs > 600_000) {
-    throw new ConsulConfigError("lock_wait_time", "Consul caps blocking queries at 10m: use at most 10m");
-  }
-  const lockDelayMs = durationMs("lock_delay", options.lockDelayMs, 15_000, 0);
-  if (lockDelayMs > 60_000) {
-    throw new ConsulConfigError("lock_delay", "Consul accepts 0s to 60s");
-  }
+  const maxParallel = issues.run(() => {
+    const n = positive("max_parallel", options.maxParallel, 64);
+    if (!Number.isSafeInteger(n)) {
+      throw new ConsulConfigError("max_parallel", `must be a whole number, got ${n}`);
+    }
+    return n;
+  });
+  const sessionTtlMs = issues.run(() => durationMs("session_ttl", options.sessionTtlMs, 15_000, 1000));
+  const lockWaitTimeMs = issues.run(() => {
+    const ms = durationMs("lock_wait_time", options.lockWaitTimeMs, 15_000, 100);
+    if (ms > 600_000) {
+      throw new ConsulConfigError("lock_wait_time", "Consul caps blocking queries at 10m: use at most 10m");
+    }
+    return ms;
+  });
+  const lockDelayMs = issues.run(() => {
+    const ms = durationMs("lock_delay", options.lockDelayMs, 15_000, 0);
+    if (ms > 60_000) throw new ConsulConfigError("lock_delay", "Consul accepts 0s to 60s");
+    return ms;
+  });
   const minVersion = options.tlsMinVersion ?? "tls12";
   if (!(minVersion in TLS_VERSIONS)) {
-    throw new ConsulConfigError(
-      "tls_min_version",
-      `must be one of tls10, tls11, tls12, tls13, got ${JSON.stringify(minVersion)}`,
+    issues.list.push(
+      new ConsulConfigError(
+        "tls_min_version",
+        `must be one of tls10, tls11, tls12, tls13, got ${JSON.stringify(minVersion)}`,
+      ),
     );
   }
   if ((options.tlsCertFile === undefined) !== (options.tlsKeyFile === undefined)) {
     const missing = options.tlsCertFile === undefined ? "tls_cert_file" : "tls_key_file";
-    throw new ConsulConfigError(
-      missing,
-      "a client certificate needs both tls_cert_file and tls_key_file: set both",
+    issues.list.push(
+      new ConsulConfigError(
+        missing,
+        "a client certificate needs both tls_cert_file and tls_key_file: set both",
+      ),
     );
   }
   const tls: ResolvedOptions["tls"] = {
-    minVersion: TLS_VERSIONS[minVersion],
+    minVersion: TLS_VERSIONS[minVersion] ?? "TLSv1.2",
     rejectUnauthorized: !(options.tlsSkipVerify ?? false),
   };
   // Like Vault, TLS files only matter for https.
-  if (endpoint.secure) {
-    if (options.tlsCaFile !== undefined) tls.ca = readPem("tls_ca_file", options.tlsCaFile);
-    if (options.tlsCertFile !== undefined) tls.cert = readPem("tls_cert_file", options.tlsCertFile);
-    if (options.tlsKeyFile !== undefined) tls.key = readPem("tls_key_file", options.tlsKeyFile);
+  if (endpoint?.secure) {
+    const ca = options.tlsCaFile;
+    const cert = options.tlsCertFile;
+    const key = options.tlsKeyFile;
+    const caPem = ca === undefined ? undefined : issues.run(() => readPem("tls_ca_file", ca));
+    const certPem = cert === undefined ? undefined : issues.run(() => readPem("tls_cert_file", cert));
+    const keyPem = key === undefined ? undefined : issues.run(() => readPem("tls_key_file", key));
+    if (caPem !== undefined) tls.ca = caPem;
+    if (certPem !== undefined) tls.cert = certPem;
+    if (keyPem !== undefined) tls.key = keyPem;
   }
   const haLockKey = options.haLockKey ?? "core/lock";
   try {
     validatePrefix(`${haLockKey}/`);
   } catch (cause) {
-    throw new ConsulConfigError("ha_lock_key", `${JSON.stringify(haLockKey)} is not a valid key`, { cause });
+    issues.list.push(
+      new ConsulConfigError("ha_lock_key", `${JSON.stringify(haLockKey)} is not a valid key`, { cause }),
+    );
+  }
+  const path = issues.run(() => normalizePath(options.path));
+  const requestTimeoutMs = issues.run(() =>
+    durationMs("request_timeout", options.requestTimeoutMs, 10_000, 1),
+  );
+  const retryBudgetMs = issues.run(() => durationMs("retry_budget", options.retryBudgetMs, 15_000, 0));
+  const txnMaxRequestBytes = issues.run(() =>
+    positive("txn_max_req_len", options.txnMaxRequestBytes, 512 * 1024, 1024),
+  );
+  if (
+    endpoint === undefined ||
+    maxParallel === undefined ||
+    sessionTtlMs === undefined ||
+    lockWaitTimeMs === undefined ||
+    lockDelayMs === undefined ||
+    path === undefined ||
+    requestTimeoutMs === undefined ||
+    retryBudgetMs === undefined ||
+    txnMaxRequestBytes === undefined ||
+    issues.list.length > 0
+  ) {
+    return undefined;
   }
   return {
     endpoint,
-    path: normalizePath(options.path),
+    path,
     token: options.token === undefined || options.token === "" ? undefined : options.token,
     consistent: mode === "strong",
     maxParallel,
     sessionTtlMs,
     lockWaitTimeMs,
     lockDelayMs,
-    requestTimeoutMs: durationMs("request_timeout", options.requestTimeoutMs, 10_000, 1),
-    retryBudgetMs: durationMs("retry_budget", options.retryBudgetMs, 15_000, 0),
-    txnMaxRequestBytes: positive("txn_max_req_len", options.txnMaxRequestBytes, 512 * 1024, 1024),
+    requestTimeoutMs,
+    retryBudgetMs,
+    txnMaxRequestBytes,
     haLockKey,
     tls,
   };

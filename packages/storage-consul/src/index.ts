@@ -1,7 +1,10 @@
 export { CONSUL_TRANSACTION_LIMITS, ConsulBackend, MAX_VALUE_BYTES } from "./backend.js";
 export {
+  CONSUL_CONFIG_KEYS,
   type ConsulBackendOptions,
   ConsulConfigError,
+  type ConsulConfigIssue,
+  checkConsulConfig,
   IGNORED_VAULT_KEYS,
   type ParsedConsulConfig,
   parseConsulConfig,
