@@ -6,7 +6,14 @@ import { SealConfigError } from "@bulwark/seal";
 import { configError } from "@bulwark/seal/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseHexId, parsePkcs11Config, parseSlot, resolveOptions } from "./config.js";
+import {
+  checkPkcs11Config,
+  PKCS11_CONFIG_KEYS,
+  parseHexId,
+  parsePkcs11Config,
+  parseSlot,
+  resolveOptions,
+} from "./config.js";
 import {
   CKF_RW_SESSION,
   CKF_SERIAL_SESSION,
@@ -262,5 +269,53 @@ describe("the PIN stays out of logs", () => {
     expect(JSON.stringify(resolved)).not.toContain(pin);
     // Still there for the login.
     expect(resolved.pin).toBe(pin);
+  });
+});
+
+describe("checkPkcs11Config (every problem of the block at once)", () => {
+  it("reports unknown keys, missing settings and bad values together, in check order", () => {
+    const issues = checkPkcs11Config(
+      { lib: LIB, key_lable: "k", pin: "", mechanism: "0x1082", max_parallel: "0", rsa_oaep_hash: "md5" },
+      {},
+    );
+    expect(issues.map((i) => i.field)).toEqual([
+      "key_lable",
+      "slot",
+      "pin",
+      "key_label",
+      "mechanism",
+      "rsa_oaep_hash",
+      "max_parallel",
+    ]);
+    expect(issues[0]?.message).toMatch(/^unknown setting; the pkcs11 seal knows lib, slot/);
+    expect(issues[1]?.message).toBe("set slot or token_label (or serial) to choose the token");
+    expect(issues[4]?.message).toMatch(/CKM_AES_CBC_PAD/);
+  });
+
+  it("the first problem is the error createPkcs11Seal throws", () => {
+    for (const config of [
+      { ...BASE, lib: "", pin: "", max_parallel: "x" },
+      { ...BASE, mechanism: "0x1085", rsa_oaep_hash: "md5" },
+      { ...BASE, key_lable: "x", generate_key: "maybe" },
+    ]) {
+      const err = configError(() => createPkcs11Seal(config, {}));
+      expect(checkPkcs11Config(config, {})[0]).toEqual({
+        field: err.field,
+        message: err.message.replace(`invalid seal configuration \`${err.field}\`: `, ""),
+      });
+    }
+  });
+
+  it("a setting that is wrong is not reported again as missing", () => {
+    expect(checkPkcs11Config({ ...BASE, token_label: 7n, key_label: 3n }, {})).toEqual([
+      { field: "token_label", message: "must be a string, got bigint" },
+      { field: "key_label", message: "must be a string, got bigint" },
+    ]);
+  });
+
+  it("a valid block has no issues; every accepted key is listed", () => {
+    expect(checkPkcs11Config({ ...BASE, disabled: "true", generate_key: "true" }, {})).toEqual([]);
+    for (const k of ["lib", "tokenLabel", "hmac_key_label", "disabled", "maxRetries"])
+      expect(PKCS11_CONFIG_KEYS).toContain(k);
   });
 });

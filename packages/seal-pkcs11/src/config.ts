@@ -263,55 +263,136 @@ function parseOaepHash(field: string, v: unknown): RsaOaepHash {
   );
 }
 
+/** One problem of a seal block: the setting to fix and what to do (without the error's prefix). */
+export interface SealConfigIssue {
+  field: string;
+  message: string;
+}
+
+/** A {@link SealConfigError} as an issue: its field and its message without the common prefix. */
+export function sealConfigIssue(err: SealConfigError): SealConfigIssue {
+  const prefix = `invalid seal configuration \`${err.field}\`: `;
+  return {
+    field: err.field,
+    message: err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message,
+  };
+}
+
+/**
+ * Collects configuration problems instead of stopping at the first, so a block with several
+ * mistakes is reported whole; the throwing functions throw the first one, which is the error
+ * they always threw.
+ */
+export class SealConfigProblems {
+  readonly list: SealConfigError[] = [];
+  /** Runs `fn`; a SealConfigError it throws is recorded and `undefined` returned. */
+  run<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof SealConfigError) {
+        this.list.push(err);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+  add(field: string, message: string): void {
+    this.list.push(new SealConfigError(field, message));
+  }
+  /** Whether one of `fields` already has a problem (then what depends on it is not reported too). */
+  has(...fields: string[]): boolean {
+    return this.list.some((e) => fields.includes(e.field));
+  }
+  throwFirst(): void {
+    const first = this.list[0];
+    if (first !== undefined) throw first;
+  }
+}
+
 /**
  * Checks typed options and fills defaults. Runs in the constructor, so a bad configuration fails
  * at startup with the field and the fix, not at the first encrypt.
  */
 export function resolveOptions(o: Pkcs11SealOptions): ResolvedPkcs11Config {
-  if (typeof o !== "object" || o === null)
-    fail("options", "pass { lib, pin, token_label or slot, key_label }");
-  const lib = optString("lib", o.lib);
-  if (lib === undefined) {
-    fail("lib", "set lib to the path of the PKCS#11 library (SoftHSM: /usr/lib/softhsm/libsofthsm2.so)");
+  const problems = new SealConfigProblems();
+  const resolved = resolveInto(o, problems);
+  problems.throwFirst();
+  return resolved as ResolvedPkcs11Config;
+}
+
+/** Every problem {@link resolveOptions} finds in typed options, in the order it checks them. */
+export function checkPkcs11Options(o: Pkcs11SealOptions): SealConfigError[] {
+  const problems = new SealConfigProblems();
+  resolveInto(o, problems);
+  return problems.list;
+}
+
+function resolveInto(o: Pkcs11SealOptions, p: SealConfigProblems): ResolvedPkcs11Config | undefined {
+  if (typeof o !== "object" || o === null) {
+    p.add("options", "pass { lib, pin, token_label or slot, key_label }");
+    return undefined;
   }
-  const slot = parseSlot("slot", o.slot);
-  const tokenLabel = optString("token_label", o.tokenLabel);
-  const serial = optString("serial", o.serial);
-  if (slot === undefined && tokenLabel === undefined && serial === undefined) {
-    fail("slot", "set slot or token_label (or serial) to choose the token");
+  const lib = p.run(() => optString("lib", o.lib));
+  if (lib === undefined && !p.has("lib")) {
+    p.add("lib", "set lib to the path of the PKCS#11 library (SoftHSM: /usr/lib/softhsm/libsofthsm2.so)");
+  }
+  const slot = p.run(() => parseSlot("slot", o.slot));
+  const tokenLabel = p.run(() => optString("token_label", o.tokenLabel));
+  const serial = p.run(() => optString("serial", o.serial));
+  if (
+    slot === undefined &&
+    tokenLabel === undefined &&
+    serial === undefined &&
+    !p.has("slot", "token_label", "serial")
+  ) {
+    p.add("slot", "set slot or token_label (or serial) to choose the token");
   }
   if (typeof o.pin !== "string" || o.pin === "") {
-    fail("pin", "set pin (or BULWARK_HSM_PIN / VAULT_HSM_PIN; file:// and env:// references work)");
+    p.add("pin", "set pin (or BULWARK_HSM_PIN / VAULT_HSM_PIN; file:// and env:// references work)");
   }
-  const keyLabel = optString("key_label", o.keyLabel);
-  const keyId = parseHexId("key_id", o.keyId);
-  if (keyLabel === undefined && keyId === undefined) {
-    fail(
+  const keyLabel = p.run(() => optString("key_label", o.keyLabel));
+  const keyId = p.run(() => parseHexId("key_id", o.keyId));
+  if (keyLabel === undefined && keyId === undefined && !p.has("key_label", "key_id")) {
+    p.add(
       "key_label",
       "set key_label (or key_id) to name the encryption key; add generate_key = true to create it",
     );
   }
-  const generateKey = parseBool("generate_key", o.generateKey, false);
-  if (generateKey && keyLabel === undefined) {
-    fail("key_label", "generate_key needs key_label: the new key is stored under that label");
+  const generateKey = p.run(() => parseBool("generate_key", o.generateKey, false)) ?? false;
+  if (generateKey && keyLabel === undefined && !p.has("key_label")) {
+    p.add("key_label", "generate_key needs key_label: the new key is stored under that label");
   }
-  const mechanism = parseMechanism("mechanism", o.mechanism);
-  const hmacKeyLabel = optString("hmac_key_label", o.hmacKeyLabel);
-  const hmacKeyId = parseHexId("hmac_key_id", o.hmacKeyId);
-  if (mechanism === CKM_AES_CBC_PAD && hmacKeyLabel === undefined && hmacKeyId === undefined) {
-    fail(
-      "hmac_key_label",
-      "mechanism 0x1085 (AES-CBC-PAD) needs an HMAC key: set hmac_key_label (with generate_key = true to create it)",
-    );
-  }
-  if (mechanism === CKM_AES_CBC_PAD && generateKey && hmacKeyLabel === undefined) {
-    fail("hmac_key_label", "generate_key with mechanism 0x1085 needs hmac_key_label for the new HMAC key");
+  const mechanism = p.run(() => parseMechanism("mechanism", o.mechanism));
+  const hmacKeyLabel = p.run(() => optString("hmac_key_label", o.hmacKeyLabel));
+  const hmacKeyId = p.run(() => parseHexId("hmac_key_id", o.hmacKeyId));
+  if (!p.has("hmac_key_label", "hmac_key_id")) {
+    if (mechanism === CKM_AES_CBC_PAD && hmacKeyLabel === undefined && hmacKeyId === undefined) {
+      p.add(
+        "hmac_key_label",
+        "mechanism 0x1085 (AES-CBC-PAD) needs an HMAC key: set hmac_key_label (with generate_key = true to create it)",
+      );
+    } else if (mechanism === CKM_AES_CBC_PAD && generateKey && hmacKeyLabel === undefined) {
+      p.add("hmac_key_label", "generate_key with mechanism 0x1085 needs hmac_key_label for the new HMAC key");
+    }
   }
   const maxDirectBytes =
-    parseIntField("max_direct_bytes", o.maxDirectBytes, 0, 1 << 30) ?? DEFAULT_MAX_DIRECT_BYTES;
-  const gcmIvBits = parseIntField("gcmIvBits", o.gcmIvBits, 0, 1024);
-  const sessionFlags = parseIntField("sessionFlags", o.sessionFlags, 0, 0xffffffff) ?? 0;
-  if (o.trace !== undefined && typeof o.trace !== "function") fail("trace", "must be a function");
+    p.run(() => parseIntField("max_direct_bytes", o.maxDirectBytes, 0, 1 << 30)) ?? DEFAULT_MAX_DIRECT_BYTES;
+  const gcmIvBits = p.run(() => parseIntField("gcmIvBits", o.gcmIvBits, 0, 1024));
+  const sessionFlags = p.run(() => parseIntField("sessionFlags", o.sessionFlags, 0, 0xffffffff)) ?? 0;
+  if (o.trace !== undefined && typeof o.trace !== "function") p.add("trace", "must be a function");
+  // Read in the order the fields are listed below, so the first problem is always the same one.
+  const defaultKeyLabel = p.run(() => optString("default_key_label", o.defaultKeyLabel));
+  const defaultHmacKeyLabel = p.run(() => optString("default_hmac_key_label", o.defaultHmacKeyLabel));
+  const hmacMechanism = p.run(() => parseHmacMechanism("hmac_mechanism", o.hmacMechanism));
+  const rsaOaepHash = p.run(() => parseOaepHash("rsa_oaep_hash", o.rsaOaepHash));
+  const rsaEncryptLocal = p.run(() => parseBool("rsa_encrypt_local", o.rsaEncryptLocal, false));
+  const maxParallel = p.run(() => parseIntField("max_parallel", o.maxParallel, 1, 1024));
+  const hsmGeneratedIv = p.run(() => parseBool("hsmGeneratedIv", o.hsmGeneratedIv, false));
+  const rsaModulusBits = p.run(() => parseIntField("rsaModulusBits", o.rsaModulusBits, 2048, 8192));
+  const maxRetries = p.run(() => parseIntField("maxRetries", o.maxRetries, 0, 20));
+  const retryBaseMs = p.run(() => parseIntField("retryBaseMs", o.retryBaseMs, 0, 60_000));
+  if (p.list.length > 0 || lib === undefined) return undefined;
   const resolved = {
     lib,
     slot,
@@ -321,22 +402,22 @@ export function resolveOptions(o: Pkcs11SealOptions): ResolvedPkcs11Config {
     keyId,
     hmacKeyLabel,
     hmacKeyId,
-    defaultKeyLabel: optString("default_key_label", o.defaultKeyLabel),
-    defaultHmacKeyLabel: optString("default_hmac_key_label", o.defaultHmacKeyLabel),
+    defaultKeyLabel,
+    defaultHmacKeyLabel,
     mechanism,
-    hmacMechanism: parseHmacMechanism("hmac_mechanism", o.hmacMechanism),
-    rsaOaepHash: parseOaepHash("rsa_oaep_hash", o.rsaOaepHash),
-    rsaEncryptLocal: parseBool("rsa_encrypt_local", o.rsaEncryptLocal, false),
+    hmacMechanism: hmacMechanism ?? CKM_SHA256_HMAC,
+    rsaOaepHash: rsaOaepHash ?? "sha256",
+    rsaEncryptLocal: rsaEncryptLocal ?? false,
     generateKey,
-    maxParallel: parseIntField("max_parallel", o.maxParallel, 1, 1024),
+    maxParallel,
     maxDirectBytes,
-    hsmGeneratedIv: parseBool("hsmGeneratedIv", o.hsmGeneratedIv, false),
+    hsmGeneratedIv: hsmGeneratedIv ?? false,
     gcmIvBits,
     // Read-write always: CloudHSM SDK 5 refuses read-only sessions, and generate_key needs RW.
     sessionFlags: sessionFlags | CKF_SERIAL_SESSION | CKF_RW_SESSION,
-    rsaModulusBits: parseIntField("rsaModulusBits", o.rsaModulusBits, 2048, 8192) ?? 2048,
-    maxRetries: parseIntField("maxRetries", o.maxRetries, 0, 20) ?? 3,
-    retryBaseMs: parseIntField("retryBaseMs", o.retryBaseMs, 0, 60_000) ?? 25,
+    rsaModulusBits: rsaModulusBits ?? 2048,
+    maxRetries: maxRetries ?? 3,
+    retryBaseMs: retryBaseMs ?? 25,
     trace: o.trace,
   };
   // Not enumerable: a logged or JSON-serialised seal (its `config`) must not show the PIN.
@@ -449,8 +530,32 @@ export function parsePkcs11Config(
   config: Record<string, unknown> | Pkcs11SealOptions,
   env: Record<string, string | undefined> = process.env,
 ): Pkcs11SealOptions {
+  const { options, problems } = inspectPkcs11Config(config, env);
+  const first = problems[0];
+  if (first !== undefined) throw first;
+  return options;
+}
+
+/** Every setting a `seal "pkcs11"` block (or a typed options object) accepts. */
+export const PKCS11_CONFIG_KEYS: readonly string[] = [
+  ...FIELDS.map((f) => f.vault),
+  ...FIELDS.map((f) => f.option),
+  ...SERVER_KEYS,
+  ...OPTION_ONLY,
+];
+
+/**
+ * {@link parsePkcs11Config} without stopping at the first problem: the options it could read, and
+ * every problem (unknown keys, a setting given twice, an unreadable pin reference) in block order.
+ */
+export function inspectPkcs11Config(
+  config: Record<string, unknown> | Pkcs11SealOptions,
+  env: Record<string, string | undefined> = process.env,
+): { options: Pkcs11SealOptions; problems: SealConfigError[] } {
+  const p = new SealConfigProblems();
   if (typeof config !== "object" || config === null) {
-    fail("config", "pass the seal block as an object, e.g. { lib, pin, token_label, key_label }");
+    p.add("config", "pass the seal block as an object, e.g. { lib, pin, token_label, key_label }");
+    return { options: { lib: "", pin: "" }, problems: p.list };
   }
   const values = new Map<keyof Pkcs11SealOptions, unknown>();
   const seenAs = new Map<keyof Pkcs11SealOptions, string>();
@@ -463,10 +568,14 @@ export function parsePkcs11Config(
     }
     const spec = BY_KEY.get(key);
     if (spec === undefined) {
-      fail(key, `unknown setting; the pkcs11 seal knows ${FIELDS.map((f) => f.vault).join(", ")}`);
+      p.add(key, `unknown setting; the pkcs11 seal knows ${FIELDS.map((f) => f.vault).join(", ")}`);
+      continue;
     }
     const previous = seenAs.get(spec.option);
-    if (previous !== undefined) fail(key, `is given twice (also as ${previous}); keep one`);
+    if (previous !== undefined) {
+      p.add(key, `is given twice (also as ${previous}); keep one`);
+      continue;
+    }
     seenAs.set(spec.option, key);
     if (value !== undefined && value !== null && value !== "") values.set(spec.option, value);
   }
@@ -481,10 +590,32 @@ export function parsePkcs11Config(
     if (typeof v === "number" && Number.isSafeInteger(v)) values.set(k, String(v));
   }
   const pin = values.get("pin");
-  if (typeof pin === "string") values.set("pin", resolveSecretRef("pin", pin, env));
+  if (typeof pin === "string") {
+    const resolved = p.run(() => resolveSecretRef("pin", pin, env));
+    // An unreadable reference is reported once, not again as a missing pin.
+    values.set("pin", resolved ?? pin);
+  }
   const out = { ...extra } as Record<string, unknown>;
   for (const [k, v] of values) out[k] = v;
   if (out.pin === undefined) out.pin = "";
   if (out.lib === undefined) out.lib = "";
-  return out as unknown as Pkcs11SealOptions;
+  return { options: out as unknown as Pkcs11SealOptions, problems: p.list };
+}
+
+/**
+ * Every problem of a Vault `seal "pkcs11"` block at once — what {@link parsePkcs11Config} and the
+ * seal's constructor would refuse, in the order they check — as setting + message; `[]` when
+ * `createPkcs11Seal` would accept it. Loads no library and contacts no HSM.
+ */
+export function checkPkcs11Config(
+  config: Record<string, unknown> | Pkcs11SealOptions,
+  env: Record<string, string | undefined> = process.env,
+): SealConfigIssue[] {
+  const { options, problems } = inspectPkcs11Config(config, env);
+  return [...problems, ...withoutReported(checkPkcs11Options(options), problems)].map(sealConfigIssue);
+}
+
+/** `later` without the problems about a setting `earlier` already reports (its dependants). */
+export function withoutReported(later: SealConfigError[], earlier: SealConfigError[]): SealConfigError[] {
+  return later.filter((e) => !earlier.some((p) => p.field === e.field));
 }

@@ -1,9 +1,17 @@
 export {
+  checkPkcs11Config,
+  checkPkcs11Options,
+  inspectPkcs11Config,
+  PKCS11_CONFIG_KEYS,
   type Pkcs11SealOptions,
   type Pkcs11TraceEvent,
   parsePkcs11Config,
   type ResolvedPkcs11Config,
   resolveSecretRef,
+  type SealConfigIssue,
+  SealConfigProblems,
+  sealConfigIssue,
+  withoutReported,
 } from "./config.js";
 export {
   CKM_AES_CBC_PAD,
