@@ -1,3 +1,10 @@
+export {
+  type AutoUnsealRetryOptions,
+  type AutoUnsealWait,
+  DEFAULT_AUTO_UNSEAL_INITIAL_DELAY_MS,
+  DEFAULT_AUTO_UNSEAL_MAX_DELAY_MS,
+  isTransientUnsealError,
+} from "./auto-unseal.js";
 export { CoreError, type CoreErrorCode, InvalidRequestError, SealedError } from "./errors.js";
 export { JOURNAL_PATH } from "./journal.js";
 export {

@@ -26,6 +26,15 @@ import {
   ShamirSeal,
 } from "@bulwark/seal";
 import { type Backend, type Entry, type HABackend, isTransactional, type Lock } from "@bulwark/storage";
+import {
+  type AutoUnsealRetryOptions,
+  type AutoUnsealWait,
+  autoUnsealDelayMs,
+  formatDelay,
+  isTransientUnsealError,
+  type ResolvedRetry,
+  resolveRetry,
+} from "./auto-unseal.js";
 import { CoreError, InvalidRequestError, SealedError } from "./errors.js";
 import { Journal } from "./journal.js";
 import { MigrationSeal } from "./migration-seal.js";
@@ -102,6 +111,13 @@ export interface SealedStoreOptions {
    */
   redirectAddr?: string;
   barrier?: BarrierOptions;
+  /**
+   * Auto seals: while the HSM/KMS (or the storage) is unreachable at open or right after init,
+   * the store keeps trying to unseal itself with capped exponential backoff and jitter until it
+   * succeeds, a failure that waiting cannot fix happens, or `seal()`/`close()` is called.
+   * `status().autoUnseal` reports what it waits for. Default: 1 s doubling up to 10 s.
+   */
+  autoUnsealRetry?: AutoUnsealRetryOptions;
 }
 
 /** Who is active, as `sys/leader` reports it. */
@@ -136,6 +152,11 @@ export interface SealStatus {
   active: boolean;
   /** Why the store is still sealed when it tried to unseal itself. */
   sealedReason?: string;
+  /**
+   * Set while an auto-sealed store waits for its seal (HSM/KMS unreachable) and retries
+   * auto-unseal by itself; key shares cannot unseal it meanwhile, the seal is needed.
+   */
+  autoUnseal?: AutoUnsealWait;
 }
 
 export interface InitRequest {
@@ -233,6 +254,11 @@ export class SealedStore {
   #config: SealConfig | undefined;
   #recoveryConfig: SealConfig | undefined;
   #sealedReason: string | undefined;
+  readonly #retry: ResolvedRetry;
+  /** Auto-unseal is waiting for the seal: the next attempt's timer and what to report. */
+  #autoWait: (AutoUnsealWait & { timer: NodeJS.Timeout; afterInit: boolean }) | undefined;
+  /** Aborted by seal() and close(): stops auto-unseal retries and an attempt in flight. */
+  #autoAbort = new AbortController();
   /** Key id recorded in the stored root-key blob (which seal key wraps it). */
   #storedKeyId: string | undefined;
   readonly #view: Backend;
@@ -277,6 +303,7 @@ export class SealedStore {
     this.#log = opts.logger ?? silentLogger;
     this.#ha = opts.ha;
     this.#nodeId = opts.nodeId ?? randomUUID();
+    this.#retry = resolveRetry(opts.autoUnsealRetry);
     this.#wrapSeal = new MigrationSeal(this.#seal, this.#migrationSeal);
     this.#barrier = new AesGcmBarrier(new SealWrapBackend(this.#raw, this.#wrapSeal), opts.barrier);
     const barrier = this.#barrier;
@@ -304,7 +331,8 @@ export class SealedStore {
   /**
    * Opens a store: finishes (rolls back) any interrupted lifecycle step, reads the seal
    * configuration and, with an auto seal, unseals itself through the HSM/KMS. If that fails the
-   * store stays sealed and `status().sealedReason` says why.
+   * store stays sealed and `status().sealedReason` says why; while the seal is only unreachable it
+   * keeps retrying in the background (see {@link SealedStoreOptions.autoUnsealRetry}).
    */
   static async open(opts: SealedStoreOptions): Promise<SealedStore> {
     if (opts.storage === undefined) throw new InvalidRequestError("storage is required: pass a Backend");
@@ -323,7 +351,7 @@ export class SealedStore {
     }
     await store.#loadConfig();
     if (store.#config !== undefined && store.#seal.autoUnseal && !store.migrationPending) {
-      await store.#autoUnseal();
+      await store.#autoUnseal(false);
     }
     return store;
   }
@@ -422,6 +450,18 @@ export class SealedStore {
     };
     if (auto) s.recoverySealType = "shamir";
     if (this.#sealedReason !== undefined && this.#barrier.sealed) s.sealedReason = this.#sealedReason;
+    const wait = this.#autoWait;
+    if (wait !== undefined && this.#barrier.sealed) {
+      s.autoUnseal = {
+        seal: wait.seal,
+        attempts: wait.attempts,
+        lastError: wait.lastError,
+        lastAttemptAt: new Date(wait.lastAttemptAt),
+        nextAttemptAt: new Date(wait.nextAttemptAt),
+        maxDelayMs: wait.maxDelayMs,
+      };
+      s.sealedReason = this.#waitReason(wait);
+    }
     return s;
   }
 
@@ -568,8 +608,14 @@ export class SealedStore {
         } catch (e) {
           this.#active = false;
           this.#barrier.seal();
-          this.#sealedReason = `initialized, but unsealing right after init failed: ${errText(e)}; unseal with the recovery keys or reopen the store`;
-          this.#log.warn("unseal after init failed; the store stays sealed", { error: errText(e) });
+          // An operator's init: retries resume even after an earlier seal() stopped them.
+          if (this.#autoAbort.signal.aborted) this.#autoAbort = new AbortController();
+          if (isTransientUnsealError(e) && !this.#closed) this.#scheduleAutoUnseal(e, true);
+          else {
+            // Recovery keys cannot help here: they are verified through the same seal.
+            this.#sealedReason = `initialized, but unsealing right after init failed: ${errText(e)}; fix the seal (its key, credentials or configuration) and reopen the store (restart the server)`;
+            this.#log.warn("unseal after init failed; the store stays sealed", { error: errText(e) });
+          }
         }
       }
     } finally {
@@ -683,8 +729,10 @@ export class SealedStore {
     });
   }
 
-  /** Seals: stops HA participation, zeroes every key in memory. */
+  /** Seals: stops HA participation and auto-unseal retries, zeroes every key in memory. */
   async seal(): Promise<void> {
+    // Now, not in turn: an auto-unseal attempt in flight must not hold the seal up (or unseal after it).
+    this.#autoAbort.abort();
     return this.#serial(async () => {
       await this.#sealNow();
     });
@@ -692,6 +740,7 @@ export class SealedStore {
 
   /** Seals and finalizes the seals; the store cannot be used afterwards. */
   async close(): Promise<void> {
+    this.#autoAbort.abort();
     await this.#serial(async () => {
       if (this.#closed) return;
       await this.#sealNow();
@@ -1041,8 +1090,10 @@ export class SealedStore {
 
   #checkUnsealed(): void {
     this.#checkOpen();
-    if (this.#barrier.sealed)
-      throw new SealedError(this.#sealedReason ? `Bulwark is sealed: ${this.#sealedReason}` : undefined);
+    if (this.#barrier.sealed) {
+      const reason = this.#autoWait === undefined ? this.#sealedReason : this.#waitReason(this.#autoWait);
+      throw new SealedError(reason ? `Bulwark is sealed: ${reason}` : undefined);
+    }
   }
 
   #checkWritable(): void {
@@ -1068,9 +1119,9 @@ export class SealedStore {
     return seal;
   }
 
-  async #initSeal(seal: Seal): Promise<void> {
+  async #initSeal(seal: Seal, signal?: AbortSignal): Promise<void> {
     try {
-      await seal.init();
+      await seal.init(signal);
     } catch (e) {
       throw new CoreError("seal_unavailable", `seal ${seal.type} could not be initialized: ${errText(e)}`, {
         cause: e,
@@ -1116,23 +1167,103 @@ export class SealedStore {
     if (op !== undefined) this.#log.warn("rolled back an interrupted lifecycle step", { op });
   }
 
-  async #autoUnseal(): Promise<void> {
+  /**
+   * One auto-unseal attempt (at open, or a retry). An unreachable seal or storage schedules the
+   * next attempt; any other failure leaves the store sealed with the reason. `afterInit`: the
+   * attempt continues the unseal that init does (for the reason's wording).
+   */
+  async #autoUnseal(afterInit: boolean): Promise<void> {
     if (this.#sealedReason !== undefined) return;
+    const signal = this.#autoAbort.signal;
+    const waited = this.#autoWait;
     let rootKey: Uint8Array | undefined;
     try {
-      await this.#initSeal(this.#seal);
+      await this.#initSeal(this.#seal, signal);
       rootKey = await this.#readStoredKeys(this.#seal);
+      if (signal.aborted) throw new CoreError("closed", "auto-unseal stopped by seal() or close()");
       await this.#barrier.unseal(rootKey);
       await this.#afterUnseal();
-      this.#log.info("auto-unsealed", { seal: this.#seal.type });
+      this.#stopAutoUnseal();
+      this.#log.info("auto-unsealed", {
+        seal: this.#seal.type,
+        ...(waited === undefined ? {} : { attempts: waited.attempts + 1 }),
+      });
     } catch (e) {
       this.#active = false;
       this.#barrier.seal();
-      this.#sealedReason = `stored unseal keys are present but the seal could not decrypt them: ${errText(e)}`;
+      // Stopped on purpose (seal, close): no retry, and no reason — nothing is wrong.
+      if (signal.aborted || this.#closed) {
+        this.#stopAutoUnseal();
+        return;
+      }
+      if (isTransientUnsealError(e)) {
+        this.#scheduleAutoUnseal(e, afterInit);
+        return;
+      }
+      this.#stopAutoUnseal();
+      // Recovery keys are no way out: they are verified through the same seal.
+      this.#sealedReason = `stored unseal keys are present but the seal could not decrypt them: ${errText(e)}; fix the seal (its key, credentials or configuration) and reopen the store (restart the server)`;
       this.#log.warn("auto-unseal failed; the store stays sealed", { reason: this.#sealedReason });
     } finally {
       rootKey?.fill(0);
     }
+  }
+
+  /** Records a failed attempt and schedules the next one (through the lifecycle queue). */
+  #scheduleAutoUnseal(e: unknown, afterInit: boolean): void {
+    const prev = this.#autoWait;
+    if (prev !== undefined) clearTimeout(prev.timer);
+    const attempts = (prev?.attempts ?? 0) + 1;
+    const delay = autoUnsealDelayMs(attempts, this.#retry);
+    const signal = this.#autoAbort.signal;
+    const timer = setTimeout(() => {
+      this.#serial(async () => {
+        if (this.#autoWait?.timer !== timer || signal.aborted || this.#closed) return;
+        if (!this.#barrier.sealed) {
+          this.#stopAutoUnseal();
+          return;
+        }
+        this.#log.info("auto-unseal: trying again", { seal: this.#seal.type, attempt: attempts + 1 });
+        await this.#autoUnseal(afterInit);
+      }).catch((err: unknown) => {
+        this.#log.error("auto-unseal attempt failed unexpectedly", { error: errText(err) });
+      });
+    }, delay);
+    // Like the rotation timer: a store waiting for its seal does not keep the process alive.
+    timer.unref();
+    const now = Date.now();
+    this.#autoWait = {
+      seal: this.#seal.type,
+      attempts,
+      lastError: errText(e),
+      lastAttemptAt: new Date(now),
+      nextAttemptAt: new Date(now + delay),
+      maxDelayMs: this.#retry.maxDelayMs,
+      timer,
+      afterInit: afterInit || prev?.afterInit === true,
+    };
+    this.#log.warn(`auto-unseal: the ${this.#seal.type} seal is unreachable; retrying`, {
+      seal: this.#seal.type,
+      attempt: attempts,
+      error: errText(e),
+      retryInMs: delay,
+      maxDelayMs: this.#retry.maxDelayMs,
+    });
+  }
+
+  #stopAutoUnseal(): void {
+    if (this.#autoWait !== undefined) clearTimeout(this.#autoWait.timer);
+    this.#autoWait = undefined;
+  }
+
+  /** `status().sealedReason` while waiting for the seal. */
+  #waitReason(w: AutoUnsealWait & { afterInit: boolean }): string {
+    const next = Math.max(0, w.nextAttemptAt.getTime() - Date.now());
+    return (
+      `${w.afterInit ? "initialized, but unsealing right after init failed; " : ""}` +
+      `waiting for the ${w.seal} seal (${w.lastError}): retrying with backoff up to every ${formatDelay(w.maxDelayMs)}, ` +
+      `next attempt in ${formatDelay(next)} (${w.attempts} failed so far); the store unseals by itself when the seal is reachable`
+    );
   }
 
   /** Everything an unsealed node does: seal key upgrade, rewrap after migration, HA, timers. */
@@ -1366,6 +1497,7 @@ export class SealedStore {
 
   async #sealNow(): Promise<void> {
     this.#sealings++;
+    this.#stopAutoUnseal();
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     if (this.#rotateTimer !== undefined) clearInterval(this.#rotateTimer);
