@@ -8,9 +8,11 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { CloudHsmSeal, createCloudHsmSeal } from "./cloudhsm-seal.js";
 import {
+  CLOUDHSM_CONFIG_KEYS,
   CLOUDHSM_DEFAULT_LIB,
   CLOUDHSM_FIRST_SLOT,
   CLOUDHSM_GCM_MAX_BYTES,
+  checkCloudHsmConfig,
   parseCloudHsmConfig,
   resolveCloudHsmOptions,
   splitCloudHsmPin,
@@ -317,5 +319,56 @@ describe("credentials stay out of logs", () => {
     const shown = inspect(seal, { depth: 10 });
     expect(shown).not.toContain("password-that-must-not-leak");
     expect(JSON.stringify(seal)).not.toContain("password-that-must-not-leak");
+  });
+});
+
+describe("checkCloudHsmConfig (every problem of the block at once)", () => {
+  it("reports unknown keys, the PIN, the cluster settings and the profile's limits together", () => {
+    const issues = checkCloudHsmConfig(
+      {
+        key_label: "k",
+        pin: "no-colon",
+        clusterid: "cluster-abc",
+        cluster_id: "nope",
+        access_key: "AKIA",
+        max_parallel: "0",
+      },
+      {},
+    );
+    expect(issues.map((i) => i.field)).toEqual(["clusterid", "pin", "cluster_id", "region", "secret_key"]);
+    expect(issues[0]?.message).toMatch(
+      /^unknown setting; the cloudhsm seal knows the pkcs11 seal's settings/,
+    );
+    expect(issues[1]?.message).toMatch(/the PIN has no ":"/);
+    expect(issues.some((i) => i.message.includes("no-colon"))).toBe(false);
+  });
+
+  it("after the profile, the PKCS#11 settings and CloudHSM's own limits", () => {
+    expect(checkCloudHsmConfig({ ...BLOCK, max_parallel: "0", rsa_oaep_hash: "md5" }, {})).toEqual([
+      { field: "rsa_oaep_hash", message: expect.stringMatching(/is not supported; use sha1/) },
+      { field: "max_parallel", message: expect.stringMatching(/from 1 to 1024/) },
+    ]);
+    expect(checkCloudHsmConfig({ ...BLOCK, mechanism: "0x0009", max_direct_bytes: "16385" }, {})).toEqual([
+      { field: "mechanism", message: expect.stringMatching(/seals with CKM_AES_GCM/) },
+      { field: "max_direct_bytes", message: expect.stringMatching(/at most 16384 bytes/) },
+    ]);
+  });
+
+  it("the first problem is the error createCloudHsmSeal throws", () => {
+    for (const config of [
+      { ...BLOCK, pin: "x", cluster_id: "nope" },
+      { ...BLOCK, region: "eu-west-1", max_parallel: "0" },
+      { ...BLOCK, mechanism: "0x0009", max_direct_bytes: "16385" },
+      { ...BLOCK, clusterid: "c", user: "u" },
+    ]) {
+      const err = configError(() => createCloudHsmSeal(config, {}));
+      expect(checkCloudHsmConfig(config, {})[0]?.field).toBe(err.field);
+    }
+  });
+
+  it("a valid block has no issues; every accepted key is listed", () => {
+    expect(checkCloudHsmConfig({ ...BLOCK, cluster_id: "cluster-abc", region: "us-east-1" }, {})).toEqual([]);
+    for (const k of ["lib", "cluster_id", "clusterId", "password", "logger"])
+      expect(CLOUDHSM_CONFIG_KEYS).toContain(k);
   });
 });

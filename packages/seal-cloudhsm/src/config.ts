@@ -1,9 +1,17 @@
 import { SealConfigError } from "@bulwark/seal";
 import {
   CKM_AES_GCM,
+  checkPkcs11Options,
+  inspectPkcs11Config,
+  PKCS11_CONFIG_KEYS,
   type Pkcs11SealOptions,
-  parsePkcs11Config,
+  type ResolvedPkcs11Config,
+  resolvePkcs11Options,
   resolveSecretRef,
+  type SealConfigIssue,
+  SealConfigProblems,
+  sealConfigIssue,
+  withoutReported,
 } from "@bulwark/seal-pkcs11";
 import type { CloudHsmApiClient } from "./cluster.js";
 
@@ -142,15 +150,16 @@ function resolvePin(o: CloudHsmSealOptions): { pin: string; user: string } {
   return { pin: `${user}:${password}`, user };
 }
 
-function resolveCluster(o: CloudHsmSealOptions): ResolvedClusterConfig | undefined {
-  const clusterId = optString("cluster_id", o.clusterId);
-  const region = optString("region", o.region);
-  const endpoint = optString("endpoint", o.endpoint);
-  const accessKey = optString("access_key", o.accessKey);
-  const secretKey = optString("secret_key", o.secretKey);
-  const sessionToken = optString("session_token", o.sessionToken);
-  const requireActive = parseBool("require_active_cluster", o.requireActiveCluster);
+function resolveCluster(o: CloudHsmSealOptions, p: SealConfigProblems): ResolvedClusterConfig | undefined {
+  const clusterId = p.run(() => optString("cluster_id", o.clusterId));
+  const region = p.run(() => optString("region", o.region));
+  const endpoint = p.run(() => optString("endpoint", o.endpoint));
+  const accessKey = p.run(() => optString("access_key", o.accessKey));
+  const secretKey = p.run(() => optString("secret_key", o.secretKey));
+  const sessionToken = p.run(() => optString("session_token", o.sessionToken));
+  const requireActive = p.run(() => parseBool("require_active_cluster", o.requireActiveCluster));
   if (clusterId === undefined) {
+    if (p.has("cluster_id")) return undefined;
     const stray = [
       ["region", region],
       ["endpoint", endpoint],
@@ -161,47 +170,48 @@ function resolveCluster(o: CloudHsmSealOptions): ResolvedClusterConfig | undefin
       ["cloudHsmClient", o.cloudHsmClient],
     ].find(([, v]) => v !== undefined);
     if (stray !== undefined) {
-      fail(
+      p.add(
         stray[0] as string,
         "is used only by the cluster check; set cluster_id (cluster-…) to enable it, or remove this setting",
       );
     }
     return undefined;
   }
+  const before = p.list.length;
   if (!/^cluster-[a-z0-9]+$/i.test(clusterId)) {
-    fail("cluster_id", `${JSON.stringify(clusterId)} is not a CloudHSM cluster id (cluster-<id>)`);
+    p.add("cluster_id", `${JSON.stringify(clusterId)} is not a CloudHSM cluster id (cluster-<id>)`);
   }
-  if (region === undefined && o.cloudHsmClient === undefined) {
-    fail("region", "set region (or AWS_REGION) to the cluster's AWS region for the CloudHSM API");
+  if (region === undefined && o.cloudHsmClient === undefined && !p.has("region")) {
+    p.add("region", "set region (or AWS_REGION) to the cluster's AWS region for the CloudHSM API");
   }
-  if ((accessKey === undefined) !== (secretKey === undefined)) {
-    fail(accessKey === undefined ? "access_key" : "secret_key", "set access_key and secret_key together");
-  }
-  if (sessionToken !== undefined && accessKey === undefined) {
-    fail("session_token", "needs access_key and secret_key");
+  if ((accessKey === undefined) !== (secretKey === undefined) && !p.has("access_key", "secret_key")) {
+    p.add(accessKey === undefined ? "access_key" : "secret_key", "set access_key and secret_key together");
+  } else if (sessionToken !== undefined && accessKey === undefined && !p.has("access_key")) {
+    p.add("session_token", "needs access_key and secret_key");
   }
   if (endpoint !== undefined) {
-    let url: URL;
+    let url: URL | undefined;
     try {
       url = new URL(endpoint);
     } catch {
-      return fail(
+      p.add(
         "endpoint",
         `${JSON.stringify(endpoint)} is not a URL (https://cloudhsmv2.<region>.amazonaws.com)`,
       );
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      fail("endpoint", `${JSON.stringify(endpoint)} must be an http(s) URL`);
+    if (url !== undefined && url.protocol !== "https:" && url.protocol !== "http:") {
+      p.add("endpoint", `${JSON.stringify(endpoint)} must be an http(s) URL`);
     }
   }
   const timeoutMs = o.clusterTimeoutMs ?? CLOUDHSM_DEFAULT_CLUSTER_TIMEOUT_MS;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 120_000) {
-    fail("clusterTimeoutMs", `${timeoutMs} must be an integer from 1 to 120000`);
+    p.add("clusterTimeoutMs", `${timeoutMs} must be an integer from 1 to 120000`);
   }
   const client = o.cloudHsmClient;
   if (client !== undefined && typeof (client as Partial<CloudHsmApiClient>).send !== "function") {
-    fail("cloudHsmClient", "must have a send(command) method (a CloudHSMV2Client)");
+    p.add("cloudHsmClient", "must have a send(command) method (a CloudHSMV2Client)");
   }
+  if (p.list.length > before) return undefined;
   return {
     clusterId,
     region: region ?? "",
@@ -232,21 +242,38 @@ export function resolveCloudHsmOptions(o: CloudHsmSealOptions): {
   pkcs11: Pkcs11SealOptions;
   profile: ResolvedProfile;
 } {
+  const p = new SealConfigProblems();
+  const resolved = resolveCloudHsmInto(o, p);
+  p.throwFirst();
+  return resolved as { pkcs11: Pkcs11SealOptions; profile: ResolvedProfile };
+}
+
+function resolveCloudHsmInto(
+  o: CloudHsmSealOptions,
+  p: SealConfigProblems,
+): { pkcs11: Pkcs11SealOptions; profile: ResolvedProfile } | undefined {
   if (typeof o !== "object" || o === null) {
-    fail("options", 'pass { pin: "<user>:<password>" (or user + password), key_label, … }');
+    p.add("options", 'pass { pin: "<user>:<password>" (or user + password), key_label, … }');
+    return undefined;
   }
   const raw = o as CloudHsmSealOptions & Record<string, unknown>;
   // The profile exists to set these; a contradicting value is a configuration mistake.
-  if (raw.hsmGeneratedIv !== undefined && parseBool("hsmGeneratedIv", raw.hsmGeneratedIv) === false) {
-    fail("hsmGeneratedIv", "CloudHSM always generates the AES-GCM IV itself; remove this setting");
+  if (raw.hsmGeneratedIv !== undefined) {
+    const iv = p.run(() => parseBool("hsmGeneratedIv", raw.hsmGeneratedIv));
+    if (iv === false) {
+      p.add("hsmGeneratedIv", "CloudHSM always generates the AES-GCM IV itself; remove this setting");
+    }
   }
   if (raw.gcmIvBits !== undefined)
-    fail("gcmIvBits", "is fixed by the CloudHSM profile (0, as AWS's samples pass)");
-  const { pin, user } = resolvePin(o);
-  const cluster = resolveCluster(o);
+    p.add("gcmIvBits", "is fixed by the CloudHSM profile (0, as AWS's samples pass)");
+  // The PIN's rules depend on each other: one problem with it at a time.
+  const pin = p.run(() => resolvePin(o));
+  const cluster = resolveCluster(o, p);
   if (o.logger !== undefined && typeof (o.logger as Partial<CloudHsmSealLogger>).warn !== "function") {
-    fail("logger", "must have a warn(message, fields) method");
+    p.add("logger", "must have a warn(message, fields) method");
   }
+  const lib = p.run(() => optString("lib", o.lib));
+  if (p.list.length > 0 || pin === undefined) return undefined;
   const {
     user: _user,
     password: _password,
@@ -265,8 +292,8 @@ export function resolveCloudHsmOptions(o: CloudHsmSealOptions): {
   const noToken = rest.slot === undefined && rest.tokenLabel === undefined && rest.serial === undefined;
   const pkcs11: Pkcs11SealOptions = {
     ...rest,
-    lib: optString("lib", o.lib) ?? CLOUDHSM_DEFAULT_LIB,
-    pin,
+    lib: lib ?? CLOUDHSM_DEFAULT_LIB,
+    pin: pin.pin,
     ...(noToken ? { slot: CLOUDHSM_FIRST_SLOT } : {}),
     // GCM the CloudHSM way: a zeroed 12-byte IV in, the HSM's IV read back after C_Encrypt,
     // ulIvBits 0 as in AWS's samples; values above 16 KiB through an HSM-wrapped data key.
@@ -279,12 +306,38 @@ export function resolveCloudHsmOptions(o: CloudHsmSealOptions): {
   return {
     pkcs11,
     profile: {
-      user,
+      user: pin.user,
       cluster,
       logger: o.logger ?? consoleLogger,
       keyIdConfigured: rest.keyId !== undefined && rest.keyId !== "",
     },
   };
+}
+
+/**
+ * What the CloudHSM profile refuses in an otherwise valid PKCS#11 configuration (the same rules
+ * and messages as `CloudHsmSeal`'s constructor): another mechanism than AES-GCM, and direct
+ * encryption above CloudHSM's 16 KiB per call.
+ */
+export function cloudHsmProfileProblems(config: ResolvedPkcs11Config): SealConfigError[] {
+  const problems: SealConfigError[] = [];
+  if (config.mechanism !== CKM_AES_GCM) {
+    problems.push(
+      new SealConfigError(
+        "mechanism",
+        'the CloudHSM profile seals with CKM_AES_GCM (0x1087) and the HSM-generated IV; for RSA-OAEP use seal "pkcs11" with a key pair created in cloudhsm-cli',
+      ),
+    );
+  }
+  if (config.maxDirectBytes > CLOUDHSM_GCM_MAX_BYTES) {
+    problems.push(
+      new SealConfigError(
+        "max_direct_bytes",
+        `is ${config.maxDirectBytes}, but CloudHSM encrypts at most ${CLOUDHSM_GCM_MAX_BYTES} bytes per AES-GCM call; larger values use an HSM-wrapped data key anyway`,
+      ),
+    );
+  }
+  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,8 +391,54 @@ export function parseCloudHsmConfig(
   config: Record<string, unknown> | CloudHsmSealOptions,
   env: Record<string, string | undefined> = process.env,
 ): CloudHsmSealOptions {
+  const p = new SealConfigProblems();
+  const options = parseInto(config, env, p);
+  p.throwFirst();
+  return options;
+}
+
+/** Every setting a CloudHSM seal block accepts: the pkcs11 seal's and the CloudHSM ones. */
+export const CLOUDHSM_CONFIG_KEYS: readonly string[] = [
+  ...PKCS11_CONFIG_KEYS,
+  ...PROFILE_FIELDS.map((f) => f.vault),
+  ...PROFILE_FIELDS.map((f) => f.option),
+  ...OBJECT_ONLY,
+];
+
+/**
+ * Every problem of a CloudHSM seal block at once — what `createCloudHsmSeal` would refuse, in the
+ * order it checks — as setting + message; `[]` when it would accept the block. Loads no library
+ * and contacts neither the HSM nor the CloudHSM API.
+ */
+export function checkCloudHsmConfig(
+  config: Record<string, unknown> | CloudHsmSealOptions,
+  env: Record<string, string | undefined> = process.env,
+): SealConfigIssue[] {
+  const parse = new SealConfigProblems();
+  const options = parseInto(config, env, parse);
+  const profile = new SealConfigProblems();
+  const resolved = resolveCloudHsmInto(options, profile);
+  const problems = [...parse.list, ...withoutReported(profile.list, parse.list)];
+  if (resolved !== undefined) {
+    const pkcs11 = checkPkcs11Options(resolved.pkcs11);
+    problems.push(...withoutReported(pkcs11, problems));
+    if (pkcs11.length === 0) {
+      problems.push(
+        ...withoutReported(cloudHsmProfileProblems(resolvePkcs11Options(resolved.pkcs11)), problems),
+      );
+    }
+  }
+  return problems.map(sealConfigIssue);
+}
+
+function parseInto(
+  config: Record<string, unknown> | CloudHsmSealOptions,
+  env: Record<string, string | undefined>,
+  p: SealConfigProblems,
+): CloudHsmSealOptions {
   if (typeof config !== "object" || config === null) {
-    fail("config", 'pass the seal block as an object, e.g. { pin: "<user>:<password>", key_label }');
+    p.add("config", 'pass the seal block as an object, e.g. { pin: "<user>:<password>", key_label }');
+    return {};
   }
   const pkcs11Block: Record<string, unknown> = {};
   const profile = new Map<keyof CloudHsmSealOptions, unknown>();
@@ -356,7 +455,10 @@ export function parseCloudHsmConfig(
       continue;
     }
     const previous = seenAs.get(spec.option);
-    if (previous !== undefined) fail(key, `is given twice (also as ${previous}); keep one`);
+    if (previous !== undefined) {
+      p.add(key, `is given twice (also as ${previous}); keep one`);
+      continue;
+    }
     seenAs.set(spec.option, key);
     if (value !== undefined && value !== null && value !== "") profile.set(spec.option, value);
   }
@@ -365,19 +467,19 @@ export function parseCloudHsmConfig(
   const pkcs11Env = credsInBlock
     ? Object.fromEntries(Object.entries(env).filter(([k]) => !PIN_ENV.includes(k)))
     : env;
-  let parsed: Pkcs11SealOptions;
-  try {
-    parsed = parsePkcs11Config(pkcs11Block, pkcs11Env);
-  } catch (err) {
+  const inspected = inspectPkcs11Config(pkcs11Block, pkcs11Env);
+  const parsed = inspected.options;
+  for (const err of inspected.problems) {
     // The PKCS#11 parser lists its own keys for a typo; add ours.
-    if (err instanceof SealConfigError && /unknown setting/.test(err.message)) {
-      throw new SealConfigError(
-        err.field,
-        `unknown setting; the cloudhsm seal knows the pkcs11 seal's settings and ${PROFILE_FIELDS.map((f) => f.vault).join(", ")}`,
-        { cause: err },
+    if (/unknown setting/.test(err.message)) {
+      p.list.push(
+        new SealConfigError(
+          err.field,
+          `unknown setting; the cloudhsm seal knows the pkcs11 seal's settings and ${PROFILE_FIELDS.map((f) => f.vault).join(", ")}`,
+          { cause: err },
+        ),
       );
-    }
-    throw err;
+    } else p.list.push(err);
   }
   const clusterFields = new Set<keyof CloudHsmSealOptions>(["region", "endpoint", "requireActiveCluster"]);
   const clusterConfigured = profile.has("clusterId") || !!env.BULWARK_CLOUDHSM_CLUSTER_ID;
@@ -406,7 +508,10 @@ export function parseCloudHsmConfig(
     if (typeof v === "number" && Number.isSafeInteger(v) && spec.option !== "requireActiveCluster") {
       profile.set(spec.option, String(v));
     }
-    if (spec.secret && typeof v === "string") profile.set(spec.option, resolveSecretRef(spec.vault, v, env));
+    if (spec.secret && typeof v === "string") {
+      const secret = p.run(() => resolveSecretRef(spec.vault, v, env));
+      if (secret !== undefined) profile.set(spec.option, secret);
+    }
   }
   const out: Record<string, unknown> = { ...parsed, ...objects };
   if (out.lib === "") delete out.lib;

@@ -5,6 +5,7 @@ export {
 } from "./cloudhsm-seal.js";
 export type { CloudHsmApiClient, CloudHsmClusterStatus, CloudHsmHsmStatus } from "./cluster.js";
 export {
+  CLOUDHSM_CONFIG_KEYS,
   CLOUDHSM_DEFAULT_CLUSTER_TIMEOUT_MS,
   CLOUDHSM_DEFAULT_LIB,
   CLOUDHSM_DEFAULT_RETRY_BASE_MS,
@@ -12,6 +13,8 @@ export {
   CLOUDHSM_GCM_MAX_BYTES,
   type CloudHsmSealLogger,
   type CloudHsmSealOptions,
+  checkCloudHsmConfig,
+  cloudHsmProfileProblems,
   parseCloudHsmConfig,
   splitCloudHsmPin,
 } from "./config.js";

@@ -7,6 +7,7 @@ export {
   type Pkcs11TraceEvent,
   parsePkcs11Config,
   type ResolvedPkcs11Config,
+  resolveOptions as resolvePkcs11Options,
   resolveSecretRef,
   type SealConfigIssue,
   SealConfigProblems,
