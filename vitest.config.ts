@@ -6,6 +6,10 @@ const jsonReport = process.env.BULWARK_TEST_JSON;
 export default defineConfig({
   test: {
     projects: ["packages/*", "apps/*"],
+    // Last resort against leftover test processes: kills, after the run, every process group a test
+    // worker started and could not stop itself (a worker killed outright). See
+    // packages/core/test/support/processes.ts.
+    globalSetup: ["packages/core/test/support/global-setup.ts"],
     ...(jsonReport ? { reporters: ["default", "json"], outputFile: { json: jsonReport } } : {}),
   },
 });

@@ -6,9 +6,13 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../src/config/load.js";
 import { requireBuild, runBin, SERVER_DIR, type ServerProcess, startServerProcess } from "./cli-helpers.js";
+
+// Starts `bulwark server` processes: generous limits for a loaded 2-core machine (every test's
+// servers are stopped after it however it ends: packages/core/test/support/vitest-setup.ts).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 let dir: string;
 const running: ServerProcess[] = [];
@@ -39,10 +43,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-// Each step spawns a Node process (~0.3 s); the default 5 s per test is too tight on a busy CI machine.
-describe("bulwark server -config (file storage, Shamir) driven by the bulwark CLI", {
-  timeout: 60_000,
-}, () => {
+describe("bulwark server -config (file storage, Shamir) driven by the bulwark CLI", () => {
   let keys: string[] = [];
   let rootToken = "";
 
@@ -98,7 +99,7 @@ describe("bulwark server -config (file storage, Shamir) driven by the bulwark CL
 
   it("operator migrate copies the stopped server's storage; a server on the copy unseals with the same keys", async () => {
     const migrate = await runBin(["operator", "migrate", `-config=${join(dir, "migrate.hcl")}`]);
-    expect(migrate.code).toBe(0);
+    expect(migrate.code, migrate.stderr).toBe(0);
     expect(migrate.stdout).toMatch(/^Success! All of the keys have been migrated\./);
     expect(migrate.stderr).toMatch(/copied \d+ entries/);
     const again = await runBin([

@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { runGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
 import { main } from "../src/cli/program.js";
 
 export const SERVER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -48,53 +49,67 @@ export async function cli(
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
-/** Runs the built `bulwark` binary as a child process and waits for it to exit. */
-export function runBin(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+/** A CLI command (one request) that has not finished in this long is hung: killed, reported. */
+const CLI_TIMEOUT_MS = 60_000;
+/** How long a server may take to print its banner after it was started. */
+const START_TIMEOUT_MS = 60_000;
+/** How long a stopped server may take to drain and seal before its process group is SIGKILLed. */
+const STOP_GRACE_MS = 15_000;
+
+/**
+ * Runs the built `bulwark` binary as a child process (in its own process group, killed with the
+ * test if the test ends first) and waits for it to exit.
+ */
+export async function runBin(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<CliResult> {
+  const r = await runGroup(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    timeoutMs: CLI_TIMEOUT_MS,
+    description: `bulwark ${args[0] ?? ""}`,
   });
+  const stderr = r.timedOut
+    ? `${r.stderr}\n[test] bulwark ${args.join(" ")} killed after ${CLI_TIMEOUT_MS} ms`
+    : r.stderr;
+  return { code: r.code ?? -1, stdout: r.stdout, stderr };
 }
 
 export interface ServerProcess {
   child: ChildProcess;
   address: string;
   output(): string;
-  /** Sends SIGTERM and resolves with the exit code. */
+  /**
+   * Sends `signal` (default SIGTERM) to the server's process group, SIGKILL to the group if it is
+   * still there after a grace; resolves with the exit code (null when killed by a signal).
+   */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `bulwark server …` and resolves once its banner names the listening address. */
+/**
+ * Starts `bulwark server …` in its own process group and resolves once its banner names the
+ * listening address. The vitest setup file stops the group when the test (or, when started in a
+ * `beforeAll`, the file) ends, however it ends.
+ */
 export function startServerProcess(
   args: string[],
   env: Record<string, string | undefined> = {},
 ): Promise<ServerProcess> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, "server", ...args], {
+    const group = spawnGroup(process.execPath, [BIN, "server", ...args], {
       env: { PATH: process.env.PATH, ...env },
       stdio: ["ignore", "pipe", "pipe"],
+      description: "bulwark server",
     });
+    const { child } = group;
     let out = "";
     let settled = false;
-    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      child.kill("SIGKILL");
-      reject(new Error(`the server did not start within 20 s:\n${out}`));
-    }, 20_000);
+      void group.stop(0);
+      reject(new Error(`the server did not start within ${START_TIMEOUT_MS / 1000} s:\n${out}`));
+    }, START_TIMEOUT_MS);
     const onData = (d: Buffer) => {
       out += d.toString();
       const m = /Api Address: (\S+)/.exec(out);
@@ -106,15 +121,19 @@ export function startServerProcess(
           address: m[1] as string,
           output: () => out,
           async stop(signal = "SIGTERM") {
-            if (child.exitCode !== null) return child.exitCode;
-            child.kill(signal);
-            return exited;
+            return (await group.stop(STOP_GRACE_MS, signal)).code;
           },
         });
       }
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
+    child.on("error", (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(err);
+    });
     child.on("exit", (code) => {
       if (settled) return;
       settled = true;

@@ -4,7 +4,7 @@
  * unsealed by KMS without operator action, reporting the seal type and recovery seal.
  */
 import nodeVault from "node-vault";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   LOCAL_CREDENTIALS,
   type LocalKms,
@@ -12,6 +12,10 @@ import {
   startLocalKms,
 } from "../../../packages/seal-awskms/test/local-kms.js";
 import { cliMissing, type ServerProcess, startServerProcess, tempDir } from "./helpers/server-process.js";
+
+// Starts `bulwark server` processes: generous limits for a loaded 2-core machine (every test's
+// servers are stopped after it however it ends: packages/core/test/support/vitest-setup.ts).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const missing = cliMissing();
 if (missing !== undefined && process.env.CI === "true") throw new Error(missing);

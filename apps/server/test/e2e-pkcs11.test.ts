@@ -7,7 +7,7 @@
  * SOFTHSM2_CONF passed to the server process).
  */
 import nodeVault from "node-vault";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type SoftHsm,
   type SoftHsmToken,
@@ -21,6 +21,10 @@ import {
   startServerProcess,
   tempDir,
 } from "./helpers/server-process.js";
+
+// Starts `bulwark server` processes: generous limits for a loaded 2-core machine (every test's
+// servers are stopped after it however it ends: packages/core/test/support/vitest-setup.ts).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const missing = cliMissing();
 if (missing !== undefined && process.env.CI === "true") throw new Error(missing);

@@ -9,8 +9,12 @@ import { randomBytes } from "node:crypto";
 import { parseSealWrapped, SEAL_WRAP_CANARY } from "@bulwark/seal";
 import { FileBackend } from "@bulwark/storage-file";
 import nodeVault from "node-vault";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { cliMissing, type ServerProcess, startServerProcess, tempDir } from "./helpers/server-process.js";
+
+// Starts `bulwark server` processes: generous limits for a loaded 2-core machine (every test's
+// servers are stopped after it however it ends: packages/core/test/support/vitest-setup.ts).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const missing = cliMissing();
 if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
@@ -105,7 +109,8 @@ describe.skipIf(missing !== undefined)("e2e: seal-wrapped KV mount (file storage
   });
 
   it("a restart auto-unseals without operator action and the wrapped data reads back", async () => {
-    server = await startServerProcess({ config, dir, port: server.port });
+    // The next test reads this server's logs: it lives until the file ends.
+    server = await startServerProcess({ config, dir, port: server.port, scope: "file" });
     vault = nodeVault({ endpoint: server.address, apiVersion: "v1", token: root });
     expect(await vault.status()).toMatchObject({ sealed: false, type: "static", recovery_seal: true });
     expect((await vault.read("wrapped/data/db")).data.data).toEqual({ password: `${SECRET}-2` });

@@ -5,9 +5,13 @@
  * debug log holds none of the secrets used.
  */
 import nodeVault from "node-vault";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { request } from "./helpers/http.js";
 import { cliMissing, type ServerProcess, startServerProcess, tempDir } from "./helpers/server-process.js";
+
+// Starts `bulwark server` processes: generous limits for a loaded 2-core machine (every test's
+// servers are stopped after it however it ends: packages/core/test/support/vitest-setup.ts).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const missing = cliMissing();
 if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
@@ -48,7 +52,8 @@ async function status(p: Promise<unknown>): Promise<number> {
 async function restart(): Promise<void> {
   await server.stop();
   logs.push(server.output());
-  server = await startServerProcess({ config, dir, port: server.port });
+  // Later tests use the restarted server: it lives until the file ends.
+  server = await startServerProcess({ config, dir, port: server.port, scope: "file" });
 }
 
 /** node-vault's tokenCreate switches the client to the new token (tokenSource); keep root. */

@@ -1,15 +1,16 @@
 /**
  * End-to-end fixture: `node bin/bulwark.mjs server -config <file>` as a child process (the built
  * CLI, as operators run it) on a free loopback port, its stdout/stderr captured for the log scans.
- * Every process started here is killed in `stop()` and, as a last resort, when the test process
- * exits.
+ * Every process runs in its own process group (packages/core/test/support/processes.ts): `stop()`
+ * and, whatever way the test ends (a timeout included), the vitest setup file stop the whole group,
+ * SIGKILL after a grace.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { fileScope, runGroup, spawnGroup } from "../../../../packages/core/test/support/processes.js";
 import { request } from "./http.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,49 +35,45 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A CLI command (one request) that has not finished in this long is hung: killed, reported. */
+const CLI_TIMEOUT_MS = 60_000;
+/** How long a server may take to answer `sys/health` after it was started. */
+const START_TIMEOUT_MS = 60_000;
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `bulwark-${prefix}-`));
 }
-
-const children = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
 
 export interface ServerProcess {
   address: string;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
-  /** SIGTERM (graceful: drain, seal), SIGKILL after `timeoutMs`. Resolves with the exit code. */
+  /**
+   * SIGTERM to the server's process group (graceful: drain, seal), SIGKILL to the group after
+   * `timeoutMs`. Resolves with the exit code (null when it had to be killed).
+   */
   stop(timeoutMs?: number): Promise<number | null>;
   /** Resolves when the process has exited (however). */
   exited: Promise<number | null>;
 }
 
-/** Runs the `bulwark` CLI to completion (for `operator …` commands). */
-export function runCli(
+/** Runs the `bulwark` CLI to completion (for `operator …` commands), in its own process group. */
+export async function runCli(
   args: string[],
   env: Record<string, string> = {},
   input?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: SERVER_DIR,
-      env: { ...process.env, ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString("utf8");
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString("utf8");
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(input ?? "");
+  const r = await runGroup(process.execPath, [BIN, ...args], {
+    cwd: SERVER_DIR,
+    env: { ...process.env, ...env },
+    ...(input === undefined ? {} : { input }),
+    timeoutMs: CLI_TIMEOUT_MS,
+    description: `bulwark ${args[0] ?? ""}`,
   });
+  const stderr = r.timedOut
+    ? `${r.stderr}\n[test] bulwark ${args.join(" ")} killed after ${CLI_TIMEOUT_MS} ms`
+    : r.stderr;
+  return { code: r.code, stdout: r.stdout, stderr };
 }
 
 /**
@@ -88,17 +85,24 @@ export async function startServerProcess(opts: {
   dir?: string;
   env?: Record<string, string>;
   port?: number;
+  /**
+   * `test` (default inside a test): stopped when the test ends, however it ends. `file`: the server
+   * outlives the test that started it (a later test uses it), stopped when the file ends.
+   */
+  scope?: "test" | "file";
 }): Promise<ServerProcess & { port: number; configFile: string }> {
   const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? tempDir("e2e");
   const configFile = join(dir, `server-${port}.hcl`);
   writeFileSync(configFile, opts.config.replaceAll("{{PORT}}", String(port)));
-  const child = spawn(process.execPath, [BIN, "server", "-config", configFile], {
+  const group = spawnGroup(process.execPath, [BIN, "server", "-config", configFile], {
     cwd: SERVER_DIR,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
+    description: `bulwark server on port ${port}`,
+    ...(opts.scope === "file" ? { scope: fileScope } : {}),
   });
-  children.add(child);
+  const { child } = group;
   let out = "";
   child.stdout?.on("data", (d: Buffer) => {
     out += d.toString("utf8");
@@ -106,18 +110,13 @@ export async function startServerProcess(opts: {
   child.stderr?.on("data", (d: Buffer) => {
     out += d.toString("utf8");
   });
-  const exited = new Promise<number | null>((r) =>
-    child.on("exit", (code) => {
-      children.delete(child);
-      r(code);
-    }),
-  );
+  const exited = group.exited.then((e) => e.code);
   let done = false;
   void exited.then(() => {
     done = true;
   });
   const address = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (done) throw new Error(`bulwark server exited during start:\n${out}`);
     try {
@@ -125,8 +124,8 @@ export async function startServerProcess(opts: {
       break;
     } catch {
       if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(`bulwark server did not answer within 30 s:\n${out}`);
+        await group.stop(0);
+        throw new Error(`bulwark server did not answer within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -138,14 +137,7 @@ export async function startServerProcess(opts: {
     exited,
     output: () => out,
     async stop(timeoutMs = 15_000) {
-      if (done) return exited;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
+      return (await group.stop(timeoutMs)).code;
     },
   };
 }
