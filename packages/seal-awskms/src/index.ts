@@ -26,8 +26,11 @@ export {
   kmsApiFromClient,
 } from "./kms-api.js";
 export {
+  AWSKMS_CONFIG_KEYS,
+  type AwsKmsConfigIssue,
   type AwsKmsSealLogger,
   type AwsKmsSealOptions,
+  checkAwsKmsSealConfig,
   DEFAULT_REGION,
   ENDPOINT_ENV_VARS,
   type EnvLike,

@@ -3,6 +3,8 @@ import { configError } from "@bulwark/seal/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  AWSKMS_CONFIG_KEYS,
+  checkAwsKmsSealConfig,
   checkKeyId,
   checkRegion,
   DEFAULTS,
@@ -410,5 +412,57 @@ describe("parseBoolean", () => {
     expect(parseBoolean("b", "1")).toBe(true);
     expect(parseBoolean("b", "0")).toBe(false);
     expect(() => parseBoolean("b", "yes")).toThrow(SealConfigError);
+  });
+});
+
+describe("checkAwsKmsSealConfig (every problem of the block at once)", () => {
+  it("reports unknown keys, bad values and missing pairs together, in check order", () => {
+    const issues = checkAwsKmsSealConfig(
+      {
+        kms_key_id: "not a key",
+        regoin: "us-east-1",
+        request_timeout: "soon",
+        access_key: "AKID",
+        max_retries: "11",
+        endpoint: "kms.local:4599",
+      },
+      {},
+    );
+    expect(issues.map((i) => i.field)).toEqual([
+      "regoin",
+      "request_timeout",
+      "max_retries",
+      "kms_key_id",
+      "secret_key",
+      "endpoint",
+    ]);
+    expect(issues[0]?.message).toMatch(/^is not an awskms seal setting \(check the spelling\); known keys:/);
+    expect(issues[1]?.message).toMatch(/"soon" is not a duration/);
+    expect(issues[3]?.message).toMatch(/is not a KMS key reference/);
+  });
+
+  it("a missing key id is reported once, with the rest", () => {
+    expect(checkAwsKmsSealConfig({ region: "mars" }, {}).map((i) => i.field)).toEqual([
+      "kms_key_id",
+      "region",
+    ]);
+  });
+
+  it("the first problem is the error parseAwsKmsSealConfig throws", () => {
+    for (const config of [
+      { kms_key_id: KEY, max_retries: "11", region: "mars" },
+      { region: "mars", request_timeout: "20m" },
+      { kms_key_id: KEY, secret_key: "S", role_arn: "x" },
+      { kms_key_id: "bad", bogus: 1 },
+    ]) {
+      const err = configError(() => parseAwsKmsSealConfig(config, {}));
+      expect(checkAwsKmsSealConfig(config, {})[0]?.field).toBe(err.field);
+    }
+  });
+
+  it("a valid block has no issues; every accepted key is listed", () => {
+    expect(checkAwsKmsSealConfig({ kms_key_id: KEY, region: "us-east-1", disabled: "true" }, {})).toEqual([]);
+    for (const k of ["kms_key_id", "kmsKeyId", "health_check_enabled", "disabled", "shared_creds_file"])
+      expect(AWSKMS_CONFIG_KEYS).toContain(k);
   });
 });

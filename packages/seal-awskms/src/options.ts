@@ -376,50 +376,115 @@ function fieldName(f: OptionField, vault: boolean): string {
   return Object.entries(VAULT_CONFIG_KEYS).find(([, v]) => v === f)?.[0] ?? f;
 }
 
+/** One problem of a seal block: the setting to fix and what to do (without the error's prefix). */
+export interface AwsKmsConfigIssue {
+  field: string;
+  message: string;
+}
+
+/**
+ * Collects configuration problems instead of stopping at the first, so a block with several
+ * mistakes is reported whole; the throwing functions throw the first one, which is the error
+ * they always threw.
+ */
+class Problems {
+  readonly list: SealConfigError[] = [];
+  /** Runs `fn`; a SealConfigError it throws is recorded and `undefined` returned. */
+  run<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof SealConfigError) {
+        this.list.push(err);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+  has(...fields: string[]): boolean {
+    return this.list.some((e) => fields.includes(e.field));
+  }
+  throwFirst(): void {
+    const first = this.list[0];
+    if (first !== undefined) throw first;
+  }
+}
+
+function issue(err: SealConfigError): AwsKmsConfigIssue {
+  const prefix = `invalid seal configuration \`${err.field}\`: `;
+  return {
+    field: err.field,
+    message: err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message,
+  };
+}
+
 /**
  * Validates options and applies defaults. `vaultNames` only changes which names error messages
  * use (`kms_key_id` vs `kmsKeyId`). Reads no environment.
  */
 export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): ResolvedAwsKmsSealOptions {
+  const p = new Problems();
+  const resolved = resolveInto(options, vaultNames, p);
+  p.throwFirst();
+  return resolved as ResolvedAwsKmsSealOptions;
+}
+
+function resolveInto(
+  options: AwsKmsSealOptions,
+  vaultNames: boolean,
+  p: Problems,
+): ResolvedAwsKmsSealOptions | undefined {
   if (typeof options !== "object" || options === null) {
-    throw new SealConfigError(
-      "options",
-      'pass an object such as { kmsKeyId: "alias/vault", region: "us-east-1" }',
+    p.list.push(
+      new SealConfigError(
+        "options",
+        'pass an object such as { kmsKeyId: "alias/vault", region: "us-east-1" }',
+      ),
     );
+    return undefined;
   }
   const name = (f: OptionField) => fieldName(f, vaultNames);
   const opt = <T>(f: OptionField, check: (field: string, v: unknown) => T): T | undefined =>
-    options[f] === undefined ? undefined : check(name(f), options[f]);
+    options[f] === undefined ? undefined : p.run(() => check(name(f), options[f]));
   const num = (f: OptionField, def: number, min: number, max: number): number => {
     const v = options[f];
     if (v === undefined) return def;
     if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
       // Durations arrive here in milliseconds, whatever unit the configuration used: say so.
       const ms = DURATION_FIELDS.has(f) ? " ms" : "";
-      throw new SealConfigError(
-        name(f),
-        `must be from ${min}${ms} to ${max}${ms}, got ${JSON.stringify(v)}${typeof v === "number" ? ms : ""}`,
-      );
+      if (!p.has(name(f))) {
+        p.list.push(
+          new SealConfigError(
+            name(f),
+            `must be from ${min}${ms} to ${max}${ms}, got ${JSON.stringify(v)}${typeof v === "number" ? ms : ""}`,
+          ),
+        );
+      }
+      return def;
     }
     return Math.round(v);
   };
 
-  const kmsKeyId = checkKeyId(name("kmsKeyId"), options.kmsKeyId);
+  const kmsKeyId = p.run(() => checkKeyId(name("kmsKeyId"), options.kmsKeyId));
   const accessKeyId = opt("accessKeyId", (f, v) => checkString(f, v));
   const secretAccessKey = opt("secretAccessKey", (f, v) => checkString(f, v, true));
   const sessionToken = opt("sessionToken", (f, v) => checkString(f, v, true));
   // Static credentials come as a pair, as in Vault.
-  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+  const badCredentials = p.has(name("accessKeyId"), name("secretAccessKey"));
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined) && !badCredentials) {
     const missing = accessKeyId === undefined ? name("accessKeyId") : name("secretAccessKey");
-    throw new SealConfigError(
-      missing,
-      `is required when ${accessKeyId === undefined ? name("secretAccessKey") : name("accessKeyId")} is set: static credentials need both`,
+    p.list.push(
+      new SealConfigError(
+        missing,
+        `is required when ${accessKeyId === undefined ? name("secretAccessKey") : name("accessKeyId")} is set: static credentials need both`,
+      ),
     );
-  }
-  if (sessionToken !== undefined && accessKeyId === undefined) {
-    throw new SealConfigError(
-      name("sessionToken"),
-      `needs ${name("accessKeyId")} and ${name("secretAccessKey")} (a session token belongs to temporary credentials)`,
+  } else if (sessionToken !== undefined && accessKeyId === undefined && !badCredentials) {
+    p.list.push(
+      new SealConfigError(
+        name("sessionToken"),
+        `needs ${name("accessKeyId")} and ${name("secretAccessKey")} (a session token belongs to temporary credentials)`,
+      ),
     );
   }
   const roleArn = opt("roleArn", (f, v) => {
@@ -435,29 +500,35 @@ export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): 
   const webIdentityTokenFile = opt("webIdentityTokenFile", (f, v) => checkString(f, v));
   // Assuming a role from base credentials needs the STS client, which this package does not ship;
   // the shared-config route (role_arn + source_profile in ~/.aws/config) does the same through the SDK.
-  if (roleArn !== undefined && webIdentityTokenFile === undefined) {
-    throw new SealConfigError(
-      name("roleArn"),
-      `is only supported with ${name("webIdentityTokenFile")} (web identity / IRSA); to assume a role from other credentials, put role_arn and source_profile in a profile of the shared config file and set ${name("sharedCredsProfile")}`,
-    );
-  }
-  if (webIdentityTokenFile !== undefined && roleArn === undefined) {
-    throw new SealConfigError(
-      name("roleArn"),
-      `is required with ${name("webIdentityTokenFile")}: name the role to assume with the token`,
-    );
-  }
-  if (webIdentityTokenFile !== undefined && accessKeyId !== undefined) {
-    throw new SealConfigError(
-      name("webIdentityTokenFile"),
-      `cannot be combined with ${name("accessKeyId")}/${name("secretAccessKey")}: choose one credential source`,
-    );
+  if (!p.has(name("roleArn"), name("webIdentityTokenFile"))) {
+    if (roleArn !== undefined && webIdentityTokenFile === undefined) {
+      p.list.push(
+        new SealConfigError(
+          name("roleArn"),
+          `is only supported with ${name("webIdentityTokenFile")} (web identity / IRSA); to assume a role from other credentials, put role_arn and source_profile in a profile of the shared config file and set ${name("sharedCredsProfile")}`,
+        ),
+      );
+    } else if (webIdentityTokenFile !== undefined && roleArn === undefined) {
+      p.list.push(
+        new SealConfigError(
+          name("roleArn"),
+          `is required with ${name("webIdentityTokenFile")}: name the role to assume with the token`,
+        ),
+      );
+    } else if (webIdentityTokenFile !== undefined && accessKeyId !== undefined) {
+      p.list.push(
+        new SealConfigError(
+          name("webIdentityTokenFile"),
+          `cannot be combined with ${name("accessKeyId")}/${name("secretAccessKey")}: choose one credential source`,
+        ),
+      );
+    }
   }
 
   for (const f of DURATION_FIELDS) {
     const v = options[f];
     if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v))) {
-      throw new SealConfigError(name(f), `must be a number of milliseconds, got ${JSON.stringify(v)}`);
+      p.list.push(new SealConfigError(name(f), `must be a number of milliseconds, got ${JSON.stringify(v)}`));
     }
   }
   const requestTimeoutMs = num("requestTimeoutMs", DEFAULTS.requestTimeoutMs, 1, 600_000);
@@ -493,7 +564,9 @@ export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): 
       typeof c.decrypt !== "function" ||
       typeof c.describeKey !== "function"
     ) {
-      throw new SealConfigError("client", "must implement describeKey, encrypt and decrypt (see KmsApi)");
+      p.list.push(
+        new SealConfigError("client", "must implement describeKey, encrypt and decrypt (see KmsApi)"),
+      );
     }
   }
   if (options.logger !== undefined) {
@@ -503,27 +576,36 @@ export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): 
       l === null ||
       ["debug", "info", "warn", "error"].some((m) => typeof l[m as keyof AwsKmsSealLogger] !== "function")
     ) {
-      throw new SealConfigError("logger", "must have debug, info, warn and error methods");
+      p.list.push(new SealConfigError("logger", "must have debug, info, warn and error methods"));
     }
   }
 
+  // Read in the order the fields are listed below, so the first problem is always the same one.
+  const region = opt("region", checkRegion);
+  const endpoint = opt("endpoint", checkEndpoint);
+  const sharedCredsFile = opt("sharedCredsFile", (f, v) => checkString(f, v));
+  const sharedCredsProfile = opt("sharedCredsProfile", (f, v) => checkString(f, v));
+  const roleSessionName = opt("roleSessionName", (f, v) => checkString(f, v));
+  const encryptionContext = opt("encryptionContext", (f, v) => Object.freeze(parseEncryptionContext(f, v)));
+  const maxRetries =
+    options.maxRetries === undefined
+      ? DEFAULTS.maxRetries
+      : p.run(() => parseInteger(name("maxRetries"), options.maxRetries, 0, 10));
+  if (p.list.length > 0 || kmsKeyId === undefined || maxRetries === undefined) return undefined;
   return {
     kmsKeyId,
-    region: opt("region", checkRegion),
-    endpoint: opt("endpoint", checkEndpoint),
+    region,
+    endpoint,
     accessKeyId,
     secretAccessKey,
     sessionToken,
-    sharedCredsFile: opt("sharedCredsFile", (f, v) => checkString(f, v)),
-    sharedCredsProfile: opt("sharedCredsProfile", (f, v) => checkString(f, v)),
+    sharedCredsFile,
+    sharedCredsProfile,
     roleArn,
-    roleSessionName: opt("roleSessionName", (f, v) => checkString(f, v)),
+    roleSessionName,
     webIdentityTokenFile,
-    encryptionContext: opt("encryptionContext", (f, v) => Object.freeze(parseEncryptionContext(f, v))),
-    maxRetries:
-      options.maxRetries === undefined
-        ? DEFAULTS.maxRetries
-        : parseInteger(name("maxRetries"), options.maxRetries, 0, 10),
+    encryptionContext,
+    maxRetries,
     requestTimeoutMs,
     retryBaseDelayMs,
     retryMaxDelayMs,
@@ -561,11 +643,54 @@ export function parseAwsKmsSealConfig(
   config: Record<string, unknown> | AwsKmsSealOptions,
   env: EnvLike = process.env,
 ): ResolvedAwsKmsSealOptions {
+  const p = new Problems();
+  const parsed = parseInto(config, env, p);
+  p.throwFirst();
+  return resolveOptions(parsed.options as unknown as AwsKmsSealOptions, parsed.vaultNames);
+}
+
+/** Every setting a `seal "awskms"` block (or a typed options object) accepts. */
+export const AWSKMS_CONFIG_KEYS: readonly string[] = [
+  ...Object.keys(VAULT_CONFIG_KEYS),
+  ...FACTORY_KEYS,
+  "disallowEnvVars",
+  "healthCheckEnabled",
+  ...OPTION_FIELDS,
+  ...OBJECT_ONLY_FIELDS,
+  ...SERVER_KEYS,
+];
+
+/**
+ * Every problem of a `seal "awskms"` block at once — what {@link parseAwsKmsSealConfig} would
+ * refuse, in the order it checks — as setting + message; `[]` when it would accept the block.
+ * Contacts no KMS.
+ */
+export function checkAwsKmsSealConfig(
+  config: Record<string, unknown> | AwsKmsSealOptions,
+  env: EnvLike = process.env,
+): AwsKmsConfigIssue[] {
+  const parse = new Problems();
+  const parsed = parseInto(config, env, parse);
+  const resolve = new Problems();
+  resolveInto(parsed.options as unknown as AwsKmsSealOptions, parsed.vaultNames, resolve);
+  // A setting that is wrong is reported once, not again by the checks that depend on it.
+  const later = resolve.list.filter((e) => !parse.list.some((q) => q.field === e.field));
+  return [...parse.list, ...later].map(issue);
+}
+
+function parseInto(
+  config: Record<string, unknown> | AwsKmsSealOptions,
+  env: EnvLike,
+  p: Problems,
+): { options: Record<string, unknown>; vaultNames: boolean } {
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
-    throw new SealConfigError(
-      "config",
-      'pass the seal "awskms" block as an object, e.g. { kms_key_id: "alias/vault", region: "us-east-1" }',
+    p.list.push(
+      new SealConfigError(
+        "config",
+        'pass the seal "awskms" block as an object, e.g. { kms_key_id: "alias/vault", region: "us-east-1" }',
+      ),
     );
+    return { options: {}, vaultNames: true };
   }
   const options: Record<string, unknown> = {};
   const sourceOf: Record<string, string> = {};
@@ -583,25 +708,31 @@ export function parseAwsKmsSealConfig(
       field = key;
       vaultNames = false;
     } else if (key === "disallow_env_vars" || key === "disallowEnvVars") {
-      disallowEnv = parseBoolean(key, value);
+      disallowEnv = p.run(() => parseBoolean(key, value)) ?? disallowEnv;
       continue;
     } else if (key === "health_check_enabled" || key === "healthCheckEnabled") {
-      healthEnabled = parseBoolean(key, value);
+      healthEnabled = p.run(() => parseBoolean(key, value)) ?? healthEnabled;
       continue;
     } else if (SERVER_KEYS.has(key)) {
       continue;
     } else {
       const known = [...Object.keys(VAULT_CONFIG_KEYS), ...FACTORY_KEYS].sort().join(", ");
-      throw new SealConfigError(
-        key,
-        key === "key_not_required"
-          ? "is not supported by the seal: a seal always needs a KMS key"
-          : `is not an awskms seal setting (check the spelling); known keys: ${known}`,
+      p.list.push(
+        new SealConfigError(
+          key,
+          key === "key_not_required"
+            ? "is not supported by the seal: a seal always needs a KMS key"
+            : `is not an awskms seal setting (check the spelling); known keys: ${known}`,
+        ),
       );
+      continue;
     }
     if (field === undefined) continue;
     if (Object.hasOwn(sourceOf, field)) {
-      throw new SealConfigError(key, `sets the same option as \`${sourceOf[field]}\`; keep one of them`);
+      p.list.push(
+        new SealConfigError(key, `sets the same option as \`${sourceOf[field]}\`; keep one of them`),
+      );
+      continue;
     }
     sourceOf[field] = key;
     options[field] = value;
@@ -610,39 +741,52 @@ export function parseAwsKmsSealConfig(
   // Vault's config map carries strings: convert durations, integers and the context here.
   for (const [field, key] of Object.entries(sourceOf)) {
     const value = options[field];
-    if (DURATION_FIELDS.has(field as OptionField) && key.includes("_"))
-      options[field] = parseDurationMs(key, value);
-    else if (DURATION_FIELDS.has(field as OptionField) && typeof value !== "number") {
-      throw new SealConfigError(key, `must be a number of milliseconds, got ${JSON.stringify(value)}`);
-    } else if (field === "maxRetries") options[field] = parseInteger(key, value, 0, 10);
-    else if (field === "encryptionContext") options[field] = parseEncryptionContext(key, value);
+    const converted = p.run(() => {
+      if (DURATION_FIELDS.has(field as OptionField) && key.includes("_")) return parseDurationMs(key, value);
+      if (DURATION_FIELDS.has(field as OptionField) && typeof value !== "number") {
+        throw new SealConfigError(key, `must be a number of milliseconds, got ${JSON.stringify(value)}`);
+      }
+      if (field === "maxRetries") return parseInteger(key, value, 0, 10);
+      if (field === "encryptionContext") return parseEncryptionContext(key, value);
+      return value;
+    });
+    // A value that cannot be read is reported here, once; the option is left unset.
+    if (converted === undefined) delete options[field];
+    else options[field] = converted;
   }
 
   if (!disallowEnv) {
     const keyId = envValue(env, KEY_ID_ENV_VARS);
     if (keyId !== undefined) {
-      options.kmsKeyId = checkKeyId(keyId.name, keyId.value);
+      const checked = p.run(() => checkKeyId(keyId.name, keyId.value));
+      if (checked !== undefined) options.kmsKeyId = checked;
+      else delete options.kmsKeyId;
       sourceOf.kmsKeyId = keyId.name;
     }
     const endpoint = envValue(env, ENDPOINT_ENV_VARS);
     if (endpoint !== undefined) {
-      options.endpoint = checkEndpoint(endpoint.name, endpoint.value);
+      const checked = p.run(() => checkEndpoint(endpoint.name, endpoint.value));
+      if (checked !== undefined) options.endpoint = checked;
+      else delete options.endpoint;
       sourceOf.endpoint = endpoint.name;
     }
     if (options.region === undefined) {
       const region = envValue(env, REGION_ENV_VARS);
       if (region !== undefined) {
-        options.region = checkRegion(region.name, region.value);
+        const checked = p.run(() => checkRegion(region.name, region.value));
+        if (checked !== undefined) options.region = checked;
         sourceOf.region = region.name;
       }
     }
   }
   if (!healthEnabled) options.healthCheckIntervalMs = 0;
-  if (options.kmsKeyId === undefined) {
-    throw new SealConfigError(
-      vaultNames ? "kms_key_id" : "kmsKeyId",
-      `is required: set kms_key_id in the seal "awskms" block (key id, key ARN or alias/name)${disallowEnv ? "" : ` or export ${KEY_ID_ENV_VARS.join(", ")}`}`,
+  if (options.kmsKeyId === undefined && !p.has(sourceOf.kmsKeyId ?? "kms_key_id", "kmsKeyId")) {
+    p.list.push(
+      new SealConfigError(
+        vaultNames ? "kms_key_id" : "kmsKeyId",
+        `is required: set kms_key_id in the seal "awskms" block (key id, key ARN or alias/name)${disallowEnv ? "" : ` or export ${KEY_ID_ENV_VARS.join(", ")}`}`,
+      ),
     );
   }
-  return resolveOptions(options as unknown as AwsKmsSealOptions, vaultNames);
+  return { options, vaultNames };
 }
