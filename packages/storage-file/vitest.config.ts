@@ -4,5 +4,8 @@ export default defineProject({
   test: {
     name: "storage-file",
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    // Tests that start processes stop them after each test, timeouts included; those files set
+    // their own generous timeouts (packages/core/test/support/processes.ts).
+    setupFiles: ["../core/test/support/vitest-setup.ts"],
   },
 });

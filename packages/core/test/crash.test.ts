@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { ShamirSeal, StaticKeySeal } from "@bulwark/seal";
 import { FileBackend } from "@bulwark/storage-file";
 import { afterAll, describe, expect, it } from "vitest";
 import { SealedStore } from "../src/index.js";
+import { runGroup } from "./support/processes.js";
 
 // Crash consistency (QUALITY.md): a child process runs a lifecycle step on the file backend and is
 // SIGKILLed before and after each of its storage writes. Reopening must always give a store that
@@ -21,17 +21,16 @@ const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new Te
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 let seq = 0;
-function run(base: string | undefined, op: string, killAt: number, phase: string, shares: string[]) {
+async function run(base: string | undefined, op: string, killAt: number, phase: string, shares: string[]) {
   const dir = join(root, `run-${seq++}`);
   if (base !== undefined) cpSync(base, dir, { recursive: true });
   const out = `${dir}.out`;
-  const r = spawnSync(
+  // Asynchronous and in its own process group: vitest's timeout can fire, and the child is killed
+  // with its test however that ends.
+  const r = await runGroup(
     process.execPath,
     [child, dir, op, String(killAt), phase, staticHex, JSON.stringify(shares), out],
-    {
-      encoding: "utf8",
-      timeout: 30_000,
-    },
+    { timeoutMs: 60_000 },
   );
   const acks = existsSync(out) ? readFileSync(out, "utf8").split("\n").filter(Boolean) : [];
   const writes = existsSync(`${out}.writes`) ? Number(readFileSync(`${out}.writes`, "utf8")) : undefined;
@@ -39,14 +38,14 @@ function run(base: string | undefined, op: string, killAt: number, phase: string
 }
 
 /** Runs the step once to count its writes, then kills it at every write, before and after. */
-function everyKillPoint(base: string | undefined, op: string, shares: string[]) {
-  const dry = run(base, op, 0, "none", shares);
+async function everyKillPoint(base: string | undefined, op: string, shares: string[]) {
+  const dry = await run(base, op, 0, "none", shares);
   expect(dry.stderr).toBe("");
   expect(dry.writes).toBeGreaterThan(0);
   const results = [];
   for (let k = 1; k <= (dry.writes as number); k++) {
     for (const phase of ["before", "after"]) {
-      const r = run(base, op, k, phase, shares);
+      const r = await run(base, op, k, phase, shares);
       expect(r.signal, `kill at ${phase} write ${k}: ${r.stderr}`).toBe("SIGKILL");
       results.push({ ...r, point: `${phase} write ${k}/${dry.writes}` });
     }
@@ -78,7 +77,7 @@ async function prepare(kind: "auto" | "shamir"): Promise<{ dir: string; shares: 
 
 describe("crash consistency on the file backend (SIGKILL at every write)", () => {
   it("init: the store is either uninitialized or initialized and auto-unseals", async () => {
-    for (const r of everyKillPoint(undefined, "init", [])) {
+    for (const r of await everyKillPoint(undefined, "init", [])) {
       const store = await SealedStore.open({ storage: new FileBackend({ path: r.dir }), seal: staticSeal() });
       const s = store.status();
       if (s.initialized) expect(s.sealed, `${r.point}: ${s.sealedReason}`).toBe(false);
@@ -95,7 +94,7 @@ describe("crash consistency on the file backend (SIGKILL at every write)", () =>
 
   it("rotate: the store auto-unseals and acknowledged writes are readable", async () => {
     const base = await prepare("auto");
-    for (const r of everyKillPoint(base.dir, "rotate", [])) {
+    for (const r of await everyKillPoint(base.dir, "rotate", [])) {
       const store = await SealedStore.open({ storage: new FileBackend({ path: r.dir }), seal: staticSeal() });
       expect(store.sealed, `${r.point}: ${store.status().sealedReason}`).toBe(false);
       expect(dec(await store.get("data/base"))).toBe("Z");
@@ -107,7 +106,7 @@ describe("crash consistency on the file backend (SIGKILL at every write)", () =>
 
   it("rekey: the store unseals with the old shares or, once acknowledged, the new ones", async () => {
     const base = await prepare("shamir");
-    for (const r of everyKillPoint(base.dir, "rekey", base.shares)) {
+    for (const r of await everyKillPoint(base.dir, "rekey", base.shares)) {
       const store = await SealedStore.open({ storage: new FileBackend({ path: r.dir }) });
       const newKeys = r.acks.find((a) => a.startsWith("newkeys="));
       const status = store.status();
@@ -132,7 +131,7 @@ describe("crash consistency on the file backend (SIGKILL at every write)", () =>
 
   it("seal migration Shamir → auto: either still pending (old shares + migrate) or done (auto-unseal)", async () => {
     const base = await prepare("shamir");
-    for (const r of everyKillPoint(base.dir, "migrate", base.shares)) {
+    for (const r of await everyKillPoint(base.dir, "migrate", base.shares)) {
       const storage = new FileBackend({ path: r.dir });
       const store = await SealedStore.open({ storage, seal: staticSeal(), migrationSeal: new ShamirSeal() });
       if (store.status().migration) {

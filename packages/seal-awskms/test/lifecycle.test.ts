@@ -3,17 +3,16 @@
  * in new processes (built dist, seal built from a Vault-style block and the environment), through an
  * alias re-point (stored keys upgraded) and a disabled key (store stays sealed, says why).
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { DisableKeyCommand, EnableKeyCommand, UpdateAliasCommand } from "@aws-sdk/client-kms";
 import { SealedStore, type SealStatus } from "@bulwark/core";
 import { parseSealWrapped } from "@bulwark/seal";
 import { FileBackend } from "@bulwark/storage-file";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execGroup } from "../../core/test/support/processes.js";
 import { AwsKmsSeal } from "../src/index.js";
 import {
   LOCAL_CREDENTIALS,
@@ -24,7 +23,6 @@ import {
 } from "./local-kms.js";
 
 const { available } = localKmsAvailability();
-const run = promisify(execFile);
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "open-store.mjs");
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -48,7 +46,7 @@ describe.skipIf(!available)("SealedStore + file storage + AwsKmsSeal across proc
   async function child(
     opts: { reads?: string[]; writes?: Array<[string, string, boolean]> } = {},
   ): Promise<ChildReport> {
-    const { stdout } = await run(process.execPath, [CHILD], {
+    const { stdout } = await execGroup(process.execPath, [CHILD], {
       env: {
         PATH: process.env.PATH ?? "",
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
@@ -68,7 +66,7 @@ describe.skipIf(!available)("SealedStore + file storage + AwsKmsSeal across proc
         READ_PATHS: JSON.stringify(opts.reads ?? []),
         WRITE_ENTRIES: JSON.stringify(opts.writes ?? []),
       },
-      timeout: 30_000,
+      timeoutMs: 60_000,
     });
     return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as ChildReport;
   }

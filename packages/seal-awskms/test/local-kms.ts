@@ -2,9 +2,10 @@
  * Starts nsmithuk/local-kms (installed by tooling/services/install.sh) for tests: an ephemeral
  * port (PORT=0, read back from its log), a temp data directory, a seed file with two symmetric
  * keys, an alias and a third key that is disabled after start (local-kms seeds every key enabled,
- * so DisableKey goes through the SDK). `stop()` kills the process and removes the directory.
+ * so DisableKey goes through the SDK). `stop()` kills the process and removes the directory. The
+ * emulator runs in its own process group (packages/core/test/support/processes.ts), stopped — SIGKILL
+ * after a grace — when the test or file that started it ends, however it ends.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -12,6 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { spawnGroup } from "../../core/test/support/processes.js";
 import type { AwsKmsSealOptions } from "../src/index.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
@@ -82,18 +84,6 @@ function key(id: string): LocalKey {
   return { id, arn: `arn:aws:kms:${LOCAL_KMS_REGION}:${LOCAL_KMS_ACCOUNT}:key/${id}` };
 }
 
-const children = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Never leave an emulator running if a test process dies before afterAll.
-  process.once("exit", () => {
-    for (const child of children) child.kill("SIGKILL");
-  });
-}
-
 export async function startLocalKms(): Promise<LocalKms> {
   const dir = await mkdtemp(join(tmpdir(), "bulwark-local-kms-"));
   const primary = key(randomUUID());
@@ -119,8 +109,8 @@ export async function startLocalKms(): Promise<LocalKms> {
   const seedPath = join(dir, "seed.yaml");
   await writeFile(seedPath, seed, { mode: 0o600 });
 
-  installExitHook();
-  const child = spawn(LOCAL_KMS_BIN, [], {
+  const group = spawnGroup(LOCAL_KMS_BIN, [], {
+    description: "local-kms",
     env: {
       PATH: process.env.PATH ?? "",
       PORT: "0",
@@ -131,12 +121,12 @@ export async function startLocalKms(): Promise<LocalKms> {
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  children.add(child);
+  const { child } = group;
   let output = "";
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`local-kms did not start within 15 s:\n${output}`)),
-      15_000,
+      () => reject(new Error(`local-kms did not start within 30 s:\n${output}`)),
+      30_000,
     );
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8");
@@ -158,8 +148,7 @@ export async function startLocalKms(): Promise<LocalKms> {
       reject(err);
     });
   }).catch(async (err) => {
-    child.kill("SIGKILL");
-    children.delete(child);
+    await group.stop(0);
     await rm(dir, { recursive: true, force: true });
     throw err;
   });
@@ -191,14 +180,7 @@ export async function startLocalKms(): Promise<LocalKms> {
       if (stopped) return;
       stopped = true;
       admin.destroy();
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((r) => child.once("exit", () => r()));
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      children.delete(child);
+      await group.stop(3_000);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -9,22 +9,20 @@
  * SoftHSM keeps a token's objects in files that every process reads at C_Initialize, so this file
  * never keeps the library initialised while a child runs: each step here closes its store.
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { SealedStore, type SealStatus } from "@bulwark/core";
 import { FLAG_ENVELOPE, loadedModuleCount } from "@bulwark/seal-pkcs11";
 import { FileBackend } from "@bulwark/storage-file";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execGroup } from "../../core/test/support/processes.js";
 import { createCloudHsmSeal } from "../src/index.js";
 import { activeHsms, CloudHsmApiDouble } from "./cloudhsm-api.js";
 import { CU, SIM_LIB, type SimToken, SOFTHSM_LIB, type SoftHsm, simAvailable, startSoftHsm } from "./sim.js";
 
 const available = simAvailable();
-const run = promisify(execFile);
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "open-store.mjs");
 const STORED_KEYS = "core/hsm/barrier-unseal-keys";
 const RECOVERY_KEY = "core/recovery-key";
@@ -100,7 +98,7 @@ describe.skipIf(!available)(
         env?: Record<string, string>;
       } = {},
     ): Promise<ChildReport> {
-      const { stdout } = await run(process.execPath, [CHILD], {
+      const { stdout } = await execGroup(process.execPath, [CHILD], {
         env: {
           PATH: process.env.PATH ?? "",
           SOFTHSM2_CONF: hsm.conf,
@@ -112,8 +110,7 @@ describe.skipIf(!available)(
           READ_PATHS: JSON.stringify(opts.reads ?? []),
           WRITE_SIZES: JSON.stringify(opts.writes ?? []),
         },
-        timeout: 30_000,
-        maxBuffer: 4 * 1024 * 1024,
+        timeoutMs: 60_000,
       });
       return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as ChildReport;
     }

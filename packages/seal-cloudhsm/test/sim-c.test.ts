@@ -3,24 +3,25 @@
  * package's suite: a C program drives the module the way a C application would and checks every
  * emulated CloudHSM behaviour. Here: it ran, passed, and covered what the emulation claims.
  */
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runGroup } from "../../core/test/support/processes.js";
 import { SIM_DIR, simAvailable } from "./sim.js";
 
 const available = simAvailable();
 
 describe.skipIf(!available)("cloudhsm-sim C-level tests", () => {
-  it("test.sh exits 0 and every check passes", () => {
-    const r = spawnSync("bash", [join(SIM_DIR, "test.sh")], { encoding: "utf8", timeout: 60_000 });
-    const out = r.stdout ?? "";
-    expect(r.stderr ?? "").toBe("");
+  it("test.sh exits 0 and every check passes", async () => {
+    // make, the C compiler and the test binary in one process group, killed with the test.
+    const r = await runGroup("bash", [join(SIM_DIR, "test.sh")], { timeoutMs: 90_000 });
+    const out = r.stdout;
+    expect(r.stderr).toBe("");
     expect(out).not.toMatch(/^not ok/m);
     const summary = /cloudhsm-sim C tests: (\d+) passed, (\d+) failed/.exec(out);
     expect(summary, out).not.toBeNull();
     expect(Number(summary?.[2])).toBe(0);
     expect(Number(summary?.[1])).toBeGreaterThanOrEqual(90);
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     // The behaviours the emulation claims, each checked at the C level.
     for (const line of [
       "ok - C_OpenSession read-only (CKF_SERIAL_SESSION only) -> 0x6 (want 0x6)",
@@ -38,5 +39,5 @@ describe.skipIf(!available)("cloudhsm-sim C-level tests", () => {
     ]) {
       expect(out).toContain(line);
     }
-  });
+  }, 120_000);
 });

@@ -7,21 +7,23 @@
  * SoftHSM keeps a token's objects in files that every process reads at C_Initialize, so this file
  * never keeps the library initialised while a child runs: each step here finalizes its seals.
  */
-import { execFile } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { SealedStore, type SealStatus } from "@bulwark/core";
 import { parseSealWrapped } from "@bulwark/seal";
 import { FileBackend } from "@bulwark/storage-file";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { execGroup } from "../../core/test/support/processes.js";
 import { createPkcs11Seal, loadedModuleCount } from "../src/index.js";
 import { RawToken } from "./raw-token.js";
 import { type SoftHsm, type SoftHsmToken, softHsmAvailable, startSoftHsm } from "./softhsm.js";
 
+// Starts a Node process per step: generous limits for a loaded 2-core machine (a child still
+// running when its test ends is killed with it: packages/core/test/support/vitest-setup.ts).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+
 const available = softHsmAvailable();
-const run = promisify(execFile);
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "open-store.mjs");
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const STORED_KEYS = "core/hsm/barrier-unseal-keys";
@@ -58,7 +60,7 @@ describe.skipIf(!available)("SealedStore + file storage + Pkcs11Seal (SoftHSM) a
     config: Record<string, unknown>,
     opts: { reads?: string[]; writes?: Array<[string, string, boolean]> } = {},
   ): Promise<ChildReport> {
-    const { stdout } = await run(process.execPath, [CHILD], {
+    const { stdout } = await execGroup(process.execPath, [CHILD], {
       env: {
         PATH: process.env.PATH ?? "",
         SOFTHSM2_CONF: hsm.conf,
@@ -68,7 +70,7 @@ describe.skipIf(!available)("SealedStore + file storage + Pkcs11Seal (SoftHSM) a
         READ_PATHS: JSON.stringify(opts.reads ?? []),
         WRITE_ENTRIES: JSON.stringify(opts.writes ?? []),
       },
-      timeout: 30_000,
+      timeoutMs: 60_000,
     });
     return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as ChildReport;
   }

@@ -14,10 +14,12 @@ import { join } from "node:path";
 
 export const SOFTHSM_LIB = process.env.SOFTHSM_LIBRARY_PATH ?? "/usr/lib/softhsm/libsofthsm2.so";
 const UTIL = process.env.SOFTHSM_UTIL ?? "softhsm2-util";
+/** softhsm2-util runs synchronously (vitest's timeout cannot fire meanwhile): bound it itself. */
+const SYNC_CHILD = { timeout: 30_000, killSignal: "SIGKILL" } as const;
 
 function utilWorks(): boolean {
   try {
-    execFileSync(UTIL, ["--version"], { stdio: "pipe" });
+    execFileSync(UTIL, ["--version"], { stdio: "pipe", ...SYNC_CHILD });
     return true;
   } catch {
     return false;
@@ -66,6 +68,7 @@ export function showSlots(conf: string): Array<{ slot: bigint; label: string; se
   const out = execFileSync(UTIL, ["--show-slots"], {
     env: { ...process.env, SOFTHSM2_CONF: conf },
     encoding: "utf8",
+    ...SYNC_CHILD,
   });
   const result: Array<{ slot: bigint; label: string; serial: string }> = [];
   let current: { slot: bigint; label: string; serial: string } | undefined;
@@ -105,6 +108,7 @@ export function startSoftHsm(): SoftHsm {
       execFileSync(UTIL, ["--init-token", "--free", "--label", label, "--so-pin", soPin, "--pin", pin], {
         env: { ...process.env, SOFTHSM2_CONF: conf },
         stdio: "pipe",
+        ...SYNC_CHILD,
       });
       // Slots are listed by (random) id, not creation order: the new token is the new serial.
       const created = showSlots(conf).find((t) => t.label === label && !before.has(t.serial));

@@ -2,17 +2,25 @@
  * Starts and stops real Consul agents for tests and benchmarks: a `-dev` agent, a persistent
  * single server (survives restarts), and a 3-server cluster on 127.0.0.2–127.0.0.4. Every agent
  * gets free loopback ports (DNS and gRPC disabled) and its own temp data dir; `stop()` kills the
- * process and removes the dir, and any agent still running when the test process exits is killed.
+ * process and removes the dir. Each agent runs in its own process group (packages/core/test/support/
+ * processes.ts), in the scope of the test — or the `beforeAll` — that started it, restarts included:
+ * whatever way that test or file ends, the agent is stopped (SIGKILL after a grace).
  *
  * No vitest imports here: the benchmark suite reuses this file.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  currentScope,
+  type ProcessGroup,
+  type Scope,
+  spawnGroup,
+} from "../../core/test/support/processes.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** `tooling/services/install.sh` puts the binary here; `CONSUL_BIN` overrides it. */
@@ -27,22 +35,15 @@ export function consulAvailability(): { available: true } | { available: false; 
   };
 }
 
-const running = new Set<ChildProcess>();
 const dataDirs = new Set<string>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // A crashed or interrupted run must not leave agents (or their data dirs) behind.
+  // A crashed or interrupted run must not leave data dirs behind (processes.ts kills the agents).
   process.once("exit", () => {
-    for (const c of running) c.kill("SIGKILL");
     for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
   });
-}
-function track(child: ChildProcess): void {
-  running.add(child);
-  child.once("exit", () => running.delete(child));
-  installExitHook();
 }
 
 async function freeTcpPort(host: string): Promise<{ port: number; close: () => Promise<void> }> {
@@ -142,8 +143,9 @@ export class ConsulAgent {
   readonly mode: "dev" | "server";
   readonly #args: string[];
   readonly #opts: StartOptions;
-  #child: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
+  /** Where every (re)start of this agent belongs: the test or file that started it. */
+  readonly #scope: Scope = currentScope();
+  #group: ProcessGroup | undefined;
 
   private constructor(opts: StartOptions, ports: AgentPorts) {
     this.#opts = opts;
@@ -253,7 +255,7 @@ export class ConsulAgent {
   }
 
   get running(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
+    return this.#group?.running ?? false;
   }
 
   /** The agent's log so far (for failure messages). */
@@ -268,14 +270,20 @@ export class ConsulAgent {
   async #spawn(): Promise<void> {
     const { openSync, closeSync } = await import("node:fs");
     const fd = openSync(join(this.dataDir, "agent.log"), "a");
-    const child = spawn(CONSUL_BIN, this.#args, { stdio: ["ignore", fd, fd] });
-    closeSync(fd);
-    track(child);
-    this.#child = child;
-    this.#exited = new Promise((res) => child.once("exit", () => res()));
+    let group: ProcessGroup;
+    try {
+      group = spawnGroup(CONSUL_BIN, this.#args, {
+        stdio: ["ignore", fd, fd],
+        scope: this.#scope,
+        description: `consul agent ${this.nodeName}`,
+      });
+    } finally {
+      closeSync(fd);
+    }
+    this.#group = group;
     await new Promise<void>((res, rej) => {
-      child.once("spawn", () => res());
-      child.once("error", rej);
+      group.child.once("spawn", () => res());
+      group.child.once("error", rej);
     });
   }
 
@@ -314,14 +322,12 @@ export class ConsulAgent {
     );
   }
 
-  /** Stops the process (SIGTERM, SIGKILL after 5 s) but keeps the data dir: `restart()` reuses it. */
+  /**
+   * Stops the process (`signal`, default SIGTERM, to its group; SIGKILL after 5 s) but keeps the
+   * data dir: `restart()` reuses it.
+   */
   async halt(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    const child = this.#child;
-    if (child === undefined || !this.running) return;
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await this.#exited;
-    clearTimeout(timer);
+    await this.#group?.stop(5000, signal);
   }
 
   /** Starts the process again with the same ports and data dir. */
@@ -410,7 +416,8 @@ export class ConsulCluster {
  */
 export function makeConsulCerts(): { dir: string; caFile: string; certFile: string; keyFile: string } {
   const dir = mkdtempSync(join(tmpdir(), "bulwark-consul-tls-"));
-  const run = (args: string[]) => execFileSync(CONSUL_BIN, args, { cwd: dir, stdio: "pipe" });
+  const run = (args: string[]) =>
+    execFileSync(CONSUL_BIN, args, { cwd: dir, stdio: "pipe", timeout: 30_000 });
   run(["tls", "ca", "create"]);
   run(["tls", "cert", "create", "-server", "-dc", "dc1"]);
   return {

@@ -26,23 +26,37 @@ export async function destroySession(url: string, session: string): Promise<void
 }
 
 /**
+ * The synchronous one-request children below block this process, so vitest's timeout cannot fire
+ * while they run: they get their own (one request to a local agent takes milliseconds).
+ */
+const SYNC_CHILD = { timeout: 15_000, killSignal: "SIGKILL" } as const;
+
+/**
  * Destroys a session while blocking this process's event loop, so nothing in this process (the
  * lock's watch in particular) can react before the caller's next synchronous statement runs.
  */
 export function destroySessionSync(url: string, session: string): void {
   const target = JSON.stringify(`${url}/v1/session/destroy/${session}`);
-  execFileSync(process.execPath, [
-    "-e",
-    `fetch(${target}, { method: "PUT" }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(2))`,
-  ]);
+  execFileSync(
+    process.execPath,
+    [
+      "-e",
+      `fetch(${target}, { method: "PUT" }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(2))`,
+    ],
+    SYNC_CHILD,
+  );
 }
 
 /** PUT `value` at `url` while blocking this process's event loop (see `destroySessionSync`). */
 export function putSync(url: string, value: string): void {
-  execFileSync(process.execPath, [
-    "-e",
-    `fetch(${JSON.stringify(url)}, { method: "PUT", body: ${JSON.stringify(value)} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(2))`,
-  ]);
+  execFileSync(
+    process.execPath,
+    [
+      "-e",
+      `fetch(${JSON.stringify(url)}, { method: "PUT", body: ${JSON.stringify(value)} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(2))`,
+    ],
+    SYNC_CHILD,
+  );
 }
 
 export async function deleteTree(url: string, prefix: string): Promise<void> {

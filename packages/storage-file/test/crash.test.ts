@@ -8,13 +8,13 @@
  * SIGKILL tests process crashes (the page cache survives). Power loss cannot be simulated here;
  * that is what the fsync calls are for.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnGroup } from "../../core/test/support/processes.js";
 import { FileBackend } from "../src/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -93,13 +93,12 @@ interface RoundResult {
 
 function runAndKill(dir: string, firstSeq: number, delayMs: number): Promise<RoundResult> {
   return new Promise((resolvePromise, reject) => {
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [WRITER, dir, String(firstSeq), JSON.stringify(KEYS)],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    // Its own process group, stopped with the test however that ends (a timeout included).
+    const group = spawnGroup(process.execPath, [WRITER, dir, String(firstSeq), JSON.stringify(KEYS)], {
+      stdio: ["ignore", "pipe", "pipe"],
+      description: "crash writer",
+    });
+    const { child } = group;
     const acks = new Map<string, number>();
     let ackCount = 0;
     let pending = "";
@@ -114,7 +113,7 @@ function runAndKill(dir: string, firstSeq: number, delayMs: number): Promise<Rou
       pending = lines.pop() ?? ""; // a line cut by the kill is not an acknowledgement
       for (const line of lines) {
         if (line === "ready") {
-          timer = setTimeout(() => child.kill("SIGKILL"), delayMs);
+          timer = setTimeout(() => group.killNow(), delayMs);
           continue;
         }
         const m = /^ack (\d+) (\S+)$/.exec(line);
@@ -212,5 +211,5 @@ describe("crash consistency under SIGKILL", () => {
     console.info(
       `crash test: ${ROUNDS} kills, ${totalAcks} acknowledged writes, ${lastAcked.size} keys, ${strayTemps} leftover temp-file sightings`,
     );
-  }, 60_000);
+  }, 120_000);
 });

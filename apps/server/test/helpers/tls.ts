@@ -36,7 +36,8 @@ export function makeCert(): TestCert {
       "-addext",
       "subjectAltName=IP:127.0.0.1,DNS:localhost",
     ],
-    { stdio: "ignore" },
+    // Synchronous (vitest's timeout cannot fire meanwhile): bounded here.
+    { stdio: "ignore", timeout: 30_000, killSignal: "SIGKILL" },
   );
   return { dir, certFile, keyFile, cert: readFileSync(certFile) };
 }

@@ -314,3 +314,20 @@ export async function runGroup(
     clearTimeout(timer);
   }
 }
+
+/**
+ * `runGroup` that rejects unless the command exits 0 — a drop-in for promisified `execFile` — with
+ * the exit, stderr and whether it timed out in the message.
+ */
+export async function execGroup(
+  command: string,
+  args: readonly string[],
+  opts: GroupSpawnOptions & { input?: string; timeoutMs?: number; graceMs?: number } = {},
+): Promise<RunResult> {
+  const r = await runGroup(command, args, opts);
+  if (r.code === 0) return r;
+  const how = r.timedOut
+    ? `was killed after ${opts.timeoutMs ?? 60_000} ms`
+    : `exited with ${r.code ?? r.signal}`;
+  throw new Error(`${[command, ...args].join(" ")} ${how}:\n${r.stderr}`);
+}
