@@ -6,6 +6,8 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 real_go="$(command -v go || echo /usr/local/go/bin/go)"
 fails=0
+# Each case says whether it runs in CI: the caller's CI (or BULWARK_NODE_LINES) must not leak in.
+unset CI BULWARK_NODE_LINES
 
 # check <name> <setup: function name> <grep pattern the log must match, or "none"> [VAR=value ...]
 check() {
@@ -33,6 +35,18 @@ STUB
 if [ "\$1" = install ]; then echo "go \$*" >> "$t/log"; cp "$here/.bin/local-kms" "\$GOBIN/local-kms"; exit 0; fi
 exec "$real_go" "\$@"
 STUB
+  # npm pack of node-linux-<arch>@<version>: a tarball whose bin/node prints that version.
+  cat > "$t/stub/npm" <<STUB
+#!/usr/bin/env bash
+echo "npm \$*" >> "$t/log"
+[ "\$1" = pack ] || exit 0
+if [ "\${NPM_FLAKY:-0}" = 1 ] && [ ! -e "$t/npm-flaked" ]; then touch "$t/npm-flaked"; echo "npm error network" >&2; exit 1; fi
+spec="\${*: -1}"; v="\${spec##*@}"
+mkdir -p pkg/package/bin pkg/package/include/node
+printf '#!/bin/sh\necho v%s\n' "\$v" > pkg/package/bin/node && chmod +x pkg/package/bin/node
+: > pkg/package/include/node/node.h
+tar -czf "\${spec%@*}-\$v.tgz" -C pkg package && rm -rf pkg
+STUB
   chmod +x "$t/stub/"*
   "$setup" "$t/svc/.bin"
   [ "${no_go_stub:-0}" = 1 ] && rm "$t/stub/go"
@@ -49,6 +63,9 @@ STUB
     echo "FAIL $name: expected no install, ran: $(tr '\n' ';' < "$t/log")"; fails=$((fails + 1))
   elif [ "$want" != none ] && ! grep -q -- "$want" "$t/log"; then
     echo "FAIL $name: expected '$want', ran: $(tr '\n' ';' < "$t/log")"; fails=$((fails + 1))
+  elif [ "${nodes_after:-0}" = 1 ] && ! all_node_lines_ok "$t/svc/.bin"; then
+    echo "FAIL $name: afterwards: $(for v in $node_versions; do printf '%s ' "node-${v%%.*}=$("$t/svc/.bin/node-${v%%.*}/bin/node" --version 2>&1)"; done)"
+    fails=$((fails + 1))
   else
     echo "ok   $name"
   fi
@@ -66,6 +83,25 @@ installed() { ln -s "$here/.bin/consul" "$1/consul"; cp "$here/.bin/local-kms" "
 truncated_kms() { ln -s "$here/.bin/consul" "$1/consul"; head -c 4096 "$here/.bin/local-kms" > "$1/local-kms"; chmod +x "$1/local-kms"; }
 other_kms() { ln -s "$here/.bin/consul" "$1/consul"; cp "$real_go" "$1/local-kms"; }
 no_consul() { cp "$here/.bin/local-kms" "$1/local-kms"; }
+# Stand-ins for the pinned Node lines (bin/node printing the version, the headers), as install.sh
+# leaves them; node_line <bin> <version> [printed version].
+node_versions="$(sed -n 's/^NODE_VERSIONS="\(.*\)"$/\1/p' "$here/install.sh")"
+node_line() {
+  mkdir -p "$1/node-${2%%.*}/bin" "$1/node-${2%%.*}/include/node"
+  printf '#!/bin/sh\necho v%s\n' "${3:-$2}" > "$1/node-${2%%.*}/bin/node"
+  chmod +x "$1/node-${2%%.*}/bin/node"
+  : > "$1/node-${2%%.*}/include/node/node.h"
+}
+all_node_lines_ok() {
+  local v
+  for v in $node_versions; do
+    [ "$("$1/node-${v%%.*}/bin/node" --version 2>/dev/null)" = "v$v" ] && [ -f "$1/node-${v%%.*}/include/node/node.h" ] || return 1
+  done
+}
+with_node_lines() { installed "$1"; for v in $node_versions; do node_line "$1" "$v"; done; }
+one_node_line_missing() { with_node_lines "$1"; rm -rf "$1/node-${node_versions%%.*}"; }
+other_node_version() { with_node_lines "$1"; local v="${node_versions##* }"; node_line "$1" "$v" "${v%%.*}.0.0"; }
+headerless_node_line() { with_node_lines "$1"; rm -rf "$1/node-${node_versions%%.*}/include"; }
 
 check "a re-run with everything installed installs nothing" installed none
 check "a consul that prints more than its version line is not reinstalled" two_line_consul none
@@ -100,6 +136,18 @@ rm -rf "$notools"
 # that keyring, the added source broke every later apt-get update on the machine).
 check "consul is fetched through its own apt sources" no_consul "Dir::Etc::SourceList=.* download"
 not_root=1 check "not root: consul is still fetched (it needs no root)" no_consul "download"
+
+# The Node lines CI tests on (.ci/run): from the npm package node-linux-<arch>, pinned, only in CI
+# or when asked; a developer's pnpm test does not fetch them.
+[ -n "$node_versions" ] || { echo "FAIL no NODE_VERSIONS line in install.sh"; fails=$((fails + 1)); }
+check "outside CI and unasked, no node line is fetched" installed none CI= BULWARK_NODE_LINES=
+nodes_after=1 check "in CI, the node lines are fetched from npm (node-linux-<arch>)" installed "npm pack .*node-linux-.*@${node_versions%% *}" CI=true
+nodes_after=1 check "asked for (BULWARK_NODE_LINES=1), the node lines are fetched" installed "npm pack .*node-linux-" CI= BULWARK_NODE_LINES=1
+check "a re-run with the node lines installed fetches nothing" with_node_lines none CI=true
+nodes_after=1 check "a missing node line is fetched" one_node_line_missing "npm pack .*@${node_versions%% *}" CI=true
+nodes_after=1 check "a node line of another version is replaced" other_node_version "npm pack .*@${node_versions##* }" CI=true
+nodes_after=1 check "a node line without its headers (node-gyp needs them) is replaced" headerless_node_line "npm pack .*@${node_versions%% *}" CI=true
+nodes_after=1 check "a failed npm pack (network hiccup) is retried" one_node_line_missing "npm pack" CI=true NPM_FLAKY=1
 
 echo "$fails self-test case(s) failed"
 [ "$fails" = 0 ]

@@ -122,4 +122,46 @@ elif [ ! -x "$bin/local-kms" ] || [ "$(kms_module)" != "github.com/nsmithuk/loca
   GOBIN="$bin" GOFLAGS=-mod=mod retry go install "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION"
 fi
 
+# The Node lines CI tests on (.ci/run: the full suite on the active LTS, the unit suites on the
+# others), each into .bin/node-<major>: the official binary and its headers from the npm package
+# node-linux-<arch> (a registry package, so no download from outside the registry; node-gyp needs
+# the headers to compile pkcs11js for that line: npm_config_nodedir=.bin/node-<major>). Pinned; a
+# copy whose node is not the pinned version, or that lacks the headers, is replaced. In CI, or when
+# asked (BULWARK_NODE_LINES=1): a developer's `pnpm test` runs on the node they have.
+NODE_VERSIONS="26.12.1 24.22.3 22.23.5"
+node_line_ok() { [ -f "$1/include/node/node.h" ] && [ "$("$1/bin/node" --version 2>/dev/null)" = "v$2" ]; }
+if [ "${CI:-}" = true ] || [ "${BULWARK_NODE_LINES:-}" = 1 ]; then
+  case "$(uname -m)" in
+    x86_64 | amd64) node_arch=x64 ;;
+    aarch64 | arm64) node_arch=arm64 ;;
+    *) node_arch="$(uname -m)" ;;
+  esac
+  for v in $NODE_VERSIONS; do
+    dir="$bin/node-${v%%.*}"
+    node_line_ok "$dir" "$v" && continue
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "install.sh: installing node $v needs npm (any node line) on PATH" >&2
+      exit 1
+    fi
+    echo "installing node $v (npm package node-linux-$node_arch)"
+    work="$(mktemp -d)"
+    (cd "$work" && retry npm pack --silent "node-linux-$node_arch@$v" >/dev/null)
+    mkdir "$work/node"
+    tar -xzf "$work"/node-linux-*.tgz -C "$work/node" --strip-components=1
+    if ! node_line_ok "$work/node" "$v"; then
+      echo "install.sh: the package node-linux-$node_arch@$v has no working bin/node v$v with include/node/node.h" >&2
+      exit 1
+    fi
+    rm -rf "$dir"
+    mv "$work/node" "$dir"
+    rm -rf "$work"
+  done
+fi
+
 echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null || echo missing), consul $(consul_version | awk '{print $2}'), local-kms at $bin/local-kms"
+node_lines=""
+for v in $NODE_VERSIONS; do
+  node_line_ok "$bin/node-${v%%.*}" "$v" && node_lines="$node_lines ${v%%.*}"
+done
+[ -n "$node_lines" ] && echo "node lines in $bin/node-<major>:$node_lines"
+exit 0
