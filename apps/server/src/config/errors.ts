@@ -5,6 +5,11 @@ export interface ConfigProblem {
   filename?: string;
   line?: number;
   column?: number;
+  /** The block the problem is in, as messages name it (`storage "file"`), when it is in one. */
+  block?: string;
+  /** The setting to fix (`path`), when one is to blame. */
+  setting?: string;
+  /** The full text: what is wrong and how to fix it (it already names the block and setting). */
   message: string;
 }
 

@@ -11,6 +11,7 @@ import {
   loadConfig,
   parseBoolean,
   parseConfig,
+  sourceOf,
 } from "./load.js";
 
 /** Vault's documented `seal "pkcs11"` example over file storage (configuration/seal/pkcs11.mdx). */
@@ -467,12 +468,15 @@ describe("files and directories merge like Vault's -config", () => {
     const err = await configErrorAsync(
       loadConfig(["broken.hcl", "missing.hcl", "empty"], { cwd: dir, env: {} }),
     );
+    // broken.hcl's storage block is checked too: its `pth` used to go unreported (issue 11).
     expect(err.problems.map((p) => p.message)).toEqual([
+      'storage "file": unknown setting `pth` — did you mean `path`?',
       "unknown setting `nope`",
       expect.stringMatching(/^cannot read the config: ENOENT/),
       "the directory holds no .hcl or .json config files",
     ]);
-    expect(err.problems[0]).toMatchObject({ line: 4, column: 1, filename: join(dir, "broken.hcl") });
+    expect(err.problems[0]).toMatchObject({ line: 2, column: 3, filename: join(dir, "broken.hcl") });
+    expect(err.problems[1]).toMatchObject({ line: 4, column: 1, filename: join(dir, "broken.hcl") });
   });
 });
 
@@ -482,5 +486,199 @@ describe("parseBoolean (Vault's weak decoding)", () => {
       expect(parseBoolean(v)).toBe(true);
     for (const v of [false, 0, "0", "f", "false", "FALSE", "False"]) expect(parseBoolean(v)).toBe(false);
     for (const v of [2, "yes", "", null, [], {}]) expect(parseBoolean(v)).toBeUndefined();
+  });
+});
+
+describe("every problem of every block at once (issue 11)", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bulwark-config-all-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Writes `files` into the temp dir and loads them (in the given order), expecting problems. */
+  async function problemsOf(files: Record<string, string>, env: Record<string, string> = {}) {
+    const names = Object.keys(files);
+    for (const name of names) await writeFile(join(dir, name), files[name] as string);
+    const err = await configErrorAsync(loadConfig(names, { cwd: dir, env }));
+    return err;
+  }
+
+  it("top-level keys, settings inside each block and provider settings, all in file order", async () => {
+    const err = await problemsOf({
+      "many.hcl": [
+        'storage "file" {', // 1
+        '  pth   = "./data"', // 2
+        '  fsync = "sometimes"', // 3
+        "}", // 4
+        'listner "tcp" {}', // 5
+        'listener "tcp" {', // 6
+        '  adress      = "127.0.0.1:8200"', // 7
+        "  tls_disable = true", // 8
+        "}", // 9
+        'seal "awskms" {', // 10
+        '  kms_key_id      = "alias/bulwark"', // 11
+        '  regoin          = "us-east-1"', // 12
+        '  request_timeout = "soon"', // 13
+        "}", // 14
+        'api_adr = "http://x"', // 15
+        "",
+      ].join("\n"),
+    });
+    const file = join(dir, "many.hcl");
+    expect(err.problems.map((p) => [p.filename, p.line, p.column, p.message])).toEqual([
+      [file, 2, 3, 'storage "file": unknown setting `pth` — did you mean `path`?'],
+      [file, 3, 3, 'storage "file": `fsync` must be true or false, found string "sometimes"'],
+      [file, 5, 1, "unknown setting `listner` — did you mean `listener`?"],
+      [file, 7, 3, "unknown listener setting `adress` — did you mean `address`?"],
+      [file, 12, 3, 'seal "awskms": unknown setting `regoin` — did you mean `region`?'],
+      [file, 13, 3, expect.stringMatching(/^seal "awskms": `request_timeout`: "soon" is not a duration/)],
+      [file, 15, 1, "unknown setting `api_adr` — did you mean `api_addr`?"],
+    ]);
+    // One error, one line per problem, each starting with file:line:column.
+    expect(err.message.split("\n")[0]).toBe("7 config problems:");
+    expect(err.message).toContain(
+      `${file}:2:3: storage "file": unknown setting \`pth\` — did you mean \`path\`?`,
+    );
+    expect(err.problems[0]).toMatchObject({ block: 'storage "file"', setting: "pth" });
+    expect(err.problems[5]).toMatchObject({ block: 'seal "awskms"', setting: "request_timeout" });
+  });
+
+  it("the issue's example: `listner` + `pth` are both reported", async () => {
+    const err = await problemsOf({
+      "issue.hcl": 'storage "file" { pth = "./data" }\nlistner "tcp" { address = "127.0.0.1:8200" }\n',
+    });
+    expect(err.problems.map((p) => `${p.line}: ${p.message}`)).toEqual([
+      '1: storage "file": unknown setting `pth` — did you mean `path`?',
+      "2: unknown setting `listner` — did you mean `listener`?",
+    ]);
+  });
+
+  it("did you mean inside every built-in block type; the typo's missing setting is not reported twice", async () => {
+    const cases: Array<[string, string]> = [
+      ['storage "file" { pth = "/d" }', 'storage "file": unknown setting `pth` — did you mean `path`?'],
+      ['storage "inmem" { max_value_sise = 10 }', "did you mean `max_value_size`?"],
+      [
+        'storage "consul" { adress = "127.0.0.1:8500" }',
+        'storage "consul": unknown setting `adress` — did you mean `address`?',
+      ],
+      [
+        'storage "inmem" {}\nseal "pkcs11" {\n lib = "/x.so"\n token_label = "t"\n pin = "1"\n key_lable = "k"\n}',
+        'seal "pkcs11": unknown setting `key_lable` — did you mean `key_label`?',
+      ],
+      [
+        'storage "inmem" {}\nseal "static" {\n kye = "k"\n key_id = "a"\n}',
+        "unknown setting `kye` — did you mean `key`?",
+      ],
+      [
+        'storage "flie" { path = "/d" }',
+        'did you mean storage "file"?; for a third-party storage, add plugin',
+      ],
+    ];
+    for (const [hcl, message] of cases) {
+      const err = await problemsOf({ "one.hcl": `${hcl}\nlistener "tcp" { tls_disable = true }\n` });
+      expect(err.problems, hcl).toHaveLength(1);
+      expect(err.problems[0]?.message, hcl).toContain(message);
+    }
+  });
+
+  it("a block without a close match lists the known settings", async () => {
+    const err = await problemsOf({
+      "far.hcl": 'storage "file" {\n path = "/d"\n bucket = "b"\n}\nlistener "tcp" { tls_disable = true }',
+    });
+    expect(err.problems).toEqual([
+      expect.objectContaining({
+        line: 3,
+        setting: "bucket",
+        message: expect.stringMatching(
+          /^storage "file": `bucket` is not a storage "file" setting \(known: .*path/,
+        ),
+      }),
+    ]);
+  });
+
+  it("problems of several files come in file order; rules across files last", async () => {
+    const err = await problemsOf({
+      "b-seal.hcl": 'seal "pkcs11" {\n  lib = "/x.so"\n}\nseal "awskms" { kms_key_id = "k" }\n',
+      "a-storage.hcl": 'storage "consul" {\n  session_ttl = "fast"\n}\nlog_levl = "debug"\n',
+    });
+    expect(err.problems.map((p) => [p.filename?.replace(`${dir}/`, ""), p.line, p.setting])).toEqual([
+      ["b-seal.hcl", 1, "slot"],
+      ["b-seal.hcl", 1, "pin"],
+      ["b-seal.hcl", 1, "key_label"],
+      ["b-seal.hcl", 4, "kms_key_id"],
+      ["a-storage.hcl", 2, "session_ttl"],
+      ["a-storage.hcl", 4, undefined],
+      [undefined, undefined, undefined],
+      [undefined, undefined, undefined],
+    ]);
+    expect(err.problems[6]?.message).toMatch(/no listener block/);
+    expect(err.problems[7]?.message).toMatch(/at most one seal may be enabled/);
+  });
+
+  it("a misspelt or rejected block is not reported again as missing", async () => {
+    const err = await problemsOf({ "gone.hcl": 'storage "file" { path = "/d" }\nlistner "tcp" {}\n' });
+    expect(err.problems.map((p) => p.message)).toEqual([
+      "unknown setting `listner` — did you mean `listener`?",
+    ]);
+  });
+
+  it("environment settings are checked with the block: a seal chosen by BULWARK_SEAL_TYPE too", async () => {
+    const err = await problemsOf(
+      { "env.hcl": 'storage "inmem" {}\nlistener "tcp" { tls_disable = true }\n' },
+      { BULWARK_SEAL_TYPE: "awskms" },
+    );
+    expect(err.problems).toEqual([
+      expect.objectContaining({
+        block: 'seal "awskms"',
+        setting: "kms_key_id",
+        message: expect.stringMatching(/is required/),
+      }),
+    ]);
+    expect(err.problems[0]?.filename).toBeUndefined();
+  });
+
+  it("checkProviders: false leaves the provider settings to createProviders", async () => {
+    await writeFile(
+      join(dir, "late.hcl"),
+      'storage "file" { pth = "/d" }\nlistener "tcp" { tls_disable = true }\n',
+    );
+    const config = await loadConfig(["late.hcl"], { cwd: dir, env: {}, checkProviders: false });
+    expect(config.storage.options).toEqual({ pth: "/d" });
+  });
+});
+
+describe("position lookup (for start-up errors)", () => {
+  const hcl = [
+    'storage "file" {', // 1
+    '  path = "/d"', // 2
+    "}", // 3
+    'listener "tcp" {', // 4
+    "  tls_disable = true", // 5
+    '  address     = "127.0.0.1:8300"', // 6
+    "}", // 7
+    'listener "tcp" { tls_disable = 1 }', // 8
+    "",
+  ].join("\n");
+
+  it("sourceOf names the file, line and column of a block or one of its settings", () => {
+    const config = finalizeConfig(parseConfig(hcl, "b.hcl"), noEnv);
+    expect(sourceOf(config.storage, "path")).toEqual({ filename: "b.hcl", line: 2, column: 3 });
+    expect(sourceOf(config.storage)).toEqual({ filename: "b.hcl", line: 1, column: 1 });
+    const [first, second] = config.listeners;
+    expect(sourceOf(first!, "address")).toEqual({ filename: "b.hcl", line: 6, column: 3 });
+    // A setting left at its default points at its block.
+    expect(sourceOf(second!, "address")).toEqual({ filename: "b.hcl", line: 8, column: 1 });
+    expect(describeBlock("listener", first!, "address")).toBe('listener "tcp" (b.hcl:6:3)');
+    expect(describeBlock("storage", config.storage, "path")).toBe('storage "file" (b.hcl:2:3)');
+  });
+
+  it("blocks that came from no file have no position", () => {
+    const dev = finalizeConfig({ files: [], seals: [], listeners: [], warnings: [] }, { env: {}, dev: true });
+    expect(sourceOf(dev.storage, "path")).toBeUndefined();
+    expect(sourceOf(dev.listeners[0]!, "address")).toBeUndefined();
+    expect(describeBlock("listener", dev.listeners[0]!)).toBe('listener "tcp"');
   });
 });

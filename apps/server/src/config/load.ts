@@ -13,6 +13,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
 import type { ListenerConfig, ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
+import { checkProviderBlocks, type ProviderRegistry } from "../registry/registry.js";
 import { ConfigError, type ConfigProblem, formatProblem } from "./errors.js";
 import {
   blocks,
@@ -26,6 +27,28 @@ import {
   parseHclOrJson,
   toPlain,
 } from "./hcl.js";
+import {
+  type BlockSource,
+  closest,
+  describeBlock,
+  parseBoolean,
+  parseInteger,
+  rememberSource,
+  suggest,
+} from "./source.js";
+
+export {
+  type BlockSource,
+  blockName,
+  blockSource,
+  describeBlock,
+  formatPosition,
+  parseBoolean,
+  parseInteger,
+  type SourcedBlock,
+  type SourcePosition,
+  sourceOf,
+} from "./source.js";
 
 export type LogLevel = ServerConfig["logLevel"];
 export type Env = Record<string, string | undefined>;
@@ -35,31 +58,6 @@ export const DEFAULT_LISTENER_ADDRESS = "127.0.0.1:8200";
 export const DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024;
 /** No `cluster_name`: the HTTP layer generates `bulwark-cluster-<hex>` once and stores it (as Vault does). */
 export const DEFAULT_CLUSTER_NAME = "";
-
-/** Where a provider block came from, so provider errors can point at the file and line. */
-export interface BlockSource {
-  filename: string;
-  line: number;
-  column: number;
-  /** Position of each option key inside the block. */
-  keys: ReadonlyMap<string, HclPosition>;
-}
-
-const SOURCES = new WeakMap<object, BlockSource>();
-
-/** The file position of a `storage`/`seal` block (looked up by its `options` object), if it came from a file. */
-export function blockSource(block: ProviderBlock): BlockSource | undefined {
-  return SOURCES.get(block.options);
-}
-
-/** `seal "pkcs11" (vault.hcl:12)` — how messages name a block. */
-export function describeBlock(kind: "storage" | "seal", block: ProviderBlock, field?: string): string {
-  const src = blockSource(block);
-  const name = `${kind} "${block.type}"`;
-  if (src === undefined) return name;
-  const pos = (field !== undefined ? src.keys.get(field) : undefined) ?? src;
-  return `${name} (${src.filename}:${pos.line}:${pos.column})`;
-}
 
 /** One parsed file (or several merged): what it sets, before defaults and the environment. */
 export interface ConfigFragment {
@@ -189,31 +187,6 @@ const LOG_LEVELS: ReadonlyMap<string, LogLevel> = new Map([
 
 // --------------------------------------------------------------------------- value readers
 
-const TRUE_WORDS = new Set(["1", "t", "T", "TRUE", "true", "True"]);
-const FALSE_WORDS = new Set(["0", "f", "F", "FALSE", "false", "False"]);
-
-/**
- * Vault decodes its config weakly (mapstructure): `tls_disable = 1`, `"true"` and `true` are all
- * true. Go's ParseBool words and the numbers 0/1 are accepted.
- */
-export function parseBoolean(v: unknown): boolean | undefined {
-  if (typeof v === "boolean") return v;
-  if (typeof v === "number") return v === 1 ? true : v === 0 ? false : undefined;
-  if (typeof v === "string")
-    return TRUE_WORDS.has(v.trim()) ? true : FALSE_WORDS.has(v.trim()) ? false : undefined;
-  return undefined;
-}
-
-/** An integer from a number or a numeric string (`"33554432"`). */
-export function parseInteger(v: unknown): number | undefined {
-  if (typeof v === "number") return Number.isSafeInteger(v) ? v : undefined;
-  if (typeof v === "string" && /^\s*-?\d+\s*$/.test(v)) {
-    const n = Number(v.trim());
-    return Number.isSafeInteger(n) ? n : undefined;
-  }
-  return undefined;
-}
-
 function describeValue(v: HclValue): string {
   switch (v.kind) {
     case "string":
@@ -229,37 +202,6 @@ function describeValue(v: HclValue): string {
     case "object":
       return "an object";
   }
-}
-
-/** Closest known key within edit distance 2, for "did you mean". */
-function suggest(key: string, known: Iterable<string>): string {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const k of known) {
-    const d = editDistance(key, k);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = k;
-    }
-  }
-  return best === undefined ? "" : ` — did you mean \`${best}\`?`;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        (prev[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length] as number;
 }
 
 // --------------------------------------------------------------------------- one file
@@ -326,20 +268,25 @@ export function providerBlock(entry: HclBlockEntry): ProviderBlock {
   return { type: entry.labels[0] ?? entry.type, options: providerOptions(entry, new Set()) };
 }
 
-/** A provider block's options as plain values, remembering where each key was written. */
-function providerOptions(entry: HclBlockEntry, omit: ReadonlySet<string>): Record<string, unknown> {
-  const options: Record<string, unknown> = {};
+/** Where a block and each of its settings (first occurrence) were written. */
+function entrySource(entry: HclBlockEntry): BlockSource {
   const keys = new Map<string, HclPosition>();
-  const plain = toPlain(entry.body) as Record<string, unknown>;
   for (const item of entry.body.items) {
     const key = item.kind === "attribute" ? item.key : item.type;
     if (!keys.has(key)) keys.set(key, item.pos);
   }
+  return { filename: entry.filename, line: entry.line, column: entry.column, keys };
+}
+
+/** A provider block's options as plain values, remembering where each key was written. */
+function providerOptions(entry: HclBlockEntry, omit: ReadonlySet<string>): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  const plain = toPlain(entry.body) as Record<string, unknown>;
   for (const [k, v] of Object.entries(plain)) {
     if (!omit.has(k))
       Object.defineProperty(options, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
-  SOURCES.set(options, { filename: entry.filename, line: entry.line, column: entry.column, keys });
+  rememberSource({ type: entry.labels[0] ?? entry.type, options }, entrySource(entry));
   return options;
 }
 
@@ -476,7 +423,9 @@ function parseListener(r: FileReader, entry: HclBlockEntry): ListenerConfig | un
     }
     if (listener.tlsMinVersion === undefined) listener.tlsMinVersion = "tls12";
   }
-  return ok ? listener : undefined;
+  if (!ok) return undefined;
+  rememberSource(listener, entrySource(entry));
+  return listener;
 }
 
 /**
@@ -484,7 +433,33 @@ function parseListener(r: FileReader, entry: HclBlockEntry): ListenerConfig | un
  * content otherwise. Throws {@link ConfigError} listing every problem with its line and column.
  */
 export function parseConfig(source: string, filename: string, format?: "hcl" | "json"): ConfigFragment {
+  const read = readConfig(source, filename, format);
+  if (read.syntaxError !== undefined) throw read.syntaxError;
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return read.fragment;
+}
+
+/** Block kinds whose absence is reported by {@link finalizeConfig} ("no storage block"). */
+type RequiredBlock = "storage" | "listener";
+
+/** One file read without stopping at its problems. */
+interface ReadResult {
+  /** What the file sets, without the blocks that had problems. */
+  fragment: ConfigFragment;
+  problems: ConfigProblem[];
+  /** The file is not HCL/JSON at all: nothing of it could be read. */
+  syntaxError?: ConfigError;
+  /**
+   * Required blocks the file tried to write but that were rejected (or misspelt at the top
+   * level): their absence is then not reported again as "no storage block".
+   */
+  attempted: Set<RequiredBlock>;
+}
+
+function readConfig(source: string, filename: string, format?: "hcl" | "json"): ReadResult {
   const r = new FileReader(filename);
+  const attempted = new Set<RequiredBlock>();
+  const fragment: ConfigFragment = { files: [filename], seals: [], listeners: [], warnings: r.warnings };
   let doc: HclDocument;
   try {
     const fmt = format ?? (extname(filename).toLowerCase() === ".json" ? "json" : undefined);
@@ -495,10 +470,17 @@ export function parseConfig(source: string, filename: string, format?: "hcl" | "
           ? parseHcl(source, filename)
           : parseHclOrJson(source, filename);
   } catch (err) {
-    if (err instanceof HclParseError) throw ConfigError.at(filename, err, err.detail, err);
+    if (err instanceof HclParseError) {
+      const syntaxError = ConfigError.at(filename, err, err.detail, err);
+      return {
+        fragment,
+        problems: [...syntaxError.problems],
+        syntaxError,
+        attempted: new Set(["storage", "listener"]),
+      };
+    }
     throw err;
   }
-  const fragment: ConfigFragment = { files: [filename], seals: [], listeners: [], warnings: r.warnings };
   const seen = new Map<string, HclPosition>();
 
   for (const item of doc.body.items) {
@@ -524,14 +506,16 @@ export function parseConfig(source: string, filename: string, format?: "hcl" | "
     } else if (key === "kms") {
       r.problem(item.pos, 'unknown block `kms`: Bulwark reads Vault\'s name, seal "<type>" { … }');
     } else {
-      r.problem(
-        item.pos,
-        `unknown setting \`${key}\`${suggest(key, [...SETTINGS, ...BLOCK_KEYS, ...IGNORED_VAULT_SETTINGS.keys()])}`,
-      );
+      const known = [...SETTINGS, ...BLOCK_KEYS, ...IGNORED_VAULT_SETTINGS.keys()];
+      r.problem(item.pos, `unknown setting \`${key}\`${suggest(key, known)}`);
+      const near = closest(key, known);
+      if (near === "listener") attempted.add("listener");
+      if (near === "storage" || near === "backend") attempted.add("storage");
     }
   }
 
   const storages = [...r.blocks(doc, "storage"), ...r.blocks(doc, "backend")];
+  if (storages.length > 0) attempted.add("storage");
   storages.sort((a, b) => a.pos.offset - b.pos.offset);
   if (storages.length > 1) {
     const [first, second] = storages as [HclBlockEntry, HclBlockEntry];
@@ -564,12 +548,16 @@ export function parseConfig(source: string, filename: string, format?: "hcl" | "
   }
 
   for (const entry of r.blocks(doc, "listener")) {
+    attempted.add("listener");
     const listener = parseListener(r, entry);
     if (listener !== undefined) fragment.listeners.push(listener);
   }
-
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return fragment;
+  // A block the file wrote with a problem is missing from the fragment, not absent from the file.
+  for (const p of r.problems) {
+    if (/^`(storage|backend)` needs/.test(p.message)) attempted.add("storage");
+    if (/^`listener` needs/.test(p.message)) attempted.add("listener");
+  }
+  return { fragment, problems: r.problems, attempted };
 }
 
 function readSetting(r: FileReader, f: ConfigFragment, key: Setting, v: HclValue): void {
@@ -670,6 +658,14 @@ export interface LoadConfigOptions {
   devListenAddress?: string;
   /** A `-log-level` flag: wins over the environment and the files. */
   logLevel?: string;
+  /**
+   * {@link loadConfig} also checks the settings of every `storage` and `seal` block with the
+   * provider registry (without building or contacting anything) and reports their problems with
+   * the rest. Default true.
+   */
+  checkProviders?: boolean;
+  /** The registry whose types the blocks are checked against (default: the built-ins). */
+  registry?: ProviderRegistry;
 }
 
 /** Reads and merges config files and directories (Vault's `-config`), without defaults or the environment. */
@@ -677,32 +673,62 @@ export async function readConfigFiles(
   paths: readonly string[],
   cwd = process.cwd(),
 ): Promise<ConfigFragment> {
+  const read = await collectConfigFiles(paths, cwd);
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return read.fragment;
+}
+
+/** Every file read and merged, with every problem of every file and the order files came in. */
+interface FilesResult {
+  fragment: ConfigFragment;
+  problems: ConfigProblem[];
+  /** Names as problems carry them, in the order the files were read (for sorting problems). */
+  order: string[];
+  /** Required blocks a file tried to write; `"all"` when a file could not be read at all. */
+  attempted: Set<RequiredBlock> | "all";
+}
+
+async function collectConfigFiles(paths: readonly string[], cwd = process.cwd()): Promise<FilesResult> {
   let merged: ConfigFragment = { files: [], seals: [], listeners: [], warnings: [] };
   const problems: ConfigProblem[] = [];
+  const order: string[] = [];
+  let attempted: Set<RequiredBlock> | "all" = new Set();
   for (const p of paths) {
     const full = resolve(cwd, p);
     let files: string[];
     try {
       files = (await stat(full)).isDirectory() ? await filesOf(full) : [full];
     } catch (err) {
+      order.push(p);
+      attempted = "all";
       problems.push({ filename: p, message: `cannot read the config: ${(err as Error).message}` });
       continue;
     }
     if (files.length === 0) {
+      order.push(p);
+      attempted = "all";
       problems.push({ filename: p, message: "the directory holds no .hcl or .json config files" });
       continue;
     }
     for (const file of files) {
+      order.push(file);
+      let text: string;
       try {
-        merged = mergeFragments(merged, parseConfig(await readFile(file, "utf8"), file));
+        text = await readFile(file, "utf8");
       } catch (err) {
-        if (err instanceof ConfigError) problems.push(...err.problems);
-        else problems.push({ filename: file, message: `cannot read the config: ${(err as Error).message}` });
+        attempted = "all";
+        problems.push({ filename: file, message: `cannot read the config: ${(err as Error).message}` });
+        continue;
       }
+      const read = readConfig(text, file);
+      problems.push(...read.problems);
+      if (read.syntaxError !== undefined) attempted = "all";
+      else if (attempted !== "all") for (const kind of read.attempted) attempted.add(kind);
+      // Merged even with problems: the blocks that were read are still checked (and counted).
+      if (read.syntaxError === undefined) merged = mergeFragments(merged, read.fragment);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return merged;
+  return { fragment: merged, problems, order, attempted };
 }
 
 /** The first set variable among `names` (BULWARK_* before VAULT_*), with its name. */
@@ -727,6 +753,22 @@ export const CONFIG_ENV_VARS: ReadonlyArray<readonly [string, string]> = [
  * the final {@link ServerConfig}.
  */
 export function finalizeConfig(fragment: ConfigFragment, opts: LoadConfigOptions = {}): ServerConfig {
+  const { config, problems } = finalizeCollect(fragment, opts, new Set());
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config as ServerConfig;
+}
+
+/**
+ * {@link finalizeConfig} without throwing: the config as far as it goes (no storage when none is
+ * configured) and every problem. A required block that a file `attempted` (wrote with a problem,
+ * or misspelt) is not reported again as missing.
+ */
+function finalizeCollect(
+  fragment: ConfigFragment,
+  opts: LoadConfigOptions,
+  attempted: ReadonlySet<RequiredBlock> | "all",
+): { config: Omit<ServerConfig, "storage"> & { storage?: ProviderBlock }; problems: ConfigProblem[] } {
+  const tried = (kind: RequiredBlock) => attempted === "all" || attempted.has(kind);
   const env = opts.env ?? process.env;
   const problems: ConfigProblem[] = [];
   const warnings = [...fragment.warnings];
@@ -735,7 +777,7 @@ export function finalizeConfig(fragment: ConfigFragment, opts: LoadConfigOptions
   let storage = fragment.storage;
   if (storage === undefined) {
     if (opts.dev) storage = { type: "inmem", options: {} };
-    else
+    else if (!tried("storage"))
       problems.push({
         message: `${where}: no storage block: add one, e.g. storage "file" { path = "./data" }`,
       });
@@ -757,7 +799,7 @@ export function finalizeConfig(fragment: ConfigFragment, opts: LoadConfigOptions
         tlsDisable: true,
         maxRequestSize: DEFAULT_MAX_REQUEST_SIZE,
       });
-    else {
+    else if (!tried("listener")) {
       problems.push({
         message: `${where}: no listener block: add one, e.g. listener "tcp" { address = "127.0.0.1:8200" tls_disable = true }`,
       });
@@ -849,9 +891,7 @@ export function finalizeConfig(fragment: ConfigFragment, opts: LoadConfigOptions
   const ui = fragment.ui ?? false;
   if (ui) warnings.push("ui = true: Bulwark has no web UI (ignored)");
 
-  if (problems.length > 0) throw new ConfigError(problems);
-  const config: ServerConfig = {
-    storage: storage as ProviderBlock,
+  const config: Omit<ServerConfig, "storage"> & { storage?: ProviderBlock } = {
     seals,
     listeners,
     clusterName,
@@ -861,7 +901,8 @@ export function finalizeConfig(fragment: ConfigFragment, opts: LoadConfigOptions
     warnings,
   };
   if (apiAddr !== undefined) config.apiAddr = apiAddr;
-  return config;
+  if (storage !== undefined) config.storage = storage;
+  return { config, problems };
 }
 
 /**
@@ -872,8 +913,39 @@ export async function loadConfig(
   paths: readonly string[],
   opts: LoadConfigOptions = {},
 ): Promise<ServerConfig> {
-  const fragment = await readConfigFiles(paths, opts.cwd);
-  return finalizeConfig(fragment, opts);
+  const files = await collectConfigFiles(paths, opts.cwd);
+  const { config, problems } = finalizeCollect(files.fragment, opts, files.attempted);
+  const blockProblems =
+    opts.checkProviders === false
+      ? []
+      : await checkProviderBlocks(config, {
+          env: opts.env ?? process.env,
+          ...(opts.registry !== undefined ? { registry: opts.registry } : {}),
+        });
+  const all = sortProblems([...files.problems, ...problems, ...blockProblems], files.order);
+  if (all.length > 0) throw new ConfigError(all);
+  return config as ServerConfig;
+}
+
+/**
+ * File order: by the order the files were read, then line and column; problems that belong to
+ * no file (the environment, rules across files) come last, in the order they were found.
+ */
+function sortProblems(problems: ConfigProblem[], order: readonly string[]): ConfigProblem[] {
+  const rank = (p: ConfigProblem) => {
+    const i = p.filename === undefined ? -1 : order.indexOf(p.filename);
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort(
+      (a, b) =>
+        rank(a.p) - rank(b.p) ||
+        (a.p.line ?? 0) - (b.p.line ?? 0) ||
+        (a.p.column ?? 0) - (b.p.column ?? 0) ||
+        a.i - b.i,
+    )
+    .map(({ p }) => p);
 }
 
 export { ConfigError, type ConfigProblem };

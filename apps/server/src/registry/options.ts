@@ -1,4 +1,4 @@
-import { describeBlock, parseBoolean, parseInteger } from "../config/load.js";
+import { describeBlock, parseBoolean, parseInteger, suggest } from "../config/source.js";
 import type { ProviderBlock } from "../contracts.js";
 import { ProviderError } from "./errors.js";
 
@@ -11,18 +11,41 @@ function describe(v: unknown): string {
 }
 
 /**
+ * One problem of a provider block, found by a config check: the setting to blame (when one is)
+ * and the text after the block's name, which names the setting and says how to fix it.
+ */
+export interface BlockIssue {
+  field?: string;
+  message: string;
+}
+
+/**
  * Reads a built-in provider's settings from its block: typed getters that report the setting's
  * file position, Vault's weak typing (`"true"`, `1`), and a final check for unknown settings.
+ *
+ * Two modes: by default the first problem throws a {@link ProviderError} (building a provider);
+ * {@link BlockOptions.collecting} records every problem in `issues` instead (checking a config
+ * before anything is built), and the getters then return `undefined` for a bad or missing setting
+ * — their values are only meaningful when `issues` stays empty.
  */
 export class BlockOptions {
   readonly #kind: "storage" | "seal";
   readonly #block: ProviderBlock;
   readonly #used = new Set<string>();
+  readonly #collect: boolean;
   readonly warnings: string[] = [];
+  /** Problems recorded in collecting mode, in the order the settings were read. */
+  readonly issues: BlockIssue[] = [];
 
-  constructor(kind: "storage" | "seal", block: ProviderBlock) {
+  constructor(kind: "storage" | "seal", block: ProviderBlock, options: { collect?: boolean } = {}) {
     this.#kind = kind;
     this.#block = block;
+    this.#collect = options.collect === true;
+  }
+
+  /** Options that record every problem instead of throwing at the first. */
+  static collecting(kind: "storage" | "seal", block: ProviderBlock): BlockOptions {
+    return new BlockOptions(kind, block, { collect: true });
   }
 
   /** A `ProviderError` about `field`, prefixed with the block and the field's position. */
@@ -37,6 +60,12 @@ export class BlockOptions {
     );
   }
 
+  /** Reports a problem with `field`: throws it, or records it when collecting. */
+  problem(field: string, message: string): void {
+    if (!this.#collect) throw this.error(field, message);
+    this.issues.push({ field, message: `\`${field}\` ${message}` });
+  }
+
   #raw(key: string): unknown {
     this.#used.add(key);
     return Object.hasOwn(this.#block.options, key) ? this.#block.options[key] : undefined;
@@ -47,10 +76,13 @@ export class BlockOptions {
   string(key: string, required = false, hint = ""): string | undefined {
     const v = this.#raw(key);
     if (v === undefined || v === "") {
-      if (required) throw this.error(key, `must be set${hint ? `: ${hint}` : ""}`);
+      if (required) this.problem(key, `must be set${hint ? `: ${hint}` : ""}`);
       return undefined;
     }
-    if (typeof v !== "string") throw this.error(key, `must be a string, found ${describe(v)}`);
+    if (typeof v !== "string") {
+      this.problem(key, `must be a string, found ${describe(v)}`);
+      return undefined;
+    }
     return v;
   }
 
@@ -58,7 +90,7 @@ export class BlockOptions {
     const v = this.#raw(key);
     if (v === undefined) return undefined;
     const b = parseBoolean(v);
-    if (b === undefined) throw this.error(key, `must be true or false, found ${describe(v)}`);
+    if (b === undefined) this.problem(key, `must be true or false, found ${describe(v)}`);
     return b;
   }
 
@@ -66,8 +98,14 @@ export class BlockOptions {
     const v = this.#raw(key);
     if (v === undefined) return undefined;
     const n = parseInteger(v);
-    if (n === undefined) throw this.error(key, `must be an integer, found ${describe(v)}`);
-    if (n < min) throw this.error(key, `must be at least ${min}, found ${n}`);
+    if (n === undefined) {
+      this.problem(key, `must be an integer, found ${describe(v)}`);
+      return undefined;
+    }
+    if (n < min) {
+      this.problem(key, `must be at least ${min}, found ${n}`);
+      return undefined;
+    }
     return n;
   }
 
@@ -82,14 +120,18 @@ export class BlockOptions {
     }
   }
 
-  /** Throws for the first setting no getter asked for, listing the known ones. */
+  /**
+   * Reports every setting no getter asked for, with the closest known one ("did you mean") or
+   * the list of known ones; throws at the first unless collecting.
+   */
   finish(): void {
     for (const key of Object.keys(this.#block.options)) {
       if (key === "plugin" || this.#used.has(key)) continue;
-      const known = [...this.#used].sort().join(", ");
-      throw this.error(
+      const known = [...this.#used].sort();
+      const hint = suggest(key, known);
+      this.problem(
         key,
-        `is not a ${this.#kind} "${this.#block.type}" setting${known ? ` (known: ${known})` : " (this type takes no settings)"}`,
+        `is not a ${this.#kind} "${this.#block.type}" setting${known.length > 0 ? ` (known: ${known.join(", ")})` : " (this type takes no settings)"}${hint}`,
       );
     }
   }

@@ -9,15 +9,17 @@
  * and Shamir starts without loading them.
  */
 import type { Logger as CoreLogger } from "@bulwark/core";
-import { type Seal, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
+import { type Seal, SealConfigError, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
 import { assertBackend, type Backend, type HABackend, isHABackend } from "@bulwark/storage";
 import { FileBackend } from "@bulwark/storage-file";
 import { MemoryBackend } from "@bulwark/storage-memory";
-import { blockSource, describeBlock, type Env, parseBoolean } from "../config/load.js";
+import type { ConfigProblem } from "../config/errors.js";
+import type { Env } from "../config/load.js";
+import { blockName, blockSource, closest, describeBlock, parseBoolean, sourceOf } from "../config/source.js";
 import type { ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
 import { assertSeal } from "./assert-seal.js";
 import { ProviderError } from "./errors.js";
-import { BlockOptions } from "./options.js";
+import { type BlockIssue, BlockOptions } from "./options.js";
 import { findFactory, importPlugin, isPathSpecifier } from "./plugin.js";
 
 export interface ProviderContext {
@@ -27,7 +29,23 @@ export interface ProviderContext {
   pluginBaseDirs: readonly string[];
 }
 
-export interface StorageDefinition {
+/** What a config check may look at: the environment (settings fall back to variables). */
+export interface CheckContext {
+  env: Env;
+}
+
+/**
+ * How a type checks its block before anything is built (the config check): every setting it
+ * accepts, for "did you mean", and `check`, which returns every problem of the block — without
+ * connecting to anything or creating files. Types without `check` are checked when built.
+ */
+export interface BlockChecks {
+  /** Every key the block accepts (the spellings to suggest first). */
+  settings?: readonly string[];
+  check?(block: ProviderBlock, ctx: CheckContext): BlockIssue[] | Promise<BlockIssue[]>;
+}
+
+export interface StorageDefinition extends BlockChecks {
   /** One line for help output. */
   description: string;
   /** Whether the backend's HA lock is used when the block does not say `ha_enabled`. */
@@ -35,7 +53,7 @@ export interface StorageDefinition {
   create(block: ProviderBlock, ctx: ProviderContext): Backend | Promise<Backend>;
 }
 
-export interface SealDefinition {
+export interface SealDefinition extends BlockChecks {
   description: string;
   create(block: SealBlock, ctx: ProviderContext): Seal | Promise<Seal>;
 }
@@ -249,14 +267,19 @@ export class ProviderRegistry {
   }
 }
 
+const PLUGIN_HINT = (kind: "storage" | "seal") =>
+  `\`plugin\` must name an npm package or a file, e.g. plugin = "@acme/bulwark-${kind}"`;
+
 function pluginOf(kind: "storage" | "seal", block: ProviderBlock): string | undefined {
   if (!Object.hasOwn(block.options, "plugin")) return undefined;
   const p = block.options.plugin;
   if (typeof p !== "string" || p.trim() === "") {
     throw new ProviderError(
       "invalid_options",
-      `${describeBlock(kind, block, "plugin")}: \`plugin\` must name an npm package or a file, e.g. plugin = "@acme/bulwark-${kind}"`,
-      { field: "plugin" },
+      `${describeBlock(kind, block, "plugin")}: ${PLUGIN_HINT(kind)}`,
+      {
+        field: "plugin",
+      },
     );
   }
   return p.trim();
@@ -277,17 +300,43 @@ const loudStaticWarning = (block: ProviderBlock) =>
   "the environment of this process, next to the data it protects: it adds no protection against anyone who can read " +
   "this server. Use pkcs11 or awskms in production.";
 
+/** A package's own check result (setting + message) as issues of its block. */
+function packageIssues(issues: ReadonlyArray<{ field: string; message: string }>): BlockIssue[] {
+  return issues.map((i) => ({ field: i.field, message: `\`${i.field}\`: ${i.message}` }));
+}
+
+/** The file backend's settings; shared by building and checking so both read the same. */
+function readFileSettings(o: BlockOptions): { path: string; fsync: boolean | undefined } {
+  const path = o.string("path", true, 'the directory that holds the data, e.g. path = "./data"');
+  if (typeof path === "string" && path.includes("\0")) o.problem("path", "must not contain NUL bytes");
+  const fsync = o.boolean("fsync");
+  o.boolean("ha_enabled");
+  o.ignore(VAULT_CLUSTER_KEYS, "there is no cluster port");
+  o.finish();
+  return { path, fsync };
+}
+
+function readMemorySettings(o: BlockOptions): { maxValueSize: number | undefined } {
+  const maxValueSize = o.integer("max_value_size", 1);
+  o.boolean("ha_enabled");
+  o.ignore(VAULT_CLUSTER_KEYS, "there is no cluster port");
+  o.finish();
+  return { maxValueSize };
+}
+
 function registerBuiltins(r: ProviderRegistry): void {
   r.registerStorage("file", {
     description: "files in a directory, Vault's layout (path)",
     haByDefault: false,
+    settings: ["path", "fsync", "ha_enabled", ...VAULT_CLUSTER_KEYS],
+    check(block) {
+      const o = BlockOptions.collecting("storage", block);
+      readFileSettings(o);
+      return o.issues;
+    },
     create(block, ctx) {
       const o = new BlockOptions("storage", block);
-      const path = o.string("path", true, 'the directory that holds the data, e.g. path = "./data"');
-      const fsync = o.boolean("fsync");
-      o.boolean("ha_enabled");
-      o.ignore(VAULT_CLUSTER_KEYS, "there is no cluster port");
-      o.finish();
+      const { path, fsync } = readFileSettings(o);
       for (const w of o.warnings) ctx.logger.warn(w);
       return new FileBackend(fsync === undefined ? { path } : { path, fsync });
     },
@@ -297,12 +346,15 @@ function registerBuiltins(r: ProviderRegistry): void {
     description: "process memory, lost on exit (max_value_size; ha_enabled)",
     // Vault's `inmem` is not HA; `ha_enabled = true` turns on the in-process lock (tests).
     haByDefault: false,
+    settings: ["max_value_size", "ha_enabled", ...VAULT_CLUSTER_KEYS],
+    check(block) {
+      const o = BlockOptions.collecting("storage", block);
+      readMemorySettings(o);
+      return o.issues;
+    },
     create(block, ctx) {
       const o = new BlockOptions("storage", block);
-      const maxValueSize = o.integer("max_value_size", 1);
-      o.boolean("ha_enabled");
-      o.ignore(VAULT_CLUSTER_KEYS, "there is no cluster port");
-      o.finish();
+      const { maxValueSize } = readMemorySettings(o);
       for (const w of o.warnings) ctx.logger.warn(w);
       return new MemoryBackend(maxValueSize === undefined ? {} : { maxValueSize });
     },
@@ -313,6 +365,10 @@ function registerBuiltins(r: ProviderRegistry): void {
   r.registerStorage("consul", {
     description: "Consul KV with session-lock HA (Vault's consul settings)",
     haByDefault: true,
+    async check(block, ctx) {
+      const { checkConsulConfig } = await import("@bulwark/storage-consul");
+      return packageIssues(checkConsulConfig(block.options, ctx.env));
+    },
     async create(block, ctx) {
       const { ConsulBackend, parseConsulConfig } = await import("@bulwark/storage-consul");
       const parsed = parseConsulConfig(block.options, ctx.env);
@@ -328,6 +384,12 @@ function registerBuiltins(r: ProviderRegistry): void {
 
   r.registerSeal("shamir", {
     description: "key shares (the default without a seal block)",
+    settings: [],
+    check(block) {
+      const o = BlockOptions.collecting("seal", block);
+      o.finish();
+      return o.issues;
+    },
     create(block) {
       new BlockOptions("seal", block).finish();
       return new ShamirSeal();
@@ -337,6 +399,15 @@ function registerBuiltins(r: ProviderRegistry): void {
   r.registerSeal("pkcs11", {
     description:
       "PKCS#11 HSM auto-unseal (Vault's pkcs11 settings; VAULT_HSM_* / BULWARK_HSM_*); a CloudHSM library selects the CloudHSM profile",
+    async check(block, ctx) {
+      // The same choice as create(): a CloudHSM library means the CloudHSM profile's settings.
+      if (isCloudHsmLibrary(block.options.lib ?? ctx.env.BULWARK_HSM_LIB ?? ctx.env.VAULT_HSM_LIB)) {
+        const { checkCloudHsmConfig } = await import("@bulwark/seal-cloudhsm");
+        return packageIssues(checkCloudHsmConfig(block.options, ctx.env));
+      }
+      const { checkPkcs11Config } = await import("@bulwark/seal-pkcs11");
+      return packageIssues(checkPkcs11Config(block.options, ctx.env));
+    },
     async create(block, ctx) {
       // Vault configures CloudHSM as a pkcs11 seal with CloudHSM's library: such a block gets the
       // CloudHSM profile (HSM-generated IVs, user:password PIN), and the stored seal type stays "pkcs11".
@@ -352,6 +423,10 @@ function registerBuiltins(r: ProviderRegistry): void {
   r.registerSeal("cloudhsm", {
     description:
       "AWS CloudHSM (SDK 5) auto-unseal: Vault's pkcs11 settings plus cluster_id, region, user, password",
+    async check(block, ctx) {
+      const { checkCloudHsmConfig } = await import("@bulwark/seal-cloudhsm");
+      return packageIssues(checkCloudHsmConfig(block.options, ctx.env));
+    },
     async create(block, ctx) {
       const { createCloudHsmSeal } = await import("@bulwark/seal-cloudhsm");
       return createCloudHsmSeal({ ...block.options, logger: ctx.logger }, ctx.env);
@@ -360,6 +435,10 @@ function registerBuiltins(r: ProviderRegistry): void {
 
   r.registerSeal("awskms", {
     description: "AWS KMS auto-unseal (Vault's awskms settings; AWSKMS_* / VAULT_AWSKMS_*)",
+    async check(block, ctx) {
+      const { checkAwsKmsSealConfig } = await import("@bulwark/seal-awskms");
+      return packageIssues(checkAwsKmsSealConfig(block.options, ctx.env));
+    },
     async create(block, ctx) {
       const { createAwsKmsSeal } = await import("@bulwark/seal-awskms");
       return createAwsKmsSeal(block.options, ctx.env);
@@ -368,6 +447,28 @@ function registerBuiltins(r: ProviderRegistry): void {
 
   r.registerSeal("static", {
     description: "a fixed AES key from the config or BULWARK_STATIC_SEAL_KEY — development and tests only",
+    settings: ["key", "key_id"],
+    async check(block) {
+      const o = BlockOptions.collecting("seal", block);
+      const key = o.string("key");
+      const keyId = o.string("key_id");
+      o.finish();
+      if (o.issues.some((i) => i.field === "key" || i.field === "key_id")) return o.issues;
+      // Neither: the key comes from the environment, which the seal reads when it is built.
+      if (key === undefined && keyId !== undefined)
+        o.problem("key", "must be set with key_id (64 hex characters; `openssl rand -hex 32`)");
+      else if (keyId === undefined && key !== undefined)
+        o.problem("key_id", "must be set with key: a name for the key, changed whenever the key changes");
+      else if (key !== undefined && keyId !== undefined) {
+        try {
+          await new StaticKeySeal({ key, keyId }).finalize();
+        } catch (err) {
+          if (!(err instanceof SealConfigError)) throw err;
+          o.problem(err.field === "options" ? "key" : err.field, sealMessage(err));
+        }
+      }
+      return o.issues;
+    },
     create(block, ctx) {
       const o = new BlockOptions("seal", block);
       const key = o.string("key");
@@ -382,6 +483,121 @@ function registerBuiltins(r: ProviderRegistry): void {
       return new StaticKeySeal({ key, keyId });
     },
   });
+}
+
+/** A SealConfigError's message without its `invalid seal configuration \`field\`: ` prefix. */
+function sealMessage(err: SealConfigError): string {
+  const prefix = `invalid seal configuration \`${err.field}\`: `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}
+
+// --------------------------------------------------------------------------- checking a config
+
+/** The keys a built-in package type accepts, for "did you mean" (loaded with the package). */
+async function packageSettings(kind: "storage" | "seal", block: ProviderBlock, env: Env) {
+  if (kind === "storage" && block.type === "consul")
+    return (await import("@bulwark/storage-consul")).CONSUL_CONFIG_KEYS;
+  if (kind === "seal" && block.type === "awskms")
+    return (await import("@bulwark/seal-awskms")).AWSKMS_CONFIG_KEYS;
+  if (
+    kind === "seal" &&
+    (block.type === "cloudhsm" ||
+      (block.type === "pkcs11" &&
+        isCloudHsmLibrary(block.options.lib ?? env.BULWARK_HSM_LIB ?? env.VAULT_HSM_LIB)))
+  )
+    return (await import("@bulwark/seal-cloudhsm")).CLOUDHSM_CONFIG_KEYS;
+  if (kind === "seal" && block.type === "pkcs11")
+    return (await import("@bulwark/seal-pkcs11")).PKCS11_CONFIG_KEYS;
+  return undefined;
+}
+
+/**
+ * Every problem of one `storage`/`seal` block, as config problems: each at the setting's file
+ * position (the block's when the setting is not written), naming the block and the setting. An
+ * unknown setting close to a known one gets "did you mean"; then the problem the typo causes
+ * (the known setting missing) is not reported a second time.
+ */
+export async function checkProviderBlock(
+  kind: "storage" | "seal",
+  block: ProviderBlock,
+  opts: { registry?: ProviderRegistry; env?: Env } = {},
+): Promise<ConfigProblem[]> {
+  const registry = opts.registry ?? ProviderRegistry.withBuiltins();
+  const env = opts.env ?? process.env;
+  const name = blockName(kind, block);
+  const problem = (field: string | undefined, message: string): ConfigProblem => {
+    const p: ConfigProblem = { block: name, message: `${name}: ${message}` };
+    if (field !== undefined) p.setting = field;
+    const pos = sourceOf(block, field);
+    if (pos !== undefined) Object.assign(p, pos);
+    return p;
+  };
+
+  if (Object.hasOwn(block.options, "plugin")) {
+    // A plugin checks its own settings when its factory runs; here only `plugin` itself.
+    const p = block.options.plugin;
+    if (typeof p === "string" && p.trim() !== "") return [];
+    return [problem("plugin", PLUGIN_HINT(kind))];
+  }
+  const defs: ReadonlyMap<string, BlockChecks> =
+    kind === "storage" ? registry.storageTypes() : registry.sealTypes();
+  const def = defs.get(block.type);
+  if (def === undefined) {
+    const near = closest(block.type, defs.keys());
+    return [
+      problem(
+        undefined,
+        `"${block.type}" is not a built-in ${kind} type (${[...defs.keys()].join(", ")})` +
+          (near !== undefined ? ` — did you mean ${kind} "${near}"?` : "") +
+          `; for a third-party ${kind}, add plugin = "<npm package or path>" to the block`,
+      ),
+    ];
+  }
+  if (def.check === undefined) return [];
+  let issues: BlockIssue[];
+  try {
+    issues = await def.check(block, { env });
+  } catch (err) {
+    // A check that cannot run (its package failed to load) is itself the problem to report.
+    return [problem(undefined, `cannot check the settings: ${message(err)}`)];
+  }
+  const settings = def.settings ?? (await packageSettings(kind, block, env).catch(() => undefined));
+  if (settings === undefined) return issues.map((i) => problem(i.field, i.message));
+
+  const accepted = new Set(settings);
+  const typos = new Map<string, string>(); // suggested setting → the unknown key written
+  const out: ConfigProblem[] = [];
+  for (const issue of issues) {
+    const f = issue.field;
+    if (f !== undefined && Object.hasOwn(block.options, f) && !accepted.has(f)) {
+      const near = closest(f, settings);
+      if (near !== undefined) {
+        if (!Object.hasOwn(block.options, near)) typos.set(near, f);
+        out.push(problem(f, `unknown setting \`${f}\` — did you mean \`${near}\`?`));
+        continue;
+      }
+    }
+    out.push(problem(f, issue.message));
+  }
+  // `pth` for `path`: "path must be set" is the typo's doing, already said by "did you mean".
+  return out.filter((p) => p.setting === undefined || !typos.has(p.setting));
+}
+
+/**
+ * Every problem of a config's `storage` and `seal` blocks (see {@link checkProviderBlock}), in
+ * block order, without building anything.
+ */
+export async function checkProviderBlocks(
+  config: { storage?: ProviderBlock | undefined; seals: readonly SealBlock[] },
+  opts: { registry?: ProviderRegistry; env?: Env } = {},
+): Promise<ConfigProblem[]> {
+  const registry = opts.registry ?? ProviderRegistry.withBuiltins();
+  const problems: ConfigProblem[] = [];
+  if (config.storage !== undefined)
+    problems.push(...(await checkProviderBlock("storage", config.storage, { ...opts, registry })));
+  for (const seal of config.seals)
+    problems.push(...(await checkProviderBlock("seal", seal, { ...opts, registry })));
+  return problems;
 }
 
 // --------------------------------------------------------------------------- a whole config
