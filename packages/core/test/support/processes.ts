@@ -81,7 +81,17 @@ export async function leaveTestScope(scope: Scope, graceMs = DEFAULT_GRACE_MS): 
   return scope.close(graceMs);
 }
 
-const all = new Set<ProcessGroup>();
+/**
+ * Every group this process started and has not seen go. Kept on globalThis: a worker that runs
+ * several test files loads this module once per file, and the exit and signal handlers (installed
+ * once per process) must reach the groups of all of them.
+ */
+const shared = globalThis as typeof globalThis & {
+  __bulwarkTestProcesses?: { all: Set<ProcessGroup>; hooksInstalled: boolean };
+};
+shared.__bulwarkTestProcesses ??= { all: new Set(), hooksInstalled: false };
+const registry = shared.__bulwarkTestProcesses;
+const all = registry.all;
 
 function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
   try {
@@ -195,10 +205,9 @@ function forget(group: ProcessGroup): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let hooksInstalled = false;
 function installLastResortHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
+  if (registry.hooksInstalled) return;
+  registry.hooksInstalled = true;
   process.once("exit", killAllNow);
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
     // Only where nobody else handles the signal: then ours must also do the default (terminate).
