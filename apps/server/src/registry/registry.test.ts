@@ -11,7 +11,13 @@ import { finalizeConfig, loadConfig, parseConfig } from "../config/load.js";
 import type { ProviderBlock, SealBlock } from "../contracts.js";
 import { assertSeal } from "./assert-seal.js";
 import { ProviderError } from "./errors.js";
-import { createProviders, type ProviderContext, ProviderRegistry } from "./registry.js";
+import {
+  checkProviderBlock,
+  checkProviderBlocks,
+  createProviders,
+  type ProviderContext,
+  ProviderRegistry,
+} from "./registry.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -434,5 +440,66 @@ describe("assertSeal", () => {
       /method keyId\(\) is missing \(found string\)/,
     );
     expect(() => assertSeal({ ...good, health: 1 }, "s")).toThrow(/health must be a method/);
+  });
+});
+
+describe("checking blocks before building them (the config check)", () => {
+  const registry = ProviderRegistry.withBuiltins();
+
+  it("a built-in type's check and its create agree on the first problem", async () => {
+    for (const hcl of [
+      'storage "file" {\n  fsync = "x"\n  path = 5\n}',
+      'storage "inmem" {\n  max_value_size = 0\n  ha_enabled = "maybe"\n}',
+      'storage "consul" {\n  session_ttl = "fast"\n  max_parallel = "x"\n}',
+    ]) {
+      const block = parse(hcl).storage;
+      const problems = await checkProviderBlock("storage", block, { registry, env: {} });
+      expect(problems.length, hcl).toBe(2);
+      const err = await providerError(registry.createStorage(block, ctx()));
+      expect(problems[0]?.setting, hcl).toBe(err.field);
+    }
+  });
+
+  it("every problem carries the block, the setting and the setting's position", async () => {
+    const cfg = parse('storage "file" {\n  path = 5\n  fsync = "x"\n}');
+    const problems = await checkProviderBlock("storage", cfg.storage, { registry, env: {} });
+    expect(problems).toEqual([
+      expect.objectContaining({ block: 'storage "file"', setting: "path", line: 3, column: 3 }),
+      expect.objectContaining({ block: 'storage "file"', setting: "fsync", line: 4, column: 3 }),
+    ]);
+    expect(problems[0]?.message).toBe('storage "file": `path` must be a string, found number 5');
+  });
+
+  it("plugin blocks are left to the plugin; only `plugin` itself is checked", async () => {
+    const ok = parse('storage "inmem" {}\nseal "acme" {\n  plugin = "./acme-seal"\n  colour = "blue"\n}');
+    expect(await checkProviderBlocks(ok, { registry, env: {} })).toEqual([]);
+    const empty = await checkProviderBlock("seal", {
+      type: "acme",
+      options: { plugin: "" },
+      disabled: false,
+    } as SealBlock);
+    expect(empty).toEqual([
+      expect.objectContaining({
+        setting: "plugin",
+        message: expect.stringMatching(/`plugin` must name an npm package/),
+      }),
+    ]);
+  });
+
+  it("a type registered without a check is checked when it is built; unknown types get did-you-mean", async () => {
+    const r = ProviderRegistry.withBuiltins().registerStorage("tracked", {
+      description: "test",
+      haByDefault: false,
+      create: () => new MemoryBackend(),
+    });
+    expect(
+      await checkProviderBlock("storage", { type: "tracked", options: { any: 1 } }, { registry: r }),
+    ).toEqual([]);
+    const unknown = await checkProviderBlock("seal", { type: "awskm", options: {} } as ProviderBlock, {
+      registry: r,
+    });
+    expect(unknown[0]?.message).toMatch(
+      /^seal "awskm": "awskm" is not a built-in seal type .* — did you mean seal "awskms"\?/,
+    );
   });
 });
