@@ -465,4 +465,55 @@ describe("checkAwsKmsSealConfig (every problem of the block at once)", () => {
     for (const k of ["kms_key_id", "kmsKeyId", "health_check_enabled", "disabled", "shared_creds_file"])
       expect(AWSKMS_CONFIG_KEYS).toContain(k);
   });
+
+  it("agrees with parseAwsKmsSealConfig on any block: no issues iff it parses, else its error first (property)", () => {
+    const value = fc.oneof(
+      fc.constantFrom(
+        "",
+        KEY,
+        "alias/x",
+        "bad",
+        "us-east-1",
+        "mars",
+        "10s",
+        "soon",
+        "20m",
+        "11",
+        "1",
+        "true",
+        "http://h:1",
+      ),
+      fc.integer({ min: -1, max: 100 }),
+      fc.boolean(),
+    );
+    const key = fc.constantFrom(
+      "kms_key_id",
+      "region",
+      "endpoint",
+      "access_key",
+      "secret_key",
+      "session_token",
+      "role_arn",
+      "web_identity_token_file",
+      "request_timeout",
+      "max_retries",
+      "health_check_enabled",
+      "kmsKeyId",
+      "regoin",
+    );
+    fc.assert(
+      fc.property(fc.dictionary(key, value), (block) => {
+        const issues = checkAwsKmsSealConfig(block, {});
+        let thrown: SealConfigError | undefined;
+        try {
+          parseAwsKmsSealConfig(block, {});
+        } catch (err) {
+          expect(err).toBeInstanceOf(SealConfigError);
+          thrown = err as SealConfigError;
+        }
+        if (thrown === undefined) expect(issues).toEqual([]);
+        else expect(issues[0]?.field).toBe(thrown.field);
+      }),
+    );
+  });
 });

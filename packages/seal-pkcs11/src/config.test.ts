@@ -318,4 +318,41 @@ describe("checkPkcs11Config (every problem of the block at once)", () => {
     for (const k of ["lib", "tokenLabel", "hmac_key_label", "disabled", "maxRetries"])
       expect(PKCS11_CONFIG_KEYS).toContain(k);
   });
+
+  it("agrees with createPkcs11Seal on any block: no issues iff it builds, else its error first (property)", () => {
+    const value = fc.oneof(
+      fc.constantFrom("", "1", "0x1087", "0x1085", "0x1082", "true", "maybe", "sha1", "md5", "abc", LIB),
+      fc.integer({ min: -1, max: 5000 }),
+      fc.boolean(),
+    );
+    const key = fc.constantFrom(
+      "lib",
+      "slot",
+      "token_label",
+      "pin",
+      "key_label",
+      "key_id",
+      "hmac_key_label",
+      "mechanism",
+      "generate_key",
+      "max_parallel",
+      "rsa_oaep_hash",
+      "keyLabel",
+      "key_lable",
+    );
+    fc.assert(
+      fc.property(fc.dictionary(key, value), (block) => {
+        const issues = checkPkcs11Config(block, {});
+        let thrown: SealConfigError | undefined;
+        try {
+          createPkcs11Seal(block, {});
+        } catch (err) {
+          expect(err).toBeInstanceOf(SealConfigError);
+          thrown = err as SealConfigError;
+        }
+        if (thrown === undefined) expect(issues).toEqual([]);
+        else expect(issues[0]?.field).toBe(thrown.field);
+      }),
+    );
+  });
 });

@@ -341,4 +341,52 @@ describe("checkConsulConfig (every problem of the block at once)", () => {
       ),
     );
   });
+
+  it("agrees with createConsulBackend on any block: no issues iff it builds, else its error first (property)", () => {
+    const value = fc.oneof(
+      fc.constantFrom(
+        "",
+        "h:1",
+        "https://h:1",
+        "ftp://h",
+        "http",
+        "gopher",
+        "15s",
+        "soon",
+        "2m",
+        "x",
+        "strong",
+        "tls13",
+      ),
+      fc.integer({ min: -1, max: 100 }),
+      fc.boolean(),
+    );
+    const key = fc.constantFrom(
+      "address",
+      "scheme",
+      "path",
+      "consistency_mode",
+      "max_parallel",
+      "session_ttl",
+      "lock_delay",
+      "tls_min_version",
+      "tls_key_file",
+      "sessionTtlMs",
+      "adress",
+    );
+    fc.assert(
+      fc.property(fc.dictionary(key, value), (block) => {
+        const issues = checkConsulConfig(block, {});
+        let thrown: ConsulConfigError | undefined;
+        try {
+          createConsulBackend(block, {});
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConsulConfigError);
+          thrown = err as ConsulConfigError;
+        }
+        if (thrown === undefined) expect(issues).toEqual([]);
+        else expect(issues[0]).toEqual({ field: thrown.field, message: thrown.detail });
+      }),
+    );
+  });
 });
