@@ -371,4 +371,38 @@ describe("checkCloudHsmConfig (every problem of the block at once)", () => {
     for (const k of ["lib", "cluster_id", "clusterId", "password", "logger"])
       expect(CLOUDHSM_CONFIG_KEYS).toContain(k);
   });
+
+  it("agrees with createCloudHsmSeal on any block without a cluster: no issues iff it builds (property)", () => {
+    const value = fc.oneof(
+      fc.constantFrom("", "a:b", "nocolon", ":p", "u:", "0x1087", "0x0009", "16385", "1024", "x", "true"),
+      fc.integer({ min: -1, max: 20000 }),
+    );
+    const key = fc.constantFrom(
+      "pin",
+      "user",
+      "password",
+      "key_label",
+      "mechanism",
+      "max_direct_bytes",
+      "token_label",
+      "slot",
+      "max_parallel",
+      "clusterid",
+    );
+    fc.assert(
+      fc.property(fc.dictionary(key, value), (block) => {
+        const issues = checkCloudHsmConfig(block, {});
+        let field: string | undefined;
+        try {
+          createCloudHsmSeal(block, {});
+        } catch (err) {
+          field = configError(() => {
+            throw err;
+          }).field;
+        }
+        if (field === undefined) expect(issues).toEqual([]);
+        else expect(issues[0]?.field).toBe(field);
+      }),
+    );
+  });
 });
