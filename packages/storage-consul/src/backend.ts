@@ -4,6 +4,7 @@ import {
   type HABackend,
   PermitPool,
   StorageError,
+  StorageProbeError,
   StorageUnavailableError,
   type TransactionalBackend,
   TransactionError,
@@ -38,6 +39,9 @@ export const CONSUL_TRANSACTION_LIMITS: TransactionLimits = Object.freeze({
   maxEntries: 63,
   maxBytes: 128 * 1024,
 });
+
+/** The key `probe()` reads (under `path`); it need not exist. */
+const PROBE_KEY = ".bulwark-probe";
 
 /** The HA lock that fences this backend's writes while held. */
 interface Fence {
@@ -116,6 +120,68 @@ export class ConsulBackend implements TransactionalBackend, HABackend {
         this.#locks.delete(lock);
       },
     };
+  }
+
+  /**
+   * Proves, before anything reads or writes data, that the agent at `address` answers as Consul
+   * and that the token may read keys under `path`: one read of a key that need not exist, retried
+   * like every read (within `retry_budget`). Throws a `StorageProbeError` naming the setting at
+   * fault (`address`, `token`) and the fix.
+   */
+  async probe(): Promise<void> {
+    this.#checkOpen();
+    let consulIndex: unknown;
+    try {
+      consulIndex = await this.#permits.run(() =>
+        this.#http.retry(
+          "probe read",
+          async () => {
+            const { ctx, done } = this.#http.ctx();
+            try {
+              const [response] = await this.#http.raw.kv.get({
+                key: this.path + PROBE_KEY,
+                buffer: true,
+                ctx,
+                timeout: this.#opts.requestTimeoutMs,
+              });
+              return response?.headers?.["x-consul-index"];
+            } catch (err) {
+              throw this.#mapError(err, "key read");
+            } finally {
+              done();
+            }
+          },
+          { idempotent: true },
+        ),
+      );
+    } catch (err) {
+      if (err instanceof StorageError && err.code === "permission_denied") {
+        throw new StorageProbeError(
+          "permission_denied",
+          "token",
+          `Consul at ${this.address} refused to let this token read "${this.path}": ${err.message}`,
+          "set token (or CONSUL_HTTP_TOKEN) to a token whose policy allows it",
+          { cause: err },
+        );
+      }
+      throw new StorageProbeError(
+        err instanceof StorageError ? err.code : "unavailable",
+        "address",
+        `cannot reach the Consul agent at ${this.address}: ${err instanceof Error ? err.message : String(err)}`,
+        "start the Consul agent, or set address (or CONSUL_HTTP_ADDR) to where its HTTP API listens",
+        { cause: err },
+      );
+    }
+    // Every Consul KV answer, a missing key's 404 included, carries X-Consul-Index; another
+    // HTTP server's 404 would otherwise look like an empty Consul.
+    if (consulIndex === undefined) {
+      throw new StorageProbeError(
+        "io",
+        "address",
+        `${this.address} answered, but not as a Consul agent (no X-Consul-Index header)`,
+        "set address (or CONSUL_HTTP_ADDR) to the Consul agent's HTTP address (by default port 8500)",
+      );
+    }
   }
 
   /**

@@ -2,11 +2,13 @@ import { randomBytes } from "node:crypto";
 import type { Dirent } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { chmod, lstat, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import {
   type Backend,
   type Entry,
   InvalidKeyError,
+  StorageProbeError,
   ValueTooLargeError,
   validateKey,
   validatePrefix,
@@ -244,6 +246,109 @@ export class FileBackend implements Backend {
       }
     }
     return removed;
+  }
+
+  /**
+   * Proves the data directory can be used before anything reads or writes data: creates it if
+   * missing (mode 0700), lists it, then writes, flushes, renames and deletes a probe file in it —
+   * the steps every put and delete takes. Throws a `StorageProbeError` (setting `path`) naming the
+   * directory, the step that failed and the fix. The probe's names are temp-file names (`._…temp`):
+   * never a key, never listed, and removed by {@link removeStaleTempFiles} if a crash leaves one.
+   */
+  async probe(): Promise<void> {
+    this.#tempCounter += 1;
+    const id = `${this.#tempToken}-${this.#tempCounter.toString(36)}`;
+    const written = join(this.path, `._bulwark-probe.${id}.temp`);
+    const renamed = join(this.path, `._bulwark-probe-renamed.${id}.temp`);
+    const step = async <T>(what: string, target: string, fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw this.#probeError(err, what, target);
+      }
+    };
+    await step("create the data directory", this.path, async () => {
+      const st = await stat(this.path).catch((err: unknown) => {
+        if (hasErrno(err, "ENOENT")) return undefined;
+        throw err;
+      });
+      if (st !== undefined && !st.isDirectory()) {
+        throw Object.assign(new Error(`${this.path} is a file, not a directory`), { code: "ENOTDIR" });
+      }
+      await this.#ensureDir(this.path);
+    });
+    await step("list", this.path, () => readdir(this.path));
+    try {
+      await step("write a probe file in", this.path, async () => {
+        const fh = await open(written, "wx", FILE_MODE);
+        try {
+          await fh.writeFile("bulwark storage probe\n");
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      });
+      await step("rename a probe file in", this.path, () => rename(written, renamed));
+      if (CAN_SYNC_DIRS) await step("flush", this.path, () => syncDir(this.path));
+      await step("delete a probe file in", this.path, () => unlink(renamed));
+      if (CAN_SYNC_DIRS) await step("flush", this.path, () => syncDir(this.path));
+    } finally {
+      await unlink(written).catch(noop);
+      await unlink(renamed).catch(noop);
+    }
+  }
+
+  #probeError(err: unknown, what: string, target: string): StorageProbeError {
+    const detail = `file backend: cannot ${what} ${target}: ${err instanceof Error ? err.message : String(err)}`;
+    let user: string;
+    try {
+      user = userInfo().username;
+    } catch {
+      user = `uid ${process.getuid?.() ?? "?"}`;
+    }
+    if (hasErrno(err, "EACCES", "EPERM")) {
+      return new StorageProbeError(
+        "permission_denied",
+        "path",
+        detail,
+        `make ${this.path} (and its parent directories) writable by the user this process runs as (${user}), e.g. \`chown -R ${user} ${this.path}\`, or set path to a directory it can write`,
+        { cause: err },
+      );
+    }
+    if (hasErrno(err, "EROFS")) {
+      return new StorageProbeError(
+        "permission_denied",
+        "path",
+        detail,
+        "the file system is mounted read-only: set path to a directory on a writable file system",
+        { cause: err },
+      );
+    }
+    if (hasErrno(err, "ENOTDIR", "EEXIST")) {
+      return new StorageProbeError(
+        "io",
+        "path",
+        detail,
+        "set path to a directory (or to a name that does not exist yet): a file is in the way",
+        { cause: err },
+      );
+    }
+    if (hasErrno(err, "ENOSPC", "EDQUOT")) {
+      return new StorageProbeError(
+        "io",
+        "path",
+        detail,
+        "free disk space (or raise the quota) on the file system that holds the data directory",
+        { cause: err },
+      );
+    }
+    return new StorageProbeError(
+      "io",
+      "path",
+      detail,
+      "check the data directory and the file system that holds it, or set path to another directory",
+      { cause: err },
+    );
   }
 
   /** Runs `op` after every earlier write/delete of `key` has settled; keys do not wait on each other. */

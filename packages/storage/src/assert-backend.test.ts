@@ -40,6 +40,11 @@ describe("assertBackend", () => {
     expect(() => assertBackend("x", "p")).toThrow(/got string/);
   });
 
+  it("accepts an optional probe() method and rejects a probe that is not one", () => {
+    expect(() => assertBackend({ ...ok, probe: async () => {} }, "p")).not.toThrow();
+    expect(() => assertBackend({ ...ok, probe: true }, "p")).toThrow(/probe must be a method probe\(\)/);
+  });
+
   it("rejects transaction() without valid transactionLimits", () => {
     const tx = { ...ok, transaction: async () => {} };
     expect(() => assertBackend(tx, "tx")).toThrow(/transactionLimits/);

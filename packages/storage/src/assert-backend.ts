@@ -27,6 +27,9 @@ export function assertBackend(obj: unknown, name: string): asserts obj is Backen
       );
     }
   }
+  if ("probe" in rec && rec.probe !== undefined && typeof rec.probe !== "function") {
+    throw new TypeError(`${name}: probe must be a method probe(), found ${typeof rec.probe}`);
+  }
   if ("transaction" in rec && rec.transaction !== undefined) {
     if (typeof rec.transaction !== "function") {
       throw new TypeError(

@@ -75,3 +75,29 @@ export class StorageUnavailableError extends StorageError {
     super("unavailable", message, options);
   }
 }
+
+/**
+ * `Backend.probe()` found the storage unusable: unreachable, not writable, full. `setting` names
+ * the backend option at fault (`path`, `address`, `token`, …) and `fix` says what to do, so a
+ * caller that knows where the option was written (a config file and line) can point there.
+ */
+export class StorageProbeError extends StorageError {
+  override name = "StorageProbeError";
+  readonly setting: string;
+  /** What happened, without the fix. */
+  readonly detail: string;
+  /** What to do about it. */
+  readonly fix: string;
+  constructor(
+    code: StorageErrorCode,
+    setting: string,
+    detail: string,
+    fix: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `${detail}; ${fix}`, options);
+    this.setting = setting;
+    this.detail = detail;
+    this.fix = fix;
+  }
+}

@@ -81,6 +81,8 @@ export class FaultInjectingBackend implements Backend {
   declare readonly transactionLimits?: TransactionLimits;
   /** Present when the inner backend is an HA backend. */
   declare readonly lockWith?: (key: string, value: string) => Lock;
+  /** Present when the inner backend has one (a start-up check, passed through). */
+  declare readonly probe?: () => Promise<void>;
   readonly #fault: FaultInjectionOptions["fault"];
   readonly #failAfter: number | undefined;
   readonly #latency: Record<StorageOperation, number>;
@@ -108,6 +110,10 @@ export class FaultInjectingBackend implements Backend {
     if (isHABackend(inner)) {
       const ha: HABackend = inner;
       this.lockWith = (key, value) => ha.lockWith(key, value);
+    }
+    if (typeof inner.probe === "function") {
+      const probe = inner.probe.bind(inner);
+      this.probe = () => probe();
     }
   }
 

@@ -4,6 +4,7 @@ export {
   InvalidKeyError,
   StorageError,
   type StorageErrorCode,
+  StorageProbeError,
   StorageUnavailableError,
   TransactionError,
   ValueTooLargeError,

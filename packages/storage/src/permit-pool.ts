@@ -68,6 +68,8 @@ export class PermitPoolBackend implements Backend {
   declare readonly transactionLimits?: TransactionLimits;
   /** Present when the inner backend is an HA backend. */
   declare readonly lockWith?: (key: string, value: string) => Lock;
+  /** Present when the inner backend has one (a start-up check, passed through). */
+  declare readonly probe?: () => Promise<void>;
   readonly #pool: PermitPool;
 
   constructor(inner: Backend, maxParallel: number = DEFAULT_PARALLEL_OPERATIONS) {
@@ -86,6 +88,10 @@ export class PermitPoolBackend implements Backend {
     if (isHABackend(inner)) {
       const ha: HABackend = inner;
       this.lockWith = (key, value) => ha.lockWith(key, value);
+    }
+    if (typeof inner.probe === "function") {
+      const probe = inner.probe.bind(inner);
+      this.probe = () => this.#pool.run(() => probe());
     }
   }
 

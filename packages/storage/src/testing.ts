@@ -39,6 +39,11 @@ export interface BackendConformanceOptions<B extends Backend = Backend> {
    * run. Default: they run when `isTransactional(backend)`, and are reported skipped otherwise.
    */
   transactional?: boolean;
+  /**
+   * `true`: the backend must have `probe()` and the probe tests run; `false`: they do not run.
+   * Default: they run when the backend has `probe()`, and are reported skipped otherwise.
+   */
+  probe?: boolean;
   /** The HA lock to test, or `undefined` to skip the HA tests (the default). */
   ha?: (backend: B) => HAConformanceTarget | undefined;
   /** Size of the random binary round trip. Default: `maxValueSize` capped at 1 MiB. */
@@ -304,6 +309,37 @@ export function runBackendConformance<B extends Backend>(
         expect((await allKeys(b)).sort()).toEqual([...UNUSUAL_KEYS].sort());
       });
     });
+
+    if (options.probe !== false) {
+      describe("probe", () => {
+        /** The backend's probe, or a skip (or failure, when required) when it has none. */
+        const probeOf = (ctx: TestContext): (() => Promise<void>) => {
+          const b = backend();
+          if (typeof b.probe !== "function") {
+            expect(options.probe, "options.probe is true but the backend has no probe()").not.toBe(true);
+            return ctx.skip("backend has no probe()");
+          }
+          return b.probe.bind(b);
+        };
+
+        it("probe() resolves on a usable backend and leaves an empty one empty", async (ctx) => {
+          const probe = probeOf(ctx);
+          await probe();
+          expect(await backend().list("")).toEqual([]);
+          expect(await backend().get("probe")).toBeUndefined();
+        });
+
+        it("probe() changes no entry, and can run again and alongside writes", async (ctx) => {
+          const probe = probeOf(ctx);
+          const b = backend();
+          await b.put({ key: "core/seal-config", value: enc("kept") });
+          await Promise.all([probe(), probe(), b.put({ key: "core/other", value: enc("written") })]);
+          expect(await b.list("")).toEqual(["core/"]);
+          expect(await b.list("core/")).toEqual(["other", "seal-config"]);
+          expectBytes((await b.get("core/seal-config"))?.value, enc("kept"), "entry after probe");
+        });
+      });
+    }
 
     describe("values", () => {
       it("all 256 byte values round-trip", async () => {

@@ -25,6 +25,13 @@ export interface Backend {
    * sub-folders end in `/`. A prefix with nothing under it lists as `[]`.
    */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Optional: proves the storage can be used — reached, written, flushed — before anything reads
+   * or writes data (the server calls it at start, before opening the store). Resolves when it
+   * can; rejects with a `StorageProbeError` naming the setting at fault and the fix.
+   * Leaves stored entries unchanged: a probe writes only outside the key space, and removes it.
+   */
+  probe?(): Promise<void>;
 }
 
 export type TxnOp =
