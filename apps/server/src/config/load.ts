@@ -907,7 +907,10 @@ function finalizeCollect(
 
 /**
  * Vault's `server -config a.hcl -config dir/`: reads, merges, applies the environment and checks
- * the whole. Throws {@link ConfigError} listing every problem with file, line and column.
+ * the whole — top-level settings, every block, and the settings inside each `storage`/`seal`
+ * block against its type (see `checkProviderBlocks`; nothing is built or contacted). Throws one
+ * {@link ConfigError} listing every problem, in file order, each with file, line and column where
+ * it has one, and `block`/`setting` where one is to blame.
  */
 export async function loadConfig(
   paths: readonly string[],
