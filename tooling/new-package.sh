@@ -45,7 +45,7 @@ cat > "$dir/package.json" <<JSON
   },
   "files": ["dist"],
   "sideEffects": false,
-  "engines": { "node": ">=20.19" },
+  "engines": { "node": ">=22.12" },
   "scripts": {
     "build": "tsup",
     "typecheck": "tsc -p tsconfig.json"
@@ -71,7 +71,7 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
-  target: "node20",
+  target: "node22",
   platform: "node",
   splitting: false,
 });

@@ -1,8 +1,9 @@
 import type { Options } from "tsup";
 
 /**
- * The build every @bulwark library shares: ESM + CJS + type declarations for Node 20, one file
- * per entry (so each entry's dist is self-contained), vendor SDKs and native addons kept external.
+ * The build every @bulwark library shares: ESM + CJS + type declarations for Node 22.12 and later
+ * (`engines`), one file per entry (so each entry's dist is self-contained), vendor SDKs and native
+ * addons kept external.
  */
 export function libraryConfig(entry: string[]): Options {
   return {
@@ -11,7 +12,7 @@ export function libraryConfig(entry: string[]): Options {
     dts: true,
     sourcemap: true,
     clean: true,
-    target: "node20",
+    target: "node22",
     platform: "node",
     splitting: false,
   };
