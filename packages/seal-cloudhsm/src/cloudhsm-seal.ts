@@ -1,6 +1,5 @@
 import { SealConfigError, type SealHealth, SealUnavailableError } from "@bulwark/seal";
 import {
-  CKM_AES_GCM,
   Pkcs11CallError,
   type Pkcs11HealthDetails,
   Pkcs11Seal,
@@ -9,8 +8,8 @@ import {
 import { type CloudHsmClusterStatus, ClusterMonitor } from "./cluster.js";
 import {
   CLOUDHSM_DEFAULT_LIB,
-  CLOUDHSM_GCM_MAX_BYTES,
   type CloudHsmSealOptions,
+  cloudHsmProfileProblems,
   parseCloudHsmConfig,
   type ResolvedProfile,
   resolveCloudHsmOptions,
@@ -64,18 +63,9 @@ export class CloudHsmSeal extends Pkcs11Seal {
   constructor(options: CloudHsmSealOptions) {
     const resolved = resolveCloudHsmOptions(options);
     super(resolved.pkcs11);
-    if (this.config.mechanism !== CKM_AES_GCM) {
-      throw new SealConfigError(
-        "mechanism",
-        'the CloudHSM profile seals with CKM_AES_GCM (0x1087) and the HSM-generated IV; for RSA-OAEP use seal "pkcs11" with a key pair created in cloudhsm-cli',
-      );
-    }
-    if (this.config.maxDirectBytes > CLOUDHSM_GCM_MAX_BYTES) {
-      throw new SealConfigError(
-        "max_direct_bytes",
-        `is ${this.config.maxDirectBytes}, but CloudHSM encrypts at most ${CLOUDHSM_GCM_MAX_BYTES} bytes per AES-GCM call; larger values use an HSM-wrapped data key anyway`,
-      );
-    }
+    // The profile's rules live in one place (also used by the config check that lists every problem).
+    const [refused] = cloudHsmProfileProblems(this.config);
+    if (refused !== undefined) throw refused;
     this.#settings = resolved.profile;
     this.#monitor = resolved.profile.cluster ? new ClusterMonitor(resolved.profile.cluster) : undefined;
   }
