@@ -64,6 +64,20 @@ describe("test processes: own process group, SIGTERM then SIGKILL after a grace"
     expect(ms).toBeLessThan(5_000);
   });
 
+  it("stop() waits and escalates for real while the test has fake timers installed", async () => {
+    const pidsFile = join(tmp, "fake-timers.pids");
+    process.env.PIDS_FILE = pidsFile;
+    const group = await startStubborn();
+    vi.useFakeTimers();
+    try {
+      const exit = await group.stop(300);
+      expect(exit.signal).toBe("SIGKILL");
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await gone(pidsIn(pidsFile), 2_000)).toEqual([]);
+  });
+
   it("runGroup() stops a run at its timeout, the whole tree, and says so", async () => {
     const pidsFile = join(tmp, "run.pids");
     const r = await runGroup(process.execPath, [join(FIXTURES, "stubborn.mjs")], {

@@ -23,6 +23,12 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+// The module's own timers, not the globals: a test may have installed vitest's fake timers, and
+// the cleanup after it must still wait and time out for real.
+import { clearTimeout, setTimeout } from "node:timers";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const now = Date.now; // captured before any test can fake Date
 
 /** Set by global-setup.ts in vitest's main process; inherited by every worker it forks. */
 export const REGISTRY_ENV = "BULWARK_TEST_PROCESS_REGISTRY";
@@ -183,12 +189,12 @@ export class ProcessGroup {
 
   async #stop(graceMs: number, signal: NodeJS.Signals): Promise<Exit> {
     if (this.pid !== 0 && signalGroup(this.pid, signal)) {
-      const deadline = Date.now() + graceMs;
-      while (this.groupAlive() && Date.now() < deadline) await sleep(20);
+      const deadline = now() + graceMs;
+      while (this.groupAlive() && now() < deadline) await sleep(20);
       this.killNow();
       // SIGKILL cannot be ignored; this only waits for the kernel (and Node) to reap, bounded anyway.
-      const reaped = Date.now() + 5_000;
-      while (this.groupAlive() && Date.now() < reaped) await sleep(20);
+      const reaped = now() + 5_000;
+      while (this.groupAlive() && now() < reaped) await sleep(20);
     }
     const exit = await this.exited;
     forget(this);
@@ -202,8 +208,6 @@ function forget(group: ProcessGroup): void {
   const file = registryFile(group.pid);
   if (file !== undefined) rmSync(file, { force: true });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function installLastResortHooks(): void {
   if (registry.hooksInstalled) return;
