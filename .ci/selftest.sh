@@ -5,7 +5,7 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 real_node="$(command -v node)"
 fails=0
-unset FAIL_STEP REPORT UNIT_REPORT UNIT_FAIL_NODE REBUILD_FAIL_NODE NO_NODE
+unset FAIL_STEP REPORT UNIT_REPORT UNIT_FAIL_NODE REBUILD_FAIL_NODE NO_NODE SELFTEST
 
 # check <name> <expected rc> <expected last line> [VAR=value ...]
 check() {
@@ -50,6 +50,10 @@ STUB
   done
   printf '#!/usr/bin/env bash\n[ "${FAIL_SERVICES:-0}" = 1 ] && { echo "stub: install.sh failed" >&2; exit 1; }\nexit 0\n' \
     > "$t/repo/tooling/services/install.sh"
+  # A stand-in for one of the scripts' self-tests .ci/run runs at the end (the others are absent).
+  if [ -n "${SELFTEST:-}" ]; then
+    printf '#!/usr/bin/env bash\necho "stub self-test"\nexit %s\n' "$SELFTEST" > "$t/repo/tooling/build-js.selftest.sh"
+  fi
   env "$@" PATH="$t/bin:$PATH" bash "$t/repo/.ci/run" > "$t/out" 2>&1
   local rc=$? line; line="$(tail -n 1 "$t/out")"
   local calls=""; [ -f "$t/calls" ] && calls="$(tr '\n' ';' < "$t/calls")"
@@ -107,6 +111,10 @@ check "unit suites that write no report on node 24 count as a failure" 1 "5 pass
 check "pkcs11js failing to compile for node 24 fails the run" 1 "8 passed, 1 failed" REPORT="$ok2" REBUILD_FAIL_NODE=24
 NO_NODE=22 check "a missing unit-suite node line fails the run, the others still run" 1 "5 passed, 1 failed" REPORT="$ok2"
 NO_NODE=26 want_calls=none check "a missing active-LTS node line fails before pnpm install" 1 "0 passed, 1 failed" REPORT="$ok2"
+
+# The scripts' self-tests run last, one test each.
+SELFTEST=0 check "a passing script self-test counts as one passed test" 0 "9 passed, 0 failed" REPORT="$ok2"
+SELFTEST=1 check "a failing script self-test fails the run" 1 "8 passed, 1 failed" REPORT="$ok2"
 
 echo "$fails self-test case(s) failed"
 [ "$fails" = 0 ]
