@@ -92,7 +92,10 @@ describe("bulwark server -config (file storage, Shamir) driven by the bulwark CL
     expect(server.output()).toMatch(/The store is sealed\. Unseal it with 3 of its 5 keys:/);
     const env = { BULWARK_ADDR: server.address, BULWARK_TOKEN: rootToken };
     expect((await runBin(["status"], env)).code).toBe(2);
-    for (const key of keys.slice(0, 3)) expect((await runBin(["operator", "unseal", key], env)).code).toBe(0);
+    for (const key of keys.slice(0, 3)) {
+      const r = await runBin(["operator", "unseal", key], env);
+      expect(r.code, r.stderr).toBe(0);
+    }
     expect((await runBin(["kv", "get", "-field=password", "secret/app/db"], env)).stdout).toBe("hunter2\n");
     expect(await server.stop("SIGINT")).toBe(0);
   });
@@ -112,7 +115,10 @@ describe("bulwark server -config (file storage, Shamir) driven by the bulwark CL
 
     const server = await start(join(dir, "copy.hcl"));
     const env = { BULWARK_ADDR: server.address, BULWARK_TOKEN: rootToken };
-    for (const key of keys.slice(2, 5)) expect((await runBin(["operator", "unseal", key], env)).code).toBe(0);
+    for (const key of keys.slice(2, 5)) {
+      const r = await runBin(["operator", "unseal", key], env);
+      expect(r.code, r.stderr).toBe(0);
+    }
     expect((await runBin(["kv", "get", "-field=password", "secret/app/db"], env)).stdout).toBe("hunter2\n");
     expect(await server.stop()).toBe(0);
   });

@@ -77,8 +77,22 @@ export async function runCli(
 }
 
 /**
+ * Whether the server answers `sys/health` with its status (initialized, sealed, …, whatever the
+ * seal state: Vault answers 501/503 for uninitialised/sealed). The listener is bound before the
+ * storage is opened and answers 503 "starting" meanwhile: that is not serving yet.
+ */
+async function serving(address: string): Promise<boolean> {
+  const res = await request(`${address}/v1/sys/health`);
+  try {
+    return typeof res.json().initialized === "boolean";
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Writes `config` (HCL; `{{PORT}}` is replaced by a free port) to a temp file and starts the
- * server with it. Resolves once `sys/health` answers (whatever the seal state).
+ * server with it. Resolves once `sys/health` reports the server's status (whatever the seal state).
  */
 export async function startServerProcess(opts: {
   config: string;
@@ -120,15 +134,15 @@ export async function startServerProcess(opts: {
   for (;;) {
     if (done) throw new Error(`bulwark server exited during start:\n${out}`);
     try {
-      await request(`${address}/v1/sys/health`);
-      break;
+      if (await serving(address)) break;
     } catch {
-      if (Date.now() > deadline) {
-        await group.stop(0);
-        throw new Error(`bulwark server did not answer within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+      // Not listening yet.
     }
+    if (Date.now() > deadline) {
+      await group.stop(0);
+      throw new Error(`bulwark server did not serve sys/health within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
   return {
     address,
