@@ -1,16 +1,39 @@
 /**
- * Server boot: config → providers → SealedStore → HTTP listeners, and the orderly way down
- * (stop accepting, drain, seal, zero keys). `bulwark server` is a thin CLI wrapper around
- * {@link startServer}, which embedders and tests can call directly.
+ * Server boot: config → bind the listeners → providers → probe the storage → SealedStore → serve,
+ * and the orderly way down (stop accepting, drain, seal, zero keys) within a deadline.
+ * `bulwark server` is a thin CLI wrapper around {@link startServer}, which embedders and tests
+ * can call directly.
+ *
+ * The listeners are bound and the storage probed before anything reads or writes data: a port in
+ * use (another server running) or an unwritable data directory is an error at start that names
+ * the setting, its file and line, and the fix — not a 500 at `operator init`.
  */
+import { readFile } from "node:fs/promises";
+import { extname, isAbsolute, relative } from "node:path";
 import type { Writable } from "node:stream";
-import { SEAL_CONFIG_PATH, SealedStore } from "@bulwark/core";
+import { SEAL_CONFIG_PATH, SealedStore, type SealStatus } from "@bulwark/core";
 import { ShamirSeal } from "@bulwark/seal";
-import type { Backend } from "@bulwark/storage";
+import { type Backend, StorageProbeError } from "@bulwark/storage";
 import type { DestinationStream, Logger } from "pino";
-import { type Env, finalizeConfig, type LoadConfigOptions, loadConfig } from "./config/load.js";
+import { blocks, type HclPosition, parseHclJson, parseHclOrJson } from "./config/hcl.js";
+import {
+  blockSource,
+  DEFAULT_LISTENER_ADDRESS,
+  type Env,
+  finalizeConfig,
+  type LoadConfigOptions,
+  loadConfig,
+  readConfigFiles,
+} from "./config/load.js";
 import type { RunningServer, ServerConfig } from "./contracts.js";
-import { createRootToken, mountKv, startHttpServer } from "./http/server.js";
+import {
+  type BoundListener,
+  bindListener,
+  createRootToken,
+  ListenerError,
+  mountKv,
+  startHttpServer,
+} from "./http/server.js";
 import { coreLogger, createLogger } from "./logging.js";
 import { createProviders, type Providers } from "./registry/registry.js";
 
@@ -34,6 +57,23 @@ export interface StartServerOptions {
   out?: Writable;
   /** Where log lines go (default stdout). */
   logDestination?: DestinationStream;
+}
+
+/**
+ * The server cannot start for a reason the operator fixes in the config or the environment (a
+ * port in use, an unusable data directory, an unreachable Consul). `message` names the setting,
+ * where it is written and the fix; the CLI prints it without a stack trace and exits 1.
+ */
+export class StartupError extends Error {
+  override name = "StartupError";
+  readonly code: "listener_unavailable" | "storage_unusable";
+  /** The setting at fault, e.g. `address` or `path`. */
+  readonly setting: string;
+  constructor(code: StartupError["code"], setting: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.setting = setting;
+  }
 }
 
 export interface DevCredentials {
@@ -137,14 +177,43 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
   });
   for (const w of config.warnings) logger.warn(w);
 
-  const providers = await createProviders(config, {
-    env,
-    logger: coreLogger(logger.child({ component: "registry" })),
-  });
+  // 1. Every listener is bound before anything touches the data: a second server started on the
+  // same config fails here, before opening the storage the running one is using.
+  const bound: BoundListener[] = [];
+  const unbind = () => Promise.allSettled(bound.map((b) => b.close()));
+  try {
+    for (const listener of config.listeners) bound.push(await bindListener(listener));
+  } catch (err) {
+    await unbind();
+    if (err instanceof ListenerError) {
+      const where = await listenerSettingPosition(paths, opts.cwd, opts.dev === true, err.setting, err.value);
+      throw new StartupError(
+        "listener_unavailable",
+        err.setting,
+        `listener "tcp" ${err.setting} ${err.value}${where === undefined ? "" : ` (${where})`} ${err.problem}: ${err.fix}`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+
+  let providers: Providers;
+  try {
+    providers = await createProviders(config, {
+      env,
+      logger: coreLogger(logger.child({ component: "registry" })),
+    });
+  } catch (err) {
+    await unbind();
+    throw err;
+  }
   let store: SealedStore;
   try {
+    // 2. The storage proves it can be used (reached, written, flushed) before the store reads it.
+    await probeStorage(config, providers.storage, logger);
     store = await openStore(config, providers, logger);
   } catch (err) {
+    await unbind();
     await providers.release();
     throw err;
   }
@@ -159,11 +228,12 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
         nonEmpty(env.VAULT_DEV_ROOT_TOKEN_ID);
       dev = await initialiseDev(store, id);
     }
-    for (const listener of config.listeners) {
+    for (const [i, listener] of config.listeners.entries()) {
       listeners.push(
         await startHttpServer({
           store,
           listener,
+          bound: bound[i] as BoundListener,
           clusterName: config.clusterName,
           logger,
           ...(config.apiAddr === undefined ? {} : { apiAddr: config.apiAddr }),
@@ -173,6 +243,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
     }
   } catch (err) {
     await Promise.allSettled(listeners.map((l) => l.close()));
+    await unbind();
     await store.close().catch(() => undefined);
     await STORAGE_CLOSE(providers.storage).catch(() => undefined);
     throw err;
@@ -205,6 +276,80 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
   if (dev !== undefined) server.dev = dev;
   (opts.out ?? process.stdout).write(banner(server));
   return server;
+}
+
+/** `file:line:column`, relative to the working directory when the file is below it. */
+function fileLine(filename: string, pos: Pick<HclPosition, "line" | "column">, cwd = process.cwd()): string {
+  const rel = relative(cwd, filename);
+  const shown = rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : filename;
+  return `${shown}:${pos.line}:${pos.column}`;
+}
+
+/**
+ * Where a listener setting with this value was written: the `-dev-listen-address` flag, or the
+ * file and line of the `listener "tcp"` block that sets it (the loader keeps no positions for
+ * listeners, so the files are read again; this runs only to report an error).
+ */
+async function listenerSettingPosition(
+  paths: readonly string[],
+  cwd: string | undefined,
+  dev: boolean,
+  setting: string,
+  value: string,
+): Promise<string | undefined> {
+  let files: string[];
+  try {
+    files = paths.length === 0 ? [] : (await readConfigFiles(paths, cwd)).files;
+  } catch {
+    return undefined;
+  }
+  for (const file of [...files].reverse()) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch {
+      continue;
+    }
+    try {
+      const doc =
+        extname(file).toLowerCase() === ".json" ? parseHclJson(text, file) : parseHclOrJson(text, file);
+      for (const entry of blocks(doc, "listener", 1)) {
+        if (entry.labels[0] !== "tcp") continue;
+        const attrs = entry.body.items.filter((i) => i.kind === "attribute");
+        const set = attrs.find((a) => a.key === setting);
+        const address = attrs.find((a) => a.key === "address");
+        if (set?.value.kind === "string" && set.value.value === value) return fileLine(file, set.pos, cwd);
+        // A listener without `address` listens on the default: point at its block.
+        if (setting === "address" && address === undefined && value === DEFAULT_LISTENER_ADDRESS)
+          return fileLine(file, entry.pos, cwd);
+      }
+    } catch {
+      // The loader accepted these files; a file that no longer parses only loses the position.
+    }
+  }
+  return dev && setting === "address" ? "-dev-listen-address" : undefined;
+}
+
+/** Runs the storage's probe (when it has one); a failure names the block, the setting and the fix. */
+async function probeStorage(config: ServerConfig, storage: Backend, logger: Logger): Promise<void> {
+  if (typeof storage.probe !== "function") return;
+  const started = performance.now();
+  try {
+    await storage.probe();
+  } catch (err) {
+    const block = config.storage;
+    const src = blockSource(block);
+    const setting = err instanceof StorageProbeError ? err.setting : undefined;
+    const settingPos = setting === undefined ? undefined : src?.keys.get(setting);
+    const value = setting === undefined ? undefined : block.options[setting];
+    let name = `storage "${block.type}"`;
+    if (setting !== undefined) name += ` ${setting}`;
+    if (typeof value === "string" && setting !== "token") name += ` ${JSON.stringify(value)}`;
+    if (src !== undefined) name += ` (${fileLine(src.filename, settingPos ?? src)})`;
+    const what = err instanceof StorageProbeError ? `${err.detail}: ${err.fix}` : (err as Error).message;
+    throw new StartupError("storage_unusable", setting ?? "storage", `${name}: ${what}`, { cause: err });
+  }
+  logger.debug({ ms: Math.round(performance.now() - started) }, "storage probe passed");
 }
 
 /** `vault server -dev`: one key share, unsealed, a root token and kv v2 at `secret/`. */
@@ -283,7 +428,7 @@ function banner(server: BulwarkServer): string {
         : "    $ bulwark operator init",
       "",
       auto
-        ? "The seal unseals the store by itself; keep the recovery keys printed by init safe."
+        ? "The seal unseals the store by itself. Keep the recovery keys printed by init safe: they authorise rekey, generate-root and seal migration (they cannot unseal)."
         : "init prints 5 unseal keys and a root token; then unseal with any 3 of the keys:",
       ...(auto
         ? []
@@ -294,34 +439,97 @@ function banner(server: BulwarkServer): string {
           ]),
       "",
     );
-  } else if (status.sealed) {
-    lines.push(
-      status.migration
-        ? `Seal migration pending: unseal with -migrate (${status.t} of ${status.n} keys):`
-        : `The store is sealed. Unseal it with ${status.t} of its ${status.n} ${status.recoverySeal ? "recovery " : ""}keys:`,
-      "",
-      `    $ export BULWARK_ADDR='${addr}'`,
-      `    $ bulwark operator unseal${status.migration ? " -migrate" : ""}`,
-      "",
-      ...(status.sealedReason === undefined ? [] : [`Why it is sealed: ${status.sealedReason}`, ""]),
-    );
-  }
+  } else if (status.sealed) lines.push(...sealedLines(status, addr));
   return `${lines.join("\n")}\n`;
 }
 
 /**
- * Runs until SIGINT/SIGTERM, then shuts down in order and resolves with the exit code (0 for a
- * clean stop). A second signal while stopping exits at once with 1.
+ * What the banner says about a sealed store. Recovery keys are never offered for unsealing: they
+ * are verified through the seal, so they cannot open a store whose seal is unreachable or broken.
  */
-export async function runUntilSignal(server: BulwarkServer): Promise<number> {
+function sealedLines(status: SealStatus, addr: string): string[] {
+  const wait = status.autoUnseal;
+  if (wait !== undefined) {
+    return [
+      `The store is sealed, waiting for the ${wait.seal} seal (${wait.lastError}):`,
+      `retrying every ${seconds(wait.maxDelayMs)} at most; the server unseals by itself when it is reachable.`,
+      "Watch it with:",
+      "",
+      `    $ BULWARK_ADDR='${addr}' bulwark status`,
+      "",
+    ];
+  }
+  if (status.migration) {
+    return [
+      `Seal migration pending: unseal with -migrate (${status.t} of ${status.n} keys):`,
+      "",
+      `    $ export BULWARK_ADDR='${addr}'`,
+      "    $ bulwark operator unseal -migrate",
+      "",
+    ];
+  }
+  if (status.recoverySeal) {
+    return [
+      `The store is sealed and the ${status.type} seal cannot unseal it.`,
+      ...(status.sealedReason === undefined ? [] : [`Why it is sealed: ${status.sealedReason}`]),
+      "Fix the seal (its key, credentials or configuration) and restart the server.",
+      "",
+    ];
+  }
+  return [
+    `The store is sealed. Unseal it with ${status.t} of its ${status.n} keys:`,
+    "",
+    `    $ export BULWARK_ADDR='${addr}'`,
+    "    $ bulwark operator unseal",
+    "",
+    ...(status.sealedReason === undefined ? [] : [`Why it is sealed: ${status.sealedReason}`, ""]),
+  ];
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** How long an orderly shutdown may take before the process exits anyway. */
+export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
+
+export interface RunOptions {
+  /**
+   * How long the orderly shutdown (drain, seal, close the storage) may take; past it the process
+   * exits with 1 anyway. Default {@link DEFAULT_SHUTDOWN_DEADLINE_MS}.
+   */
+  deadlineMs?: number;
+  /** Exits the process (tests replace it). Default `process.exit`. */
+  exit?: (code: number) => void;
+}
+
+/**
+ * Runs until SIGINT/SIGTERM, then shuts down in order and resolves with the exit code (0 for a
+ * clean stop). A second signal while stopping exits at once with 1, and so does a shutdown that
+ * has not finished within the deadline (a hung HSM, KMS or storage must not keep the process).
+ */
+export async function runUntilSignal(server: BulwarkServer, opts: RunOptions = {}): Promise<number> {
+  const deadlineMs = opts.deadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let deadline: NodeJS.Timeout | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         server.logger.error({ signal }, "second signal while stopping: exiting now");
-        process.exit(1);
+        server.logger.flush();
+        exit(1);
+        return;
       }
       stopping = true;
+      deadline = setTimeout(() => {
+        server.logger.error(
+          { deadlineMs },
+          `shutdown did not finish within ${deadlineMs / 1000} s: exiting now (storage or seal may not have closed cleanly)`,
+        );
+        server.logger.flush();
+        exit(1);
+      }, deadlineMs);
       server
         .shutdown(`received ${signal}`)
         .then(() => resolve(0))
@@ -330,6 +538,7 @@ export async function runUntilSignal(server: BulwarkServer): Promise<number> {
           resolve(1);
         })
         .finally(() => {
+          clearTimeout(deadline);
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);
         });

@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { VERSION } from "@bulwark/core";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/errors.js";
+import { parseDuration } from "../http/validate.js";
 import { ProviderError } from "../registry/errors.js";
 import { normaliseArgs } from "./argv.js";
 import { ApiClient, ApiError, ConnectionError } from "./client.js";
@@ -295,6 +296,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
           }
           if (opts.devRootTokenId !== undefined && !opts.dev)
             throw new UsageError("-dev-root-token-id needs -dev (it sets the dev server's root token)");
+          const deadlineMs = shutdownDeadlineMs(io.env);
           const { runUntilSignal, startServer } = await import("../main.js");
           const server = await startServer({
             configPaths: opts.config,
@@ -305,7 +307,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
             env: io.env,
             out: io.stdout,
           });
-          return runUntilSignal(server);
+          return runUntilSignal(server, deadlineMs === undefined ? {} : { deadlineMs });
         },
         1,
       ),
@@ -1137,6 +1139,22 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
     );
 
   return program;
+}
+
+/**
+ * `BULWARK_SHUTDOWN_TIMEOUT`: how long `server` may take to stop in order after SIGTERM/SIGINT
+ * before it exits anyway ("30s", "1500ms", or seconds); unset = the default (10 s).
+ */
+function shutdownDeadlineMs(env: Record<string, string | undefined>): number | undefined {
+  const raw = env.BULWARK_SHUTDOWN_TIMEOUT;
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const s = parseDuration(raw);
+  if (s === undefined || s <= 0 || s > 24 * 3600) {
+    throw new UsageError(
+      `BULWARK_SHUTDOWN_TIMEOUT must be a duration like "10s" or "1500ms" (or seconds), more than 0 and at most 24h; found ${JSON.stringify(raw)}`,
+    );
+  }
+  return Math.round(s * 1000);
 }
 
 /** Prints an error the way Vault's CLI does and returns the exit code. */

@@ -11,6 +11,8 @@
  * runs, a body over the limit a 413.
  */
 import { readFile } from "node:fs/promises";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { SecureVersion } from "node:tls";
 import type { SealedStore } from "@bulwark/core";
 import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
@@ -45,7 +47,11 @@ export interface BuildAppOptions {
   address?: () => string | undefined;
   /** sys/rekey* also need a token with sudo (OpenBao's `disable_unauthed_rekey_endpoints`). */
   disableUnauthedRekeyEndpoints?: boolean;
+  /** Serve on this (already listening) server instead of creating one; `https` is then ignored. */
+  server?: HttpOrHttpsServer;
 }
+
+type HttpOrHttpsServer = ReturnType<typeof createHttpServer> | ReturnType<typeof createHttpsServer>;
 
 function bodyLimit(size: number | undefined): number {
   if (size === undefined || size === 0) return DEFAULT_MAX_REQUEST_SIZE;
@@ -137,6 +143,17 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     forceCloseConnections: "idle",
     return503OnClosing: true,
     clientErrorHandler: clientErrorHandler(() => self as FastifyInstance),
+    ...(opts.server === undefined
+      ? {}
+      : {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+            const server = opts.server as HttpOrHttpsServer;
+            // The placeholder answered while the store was being opened; from now on the app does.
+            server.removeAllListeners("request");
+            server.on("request", handler);
+            return server;
+          },
+        }),
     // Bad percent-encoding in the URL and the like: Vault's error shape too.
     frameworkErrors: (err, _req, res) => {
       const h = toHttpError(err);
@@ -145,7 +162,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
         .header("content-type", "application/json")
         .send(JSON.stringify({ errors: h.errors }));
     },
-    ...(opts.https === undefined
+    ...(opts.https === undefined || opts.server !== undefined
       ? {}
       : {
           https: {
@@ -267,48 +284,222 @@ async function tlsOptions(l: ListenerConfig): Promise<BuildAppOptions["https"]> 
   if (l.tlsCertFile === undefined || l.tlsKeyFile === undefined) {
     throw new Error("listener: tls_cert_file and tls_key_file are required unless tls_disable = true");
   }
-  const [cert, key] = await Promise.all([readFile(l.tlsCertFile), readFile(l.tlsKeyFile)]);
+  const read = async (setting: ListenerSetting, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new ListenerError(
+        setting,
+        file,
+        (err as NodeJS.ErrnoException).code ?? "UNKNOWN",
+        `cannot be read (${(err as Error).message})`,
+        `point ${setting} at a PEM file this user can read`,
+        { cause: err },
+      );
+    }
+  };
+  const [cert, key] = await Promise.all([
+    read("tls_cert_file", l.tlsCertFile),
+    read("tls_key_file", l.tlsKeyFile),
+  ]);
   return { cert, key, minVersion: l.tlsMinVersion === "tls13" ? "TLSv1.3" : "TLSv1.2" };
 }
 
 /** How long close() waits for in-flight requests before cutting connections. */
 const DRAIN_MS = 10_000;
 
-/** Starts one listener. The store's lifecycle (seal on shutdown) is the caller's. */
-export async function startHttpServer(opts: HttpServerOptions): Promise<RunningServer> {
-  const https = await tlsOptions(opts.listener);
-  let address: string | undefined;
+/** The listener setting a {@link ListenerError} is about. */
+export type ListenerSetting = "address" | "tls_cert_file" | "tls_key_file";
+
+/**
+ * A listener cannot be used: its address cannot be bound (`code` is Node's: EADDRINUSE, EACCES,
+ * EADDRNOTAVAIL, …) or its TLS files cannot be read. The message reads
+ * `listener "tcp" <setting> <value> <problem>: <fix>`; a caller that knows where the setting was
+ * written puts the file and line after the value.
+ */
+export class ListenerError extends Error {
+  override name = "ListenerError";
+  readonly code: string;
+  readonly setting: ListenerSetting;
+  readonly value: string;
+  /** What is wrong, e.g. "is in use". */
+  readonly problem: string;
+  /** What to do about it. */
+  readonly fix: string;
+  constructor(
+    setting: ListenerSetting,
+    value: string,
+    code: string,
+    problem: string,
+    fix: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`listener "tcp" ${setting} ${value} ${problem}: ${fix}`, options);
+    this.setting = setting;
+    this.value = value;
+    this.code = code;
+    this.problem = problem;
+    this.fix = fix;
+  }
+}
+
+function bindError(address: string, host: string, err: NodeJS.ErrnoException): ListenerError {
+  const code = err.code ?? "UNKNOWN";
+  const make = (problem: string, fix: string) =>
+    new ListenerError("address", address, code, problem, fix, { cause: err });
+  switch (code) {
+    case "EADDRINUSE":
+      return make("is in use", "another server is running there? stop it or choose another address");
+    case "EACCES":
+    case "EPERM":
+      return make(
+        "may not be bound by this user",
+        "ports below 1024 need privileges: choose a port of 1024 or more (or grant CAP_NET_BIND_SERVICE)",
+      );
+    case "EADDRNOTAVAIL":
+      return make(
+        `names ${host}, which is not an address of this machine`,
+        'choose one of its addresses (like "127.0.0.1:8200"), or "0.0.0.0:8200" for all of them',
+      );
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return make(
+        `names the host ${host}, which does not resolve`,
+        "use an IP address or a resolvable host name",
+      );
+    default:
+      return make(`cannot be bound (${err.message})`, "choose another address");
+  }
+}
+
+/**
+ * A bound listener with no app yet: the server binds every listener before it touches the data
+ * (a port in use must not cost a second opening of the same storage), and attaches the app once
+ * the store is open. Meanwhile requests get a 503 "starting".
+ */
+export interface BoundListener {
+  listener: ListenerConfig;
+  /** The URL clients use, e.g. "http://127.0.0.1:8200". */
+  address: string;
+  /** Unbinds (when the start fails before the app is attached). */
+  close(): Promise<void>;
+  /** @internal */
+  readonly server: HttpOrHttpsServer;
+  /** @internal */
+  readonly https: BuildAppOptions["https"];
+}
+
+function starting(_req: IncomingMessage, res: ServerResponse): void {
+  res.statusCode = 503;
+  res.setHeader("content-type", "application/json");
+  res.setHeader("retry-after", "1");
+  res.end(JSON.stringify({ errors: ["Bulwark is starting: the storage is being opened"] }));
+}
+
+/** Binds one listener's address (TLS files read and checked first), without serving the API yet. */
+export async function bindListener(listener: ListenerConfig): Promise<BoundListener> {
+  const https = await tlsOptions(listener);
+  const { host, port } = splitAddress(listener.address);
+  let server: HttpOrHttpsServer;
+  if (https === undefined) server = createHttpServer(starting);
+  else {
+    try {
+      server = createHttpsServer(
+        { cert: https.cert, key: https.key, minVersion: https.minVersion ?? "TLSv1.2" },
+        starting,
+      );
+    } catch (err) {
+      throw new ListenerError(
+        "tls_cert_file",
+        listener.tlsCertFile ?? "",
+        (err as NodeJS.ErrnoException).code ?? "UNKNOWN",
+        `and tls_key_file ${listener.tlsKeyFile ?? ""} cannot be used (${(err as Error).message})`,
+        "set them to a PEM certificate and its PEM private key",
+        { cause: err },
+      );
+    }
+  }
+  // Fastify's defaults for the server it would have created itself.
+  server.keepAliveTimeout = 72_000;
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off("listening", onListening);
+      reject(bindError(listener.address, host, err));
+    };
+    const onListening = () => {
+      server.off("error", onError);
+      resolve();
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen({ host, port });
+  });
+  const bound = server.address();
+  const actualPort = typeof bound === "object" && bound !== null ? bound.port : port;
+  const clientHost = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  const hostPart = clientHost.includes(":") ? `[${clientHost}]` : clientHost;
+  const address = `${https === undefined ? "http" : "https"}://${hostPart}:${actualPort}`;
+  let closing: Promise<void> | undefined;
+  return {
+    listener,
+    address,
+    server,
+    https,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+/**
+ * Starts one listener (binding it, unless `bound` is given). The store's lifecycle (seal on
+ * shutdown) is the caller's.
+ */
+export async function startHttpServer(
+  opts: HttpServerOptions & { bound?: BoundListener },
+): Promise<RunningServer> {
+  const bound = opts.bound ?? (await bindListener(opts.listener));
+  const { server, address } = bound;
   const app = buildApp({
     store: opts.store,
     logger: opts.logger,
     clusterName: opts.clusterName,
     ...(opts.apiAddr === undefined ? {} : { apiAddr: opts.apiAddr }),
     maxRequestSize: opts.listener.maxRequestSize,
-    ...(https === undefined ? {} : { https }),
+    server,
     address: () => address,
     disableUnauthedRekeyEndpoints: opts.disableUnauthedRekeyEndpoints === true,
   });
-  const { host, port } = splitAddress(opts.listener.address);
-  await app.listen({ host, port });
-  const bound = app.server.address();
-  const actualPort = typeof bound === "object" && bound !== null ? bound.port : port;
-  const clientHost = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "::1" : host;
-  const hostPart = clientHost.includes(":") ? `[${clientHost}]` : clientHost;
-  address = `${https === undefined ? "http" : "https"}://${hostPart}:${actualPort}`;
-  opts.logger.info({ address, tls: https !== undefined }, "listening");
+  try {
+    await app.ready();
+  } catch (err) {
+    await bound.close();
+    throw err;
+  }
+  opts.logger.info({ address, tls: bound.https !== undefined }, "listening");
   let closing: Promise<void> | undefined;
   return {
     address,
     close() {
       closing ??= (async () => {
-        const timer = setTimeout(() => app.server.closeAllConnections(), DRAIN_MS);
+        // Stop accepting now; resolves once every connection has ended.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const timer = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
         timer.unref();
         // A keep-alive connection whose request finishes during the drain becomes idle only
         // then; close such connections as they go idle instead of waiting for the client.
-        const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+        server.closeIdleConnections();
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
         idle.unref();
         try {
+          // Marks the app as closing (new requests on open connections get a 503) and runs its hooks.
           await app.close();
+          await closed;
         } finally {
           clearTimeout(timer);
           clearInterval(idle);

@@ -39,6 +39,19 @@ export async function sealStatusBody(ctx: AppContext): Promise<Record<string, un
     }
   }
   if (st.sealedReason !== undefined) body.warnings = [st.sealedReason];
+  // Bulwark's own key (Vault has no such field; Vault's fields above stay as they are): an
+  // auto-sealed store waiting for its HSM/KMS says what it waits for and when it tries again.
+  const wait = st.autoUnseal;
+  if (wait !== undefined) {
+    body.bulwark_auto_unseal = {
+      waiting_for: wait.seal,
+      attempts: wait.attempts,
+      last_error: wait.lastError,
+      last_attempt: wait.lastAttemptAt.toISOString(),
+      next_attempt: wait.nextAttemptAt.toISOString(),
+      max_retry_interval: formatGoDuration(wait.maxDelayMs),
+    };
+  }
   return body;
 }
 
