@@ -47,9 +47,14 @@ export interface BuildAppOptions {
   address?: () => string | undefined;
   /** sys/rekey* also need a token with sudo (OpenBao's `disable_unauthed_rekey_endpoints`). */
   disableUnauthedRekeyEndpoints?: boolean;
-  /** Serve on this (already listening) server instead of creating one; `https` is then ignored. */
-  server?: HttpOrHttpsServer;
+  /**
+   * Serve on the server this returns (Fastify's `serverFactory`, given the app's request
+   * handler) instead of creating one; `https` is then ignored.
+   */
+  serverFactory?: (handler: RequestHandler) => HttpOrHttpsServer;
 }
+
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 type HttpOrHttpsServer = ReturnType<typeof createHttpServer> | ReturnType<typeof createHttpsServer>;
 
@@ -143,17 +148,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     forceCloseConnections: "idle",
     return503OnClosing: true,
     clientErrorHandler: clientErrorHandler(() => self as FastifyInstance),
-    ...(opts.server === undefined
-      ? {}
-      : {
-          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
-            const server = opts.server as HttpOrHttpsServer;
-            // The placeholder answered while the store was being opened; from now on the app does.
-            server.removeAllListeners("request");
-            server.on("request", handler);
-            return server;
-          },
-        }),
+    ...(opts.serverFactory === undefined ? {} : { serverFactory: opts.serverFactory }),
     // Bad percent-encoding in the URL and the like: Vault's error shape too.
     frameworkErrors: (err, _req, res) => {
       const h = toHttpError(err);
@@ -162,7 +157,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
         .header("content-type", "application/json")
         .send(JSON.stringify({ errors: h.errors }));
     },
-    ...(opts.https === undefined || opts.server !== undefined
+    ...(opts.https === undefined || opts.serverFactory !== undefined
       ? {}
       : {
           https: {
@@ -298,10 +293,9 @@ async function tlsOptions(l: ListenerConfig): Promise<BuildAppOptions["https"]> 
       );
     }
   };
-  const [cert, key] = await Promise.all([
-    read("tls_cert_file", l.tlsCertFile),
-    read("tls_key_file", l.tlsKeyFile),
-  ]);
+  // One after the other: with both unreadable, the error names the certificate every time.
+  const cert = await read("tls_cert_file", l.tlsCertFile);
+  const key = await read("tls_key_file", l.tlsKeyFile);
   return { cert, key, minVersion: l.tlsMinVersion === "tls13" ? "TLSv1.3" : "TLSv1.2" };
 }
 
@@ -375,31 +369,45 @@ function bindError(address: string, host: string, err: NodeJS.ErrnoException): L
 /**
  * A bound listener with no app yet: the server binds every listener before it touches the data
  * (a port in use must not cost a second opening of the same storage), and attaches the app once
- * the store is open. Meanwhile requests get a 503 "starting".
+ * the store is open. Requests that arrive meanwhile wait and are served then (a client polling
+ * sys/health sees the server as it is once started, not a "starting" answer).
  */
 export interface BoundListener {
   listener: ListenerConfig;
   /** The URL clients use, e.g. "http://127.0.0.1:8200". */
   address: string;
-  /** Unbinds (when the start fails before the app is attached). */
+  /** Unbinds (when the start fails before the app is attached); waiting requests get a 503. */
   close(): Promise<void>;
   /** @internal */
   readonly server: HttpOrHttpsServer;
   /** @internal */
   readonly https: BuildAppOptions["https"];
+  /** @internal Serves waiting and later requests with `handler`. */
+  attach(handler: RequestHandler): void;
 }
 
-function starting(_req: IncomingMessage, res: ServerResponse): void {
+/** Requests held while the server starts; more than this get a 503 at once. */
+const MAX_WAITING_REQUESTS = 1024;
+
+function refuse(res: ServerResponse, message: string): void {
   res.statusCode = 503;
   res.setHeader("content-type", "application/json");
   res.setHeader("retry-after", "1");
-  res.end(JSON.stringify({ errors: ["Bulwark is starting: the storage is being opened"] }));
+  res.end(JSON.stringify({ errors: [message] }));
 }
 
 /** Binds one listener's address (TLS files read and checked first), without serving the API yet. */
 export async function bindListener(listener: ListenerConfig): Promise<BoundListener> {
   const https = await tlsOptions(listener);
   const { host, port } = splitAddress(listener.address);
+  // Until the app is attached, requests wait here (their bodies stay buffered in the socket).
+  const waiting: [IncomingMessage, ServerResponse][] = [];
+  let closed = false;
+  const starting: RequestHandler = (req, res) => {
+    if (closed) refuse(res, "Bulwark did not start");
+    else if (waiting.length >= MAX_WAITING_REQUESTS) refuse(res, "Bulwark is starting: retry shortly");
+    else waiting.push([req, res]);
+  };
   let server: HttpOrHttpsServer;
   if (https === undefined) server = createHttpServer(starting);
   else {
@@ -446,10 +454,19 @@ export async function bindListener(listener: ListenerConfig): Promise<BoundListe
     address,
     server,
     https,
+    attach(handler) {
+      server.off("request", starting);
+      server.on("request", handler);
+      for (const [req, res] of waiting.splice(0)) handler(req, res);
+    },
     close() {
+      closed = true;
+      for (const [, res] of waiting.splice(0)) refuse(res, "Bulwark did not start");
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        server.closeIdleConnections();
+        // Let the refusals go out before the sockets are cut.
+        setTimeout(() => server.closeAllConnections(), 100).unref();
       });
       return closing;
     },
@@ -465,13 +482,17 @@ export async function startHttpServer(
 ): Promise<RunningServer> {
   const bound = opts.bound ?? (await bindListener(opts.listener));
   const { server, address } = bound;
+  let handler: RequestHandler | undefined;
   const app = buildApp({
     store: opts.store,
     logger: opts.logger,
     clusterName: opts.clusterName,
     ...(opts.apiAddr === undefined ? {} : { apiAddr: opts.apiAddr }),
     maxRequestSize: opts.listener.maxRequestSize,
-    server,
+    serverFactory: (h) => {
+      handler = h;
+      return server;
+    },
     address: () => address,
     disableUnauthedRekeyEndpoints: opts.disableUnauthedRekeyEndpoints === true,
   });
@@ -481,6 +502,8 @@ export async function startHttpServer(
     await bound.close();
     throw err;
   }
+  // Only now, with every route registered, do requests reach the app.
+  bound.attach(handler as RequestHandler);
   opts.logger.info({ address, tls: bound.https !== undefined }, "listening");
   let closing: Promise<void> | undefined;
   return {
