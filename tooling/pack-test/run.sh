@@ -82,6 +82,12 @@ run "pack the seal plugin template (examples/seal-plugin)" \
   bash -c "cd examples/seal-plugin && pnpm pack --pack-destination '$tarballs'"
 
 # ------------------------------------------------------------------------------ install
+if [ "$failed" != 0 ]; then
+  # npm would stop at the first missing @bulwark/* tarball with a 404: say what is wrong instead.
+  echo "FAIL install and consumers not run: $failed package(s) failed to pack (above)"
+  echo "pack test: ${#dirs[@]} packages, $((failed + 1)) failed, $(($(date +%s) - started)) s"
+  exit 1
+fi
 mkdir -p "$consumer"
 cp tooling/pack-test/consumer/* "$consumer/"
 cp examples/seal-plugin/bulwark.hcl "$consumer/seal-plugin.hcl"
@@ -123,5 +129,5 @@ if [ -d "$consumer/node_modules/@bulwark/core" ]; then
     bash -c "cd '$consumer' && node_modules/.bin/vitest run --root plugin-test --reporter=dot"
 fi
 
-echo "pack test: $((${#dirs[@]})) packages, $failed failed, $(( $(date +%s) - started )) s"
+echo "pack test: ${#dirs[@]} packages, $failed failed, $(($(date +%s) - started)) s"
 [ "$failed" = 0 ]
