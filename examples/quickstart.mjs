@@ -1,20 +1,28 @@
-// Quick start: the embedded default — a sealed store on file storage in ./data with the Shamir
-// seal (5 unseal key shares, any 3 unseal it).
+// Quick start: the embedded default — a sealed store on file storage with the Shamir seal (5 unseal
+// key shares, any 3 unseal it).
+//
+// The store lives in .walkthrough/example/data at the repository root (git-ignored, next to the
+// README walkthroughs' files), not in ./data: that is where `pnpm start`'s server keeps its store,
+// and the two must never open the same directory. BULWARK_DATA_DIR and BULWARK_EXAMPLE_KEYS move
+// the data and the keys file elsewhere.
 //
 // First run: initialises the store and prints the 5 unseal key shares. For this example only, they
-// are also written to ./bulwark-example-unseal-keys.json so the next run can unseal by itself; in
+// are also written to .walkthrough/example/unseal-keys.json so the next run can unseal by itself; in
 // a real deployment each share goes to a different person and never sits next to the data.
 // Every run: unseals with 3 shares, writes a secret (one plain, one seal-wrapped request), reads it
 // back and shows the ciphertext file on disk, then seals again.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { SealedStore } from "@bulwark/core";
 import { FileBackend } from "@bulwark/storage-file";
 
-const dataDir = resolve(process.env.BULWARK_DATA_DIR ?? join(process.cwd(), "data"));
-const keysFile = resolve(
-  process.env.BULWARK_EXAMPLE_KEYS ?? join(process.cwd(), "bulwark-example-unseal-keys.json"),
-);
+// Relative to this file, not the working directory: `pnpm example` (repo root) and
+// `pnpm --filter @bulwark/examples quickstart` (examples/) use the same store.
+const exampleDir = fileURLToPath(new URL("../.walkthrough/example/", import.meta.url));
+const dataDir = resolve(process.env.BULWARK_DATA_DIR ?? join(exampleDir, "data"));
+const keysFile = resolve(process.env.BULWARK_EXAMPLE_KEYS ?? join(exampleDir, "unseal-keys.json"));
+mkdirSync(dirname(keysFile), { recursive: true });
 const store = await SealedStore.open({ storage: new FileBackend({ path: dataDir }), storageType: "file" });
 
 let keys;
