@@ -7,7 +7,9 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
 const pkg = JSON.parse(readFileSync("package.json", "utf8"));
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: set by npm/pnpm for this lifecycle script, not a turbo task input
 const agent = process.env.npm_config_user_agent ?? "";
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: set by npm/pnpm for this lifecycle script, not a turbo task input
 const dryRun = process.env.npm_config_dry_run === "true";
 const workspaceDeps = ["dependencies", "peerDependencies", "optionalDependencies"].flatMap((field) =>
   Object.entries(pkg[field] ?? {})
