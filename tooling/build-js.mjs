@@ -34,7 +34,9 @@ function fail(message) {
 /** The workspace's packages by name, from the package globs of pnpm-workspace.yaml (`dir/*` or `dir`). */
 function workspacePackages() {
   const yaml = readFileSync(join(root, "pnpm-workspace.yaml"), "utf8");
-  const globs = [...yaml.matchAll(/^\s+-\s+["']?([^"'\s]+)["']?\s*$/gm)].map((m) => m[1]);
+  // The list under the top-level `packages:` key, up to the next top-level key.
+  const section = yaml.split(/^packages:\s*$/m)[1]?.split(/^\S/m)[0] ?? "";
+  const globs = [...section.matchAll(/^\s+-\s+["']?([^"'\s]+)["']?\s*$/gm)].map((m) => m[1]);
   const dirs = globs.flatMap((g) => {
     if (!g.endsWith("/*")) return [join(root, g)];
     const parent = join(root, g.slice(0, -2));
