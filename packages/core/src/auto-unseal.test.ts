@@ -93,6 +93,28 @@ describe("auto-unseal retries while the seal is unreachable", () => {
     }
   });
 
+  it("refuses key shares while waiting (they are checked through the seal), without consuming them", async () => {
+    const storage = new MemoryBackend();
+    const first = await SealedStore.open({ storage, seal: new StaticKeySeal({ key, keyId: "key-a" }) });
+    const init = await first.initialize({ recoveryShares: 1, recoveryThreshold: 1 });
+    await first.close();
+    const seal = new FlakySeal(() => "fail");
+    const store = await SealedStore.open({ storage, seal, autoUnsealRetry: fast });
+    try {
+      const err = await store.unseal(init.recoveryKeys[0] as string).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CoreError);
+      expect(err).toMatchObject({ code: "seal_unavailable" });
+      expect((err as Error).message).toMatch(
+        /the static seal is unreachable .*cannot unseal the store without it/,
+      );
+      expect(store.status().progress).toBe(0);
+      seal.up();
+      await waitFor(() => !store.sealed, 5000);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("keeps waiting while the seal is down, and unseals once it comes back", async () => {
     const storage = await initialisedStorage();
     const seal = new FlakySeal(() => "fail");

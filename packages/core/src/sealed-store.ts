@@ -669,6 +669,15 @@ export class SealedStore {
           "migrate=true given but no seal migration is pending: configure the old seal as the migration source",
         );
       }
+      const wait = this.#autoWait;
+      if (wait !== undefined && !migrating) {
+        // Recovery shares are checked through the seal, so they cannot stand in for it.
+        throw new CoreError(
+          "seal_unavailable",
+          `the ${wait.seal} seal is unreachable (${wait.lastError}): key shares cannot unseal the store without it; ` +
+            "it unseals by itself once the seal is reachable (see seal-status)",
+        );
+      }
       const share = parseKeyShare(keyShare);
       const source = migrating ? (this.#migrationSeal as Seal) : this.#seal;
       const viaRecovery = source.autoUnseal;
