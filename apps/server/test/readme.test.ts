@@ -182,18 +182,23 @@ async function busyPorts(ports: number[]): Promise<number[]> {
 /** Process groups of running sections, so that every way out of a test stops them. */
 const groups = new Set<number>();
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
+/**
+ * The group's live members (`pid args` lines). Zombies do not count: an exited process whose
+ * parent went away waits for PID 1 to reap it, which in a container may never happen.
+ */
+function groupMembers(pgid: number): string[] {
+  const ps = spawnSync("ps", ["-eo", "pid=,pgid=,stat=,args="], { encoding: "utf8" });
+  const members: string[] = [];
+  for (const line of (ps.stdout ?? "").split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(line);
+    if (m !== null && Number(m[2]) === pgid && !(m[3] as string).startsWith("Z"))
+      members.push(`${m[1]} ${m[4]}`);
   }
+  return members;
 }
 
-function groupMembers(pgid: number): string {
-  const ps = spawnSync("ps", ["-o", "pid=,args=", "-g", String(pgid)], { encoding: "utf8" });
-  return (ps.stdout ?? "").trim();
+function groupAlive(pgid: number): boolean {
+  return groupMembers(pgid).length > 0;
 }
 
 async function stopGroup(pgid: number): Promise<void> {
@@ -285,7 +290,7 @@ async function runSection(section: Section): Promise<RunResult> {
   // a moment, then record and stop whatever is left.
   const settle = Date.now() + 2_000;
   while (groupAlive(pgid) && Date.now() < settle) await new Promise((r) => setTimeout(r, 100));
-  const leftBehind = groupAlive(pgid) ? groupMembers(pgid) || "(processes of the group)" : "";
+  const leftBehind = groupMembers(pgid).join("\n");
   await stopGroup(pgid);
   return { ...exit, timedOut, leftBehind, output, ms: Date.now() - started };
 }
