@@ -5,7 +5,7 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 real_node="$(command -v node)"
 fails=0
-unset FAIL_STEP REPORT UNIT_REPORT UNIT_FAIL_NODE REBUILD_FAIL_NODE NO_NODE SELFTEST
+unset FAIL_STEP REPORT UNIT_REPORT UNIT_FAIL_NODE REBUILD_FAIL_NODE NO_NODE SELFTEST PACKTEST
 
 # check <name> <expected rc> <expected last line> [VAR=value ...]
 check() {
@@ -53,6 +53,15 @@ STUB
   # A stand-in for one of the scripts' self-tests .ci/run runs at the end (the others are absent).
   if [ -n "${SELFTEST:-}" ]; then
     printf '#!/usr/bin/env bash\necho "stub self-test"\nexit %s\n' "$SELFTEST" > "$t/repo/tooling/build-js.selftest.sh"
+  fi
+  # A stand-in for the pack test: PACKTEST="<ok lines> <FAIL lines> <exit>".
+  if [ -n "${PACKTEST:-}" ]; then
+    mkdir -p "$t/repo/tooling/pack-test"
+    read -r p_ok p_fail p_rc <<<"$PACKTEST"
+    { echo '#!/usr/bin/env bash'
+      for _ in $(seq 1 "$p_ok"); do echo 'echo "ok   a check"'; done
+      for _ in $(seq 1 "$p_fail"); do echo 'echo "FAIL a check"'; done
+      echo "exit $p_rc"; } > "$t/repo/tooling/pack-test/run.sh"
   fi
   env "$@" PATH="$t/bin:$PATH" bash "$t/repo/.ci/run" > "$t/out" 2>&1
   local rc=$? line; line="$(tail -n 1 "$t/out")"
@@ -111,6 +120,12 @@ check "unit suites that write no report on node 24 count as a failure" 1 "5 pass
 check "pkcs11js failing to compile for node 24 fails the run" 1 "8 passed, 1 failed" REPORT="$ok2" REBUILD_FAIL_NODE=24
 NO_NODE=22 check "a missing unit-suite node line fails the run, the others still run" 1 "5 passed, 1 failed" REPORT="$ok2"
 NO_NODE=26 want_calls=none check "a missing active-LTS node line fails before pnpm install" 1 "0 passed, 1 failed" REPORT="$ok2"
+
+# The pack test (on node 26, after the full suite): each ok/FAIL line is one test.
+PACKTEST="4 0 0" check "the pack test's ok lines count as passed tests" 0 "12 passed, 0 failed" REPORT="$ok2"
+PACKTEST="3 2 1" check "the pack test's FAIL lines count as failed tests" 1 "11 passed, 2 failed" REPORT="$ok2"
+PACKTEST="2 0 1" check "a pack test that exits non-zero without a FAIL line fails the run" 1 "10 passed, 1 failed" REPORT="$ok2"
+PACKTEST="0 0 0" check "a pack test that ran no check fails the run" 1 "8 passed, 1 failed" REPORT="$ok2"
 
 # The scripts' self-tests run last, one test each.
 SELFTEST=0 check "a passing script self-test counts as one passed test" 0 "9 passed, 0 failed" REPORT="$ok2"
