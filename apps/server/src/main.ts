@@ -8,23 +8,14 @@
  * use (another server running) or an unwritable data directory is an error at start that names
  * the setting, its file and line, and the fix — not a 500 at `operator init`.
  */
-import { readFile } from "node:fs/promises";
-import { extname, isAbsolute, relative } from "node:path";
+import { isAbsolute, relative } from "node:path";
 import type { Writable } from "node:stream";
 import { SEAL_CONFIG_PATH, SealedStore, type SealStatus } from "@bulwark/core";
 import { ShamirSeal } from "@bulwark/seal";
 import { type Backend, StorageProbeError } from "@bulwark/storage";
 import type { DestinationStream, Logger } from "pino";
-import { blocks, type HclPosition, parseHclJson, parseHclOrJson } from "./config/hcl.js";
-import {
-  blockSource,
-  DEFAULT_LISTENER_ADDRESS,
-  type Env,
-  finalizeConfig,
-  type LoadConfigOptions,
-  loadConfig,
-  readConfigFiles,
-} from "./config/load.js";
+import { type Env, finalizeConfig, type LoadConfigOptions, loadConfig } from "./config/load.js";
+import { type SourcePosition, sourceOf } from "./config/source.js";
 import type { RunningServer, ServerConfig } from "./contracts.js";
 import {
   type BoundListener,
@@ -186,7 +177,15 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
   } catch (err) {
     await unbind();
     if (err instanceof ListenerError) {
-      const where = await listenerSettingPosition(paths, opts.cwd, opts.dev === true, err.setting, err.value);
+      const failed = config.listeners[bound.length];
+      const pos = failed === undefined ? undefined : sourceOf(failed, err.setting);
+      // Not from a file: the dev listener, from -dev-listen-address (or its default).
+      const where =
+        pos !== undefined
+          ? fileLine(pos)
+          : opts.dev && err.setting === "address"
+            ? "-dev-listen-address"
+            : undefined;
       throw new StartupError(
         "listener_unavailable",
         err.setting,
@@ -279,55 +278,10 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
 }
 
 /** `file:line:column`, relative to the working directory when the file is below it. */
-function fileLine(filename: string, pos: Pick<HclPosition, "line" | "column">, cwd = process.cwd()): string {
-  const rel = relative(cwd, filename);
-  const shown = rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : filename;
+function fileLine(pos: SourcePosition, cwd = process.cwd()): string {
+  const rel = relative(cwd, pos.filename);
+  const shown = rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : pos.filename;
   return `${shown}:${pos.line}:${pos.column}`;
-}
-
-/**
- * Where a listener setting with this value was written: the `-dev-listen-address` flag, or the
- * file and line of the `listener "tcp"` block that sets it (the loader keeps no positions for
- * listeners, so the files are read again; this runs only to report an error).
- */
-async function listenerSettingPosition(
-  paths: readonly string[],
-  cwd: string | undefined,
-  dev: boolean,
-  setting: string,
-  value: string,
-): Promise<string | undefined> {
-  let files: string[];
-  try {
-    files = paths.length === 0 ? [] : (await readConfigFiles(paths, cwd)).files;
-  } catch {
-    return undefined;
-  }
-  for (const file of [...files].reverse()) {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch {
-      continue;
-    }
-    try {
-      const doc =
-        extname(file).toLowerCase() === ".json" ? parseHclJson(text, file) : parseHclOrJson(text, file);
-      for (const entry of blocks(doc, "listener", 1)) {
-        if (entry.labels[0] !== "tcp") continue;
-        const attrs = entry.body.items.filter((i) => i.kind === "attribute");
-        const set = attrs.find((a) => a.key === setting);
-        const address = attrs.find((a) => a.key === "address");
-        if (set?.value.kind === "string" && set.value.value === value) return fileLine(file, set.pos, cwd);
-        // A listener without `address` listens on the default: point at its block.
-        if (setting === "address" && address === undefined && value === DEFAULT_LISTENER_ADDRESS)
-          return fileLine(file, entry.pos, cwd);
-      }
-    } catch {
-      // The loader accepted these files; a file that no longer parses only loses the position.
-    }
-  }
-  return dev && setting === "address" ? "-dev-listen-address" : undefined;
 }
 
 /** Runs the storage's probe (when it has one); a failure names the block, the setting and the fix. */
@@ -338,14 +292,14 @@ async function probeStorage(config: ServerConfig, storage: Backend, logger: Logg
     await storage.probe();
   } catch (err) {
     const block = config.storage;
-    const src = blockSource(block);
     const setting = err instanceof StorageProbeError ? err.setting : undefined;
-    const settingPos = setting === undefined ? undefined : src?.keys.get(setting);
+    // The setting's line, or the block's when the value is a default or from the environment.
+    const pos = sourceOf(block, setting);
     const value = setting === undefined ? undefined : block.options[setting];
     let name = `storage "${block.type}"`;
     if (setting !== undefined) name += ` ${setting}`;
     if (typeof value === "string" && setting !== "token") name += ` ${JSON.stringify(value)}`;
-    if (src !== undefined) name += ` (${fileLine(src.filename, settingPos ?? src)})`;
+    if (pos !== undefined) name += ` (${fileLine(pos)})`;
     const what = err instanceof StorageProbeError ? `${err.detail}: ${err.fix}` : (err as Error).message;
     throw new StartupError("storage_unusable", setting ?? "storage", `${name}: ${what}`, { cause: err });
   }

@@ -5,7 +5,7 @@
  * a deadline, a second signal at once.
  */
 import { existsSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type ProcessGroup, runGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
@@ -118,6 +118,31 @@ describe.skipIf(missing !== undefined)("bulwark server at start", () => {
       expect((await fetch(`${first.address}/v1/sys/health`)).status).toBe(501);
     } finally {
       await first.group.stop(10_000);
+    }
+  });
+
+  it("-dev on a port in use names -dev-listen-address", { timeout: 60_000 }, async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await runGroup(
+        process.execPath,
+        [BIN, "server", "-dev", `-dev-listen-address=127.0.0.1:${port}`],
+        {
+          cwd: SERVER_DIR,
+          env,
+          timeoutMs: 30_000,
+          description: "bulwark server -dev (expected to fail at start)",
+        },
+      );
+      expect(r.timedOut).toBe(false);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `listener "tcp" address 127.0.0.1:${port} (-dev-listen-address) is in use: another server is running there?`,
+      );
+    } finally {
+      await new Promise((r) => taken.close(r));
     }
   });
 
