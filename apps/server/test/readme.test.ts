@@ -182,14 +182,26 @@ async function busyPorts(ports: number[]): Promise<number[]> {
 /** Process groups of running sections, so that every way out of a test stops them. */
 const groups = new Set<number>();
 
+/** Whether the kernel still knows any process of the group (zombies included). */
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The group's live members (`pid args` lines). Zombies do not count: an exited process whose
- * parent went away waits for PID 1 to reap it, which in a container may never happen.
+ * The group's live members (`pid args` lines), from ps. Zombies do not count: an exited process
+ * whose parent went away waits for PID 1 to reap it, which in a container may never happen.
+ * Without ps, every process the kernel still lists for the group counts.
  */
 function groupMembers(pgid: number): string[] {
   const ps = spawnSync("ps", ["-eo", "pid=,pgid=,stat=,args="], { encoding: "utf8" });
+  if (ps.status !== 0) return groupExists(pgid) ? [`(process group ${pgid}; ps unavailable)`] : [];
   const members: string[] = [];
-  for (const line of (ps.stdout ?? "").split("\n")) {
+  for (const line of ps.stdout.split("\n")) {
     const m = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(line);
     if (m !== null && Number(m[2]) === pgid && !(m[3] as string).startsWith("Z"))
       members.push(`${m[1]} ${m[4]}`);
@@ -198,22 +210,24 @@ function groupMembers(pgid: number): string[] {
 }
 
 function groupAlive(pgid: number): boolean {
-  return groupMembers(pgid).length > 0;
+  return groupExists(pgid) && groupMembers(pgid).length > 0;
 }
 
+/**
+ * SIGTERM to the group, SIGKILL after the grace. Only while the kernel still lists the group: once
+ * it is gone its number may be reused by someone else's.
+ */
 async function stopGroup(pgid: number): Promise<void> {
-  if (groupAlive(pgid)) {
+  const signal = (sig: NodeJS.Signals) => {
+    if (!groupExists(pgid)) return;
     try {
-      process.kill(-pgid, "SIGTERM");
+      process.kill(-pgid, sig);
     } catch {}
-    const deadline = Date.now() + KILL_GRACE_MS;
-    while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (groupAlive(pgid)) {
-      try {
-        process.kill(-pgid, "SIGKILL");
-      } catch {}
-    }
-  }
+  };
+  signal("SIGTERM");
+  const deadline = Date.now() + KILL_GRACE_MS;
+  while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  signal("SIGKILL");
   groups.delete(pgid);
 }
 
