@@ -15,7 +15,7 @@ import {
   LOCAL_KMS_REGION,
   localKmsAvailability,
 } from "../../../packages/seal-awskms/test/local-kms.js";
-import { BIN, cliMissing, freePort, SERVER_DIR, tempDir } from "./helpers/server-process.js";
+import { BIN, cliMissing, freePort, runCli, SERVER_DIR, tempDir } from "./helpers/server-process.js";
 
 const missing = cliMissing();
 if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
@@ -176,6 +176,11 @@ listener "tcp" {
       /retrying every 10 s at most; the server unseals by itself when it is reachable\./,
     );
     expect(banner).not.toMatch(/Unseal it with|recovery keys?:/i);
+    // The CLI's status table says it too (a sealed status exits 2, as Vault's).
+    const cli = await runCli(["status"], { BULWARK_ADDR: server.address });
+    expect(cli.code, cli.stderr).toBe(2);
+    expect(cli.stdout).toMatch(/Waiting For Seal\s+awskms \(attempt \d+, next /);
+    expect(cli.stdout).toMatch(/Last Seal Error\s+.*(ECONNREFUSED|unreachable|connect)/i);
 
     // KMS back on the same port: the server unseals by itself, within the backoff cap.
     await new Promise((r) => setTimeout(r, 2_000));

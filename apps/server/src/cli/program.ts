@@ -175,6 +175,17 @@ function statusRows(
     );
   }
   if (s.migration === true) rows.push(["Seal Migration in Progress", true]);
+  // Bulwark's own field: auto-unseal is retrying because the HSM/KMS cannot be reached yet.
+  const wait = s.bulwark_auto_unseal as Record<string, unknown> | undefined;
+  if (typeof wait === "object" && wait !== null) {
+    rows.push(
+      [
+        "Waiting For Seal",
+        `${wait.waiting_for} (attempt ${wait.attempts}, next ${wait.next_attempt ?? "soon"})`,
+      ],
+      ["Last Seal Error", wait.last_error],
+    );
+  }
   rows.push(["Version", s.version], ["Storage Type", s.storage_type]);
   if (s.cluster_name !== undefined && s.cluster_name !== "") rows.push(["Cluster Name", s.cluster_name]);
   if (s.cluster_id !== undefined && s.cluster_id !== "") rows.push(["Cluster ID", s.cluster_id]);

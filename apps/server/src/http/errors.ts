@@ -39,7 +39,8 @@ const CORE_STATUS: Record<string, number> = {
   no_operation_in_progress: 400,
   operation_in_progress: 400,
   migration: 400,
-  seal_unavailable: 500,
+  // The HSM/KMS cannot be reached (auto-unseal is retrying): unavailable, not a server fault.
+  seal_unavailable: 503,
   closed: 503,
 };
 
