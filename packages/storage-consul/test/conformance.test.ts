@@ -53,6 +53,7 @@ describeConsul("ConsulBackend against a consul -dev agent", () => {
       maxValueSize: 512 * 1024,
       emptyValue: "stored",
       transactional: true,
+      probe: true,
       concurrency: 200,
       ha: (b) => ({
         backend: b,

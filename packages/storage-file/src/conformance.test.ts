@@ -17,9 +17,14 @@ function freshBackend(fsync: boolean) {
 
 // A zero-byte value is written as {"Value":""} and reads back as zero bytes (only a zero-length
 // *file* reads as missing). No transactions and no HA lock, like Vault's file backend.
-runBackendConformance("FileBackend", freshBackend(true), { emptyValue: "stored", transactional: false });
+runBackendConformance("FileBackend", freshBackend(true), {
+  emptyValue: "stored",
+  transactional: false,
+  probe: true,
+});
 
 runBackendConformance("FileBackend with fsync: false", freshBackend(false), {
   emptyValue: "stored",
   transactional: false,
+  probe: true,
 });
