@@ -135,6 +135,20 @@ describe("request forwarding from a standby", () => {
     expect((await json(await fetch(`${httpA.address}/v1/sys/rekey-recovery-key/init`))).started).toBe(false);
   });
 
+  it("a standby never makes up a cluster id: none until the active node stores one, then that one", async () => {
+    const { httpA, httpB } = await cluster();
+    const statusOf = async (addr: string) => json(await fetch(`${addr}/v1/sys/seal-status`));
+    // Before the active node has created the record, the standby has no id to report (it used to
+    // answer a new random one on every request).
+    const [first, second] = [await statusOf(httpB.address), await statusOf(httpB.address)];
+    expect(first.cluster_id).toBeUndefined();
+    expect(second.cluster_id).toBeUndefined();
+    const active = await statusOf(httpA.address);
+    expect(active.cluster_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await statusOf(httpB.address)).cluster_id).toBe(active.cluster_id);
+    expect((await statusOf(httpB.address)).cluster_name).toBe(active.cluster_name);
+  });
+
   it("is never forwarded twice: a forwarded request reaching a standby is a 503", async () => {
     const { httpB, token } = await cluster();
     const res = await fetch(`${httpB.address}/v1/secret/data/loop`, {

@@ -23,7 +23,10 @@ export interface Services {
   policies: PolicyStore;
   mounts: MountTable;
   generateRoot: GenerateRoot;
-  /** Cluster name and id (created by the active node on first use); `undefined` while sealed. */
+  /**
+   * Cluster name and id (created by the active node on first use); `undefined` while sealed, and on
+   * a standby until the active node has stored them.
+   */
   cluster(configuredName: string): Promise<ClusterInfo | undefined>;
 }
 
@@ -62,13 +65,9 @@ export function servicesFor(store: SealedStore): Services {
           loading = undefined;
         });
         const loaded = await loading;
-        if (loaded === undefined) {
-          // Not created yet and this node is a standby: an id for this answer only.
-          return {
-            cluster_id: randomUUID(),
-            cluster_name: configuredName || `bulwark-cluster-${randomBytes(4).toString("hex")}`,
-          };
-        }
+        // Not created yet and this node is a standby: no id to report (a made-up one would differ
+        // on every answer and from the one the active node stores).
+        if (loaded === undefined) return undefined;
         cluster = loaded;
       }
       return { cluster_id: cluster.cluster_id, cluster_name: configuredName || cluster.cluster_name };
