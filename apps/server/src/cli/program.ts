@@ -199,6 +199,14 @@ function statusRows(
   return rows;
 }
 
+/** Whether one more share reaches the unseal threshold (from seal-status; false if unknown). */
+async function completesThreshold(client: ApiClient): Promise<boolean> {
+  const s = (await client.request("GET", "sys/seal-status").catch(() => undefined))?.body as
+    | Record<string, unknown>
+    | undefined;
+  return typeof s?.progress === "number" && typeof s.t === "number" && s.progress + 1 >= s.t;
+}
+
 async function printStatus(client: ApiClient, io: Io, format: Format, body: unknown): Promise<void> {
   const s = body as Record<string, unknown>;
   if (format === "json") {
@@ -451,8 +459,9 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
           const share = key ?? (await readSecret(io, "Unseal Key (will be hidden): "));
           if (share === "") throw new UsageError("the unseal key is empty");
           body = { key: share, ...(flags.migrate ? { migrate: true } : {}) };
-          if (flags.migrate)
-            io.stderr.write("Seal migration: the last share starts the migration; this may take a while…\n");
+          if (flags.migrate && (await completesThreshold(client))) {
+            io.stderr.write("Seal migration: this share starts the migration; this may take a while…\n");
+          }
         }
         const res = await client.request("PUT", "sys/unseal", { body });
         await printStatus(client, io, format, res.body);
