@@ -54,6 +54,42 @@ describe("SealedStore with the Shamir seal", () => {
     expect(dec(await store.get("secret/a"))).toBe("one");
   });
 
+  it("opens and unseals OpenBao 2.6 data, whose core/seal-config has no stored_shares (the modern layout)", async () => {
+    const { storage, init } = await shamirStore();
+    // What OpenBao 2.6.2 writes (checked with its binary): the field is gone, the root key is
+    // stored at core/hsm/barrier-unseal-keys as since Vault 1.3.
+    const openbao = {
+      type: "shamir",
+      secret_shares: 5,
+      secret_threshold: 3,
+      pgp_keys: null,
+      nonce: "",
+      backup: false,
+    };
+    await storage.put({ key: "core/seal-config", value: enc(JSON.stringify(openbao)) });
+    const store = await SealedStore.open({ storage });
+    expect(store.status()).toMatchObject({ initialized: true, sealed: true, t: 3, n: 5 });
+    for (const k of init.keys.slice(0, 3)) await store.unseal(k);
+    expect(store.sealed).toBe(false);
+  });
+
+  it("refuses real legacy data (the shares are the root key, nothing stored) with advice that fits it", async () => {
+    const { storage } = await shamirStore();
+    const legacy = {
+      type: "shamir",
+      secret_shares: 5,
+      secret_threshold: 3,
+      pgp_keys: null,
+      nonce: "",
+      backup: false,
+    };
+    await storage.put({ key: "core/seal-config", value: enc(JSON.stringify(legacy)) });
+    await storage.delete("core/hsm/barrier-unseal-keys");
+    await expect(SealedStore.open({ storage })).rejects.toThrow(
+      /legacy Shamir seal: core\/seal-config has no stored_shares and there is no stored root key \(core\/hsm\/barrier-unseal-keys\)/,
+    );
+  });
+
   it("ignores duplicate shares and discards progress on reset", async () => {
     const { store, init } = await shamirStore();
     await store.unseal(init.keys[0] as string);

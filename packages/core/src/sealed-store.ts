@@ -1146,10 +1146,13 @@ export class SealedStore {
     const k = await this.#raw.get(STORED_KEYS_PATH);
     this.#storedKeyId = k === undefined ? undefined : tryKeyIdOf(k.value);
     if (this.#config === undefined) return;
-    if (this.#config.stored_shares === 0) {
+    // OpenBao ≥ 2.6 no longer writes stored_shares: what marks the legacy layout (the shares are
+    // the root key itself, Vault < 1.3) is that no root key is stored, not the missing field.
+    if (this.#config.stored_shares === 0 && k === undefined) {
       throw new CoreError(
         "invalid_request",
-        "legacy Shamir seal (stored_shares = 0) is not supported: rekey it with Vault ≥ 1.3 first",
+        `legacy Shamir seal: ${SEAL_CONFIG_PATH} has no stored_shares and there is no stored root key (${STORED_KEYS_PATH}), ` +
+          "so the key shares are the root key itself (Vault < 1.3): rekey it once with Vault or OpenBao, which stores the root key, then open it with Bulwark",
       );
     }
     const stored = this.#config.type;
