@@ -14,6 +14,11 @@ export class HttpError extends Error {
   override name = "HttpError";
   readonly status: number;
   readonly errors: string[];
+  /**
+   * The unredacted message, for the server log only, when the client's text had file system
+   * paths or storage ids taken out (see {@link redact}).
+   */
+  detail?: string;
   constructor(status: number, message: string | string[]) {
     const errors = Array.isArray(message) ? message : message === "" ? [] : [message];
     super(errors.join("; ") || `HTTP ${status}`);
@@ -22,7 +27,38 @@ export class HttpError extends Error {
   }
 }
 
-export const SEALED_MESSAGE = "Bulwark is sealed";
+/**
+ * Vault's exact text: clients match on it. The bao/vault CLI's `status` and `operator unseal`
+ * ignore a sealed `sys/leader` only when the error contains "Vault is sealed" (OpenBao 2.6
+ * answers this text too), and print an error and exit 1 otherwise.
+ */
+export const SEALED_MESSAGE = "Vault is sealed";
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+/** An absolute path of two segments or more (`/var/lib/bulwark/data`), wherever it starts. */
+const ABSOLUTE_PATH = /(^|[\s"'`(=:,[{])\/(?:[^\s"'`),:\]}]+\/)+[^\s"'`),:\]}]*/g;
+/** A stack frame line (`    at fn (file.js:1:2)`). */
+const STACK_LINE = /\n\s+at [^\n]*/g;
+
+/**
+ * What a client may see of an internal message: no file system paths (the data directory, a
+ * plugin's file), no storage ids (a mount's UUID in `logical/<uuid>/…`), no stack frames. The
+ * server log keeps the full text (`HttpError.detail`).
+ */
+export function redact(message: string): string {
+  return message
+    .replace(STACK_LINE, "")
+    .replace(ABSOLUTE_PATH, (_m, lead: string) => `${lead}<path>`)
+    .replace(UUID, "<id>");
+}
+
+function redacted(status: number, message: string, requestId?: string): HttpError {
+  const clean = redact(message);
+  const see = requestId === undefined ? "" : ` (request id ${requestId}: details in the server log)`;
+  const h = new HttpError(status, clean === message ? message : `${clean}${see}`);
+  if (clean !== message) h.detail = message;
+  return h;
+}
 
 export function permissionDenied(): HttpError {
   return new HttpError(403, "permission denied");
@@ -60,14 +96,22 @@ interface CodedError {
   message?: unknown;
 }
 
-/** Maps any thrown value to a status and Vault-style error list. */
-export function toHttpError(e: unknown): HttpError {
+/**
+ * Maps any thrown value to a status and Vault-style error list. Messages that come from below the
+ * HTTP layer (storage, barrier, seal, unexpected errors) are redacted for the client; `requestId`
+ * is then named in the client's text so the full message can be found in the log.
+ */
+export function toHttpError(e: unknown, requestId?: string): HttpError {
   if (e instanceof HttpError) return e;
   if (e instanceof BadRequestError || e instanceof PolicyError) return new HttpError(400, e.message);
-  if (e instanceof KvError) return new HttpError(e.status, e.message);
+  if (e instanceof KvError) return redacted(e.status, e.message, requestId);
   if (e instanceof TokenError)
     return e.code === "permission_denied" ? permissionDenied() : new HttpError(400, e.message);
-  if (e instanceof CoreError) return new HttpError(CORE_STATUS[e.code] ?? 500, e.message);
+  if (e instanceof CoreError) {
+    // The sealed reason (if any) is in seal-status's warnings; clients match on Vault's text.
+    if (e.code === "sealed") return new HttpError(503, SEALED_MESSAGE);
+    return redacted(CORE_STATUS[e.code] ?? 500, e.message, requestId);
+  }
   if (e instanceof StorageError) {
     const status =
       e.code === "invalid_key"
@@ -77,13 +121,13 @@ export function toHttpError(e: unknown): HttpError {
           : e.code === "unavailable" || e.code === "fenced_write"
             ? 503
             : 500;
-    return new HttpError(status, `storage: ${e.message}`);
+    return redacted(status, `storage: ${e.message}`, requestId);
   }
   const c = (typeof e === "object" && e !== null ? e : {}) as CodedError;
   const message = typeof c.message === "string" ? c.message : String(e);
   if (c.name === "BarrierError" || c.name === "BarrierSealedError") {
     const status = BARRIER_STATUS[String(c.code)] ?? 500;
-    return new HttpError(status, status === 503 ? SEALED_MESSAGE : message);
+    return status === 503 ? new HttpError(503, SEALED_MESSAGE) : redacted(status, message, requestId);
   }
   if (c.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new HttpError(413, "http: request body too large");
   if (
@@ -94,6 +138,7 @@ export function toHttpError(e: unknown): HttpError {
   ) {
     return new HttpError(c.statusCode, message);
   }
-  if (typeof c.name === "string" && c.name.startsWith("Seal")) return new HttpError(500, `seal: ${message}`);
-  return new HttpError(500, `internal error: ${message}`);
+  if (typeof c.name === "string" && c.name.startsWith("Seal"))
+    return redacted(500, `seal: ${message}`, requestId);
+  return redacted(500, `internal error: ${message}`, requestId);
 }

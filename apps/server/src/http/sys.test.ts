@@ -29,7 +29,7 @@ describe("sys/init, seal-status, unseal, seal", () => {
     // Sealed: data and authenticated routes answer 503.
     const sealed = await t.call("GET", "/v1/sys/mounts", { token: init.root_token });
     expect(sealed.statusCode).toBe(503);
-    expect(sealed.json()).toEqual({ errors: ["Bulwark is sealed"] });
+    expect(sealed.json()).toEqual({ errors: ["Vault is sealed"] });
     // Unseal with 3 shares; progress and nonce along the way; base64 accepted.
     const u1 = (await t.call("PUT", "/v1/sys/unseal", { body: { key: init.keys[0] } })).json();
     expect(u1).toMatchObject({ sealed: true, progress: 1 });

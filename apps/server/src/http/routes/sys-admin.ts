@@ -1,10 +1,13 @@
 /**
- * Administration: sys/mounts (+ tune), sys/policy and sys/policies/acl, sys/capabilities(-self),
+ * Administration: sys/mounts (+ tune), sys/auth (token/ only, + its tune), sys/policy and
+ * sys/policies/acl, sys/capabilities(-self),
  * sys/internal/ui/mounts (how kv clients find a mount's version).
  */
+import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { Acl } from "../../auth/acl.js";
 import { normalizePolicyName } from "../../auth/policy.js";
+import { SYSTEM_MAX_TTL_S } from "../../auth/tokens.js";
 import { type MountEntry, normalizeMountPath } from "../../kv/mounts.js";
 import { type AppContext, authorizeCanonical, type Call, envelope, route } from "../context.js";
 import { HttpError, permissionDenied } from "../errors.js";
@@ -41,6 +44,57 @@ const SYS_MOUNT = {
   type: "system",
   uuid: "00000000-0000-0000-0000-000000000000",
 };
+
+/**
+ * `config` of a mount request as Vault's API client sends it (`api.MountConfigInput`): the bao/vault
+ * CLI sends `options: null` and zero/empty forms of the fields it has flags for. Bulwark acts on
+ * the lease TTLs and ignores force_no_cache and listing_visibility; the rest is accepted when empty (as Vault treats an empty value as "not set")
+ * and refused with a clear error when it asks for something Bulwark does not do. Unknown fields
+ * (typos) stay an error.
+ */
+const MOUNT_CONFIG_SPEC = {
+  default_lease_ttl: "duration",
+  max_lease_ttl: "duration",
+  force_no_cache: "bool",
+  listing_visibility: "string",
+  description: "string",
+  options: "any",
+  audit_non_hmac_request_keys: "strings",
+  audit_non_hmac_response_keys: "strings",
+  passthrough_request_headers: "strings",
+  allowed_response_headers: "strings",
+  allowed_managed_keys: "strings",
+  delegated_auth_accessors: "strings",
+  plugin_version: "string",
+  token_type: "string",
+  user_lockout_config: "any",
+  identity_token_key: "string",
+} as const;
+
+function emptyValue(v: unknown): boolean {
+  if (v === undefined || v === null || v === "" || v === false) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === "object") return Object.keys(v as object).length === 0;
+  return false;
+}
+
+function refuseUnsupportedConfig(cfg: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(cfg)) {
+    // Acted on, or (as before) accepted and ignored: they change nothing a client reads back.
+    if (
+      ["default_lease_ttl", "max_lease_ttl", "description", "force_no_cache", "listing_visibility"].includes(
+        k,
+      )
+    )
+      continue;
+    if (!emptyValue(v)) {
+      throw new HttpError(
+        400,
+        `config.${k} is not supported by Bulwark: omit it or leave it empty (default_lease_ttl and max_lease_ttl are)`,
+      );
+    }
+  }
+}
 
 /** A policy document as given: Vault also accepts it base64-encoded. */
 function policyText(raw: string): string {
@@ -159,13 +213,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       if (f.plugin_version !== undefined && f.plugin_version !== "") {
         throw new HttpError(400, "plugin_version is not supported by Bulwark: the kv engine is built in");
       }
-      const cfg = parseFields(f.config ?? {}, {
-        default_lease_ttl: "duration",
-        max_lease_ttl: "duration",
-        force_no_cache: "bool",
-        listing_visibility: "string",
-        description: "string",
-      });
+      const cfg = parseFields(f.config ?? {}, MOUNT_CONFIG_SPEC);
+      refuseUnsupportedConfig(cfg);
       const options = parseFields(f.options ?? {}, { version: "any" });
       const type = f.plugin_name !== undefined && f.type === "plugin" ? f.plugin_name : (f.type as string);
       const mreq = {
@@ -210,12 +259,115 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     },
   });
 
+  // ---------------------------------------------------------------- auth methods
+
+  // Bulwark has one auth method, token/ (not removable, not tunable): sys/auth lists it with
+  // Vault's fields, so `bao auth list` and hvac's list_auth_methods work.
+  const tokenMount = async () => {
+    const c = await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
+    // Stable per cluster, as a mount's accessor and UUID are in Vault.
+    const h = createHash("sha256")
+      .update(`auth/token/:${c?.cluster_id ?? ""}`)
+      .digest("hex");
+    return {
+      accessor: `auth_token_${h.slice(0, 8)}`,
+      config: {
+        default_lease_ttl: 0,
+        force_no_cache: false,
+        max_lease_ttl: 0,
+        token_type: "default-service",
+      },
+      description: "token based credentials",
+      external_entropy_access: false,
+      local: false,
+      options: null,
+      plugin_version: "",
+      running_plugin_version: "",
+      running_sha256: "",
+      seal_wrap: false,
+      type: "token",
+      uuid: `${h.slice(8, 16)}-${h.slice(16, 20)}-${h.slice(20, 24)}-${h.slice(24, 28)}-${h.slice(28, 40)}`,
+    };
+  };
+
+  for (const url of ["/v1/sys/auth", "/v1/sys/auth/"]) {
+    route(app, ctx, {
+      methods: ["GET"],
+      url,
+      auth: "token",
+      handler: async () => {
+        const table = { "token/": await tokenMount() };
+        return { body: { ...table, ...envelope(table) } };
+      },
+    });
+  }
+
+  const tokenTune = () => ({
+    default_lease_ttl: SYSTEM_MAX_TTL_S,
+    description: "token based credentials",
+    force_no_cache: false,
+    max_lease_ttl: SYSTEM_MAX_TTL_S,
+    token_type: "default-service",
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/auth/token/tune",
+    auth: "token",
+    sudo: true,
+    handler: async () => {
+      const data = tokenTune();
+      return { body: { ...data, ...envelope(data) } };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/auth/token/tune",
+    auth: "token",
+    sudo: true,
+    handler: async ({ body }) => {
+      const f = parseFields(body, { ...MOUNT_CONFIG_SPEC, options: "any" });
+      const current = tokenTune();
+      // Setting what is already in force is accepted (scripts that pin the defaults keep working);
+      // anything else would be silently ignored, so it is refused with the values in force.
+      for (const k of ["default_lease_ttl", "max_lease_ttl"] as const) {
+        if (f[k] !== undefined && f[k] !== 0 && f[k] !== current[k]) {
+          throw new HttpError(
+            400,
+            `tuning ${k} of the token auth method is not supported by Bulwark: tokens get ${current[k]}s (768h) unless created with a ttl; omit ${k}`,
+          );
+        }
+      }
+      if (f.description !== undefined && f.description !== "" && f.description !== current.description)
+        throw new HttpError(400, "changing the token auth method's description is not supported by Bulwark");
+      if (f.token_type !== undefined && f.token_type !== "" && f.token_type !== current.token_type)
+        throw new HttpError(400, "token_type is not supported by Bulwark: only service tokens are issued");
+      const { default_lease_ttl: _d, max_lease_ttl: _m, description: _s, token_type: _t, ...rest } = f;
+      refuseUnsupportedConfig(rest as Record<string, unknown>);
+      return undefined;
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["PUT", "POST", "DELETE"],
+    url: "/v1/sys/auth/*",
+    auth: "token",
+    sudo: true,
+    handler: async ({ req }) => {
+      const path = paramOf(req.params, "*").replace(/\/+$/, "");
+      throw new HttpError(
+        400,
+        path === "token"
+          ? "the token auth method cannot be disabled or re-enabled"
+          : `auth methods other than token are not supported by Bulwark: cannot ${req.method === "DELETE" ? "disable" : "enable"} ${JSON.stringify(path)}`,
+      );
+    },
+  });
+
   // ---------------------------------------------------------------- policies
 
-  const listPolicies = async (withRoot: boolean) => {
-    const names = await policies.list();
-    return withRoot ? names : names.filter((n) => n !== "root");
-  };
+  const listPolicies = async () => policies.list();
 
   // With and without the trailing '/', as Vault's patterns (`policy/?$`, `policies/acl/?$`).
   for (const url of ["/v1/sys/policy", "/v1/sys/policy/"]) {
@@ -224,7 +376,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       url,
       auth: "token",
       handler: async () => {
-        const names = await listPolicies(true);
+        const names = await listPolicies();
         const data = { keys: names, policies: names };
         return { body: { ...data, ...envelope(data) } };
       },
@@ -239,7 +391,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       handler: async ({ query }) => {
         if (query.list === undefined)
           throw new HttpError(405, "unsupported operation: list with LIST or ?list=true");
-        return { body: envelope({ keys: await listPolicies(false) }) };
+        // Vault lists root here too (it cannot be read, changed or deleted, but it exists).
+        return { body: envelope({ keys: await listPolicies() }) };
       },
     });
   }

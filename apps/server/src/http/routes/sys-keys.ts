@@ -1,6 +1,7 @@
 /**
  * Share-holder operations (unauthenticated, as in Vault: the shares are the authority):
- * sys/rekey/*, sys/rekey-recovery-key/*, sys/generate-root/*.
+ * sys/rekey/*, sys/rekey-recovery-key/*, sys/generate-root/*; and OpenBao 2.x's authenticated
+ * sys/generate-root-token/*.
  *
  * Rekey verification (`require_verification`) is not supported: a rekey completes when the
  * threshold of current shares is in, and the new shares are returned. `require_verification =
@@ -14,7 +15,7 @@ import {
   type SealedStore,
 } from "@bulwark/core";
 import type { FastifyInstance } from "fastify";
-import { type AppContext, requireUnsealed, route } from "../context.js";
+import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
 import { HttpError } from "../errors.js";
 import { createRootToken } from "../services.js";
 import { parseFields } from "../validate.js";
@@ -161,53 +162,63 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   const gen = ctx.services.generateRoot;
   const required = () => store.status().t;
 
-  route(app, ctx, {
-    methods: ["GET"],
-    url: "/v1/sys/generate-root/attempt",
-    auth: "none",
-    handler: async () => {
-      requireActive(store);
-      return { body: gen.status(required()) };
-    },
-  });
-  route(app, ctx, {
-    methods: ["PUT", "POST"],
-    url: "/v1/sys/generate-root/attempt",
-    auth: "none",
-    handler: async ({ body }) => {
-      const f = parseFields(body, { otp: "string", pgp_key: "string" });
-      if (f.pgp_key !== undefined && f.pgp_key !== "") {
-        throw new HttpError(
-          400,
-          "pgp_key is not supported by Bulwark: omit it and decode the token with the OTP",
+  // Vault's unauthenticated sys/generate-root/* (the shares are the authority), and OpenBao 2.x's
+  // sys/generate-root-token/*: the same flow behind a token with sudo, answered in the response
+  // envelope (`data`), which is where the bao CLI reads it.
+  for (const [base, authed] of [
+    ["/v1/sys/generate-root", false],
+    ["/v1/sys/generate-root-token", true],
+  ] as const) {
+    const access = authed ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
+    const wrap = (data: unknown) => ({ body: authed ? envelope(data) : data });
+    route(app, ctx, {
+      methods: ["GET"],
+      url: `${base}/attempt`,
+      ...access,
+      handler: async () => {
+        requireActive(store);
+        return wrap(gen.status(required()));
+      },
+    });
+    route(app, ctx, {
+      methods: ["PUT", "POST"],
+      url: `${base}/attempt`,
+      ...access,
+      handler: async ({ body }) => {
+        const f = parseFields(body, { otp: "string", pgp_key: "string" });
+        if (f.pgp_key !== undefined && f.pgp_key !== "") {
+          throw new HttpError(
+            400,
+            "pgp_key is not supported by Bulwark: omit it and decode the token with the OTP",
+          );
+        }
+        requireActive(store);
+        return wrap(gen.start(required(), f.otp === "" ? undefined : f.otp));
+      },
+    });
+    route(app, ctx, {
+      methods: ["DELETE"],
+      url: `${base}/attempt`,
+      ...access,
+      handler: async () => {
+        if (!store.sealed) requireActive(store);
+        gen.cancel();
+        return undefined;
+      },
+    });
+    route(app, ctx, {
+      methods: ["PUT", "POST"],
+      url: `${base}/update`,
+      ...access,
+      handler: async ({ body }) => {
+        const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
+        requireActive(store);
+        return wrap(
+          await gen.update(store, f.key as string, f.nonce as string, required(), () =>
+            createRootToken(store),
+          ),
         );
-      }
-      requireActive(store);
-      return { body: gen.start(required(), f.otp === "" ? undefined : f.otp) };
-    },
-  });
-  route(app, ctx, {
-    methods: ["DELETE"],
-    url: "/v1/sys/generate-root/attempt",
-    auth: "none",
-    handler: async () => {
-      if (!store.sealed) requireActive(store);
-      gen.cancel();
-      return undefined;
-    },
-  });
-  route(app, ctx, {
-    methods: ["PUT", "POST"],
-    url: "/v1/sys/generate-root/update",
-    auth: "none",
-    handler: async ({ body }) => {
-      const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
-      requireActive(store);
-      return {
-        body: await gen.update(store, f.key as string, f.nonce as string, required(), () =>
-          createRootToken(store),
-        ),
-      };
-    },
-  });
+      },
+    });
+  }
 }

@@ -13,6 +13,7 @@ import { type AppContext, envelope, requireUnsealed, route } from "../context.js
 import { HttpError } from "../errors.js";
 import { waitActive } from "../services.js";
 import { formatGoDuration, parseFields, queryBool, queryInt } from "../validate.js";
+import { registerHelpHook } from "./help.js";
 
 export async function sealStatusBody(ctx: AppContext): Promise<Record<string, unknown>> {
   const st = ctx.store.status();
@@ -82,6 +83,8 @@ async function createRoot(ctx: AppContext): Promise<string> {
 
 export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { store } = ctx;
+  // `?help=1` on every path (registered first: the routes are all registered after it).
+  registerHelpHook(app, ctx);
 
   route(app, ctx, {
     methods: ["GET"],
@@ -120,8 +123,11 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
       } = {};
       if (f.secret_shares !== undefined) req.secretShares = f.secret_shares;
       if (f.secret_threshold !== undefined) req.secretThreshold = f.secret_threshold;
-      if (f.recovery_shares !== undefined) req.recoveryShares = f.recovery_shares;
-      if (f.recovery_threshold !== undefined) req.recoveryThreshold = f.recovery_threshold;
+      // Vault's API client (and so the bao/vault CLI) always sends recovery_shares: 0 and
+      // recovery_threshold: 0; as in Vault, 0 means "not given" (a Shamir seal has no recovery keys).
+      if (f.recovery_shares !== undefined && f.recovery_shares !== 0) req.recoveryShares = f.recovery_shares;
+      if (f.recovery_threshold !== undefined && f.recovery_threshold !== 0)
+        req.recoveryThreshold = f.recovery_threshold;
       const result = await store.initialize(req);
       let rootToken = "";
       const warnings: string[] = [];
@@ -268,65 +274,73 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
     },
   });
 
-  route(app, ctx, {
-    methods: ["PUT", "POST"],
-    url: "/v1/sys/rotate",
-    auth: "token",
-    sudo: true,
-    handler: async ({ body }) => {
-      parseFields(body, {});
-      await store.rotate();
-      return undefined;
-    },
-  });
+  // Vault's sys/rotate and OpenBao 2.x's sys/rotate/keyring (what `bao operator rotate` calls):
+  // the same operation and configuration under both names.
+  for (const rotate of ["/v1/sys/rotate", "/v1/sys/rotate/keyring"]) {
+    route(app, ctx, {
+      methods: ["PUT", "POST"],
+      url: rotate,
+      auth: "token",
+      sudo: true,
+      handler: async ({ body }) => {
+        parseFields(body, {});
+        await store.rotate();
+        return undefined;
+      },
+    });
 
-  route(app, ctx, {
-    methods: ["GET"],
-    url: "/v1/sys/rotate/config",
-    auth: "token",
-    sudo: true,
-    handler: async () => {
-      const c = store.rotationConfig();
-      const data = {
-        max_operations: c.maxOperations,
-        interval: formatGoDuration(c.intervalMs),
-        enabled: !c.disabled,
-      };
-      return { body: { ...data, ...envelope(data) } };
-    },
-  });
+    route(app, ctx, {
+      methods: ["GET"],
+      url: `${rotate}/config`,
+      auth: "token",
+      sudo: true,
+      handler: async () => {
+        const c = store.rotationConfig();
+        const data = {
+          max_operations: c.maxOperations,
+          interval: formatGoDuration(c.intervalMs),
+          enabled: !c.disabled,
+        };
+        return { body: { ...data, ...envelope(data) } };
+      },
+    });
 
-  route(app, ctx, {
-    methods: ["PUT", "POST"],
-    url: "/v1/sys/rotate/config",
-    auth: "token",
-    sudo: true,
-    handler: async ({ body }) => {
-      const f = parseFields(body, { max_operations: "int", interval: "duration", enabled: "bool" });
-      // Checked here so the errors name the API's fields and units (the barrier's name its options).
-      if (
-        f.max_operations !== undefined &&
-        (f.max_operations < ABSOLUTE_OPERATION_MINIMUM || f.max_operations > ABSOLUTE_OPERATION_MAXIMUM)
-      ) {
-        throw new HttpError(
-          400,
-          `max_operations must be between ${ABSOLUTE_OPERATION_MINIMUM} and ${ABSOLUTE_OPERATION_MAXIMUM} (AES-GCM's safe limit per key), got ${f.max_operations}`,
-        );
-      }
-      if (f.interval !== undefined && f.interval !== 0 && f.interval * 1000 < MINIMUM_ROTATION_INTERVAL_MS) {
-        throw new HttpError(
-          400,
-          `interval must be 0 (no time-based rotation) or at least ${formatGoDuration(MINIMUM_ROTATION_INTERVAL_MS)}, got ${formatGoDuration(f.interval * 1000)}`,
-        );
-      }
-      const cfg: { maxOperations?: number; intervalMs?: number; disabled?: boolean } = {};
-      if (f.max_operations !== undefined) cfg.maxOperations = f.max_operations;
-      if (f.interval !== undefined) cfg.intervalMs = f.interval * 1000;
-      if (f.enabled !== undefined) cfg.disabled = !f.enabled;
-      await store.setRotationConfig(cfg);
-      return undefined;
-    },
-  });
+    route(app, ctx, {
+      methods: ["PUT", "POST"],
+      url: `${rotate}/config`,
+      auth: "token",
+      sudo: true,
+      handler: async ({ body }) => {
+        const f = parseFields(body, { max_operations: "int", interval: "duration", enabled: "bool" });
+        // Checked here so the errors name the API's fields and units (the barrier's name its options).
+        if (
+          f.max_operations !== undefined &&
+          (f.max_operations < ABSOLUTE_OPERATION_MINIMUM || f.max_operations > ABSOLUTE_OPERATION_MAXIMUM)
+        ) {
+          throw new HttpError(
+            400,
+            `max_operations must be between ${ABSOLUTE_OPERATION_MINIMUM} and ${ABSOLUTE_OPERATION_MAXIMUM} (AES-GCM's safe limit per key), got ${f.max_operations}`,
+          );
+        }
+        if (
+          f.interval !== undefined &&
+          f.interval !== 0 &&
+          f.interval * 1000 < MINIMUM_ROTATION_INTERVAL_MS
+        ) {
+          throw new HttpError(
+            400,
+            `interval must be 0 (no time-based rotation) or at least ${formatGoDuration(MINIMUM_ROTATION_INTERVAL_MS)}, got ${formatGoDuration(f.interval * 1000)}`,
+          );
+        }
+        const cfg: { maxOperations?: number; intervalMs?: number; disabled?: boolean } = {};
+        if (f.max_operations !== undefined) cfg.maxOperations = f.max_operations;
+        if (f.interval !== undefined) cfg.intervalMs = f.interval * 1000;
+        if (f.enabled !== undefined) cfg.disabled = !f.enabled;
+        await store.setRotationConfig(cfg);
+        return undefined;
+      },
+    });
+  }
 
   route(app, ctx, {
     methods: ["GET"],

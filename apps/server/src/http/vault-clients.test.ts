@@ -1,0 +1,215 @@
+/**
+ * In-process checks of what the stock bao/vault CLI sends and expects (issue 14): the request
+ * bodies captured from `bao` 2.6.2, Vault's sealed text, OpenBao 2.x's paths, `?help=1`, root in
+ * the ACL policy list, and client errors without paths or storage ids. The same sequence through
+ * the real CLI is apps/server/test/bao-cli.test.ts.
+ */
+import { StorageError } from "@bulwark/storage";
+import { afterEach, describe, expect, it } from "vitest";
+import { initAndUnseal, type TestApp, testApp } from "../../test/helpers/app.js";
+import { redact, toHttpError } from "./errors.js";
+
+let t: TestApp | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+/** `PUT sys/init` exactly as `bao operator init -key-shares=5 -key-threshold=3` sends it. */
+const BAO_INIT = {
+  secret_shares: 5,
+  secret_threshold: 3,
+  pgp_keys: null,
+  recovery_shares: 0,
+  recovery_threshold: 0,
+  recovery_pgp_keys: null,
+  root_token_pgp_key: "",
+};
+
+describe("bodies the bao CLI sends", () => {
+  it("sys/init with recovery_shares/threshold 0 and null pgp keys initialises a Shamir store", async () => {
+    t = await testApp();
+    const r = await t.call("PUT", "/v1/sys/init", { body: BAO_INIT });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().keys).toHaveLength(5);
+    // A non-zero recovery config on a Shamir seal is still refused.
+    const t2 = await testApp();
+    try {
+      const bad = await t2.call("PUT", "/v1/sys/init", { body: { ...BAO_INIT, recovery_shares: 3 } });
+      expect(bad.statusCode).toBe(400);
+    } finally {
+      await t2.close();
+    }
+  });
+
+  it("sys/mounts with config.options null (secrets enable -version=2); a typo in config is still a 400", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    const body = {
+      type: "kv",
+      description: "",
+      config: { options: null, default_lease_ttl: "0s", max_lease_ttl: "0s", force_no_cache: false },
+      local: false,
+      seal_wrap: false,
+      external_entropy_access: false,
+      options: { version: "2" },
+    };
+    expect((await t.call("POST", "/v1/sys/mounts/secret", { token: root, body })).statusCode).toBe(204);
+    const v1 = { ...body, options: null };
+    expect((await t.call("POST", "/v1/sys/mounts/kv1", { token: root, body: v1 })).statusCode).toBe(204);
+    const mounts = (await t.call("GET", "/v1/sys/mounts", { token: root })).json().data;
+    expect(mounts["secret/"].options).toEqual({ version: "2" });
+    expect(mounts["kv1/"].options).toEqual({ version: "1" });
+    const typo = await t.call("POST", "/v1/sys/mounts/x", {
+      token: root,
+      body: { ...body, config: { default_lease_tl: "1h" } },
+    });
+    expect(typo.statusCode).toBe(400);
+    expect(typo.json().errors[0]).toContain('"default_lease_tl"');
+    const unsupported = await t.call("POST", "/v1/sys/mounts/y", {
+      token: root,
+      body: { ...body, config: { audit_non_hmac_request_keys: ["a"] } },
+    });
+    expect(unsupported.statusCode).toBe(400);
+    expect(unsupported.json().errors[0]).toContain("config.audit_non_hmac_request_keys is not supported");
+  });
+});
+
+describe("Vault's texts and OpenBao 2.x paths", () => {
+  it("sealed: 503 with Vault's exact text (the CLI matches on it), also for sys/leader's callers", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    await t.call("PUT", "/v1/sys/seal", { token: root });
+    const r = await t.call("GET", "/v1/secret/data/x", { token: root });
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toEqual({ errors: ["Vault is sealed"] });
+    const leader = await t.call("GET", "/v1/sys/leader");
+    expect(leader.statusCode).toBe(503);
+    expect(leader.json()).toEqual({ errors: ["Vault is sealed"] });
+  });
+
+  it("sys/rotate/keyring and sys/rotate/keyring/config (bao operator rotate)", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    expect((await t.call("POST", "/v1/sys/rotate/keyring", { token: root })).statusCode).toBe(204);
+    expect((await t.call("GET", "/v1/sys/key-status", { token: root })).json().term).toBe(2);
+    expect((await t.call("POST", "/v1/sys/rotate/keyring")).statusCode).toBe(403);
+    const c = await t.call("GET", "/v1/sys/rotate/keyring/config", { token: root });
+    expect(c.statusCode).toBe(200);
+    expect(c.json().data).toMatchObject({ enabled: true });
+  });
+
+  it("sys/generate-root-token/*: token needed, answers in the envelope's data", async () => {
+    t = await testApp();
+    const { keys, root } = await initAndUnseal(t);
+    expect((await t.call("GET", "/v1/sys/generate-root-token/attempt")).statusCode).toBe(403);
+    const st = await t.call("GET", "/v1/sys/generate-root-token/attempt", { token: root });
+    expect(st.json().data).toMatchObject({ started: false, required: 3, progress: 0 });
+    const init = (
+      await t.call("PUT", "/v1/sys/generate-root-token/attempt", {
+        token: root,
+        body: { otp: "", pgp_key: "" },
+      })
+    ).json().data;
+    expect(init.otp).toHaveLength(init.otp_length);
+    let last: Record<string, unknown> = {};
+    for (const key of keys.slice(0, 3)) {
+      last = (
+        await t.call("PUT", "/v1/sys/generate-root-token/update", {
+          token: root,
+          body: { key, nonce: init.nonce },
+        })
+      ).json().data;
+    }
+    expect(last).toMatchObject({ complete: true });
+    expect(last.encoded_token).not.toBe("");
+    expect((await t.call("DELETE", "/v1/sys/generate-root-token/attempt", { token: root })).statusCode).toBe(
+      204,
+    );
+  });
+
+  it("sys/auth lists token/ with Vault's fields; sys/auth/token/tune reads, accepts no-op writes, refuses changes", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    const a = await t.call("GET", "/v1/sys/auth", { token: root });
+    expect(a.statusCode).toBe(200);
+    const tok = a.json().data["token/"];
+    expect(tok).toMatchObject({ type: "token", description: "token based credentials", options: null });
+    expect(tok.accessor).toMatch(/^auth_token_[0-9a-f]{8}$/);
+    expect(a.json()["token/"]).toEqual(tok);
+    // Stable across reads.
+    expect((await t.call("GET", "/v1/sys/auth", { token: root })).json().data["token/"].uuid).toBe(tok.uuid);
+    const tune = await t.call("GET", "/v1/sys/auth/token/tune", { token: root });
+    expect(tune.json().data).toEqual({
+      default_lease_ttl: 2764800,
+      description: "token based credentials",
+      force_no_cache: false,
+      max_lease_ttl: 2764800,
+      token_type: "default-service",
+    });
+    const same = await t.call("POST", "/v1/sys/auth/token/tune", {
+      token: root,
+      body: { default_lease_ttl: "768h", options: null },
+    });
+    expect(same.statusCode).toBe(204);
+    const change = await t.call("POST", "/v1/sys/auth/token/tune", {
+      token: root,
+      body: { default_lease_ttl: "1h" },
+    });
+    expect(change.statusCode).toBe(400);
+    expect(change.json().errors[0]).toContain("default_lease_ttl");
+    const enable = await t.call("POST", "/v1/sys/auth/userpass", { token: root, body: { type: "userpass" } });
+    expect(enable.statusCode).toBe(400);
+    expect(enable.json().errors[0]).toContain("not supported");
+  });
+
+  it("LIST sys/policies/acl includes root, as Vault's does", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    const r = await t.call("GET", "/v1/sys/policies/acl?list=true", { token: root });
+    expect(r.json().data.keys).toEqual(["default", "root"]);
+  });
+
+  it("?help=1 answers Vault's help shape on sys/ and mount paths; needs a token", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    await t.call("POST", "/v1/sys/mounts/secret", {
+      token: root,
+      body: { type: "kv", options: { version: "2" } },
+    });
+    for (const p of ["sys/mounts", "secret", "secret/data/a", "auth/token/create", "sys/policies/acl"]) {
+      const r = await t.call("GET", `/v1/${p}?help=1`, { token: root });
+      expect(r.statusCode, p).toBe(200);
+      const body = r.json();
+      expect(Object.keys(body).sort(), p).toEqual(["help", "openapi", "see_also"]);
+      expect(body.help.length, p).toBeGreaterThan(20);
+    }
+    expect((await t.call("GET", "/v1/secret?help=1", { token: root })).json().help).toContain("version 2");
+    expect((await t.call("GET", "/v1/sys/mounts?help=1")).statusCode).toBe(403);
+  });
+});
+
+describe("client errors never show file system paths, storage ids or stack frames", () => {
+  it("redact() takes out absolute paths, UUIDs and stack lines", () => {
+    const msg =
+      "file backend: failed to write /var/lib/bulwark/data/logical/0b6f9f6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b/_coll: ENOTDIR\n    at write (/app/dist/index.js:1:2)";
+    const out = redact(msg);
+    expect(out).toBe("file backend: failed to write <path>: ENOTDIR");
+    expect(redact('field "x" must be a string')).toBe('field "x" must be a string');
+  });
+
+  it("a storage error reaches the client redacted, with the request id; the detail is kept for the log", () => {
+    const e = new StorageError(
+      "io",
+      "file backend: failed to read /srv/data/logical/0b6f9f6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b/x: EIO",
+    );
+    const h = toHttpError(e, "req-7");
+    expect(h.status).toBe(500);
+    expect(h.errors[0]).toBe(
+      "storage: file backend: failed to read <path>: EIO (request id req-7: details in the server log)",
+    );
+    expect(h.detail).toContain("/srv/data/logical/0b6f9f6a");
+    const unexpected = toHttpError(new TypeError("cannot read x of undefined at /app/dist/index.js"));
+    expect(unexpected.errors[0]).not.toContain("/app/dist");
+  });
+});
