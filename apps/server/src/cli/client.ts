@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
+import { parseJson, stringify } from "../json/lossless.js";
 
 export type Env = Record<string, string | undefined>;
 
@@ -149,7 +150,8 @@ export class ApiClient {
     const init: RequestInit = { method: httpMethod, headers };
     if (opts.body !== undefined) {
       headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(opts.body);
+      // Numbers read from JSON input keep their exact text (see json/lossless.ts).
+      init.body = stringify(opts.body);
     }
     let res: { status: number; ok: boolean; text: string };
     try {
@@ -166,7 +168,8 @@ export class ApiClient {
     let body: unknown;
     if (text.trim() !== "") {
       try {
-        body = JSON.parse(text);
+        // Lossless: `kv get -format=json` prints numbers exactly as the server sent them.
+        body = parseJson(text);
       } catch {
         body = text;
       }

@@ -1,5 +1,6 @@
 /** Vault-style CLI output: `Key  Value` tables, key lists, and JSON for `-format=json`. */
 import type { Writable } from "node:stream";
+import { JsonNumber, stringify } from "../json/lossless.js";
 
 export type Format = "table" | "json";
 
@@ -26,10 +27,13 @@ export class UsageError extends Error {
 export function cell(v: unknown): string {
   if (v === null || v === undefined) return "n/a";
   if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  if (Array.isArray(v) && v.every((x) => typeof x === "string" || typeof x === "number"))
+  if (typeof v === "number" || typeof v === "boolean" || v instanceof JsonNumber) return String(v);
+  if (
+    Array.isArray(v) &&
+    v.every((x) => typeof x === "string" || typeof x === "number" || x instanceof JsonNumber)
+  )
     return `[${v.join(" ")}]`;
-  return JSON.stringify(v);
+  return stringify(v);
 }
 
 /** Two aligned columns with a dashed header, like Vault's `Key Value` output. */
@@ -57,8 +61,9 @@ export function keyList(keys: readonly string[]): string {
   return `Keys\n----\n${keys.map((k) => `${k}\n`).join("")}`;
 }
 
+/** Indented JSON; numbers keep the exact text the server sent (as Vault's CLI prints them). */
 export function json(v: unknown): string {
-  return `${JSON.stringify(v, null, 2)}\n`;
+  return `${stringify(v, 2)}\n`;
 }
 
 /** The `data` of a Vault response envelope, or the body itself. */

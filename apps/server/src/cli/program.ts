@@ -10,6 +10,7 @@ import { VERSION } from "@bulwark/core";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { parseDuration } from "../http/validate.js";
+import { JsonNumber, parseJson, stringify } from "../json/lossless.js";
 import { ProviderError } from "../registry/errors.js";
 import { normaliseArgs } from "./argv.js";
 import { ApiClient, ApiError, ConnectionError } from "./client.js";
@@ -127,11 +128,17 @@ async function parseKeyValues(args: readonly string[], io: Io): Promise<Record<s
       args[0] === "-" ? await readAll(io.stdin) : await readFile((args[0] as string).slice(1), "utf8");
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      // Numbers keep their exact text (`bao kv put p -` sends them as written).
+      parsed = parseJson(text);
     } catch (err) {
       throw new UsageError(`the input is not JSON: ${(err as Error).message}`);
     }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    if (
+      typeof parsed !== "object" ||
+      parsed === null ||
+      Array.isArray(parsed) ||
+      parsed instanceof JsonNumber
+    )
       throw new UsageError("the JSON input must be an object");
     return parsed as Record<string, unknown>;
   }
@@ -693,9 +700,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
             io.stderr.write(`Field "${flags.field}" not present in secret\n`);
             return 1;
           }
-          io.stdout.write(
-            `${format === "json" ? JSON.stringify(data[flags.field]) : cell(data[flags.field])}\n`,
-          );
+          io.stdout.write(`${format === "json" ? stringify(data[flags.field]) : cell(data[flags.field])}\n`);
           return 0;
         }
         if (format === "json") {
@@ -1089,9 +1094,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
             io.stderr.write(`Field "${flags.field}" not present in secret\n`);
             return 1;
           }
-          io.stdout.write(
-            `${format === "json" ? JSON.stringify(data[flags.field]) : cell(data[flags.field])}\n`,
-          );
+          io.stdout.write(`${format === "json" ? stringify(data[flags.field]) : cell(data[flags.field])}\n`);
           return 0;
         }
         io.stdout.write(

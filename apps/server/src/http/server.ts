@@ -18,6 +18,7 @@ import type { SealedStore } from "@bulwark/core";
 import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { HttpServerOptions, ListenerConfig, RunningServer } from "../contracts.js";
+import { JsonRefusedError, parseJson } from "../json/lossless.js";
 import type { AppContext } from "./context.js";
 import { HttpError, toHttpError } from "./errors.js";
 import { forwardToActive, isStandbyRefusal } from "./forward.js";
@@ -63,22 +64,34 @@ function bodyLimit(size: number | undefined): number {
   return size < 0 ? Number.MAX_SAFE_INTEGER : size;
 }
 
-/** A refusal of our own (`__proto__` keys, nesting), told apart from syntax errors (whose messages quote the input). */
-class RefusedBodyError extends SyntaxError {}
-
 /**
- * Parses JSON and refuses `__proto__` keys (no prototype tricks through later object copies).
- * A syntax error is reported without V8's message: that quotes the start of the body, which may
- * be an unseal key or a secret, and the error text is logged.
+ * Parses a body. Syntax errors are reported without V8's message: that quotes the start of the
+ * body, which may be an unseal key or a secret, and the error text is logged. Refusals of our own
+ * (`__proto__` keys, nesting, numbers beyond float64) keep their message.
+ *
+ * `lossless`: numbers keep their exact text ({@link JsonNumber}s where `JSON.parse` would change
+ * them) — for bodies that are stored as sent (secrets). The server's own routes get plain numbers.
  */
-function parseJson(buf: Buffer): unknown {
+function parseBody(buf: Buffer, lossless: boolean): unknown {
   checkDepth(buf);
+  const text = buf.toString("utf8");
   try {
-    return parseJsonUnchecked(buf);
+    if (lossless) return parseJson(text);
+    // A key can also be spelled with JSON escapes ("\u005f_proto__"), so any escape needs the check.
+    if (!buf.includes("__proto__") && !buf.includes("\\u")) return JSON.parse(text);
+    return JSON.parse(text, (k, v) => {
+      if (k === "__proto__") throw new JsonRefusedError('the key "__proto__" is not allowed');
+      return v;
+    });
   } catch (e) {
-    if (e instanceof RefusedBodyError) throw e;
+    if (e instanceof JsonRefusedError) throw e;
     throw new SyntaxError("the body is not valid JSON");
   }
+}
+
+/** Paths the server itself answers (sys/, auth/): everything else is a secrets engine's. */
+function isSystemUrl(url: string): boolean {
+  return /^\/v1\/(?:sys|auth)(?:[/?]|$)/.test(url);
 }
 
 /**
@@ -101,19 +114,9 @@ function checkDepth(buf: Buffer): void {
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
       if (++depth > MAX_JSON_DEPTH)
-        throw new RefusedBodyError(`the body is nested more than ${MAX_JSON_DEPTH} levels deep`);
+        throw new JsonRefusedError(`the body is nested more than ${MAX_JSON_DEPTH} levels deep`);
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
-}
-
-function parseJsonUnchecked(buf: Buffer): unknown {
-  const text = buf.toString("utf8");
-  // A key can also be spelled with JSON escapes ("\u005f_proto__"), so any escape needs the check.
-  if (!buf.includes("__proto__") && !buf.includes("\\u")) return JSON.parse(text);
-  return JSON.parse(text, (k, v) => {
-    if (k === "__proto__") throw new RefusedBodyError('the key "__proto__" is not allowed');
-    return v;
-  });
 }
 
 /** Turns fastify route patterns into a matcher for "is this a sys/auth path with another method?". */
@@ -191,10 +194,18 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     }
     rawBodies.set(req, buf);
     try {
-      done(null, parseJson(buf));
+      done(null, parseBody(buf, !isSystemUrl(req.url)));
     } catch (e) {
       done(new HttpError(400, `failed to parse JSON input: ${(e as Error).message}`), undefined);
     }
+  });
+
+  // Vault sends exactly `application/json`; fastify appends "; charset=utf-8" to JSON it sends
+  // (hvac, for one, parses error bodies only when the type is exactly Vault's).
+  app.addHook("onSend", (_req, reply, payload, done) => {
+    if (reply.getHeader("content-type") === "application/json; charset=utf-8")
+      reply.header("content-type", "application/json");
+    done(null, payload);
   });
 
   // No per-request child logger (pino child creation with redaction is a measurable share of a

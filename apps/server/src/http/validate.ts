@@ -8,6 +8,8 @@
  * comma-separated strings, durations as seconds or Go duration strings ("1h30m").
  */
 
+import { JsonNumber } from "../json/lossless.js";
+
 export class BadRequestError extends Error {
   override name = "BadRequestError";
   readonly status = 400;
@@ -93,15 +95,21 @@ export function formatGoDuration(ms: number): string {
 export const MAX_DURATION_S = 9_223_372_036;
 
 function fail(field: string, want: string, got: unknown): never {
-  const kind = got === null ? "null" : Array.isArray(got) ? "array" : typeof got;
+  const kind =
+    got === null ? "null" : Array.isArray(got) ? "array" : got instanceof JsonNumber ? "number" : typeof got;
   throw new BadRequestError(`field ${JSON.stringify(field)} must be ${want}, got ${kind}`);
 }
 
-function coerce(field: string, type: FieldType, v: unknown): unknown {
+function coerce(field: string, type: FieldType, raw: unknown): unknown {
+  // Bodies of secrets engines are parsed losslessly: a field the server reads itself is checked
+  // as the float64 JSON.parse would have given (the stored value keeps the exact text).
+  const v = type !== "any" && type !== "object" && raw instanceof JsonNumber ? raw.toNumber() : raw;
   switch (type) {
     case "any":
       return v;
     case "int": {
+      // "1.0" or "1E0" in a secrets engine's body (kept as text): Vault's integer fields refuse them.
+      if (raw instanceof JsonNumber && !/^-?\d+$/.test(raw.text)) return fail(field, "an integer", raw);
       if (typeof v === "number" && Number.isSafeInteger(v)) return v;
       if (typeof v === "string" && /^-?\d{1,15}$/.test(v.trim())) return Number(v.trim());
       return fail(field, "an integer", v);
@@ -150,7 +158,7 @@ function coerce(field: string, type: FieldType, v: unknown): unknown {
       return d;
     }
     case "object":
-      if (typeof v === "object" && v !== null && !Array.isArray(v)) return v;
+      if (typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber)) return v;
       return fail(field, "an object", v);
     case "stringMap": {
       if (typeof v === "object" && v !== null && !Array.isArray(v)) {
@@ -167,7 +175,7 @@ function coerce(field: string, type: FieldType, v: unknown): unknown {
 /** The body as a plain object: absent/empty bodies are `{}`; anything but an object is a 400. */
 export function bodyObject(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};
-  if (typeof body !== "object" || Array.isArray(body)) {
+  if (typeof body !== "object" || Array.isArray(body) || body instanceof JsonNumber) {
     throw new BadRequestError("the request body must be a JSON object");
   }
   return body as Record<string, unknown>;

@@ -1,5 +1,6 @@
 /** Pieces shared by the KV engines: request/response shapes, key checks, a per-key lock. */
 import type { Backend } from "@bulwark/storage";
+import { type JsonNumber, stringify } from "../json/lossless.js";
 
 export class KvError extends Error {
   override name = "KvError";
@@ -19,7 +20,10 @@ export interface KvRequest {
   operation: KvOperation;
   /** Path below the mount, e.g. "data/app/db" (v2) or "app/db" (v1); "" is the mount root. */
   path: string;
-  /** The parsed JSON body, `undefined` when there was none. */
+  /**
+   * The parsed JSON body, `undefined` when there was none. Numbers JavaScript would change are
+   * {@link JsonNumber}s holding their exact text (see json/lossless.ts).
+   */
   body: unknown;
   query: Record<string, string | undefined>;
 }
@@ -105,8 +109,9 @@ export class PrefixView {
     );
   }
 
+  /** Stores `value` as JSON; {@link JsonNumber}s in it keep their exact text. */
   async putJson(key: string, value: unknown): Promise<void> {
-    await this.put(key, enc.encode(JSON.stringify(value)));
+    await this.put(key, enc.encode(stringify(value)));
   }
 
   async delete(key: string): Promise<void> {

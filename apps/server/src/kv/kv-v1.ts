@@ -1,5 +1,7 @@
 /**
- * KV version 1: one JSON object per path at `logical/<uuid>/<path>` (Vault's passthrough layout).
+ * KV version 1: one JSON object per path at `logical/<uuid>/<path>` (Vault's passthrough layout),
+ * stored and returned with every number's exact text (Vault decodes with UseNumber; so does the
+ * HTTP layer here for secrets engines' bodies).
  * GET → `{data: {...}}`, PUT/POST replace the object, DELETE removes it, LIST gives the direct
  * children of a folder.
  */
@@ -45,9 +47,10 @@ export class KvV1 implements KvEngine {
       }
       case "read": {
         checkKey(req.path);
-        const data = await this.#view.getJson<Record<string, unknown>>(req.path);
+        // Stored as sent (numbers with their exact text, as Vault keeps them): returned verbatim.
+        const data = await this.#view.getText(req.path);
         if (data === undefined) throw new KvError(404, "");
-        return { data, leaseDuration: this.#leaseTtl };
+        return { rawData: data, leaseDuration: this.#leaseTtl };
       }
       case "write": {
         checkKey(req.path);

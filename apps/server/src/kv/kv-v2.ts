@@ -13,6 +13,7 @@
  */
 import { sha256Hex } from "../auth/token-id.js";
 import { formatGoDuration, parseFields } from "../http/validate.js";
+import { goFloat, hasJsonNumber, parseLossless, stringify } from "../json/lossless.js";
 import {
   checkKey,
   KeyedMutex,
@@ -291,7 +292,7 @@ export class KvV2 implements KvEngine {
       stored.startsWith(VERSION_PREFIX) && stored.endsWith("}")
         ? stored.slice(VERSION_PREFIX.length, -1)
         : undefined;
-    const dataJson = inner ?? JSON.stringify((JSON.parse(stored) as { data: unknown }).data);
+    const dataJson = inner ?? stringify((parseLossless(stored) as { data: unknown }).data);
     return { rawData: `{"data":${dataJson},"metadata":${JSON.stringify(versionResponse(m, n))}}` };
   }
 
@@ -312,7 +313,10 @@ export class KvV2 implements KvEngine {
         throw new KvError(400, "check-and-set parameter did not match the current version");
       }
       const n = m.current_version + 1;
-      await this.#view.putJson(this.#versionKey(key, n), { data: f.data });
+      // OpenBao's KV v2 keeps a version's data through float64 (unlike KV v1): the same writes
+      // read back the same here — 2^53+1 as 9007199254740992, 1E+2 as 100, -0 as -0.
+      const data = hasJsonNumber(f.data) ? goFloat(f.data) : f.data;
+      await this.#view.putJson(this.#versionKey(key, n), { data });
       const dva = m.delete_version_after > 0 ? m.delete_version_after : cfg.delete_version_after;
       m.versions[String(n)] = {
         created_time: now,

@@ -51,7 +51,7 @@ describe("KV v1", () => {
     await kv.handle(req("write", "app/db", { password: "p" }));
     await kv.handle(req("write", "app/api", { key: "k" }));
     await kv.handle(req("write", "top", { x: "1" }));
-    expect((await kv.handle(req("read", "app/db"))).data).toEqual({ password: "p" });
+    expect((await read(kv, "app/db")).value).toEqual({ password: "p" });
     expect((await kv.handle(req("list", ""))).data).toEqual({ keys: ["app/", "top"] });
     expect((await kv.handle(req("list", "app"))).data).toEqual({ keys: ["api", "db"] });
     await kv.handle(req("delete", "app/db"));
