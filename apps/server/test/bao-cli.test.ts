@@ -139,6 +139,9 @@ describe.skipIf(missing !== undefined)(
       expect(e.stderr).toBe("");
       expect(e.code).toBe(0);
       expect(e.stdout).toContain("Success! Enabled the kv secrets engine at: secret/");
+      const tune = await bao(["secrets", "tune", "-default-lease-ttl=1h", "secret"], root);
+      expect(tune.stderr).toBe("");
+      expect(tune.code).toBe(0);
       const l = await bao(["secrets", "list"], root);
       expect(l.code).toBe(0);
       expect(l.stdout).toMatch(/^secret\/\s+kv\s/m);
@@ -162,6 +165,9 @@ describe.skipIf(missing !== undefined)(
       const t = await bao(["read", "-format=json", "sys/auth/token/tune"], root);
       expect(t.code).toBe(0);
       expect(JSON.parse(t.stdout).data).toMatchObject({ default_lease_ttl: 2764800, max_lease_ttl: 2764800 });
+      const at = await bao(["auth", "tune", "-default-lease-ttl=768h", "token/"], root);
+      expect(at.stderr).toBe("");
+      expect(at.code).toBe(0);
       const p = await bao(["policy", "list"], root);
       expect(p.code).toBe(0);
       expect(p.stdout.split("\n").filter((x) => x !== "")).toEqual(["default", "root"]);

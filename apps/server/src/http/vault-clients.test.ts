@@ -60,6 +60,21 @@ describe("bodies the bao CLI sends", () => {
     const mounts = (await t.call("GET", "/v1/sys/mounts", { token: root })).json().data;
     expect(mounts["secret/"].options).toEqual({ version: "2" });
     expect(mounts["kv1/"].options).toEqual({ version: "1" });
+    // `bao secrets tune -default-lease-ttl=1h secret`: the TTL not set comes as "".
+    const tune = await t.call("POST", "/v1/sys/mounts/secret/tune", {
+      token: root,
+      body: { options: null, default_lease_ttl: "1h0m0s", max_lease_ttl: "", force_no_cache: false },
+    });
+    expect(tune.statusCode).toBe(204);
+    expect((await t.call("GET", "/v1/sys/mounts/secret/tune", { token: root })).json().data).toMatchObject({
+      default_lease_ttl: 3600,
+    });
+    // `bao auth tune -default-lease-ttl=768h token/` goes through sys/mounts/auth/token/tune.
+    const authTune = await t.call("POST", "/v1/sys/mounts/auth/token/tune", {
+      token: root,
+      body: { options: null, default_lease_ttl: "768h0m0s", max_lease_ttl: "", force_no_cache: false },
+    });
+    expect(authTune.statusCode).toBe(204);
     const typo = await t.call("POST", "/v1/sys/mounts/x", {
       token: root,
       body: { ...body, config: { default_lease_tl: "1h" } },

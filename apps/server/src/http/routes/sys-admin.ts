@@ -71,6 +71,17 @@ const MOUNT_CONFIG_SPEC = {
   identity_token_key: "string",
 } as const;
 
+/**
+ * Vault's API client sends the TTLs it was not asked to change as "" (`api.MountConfigInput` has
+ * no omitempty on them); Vault reads "" as "not given".
+ */
+function withoutEmptyTtls(body: unknown): unknown {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return body;
+  const out: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const k of ["default_lease_ttl", "max_lease_ttl"]) if (out[k] === "") delete out[k];
+  return out;
+}
+
 function emptyValue(v: unknown): boolean {
   if (v === undefined || v === null || v === "" || v === false) return true;
   if (Array.isArray(v)) return v.length === 0;
@@ -169,18 +180,17 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       const rest = paramOf(req.params, "*");
       authorizeMount(call, rest);
       if (rest.endsWith("/tune")) {
-        const f = parseFields(body, {
-          description: "string",
-          default_lease_ttl: "duration",
-          max_lease_ttl: "duration",
-          options: "object",
-        });
-        if (f.options !== undefined) {
+        // The CLI's tune body (api.MountConfigInput): unset TTLs as "", options: null,
+        // force_no_cache: false.
+        const f = parseFields(withoutEmptyTtls(body), { ...MOUNT_CONFIG_SPEC, options: "object" });
+        if (f.options !== undefined && Object.keys(f.options).length > 0) {
           throw new HttpError(
             400,
             "changing a mount's options (such as the kv version) is not supported by Bulwark",
           );
         }
+        const { description: _s, default_lease_ttl: _d, max_lease_ttl: _m, options: _o, ...rest2 } = f;
+        refuseUnsupportedConfig(rest2 as Record<string, unknown>);
         const patch: { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number } = {};
         if (f.description !== undefined) patch.description = f.description;
         if (f.default_lease_ttl !== undefined) patch.defaultLeaseTtl = f.default_lease_ttl;
@@ -310,44 +320,50 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     token_type: "default-service",
   });
 
-  route(app, ctx, {
-    methods: ["GET"],
-    url: "/v1/sys/auth/token/tune",
-    auth: "token",
-    sudo: true,
-    handler: async () => {
-      const data = tokenTune();
-      return { body: { ...data, ...envelope(data) } };
-    },
-  });
+  // `bao auth tune token/` calls sys/mounts/auth/token/tune; `bao read sys/auth/token/tune` the other.
+  for (const url of ["/v1/sys/auth/token/tune", "/v1/sys/mounts/auth/token/tune"]) {
+    route(app, ctx, {
+      methods: ["GET"],
+      url,
+      auth: "token",
+      sudo: true,
+      handler: async () => {
+        const data = tokenTune();
+        return { body: { ...data, ...envelope(data) } };
+      },
+    });
 
-  route(app, ctx, {
-    methods: ["PUT", "POST"],
-    url: "/v1/sys/auth/token/tune",
-    auth: "token",
-    sudo: true,
-    handler: async ({ body }) => {
-      const f = parseFields(body, { ...MOUNT_CONFIG_SPEC, options: "any" });
-      const current = tokenTune();
-      // Setting what is already in force is accepted (scripts that pin the defaults keep working);
-      // anything else would be silently ignored, so it is refused with the values in force.
-      for (const k of ["default_lease_ttl", "max_lease_ttl"] as const) {
-        if (f[k] !== undefined && f[k] !== 0 && f[k] !== current[k]) {
+    route(app, ctx, {
+      methods: ["PUT", "POST"],
+      url,
+      auth: "token",
+      sudo: true,
+      handler: async ({ body }) => {
+        const f = parseFields(withoutEmptyTtls(body), { ...MOUNT_CONFIG_SPEC, options: "any" });
+        const current = tokenTune();
+        // Setting what is already in force is accepted (scripts that pin the defaults keep working);
+        // anything else would be silently ignored, so it is refused with the values in force.
+        for (const k of ["default_lease_ttl", "max_lease_ttl"] as const) {
+          if (f[k] !== undefined && f[k] !== 0 && f[k] !== current[k]) {
+            throw new HttpError(
+              400,
+              `tuning ${k} of the token auth method is not supported by Bulwark: tokens get ${current[k]}s (768h) unless created with a ttl; omit ${k}`,
+            );
+          }
+        }
+        if (f.description !== undefined && f.description !== "" && f.description !== current.description)
           throw new HttpError(
             400,
-            `tuning ${k} of the token auth method is not supported by Bulwark: tokens get ${current[k]}s (768h) unless created with a ttl; omit ${k}`,
+            "changing the token auth method's description is not supported by Bulwark",
           );
-        }
-      }
-      if (f.description !== undefined && f.description !== "" && f.description !== current.description)
-        throw new HttpError(400, "changing the token auth method's description is not supported by Bulwark");
-      if (f.token_type !== undefined && f.token_type !== "" && f.token_type !== current.token_type)
-        throw new HttpError(400, "token_type is not supported by Bulwark: only service tokens are issued");
-      const { default_lease_ttl: _d, max_lease_ttl: _m, description: _s, token_type: _t, ...rest } = f;
-      refuseUnsupportedConfig(rest as Record<string, unknown>);
-      return undefined;
-    },
-  });
+        if (f.token_type !== undefined && f.token_type !== "" && f.token_type !== current.token_type)
+          throw new HttpError(400, "token_type is not supported by Bulwark: only service tokens are issued");
+        const { default_lease_ttl: _d, max_lease_ttl: _m, description: _s, token_type: _t, ...rest } = f;
+        refuseUnsupportedConfig(rest as Record<string, unknown>);
+        return undefined;
+      },
+    });
+  }
 
   route(app, ctx, {
     methods: ["PUT", "POST", "DELETE"],

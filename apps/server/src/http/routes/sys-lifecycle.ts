@@ -298,7 +298,8 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
         const c = store.rotationConfig();
         const data = {
           max_operations: c.maxOperations,
-          interval: formatGoDuration(c.intervalMs),
+          // As OpenBao: 0 (a number) when off, else a Go duration ("24h0m0s").
+          interval: c.intervalMs === 0 ? 0 : formatGoDuration(c.intervalMs),
           enabled: !c.disabled,
         };
         return { body: { ...data, ...envelope(data) } };
