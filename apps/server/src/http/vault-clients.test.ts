@@ -201,6 +201,18 @@ describe("Vault's texts and OpenBao 2.x paths", () => {
     }
     expect((await t.call("GET", "/v1/secret?help=1", { token: root })).json().help).toContain("version 2");
     expect((await t.call("GET", "/v1/sys/mounts?help=1")).statusCode).toBe(403);
+    // The unauthenticated endpoints' help is public, as in OpenBao.
+    const pub = await t.call("GET", "/v1/sys/seal-status?help=1");
+    expect(pub.statusCode).toBe(200);
+    expect(pub.json().help).toContain("seal");
+  });
+
+  it("a sys/ path Bulwark does not serve: 404 to a valid token, 403 without one (as Vault)", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    expect((await t.call("GET", "/v1/sys/remount")).statusCode).toBe(403);
+    expect((await t.call("GET", "/v1/sys/remount", { token: "nope" })).statusCode).toBe(403);
+    expect((await t.call("GET", "/v1/sys/remount", { token: root })).statusCode).toBe(404);
   });
 });
 

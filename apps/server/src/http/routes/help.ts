@@ -1,7 +1,8 @@
 /**
  * `?help=1` on any path (Vault's help operation, what `bao path-help` / `vault path-help` call):
  * `{"help": "…", "see_also": null, "openapi": null}` with a description of the path and what each
- * method does there. Like Vault, it needs a valid token that has some capability on the path.
+ * method does there. Like Vault, it needs a valid token that has some capability on the path
+ * (except on the unauthenticated endpoints: seal-status, unseal, init, health, …).
  * Installed as a preHandler hook so it answers on every route, sys/ and mounts alike, before the
  * route's own handler (which would treat the request as a read).
  */
@@ -180,12 +181,21 @@ async function helpFor(ctx: AppContext, path: string): Promise<string> {
   return `Mount ${resolved.mount.path} (kv, version ${version}).\n\n${version === "2" ? KV2_TOPIC : KV1_TOPIC}`;
 }
 
+/** Paths Vault serves without a token (their help is public too). */
+const UNAUTHENTICATED =
+  /^sys\/(seal-status|init|unseal|health|leader|generate-root(\/.*)?|rekey(-recovery-key)?(\/.*)?)$/;
+
 export function registerHelpHook(app: FastifyInstance, ctx: AppContext): void {
   app.addHook("preHandler", async (req, reply) => {
     if (req.method !== "GET") return;
     const query = queryOf(req);
     if (query.help === undefined || queryBool(query, "help") !== true) return;
     const path = logicalPath(req.url).replace(/\/+$/, "");
+    // The unauthenticated endpoints' help needs no token either (as in OpenBao).
+    if (UNAUTHENTICATED.test(path)) {
+      await send(reply, { body: { help: await helpFor(ctx, path), see_also: null, openapi: null } });
+      return reply;
+    }
     const auth = await authenticate(ctx, req);
     // Vault answers help to a token with any capability on the path (not a deny).
     const caps = auth.acl.capabilities(path);

@@ -44,6 +44,9 @@ export function registerLogicalRoutes(
       if (path.startsWith("sys/") || path.startsWith("auth/") || path === "sys" || path === "auth") {
         // A sys/auth path reaches here only when no route has this method (or no route at all).
         if (knownSystemPath(path)) throw new HttpError(405, "unsupported operation");
+        // As Vault: a path Bulwark does not serve is a 404 only to a valid token (403 otherwise,
+        // 503 sealed), so the answer tells an unauthenticated caller nothing about the server.
+        await authenticate(ctx, req);
         throw new HttpError(404, `unsupported path ${JSON.stringify(path)}`);
       }
       const auth = await authenticate(ctx, req);
