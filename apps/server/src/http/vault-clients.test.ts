@@ -178,6 +178,25 @@ describe("Vault's texts and OpenBao 2.x paths", () => {
     expect(enable.json().errors[0]).toContain("not supported");
   });
 
+  it("sys/audit lists no devices (enabling one is a 400); the plugin catalog has kv; tune reads the TTLs in force", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    const a = await t.call("GET", "/v1/sys/audit", { token: root });
+    expect(a.statusCode).toBe(200);
+    expect(a.json().data).toEqual({});
+    const enable = await t.call("PUT", "/v1/sys/audit/file", { token: root, body: { type: "file" } });
+    expect(enable.statusCode).toBe(400);
+    expect(enable.json().errors[0]).toContain("not supported");
+    expect((await t.call("GET", "/v1/sys/plugins/catalog", { token: root })).json().data.secret).toEqual([
+      "kv",
+    ]);
+    await t.call("POST", "/v1/sys/mounts/kv1", { token: root, body: { type: "kv" } });
+    const tune = (await t.call("GET", "/v1/sys/mounts/kv1/tune", { token: root })).json().data;
+    expect(tune).toMatchObject({ default_lease_ttl: 2764800, max_lease_ttl: 2764800 });
+    const ui = (await t.call("GET", "/v1/sys/internal/ui/mounts/kv1", { token: root })).json().data;
+    expect(ui.deprecation_status).toBe("supported");
+  });
+
   it("LIST sys/policies/acl includes root, as Vault's does", async () => {
     t = await testApp();
     const { root } = await initAndUnseal(t);
@@ -200,6 +219,7 @@ describe("Vault's texts and OpenBao 2.x paths", () => {
       expect(body.help.length, p).toBeGreaterThan(20);
     }
     expect((await t.call("GET", "/v1/secret?help=1", { token: root })).json().help).toContain("version 2");
+    expect((await t.call("GET", "/v1/nope?help=1", { token: root })).statusCode).toBe(404);
     expect((await t.call("GET", "/v1/sys/mounts?help=1")).statusCode).toBe(403);
     // The unauthenticated endpoints' help is public, as in OpenBao.
     const pub = await t.call("GET", "/v1/sys/seal-status?help=1");

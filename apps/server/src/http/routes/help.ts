@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { type AppContext, authenticate, logicalPath, queryOf, send } from "../context.js";
-import { permissionDenied } from "../errors.js";
+import { HttpError, permissionDenied } from "../errors.js";
 import { queryBool } from "../validate.js";
 
 interface Topic {
@@ -176,7 +176,9 @@ async function helpFor(ctx: AppContext, path: string): Promise<string> {
   if (path === "auth/token" || path.startsWith("auth/token/")) return TOKEN_TOPIC;
   if (path.startsWith("sys/")) return `System backend path ${path}: see Bulwark's API documentation.`;
   const resolved = await ctx.services.mounts.resolve(path);
-  if (resolved === undefined) return `No secrets engine is mounted at ${path}.`;
+  // Vault's answer for a path nothing serves.
+  if (resolved === undefined)
+    throw new HttpError(404, `no handler for route ${JSON.stringify(path)}. route entry not found.`);
   const version = String(resolved.mount.options.version ?? "1");
   return `Mount ${resolved.mount.path} (kv, version ${version}).\n\n${version === "2" ? KV2_TOPIC : KV1_TOPIC}`;
 }

@@ -160,13 +160,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       if (m === undefined) throw new HttpError(400, `no mount at ${path}`);
       const data = tune
         ? {
-            default_lease_ttl: m.config.default_lease_ttl,
-            max_lease_ttl: m.config.max_lease_ttl,
+            // The TTLs in force, as Vault answers them: 0 on the mount means the system's 768h.
+            default_lease_ttl: m.config.default_lease_ttl || SYSTEM_MAX_TTL_S,
+            max_lease_ttl: m.config.max_lease_ttl || SYSTEM_MAX_TTL_S,
             force_no_cache: false,
             description: m.description,
             options: { ...m.options },
           }
-        : mountBody(m);
+        : { ...mountBody(m), deprecation_status: "supported" };
       return { body: { ...data, ...envelope(data) } };
     },
   });
@@ -264,7 +265,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       const r = await mounts.resolve(path);
       // Unknown and unreachable mounts look the same: the answer must not reveal what exists.
       if (r === undefined || auth?.acl.reachesInto(r.mount.path) !== true) throw permissionDenied();
-      const data = { ...mountBody(r.mount), path: r.mount.path };
+      const data = { ...mountBody(r.mount), deprecation_status: "supported", path: r.mount.path };
       return { body: envelope(data) };
     },
   });
@@ -379,6 +380,46 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
           : `auth methods other than token are not supported by Bulwark: cannot ${req.method === "DELETE" ? "disable" : "enable"} ${JSON.stringify(path)}`,
       );
     },
+  });
+
+  // ---------------------------------------------------------------- audit devices, plugins
+
+  // Bulwark has no audit devices: the list is empty (`bao audit list` says so), enabling one is
+  // refused by name rather than answered with a 404.
+  for (const url of ["/v1/sys/audit", "/v1/sys/audit/"]) {
+    route(app, ctx, {
+      methods: ["GET"],
+      url,
+      auth: "token",
+      sudo: true,
+      handler: async () => ({ body: { ...envelope({}) } }),
+    });
+  }
+  route(app, ctx, {
+    methods: ["PUT", "POST", "DELETE"],
+    url: "/v1/sys/audit/*",
+    auth: "token",
+    sudo: true,
+    handler: async () => {
+      throw new HttpError(400, "audit devices are not supported by Bulwark");
+    },
+  });
+
+  // The plugin catalog: the one built-in secrets engine (`bao plugin list`).
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/plugins/catalog",
+    auth: "token",
+    handler: async () => ({
+      body: envelope({
+        auth: [],
+        database: [],
+        secret: ["kv"],
+        detailed: [
+          { builtin: true, deprecation_status: "supported", name: "kv", type: "secret", version: "" },
+        ],
+      }),
+    }),
   });
 
   // ---------------------------------------------------------------- policies
