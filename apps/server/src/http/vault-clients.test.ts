@@ -143,6 +143,27 @@ describe("Vault's texts and OpenBao 2.x paths", () => {
     );
   });
 
+  it("sys/rotate/root/*: OpenBao 2.x's authenticated rekey, answers in the envelope's data", async () => {
+    t = await testApp();
+    const { keys, root } = await initAndUnseal(t);
+    expect((await t.call("GET", "/v1/sys/rotate/root/init")).statusCode).toBe(403);
+    const init = await t.call("PUT", "/v1/sys/rotate/root/init", {
+      token: root,
+      body: { secret_shares: 3, secret_threshold: 2 },
+    });
+    expect(init.statusCode).toBe(200);
+    const { nonce } = init.json().data;
+    expect(init.json().data).toMatchObject({ started: true, n: 3, t: 2, required: 3 });
+    let last: Record<string, unknown> = {};
+    for (const key of keys.slice(0, 3)) {
+      last = (await t.call("PUT", "/v1/sys/rotate/root/update", { token: root, body: { key, nonce } })).json()
+        .data;
+    }
+    expect(last).toMatchObject({ complete: true });
+    expect(last.keys).toHaveLength(3);
+    expect((await t.call("GET", "/v1/sys/seal-status")).json()).toMatchObject({ t: 2, n: 3 });
+  });
+
   it("sys/auth lists token/ with Vault's fields; sys/auth/token/tune reads, accepts no-op writes, refuses changes", async () => {
     t = await testApp();
     const { root } = await initAndUnseal(t);

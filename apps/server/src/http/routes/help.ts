@@ -91,7 +91,7 @@ Bulwark has one auth method, token/, always enabled.
         Seals the store (token with sudo).`,
   },
   {
-    pattern: /^sys\/(rotate|key-status)(\/|$)/,
+    pattern: /^sys\/(rotate(\/keyring)?(\/config)?|key-status)$/,
     text: `Rotate the barrier's encryption key and configure automatic rotation.
 
 ## DESCRIPTION
@@ -106,7 +106,8 @@ Bulwark has one auth method, token/, always enabled.
         The current key term and install time.`,
   },
   {
-    pattern: /^sys\/(rekey|rekey-recovery-key|generate-root|generate-root-token)(\/|$)/,
+    pattern:
+      /^sys\/(rekey|rekey-recovery-key|rotate\/root|rotate\/recovery|generate-root|generate-root-token)(\/|$)/,
     text: `Share-holder operations: rekey the unseal (or recovery) key, generate a new root token.
 
 ## DESCRIPTION

@@ -1,7 +1,7 @@
 /**
  * Share-holder operations (unauthenticated, as in Vault: the shares are the authority):
  * sys/rekey/*, sys/rekey-recovery-key/*, sys/generate-root/*; and OpenBao 2.x's authenticated
- * sys/generate-root-token/*.
+ * sys/rotate/root/*, sys/rotate/recovery/* and sys/generate-root-token/*.
  *
  * Rekey verification (`require_verification`) is not supported: a rekey completes when the
  * threshold of current shares is in, and the new shares are returned. `require_verification =
@@ -53,18 +53,27 @@ function requireActive(store: SealedStore): void {
     );
 }
 
-function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, target: RekeyTarget): void {
+function registerRekey(
+  app: FastifyInstance,
+  ctx: AppContext,
+  base: string,
+  target: RekeyTarget,
+  authed = false,
+): void {
   const { store } = ctx;
   // Vault: the shares are the authority. With disable_unauthed_rekey_endpoints (OpenBao), a
-  // token with sudo on the path is needed as well.
-  const access = ctx.rekeyNeedsToken ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
+  // token with sudo on the path is needed as well. OpenBao 2.x's sys/rotate/root/* and
+  // sys/rotate/recovery/* always need one, and answer in the response envelope (`data`).
+  const access =
+    authed || ctx.rekeyNeedsToken ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
+  const wrap = (data: Record<string, unknown>) => ({ body: authed ? envelope(data) : data });
   route(app, ctx, {
     methods: ["GET"],
     url: `/v1/sys/${base}/init`,
     ...access,
     handler: async () => {
       requireActive(store);
-      return { body: rekeyBody(ctx, target, store.rekeyStatus()) };
+      return wrap(rekeyBody(ctx, target, store.rekeyStatus()));
     },
   });
   route(app, ctx, {
@@ -95,7 +104,7 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
       const req: { secretShares?: number; secretThreshold?: number; target: RekeyTarget } = { target };
       if (f.secret_shares !== undefined) req.secretShares = f.secret_shares;
       if (f.secret_threshold !== undefined) req.secretThreshold = f.secret_threshold;
-      return { body: rekeyBody(ctx, target, await store.rekeyInit(req)) };
+      return wrap(rekeyBody(ctx, target, await store.rekeyInit(req)));
     },
   });
   route(app, ctx, {
@@ -125,20 +134,18 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
       const r = await store.rekeyUpdate(f.key as string, f.nonce as string);
       if ("complete" in r) {
         const done = r as RekeyResult;
-        return {
-          body: {
-            complete: true,
-            nonce: done.nonce,
-            keys: done.keys,
-            keys_base64: done.keysBase64,
-            pgp_fingerprints: null,
-            backup: false,
-            verification_required: false,
-            verification_nonce: "",
-          },
-        };
+        return wrap({
+          complete: true,
+          nonce: done.nonce,
+          keys: done.keys,
+          keys_base64: done.keysBase64,
+          pgp_fingerprints: null,
+          backup: false,
+          verification_required: false,
+          verification_nonce: "",
+        });
       }
-      return { body: rekeyBody(ctx, target, r) };
+      return wrap(rekeyBody(ctx, target, r));
     },
   });
   route(app, ctx, {
@@ -157,6 +164,8 @@ function registerRekey(app: FastifyInstance, ctx: AppContext, base: string, targ
 export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   registerRekey(app, ctx, "rekey", "barrier");
   registerRekey(app, ctx, "rekey-recovery-key", "recovery");
+  registerRekey(app, ctx, "rotate/root", "barrier", true);
+  registerRekey(app, ctx, "rotate/recovery", "recovery", true);
 
   const { store } = ctx;
   const gen = ctx.services.generateRoot;
