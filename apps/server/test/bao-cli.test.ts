@@ -1,8 +1,9 @@
 /**
  * End to end with the stock OpenBao CLI (`bao` 2.6.2, unchanged) against `bulwark server` as a
  * child process (file storage, Shamir): the command sequence an operator types — status at every
- * stage, init 5/3, unseal ×3, secrets enable/list, kv put/get, auth list, policy list, rotate,
- * generate-root (OpenBao's authenticated sys/generate-root-token flow), path-help, seal — checked
+ * stage, init 5/3, unseal ×3, secrets enable/tune/list, kv put/get, auth list/tune, policy list,
+ * rotate, generate-root (OpenBao's authenticated sys/generate-root-token flow), rekey, path-help,
+ * seal and unseal with the new shares — checked
  * for the exit codes and output the CLI gives against OpenBao itself.
  *
  * The binary is installed by tooling/services/install.sh at tooling/services/.bin/bao; without
@@ -222,6 +223,30 @@ describe.skipIf(missing !== undefined)(
       );
     });
 
+    it("operator rekey -init / three shares → new shares (Vault's sys/rekey/*; OpenBao 2.6 disables these by default)", async () => {
+      const init = await bao([
+        "operator",
+        "rekey",
+        "-init",
+        "-key-shares=5",
+        "-key-threshold=3",
+        "-format=json",
+      ]);
+      expect(init.stderr).toBe("");
+      expect(init.code).toBe(0);
+      const { nonce } = JSON.parse(init.stdout) as { nonce: string };
+      let done: { complete?: boolean; keys_base64?: string[] } = {};
+      for (const key of keys.slice(0, 3)) {
+        const u = await bao(["operator", "rekey", "-format=json", `-nonce=${nonce}`, key]);
+        expect(u.stderr).toBe("");
+        expect(u.code).toBe(0);
+        done = JSON.parse(u.stdout);
+      }
+      expect(done.complete).toBe(true);
+      expect(done.keys_base64).toHaveLength(5);
+      keys = done.keys_base64 as string[];
+    });
+
     it("path-help answers with help text", async () => {
       for (const p of ["sys/mounts", "secret/", "secret/data/app", "auth/token/create"]) {
         const h = await bao(["path-help", p], root);
@@ -256,6 +281,9 @@ describe.skipIf(missing !== undefined)(
       const k = await bao(["kv", "get", "secret/app"], root);
       expect(k.code).toBe(2);
       expect(k.stderr).toContain("Vault is sealed");
+      // The rekeyed shares unseal it.
+      for (const key of keys.slice(0, 3)) expect((await bao(["operator", "unseal", key])).code).toBe(0);
+      expect((await bao(["status"])).code).toBe(0);
     });
   },
 );
