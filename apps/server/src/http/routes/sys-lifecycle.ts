@@ -245,6 +245,9 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
     url: "/v1/sys/leader",
     auth: "none",
     handler: async () => {
+      // As OpenBao: without HA storage there is nothing to look up, sealed or not (`bao status`
+      // then shows "HA Enabled false", not the CLI's sealed fallback "true"). With HA, sealed is 503.
+      if (store.sealed && !store.status().haEnabled) return { body: { ha_enabled: false } };
       requireUnsealed(store);
       const l = await store.leader();
       // The active node answers with the address it advertises, or else the one it is reached on.
