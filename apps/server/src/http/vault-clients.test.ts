@@ -219,6 +219,21 @@ describe("Vault's texts and OpenBao 2.x paths", () => {
     expect(ui.deprecation_status).toBe("supported");
   });
 
+  it("token lookup: the init root token has no issue_time/renewable (no lease in Vault); created tokens have both", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    const self = (await t.call("GET", "/v1/auth/token/lookup-self", { token: root })).json().data;
+    expect(self.path).toBe("auth/token/root");
+    expect(self).not.toHaveProperty("issue_time");
+    expect(self).not.toHaveProperty("renewable");
+    const child = (await t.call("POST", "/v1/auth/token/create", { token: root, body: { ttl: "1h" } })).json()
+      .auth.client_token;
+    const c = (await t.call("POST", "/v1/auth/token/lookup", { token: root, body: { token: child } })).json()
+      .data;
+    expect(c).toHaveProperty("issue_time");
+    expect(c.renewable).toBe(true);
+  });
+
   it("LIST sys/policies/acl includes root, as Vault's does", async () => {
     t = await testApp();
     const { root } = await initAndUnseal(t);

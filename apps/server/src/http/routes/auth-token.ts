@@ -28,6 +28,9 @@ function authBlock(token: string, e: TokenEntry): Record<string, unknown> {
 }
 
 function lookupData(id: string, e: TokenEntry): Record<string, unknown> {
+  // Vault reports issue_time and renewable from the token's lease; the root tokens made by init
+  // and generate-root (path auth/token/root) have none, so OpenBao leaves both out for them.
+  const leased = e.path !== "auth/token/root";
   return {
     accessor: e.accessor,
     creation_time: e.creation_time,
@@ -37,7 +40,7 @@ function lookupData(id: string, e: TokenEntry): Record<string, unknown> {
     expire_time: e.expire_time === 0 ? null : new Date(e.expire_time).toISOString(),
     explicit_max_ttl: e.explicit_max_ttl,
     id,
-    issue_time: e.issue_time,
+    ...(leased ? { issue_time: e.issue_time } : {}),
     ...(e.last_renewal_time === undefined
       ? {}
       : {
@@ -50,7 +53,7 @@ function lookupData(id: string, e: TokenEntry): Record<string, unknown> {
     path: e.path,
     ...(e.period > 0 ? { period: e.period } : {}),
     policies: e.policies,
-    renewable: e.renewable && e.expire_time !== 0,
+    ...(leased ? { renewable: e.renewable && e.expire_time !== 0 } : {}),
     ttl: remainingTtl(e),
     type: "service",
   };
