@@ -283,8 +283,8 @@ function write(v: unknown, step: string, pad: string): string | undefined {
 }
 
 /**
- * Go's float64 JSON text for a number (what Vault's KV v2 returns: it stores a version's data
- * through float64). Identical to JavaScript's except that negative zero stays `-0`.
+ * Go's float64 JSON text for a number (what Vault's KV v2 returns: it decodes a version's data
+ * into float64 when reading). Identical to JavaScript's except that negative zero stays `-0`.
  */
 export function goFloat(v: unknown): unknown {
   if (v instanceof JsonNumber) {

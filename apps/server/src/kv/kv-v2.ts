@@ -13,7 +13,7 @@
  */
 import { sha256Hex } from "../auth/token-id.js";
 import { formatGoDuration, parseFields } from "../http/validate.js";
-import { goFloat, hasJsonNumber, parseLossless, stringify } from "../json/lossless.js";
+import { goFloat, parseLossless, scanNumbers, stringify } from "../json/lossless.js";
 import {
   checkKey,
   KeyedMutex,
@@ -292,7 +292,11 @@ export class KvV2 implements KvEngine {
       stored.startsWith(VERSION_PREFIX) && stored.endsWith("}")
         ? stored.slice(VERSION_PREFIX.length, -1)
         : undefined;
-    const dataJson = inner ?? stringify((parseLossless(stored) as { data: unknown }).data);
+    let dataJson = inner ?? stringify((parseLossless(stored) as { data: unknown }).data);
+    // OpenBao's KV v2 stores a version's numbers as sent but decodes them into float64 when
+    // reading (unlike KV v1): 2^53+1 reads back as 9007199254740992, 1E+2 as 100, -0 as -0.
+    // Only data holding such a number is parsed; the rest is spliced as stored.
+    if (scanNumbers(dataJson) === "lossless") dataJson = stringify(goFloat(parseLossless(dataJson)));
     return { rawData: `{"data":${dataJson},"metadata":${JSON.stringify(versionResponse(m, n))}}` };
   }
 
@@ -313,10 +317,8 @@ export class KvV2 implements KvEngine {
         throw new KvError(400, "check-and-set parameter did not match the current version");
       }
       const n = m.current_version + 1;
-      // OpenBao's KV v2 keeps a version's data through float64 (unlike KV v1): the same writes
-      // read back the same here — 2^53+1 as 9007199254740992, 1E+2 as 100, -0 as -0.
-      const data = hasJsonNumber(f.data) ? goFloat(f.data) : f.data;
-      await this.#view.putJson(this.#versionKey(key, n), { data });
+      // Stored with every number's exact text (as OpenBao stores it); see #read for what is returned.
+      await this.#view.putJson(this.#versionKey(key, n), { data: f.data });
       const dva = m.delete_version_after > 0 ? m.delete_version_after : cfg.delete_version_after;
       m.versions[String(n)] = {
         created_time: now,
