@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BadRequestError, formatGoDuration, parseDuration, parseFields } from "./validate.js";
+import { JsonNumber } from "../json/lossless.js";
+import { BadRequestError, bodyObject, formatGoDuration, parseDuration, parseFields } from "./validate.js";
 
 describe("durations", () => {
   it.each([
@@ -92,5 +93,42 @@ describe("parseFields", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("fields parsed losslessly (secrets engines' bodies)", () => {
+  const n = (t: string) => new JsonNumber(t);
+
+  it("reads JsonNumbers as the float64 for the server's own fields, integers strictly", () => {
+    expect(parseFields({ cas: n("-0"), ttl: n("1e2") }, { cas: "int", ttl: "duration" })).toEqual({
+      cas: -0,
+      ttl: 100,
+    });
+    for (const bad of ["1.0", "1E0", "9007199254740993", "1e-400"])
+      expect(() => parseFields({ cas: n(bad) }, { cas: "int" }), bad).toThrow(
+        'field "cas" must be an integer, got number',
+      );
+    expect(() => parseFields({ v: [1, n("1E0")] }, { v: "intList" })).toThrow(
+      'field "v[1]" must be an integer',
+    );
+    expect(() => parseFields({ b: n("1E0") }, { b: "bool" })).toThrow(
+      'field "b" must be a boolean, got number',
+    );
+    expect(() => parseFields({ s: n("1E0") }, { s: "string" })).toThrow(
+      'field "s" must be a string, got number',
+    );
+    expect(() => parseFields({ m: { k: n("1E0") } }, { m: "stringMap" })).toThrow(
+      'field "m.k" must be a string, got number',
+    );
+    expect(() => parseFields({ o: n("1E0") }, { o: "object" })).toThrow(
+      'field "o" must be an object, got number',
+    );
+  });
+
+  it("keeps JsonNumbers inside values the server stores", () => {
+    const data = { id: n("9007199254740993") };
+    expect(parseFields({ data }, { data: "object" }).data).toBe(data);
+    expect(parseFields({ x: n("1E+2") }, { x: "any" }).x).toEqual(n("1E+2"));
+    expect(() => bodyObject(n("1E+2"))).toThrow("the request body must be a JSON object");
   });
 });
