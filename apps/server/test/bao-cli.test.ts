@@ -275,6 +275,15 @@ describe.skipIf(missing !== undefined)(
       expect(out).not.toContain(dir);
       expect(out).not.toContain(uuid);
       expect(out).not.toMatch(/\bat .*\.js:\d+/);
+      // The client is told the request id; the server log has the same id with the full text.
+      const id = /\(request id ([^:)\s]+): details in the server log\)/.exec(out)?.[1];
+      expect(id, out).toBeDefined();
+      const line = server
+        .output()
+        .split("\n")
+        .find((l) => l.includes(`"reqId":"${id}"`) && l.includes('"detail"'));
+      expect(line, server.output()).toBeDefined();
+      expect(line).toContain(uuid);
     });
 
     it("operator seal: status shows the sealed table with exit 2 again", async () => {

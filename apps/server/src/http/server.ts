@@ -153,8 +153,10 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     clientErrorHandler: clientErrorHandler(() => self as FastifyInstance),
     ...(opts.serverFactory === undefined ? {} : { serverFactory: opts.serverFactory }),
     // Bad percent-encoding in the URL and the like: Vault's error shape too.
-    frameworkErrors: (err, _req, res) => {
-      const h = toHttpError(err);
+    frameworkErrors: (err, req, res) => {
+      const h = toHttpError(err, req.id);
+      if (h.detail !== undefined)
+        logger.warn({ reqId: req.id, status: h.status, detail: h.detail }, "request refused");
       (res as unknown as FastifyReply)
         .code(h.status)
         .header("content-type", "application/json")
@@ -248,9 +250,14 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       }
       failure = fwd;
     }
-    const h = toHttpError(failure);
-    if (h.status >= 500 && h.status !== 503) req.log.error({ err }, "request failed");
-    else req.log.debug({ status: h.status, error: h.errors[0] }, "request refused");
+    // The client's text names the request id when details were held back from it (paths, ids);
+    // the log line carries the same id and the full text.
+    const h = toHttpError(failure, req.id);
+    if (h.status >= 500 && h.status !== 503)
+      req.log.error({ reqId: req.id, err, detail: h.detail }, "request failed");
+    else if (h.detail !== undefined)
+      req.log.warn({ reqId: req.id, status: h.status, detail: h.detail }, "request refused");
+    else req.log.debug({ reqId: req.id, status: h.status, error: h.errors[0] }, "request refused");
     return reply
       .code(h.status)
       .header("content-type", "application/json")
