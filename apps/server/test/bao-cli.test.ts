@@ -9,6 +9,7 @@
  * The binary is installed by tooling/services/install.sh at tooling/services/.bin/bao; without
  * it the suite is skipped locally and fails under CI=true, like the other service suites.
  */
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -284,6 +285,12 @@ describe.skipIf(missing !== undefined)(
         .find((l) => l.includes(`"reqId":"${id}"`) && l.includes('"detail"'));
       expect(line, server.output()).toBeDefined();
       expect(line).toContain(uuid);
+      // The refused write left nothing: no version of _coll/b (versions/<sha256(key)>/<n>), while
+      // coll's is there.
+      const versionsOf = (key: string) =>
+        join(dataDir, "logical", uuid, "versions", createHash("sha256").update(key).digest("hex"));
+      expect(existsSync(versionsOf("coll"))).toBe(true);
+      expect(existsSync(versionsOf("_coll/b"))).toBe(false);
     });
 
     it("operator seal: status shows the sealed table with exit 2 again", async () => {

@@ -11,6 +11,7 @@
  * and folders. A version's data is written before the metadata that makes it visible; a crash in
  * between leaves an unreferenced version, never metadata pointing at nothing.
  */
+import { StorageError } from "@bulwark/storage";
 import { sha256Hex } from "../auth/token-id.js";
 import { formatGoDuration, parseFields } from "../http/validate.js";
 import { goFloat, parseLossless, scanNumbers, stringify } from "../json/lossless.js";
@@ -340,7 +341,18 @@ export class KvV2 implements KvEngine {
         pruned.push(old);
       }
       m.oldest_version = nums[0] ?? n;
-      await this.#view.putJson(`metadata/${key}`, m);
+      try {
+        await this.#view.putJson(`metadata/${key}`, m);
+      } catch (e) {
+        // A refusal the storage is sure of (the key cannot exist, the value is too large) wrote
+        // nothing: take the version back so a refused write leaves nothing behind. Any other
+        // failure may have landed, and metadata without its version would be worse than an
+        // unreferenced version.
+        if (e instanceof StorageError && (e.code === "invalid_key" || e.code === "value_too_large")) {
+          await this.#view.delete(this.#versionKey(key, n)).catch(() => undefined);
+        }
+        throw e;
+      }
       // The write is done once the metadata is stored: failing to delete pruned versions must not
       // turn it into an error (a client would retry and write another version). Vault answers
       // with a warning as well.

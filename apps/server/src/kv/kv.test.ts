@@ -1,4 +1,4 @@
-import { FaultInjectingBackend } from "@bulwark/storage";
+import { FaultInjectingBackend, InvalidKeyError, StorageUnavailableError } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -221,6 +221,37 @@ describe("KV v2", () => {
     expect(w.warnings?.join(" ")).toMatch(/old versions/);
     failPrune = false;
     expect((await read(kv, "data/app")).value).toMatchObject({ data: { v: "2" }, metadata: { version: 2 } });
+  });
+
+  it("a write whose metadata the storage refuses leaves no version behind", async () => {
+    const memory = new MemoryBackend();
+    const flaky = new FaultInjectingBackend(memory, {
+      // What the file backend answers for metadata/_coll/b once metadata/coll exists.
+      fault: ({ op, key }) =>
+        op === "put" && key.endsWith("metadata/refused")
+          ? new InvalidKeyError(key, "a folder clashes with a file")
+          : undefined,
+    });
+    const kv = new KvV2(new PrefixView(flaky, "logical/x/", false), { activeTerm: () => 1 });
+    await expect(kv.handle(req("write", "data/refused", { data: { v: "1" } }))).rejects.toBeInstanceOf(
+      InvalidKeyError,
+    );
+    expect(await memory.list("logical/x/")).toEqual([]);
+  });
+
+  it("a write whose metadata put fails for an unknown reason keeps its version (the put may have landed)", async () => {
+    const memory = new MemoryBackend();
+    const flaky = new FaultInjectingBackend(memory, {
+      fault: ({ op, key }) =>
+        op === "put" && key.endsWith("metadata/lost")
+          ? new StorageUnavailableError("connection reset")
+          : undefined,
+    });
+    const kv = new KvV2(new PrefixView(flaky, "logical/x/", false), { activeTerm: () => 1 });
+    await expect(kv.handle(req("write", "data/lost", { data: { v: "1" } }))).rejects.toBeInstanceOf(
+      StorageUnavailableError,
+    );
+    expect(await memory.list("logical/x/")).toEqual(["versions/"]);
   });
 
   it("custom_metadata is stored and returned", async () => {
