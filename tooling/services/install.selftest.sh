@@ -79,7 +79,7 @@ two_line_consul() {
   chmod +x "$1/consul"
   cp "$here/.bin/local-kms" "$1/local-kms"
 }
-installed() { ln -s "$here/.bin/consul" "$1/consul"; cp "$here/.bin/local-kms" "$1/local-kms"; }
+installed() { ln -s "$here/.bin/consul" "$1/consul"; cp "$here/.bin/local-kms" "$1/local-kms"; ln -s "$here/.bin/bao" "$1/bao"; }
 truncated_kms() { ln -s "$here/.bin/consul" "$1/consul"; head -c 4096 "$here/.bin/local-kms" > "$1/local-kms"; chmod +x "$1/local-kms"; }
 other_kms() { ln -s "$here/.bin/consul" "$1/consul"; cp "$real_go" "$1/local-kms"; }
 no_consul() { cp "$here/.bin/local-kms" "$1/local-kms"; }

@@ -3,6 +3,7 @@
 #   - SoftHSM2 2.6 (Debian package softhsm2)           → PKCS#11 seal tests
 #   - Consul 1.8.7 (Debian bullseye's consul .deb, extracted into tooling/services/.bin)
 #   - local-kms (Go module, pinned, built into tooling/services/.bin) → AWS KMS seal tests
+#   - OpenBao 2.6.2 (bao, from ../shared/tools/openbao, into tooling/services/.bin) → the bao CLI e2e
 # Idempotent; used by .ci/run and by developers. Needs root (or passwordless sudo) for apt: without
 # it, outside CI a missing package is left out with a warning (its suites skip with the reason), in CI
 # (CI=true) the install fails.
@@ -156,6 +157,29 @@ if [ "${CI:-}" = true ] || [ "${BULWARK_NODE_LINES:-}" = 1 ]; then
     mv "$work/node" "$dir"
     rm -rf "$work"
   done
+fi
+
+# OpenBao 2.6.2 (server and CLI in one binary), the reference implementation the differential
+# suites drive (the bao CLI against bulwark server): shipped beside the project in
+# ../shared/tools/openbao (see its README). A copy that is not that exact binary is replaced.
+BAO_SHA256="95961fdc5cf6f0775794056ad4c292b7397082012c6c624ff570759e1c1d23e7"
+bao_xz="$here/../../../shared/tools/openbao/bao-2.6.2-linux-amd64.xz"
+bao_ok() { [ -x "$bin/bao" ] && [ "$(sha256sum "$bin/bao" | awk '{print $1}')" = "$BAO_SHA256" ]; }
+if ! bao_ok; then
+  if [ -f "$bao_xz" ] && ! command -v xz >/dev/null 2>&1 && want_apt xz-utils; then
+    apt_update
+    DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq xz-utils >/dev/null
+  fi
+  if [ -f "$bao_xz" ] && command -v xz >/dev/null 2>&1; then
+    echo "installing bao (OpenBao 2.6.2) from $bao_xz"
+    xz -dc "$bao_xz" > "$bin/bao.tmp" && chmod +x "$bin/bao.tmp" && mv "$bin/bao.tmp" "$bin/bao"
+    bao_ok || { echo "install.sh: $bin/bao does not match OpenBao 2.6.2's sha256" >&2; exit 1; }
+  elif [ "${CI:-}" = true ]; then
+    echo "install.sh: OpenBao is needed in CI: $bao_xz (or xz) is missing" >&2
+    exit 1
+  else
+    echo "install.sh: skipping bao: $bao_xz (or xz) is missing; the suites that drive it skip" >&2
+  fi
 fi
 
 echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null || echo missing), consul $(consul_version | awk '{print $2}'), local-kms at $bin/local-kms"
