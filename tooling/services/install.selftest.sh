@@ -15,6 +15,9 @@ check() {
   local t; t="$(mktemp -d)"
   mkdir -p "$t/svc/.bin" "$t/stub"
   cp "$here/install.sh" "$t/svc/install.sh"
+  # The hvac venv as installed (a real pip install per case would hit the network): every case
+  # starts with it in place.
+  ln -s "$here/.venv" "$t/svc/.venv"
   : > "$t/log"
   cat > "$t/stub/apt-get" <<STUB
 #!/usr/bin/env bash

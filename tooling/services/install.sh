@@ -4,6 +4,7 @@
 #   - Consul 1.8.7 (Debian bullseye's consul .deb, extracted into tooling/services/.bin)
 #   - local-kms (Go module, pinned, built into tooling/services/.bin) → AWS KMS seal tests
 #   - OpenBao 2.6.2 (bao, from ../shared/tools/openbao, into tooling/services/.bin) → the bao CLI e2e
+#   - hvac 2.4.0 (Python's Vault client, pip, in the venv tooling/services/.venv) → the hvac suite
 # Idempotent; used by .ci/run and by developers. Needs root (or passwordless sudo) for apt: without
 # it, outside CI a missing package is left out with a warning (its suites skip with the reason), in CI
 # (CI=true) the install fails.
@@ -182,7 +183,42 @@ if ! bao_ok; then
   fi
 fi
 
-echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null || echo missing), consul $(consul_version | awk '{print $2}'), local-kms at $bin/local-kms"
+# hvac, the Python Vault client a Vault user reaches for, pinned, in a venv of its own (the
+# machine's Python is left alone; Debian's refuses pip installs anyway). A venv with another hvac
+# (the pin moved) or a broken one is rebuilt. Debian splits `python3 -m venv` out into python3-venv.
+HVAC_VERSION="2.4.0"
+venv="$here/.venv"
+hvac_version() { "$venv/bin/python" -c 'import hvac, importlib.metadata as m; print(m.version("hvac"))' 2>/dev/null || true; }
+hvac_fail() {
+  if [ "${CI:-}" = true ]; then
+    echo "install.sh: hvac is needed in CI: $1" >&2
+    exit 1
+  fi
+  echo "install.sh: skipping hvac: $1; the hvac suite skips" >&2
+}
+if ! command -v python3 >/dev/null 2>&1; then
+  [ "$(hvac_version)" = "$HVAC_VERSION" ] || hvac_fail "no python3"
+elif [ "$(hvac_version)" != "$HVAC_VERSION" ]; then
+  echo "installing hvac $HVAC_VERSION (pip, in $venv)"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    rm -rf "$venv"
+    if want_apt python3-venv; then
+      apt_update
+      DEBIAN_FRONTEND=noninteractive retry apt_get install -y -qq python3-venv >/dev/null
+    fi
+    python3 -m venv "$venv" >/dev/null 2>&1 || { rm -rf "$venv"; true; }
+  fi
+  if [ ! -x "$venv/bin/python" ]; then
+    hvac_fail "python3 -m venv fails (Debian: apt-get install python3-venv)"
+  elif ! retry "$venv/bin/python" -m pip install -q --disable-pip-version-check "hvac==$HVAC_VERSION" \
+    || [ "$(hvac_version)" != "$HVAC_VERSION" ]; then
+    rm -rf "$venv"
+    hvac_fail "pip install hvac==$HVAC_VERSION failed"
+  fi
+fi
+
+echo "services: softhsm2 $(softhsm2-util --version 2>/dev/null || echo missing), consul $(consul_version | awk '{print $2}'), local-kms at $bin/local-kms, hvac $(hvac_version | grep . || echo missing)"
 node_lines=""
 for v in $NODE_VERSIONS; do
   node_line_ok "$bin/node-${v%%.*}" "$v" && node_lines="$node_lines ${v%%.*}"
