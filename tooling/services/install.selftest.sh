@@ -50,6 +50,24 @@ printf '#!/bin/sh\necho v%s\n' "\$v" > pkg/package/bin/node && chmod +x pkg/pack
 : > pkg/package/include/node/node.h
 tar -czf "\${spec%@*}-\$v.tgz" -C pkg package && rm -rf pkg
 STUB
+  # python3 -m venv <dir>: a venv whose python answers the version check from <dir>/hvac-version and
+  # logs pip installs (writing that file). Fails until python3-venv was apt-installed when
+  # VENV_NEEDS_APT=1 (Debian without python3-venv).
+  cat > "$t/stub/python3" <<STUB
+#!/usr/bin/env bash
+[ "\$1 \$2" = "-m venv" ] || { echo "python3 stub: unexpected python3 \$*" >&2; exit 1; }
+if [ "\${VENV_NEEDS_APT:-0}" = 1 ] && ! grep -q "install .*python3-venv" "$t/log"; then echo "ensurepip is not available" >&2; exit 1; fi
+mkdir -p "\$3/bin"
+cat > "\$3/bin/python" <<'PY'
+#!/usr/bin/env bash
+v="\$(dirname "\$0")/../hvac-version"
+case "\$1" in
+  -c) [ -f "\$v" ] && cat "\$v" || exit 1 ;;
+  -m) echo "pip \$*" >> "$t/log"; echo "\${*: -1}" | sed 's/^hvac==//' > "\$v" ;;
+esac
+PY
+chmod +x "\$3/bin/python"
+STUB
   chmod +x "$t/stub/"*
   "$setup" "$t/svc/.bin"
   [ "${no_go_stub:-0}" = 1 ] && rm "$t/stub/go"
@@ -111,6 +129,18 @@ check "a consul that prints more than its version line is not reinstalled" two_l
 check "a truncated local-kms binary is reinstalled" truncated_kms "go install"
 check "a local-kms binary that is not the pinned module is reinstalled" other_kms "go install"
 check "a failed apt-get update (network hiccup) is retried" no_consul "apt-get.* download" APT_FLAKY=1
+
+# hvac's venv (tooling/services/.venv): rebuilt when missing or of another hvac; Debian's missing
+# python3-venv is installed; a venv that cannot be made warns outside CI and fails in CI.
+hvac_version="$(sed -n 's/^HVAC_VERSION="\(.*\)"$/\1/p' "$here/install.sh")"
+no_venv() { installed "$1"; rm "$(dirname "$1")/.venv"; }
+other_hvac() { no_venv "$1"; mkdir -p "$(dirname "$1")/.venv/bin"; printf '#!/bin/sh\necho 2.3.0\n' > "$(dirname "$1")/.venv/bin/python"; chmod +x "$(dirname "$1")/.venv/bin/python"; }
+check "a missing hvac venv is made, hvac pinned" no_venv "pip -m pip install .*hvac==$hvac_version"
+check "a venv with another hvac is rebuilt" other_hvac "pip -m pip install .*hvac==$hvac_version"
+check "python3 -m venv failing (no python3-venv): the package is installed, then the venv" no_venv "pip -m pip install" VENV_NEEDS_APT=1
+not_root=1 check "not root, outside CI: no venv possible warns, installs nothing" no_venv none VENV_NEEDS_APT=1 CI=
+no_venv_with_node_lines() { with_node_lines "$1"; rm "$(dirname "$1")/.venv"; }
+not_root=1 want_rc=1 check "not root, in CI: no venv possible fails the install" no_venv_with_node_lines none VENV_NEEDS_APT=1 CI=true
 
 # A PATH of everything in the system's bin directories except the given commands.
 bare_path() {
