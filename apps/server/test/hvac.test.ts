@@ -1,6 +1,7 @@
 /**
  * End to end with hvac 2.4.0 (Python's Vault client, unchanged) against `bulwark server` as a
- * child process (file storage, Shamir): seal status, mounts, auth methods, KV v2 (versions, cas
+ * child process (file storage, Shamir): seal status, health, mounts (enable, tune, disable), auth
+ * methods, key rotation, seal and unseal, KV v2 (versions, cas
  * errors with their bodies, deleted and destroyed versions), KV v1, ACL policies, tokens, a 403,
  * and numbers written through hvac read back as OpenBao 2.6.2 returns them. The checks are in
  * hvac/suite.py (one JSON line each); this file sets the server up and asserts every check ran
@@ -40,6 +41,9 @@ const CHECKS = [
   "sys.read_seal_status",
   "sys.list_mounted_secrets_engines",
   "sys.list_auth_methods",
+  "sys.read_health_status, sys.is_initialized, sys.is_sealed",
+  "sys.enable_secrets_engine, read/tune_mount_configuration, disable_secrets_engine",
+  "sys.rotate_encryption_key, get_encryption_key_status",
   "kv.v2 create_or_update_secret, read_secret_version",
   "kv.v2 list_secrets, read_secret_metadata",
   "kv.v2 bad cas: InvalidRequest with the error body in e.errors",
@@ -54,6 +58,7 @@ const CHECKS = [
   "numbers: kv.v1 round trip, exact text (as OpenBao)",
   "numbers: kv.v2 read back as OpenBao 2.6.2 returns them",
   "numbers: text Python cannot send, through hvac's adapter: 1e400 refused, 1e-400 and 1E+2 as OpenBao",
+  "sys.seal, 503 while sealed, sys.submit_unseal_key (last: the data is back)",
 ];
 
 const dir = tempDir("hvac");
@@ -68,6 +73,7 @@ disable_mlock = true
 
 let server: ServerProcess;
 let root = "";
+let unsealKey = "";
 
 async function call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const r = await request(`${server.address}/v1/${path}`, {
@@ -84,7 +90,8 @@ describe.skipIf(missing !== undefined)("e2e: hvac (Python) against bulwark serve
     server = await startServerProcess({ config, dir, scope: "file" });
     const init = await call("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 });
     const keys = init.keys as string[];
-    await call("PUT", "sys/unseal", { key: keys[0] });
+    unsealKey = keys[0] as string;
+    await call("PUT", "sys/unseal", { key: unsealKey });
     root = init.root_token as string;
     await call("POST", "sys/mounts/secret", { type: "kv", options: { version: "2" } });
     await call("POST", "sys/mounts/kv1", { type: "kv", options: { version: "1" } });
@@ -100,6 +107,7 @@ describe.skipIf(missing !== undefined)("e2e: hvac (Python) against bulwark serve
         HOME: dir,
         BULWARK_ADDR: server.address,
         BULWARK_TOKEN: root,
+        BULWARK_UNSEAL_KEY: unsealKey,
         PYTHONDONTWRITEBYTECODE: "1",
       },
       timeoutMs: 90_000,

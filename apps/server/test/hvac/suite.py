@@ -1,7 +1,8 @@
 """hvac (Python's Vault client, unchanged) against a running `bulwark server`.
 
 Run by apps/server/test/hvac.test.ts with the venv's python (tooling/services/install.sh); reads
-BULWARK_ADDR and BULWARK_TOKEN (a root token; kv v2 mounted at secret/, kv v1 at kv1/). Prints one
+BULWARK_ADDR, BULWARK_TOKEN (a root token; kv v2 mounted at secret/, kv v1 at kv1/) and
+BULWARK_UNSEAL_KEY (the one share: the last check seals and unseals). Prints one
 JSON line per check, {"check": name, "ok": bool, ...}, and exits 1 when any check failed: every
 check runs even after a failure, so one run shows all of them.
 """
@@ -82,6 +83,37 @@ def _():
     a = client.sys.list_auth_methods()
     methods = a.get("data", a)
     expect(methods["token/"]["type"] == "token", methods)
+
+
+@check("sys.read_health_status, sys.is_initialized, sys.is_sealed")
+def _():
+    h = client.sys.read_health_status(method="GET")
+    expect(h["initialized"] is True and h["sealed"] is False and h["standby"] is False, h)
+    expect(client.sys.is_initialized() is True and client.sys.is_sealed() is False, "init/seal state")
+
+
+@check("sys.enable_secrets_engine, read/tune_mount_configuration, disable_secrets_engine")
+def _():
+    client.sys.enable_secrets_engine(backend_type="kv", path="scratch", options={"version": "2"})
+    expect("scratch/" in client.sys.list_mounted_secrets_engines()["data"], "scratch/ not mounted")
+    client.sys.tune_mount_configuration(path="scratch", default_lease_ttl="1h", max_lease_ttl="2h")
+    c = client.sys.read_mount_configuration(path="scratch")
+    c = c.get("data", c)
+    expect(c["default_lease_ttl"] == 3600 and c["max_lease_ttl"] == 7200, c)
+    client.secrets.kv.v2.create_or_update_secret(path="x", secret={"a": "b"}, mount_point="scratch")
+    client.sys.disable_secrets_engine(path="scratch")
+    expect("scratch/" not in client.sys.list_mounted_secrets_engines()["data"], "scratch/ still mounted")
+    raises(hvac.exceptions.VaultError, lambda: client.secrets.kv.v2.read_secret_version(path="x", mount_point="scratch", raise_on_deleted_version=True))
+
+
+@check("sys.rotate_encryption_key, get_encryption_key_status")
+def _():
+    before = client.sys.get_encryption_key_status()
+    before = before.get("data", before)
+    client.sys.rotate_encryption_key()
+    after = client.sys.get_encryption_key_status()
+    after = after.get("data", after)
+    expect(after["term"] == before["term"] + 1, {"before": before, "after": after})
 
 
 @check("kv.v2 create_or_update_secret, read_secret_version")
@@ -287,6 +319,18 @@ def _():
     expect(v1 == {"a": "1e-400", "b": "1E+2"}, v1)
     v2 = exact_numbers(raw.read("secret/data/text").text, "data", "data")
     expect(v2 == {"a": "0", "b": "100"}, v2)
+
+
+@check("sys.seal, 503 while sealed, sys.submit_unseal_key (last: the data is back)")
+def _():
+    client.sys.seal()
+    expect(client.sys.read_seal_status()["sealed"] is True, "not sealed")
+    # Sealed: 503, which hvac raises as VaultDown (it tells a sealed Vault by the status).
+    raises(hvac.exceptions.VaultDown, lambda: client.secrets.kv.v1.read_secret(path="numbers", mount_point="kv1"))
+    s = client.sys.submit_unseal_key(key=os.environ["BULWARK_UNSEAL_KEY"])
+    expect(s["sealed"] is False, s)
+    r = client.secrets.kv.v2.read_secret_version(path="app/db", raise_on_deleted_version=True)
+    expect(r["data"]["data"]["pass"] == "p2", r)
 
 
 sys.exit(1 if failed else 0)
