@@ -1,4 +1,4 @@
-import { SealConfigError } from "@bulwark/seal";
+import { SealConfigError, type SealConfigIssue, SealConfigProblems, sealConfigIssue } from "@bulwark/seal";
 import type { KmsApi } from "./kms-api.js";
 
 /** Structural logger (the core's `Logger` fits). Messages never carry credentials or key bytes. */
@@ -376,54 +376,15 @@ function fieldName(f: OptionField, vault: boolean): string {
   return Object.entries(VAULT_CONFIG_KEYS).find(([, v]) => v === f)?.[0] ?? f;
 }
 
-/** One problem of a seal block: the setting to fix and what to do (without the error's prefix). */
-export interface AwsKmsConfigIssue {
-  field: string;
-  message: string;
-}
-
-/**
- * Collects configuration problems instead of stopping at the first, so a block with several
- * mistakes is reported whole; the throwing functions throw the first one, which is the error
- * they always threw.
- */
-class Problems {
-  readonly list: SealConfigError[] = [];
-  /** Runs `fn`; a SealConfigError it throws is recorded and `undefined` returned. */
-  run<T>(fn: () => T): T | undefined {
-    try {
-      return fn();
-    } catch (err) {
-      if (err instanceof SealConfigError) {
-        this.list.push(err);
-        return undefined;
-      }
-      throw err;
-    }
-  }
-  has(...fields: string[]): boolean {
-    return this.list.some((e) => fields.includes(e.field));
-  }
-  throwFirst(): void {
-    const first = this.list[0];
-    if (first !== undefined) throw first;
-  }
-}
-
-function issue(err: SealConfigError): AwsKmsConfigIssue {
-  const prefix = `invalid seal configuration \`${err.field}\`: `;
-  return {
-    field: err.field,
-    message: err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message,
-  };
-}
+/** One problem of a seal "awskms" block (the shared seal config issue shape). */
+export type AwsKmsConfigIssue = SealConfigIssue;
 
 /**
  * Validates options and applies defaults. `vaultNames` only changes which names error messages
  * use (`kms_key_id` vs `kmsKeyId`). Reads no environment.
  */
 export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): ResolvedAwsKmsSealOptions {
-  const p = new Problems();
+  const p = new SealConfigProblems();
   const resolved = resolveInto(options, vaultNames, p);
   p.throwFirst();
   return resolved as ResolvedAwsKmsSealOptions;
@@ -432,7 +393,7 @@ export function resolveOptions(options: AwsKmsSealOptions, vaultNames = false): 
 function resolveInto(
   options: AwsKmsSealOptions,
   vaultNames: boolean,
-  p: Problems,
+  p: SealConfigProblems,
 ): ResolvedAwsKmsSealOptions | undefined {
   if (typeof options !== "object" || options === null) {
     p.list.push(
@@ -643,7 +604,7 @@ export function parseAwsKmsSealConfig(
   config: Record<string, unknown> | AwsKmsSealOptions,
   env: EnvLike = process.env,
 ): ResolvedAwsKmsSealOptions {
-  const p = new Problems();
+  const p = new SealConfigProblems();
   const parsed = parseInto(config, env, p);
   p.throwFirst();
   return resolveOptions(parsed.options as unknown as AwsKmsSealOptions, parsed.vaultNames);
@@ -669,19 +630,19 @@ export function checkAwsKmsSealConfig(
   config: Record<string, unknown> | AwsKmsSealOptions,
   env: EnvLike = process.env,
 ): AwsKmsConfigIssue[] {
-  const parse = new Problems();
+  const parse = new SealConfigProblems();
   const parsed = parseInto(config, env, parse);
-  const resolve = new Problems();
+  const resolve = new SealConfigProblems();
   resolveInto(parsed.options as unknown as AwsKmsSealOptions, parsed.vaultNames, resolve);
   // A setting that is wrong is reported once, not again by the checks that depend on it.
   const later = resolve.list.filter((e) => !parse.list.some((q) => q.field === e.field));
-  return [...parse.list, ...later].map(issue);
+  return [...parse.list, ...later].map(sealConfigIssue);
 }
 
 function parseInto(
   config: Record<string, unknown> | AwsKmsSealOptions,
   env: EnvLike,
-  p: Problems,
+  p: SealConfigProblems,
 ): { options: Record<string, unknown>; vaultNames: boolean } {
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
     p.list.push(

@@ -1,4 +1,4 @@
-import { SealConfigError } from "@bulwark/seal";
+import { SealConfigError, type SealConfigIssue, SealConfigProblems, sealConfigIssue } from "@bulwark/seal";
 import {
   CKM_AES_GCM,
   checkPkcs11Options,
@@ -8,9 +8,6 @@ import {
   type ResolvedPkcs11Config,
   resolvePkcs11Options,
   resolveSecretRef,
-  type SealConfigIssue,
-  SealConfigProblems,
-  sealConfigIssue,
   withoutReported,
 } from "@bulwark/seal-pkcs11";
 import type { CloudHsmApiClient } from "./cluster.js";

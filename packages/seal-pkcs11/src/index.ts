@@ -9,9 +9,6 @@ export {
   type ResolvedPkcs11Config,
   resolveOptions as resolvePkcs11Options,
   resolveSecretRef,
-  type SealConfigIssue,
-  SealConfigProblems,
-  sealConfigIssue,
   withoutReported,
 } from "./config.js";
 export {

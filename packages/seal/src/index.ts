@@ -7,6 +7,7 @@ export {
   encodeBlobInfo,
   type KeyInfo,
 } from "./blob-info.js";
+export { type SealConfigIssue, SealConfigProblems, sealConfigIssue } from "./config-problems.js";
 export {
   BlobInfoDecodeError,
   SealConfigError,
