@@ -15,7 +15,7 @@ import {
   LOCAL_KMS_REGION,
   localKmsAvailability,
 } from "../../../packages/seal-awskms/test/local-kms.js";
-import { BIN, cliMissing, freePort, runCli, SERVER_DIR, tempDir } from "./helpers/server-process.js";
+import { cliMissing, freePort, runCli, startServerGroup, tempDir } from "./helpers/server-process.js";
 
 const missing = cliMissing();
 if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
@@ -81,41 +81,11 @@ function writeSeed(dir: string, keyId: string): void {
   );
 }
 
-interface Server {
-  group: ProcessGroup;
-  address: string;
-  output(): string;
-}
-
-async function startBulwark(configFile: string, port: number): Promise<Server> {
-  const group = spawnGroup(process.execPath, [BIN, "server", "-config", configFile], {
-    cwd: SERVER_DIR,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-    stdio: ["ignore", "pipe", "pipe"],
-    description: "bulwark server",
+function startBulwark(configFile: string, port: number) {
+  return startServerGroup(configFile, port, {
+    ...process.env,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   });
-  let out = "";
-  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  const address = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (!group.running) throw new Error(`bulwark server exited during start:\n${out}`);
-    if (
-      await fetch(`${address}/v1/sys/health`).then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    if (Date.now() > deadline) throw new Error(`bulwark server did not answer within 30 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { group, address, output: () => out };
 }
 
 async function sealStatus(address: string): Promise<Record<string, unknown>> {

@@ -8,8 +8,15 @@ import { existsSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type ProcessGroup, runGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
-import { BIN, cliMissing, freePort, SERVER_DIR, tempDir } from "./helpers/server-process.js";
+import { runGroup } from "../../../packages/core/test/support/processes.js";
+import {
+  BIN,
+  cliMissing,
+  freePort,
+  SERVER_DIR,
+  startServerGroup,
+  tempDir,
+} from "./helpers/server-process.js";
 
 const missing = cliMissing();
 if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
@@ -35,40 +42,9 @@ async function serverExit(configFile: string, extraEnv: Record<string, string> =
   return r;
 }
 
-interface Running {
-  group: ProcessGroup;
-  address: string;
-  output(): string;
-}
-
 /** Starts `bulwark server` and waits until it answers sys/health. */
-async function startServer(configFile: string, port: number, extraEnv: Record<string, string> = {}) {
-  const group = spawnGroup(process.execPath, [BIN, "server", "-config", configFile], {
-    cwd: SERVER_DIR,
-    env: { ...env, ...extraEnv },
-    stdio: ["ignore", "pipe", "pipe"],
-    description: "bulwark server",
-  });
-  let out = "";
-  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  const address = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (!group.running) throw new Error(`bulwark server exited during start:\n${out}`);
-    const ok = await fetch(`${address}/v1/sys/health`).then(
-      () => true,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`bulwark server did not answer within 30 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { group, address, output: () => out } satisfies Running;
+function startServer(configFile: string, port: number, extraEnv: Record<string, string> = {}) {
+  return startServerGroup(configFile, port, { ...env, ...extraEnv });
 }
 
 /** A request whose body never arrives: the server cannot finish draining it. */

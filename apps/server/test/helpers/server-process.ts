@@ -10,7 +10,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fileScope, runGroup, spawnGroup } from "../../../../packages/core/test/support/processes.js";
+import {
+  fileScope,
+  type ProcessGroup,
+  runGroup,
+  spawnGroup,
+} from "../../../../packages/core/test/support/processes.js";
 import { request } from "./http.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -154,4 +159,50 @@ export async function startServerProcess(opts: {
       return (await group.stop(timeoutMs)).code;
     },
   };
+}
+
+/** A server started with {@link startServerGroup}: its process group, for tests that signal it. */
+export interface ServerGroup {
+  group: ProcessGroup;
+  address: string;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+}
+
+/**
+ * Starts `bulwark server -config <configFile>` in its own process group (stopped with its test)
+ * and resolves once `sys/health` answers anything — also a sealed, waiting or starting server —
+ * for tests that send it signals or watch it come up.
+ */
+export async function startServerGroup(
+  configFile: string,
+  port: number,
+  env: Record<string, string | undefined> = process.env,
+): Promise<ServerGroup> {
+  const group = spawnGroup(process.execPath, [BIN, "server", "-config", configFile], {
+    cwd: SERVER_DIR,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+    description: "bulwark server",
+  });
+  let out = "";
+  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const address = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (!group.running) throw new Error(`bulwark server exited during start:\n${out}`);
+    const answered = await fetch(`${address}/v1/sys/health`).then(
+      () => true,
+      () => false,
+    );
+    if (answered) break;
+    if (Date.now() > deadline) throw new Error(`bulwark server did not answer within 30 s:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { group, address, output: () => out };
 }
