@@ -50,6 +50,10 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
   "secrets list": "no cubbyhole/ or identity/ mounts in Bulwark",
   "kv metadata get (v2)":
     "no current_metadata_version/metadata_cas_required, and oldest_version 1 where OpenBao says 0",
+  "kv get on an unknown mount":
+    'sys/internal/ui/mounts/<unmounted path> answers 403 `permission denied`; OpenBao 403 `preflight capability check returned 403, please ensure client\'s policies grant access to path "nomount/x/"`',
+  "policy write: bad HCL":
+    "Bulwark's own HCL parser: same 400 and `failed to parse policy:` prefix, its own position and wording after it",
   "operator rotate": "Bulwark counts 1 encryption on the new term right after rotating (OpenBao 0)",
   "operator key-status": "Bulwark counts 1 encryption on the new term right after rotating (OpenBao 0)",
 };
@@ -156,7 +160,9 @@ function rowNames(s: string): string[] {
 }
 
 function shape(r: Run, mode: Mode, t: Target, pick?: (j: unknown) => unknown): unknown {
-  const out: Record<string, unknown> = { code: r.code, stderrEmpty: r.stderr.trim() === "" };
+  // Errors are compared by their text too: the CLI prints the server's `errors` under its own
+  // framing, and scripts match on both.
+  const out: Record<string, unknown> = { code: r.code, stderr: normText(r.stderr, t) };
   if (r.stdout.trim() === "") return { ...out, stdout: "" };
   if (mode === "json") {
     try {
@@ -242,6 +248,8 @@ const steps: Step[] = [
   S("kv metadata delete (v2)", ["kv", "metadata", "delete", "secret/dir/x"], "text"),
   S("kv list after metadata delete (v2)", ["kv", "list", "-format=json", "secret/"], "json"),
   S("kv get missing (v2)", ["kv", "get", "secret/missing"], "text"),
+  S("kv get on an unknown mount", ["kv", "get", "nomount/x"], "text"),
+  S("secrets enable at a taken path", ["secrets", "enable", "-path=secret", "kv"], "text"),
   S("kv put (v1)", ["kv", "put", "kv1/a", "b=1"], "text"),
   S("kv get (v1)", ["kv", "get", "-format=json", "kv1/a"], "json"),
   S("kv list (v1)", ["kv", "list", "-format=json", "kv1/"], "json"),
@@ -254,6 +262,13 @@ const steps: Step[] = [
     token: true,
   },
   S("policy read", ["policy", "read", "reader"], "text"),
+  {
+    name: "policy write: bad HCL",
+    args: (t) => ["policy", "write", "broken", t.vars.badPolicyFile as string],
+    mode: "text",
+    token: true,
+  },
+  S("policy read: unknown policy", ["policy", "read", "nope"], "text"),
   S("policy list", ["policy", "list", "-format=json"], "json"),
   S("token create -policy", ["token", "create", "-policy=reader", "-format=json"], "json", {
     after: (t, r) => {
@@ -366,7 +381,9 @@ disable_mlock = true
       ] as const) {
         const policyFile = join(dir, "reader.hcl");
         writeFileSync(policyFile, 'path "secret/data/*" {\n  capabilities = ["read", "list"]\n}\n');
-        targets.push({ name, address, dir, root: "", keys: [], vars: { policyFile } });
+        const badPolicyFile = join(dir, "broken.hcl");
+        writeFileSync(badPolicyFile, 'path "secret/*" {\n  capabilities = [\n');
+        targets.push({ name, address, dir, root: "", keys: [], vars: { policyFile, badPolicyFile } });
       }
     });
     afterAll(async () => {
