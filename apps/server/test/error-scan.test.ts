@@ -5,6 +5,8 @@
  * error status (Vault's exact one where Vault's is known) and no body names the data directory, a
  * mount's UUID or a stack frame.
  */
+import { createHash } from "node:crypto";
+import { readdirSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -270,5 +272,18 @@ describe.skipIf(missing !== undefined)("error bodies over a bad-input matrix (fi
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it("the refused colliding writes left nothing in storage", () => {
+    // Vault's file layout stores key `coll` as the file `_coll`; `_coll/b` would need a folder of
+    // the same name. The refused writes (KV v1 and v2 above) must leave no such folder, and KV v2
+    // no version of `_coll/b` (versions/<sha256(key)>/…).
+    const entries = readdirSync(dataDir, { recursive: true, encoding: "utf8" });
+    expect(entries.filter((e) => /(^|\/)_coll\//.test(e))).toEqual([]);
+    const hashed = createHash("sha256").update("_coll/b").digest("hex");
+    expect(entries.filter((e) => e.includes(hashed))).toEqual([]);
+    // The accepted `coll` writes are there (so the scan looks at the right place).
+    expect(entries.filter((e) => /(^|\/)_coll$/.test(e)).length).toBeGreaterThanOrEqual(2);
+    expect(entries.some((e) => e.includes(createHash("sha256").update("coll").digest("hex")))).toBe(true);
   });
 });
