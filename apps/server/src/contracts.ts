@@ -15,6 +15,15 @@ export interface ListenerConfig {
   tlsMinVersion?: "tls12" | "tls13";
   /** Largest request body in bytes (Vault default 32 MiB). */
   maxRequestSize: number;
+  /**
+   * OpenBao 2.6's listener `disable_unauthed_rekey_endpoints` (default true, as there): the
+   * unauthenticated sys/rekey/* and sys/rekey-recovery-key/* answer as OpenBao does (405
+   * `unsupported operation` / 404 `unsupported path`); sys/rotate/root/* and
+   * sys/rotate/recovery/* (token with sudo) are the replacement. Undefined means true.
+   */
+  disableUnauthedRekeyEndpoints?: boolean;
+  /** Same for the unauthenticated sys/generate-root/* (replacement: sys/generate-root-token/*). */
+  disableUnauthedGenerateRootEndpoints?: boolean;
 }
 
 /** A `storage "<type>" { … }` or `seal "<type>" { … }` block: type plus its raw options. */

@@ -40,6 +40,9 @@ storage "file" { path = "${dataDir}" }
 listener "tcp" {
   address     = "127.0.0.1:{{PORT}}"
   tls_disable = true
+  # bao 2.6's \`operator rekey\` calls the unauthenticated sys/rekey/* even with a token; they are off
+  # by default (as in OpenBao 2.6), so this listener turns them on for the rekey test.
+  disable_unauthed_rekey_endpoints = false
 }
 disable_mlock = true
 `;

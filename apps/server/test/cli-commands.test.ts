@@ -224,6 +224,11 @@ describe("operator", () => {
   });
 
   it("rekey: new shares replace the dev key; seal → status exit 2 → unseal with the new shares", async () => {
+    // Without a token the CLI uses Vault's unauthenticated sys/rekey/*, which the dev listener
+    // turns off (OpenBao 2.6's default); with one it uses sys/rotate/root/*, as below.
+    const anon = await cli(["operator", "rekey", "-status"], { env: { BULWARK_ADDR: env.BULWARK_ADDR } });
+    expect(anon.code).not.toBe(0);
+    expect(anon.stderr).toMatch(/Code: 405[\s\S]*unsupported operation/);
     const init = await cli(
       ["operator", "rekey", "-init", "-key-shares=3", "-key-threshold=2", "-format=json"],
       { env },

@@ -137,7 +137,14 @@ describe("the shipped default config", () => {
     expect(config.storage).toEqual({ type: "file", options: { path: "./data" } });
     expect(config.seals).toEqual([]);
     expect(config.listeners).toEqual([
-      { address: "127.0.0.1:8200", tlsDisable: true, maxRequestSize: 32 * 1024 * 1024 },
+      {
+        address: "127.0.0.1:8200",
+        tlsDisable: true,
+        maxRequestSize: 32 * 1024 * 1024,
+        // OpenBao 2.6's default: the unauthenticated rekey and generate-root endpoints are off.
+        disableUnauthedRekeyEndpoints: true,
+        disableUnauthedGenerateRootEndpoints: true,
+      },
     ]);
     expect(config.warnings).toEqual([]);
   });

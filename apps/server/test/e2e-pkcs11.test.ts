@@ -50,6 +50,9 @@ ${seal}
 listener "tcp" {
   address     = "127.0.0.1:{{PORT}}"
   tls_disable = true
+  # The recovery-key test drives Vault's unauthenticated sys/generate-root/* (off by default, as
+  # in OpenBao 2.6).
+  disable_unauthed_generate_root_endpoints = false
 }
 log_level = "debug"
 `;

@@ -24,6 +24,8 @@ listener "tcp" {
   address          = "127.0.0.1:{{PORT}}"
   tls_disable      = true
   max_request_size = 1048576
+  # The rekey test drives Vault's unauthenticated sys/rekey/* (off by default, as in OpenBao 2.6).
+  disable_unauthed_rekey_endpoints = false
 }
 log_level    = "debug"
 cluster_name = "e2e"

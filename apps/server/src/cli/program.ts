@@ -556,7 +556,22 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
         ) => {
           const format = parseFormat(flags.format, io.env);
           const client = clientOf(flags, io);
-          const base = flags.target === "recovery" ? "sys/rekey-recovery-key" : "sys/rekey";
+          // With a token, OpenBao 2.x's authenticated sys/rotate/root|recovery/* (as `bao operator
+          // rotate-keys`): the unauthenticated sys/rekey* are off by default since OpenBao 2.6
+          // (listener disable_unauthed_rekey_endpoints). Without one, Vault's sys/rekey*.
+          const authed = client.hasToken;
+          const base = authed
+            ? flags.target === "recovery"
+              ? "sys/rotate/recovery"
+              : "sys/rotate/root"
+            : flags.target === "recovery"
+              ? "sys/rekey-recovery-key"
+              : "sys/rekey";
+          const call = async (method: "GET" | "PUT" | "DELETE", path: string, body?: unknown) => {
+            const res = await client.request(method, `${base}/${path}`, body === undefined ? {} : { body });
+            const b = res.body as Record<string, unknown> | undefined;
+            return (authed ? (b?.data as Record<string, unknown> | undefined) : b) ?? {};
+          };
           const show = (body: unknown) => {
             const d = body as Record<string, unknown>;
             io.stdout.write(
@@ -572,21 +587,20 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
             );
           };
           if (flags.cancel) {
-            await client.request("DELETE", `${base}/init`);
+            await call("DELETE", "init");
             io.stdout.write("Success! Canceled rekeying (if it was started)\n");
             return 0;
           }
           if (flags.status) {
-            show((await client.request("GET", `${base}/init`)).body);
+            show(await call("GET", "init"));
             return 0;
           }
-          let status = (await client.request("GET", `${base}/init`)).body as Record<string, unknown>;
+          let status = await call("GET", "init");
           if (flags.init || status.started !== true) {
-            status = (
-              await client.request("PUT", `${base}/init`, {
-                body: { secret_shares: flags.keyShares, secret_threshold: flags.keyThreshold },
-              })
-            ).body as Record<string, unknown>;
+            status = await call("PUT", "init", {
+              secret_shares: flags.keyShares,
+              secret_threshold: flags.keyThreshold,
+            });
             if (flags.init) {
               show(status);
               return 0;
@@ -598,10 +612,7 @@ export function buildProgram(io: Io, exit: (code: number) => void): Command {
               io,
               "Rekey operation nonce: " + String(status.nonce) + "\nUnseal Key (will be hidden): ",
             ));
-          const res = await client.request("PUT", `${base}/update`, {
-            body: { key: share, nonce: flags.nonce ?? status.nonce },
-          });
-          const d = res.body as Record<string, unknown>;
+          const d = await call("PUT", "update", { key: share, nonce: flags.nonce ?? status.nonce });
           if (d.complete !== true) {
             show(d);
             return 0;

@@ -125,7 +125,13 @@ describe("Vault configs load unchanged", () => {
       },
     ]);
     expect(config.listeners).toEqual([
-      { address: "127.0.0.1:8200", tlsDisable: true, maxRequestSize: DEFAULT_MAX_REQUEST_SIZE },
+      {
+        address: "127.0.0.1:8200",
+        tlsDisable: true,
+        maxRequestSize: DEFAULT_MAX_REQUEST_SIZE,
+        disableUnauthedRekeyEndpoints: true,
+        disableUnauthedGenerateRootEndpoints: true,
+      },
     ]);
     expect(config).toMatchObject({ apiAddr: "http://127.0.0.1:8200", ui: true, logLevel: "info" });
     expect(config.warnings.join("\n")).toMatch(
@@ -145,6 +151,36 @@ describe("Vault configs load unchanged", () => {
     );
     expect(on.disableUnauthedRekeyEndpoints).toBe(true);
     expect(on.warnings.join("\n")).not.toMatch(/disable_unauthed_rekey_endpoints/);
+  });
+
+  it("listener disable_unauthed_rekey_endpoints / _generate_root_endpoints: default true (OpenBao 2.6), false turns them on", () => {
+    const listener = (extra: string) =>
+      `storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n${extra}}\n`;
+    const dflt = finalizeConfig(parseConfig(listener(""), "a.hcl"), noEnv);
+    expect(dflt.listeners[0]).toMatchObject({
+      disableUnauthedRekeyEndpoints: true,
+      disableUnauthedGenerateRootEndpoints: true,
+    });
+    const off = finalizeConfig(
+      parseConfig(
+        listener(
+          "  disable_unauthed_rekey_endpoints = false\n  disable_unauthed_generate_root_endpoints = false\n",
+        ),
+        "b.hcl",
+      ),
+      noEnv,
+    );
+    expect(off.listeners[0]).toMatchObject({
+      disableUnauthedRekeyEndpoints: false,
+      disableUnauthedGenerateRootEndpoints: false,
+    });
+    expect(off.warnings.join("\n")).not.toMatch(/disable_unauthed/);
+    expect(() =>
+      finalizeConfig(
+        parseConfig(listener('  disable_unauthed_generate_root_endpoints = "nope"\n'), "c.hcl"),
+        noEnv,
+      ),
+    ).toThrow(/c\.hcl:5:\d+: .*disable_unauthed_generate_root_endpoints/);
   });
 
   it("consul storage + awskms seal with a TLS listener and telemetry (Vault's documented keys)", () => {
@@ -167,6 +203,8 @@ describe("Vault configs load unchanged", () => {
         tlsKeyFile: "/etc/vault/tls/vault.key",
         tlsMinVersion: "tls12",
         maxRequestSize: 1048576,
+        disableUnauthedRekeyEndpoints: true,
+        disableUnauthedGenerateRootEndpoints: true,
       },
     ]);
     expect(config).toMatchObject({ clusterName: "prod-east", logLevel: "warn", ui: false });

@@ -136,6 +136,8 @@ const LISTENER_KEYS = new Set([
   "tls_key_file",
   "tls_min_version",
   "max_request_size",
+  "disable_unauthed_rekey_endpoints",
+  "disable_unauthed_generate_root_endpoints",
 ]);
 
 /** Vault listener settings without an effect here (accepted with a warning). */
@@ -324,6 +326,9 @@ function parseListener(r: FileReader, entry: HclBlockEntry): ListenerConfig | un
     address: DEFAULT_LISTENER_ADDRESS,
     tlsDisable: false,
     maxRequestSize: DEFAULT_MAX_REQUEST_SIZE,
+    // OpenBao 2.6's safer default: the unauthenticated share-holder endpoints are off.
+    disableUnauthedRekeyEndpoints: true,
+    disableUnauthedGenerateRootEndpoints: true,
   };
   const seen = new Map<string, HclPosition>();
   let ok = true;
@@ -379,6 +384,14 @@ function parseListener(r: FileReader, entry: HclBlockEntry): ListenerConfig | un
         const b = r.boolean(key, v);
         if (b === undefined) ok = false;
         else listener.tlsDisable = b;
+        break;
+      }
+      case "disable_unauthed_rekey_endpoints":
+      case "disable_unauthed_generate_root_endpoints": {
+        const b = r.boolean(key, v);
+        if (b === undefined) ok = false;
+        else if (key === "disable_unauthed_rekey_endpoints") listener.disableUnauthedRekeyEndpoints = b;
+        else listener.disableUnauthedGenerateRootEndpoints = b;
         break;
       }
       case "tls_cert_file":

@@ -25,6 +25,10 @@ export interface AppContext {
   address(): string | undefined;
   /** sys/rekey* need a token with sudo besides the shares (`disable_unauthed_rekey_endpoints`). */
   rekeyNeedsToken: boolean;
+  /** The listener's `disable_unauthed_rekey_endpoints` (OpenBao 2.6): sys/rekey* are off. */
+  unauthedRekeyOff: boolean;
+  /** The listener's `disable_unauthed_generate_root_endpoints`: sys/generate-root/* are off. */
+  unauthedGenerateRootOff: boolean;
 }
 
 export interface Auth {

@@ -53,7 +53,15 @@ async function cluster(opts: { advertiseA?: boolean } = {}) {
   const listen = async (store: SealedStore, port: number): Promise<RunningServer> => {
     const s = await startHttpServer({
       store,
-      listener: { address: `127.0.0.1:${port}`, tlsDisable: true, maxRequestSize: 1 << 20 },
+      // These tests forward Vault's unauthenticated sys/generate-root/* and sys/rekey*: turned
+      // on here, as OpenBao 2.6's listener settings allow (they are off by default).
+      listener: {
+        address: `127.0.0.1:${port}`,
+        tlsDisable: true,
+        maxRequestSize: 1 << 20,
+        disableUnauthedRekeyEndpoints: false,
+        disableUnauthedGenerateRootEndpoints: false,
+      },
       clusterName: "",
       logger,
     });

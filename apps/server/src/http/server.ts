@@ -49,6 +49,14 @@ export interface BuildAppOptions {
   /** sys/rekey* also need a token with sudo (OpenBao's `disable_unauthed_rekey_endpoints`). */
   disableUnauthedRekeyEndpoints?: boolean;
   /**
+   * The listener's OpenBao 2.6 `disable_unauthed_rekey_endpoints` /
+   * `disable_unauthed_generate_root_endpoints`: sys/rekey*, sys/generate-root/* answer as OpenBao
+   * does when they are off. startHttpServer passes the listener's value (default true there);
+   * an app built directly keeps them on unless told.
+   */
+  listenerDisablesUnauthedRekey?: boolean;
+  listenerDisablesUnauthedGenerateRoot?: boolean;
+  /**
    * Serve on the server this returns (Fastify's `serverFactory`, given the app's request
    * handler) instead of creating one; `https` is then ignored.
    */
@@ -183,6 +191,8 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     apiAddr: opts.apiAddr,
     address: opts.address ?? (() => undefined),
     rekeyNeedsToken: opts.disableUnauthedRekeyEndpoints === true,
+    unauthedRekeyOff: opts.listenerDisablesUnauthedRekey === true,
+    unauthedGenerateRootOff: opts.listenerDisablesUnauthedGenerateRoot === true,
   };
 
   // Request bodies as received, for forwarding from a standby (see forward.ts).
@@ -513,6 +523,8 @@ export async function startHttpServer(
     },
     address: () => address,
     disableUnauthedRekeyEndpoints: opts.disableUnauthedRekeyEndpoints === true,
+    listenerDisablesUnauthedRekey: opts.listener.disableUnauthedRekeyEndpoints !== false,
+    listenerDisablesUnauthedGenerateRoot: opts.listener.disableUnauthedGenerateRootEndpoints !== false,
   });
   try {
     await app.ready();

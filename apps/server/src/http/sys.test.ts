@@ -210,6 +210,68 @@ describe("keyring: key-status, rotate, rotate/config", () => {
 });
 
 describe("sys/rekey", () => {
+  it("with the listener's disable_unauthed_* on (OpenBao 2.6's default), the unauthenticated paths answer as OpenBao's", async () => {
+    t = await testApp({ listenerDisablesUnauthedRekey: true, listenerDisablesUnauthedGenerateRoot: true });
+    // Sealed: OpenBao answers its sealed 503 first.
+    const sealed = await t.call("GET", "/v1/sys/rekey/init");
+    expect(sealed.statusCode).toBe(503);
+    expect(sealed.json().errors[0]).toMatch(/sealed/i);
+    const { keys, root } = await initAndUnseal(t, 3, 2);
+    const init = { secret_shares: 3, secret_threshold: 2 };
+    // Measured against bao 2.6: 405 for sys/rekey/* and sys/generate-root/*, 404 for
+    // sys/rekey-recovery-key/*, with or without a token.
+    const cases: [string, string, unknown, number, string][] = [
+      ["GET", "/v1/sys/rekey/init", undefined, 405, "unsupported operation"],
+      ["PUT", "/v1/sys/rekey/init", init, 405, "unsupported operation"],
+      ["DELETE", "/v1/sys/rekey/init", undefined, 405, "unsupported operation"],
+      ["PUT", "/v1/sys/rekey/update", { key: keys[0], nonce: "n" }, 405, "unsupported operation"],
+      ["PUT", "/v1/sys/rekey-recovery-key/init", init, 404, "unsupported path"],
+      ["GET", "/v1/sys/rekey-recovery-key/init", undefined, 404, "unsupported path"],
+      ["GET", "/v1/sys/generate-root/attempt", undefined, 405, "unsupported operation"],
+      ["PUT", "/v1/sys/generate-root/attempt", {}, 405, "unsupported operation"],
+      ["PUT", "/v1/sys/generate-root/update", { key: keys[0], nonce: "n" }, 405, "unsupported operation"],
+    ];
+    for (const [method, url, body, status, error] of cases) {
+      for (const token of [undefined, root]) {
+        const r = await t.call(method, url, {
+          ...(body === undefined ? {} : { body }),
+          ...(token === undefined ? {} : { token }),
+        });
+        expect([method, url, token !== undefined, r.statusCode, r.json()]).toEqual([
+          method,
+          url,
+          token !== undefined,
+          status,
+          { errors: [error] },
+        ]);
+      }
+    }
+    expect(t.store.rekeyStatus()).toBeUndefined();
+    // The authenticated replacements work.
+    const started = (await t.call("PUT", "/v1/sys/rotate/root/init", { body: init, token: root })).json();
+    expect(started.data).toMatchObject({ started: true, required: 2 });
+    const gen = (
+      await t.call("PUT", "/v1/sys/generate-root-token/attempt", { body: {}, token: root })
+    ).json();
+    expect(gen.data).toMatchObject({ started: true, required: 2 });
+  });
+
+  it("with the listener's disable_unauthed_* = false the unauthenticated paths work (Vault's flow)", async () => {
+    t = await testApp({ listenerDisablesUnauthedRekey: false, listenerDisablesUnauthedGenerateRoot: false });
+    const { keys } = await initAndUnseal(t, 3, 2);
+    const started = (
+      await t.call("PUT", "/v1/sys/rekey/init", { body: { secret_shares: 3, secret_threshold: 2 } })
+    ).json();
+    expect(started).toMatchObject({ started: true, required: 2 });
+    expect(
+      (await t.call("PUT", "/v1/sys/rekey/update", { body: { key: keys[0], nonce: started.nonce } })).json()
+        .progress,
+    ).toBe(1);
+    const gen = await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} });
+    expect(gen.statusCode).toBe(200);
+    expect(gen.json()).toMatchObject({ started: true, required: 2 });
+  });
+
   it("with disable_unauthed_rekey_endpoints the shares alone are not enough: a sudo token is needed", async () => {
     t = await testApp({ disableUnauthedRekeyEndpoints: true });
     const { keys, root } = await initAndUnseal(t, 3, 2);

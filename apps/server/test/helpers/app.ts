@@ -39,6 +39,9 @@ export async function testApp(
     maxRequestSize?: number;
     storage?: MemoryBackend;
     disableUnauthedRekeyEndpoints?: boolean;
+    /** The listener's OpenBao 2.6 settings (buildApp alone keeps the endpoints on). */
+    listenerDisablesUnauthedRekey?: boolean;
+    listenerDisablesUnauthedGenerateRoot?: boolean;
   } = {},
 ): Promise<TestApp> {
   const storage = opts.storage ?? new MemoryBackend();
@@ -61,6 +64,12 @@ export async function testApp(
     ...(opts.disableUnauthedRekeyEndpoints === undefined
       ? {}
       : { disableUnauthedRekeyEndpoints: opts.disableUnauthedRekeyEndpoints }),
+    ...(opts.listenerDisablesUnauthedRekey === undefined
+      ? {}
+      : { listenerDisablesUnauthedRekey: opts.listenerDisablesUnauthedRekey }),
+    ...(opts.listenerDisablesUnauthedGenerateRoot === undefined
+      ? {}
+      : { listenerDisablesUnauthedGenerateRoot: opts.listenerDisablesUnauthedGenerateRoot }),
   });
   await app.ready();
   return {

@@ -15,7 +15,7 @@ import {
   type SealedStore,
 } from "@bulwark/core";
 import type { FastifyInstance } from "fastify";
-import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
+import { type AppContext, route as addRoute, envelope, type RouteSpec, requireUnsealed } from "../context.js";
 import { HttpError } from "../errors.js";
 import { createRootToken } from "../services.js";
 import { parseFields } from "../validate.js";
@@ -53,6 +53,25 @@ function requireActive(store: SealedStore): void {
     );
 }
 
+/**
+ * OpenBao 2.6 (listener `disable_unauthed_rekey_endpoints` / `…_generate_root_endpoints`, default
+ * true) drops the unauthenticated share-holder endpoints from its HTTP layer: the request falls
+ * through to the sys backend, which answers — measured against bao 2.6 — 503 `Vault is sealed`
+ * while sealed, else 405 `unsupported operation` for sys/rekey/* and sys/generate-root/*, 404
+ * `unsupported path` for sys/rekey-recovery-key/*, token or not. Same here.
+ */
+function turnedOff(store: SealedStore, spec: RouteSpec, status: 404 | 405): RouteSpec {
+  return {
+    methods: spec.methods,
+    url: spec.url,
+    auth: "none",
+    handler: async () => {
+      requireUnsealed(store);
+      throw new HttpError(status, status === 404 ? "unsupported path" : "unsupported operation");
+    },
+  };
+}
+
 function registerRekey(
   app: FastifyInstance,
   ctx: AppContext,
@@ -61,6 +80,9 @@ function registerRekey(
   authed = false,
 ): void {
   const { store } = ctx;
+  const off = !authed && ctx.unauthedRekeyOff;
+  const route = (a: FastifyInstance, c: AppContext, spec: RouteSpec) =>
+    addRoute(a, c, off ? turnedOff(store, spec, target === "recovery" ? 404 : 405) : spec);
   // Vault: the shares are the authority. With disable_unauthed_rekey_endpoints (OpenBao), a
   // token with sudo on the path is needed as well. OpenBao 2.x's sys/rotate/root/* and
   // sys/rotate/recovery/* always need one, and answer in the response envelope (`data`).
@@ -180,6 +202,9 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   ] as const) {
     const access = authed ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
     const wrap = (data: unknown) => ({ body: authed ? envelope(data) : data });
+    const off = !authed && ctx.unauthedGenerateRootOff;
+    const route = (a: FastifyInstance, c: AppContext, spec: RouteSpec) =>
+      addRoute(a, c, off ? turnedOff(store, spec, 405) : spec);
     route(app, ctx, {
       methods: ["GET"],
       url: `${base}/attempt`,
