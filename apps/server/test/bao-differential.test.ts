@@ -56,6 +56,12 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
     "Bulwark's own HCL parser: same 400 and `failed to parse policy:` prefix, its own position and wording after it",
   "operator rotate": "Bulwark counts 1 encryption on the new term right after rotating (OpenBao 0)",
   "operator key-status": "Bulwark counts 1 encryption on the new term right after rotating (OpenBao 0)",
+  // The OTP is as long as a root token: Bulwark issues Vault ≥ 1.10 `hvs.` tokens (28 characters),
+  // OpenBao 2.6 `s.` tokens (26).
+  "operator generate-root -status": "otp_length 28 (Bulwark's hvs. tokens) where OpenBao says 26",
+  "operator generate-root -init":
+    "otp_length 28 and a 28-character OTP (Bulwark's hvs. tokens) where OpenBao's are 26",
+  "operator generate-root -status (started)": "otp_length 28 (Bulwark's hvs. tokens) where OpenBao says 26",
 };
 
 interface Run {
@@ -301,6 +307,21 @@ const steps: Step[] = [
   S("secrets list after disable", ["secrets", "list", "-format=json"], "json", {
     pick: (j) => Object.keys(j as object).filter((p) => ["secret/", "kv1/", "sys/"].includes(p)),
   }),
+  // OpenBao 2.6's default on both: the unauthenticated rekey endpoints are off (405), and bao's
+  // generate-root goes through the authenticated sys/generate-root-token/*.
+  S(
+    "operator rekey -init (unauthenticated endpoints off)",
+    ["operator", "rekey", "-init", "-key-shares=3", "-key-threshold=2"],
+    "text",
+  ),
+  S("operator generate-root -status", ["operator", "generate-root", "-status", "-format=json"], "json"),
+  S("operator generate-root -init", ["operator", "generate-root", "-init", "-format=json"], "json"),
+  S(
+    "operator generate-root -status (started)",
+    ["operator", "generate-root", "-status", "-format=json"],
+    "json",
+  ),
+  S("operator generate-root -cancel", ["operator", "generate-root", "-cancel"], "text"),
   S("operator seal", ["operator", "seal"], "text"),
   S("status (sealed again)", ["status", "-format=json"], "json", { token: false }),
   S("kv get while sealed", ["kv", "get", "secret/app"], "text"),
