@@ -15,9 +15,9 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runGroup } from "../../../packages/core/test/support/processes.js";
 import {
-  cliMissing,
   SERVER_DIR,
   type ServerProcess,
+  serviceGate,
   startServerProcess,
   tempDir,
 } from "./helpers/server-process.js";
@@ -27,11 +27,7 @@ import {
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const BAO = resolve(SERVER_DIR, "../../tooling/services/.bin/bao");
-const missing =
-  cliMissing() ??
-  (existsSync(BAO) ? undefined : `the bao CLI is not installed at ${BAO}: run tooling/services/install.sh`);
-if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
-if (missing !== undefined) console.warn(`skipping bao CLI e2e: ${missing}`);
+const missing = serviceGate("bao CLI e2e", BAO, "the bao CLI");
 
 const dir = tempDir("bao-cli");
 const dataDir = join(dir, "data");

@@ -13,15 +13,15 @@
  * The binary (server and CLI in one) is installed by tooling/services/install.sh at
  * tooling/services/.bin/bao; without it the suite is skipped locally and fails under CI=true.
  */
-import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ProcessGroup, runGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
 import {
-  cliMissing,
   freePort,
   SERVER_DIR,
   type ServerProcess,
+  serviceGate,
   startServerProcess,
   tempDir,
 } from "./helpers/server-process.js";
@@ -30,13 +30,7 @@ import {
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const BAO = resolve(SERVER_DIR, "../../tooling/services/.bin/bao");
-const missing =
-  cliMissing() ??
-  (existsSync(BAO)
-    ? undefined
-    : `the bao binary is not installed at ${BAO}: run tooling/services/install.sh`);
-if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
-if (missing !== undefined) console.warn(`skipping bao differential suite: ${missing}`);
+const missing = serviceGate("bao differential suite", BAO, "the bao binary");
 
 /**
  * Step name → why Bulwark's answer differs from OpenBao's. Keep in step with apps/server/README.md

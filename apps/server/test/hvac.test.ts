@@ -1,24 +1,11 @@
-/**
- * End to end with hvac 2.4.0 (Python's Vault client, unchanged) against `bulwark server` as a
- * child process (file storage, Shamir): seal status, health, mounts (enable, tune, disable), auth
- * methods, key rotation, seal and unseal, KV v2 (versions, cas
- * errors with their bodies, deleted and destroyed versions), KV v1, ACL policies, tokens, a 403,
- * and numbers written through hvac read back as OpenBao 2.6.2 returns them. The checks are in
- * hvac/suite.py (one JSON line each); this file sets the server up and asserts every check ran
- * and passed, so a check that silently did not run fails too.
- *
- * The venv is made by tooling/services/install.sh at tooling/services/.venv; without it the suite
- * is skipped locally and fails under CI=true, like the other service suites.
- */
-import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runGroup } from "../../../packages/core/test/support/processes.js";
 import { request } from "./helpers/http.js";
 import {
-  cliMissing,
   SERVER_DIR,
   type ServerProcess,
+  serviceGate,
   startServerProcess,
   tempDir,
 } from "./helpers/server-process.js";
@@ -28,13 +15,7 @@ vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const PYTHON = resolve(SERVER_DIR, "../../tooling/services/.venv/bin/python");
 const SUITE = resolve(SERVER_DIR, "test/hvac/suite.py");
-const missing =
-  cliMissing() ??
-  (existsSync(PYTHON)
-    ? undefined
-    : `the hvac venv is not installed at ${PYTHON}: run tooling/services/install.sh`);
-if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
-if (missing !== undefined) console.warn(`skipping hvac e2e: ${missing}`);
+const missing = serviceGate("hvac e2e", PYTHON, "the hvac venv");
 
 /** Every check suite.py runs; each must report ok. */
 const CHECKS = [

@@ -206,3 +206,17 @@ export async function startServerGroup(
   }
   return { group, address, output: () => out };
 }
+
+/**
+ * Why a suite that needs the built CLI and a tool from the services installer cannot run, or
+ * undefined. Under CI=true a missing one throws (CI must run every suite); elsewhere the suite
+ * skips with the reason, printed once.
+ */
+export function serviceGate(suite: string, tool: string, what: string): string | undefined {
+  const missing =
+    cliMissing() ??
+    (existsSync(tool) ? undefined : `${what} is not installed at ${tool}: run tooling/services/install.sh`);
+  if (missing !== undefined && process.env.CI === "true") throw new Error(missing);
+  if (missing !== undefined) console.warn(`skipping ${suite}: ${missing}`);
+  return missing;
+}
