@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { startStubborn } from "./fixtures/orphans/start-stubborn.js";
+import { startSigtermIgnoring } from "./fixtures/orphans/start-sigterm-ignoring.js";
 import { REGISTRY_ENV, runGroup } from "./support/processes.js";
 
 // Starts processes (and a whole vitest run): generous limits for a loaded 2-core machine.
@@ -50,7 +50,7 @@ describe("test processes: own process group, SIGTERM then SIGKILL after a grace"
   it("stop() kills a process that ignores SIGTERM and its child (which ignores it too) within the grace", async () => {
     const pidsFile = join(tmp, "stop.pids");
     process.env.PIDS_FILE = pidsFile;
-    const group = await startStubborn();
+    const group = await startSigtermIgnoring();
     const pids = pidsIn(pidsFile);
     expect(pids).toHaveLength(2);
     expect(pids.every(alive)).toBe(true);
@@ -67,7 +67,7 @@ describe("test processes: own process group, SIGTERM then SIGKILL after a grace"
   it("stop() waits and escalates for real while the test has fake timers installed", async () => {
     const pidsFile = join(tmp, "fake-timers.pids");
     process.env.PIDS_FILE = pidsFile;
-    const group = await startStubborn();
+    const group = await startSigtermIgnoring();
     vi.useFakeTimers();
     try {
       const exit = await group.stop(300);
@@ -80,7 +80,7 @@ describe("test processes: own process group, SIGTERM then SIGKILL after a grace"
 
   it("runGroup() stops a run at its timeout, the whole tree, and says so", async () => {
     const pidsFile = join(tmp, "run.pids");
-    const r = await runGroup(process.execPath, [join(FIXTURES, "stubborn.mjs")], {
+    const r = await runGroup(process.execPath, [join(FIXTURES, "sigterm-ignoring.mjs")], {
       env: { ...process.env, PIDS_FILE: pidsFile },
       // Long enough for the tree to start on a loaded machine.
       timeoutMs: 4_000,
@@ -118,7 +118,7 @@ describe("test processes: own process group, SIGTERM then SIGKILL after a grace"
     // The first tree, stopped by the afterEach; the late one, stopped with the file (or refused).
     expect(out).toMatch(/stopped 1 process group\(s\) left running by test "hangs past its timeout/);
     // The tree of the worker that died: only the global teardown could reach it.
-    expect(out).toMatch(/killed 1 process group\(s\) left by test workers: stubborn fixture/);
+    expect(out).toMatch(/killed 1 process group\(s\) left by test workers: SIGTERM-ignoring fixture/);
     const pids = pidsIn(pidsFile);
     // Two trees in timeout.fixture.ts (unless the late one was refused before it started), one in
     // worker-killed.fixture.ts; two processes each.
