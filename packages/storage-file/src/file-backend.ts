@@ -300,55 +300,32 @@ export class FileBackend implements Backend {
 
   #probeError(err: unknown, what: string, target: string): StorageProbeError {
     const detail = `file backend: cannot ${what} ${target}: ${err instanceof Error ? err.message : String(err)}`;
-    let user: string;
-    try {
-      user = userInfo().username;
-    } catch {
-      user = `uid ${process.getuid?.() ?? "?"}`;
-    }
+    // The code is the backend's usual classification (toStorageError); only the fix is the
+    // probe's own, naming the `path` setting.
+    const { code } = toStorageError(err, what, target);
+    return new StorageProbeError(code, "path", detail, this.#probeFix(err), { cause: err });
+  }
+
+  #probeFix(err: unknown): string {
     if (hasErrno(err, "EACCES", "EPERM")) {
-      return new StorageProbeError(
-        "permission_denied",
-        "path",
-        detail,
-        `make ${this.path} (and its parent directories) writable by the user this process runs as (${user}), e.g. \`chown -R ${user} ${this.path}\`, or set path to a directory it can write`,
-        { cause: err },
-      );
+      let user: string;
+      try {
+        user = userInfo().username;
+      } catch {
+        user = `uid ${process.getuid?.() ?? "?"}`;
+      }
+      return `make ${this.path} (and its parent directories) writable by the user this process runs as (${user}), e.g. \`chown -R ${user} ${this.path}\`, or set path to a directory it can write`;
     }
     if (hasErrno(err, "EROFS")) {
-      return new StorageProbeError(
-        "permission_denied",
-        "path",
-        detail,
-        "the file system is mounted read-only: set path to a directory on a writable file system",
-        { cause: err },
-      );
+      return "the file system is mounted read-only: set path to a directory on a writable file system";
     }
     if (hasErrno(err, "ENOTDIR", "EEXIST")) {
-      return new StorageProbeError(
-        "io",
-        "path",
-        detail,
-        "set path to a directory (or to a name that does not exist yet): a file is in the way",
-        { cause: err },
-      );
+      return "set path to a directory (or to a name that does not exist yet): a file is in the way";
     }
     if (hasErrno(err, "ENOSPC", "EDQUOT")) {
-      return new StorageProbeError(
-        "io",
-        "path",
-        detail,
-        "free disk space (or raise the quota) on the file system that holds the data directory",
-        { cause: err },
-      );
+      return "free disk space (or raise the quota) on the file system that holds the data directory";
     }
-    return new StorageProbeError(
-      "io",
-      "path",
-      detail,
-      "check the data directory and the file system that holds it, or set path to another directory",
-      { cause: err },
-    );
+    return "check the data directory and the file system that holds it, or set path to another directory";
   }
 
   /** Runs `op` after every earlier write/delete of `key` has settled; keys do not wait on each other. */
