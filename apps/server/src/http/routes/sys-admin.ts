@@ -30,16 +30,21 @@ function mountBody(m: MountEntry): Record<string, unknown> {
   };
 }
 
-const SYS_MOUNT = {
-  accessor: "system_bulwark",
-  config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
-  description: "system endpoints used for control, policy and debugging",
+/** The fields every built-in table entry (sys/, auth/token/) has with the same values. */
+const BUILTIN_ENTRY = {
   external_entropy_access: false,
   local: false,
   options: null,
   plugin_version: "",
   running_plugin_version: "",
   running_sha256: "",
+} as const;
+
+const SYS_MOUNT = {
+  ...BUILTIN_ENTRY,
+  accessor: "system_bulwark",
+  config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
+  description: "system endpoints used for control, policy and debugging",
   seal_wrap: true,
   type: "system",
   uuid: "00000000-0000-0000-0000-000000000000",
@@ -281,6 +286,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       .update(`auth/token/:${c?.cluster_id ?? ""}`)
       .digest("hex");
     return {
+      ...BUILTIN_ENTRY,
       accessor: `auth_token_${h.slice(0, 8)}`,
       config: {
         default_lease_ttl: 0,
@@ -289,12 +295,6 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
         token_type: "default-service",
       },
       description: "token based credentials",
-      external_entropy_access: false,
-      local: false,
-      options: null,
-      plugin_version: "",
-      running_plugin_version: "",
-      running_sha256: "",
       seal_wrap: false,
       type: "token",
       uuid: `${h.slice(8, 16)}-${h.slice(16, 20)}-${h.slice(20, 24)}-${h.slice(24, 28)}-${h.slice(28, 40)}`,
