@@ -35,6 +35,13 @@ cat > "$dir/package.json" <<JSON
   "version": "0.1.0",
   "description": "$desc",
   "license": "Apache-2.0",
+  "repository": {
+    "type": "git",
+    "url": "git+https://github.com/bulwark-dev/bulwark.git",
+    "directory": "packages/$name"
+  },
+  "homepage": "https://github.com/bulwark-dev/bulwark/tree/main/packages/$name#readme",
+  "bugs": { "url": "https://github.com/bulwark-dev/bulwark/issues" },
   "type": "module",
   "main": "./dist/index.cjs",
   "module": "./dist/index.js",
@@ -48,6 +55,7 @@ cat > "$dir/package.json" <<JSON
   "engines": { "node": ">=22.12" },
   "scripts": {
     "build": "tsup",
+    "prepack": "node ../../tooling/pack-test/prepack.mjs",
     "typecheck": "tsc -p tsconfig.json"
   },
   "dependencies": {},
@@ -63,18 +71,9 @@ cat > "$dir/tsconfig.json" <<JSON
 }
 JSON
 cat > "$dir/tsup.config.ts" <<TS
-import { defineConfig } from "tsup";
+import { libraryConfig } from "../../tooling/tsconfig/tsup.base.js";
 
-export default defineConfig({
-  entry: [$entries],
-  format: ["esm", "cjs"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: "node22",
-  platform: "node",
-  splitting: false,
-});
+export default libraryConfig([$entries]);
 TS
 cat > "$dir/vitest.config.ts" <<TS
 import { defineProject } from "vitest/config";
@@ -83,8 +82,12 @@ export default defineProject({
   test: {
     name: "$name",
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    // Tests that start processes stop them after each test, timeouts included
+    // (packages/core/test/support/processes.ts).
+    setupFiles: ["../core/test/support/vitest-setup.ts"],
   },
 });
 TS
+cp LICENSE "$dir/LICENSE"
 [ -f "$dir/src/index.ts" ] || echo "export {};" > "$dir/src/index.ts"
 for e in "$@"; do [ -f "$dir/src/$e.ts" ] || echo "export {};" > "$dir/src/$e.ts"; done

@@ -1,21 +1,4 @@
 export {
-  ApiClient,
-  ApiError,
-  type ApiResponse,
-  type ClientOptions,
-  ConnectionError,
-  DEFAULT_ADDRESS,
-  type Format,
-  type Io,
-  MIGRATION_LOCK,
-  type MigrateOptions,
-  main,
-  normaliseArgs,
-  runMigrate,
-  UsageError,
-} from "./cli/index.js";
-export { ConfigError, type ConfigProblem } from "./config/errors.js";
-export {
   attribute,
   attributes,
   blocks,
@@ -41,7 +24,24 @@ export {
   parseHclOrJson,
   quoteHcl,
   toPlain,
-} from "./config/hcl.js";
+} from "@bulwark/hcl";
+export {
+  ApiClient,
+  ApiError,
+  type ApiResponse,
+  type ClientOptions,
+  ConnectionError,
+  DEFAULT_ADDRESS,
+  type Format,
+  type Io,
+  MIGRATION_LOCK,
+  type MigrateOptions,
+  main,
+  normaliseArgs,
+  runMigrate,
+  UsageError,
+} from "./cli/index.js";
+export { ConfigError, type ConfigProblem } from "./config/errors.js";
 export {
   type BlockSource,
   blockSource,

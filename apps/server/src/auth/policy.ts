@@ -8,7 +8,7 @@
  * constraints (`allowed_parameters`, …) and wrapping TTLs are refused with a clear message rather
  * than silently ignored: a policy that says less than its author meant must not load.
  */
-import { attributes, blocks, HclParseError, parseHclOrJson, toPlain } from "../config/hcl.js";
+import { attributes, blocks, HclParseError, parseHclOrJson, toPlain } from "@bulwark/hcl";
 
 export const CAPABILITIES = ["create", "read", "update", "patch", "delete", "list", "sudo", "deny"] as const;
 export type Capability = (typeof CAPABILITIES)[number];

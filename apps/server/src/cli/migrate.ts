@@ -8,9 +8,9 @@
  */
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { blocks, HclParseError, parseHclOrJson } from "@bulwark/hcl";
 import type { Backend } from "@bulwark/storage";
 import { ConfigError } from "../config/errors.js";
-import { blocks, HclParseError, parseHclOrJson } from "../config/hcl.js";
 import { IGNORED_VAULT_SETTINGS, providerBlock } from "../config/load.js";
 import { ProviderRegistry } from "../registry/registry.js";
 import { type Format, type Io, json, table } from "./output.js";

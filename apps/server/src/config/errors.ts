@@ -1,4 +1,4 @@
-import type { HclPosition } from "./hcl.js";
+import type { HclPosition } from "@bulwark/hcl";
 
 /** One problem in a config file: where it is and what to do about it. */
 export interface ConfigProblem {

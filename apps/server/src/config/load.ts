@@ -12,9 +12,6 @@
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
-import type { ListenerConfig, ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
-import { checkProviderBlocks, type ProviderRegistry } from "../registry/registry.js";
-import { ConfigError, type ConfigProblem, formatProblem } from "./errors.js";
 import {
   blocks,
   type HclBlockEntry,
@@ -26,7 +23,10 @@ import {
   parseHclJson,
   parseHclOrJson,
   toPlain,
-} from "./hcl.js";
+} from "@bulwark/hcl";
+import type { ListenerConfig, ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
+import { checkProviderBlocks, type ProviderRegistry } from "../registry/registry.js";
+import { ConfigError, type ConfigProblem, formatProblem } from "./errors.js";
 import {
   type BlockSource,
   closest,

@@ -14,8 +14,9 @@
  * - `describeBlock("listener", listener, "address")` → `listener "tcp" (bulwark.hcl:7:3)`: how
  *   messages name a block and where it (or the setting) is written.
  */
+
+import type { HclPosition } from "@bulwark/hcl";
 import type { ListenerConfig, ProviderBlock } from "../contracts.js";
-import type { HclPosition } from "./hcl.js";
 
 /** A place in a config file: 1-based line and column. */
 export interface SourcePosition {

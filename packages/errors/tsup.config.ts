@@ -1,0 +1,3 @@
+import { libraryConfig } from "../../tooling/tsconfig/tsup.base.js";
+
+export default libraryConfig(["src/index.ts"]);
