@@ -1,1 +1,17 @@
-export {};
+export {
+  BadRequestError,
+  GenerateRootError,
+  type GenerateRootErrorCode,
+  KvError,
+  type KvErrorCode,
+  PermissionDeniedError,
+  PolicyError,
+  RouteError,
+  type RouteErrorCode,
+  TokenError,
+  type TokenErrorCode,
+  VAULT_ERROR_CODES,
+  VaultError,
+  type VaultErrorCode,
+  VaultStateError,
+} from "./errors.js";
