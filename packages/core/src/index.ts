@@ -15,6 +15,12 @@ export {
   STORED_KEYS_PATH,
 } from "./seal-config.js";
 export {
+  type RewrapOptions,
+  type RewrapProgress,
+  type RewrapResult,
+  SealWrapBackend,
+} from "./seal-wrap-backend.js";
+export {
   type InitRequest,
   type InitResult,
   LEADER_PREFIX,

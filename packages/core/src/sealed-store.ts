@@ -18,11 +18,8 @@ import {
   decodeBlobInfo,
   encodeBlobInfo,
   parseSealWrapped,
-  type RewrapProgress,
-  type RewrapResult,
   type Seal,
   SealDecryptError,
-  SealWrapBackend,
   ShamirSeal,
 } from "@bulwark/seal";
 import { type Backend, type Entry, type HABackend, isTransactional, type Lock } from "@bulwark/storage";
@@ -48,6 +45,7 @@ import {
   STORED_KEYS_PATH,
   sealConfig,
 } from "./seal-config.js";
+import { type RewrapProgress, type RewrapResult, SealWrapBackend } from "./seal-wrap-backend.js";
 import { parseKeyShare, ShareCollector } from "./shares.js";
 
 export const VERSION = "0.1.0";

@@ -3,7 +3,7 @@
  * throttling answers, answers later than the request timeout, closed connections.
  */
 import { inspect } from "node:util";
-import { SealWrapBackend } from "@bulwark/seal";
+import { SealWrapBackend } from "@bulwark/core";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {

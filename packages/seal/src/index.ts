@@ -20,15 +20,7 @@ export {
   SealUnavailableError,
 } from "./errors.js";
 export { BaseSeal, type Seal, type SealEncryptOptions, type SealHealth } from "./seal.js";
-export {
-  encodeSealWrapped,
-  parseSealWrapped,
-  type RewrapOptions,
-  type RewrapProgress,
-  type RewrapResult,
-  SEAL_WRAP_CANARY,
-  SealWrapBackend,
-} from "./seal-wrap-backend.js";
+export { encodeSealWrapped, parseSealWrapped, SEAL_WRAP_CANARY } from "./seal-wrapped.js";
 export { ShamirSeal } from "./shamir-seal.js";
 export {
   STATIC_SEAL_KEY_ENV,

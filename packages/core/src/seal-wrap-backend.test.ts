@@ -1,4 +1,17 @@
 import {
+  type BlobInfo,
+  decodeBlobInfo,
+  parseSealWrapped,
+  SEAL_WRAP_CANARY,
+  type Seal,
+  SealDecryptError,
+  type SealEncryptOptions,
+  SealError,
+  SealUnavailableError,
+  ShamirSeal,
+  StaticKeySeal,
+} from "@bulwark/seal";
+import {
   type Backend,
   type Entry,
   InvalidKeyError,
@@ -8,12 +21,7 @@ import {
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type BlobInfo, decodeBlobInfo } from "./blob-info.js";
-import { SealDecryptError, SealError, SealUnavailableError } from "./errors.js";
-import type { Seal, SealEncryptOptions } from "./seal.js";
-import { parseSealWrapped, SEAL_WRAP_CANARY, SealWrapBackend } from "./seal-wrap-backend.js";
-import { ShamirSeal } from "./shamir-seal.js";
-import { StaticKeySeal } from "./static-key-seal.js";
+import { SealWrapBackend } from "./seal-wrap-backend.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
