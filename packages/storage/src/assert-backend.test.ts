@@ -45,6 +45,13 @@ describe("assertBackend", () => {
     expect(() => assertBackend({ ...ok, probe: true }, "p")).toThrow(/probe must be a method probe\(\)/);
   });
 
+  it("accepts an optional close() method and rejects a close that is not one", () => {
+    expect(() => assertBackend({ ...ok, close: async () => {} }, "p")).not.toThrow();
+    expect(() => assertBackend({ ...ok, close: "soon" }, "p")).toThrow(
+      /p: close must be a method close\(\), found string/,
+    );
+  });
+
   it("rejects transaction() without valid transactionLimits", () => {
     const tx = { ...ok, transaction: async () => {} };
     expect(() => assertBackend(tx, "tx")).toThrow(/transactionLimits/);

@@ -27,8 +27,12 @@ export function assertBackend(obj: unknown, name: string): asserts obj is Backen
       );
     }
   }
-  if ("probe" in rec && rec.probe !== undefined && typeof rec.probe !== "function") {
-    throw new TypeError(`${name}: probe must be a method probe(), found ${typeof rec.probe}`);
+  for (const optional of ["probe", "close"] as const) {
+    if (optional in rec && rec[optional] !== undefined && typeof rec[optional] !== "function") {
+      throw new TypeError(
+        `${name}: ${optional} must be a method ${optional}(), found ${typeof rec[optional]}`,
+      );
+    }
   }
   if ("transaction" in rec && rec.transaction !== undefined) {
     if (typeof rec.transaction !== "function") {

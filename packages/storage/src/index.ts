@@ -19,6 +19,17 @@ export {
 export { directChildren, validateKey, validatePrefix } from "./keys.js";
 export { DEFAULT_PARALLEL_OPERATIONS, PermitPool, PermitPoolBackend, withPermitPool } from "./permit-pool.js";
 export {
+  fieldIssues,
+  type ProviderClaim,
+  type ProviderConfig,
+  type ProviderEnv,
+  type ProviderIssue,
+  type ProviderLogger,
+  type ProviderSettings,
+  type StorageProvider,
+  type StorageProviderContext,
+} from "./provider.js";
+export {
   type Backend,
   type Entry,
   type HABackend,

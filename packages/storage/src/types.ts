@@ -32,6 +32,12 @@ export interface Backend {
    * Leaves stored entries unchanged: a probe writes only outside the key space, and removes it.
    */
   probe?(): Promise<void>;
+  /**
+   * Optional: releases what the backend holds open (connections, sessions, HA locks). The server
+   * calls it once when it stops, after the store has sealed, and when a start fails after the
+   * backend was built. Not every backend holds anything: those leave it out.
+   */
+  close?(): Promise<void>;
 }
 
 export type TxnOp =
