@@ -1,13 +1,12 @@
-/** Keyring, encrypted with the root key and always framed with term 1. */
-export const KEYRING_PATH = "core/keyring";
-/** Root-key copy under the active term (Vault's path; standbys read it after a rekey). */
-export const ROOT_KEY_PATH = "core/master";
-/** OpenBao's name for the same root-key record; read as a fallback, never written. */
-export const OPENBAO_ROOT_KEY_PATH = "core/root-key";
-/** Copy of the Shamir key-encryption key inside the barrier (Vault ≥ 1.3 "new-style Shamir"). */
-export const SHAMIR_KEK_PATH = "core/shamir-kek";
-/** HA upgrade entries: `core/upgrade/<N>` holds term N+1 encrypted with term N. */
-export const UPGRADE_PREFIX = "core/upgrade/";
+// The storage paths live in layout.ts with the rest of the data set's layout; re-exported here for
+// the modules (and packages) that import them from constants.
+export {
+  KEYRING_PATH,
+  OPENBAO_ROOT_KEY_PATH,
+  ROOT_KEY_PATH,
+  SHAMIR_KEK_PATH,
+  UPGRADE_PREFIX,
+} from "./layout.js";
 
 /** term (4) + version (1) + nonce (12) + GCM tag (16). */
 export const CIPHERTEXT_OVERHEAD = 33;

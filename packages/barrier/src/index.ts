@@ -40,3 +40,18 @@ export {
   type RotationConfig,
   serializeKey,
 } from "./keyring.js";
+export {
+  CLUSTER_PATH,
+  CORE_PREFIX,
+  INIT_LOCK_PATH,
+  JOURNAL_PATH,
+  KEY_RECORD_PATHS,
+  LEADER_PREFIX,
+  LOCK_PATH,
+  MIGRATION_LOCK_PATH,
+  MOUNT_TABLE_PATH,
+  RECOVERY_CONFIG_PATH,
+  RECOVERY_KEY_PATH,
+  SEAL_CONFIG_PATH,
+  STORED_KEYS_PATH,
+} from "./layout.js";

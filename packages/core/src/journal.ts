@@ -1,3 +1,4 @@
+import { JOURNAL_PATH } from "@bulwark/barrier";
 import type { Backend } from "@bulwark/storage";
 
 /**
@@ -10,7 +11,7 @@ import type { Backend } from "@bulwark/storage";
  * The journal holds raw storage bytes that are already encrypted (keyring, stored keys) or
  * public (seal configs), so it adds nothing an attacker with storage access did not have.
  */
-export const JOURNAL_PATH = "core/bulwark-rollback";
+export { JOURNAL_PATH };
 
 interface JournalRecord {
   op: string;

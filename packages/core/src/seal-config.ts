@@ -11,10 +11,13 @@ export interface SealConfig {
   stored_shares: number;
 }
 
-export const SEAL_CONFIG_PATH = "core/seal-config";
-export const RECOVERY_CONFIG_PATH = "core/recovery-config";
-export const STORED_KEYS_PATH = "core/hsm/barrier-unseal-keys";
-export const RECOVERY_KEY_PATH = "core/recovery-key";
+// The paths are declared with the rest of the storage layout (@bulwark/barrier's layout.ts).
+export {
+  RECOVERY_CONFIG_PATH,
+  RECOVERY_KEY_PATH,
+  SEAL_CONFIG_PATH,
+  STORED_KEYS_PATH,
+} from "@bulwark/barrier";
 
 export function sealConfig(type: string, shares: number, threshold: number): SealConfig {
   return {

@@ -4,8 +4,13 @@ import {
   BarrierCiphertextError,
   BarrierInvalidKeyError,
   type BarrierOptions,
+  INIT_LOCK_PATH,
+  KEY_RECORD_PATHS,
   type KeyStatus,
+  LEADER_PREFIX,
+  LOCK_PATH,
   type RotationConfig,
+  SHAMIR_KEK_PATH,
 } from "@bulwark/barrier";
 import {
   constantTimeEqual,
@@ -49,27 +54,11 @@ import { type RewrapProgress, type RewrapResult, SealWrapBackend } from "./seal-
 import { parseKeyShare, ShareCollector } from "./shares.js";
 
 export const VERSION = "0.1.0";
-const KEYRING_PATH = "core/keyring";
-const ROOT_KEY_PATH = "core/master";
-const SHAMIR_KEK_PATH = "core/shamir-kek";
-const LOCK_PATH = "core/lock";
-/** Held by the node initialising the store (Vault's `core/initialize-lock`). */
-const INIT_LOCK_PATH = "core/initialize-lock";
+export { LEADER_PREFIX };
+
 const INIT_LOCK_WAIT_MS = 10_000;
-/** Vault's active-node advertisements: `core/leader/<node id>` → `{"redirect_addr": …}`. */
-export const LEADER_PREFIX = "core/leader/";
 /** How long a standby reuses what it learnt about the active node (lock holder and address). */
 const LEADER_CACHE_MS = 1000;
-/** Every record a key-changing lifecycle step may touch (saved in the rollback journal). */
-const KEY_RECORDS = [
-  KEYRING_PATH,
-  ROOT_KEY_PATH,
-  SHAMIR_KEK_PATH,
-  STORED_KEYS_PATH,
-  RECOVERY_KEY_PATH,
-  RECOVERY_CONFIG_PATH,
-  SEAL_CONFIG_PATH,
-] as const;
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -1546,7 +1535,7 @@ export class SealedStore {
   async #step(op: string, fn: () => Promise<void>): Promise<void> {
     // A journal left by an earlier step whose rollback failed is rolled back first.
     await this.#recoverJournal();
-    await this.#journal.begin(op, KEY_RECORDS);
+    await this.#journal.begin(op, KEY_RECORD_PATHS);
     try {
       await fn();
       // Until the journal is gone the step has not happened: a failed commit rolls back too,
