@@ -1,0 +1,90 @@
+import { readFileSync } from "node:fs";
+import { SettingsError } from "./settings-error.js";
+
+/** An environment to read variables from (`process.env`, or a test's own object). */
+export type EnvLike = Readonly<Record<string, string | undefined>>;
+
+export const ENV_REFERENCE = "env://";
+export const FILE_REFERENCE = "file://";
+
+/** Whether `value` is an `env://NAME` or `file://PATH` secret reference. */
+export function isSecretReference(value: unknown): value is string {
+  return typeof value === "string" && (value.startsWith(ENV_REFERENCE) || value.startsWith(FILE_REFERENCE));
+}
+
+/** How a file is read; tests may pass their own. */
+export type ReadSecretFile = (path: string) => string;
+
+const readUtf8: ReadSecretFile = (path) => readFileSync(path, "utf8");
+
+/**
+ * The value of a secret setting (PIN, password, token, access key), with Vault's references
+ * resolved (go-kms-wrapping's `ParsePaths`):
+ *
+ * - `env://NAME` → the variable `NAME` of `env`, exactly (an unset or empty variable is an error);
+ * - `file://PATH` → the content of the file at PATH (`file:///run/secrets/pin`: an absolute path
+ *   after the scheme; a relative one is read from the working directory), one trailing newline
+ *   removed (`echo` and editors add it); a missing, unreadable or empty file is an error;
+ * - anything else → `value` unchanged.
+ *
+ * Errors are {@link SettingsError}s naming `field`, the variable or the file, and the fix; they
+ * never contain the secret.
+ */
+export function resolveSecret(
+  field: string,
+  value: string,
+  env: EnvLike,
+  readFile: ReadSecretFile = readUtf8,
+): string {
+  if (value.startsWith(ENV_REFERENCE)) {
+    const name = value.slice(ENV_REFERENCE.length);
+    if (name === "") {
+      throw new SettingsError(
+        "unresolved_reference",
+        field,
+        "env:// names no variable; write env://NAME (e.g. env://BULWARK_HSM_PIN) or the value itself",
+      );
+    }
+    const v = env[name];
+    if (v === undefined || v === "") {
+      throw new SettingsError(
+        "unresolved_reference",
+        field,
+        `environment variable ${name} (from env://${name}) is not set; export ${name} or write the value itself`,
+      );
+    }
+    return v;
+  }
+  if (value.startsWith(FILE_REFERENCE)) {
+    const path = value.slice(FILE_REFERENCE.length);
+    if (path === "") {
+      throw new SettingsError(
+        "unresolved_reference",
+        field,
+        "file:// names no file; write file:///absolute/path or the value itself",
+      );
+    }
+    let content: string;
+    try {
+      content = readFile(path);
+    } catch (cause) {
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw new SettingsError(
+        "unresolved_reference",
+        field,
+        `cannot read ${path} (${why}); fix the file:// path (file:///absolute/path) or write the value itself`,
+        { cause },
+      );
+    }
+    const text = content.replace(/\r?\n$/, "");
+    if (text === "") {
+      throw new SettingsError(
+        "unresolved_reference",
+        field,
+        `${path} (from file://${path}) is empty; put the secret in the file or write the value itself`,
+      );
+    }
+    return text;
+  }
+  return value;
+}
