@@ -1,3 +1,4 @@
+export { assertSeal } from "./assert-seal.js";
 export {
   type BlobInfo,
   type BlobInfoInit,
@@ -19,6 +20,19 @@ export {
   SealNotInitializedError,
   SealUnavailableError,
 } from "./errors.js";
+export {
+  fieldIssues,
+  type ProviderClaim,
+  type ProviderConfig,
+  type ProviderEnv,
+  type ProviderIssue,
+  type ProviderLogger,
+  type ProviderSettings,
+  type SealProvider,
+  type SealProviderContext,
+  shamirSealProvider,
+  staticSealProvider,
+} from "./provider.js";
 export { BaseSeal, type Seal, type SealEncryptOptions, type SealHealth } from "./seal.js";
 export { encodeSealWrapped, parseSealWrapped, SEAL_WRAP_CANARY } from "./seal-wrapped.js";
 export { ShamirSeal } from "./shamir-seal.js";
