@@ -108,7 +108,7 @@ export class TokenError extends VaultError {
   }
 }
 
-export type KvErrorCode = "invalid_request" | "not_found";
+export type KvErrorCode = "invalid_request" | "not_found" | "unsupported_operation";
 
 /**
  * KV engine and mount table refusals. A `not_found` with an empty message is Vault's bare 404

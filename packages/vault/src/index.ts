@@ -1,3 +1,29 @@
+/**
+ * @bulwark/vault: Vault's logical layer over a `SealedStore` — token store, policies and ACL,
+ * the mount table, the KV v1/v2 engines and request routing — usable without HTTP.
+ */
+
+// Tokens, policies, ACL.
+export { Acl, type Operation } from "./auth/acl.js";
+export {
+  CAPABILITIES,
+  type Capability,
+  normalizePolicyName,
+  type PathRule,
+  type Policy,
+  parsePolicy,
+} from "./auth/policy.js";
+export { DEFAULT_POLICY, PolicyStore } from "./auth/policy-store.js";
+export { plausibleToken, TOKEN_LENGTH, TOKEN_PREFIX, TOKEN_RANDOM_LENGTH } from "./auth/token-id.js";
+export {
+  type CreateTokenRequest,
+  type IssuedToken,
+  remainingTtl,
+  SYSTEM_MAX_TTL_S,
+  type TokenEntry,
+  TokenStore,
+} from "./auth/tokens.js";
+// Errors (every code in VAULT_ERROR_CODES).
 export {
   BadRequestError,
   GenerateRootError,
@@ -15,3 +41,35 @@ export {
   type VaultErrorCode,
   VaultStateError,
 } from "./errors.js";
+export { randomBase62, sha256Hex } from "./ids.js";
+// KV's value semantics: JSON whose numbers keep their exact text.
+export {
+  goFloat,
+  hasJsonNumber,
+  JsonNumber,
+  JsonRefusedError,
+  type NumberScan,
+  parseJson,
+  parseLossless,
+  scanNumbers,
+  stringify,
+} from "./json/lossless.js";
+// Secrets engines and the mount table.
+export type { KvEngine, KvOperation, KvRequest, KvResponse } from "./kv/common.js";
+export { KvV1 } from "./kv/kv-v1.js";
+export { KvV2 } from "./kv/kv-v2.js";
+export { DEFAULT_METADATA_CACHE_ENTRIES } from "./kv/metadata-cache.js";
+export { type MountEntry, type MountRequest, MountTable, normalizeMountPath } from "./kv/mounts.js";
+
+// Request fields (Vault's field decoder).
+export {
+  bodyObject,
+  type Fields,
+  type FieldType,
+  formatGoDuration,
+  MAX_DURATION_S,
+  parseDuration,
+  parseField,
+  parseFields,
+  type Spec,
+} from "./request/fields.js";

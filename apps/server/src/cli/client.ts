@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { parseJson, stringify } from "../json/lossless.js";
+import { parseJson, stringify } from "@bulwark/vault";
 
 export type Env = Record<string, string | undefined>;
 

@@ -1,6 +1,6 @@
 /** Vault-style CLI output: `Key  Value` tables, key lists, and JSON for `-format=json`. */
 import type { Writable } from "node:stream";
-import { JsonNumber, stringify } from "../json/lossless.js";
+import { JsonNumber, stringify } from "@bulwark/vault";
 
 export type Format = "table" | "json";
 

@@ -5,10 +5,9 @@
  */
 import { randomUUID } from "node:crypto";
 import type { SealedStore } from "@bulwark/core";
+import type { Acl, Operation, TokenEntry } from "@bulwark/vault";
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import type { Logger } from "pino";
-import type { Acl, Operation } from "../auth/acl.js";
-import type { TokenEntry } from "../auth/tokens.js";
 import { HttpError, permissionDenied, SEALED_MESSAGE } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { Services } from "./services.js";

@@ -5,10 +5,7 @@
  */
 import { CoreError } from "@bulwark/core";
 import { StorageError } from "@bulwark/storage";
-import { PolicyError } from "../auth/policy.js";
-import { TokenError } from "../auth/tokens.js";
-import { KvError } from "../kv/common.js";
-import { BadRequestError } from "./validate.js";
+import { BadRequestError, KvError, PolicyError, TokenError } from "@bulwark/vault";
 
 export class HttpError extends Error {
   override name = "HttpError";

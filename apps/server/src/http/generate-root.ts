@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { parseKeyShare, type SealedStore } from "@bulwark/core";
 import { constantTimeEqual } from "@bulwark/crypto";
-import { randomBase62, TOKEN_LENGTH } from "../auth/token-id.js";
+import { randomBase62, TOKEN_LENGTH } from "@bulwark/vault";
 import { HttpError } from "./errors.js";
 
 export interface GenerateRootStatus {

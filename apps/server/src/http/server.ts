@@ -15,10 +15,10 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from "node:https";
 import type { SecureVersion } from "node:tls";
 import type { SealedStore } from "@bulwark/core";
+import { JsonRefusedError, parseJson } from "@bulwark/vault";
 import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { HttpServerOptions, ListenerConfig, RunningServer } from "../contracts.js";
-import { JsonRefusedError, parseJson } from "../json/lossless.js";
 import type { AppContext } from "./context.js";
 import { HttpError, toHttpError } from "./errors.js";
 import { forwardToActive, isStandbyRefusal } from "./forward.js";

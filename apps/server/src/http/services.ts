@@ -5,9 +5,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { SealedStore } from "@bulwark/core";
-import { PolicyStore } from "../auth/policy-store.js";
-import { TokenStore } from "../auth/tokens.js";
-import { type MountEntry, MountTable } from "../kv/mounts.js";
+import { type MountEntry, MountTable, PolicyStore, TokenStore } from "@bulwark/vault";
 import { GenerateRoot } from "./generate-root.js";
 
 const CLUSTER_PATH = "core/bulwark-cluster";

@@ -1,225 +1,25 @@
 /**
- * Request body checks at the edge. Every route declares its fields; a body that is not a JSON
- * object, a field of the wrong type or a field the route does not know is a 400 before anything
- * is read or written.
- *
- * Types follow what Vault's field decoder accepts, so existing clients keep working: integers may
- * come as JSON numbers or decimal strings, booleans as `true`/`"true"`, string lists as arrays or
- * comma-separated strings, durations as seconds or Go duration strings ("1h30m").
+ * Query parameters, as Vault's field decoder reads them. Request bodies are parsed by the logical
+ * layer (`parseFields` of @bulwark/vault), which the routes call directly.
  */
-
-import { JsonNumber } from "../json/lossless.js";
-
-export class BadRequestError extends Error {
-  override name = "BadRequestError";
-  readonly status = 400;
-  readonly code = "invalid_request";
-}
-
-export type FieldType =
-  | "int"
-  | "bool"
-  | "string"
-  | "strings"
-  | "duration"
-  | "object"
-  | "stringMap"
-  | "intList"
-  | "any";
-
-type TypeOf<T extends FieldType> = T extends "int" | "duration"
-  ? number
-  : T extends "bool"
-    ? boolean
-    : T extends "string"
-      ? string
-      : T extends "strings"
-        ? string[]
-        : T extends "intList"
-          ? number[]
-          : T extends "stringMap"
-            ? Record<string, string>
-            : T extends "object"
-              ? Record<string, unknown>
-              : unknown;
-
-export type Spec = Record<string, FieldType>;
-export type Fields<S extends Spec> = { [K in keyof S]?: TypeOf<S[K]> };
-
-const UNITS: Record<string, number> = {
-  ns: 1e-9,
-  us: 1e-6,
-  µs: 1e-6,
-  μs: 1e-6,
-  ms: 1e-3,
-  s: 1,
-  m: 60,
-  h: 3600,
-  d: 86400,
-};
-
-/** Parses a Go duration ("1h30m", "1.5s", "300ms", "0") or plain seconds ("3600") into seconds. */
-export function parseDuration(input: string): number | undefined {
-  const s = input.trim();
-  if (/^\d+$/.test(s)) return Number(s);
-  if (s === "0") return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
-  let total = 0;
-  let i = 0;
-  if (s.length === 0) return undefined;
-  while (i < s.length) {
-    re.lastIndex = i;
-    const m = re.exec(s);
-    if (m === null) return undefined;
-    total += Number(m[1]) * (UNITS[m[2] as string] as number);
-    i = re.lastIndex;
-  }
-  return total;
-}
-
-/** Go's `time.Duration.String()` for a whole number of milliseconds ("24h0m0s", "1m30s", "0s"). */
-export function formatGoDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  if (ms < 1000) return `${ms}ms`;
-  const totalS = ms / 1000;
-  const h = Math.floor(totalS / 3600);
-  const m = Math.floor((totalS - h * 3600) / 60);
-  const sec = totalS - h * 3600 - m * 60;
-  const secText = `${Number.isInteger(sec) ? sec : sec.toFixed(3).replace(/0+$/, "")}s`;
-  if (h > 0) return `${h}h${m}m${secText}`;
-  if (m > 0) return `${m}m${secText}`;
-  return secText;
-}
-
-/** Go's largest time.Duration, in whole seconds ((2^63 - 1) ns). */
-export const MAX_DURATION_S = 9_223_372_036;
-
-function fail(field: string, want: string, got: unknown): never {
-  const kind =
-    got === null ? "null" : Array.isArray(got) ? "array" : got instanceof JsonNumber ? "number" : typeof got;
-  throw new BadRequestError(`field ${JSON.stringify(field)} must be ${want}, got ${kind}`);
-}
-
-function coerce(field: string, type: FieldType, raw: unknown): unknown {
-  // Bodies of secrets engines are parsed losslessly: a field the server reads itself is checked
-  // as the float64 JSON.parse would have given (the stored value keeps the exact text).
-  const v = type !== "any" && type !== "object" && raw instanceof JsonNumber ? raw.toNumber() : raw;
-  switch (type) {
-    case "any":
-      return v;
-    case "int": {
-      // "1.0" or "1E0" in a secrets engine's body (kept as text): Vault's integer fields refuse them.
-      if (raw instanceof JsonNumber && !/^-?\d+$/.test(raw.text)) return fail(field, "an integer", raw);
-      if (typeof v === "number" && Number.isSafeInteger(v)) return v;
-      if (typeof v === "string" && /^-?\d{1,15}$/.test(v.trim())) return Number(v.trim());
-      return fail(field, "an integer", v);
-    }
-    case "bool": {
-      if (typeof v === "boolean") return v;
-      if (typeof v === "string") {
-        const t = v.trim().toLowerCase();
-        if (["true", "t", "1"].includes(t)) return true;
-        if (["false", "f", "0"].includes(t)) return false;
-      }
-      return fail(field, "a boolean", v);
-    }
-    case "string":
-      if (typeof v === "string") return v;
-      return fail(field, "a string", v);
-    case "strings": {
-      if (typeof v === "string")
-        return v
-          .split(",")
-          .map((x) => x.trim())
-          .filter((x) => x.length > 0);
-      if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v.map((x: string) => x.trim());
-      return fail(field, "a list of strings", v);
-    }
-    case "intList": {
-      const items = typeof v === "string" ? v.split(",").map((x) => x.trim()) : v;
-      if (Array.isArray(items)) {
-        return items.map((x, i) => coerce(`${field}[${i}]`, "int", x) as number);
-      }
-      return fail(field, "a list of integers", v);
-    }
-    case "duration": {
-      let d: number | undefined;
-      if (typeof v === "number" && Number.isFinite(v) && v >= 0) d = Math.floor(v);
-      else if (typeof v === "string") {
-        const p = parseDuration(v);
-        if (p !== undefined) d = Math.floor(p);
-      }
-      if (d === undefined) return fail(field, 'a duration (seconds or a Go duration such as "1h30m")', v);
-      // Vault (Go) cannot hold more; larger values would also overflow the dates computed from them.
-      if (d > MAX_DURATION_S)
-        throw new BadRequestError(
-          `field ${JSON.stringify(field)} must be a duration of at most ${MAX_DURATION_S} seconds (about 292 years), got ${String(v)}`,
-        );
-      return d;
-    }
-    case "object":
-      if (typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber)) return v;
-      return fail(field, "an object", v);
-    case "stringMap": {
-      if (typeof v === "object" && v !== null && !Array.isArray(v)) {
-        for (const [k, x] of Object.entries(v)) {
-          if (typeof x !== "string") fail(`${field}.${k}`, "a string", x);
-        }
-        return v;
-      }
-      return fail(field, "an object of strings", v);
-    }
-  }
-}
-
-/** The body as a plain object: absent/empty bodies are `{}`; anything but an object is a 400. */
-export function bodyObject(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== "object" || Array.isArray(body) || body instanceof JsonNumber) {
-    throw new BadRequestError("the request body must be a JSON object");
-  }
-  return body as Record<string, unknown>;
-}
-
-/**
- * Checks `body` against `spec`. Unknown fields are refused (listed in the message); `null` counts
- * as absent, as in Vault. `allow` names fields accepted and ignored (path parameters some clients
- * repeat in the body).
- */
-export function parseFields<S extends Spec>(
-  body: unknown,
-  spec: S,
-  opts: { required?: readonly (keyof S & string)[]; allow?: readonly string[] } = {},
-): Fields<S> {
-  const obj = bodyObject(body);
-  const unknown = Object.keys(obj).filter((k) => !Object.hasOwn(spec, k) && !(opts.allow ?? []).includes(k));
-  if (unknown.length > 0) {
-    throw new BadRequestError(
-      `unknown field${unknown.length > 1 ? "s" : ""}: ${unknown.map((k) => JSON.stringify(k)).join(", ")}; accepted: ${Object.keys(spec).join(", ") || "none"}`,
-    );
-  }
-  const out: Record<string, unknown> = {};
-  for (const [field, type] of Object.entries(spec)) {
-    const v = obj[field];
-    if (v === undefined || v === null) continue;
-    out[field] = coerce(field, type, v);
-  }
-  for (const r of opts.required ?? []) {
-    if (out[r] === undefined) throw new BadRequestError(`missing required field ${JSON.stringify(r)}`);
-  }
-  return out as Fields<S>;
-}
+import { parseField } from "@bulwark/vault";
 
 /** A query parameter as a boolean (Vault's ParseBool); `undefined` when absent. */
 export function queryBool(query: Record<string, string | undefined>, name: string): boolean | undefined {
   const v = query[name];
   if (v === undefined) return undefined;
-  return coerce(name, "bool", v === "" ? "true" : v) as boolean;
+  return parseField(name, "bool", v === "" ? "true" : v) as boolean;
 }
 
 /** A query parameter as an integer; `undefined` when absent. */
 export function queryInt(query: Record<string, string | undefined>, name: string): number | undefined {
   const v = query[name];
   if (v === undefined) return undefined;
-  return coerce(name, "int", v) as number;
+  return parseField(name, "int", v) as number;
 }
+
+/**
+ * Transitional: `parseDuration` moved to @bulwark/vault with the rest of the field decoder; the
+ * CLI's files that still import it from here keep compiling until they import the package.
+ */
+export { parseDuration } from "@bulwark/vault";

@@ -4,11 +4,11 @@
  * Every route goes through the ACL (the `default` policy lets a token look itself up, renew and
  * revoke itself).
  */
+
+import { type CreateTokenRequest, parseFields, remainingTtl, type TokenEntry } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
-import { type CreateTokenRequest, remainingTtl, type TokenEntry } from "../../auth/tokens.js";
 import { type AppContext, envelope, route } from "../context.js";
 import { HttpError } from "../errors.js";
-import { parseFields } from "../validate.js";
 
 function authBlock(token: string, e: TokenEntry): Record<string, unknown> {
   return {

@@ -4,9 +4,9 @@
  * on whether the target exists, as in Vault; LIST (method or `?list=true`) is checked on the path
  * with a trailing '/'.
  */
+
+import type { KvOperation, Operation } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
-import type { Operation } from "../../auth/acl.js";
-import type { KvOperation } from "../../kv/common.js";
 import {
   type AppContext,
   authenticate,

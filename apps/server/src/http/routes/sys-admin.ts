@@ -4,14 +4,17 @@
  * sys/internal/ui/mounts (how kv clients find a mount's version).
  */
 import { createHash } from "node:crypto";
+import {
+  type Acl,
+  type MountEntry,
+  normalizeMountPath,
+  normalizePolicyName,
+  parseFields,
+  SYSTEM_MAX_TTL_S,
+} from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
-import type { Acl } from "../../auth/acl.js";
-import { normalizePolicyName } from "../../auth/policy.js";
-import { SYSTEM_MAX_TTL_S } from "../../auth/tokens.js";
-import { type MountEntry, normalizeMountPath } from "../../kv/mounts.js";
 import { type AppContext, authorizeCanonical, type Call, envelope, route } from "../context.js";
 import { HttpError, permissionDenied } from "../errors.js";
-import { parseFields } from "../validate.js";
 
 function mountBody(m: MountEntry): Record<string, unknown> {
   return {

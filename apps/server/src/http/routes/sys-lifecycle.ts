@@ -8,11 +8,12 @@ import {
   MINIMUM_ROTATION_INTERVAL_MS,
 } from "@bulwark/barrier";
 import type { InitResult, SealedStore } from "@bulwark/core";
+import { formatGoDuration, parseFields } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
 import { HttpError } from "../errors.js";
 import { waitActive } from "../services.js";
-import { formatGoDuration, parseFields, queryBool, queryInt } from "../validate.js";
+import { queryBool, queryInt } from "../validate.js";
 import { registerHelpHook } from "./help.js";
 
 export async function sealStatusBody(ctx: AppContext): Promise<Record<string, unknown>> {

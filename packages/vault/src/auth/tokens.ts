@@ -11,6 +11,7 @@
  * use (there is no background expiration manager).
  */
 import type { Backend } from "@bulwark/storage";
+import { TokenError } from "../errors.js";
 import { digestsEqual, generateAccessor, generateToken, hashSecret, plausibleToken } from "./token-id.js";
 
 const ID = "sys/token/id/";
@@ -60,15 +61,9 @@ export interface CreateTokenRequest {
   numUses?: number;
 }
 
-export class TokenError extends Error {
-  override name = "TokenError";
-  /** `invalid_request` → 400; `permission_denied` → 403. */
-  readonly code: "invalid_request" | "permission_denied";
-  constructor(code: "invalid_request" | "permission_denied", message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+// TokenError (`invalid_request`, or `permission_denied` for revoked/expired tokens) lives with the
+// package's other errors; re-exported for the store's callers.
+export { TokenError };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

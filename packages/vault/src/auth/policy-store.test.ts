@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GatedBackend } from "../../test/helpers/gated-backend.js";
+import { GatedBackend } from "../../test/support/gated-backend.js";
 import { PolicyStore } from "./policy-store.js";
 
 describe("PolicyStore caches", () => {

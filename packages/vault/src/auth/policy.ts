@@ -9,6 +9,7 @@
  * than silently ignored: a policy that says less than its author meant must not load.
  */
 import { attributes, blocks, HclParseError, parseHclOrJson, toPlain } from "@bulwark/hcl";
+import { PolicyError } from "../errors.js";
 
 export const CAPABILITIES = ["create", "read", "update", "patch", "delete", "list", "sudo", "deny"] as const;
 export type Capability = (typeof CAPABILITIES)[number];
@@ -26,10 +27,8 @@ export interface Policy {
   raw: string;
 }
 
-export class PolicyError extends Error {
-  override name = "PolicyError";
-  readonly code = "invalid_policy";
-}
+// PolicyError lives with the package's other errors; re-exported for the parser's callers.
+export { PolicyError };
 
 const LEGACY: Record<string, Capability[]> = {
   deny: ["deny"],

@@ -6,7 +6,7 @@
  * children of a folder.
  */
 import { SYSTEM_MAX_TTL_S } from "../auth/tokens.js";
-import { bodyObject } from "../http/validate.js";
+import { bodyObject } from "../request/fields.js";
 import {
   checkKey,
   type KvEngine,
@@ -42,20 +42,20 @@ export class KvV1 implements KvEngine {
     switch (req.operation) {
       case "list": {
         const keys = await this.#view.list(listPrefix(req.path));
-        if (keys.length === 0) throw new KvError(404, "");
+        if (keys.length === 0) throw new KvError("not_found", "");
         return { data: { keys } };
       }
       case "read": {
         checkKey(req.path);
         // Stored as sent (numbers with their exact text, as Vault keeps them): returned verbatim.
         const data = await this.#view.getText(req.path);
-        if (data === undefined) throw new KvError(404, "");
+        if (data === undefined) throw new KvError("not_found", "");
         return { rawData: data, leaseDuration: this.#leaseTtl };
       }
       case "write": {
         checkKey(req.path);
         const data = bodyObject(req.body);
-        if (Object.keys(data).length === 0) throw new KvError(400, "missing data fields");
+        if (Object.keys(data).length === 0) throw new KvError("invalid_request", "missing data fields");
         await this.#view.putJson(req.path, data);
         return {};
       }

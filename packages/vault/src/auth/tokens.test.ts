@@ -1,8 +1,9 @@
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { GatedBackend } from "../../test/helpers/gated-backend.js";
-import { hashSecret, randomBase62, TOKEN_LENGTH } from "./token-id.js";
+import { GatedBackend } from "../../test/support/gated-backend.js";
+import { randomBase62 } from "../ids.js";
+import { hashSecret, TOKEN_LENGTH } from "./token-id.js";
 import { SYSTEM_MAX_TTL_S, TokenError, TokenStore } from "./tokens.js";
 
 async function allValues(storage: MemoryBackend): Promise<string> {

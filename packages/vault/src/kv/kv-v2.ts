@@ -12,9 +12,9 @@
  * between leaves an unreferenced version, never metadata pointing at nothing.
  */
 import { StorageError } from "@bulwark/storage";
-import { sha256Hex } from "../auth/token-id.js";
-import { formatGoDuration, parseFields } from "../http/validate.js";
+import { sha256Hex } from "../ids.js";
 import { goFloat, parseLossless, scanNumbers, stringify } from "../json/lossless.js";
+import { formatGoDuration, parseFields } from "../request/fields.js";
 import {
   checkKey,
   KeyedMutex,
@@ -89,12 +89,15 @@ function versionResponse(m: Metadata, n: number): Record<string, unknown> {
 
 function checkCustomMetadata(cm: Record<string, string>): void {
   const entries = Object.entries(cm);
-  if (entries.length > 64) throw new KvError(400, "custom_metadata can hold at most 64 keys");
+  if (entries.length > 64) throw new KvError("invalid_request", "custom_metadata can hold at most 64 keys");
   for (const [k, v] of entries) {
     if (k.length === 0 || k.length > 128)
-      throw new KvError(400, "custom_metadata keys must be 1 to 128 characters");
+      throw new KvError("invalid_request", "custom_metadata keys must be 1 to 128 characters");
     if (v.length > 512)
-      throw new KvError(400, `custom_metadata value for ${JSON.stringify(k)} exceeds 512 characters`);
+      throw new KvError(
+        "invalid_request",
+        `custom_metadata value for ${JSON.stringify(k)} exceeds 512 characters`,
+      );
   }
 }
 
@@ -141,7 +144,7 @@ export class KvV2 implements KvEngine {
     const key = i < 0 ? "" : path.slice(i + 1);
     if (!SUBPATHS.includes(sub))
       throw new KvError(
-        404,
+        "not_found",
         `no handler for route ${JSON.stringify(path)}: use data/, metadata/, delete/, undelete/, destroy/ or config`,
       );
     return { sub, key };
@@ -150,10 +153,10 @@ export class KvV2 implements KvEngine {
   async handle(req: KvRequest): Promise<KvResponse> {
     const { sub, key } = this.#split(req.path);
     const op = req.operation;
-    const unsupported = () => new KvError(405, `unsupported operation ${op} on ${sub}/`);
+    const unsupported = () => new KvError("unsupported_operation", `unsupported operation ${op} on ${sub}/`);
     switch (sub) {
       case "config":
-        if (key !== "") throw new KvError(404, "no handler for route: config takes no sub-path");
+        if (key !== "") throw new KvError("not_found", "no handler for route: config takes no sub-path");
         if (op === "read") return { data: this.#configResponse(await this.#readConfig()) };
         if (op === "write") return this.#writeConfig(req.body);
         throw unsupported();
@@ -165,7 +168,7 @@ export class KvV2 implements KvEngine {
       case "metadata":
         if (op === "list") {
           const keys = await this.#view.list(`metadata/${listPrefix(key)}`);
-          if (keys.length === 0) throw new KvError(404, "");
+          if (keys.length === 0) throw new KvError("not_found", "");
           return { data: { keys } };
         }
         if (op === "read") return this.#readMeta(key);
@@ -206,7 +209,7 @@ export class KvV2 implements KvEngine {
       delete_version_after: "duration",
     });
     if (f.max_versions !== undefined && f.max_versions < 0)
-      throw new KvError(400, "max_versions must not be negative");
+      throw new KvError("invalid_request", "max_versions must not be negative");
     // One config write at a time (each merges into the stored config: no field may be lost).
     return this.#locks.run(CONFIG_LOCK, async () => {
       this.#config.clear();
@@ -274,19 +277,20 @@ export class KvV2 implements KvEngine {
     checkKey(key);
     let version = 0;
     if (query.version !== undefined) {
-      if (!/^\d{1,15}$/.test(query.version)) throw new KvError(400, "version must be a non-negative integer");
+      if (!/^\d{1,15}$/.test(query.version))
+        throw new KvError("invalid_request", "version must be a non-negative integer");
       version = Number(query.version);
     }
     const m = await this.#meta(key);
-    if (m === undefined) throw new KvError(404, "");
+    if (m === undefined) throw new KvError("not_found", "");
     const n = version === 0 ? m.current_version : version;
     const vm = m.versions[String(n)];
-    if (vm === undefined) throw new KvError(404, "");
+    if (vm === undefined) throw new KvError("not_found", "");
     if (vm.destroyed || isDeleted(vm)) {
       return { status: 404, data: { data: null, metadata: versionResponse(m, n) } };
     }
     const stored = await this.#view.getText(this.#versionKey(key, n));
-    if (stored === undefined) throw new KvError(404, "");
+    if (stored === undefined) throw new KvError("not_found", "");
     // Versions are stored as JSON.stringify({ data }) by #write and authenticated by the barrier:
     // the secret's JSON text is spliced into the response without a parse/serialize round trip.
     const inner =
@@ -304,18 +308,19 @@ export class KvV2 implements KvEngine {
   async #write(key: string, body: unknown): Promise<KvResponse> {
     checkKey(key);
     const f = parseFields(body, { data: "object", options: "object" });
-    if (f.data === undefined) throw new KvError(400, "no data provided");
+    if (f.data === undefined) throw new KvError("invalid_request", "no data provided");
     const opts = parseFields(f.options ?? {}, { cas: "int" });
-    if (opts.cas !== undefined && opts.cas < 0) throw new KvError(400, "cas must not be negative");
+    if (opts.cas !== undefined && opts.cas < 0)
+      throw new KvError("invalid_request", "cas must not be negative");
     return this.#change(key, async (current) => {
       const cfg = await this.#readConfig();
       const now = nowIso();
       const m: Metadata = current ?? newMetadata(now);
       if ((cfg.cas_required || m.cas_required) && opts.cas === undefined) {
-        throw new KvError(400, "check-and-set parameter required for this call");
+        throw new KvError("invalid_request", "check-and-set parameter required for this call");
       }
       if (opts.cas !== undefined && opts.cas !== m.current_version) {
-        throw new KvError(400, "check-and-set parameter did not match the current version");
+        throw new KvError("invalid_request", "check-and-set parameter did not match the current version");
       }
       const n = m.current_version + 1;
       // Stored with every number's exact text (as OpenBao stores it); see #read for what is returned.
@@ -385,9 +390,9 @@ export class KvV2 implements KvEngine {
     checkKey(key);
     const f = parseFields(body, { versions: "intList" });
     if (f.versions === undefined || f.versions.length === 0)
-      throw new KvError(400, "no version number provided");
+      throw new KvError("invalid_request", "no version number provided");
     for (const v of f.versions)
-      if (v <= 0) throw new KvError(400, `invalid version ${v}: versions start at 1`);
+      if (v <= 0) throw new KvError("invalid_request", `invalid version ${v}: versions start at 1`);
     return this.#change(key, async (m) => {
       if (m === undefined) return { result: {}, stored: undefined };
       const now = nowIso();
@@ -412,7 +417,7 @@ export class KvV2 implements KvEngine {
   async #readMeta(key: string): Promise<KvResponse> {
     checkKey(key);
     const m = await this.#meta(key);
-    if (m === undefined) throw new KvError(404, "");
+    if (m === undefined) throw new KvError("not_found", "");
     return { data: metaResponse(m) };
   }
 
@@ -425,7 +430,7 @@ export class KvV2 implements KvEngine {
       custom_metadata: "stringMap",
     });
     if (f.max_versions !== undefined && f.max_versions < 0)
-      throw new KvError(400, "max_versions must not be negative");
+      throw new KvError("invalid_request", "max_versions must not be negative");
     if (f.custom_metadata !== undefined) checkCustomMetadata(f.custom_metadata);
     return this.#change(key, async (current) => {
       const now = nowIso();

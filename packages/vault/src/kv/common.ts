@@ -1,18 +1,10 @@
 /** Pieces shared by the KV engines: request/response shapes, key checks, a per-key lock. */
 import type { Backend } from "@bulwark/storage";
+import { KvError } from "../errors.js";
 import { type JsonNumber, stringify } from "../json/lossless.js";
 
-export class KvError extends Error {
-  override name = "KvError";
-  readonly status: number;
-  /** Body sent instead of `{"errors":[message]}` (Vault's 404 for a deleted version carries data). */
-  readonly body: Record<string, unknown> | undefined;
-  constructor(status: number, message: string, body?: Record<string, unknown>) {
-    super(message);
-    this.status = status;
-    this.body = body;
-  }
-}
+// KvError lives with the package's other errors; engines and callers import it from here too.
+export { KvError };
 
 export type KvOperation = "read" | "list" | "write" | "delete";
 
@@ -55,14 +47,21 @@ export interface KvEngine {
  * itself is laxer; these are the rules every Bulwark storage backend can hold.
  */
 export function checkKey(key: string, what = "path"): void {
-  if (key.length === 0) throw new KvError(400, `missing ${what}: give a secret path after the mount`);
-  if (key.length > 1024) throw new KvError(400, `${what} is longer than 1024 characters`);
+  if (key.length === 0)
+    throw new KvError("invalid_request", `missing ${what}: give a secret path after the mount`);
+  if (key.length > 1024) throw new KvError("invalid_request", `${what} is longer than 1024 characters`);
   if (key.endsWith("/"))
-    throw new KvError(400, `${what} ${JSON.stringify(key)} ends in '/': that names a folder, not a secret`);
-  if (key.includes("\0")) throw new KvError(400, `${what} must not contain NUL bytes`);
+    throw new KvError(
+      "invalid_request",
+      `${what} ${JSON.stringify(key)} ends in '/': that names a folder, not a secret`,
+    );
+  if (key.includes("\0")) throw new KvError("invalid_request", `${what} must not contain NUL bytes`);
   for (const seg of key.split("/")) {
     if (seg === "" || seg === "." || seg === "..") {
-      throw new KvError(400, `${what} ${JSON.stringify(key)} has an empty, '.' or '..' segment`);
+      throw new KvError(
+        "invalid_request",
+        `${what} ${JSON.stringify(key)} has an empty, '.' or '..' segment`,
+      );
     }
   }
 }

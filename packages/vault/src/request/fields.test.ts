@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { BadRequestError } from "../errors.js";
 import { JsonNumber } from "../json/lossless.js";
-import { BadRequestError, bodyObject, formatGoDuration, parseDuration, parseFields } from "./validate.js";
+import { bodyObject, formatGoDuration, parseDuration, parseFields } from "./fields.js";
 
 describe("durations", () => {
   it.each([

@@ -10,8 +10,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Backend } from "@bulwark/storage";
-import { randomBase62 } from "../auth/token-id.js";
 import { SYSTEM_MAX_TTL_S } from "../auth/tokens.js";
+import { randomBase62 } from "../ids.js";
 import { type KvEngine, KvError, type KvRequest, type KvResponse, PrefixView } from "./common.js";
 import { KvV1 } from "./kv-v1.js";
 import { KvV2 } from "./kv-v2.js";
@@ -52,13 +52,16 @@ const dec = new TextDecoder();
 /** Normalises a mount path: no leading '/', exactly one trailing '/'. */
 export function normalizeMountPath(path: string): string {
   const p = `${path.replace(/^\/+/, "").replace(/\/+$/, "")}/`;
-  if (p === "/") throw new KvError(400, "missing mount path: give e.g. sys/mounts/secret");
+  if (p === "/") throw new KvError("invalid_request", "missing mount path: give e.g. sys/mounts/secret");
   for (const seg of p.slice(0, -1).split("/")) {
     if (seg === "" || seg === "." || seg === ".." || seg.includes("\0")) {
-      throw new KvError(400, `invalid mount path ${JSON.stringify(path)}: empty, '.' or '..' segment`);
+      throw new KvError(
+        "invalid_request",
+        `invalid mount path ${JSON.stringify(path)}: empty, '.' or '..' segment`,
+      );
     }
   }
-  if (p.length > 256) throw new KvError(400, "mount path is longer than 256 characters");
+  if (p.length > 256) throw new KvError("invalid_request", "mount path is longer than 256 characters");
   return p;
 }
 
@@ -66,23 +69,24 @@ function kvVersion(type: string, options: Record<string, unknown> | undefined): 
   const t = type.toLowerCase();
   if (t === "kv-v2") return "2";
   if (t === "kv-v1" || t === "generic") return "1";
-  if (t !== "kv") throw new KvError(400, `plugin not found in the catalog: ${type} (Bulwark serves kv only)`);
+  if (t !== "kv")
+    throw new KvError("invalid_request", `plugin not found in the catalog: ${type} (Bulwark serves kv only)`);
   const v = options?.version;
   if (v === undefined || v === "" || v === "1" || v === 1) return "1";
   if (v === "2" || v === 2) return "2";
-  throw new KvError(400, `invalid kv version ${JSON.stringify(v)}: use "1" or "2"`);
+  throw new KvError("invalid_request", `invalid kv version ${JSON.stringify(v)}: use "1" or "2"`);
 }
 
 /** Vault's checks of a mount's lease TTLs (seconds, 0 = the system default). */
 function checkLeaseTtls(defaultTtl: number, maxTtl: number): void {
   if (defaultTtl !== 0 && maxTtl !== 0 && defaultTtl > maxTtl)
     throw new KvError(
-      400,
+      "invalid_request",
       `given default lease TTL greater than given max lease TTL (${defaultTtl} > ${maxTtl} seconds): lower default_lease_ttl or raise max_lease_ttl`,
     );
   if (maxTtl === 0 && defaultTtl > SYSTEM_MAX_TTL_S)
     throw new KvError(
-      400,
+      "invalid_request",
       `given default lease TTL greater than system max lease TTL of ${SYSTEM_MAX_TTL_S} seconds: lower default_lease_ttl or set max_lease_ttl`,
     );
 }
@@ -160,7 +164,7 @@ export class MountTable {
   /** Runs an engine call of mount `uuid`, counted so that unmount can wait for it. */
   async #tracked<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
     if (this.#removed.has(uuid))
-      throw new KvError(404, "no handler for route: the mount was removed while the request ran");
+      throw new KvError("not_found", "no handler for route: the mount was removed while the request ran");
     let f = this.#inflight.get(uuid);
     if (f === undefined) {
       f = { count: 0, idle: undefined };
@@ -197,14 +201,14 @@ export class MountTable {
     checkLeaseTtls(req.config?.defaultLeaseTtl ?? 0, req.config?.maxLeaseTtl ?? 0);
     for (const r of RESERVED) {
       if (path.startsWith(r) || r.startsWith(path)) {
-        throw new KvError(400, `cannot mount at ${JSON.stringify(path)}: ${r} is reserved`);
+        throw new KvError("invalid_request", `cannot mount at ${JSON.stringify(path)}: ${r} is reserved`);
       }
     }
     return this.#serial(async () => {
       const entries = await this.#fresh();
       for (const m of entries) {
         if (m.path.startsWith(path) || path.startsWith(m.path)) {
-          throw new KvError(400, `path is already in use at ${m.path}`);
+          throw new KvError("invalid_request", `path is already in use at ${m.path}`);
         }
       }
       const entry: MountEntry = {
@@ -261,7 +265,7 @@ export class MountTable {
     return this.#serial(async () => {
       const entries = await this.#fresh();
       const m = entries.find((e) => e.path === path);
-      if (m === undefined) throw new KvError(400, `no mount at ${path}`);
+      if (m === undefined) throw new KvError("invalid_request", `no mount at ${path}`);
       const next: MountEntry = {
         ...m,
         description: patch.description ?? m.description,

@@ -4,32 +4,14 @@
  * service/root token, so tools that recognise `hvs.` tokens keep working. Storage only ever sees
  * `sha256(token)` (hex); the token itself exists in the client's hands and in responses.
  */
-import * as nodeCrypto from "node:crypto";
-import { constantTimeEqual, randomBytes } from "@bulwark/crypto";
+import { constantTimeEqual } from "@bulwark/crypto";
+import { randomBase62, sha256Hex } from "../ids.js";
 
 export const TOKEN_PREFIX = "hvs.";
 /** Random characters after the prefix (Vault's `TokenLength`). */
 export const TOKEN_RANDOM_LENGTH = 24;
 /** Length of a whole token, and so of a generate-root OTP (Vault: TokenLength + TokenPrefixLength). */
 export const TOKEN_LENGTH = TOKEN_PREFIX.length + TOKEN_RANDOM_LENGTH;
-
-const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/** `n` uniformly random base62 characters (rejection sampling: no modulo bias). */
-export function randomBase62(n: number): string {
-  let out = "";
-  while (out.length < n) {
-    const buf = randomBytes(n * 2);
-    for (const b of buf) {
-      // 248 = 4 × 62: bytes at or above it would bias the first characters.
-      if (b >= 248) continue;
-      out += BASE62[b % 62];
-      if (out.length === n) break;
-    }
-    buf.fill(0);
-  }
-  return out;
-}
 
 export function generateToken(): string {
   return TOKEN_PREFIX + randomBase62(TOKEN_RANDOM_LENGTH);
@@ -38,17 +20,6 @@ export function generateToken(): string {
 /** Accessors: 24 base62 characters, like Vault's. */
 export function generateAccessor(): string {
   return randomBase62(24);
-}
-
-type OneShotHash = (algorithm: string, data: string, encoding: "hex") => string;
-/** Node ≥ 20.12 has a one-shot `crypto.hash` (about 3× faster than createHash for short input). */
-const oneShot = (nodeCrypto as { hash?: OneShotHash }).hash;
-
-/** Hex SHA-256 of a UTF-8 string. */
-export function sha256Hex(s: string): string {
-  return oneShot !== undefined
-    ? oneShot("sha256", s, "hex")
-    : nodeCrypto.createHash("sha256").update(s, "utf8").digest("hex");
 }
 
 /** Hex SHA-256: the storage name of a token or accessor. */
