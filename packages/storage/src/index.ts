@@ -29,6 +29,7 @@ export {
   type StorageProvider,
   type StorageProviderContext,
 } from "./provider.js";
+  VAULT_CLUSTER_KEYS,
 export {
   type Backend,
   type Entry,

@@ -52,6 +52,11 @@ export interface ProviderSettings {
   error(field: string, message: string): Error;
   /** Reports every setting no getter asked for. */
   finish(): void;
+  /**
+   * The problems recorded so far while checking (always empty while creating). The host reports
+   * them with whatever `check` returns, so `check` returns only the problems it finds itself.
+   */
+  readonly issues: readonly ProviderIssue[];
 }
 
 /** What the host gives `check` and `create`. */
@@ -99,6 +104,12 @@ export interface StorageProvider {
     context: StorageProviderContext,
   ): Backend | Promise<Backend>;
 }
+
+/**
+ * Vault storage-block settings about the cluster, not the storage: accepted by the built-in
+ * backends with a warning (`settings.ignore(VAULT_CLUSTER_KEYS, "there is no cluster port")`).
+ */
+export const VAULT_CLUSTER_KEYS = ["redirect_addr", "cluster_addr", "disable_clustering"] as const;
 
 /** A package's own check results (`{ field, message }` without the field) as the module's issues. */
 export function fieldIssues(issues: ReadonlyArray<{ field: string; message: string }>): ProviderIssue[] {
