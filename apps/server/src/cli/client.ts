@@ -150,7 +150,7 @@ export class ApiClient {
     const init: RequestInit = { method: httpMethod, headers };
     if (opts.body !== undefined) {
       headers["Content-Type"] = "application/json";
-      // Numbers read from JSON input keep their exact text (see json/lossless.ts).
+      // Numbers read from JSON input keep their exact text (see @bulwark/vault's json/lossless.ts).
       init.body = stringify(opts.body);
     }
     let res: { status: number; ok: boolean; text: string };

@@ -1,7 +1,7 @@
 /** Input of the commands: secrets read hidden from a terminal, and `key=value` data arguments. */
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { JsonNumber, parseJson } from "../json/lossless.js";
+import { JsonNumber, parseJson } from "@bulwark/vault";
 import { type Io, UsageError } from "./output.js";
 
 /** Reads one secret: the argument, else a hidden prompt on a terminal, else the first line of stdin. */

@@ -1,6 +1,7 @@
 /** `bulwark kv …`: KV v1 and v2 secrets, the version found from the mount (as Vault's `kv`). */
+
+import { stringify } from "@bulwark/vault";
 import type { Command } from "commander";
-import { stringify } from "../../json/lossless.js";
 import { type ApiClient, ApiError } from "../client.js";
 import { type ClientFlags, type CommandDeps, clientOf, integer, withClientFlags } from "../command.js";
 import { parseKeyValues } from "../input.js";

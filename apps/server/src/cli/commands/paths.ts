@@ -1,6 +1,7 @@
 /** `bulwark read|write|delete|list <path>`: any API path, as Vault's generic commands. */
+
+import { stringify } from "@bulwark/vault";
 import type { Command } from "commander";
-import { stringify } from "../../json/lossless.js";
 import { type ApiClient, ApiError } from "../client.js";
 import { type ClientFlags, type CommandDeps, clientOf, withClientFlags } from "../command.js";
 import { parseKeyValues } from "../input.js";

@@ -1,6 +1,7 @@
 /** `bulwark server`: Vault's `server -config …`, or the in-memory dev server (`-dev`). */
+
+import { parseDuration } from "@bulwark/vault";
 import type { Command } from "commander";
-import { parseDuration } from "../../http/validate.js";
 import { type CommandDeps, collect } from "../command.js";
 import { UsageError } from "../output.js";
 
