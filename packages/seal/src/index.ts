@@ -8,7 +8,13 @@ export {
   encodeBlobInfo,
   type KeyInfo,
 } from "./blob-info.js";
-export { type SealConfigIssue, SealConfigProblems, sealConfigIssue } from "./config-problems.js";
+export {
+  type SealConfigIssue,
+  SealConfigProblems,
+  sealConfigIssue,
+  sealSetting,
+  toSealConfigError,
+} from "./config-problems.js";
 export {
   BlobInfoDecodeError,
   SealConfigError,

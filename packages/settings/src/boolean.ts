@@ -41,7 +41,7 @@ export function parseBool(field: string, value: unknown): boolean {
   throw new SettingsError(
     "invalid_boolean",
     field,
-    `${describeValue(value)} is not a boolean; write true or false (also accepted: ${TRUE_WORDS.join(", ")} / ${FALSE_WORDS.join(", ")})`,
+    `${describeValue(value)} is not a boolean: expected true or false (Go's words ${TRUE_WORDS.join(", ")} / ${FALSE_WORDS.join(", ")})`,
   );
 }
 

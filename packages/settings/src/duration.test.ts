@@ -88,7 +88,9 @@ describe("the duration setting grammar is Vault's ParseDurationSecond", () => {
       expect((e as SettingsError).domain).toBe("settings");
       expect((e as SettingsError).message).toMatch(/^invalid setting `session_ttl`: /);
     }
-    expect(() => parseDuration("d", "1x")).toThrow(/Go duration such as "90s".*"7d".*seconds/);
+    expect(() => parseDuration("d", "1x")).toThrow(
+      /"1x" is not a duration: use Go syntax such as "15s".*"7d".*seconds/,
+    );
     expect(() => parseDuration("d", "-5s")).toThrow(/negative/);
     expect(() => parseDuration("d", "2562048h")).toThrow(/292 years/);
     expect(() => parseDuration("d", "106752d")).toThrow(/292 years/);

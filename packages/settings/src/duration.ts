@@ -36,7 +36,7 @@ const NS_PER_DAY = 86_400n * NS_PER_S;
 
 /** How every duration error message tells the user what to write. */
 export const DURATION_HELP =
-  'write a Go duration such as "90s", "1m30s", "1.5h" or "500ms" (units ns, us, ms, s, m, h), a whole number of days such as "7d", or a number of seconds such as 90';
+  'use Go syntax such as "15s", "500ms", "1m30s" or "1.5h" (units ns, us, ms, s, m, h), whole days such as "7d", or a number of seconds such as 90';
 
 function isDigit(c: string | undefined): boolean {
   return c !== undefined && c >= "0" && c <= "9";
@@ -128,11 +128,13 @@ function msToNs(ms: number): bigint {
 type Parsed = { ns: bigint } | { problem: string };
 
 function parseSetting(value: unknown): Parsed {
-  const notDuration = { problem: `${describeValue(value)} is not a duration; ${DURATION_HELP}` };
+  const notDuration = { problem: `${describeValue(value)} is not a duration: ${DURATION_HELP}` };
   const tooLong = {
-    problem: `${describeValue(value)} is longer than the largest duration (2562047h47m16.854775807s, about 292 years)`,
+    problem: `${describeValue(value)} is not a duration: it is longer than the largest one (2562047h47m16.854775807s, about 292 years)`,
   };
-  const negative = { problem: `${describeValue(value)} is negative; durations must be 0 or more` };
+  const negative = {
+    problem: `${describeValue(value)} is not a duration: durations cannot be negative; use 0 or more, e.g. "0s" or "15s"`,
+  };
   if (typeof value === "number") {
     if (Number.isNaN(value)) return notDuration;
     if (value < 0) return negative;

@@ -10,7 +10,8 @@ import type { EnvLike } from "./secret.js";
  *   SDK's own; `CONSUL_HTTP_ADDR`) **fill in** a setting the block leaves unset; the block wins.
  *   `disallow_env_vars` turns them off too.
  *
- * An empty variable counts as unset, as an empty setting does.
+ * A variable that is empty (or only whitespace) counts as unset, as an empty setting does; a set
+ * variable's value is returned as written.
  */
 export type EnvironmentRole = "overrides" | "fills-in";
 
@@ -42,7 +43,7 @@ export function firstVariable(
 ): { name: string; value: string } | undefined {
   for (const name of names) {
     const value = env[name];
-    if (value !== undefined && value !== "") return { name, value };
+    if (value !== undefined && value.trim() !== "") return { name, value };
   }
   return undefined;
 }
