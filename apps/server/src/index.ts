@@ -1,68 +1,21 @@
-export {
-  attribute,
-  attributes,
-  blocks,
-  formatHcl,
-  HCL_MAX_DEPTH,
-  type HclAttribute,
-  type HclBlock,
-  type HclBlockEntry,
-  type HclBody,
-  type HclBoolValue,
-  type HclDocument,
-  type HclItem,
-  type HclListValue,
-  type HclNullValue,
-  type HclNumberValue,
-  type HclObjectValue,
-  HclParseError,
-  type HclPosition,
-  type HclStringValue,
-  type HclValue,
-  parseHcl,
-  parseHclJson,
-  parseHclOrJson,
-  quoteHcl,
-  toPlain,
-} from "@bulwark/hcl";
-export {
-  ApiClient,
-  ApiError,
-  type ApiResponse,
-  type ClientOptions,
-  ConnectionError,
-  DEFAULT_ADDRESS,
-  type Format,
-  type Io,
-  MIGRATION_LOCK,
-  type MigrateOptions,
-  main,
-  normaliseArgs,
-  runMigrate,
-  UsageError,
-} from "./cli/index.js";
+/**
+ * `@bulwark/server`'s embedding API: start a server from config files or in dev mode
+ * (`startServer`, `runUntilSignal`), load or parse a Vault config (`loadConfig`, `parseConfig` +
+ * `finalizeConfig`), the provider registry seal and storage plugins are loaded through, the HTTP
+ * pieces the dev server is made of (`startHttpServer`, `buildApp`, `createRootToken`, `mountKv`,
+ * the logger), and `main`, the `bulwark` CLI (what bin/bulwark.mjs runs). The HCL reader is
+ * `@bulwark/hcl`; tokens, policies, ACL and the KV engines are `@bulwark/vault`.
+ */
+
+export type { Io } from "./cli/output.js";
+export { main } from "./cli/program.js";
 export { ConfigError, type ConfigProblem } from "./config/errors.js";
 export {
-  type BlockSource,
-  blockSource,
-  CONFIG_ENV_VARS,
   type ConfigFragment,
-  DEFAULT_CLUSTER_NAME,
-  DEFAULT_LISTENER_ADDRESS,
-  DEFAULT_MAX_REQUEST_SIZE,
-  describeBlock,
-  type Env,
   finalizeConfig,
-  IGNORED_LISTENER_SETTINGS,
-  IGNORED_VAULT_SETTINGS,
   type LoadConfigOptions,
-  type LogLevel,
   loadConfig,
-  mergeFragments,
-  parseBoolean,
   parseConfig,
-  parseInteger,
-  readConfigFiles,
 } from "./config/load.js";
 export type {
   HttpServerOptions,
@@ -79,7 +32,7 @@ export {
   mountKv,
   startHttpServer,
 } from "./http/server.js";
-export { type CreateLoggerOptions, coreLogger, createLogger, scrubString } from "./logging.js";
+export { type CreateLoggerOptions, coreLogger, createLogger } from "./logging.js";
 export {
   type BulwarkServer,
   type DevCredentials,
@@ -89,7 +42,6 @@ export {
 } from "./main.js";
 export { assertSeal } from "./registry/assert-seal.js";
 export { ProviderError, type ProviderErrorCode } from "./registry/errors.js";
-export { importPlugin, locatePlugin, resolvePackage } from "./registry/plugin.js";
 export {
   type CreateProvidersOptions,
   createProviders,
