@@ -12,6 +12,6 @@ export {
   GCM_TAG_BYTES,
   randomBytes,
 } from "./aes-gcm.js";
-export { CryptoError, type CryptoErrorCode } from "./errors.js";
+export { CRYPTO_ERROR_CODES, CryptoError, type CryptoErrorCode } from "./errors.js";
 export { constantTimeEqual, SecretBytes } from "./secret-bytes.js";
 export { SHAMIR_MAX_SHARES, shamirCombine, shamirSplit, validateShamirParameters } from "./shamir.js";
