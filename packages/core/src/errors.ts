@@ -1,40 +1,47 @@
-/** Stable codes for SealedStore failures (the server maps them to HTTP status codes). */
-export type CoreErrorCode =
-  | "sealed"
-  | "not_initialized"
-  | "already_initialized"
-  | "invalid_key"
-  | "invalid_request"
-  | "standby"
-  | "nonce_mismatch"
-  | "no_operation_in_progress"
-  | "operation_in_progress"
-  | "migration"
-  | "seal_unavailable"
-  | "closed";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 
-export class CoreError extends Error {
+/** Stable codes for SealedStore failures (domain "core"; the server maps them to HTTP status codes). */
+export const CORE_ERROR_CODES = [
+  "sealed",
+  "not_initialized",
+  "already_initialized",
+  "invalid_key",
+  "invalid_request",
+  "standby",
+  "nonce_mismatch",
+  "no_operation_in_progress",
+  "operation_in_progress",
+  "migration",
+  "seal_unavailable",
+  "closed",
+] as const;
+
+export type CoreErrorCode = (typeof CORE_ERROR_CODES)[number];
+
+/** Base of every `@bulwark/core` error: a `CodedError` of domain "core". */
+export class CoreError extends CodedError<CoreErrorCode> {
+  static override readonly kind: string = "@bulwark/core:CoreError";
   override name = "CoreError";
-  readonly code: CoreErrorCode;
 
-  constructor(code: CoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(code: CoreErrorCode, message: string, options?: CodedErrorOptions) {
+    super("core", code, message, options);
   }
 }
 
 /** The store is sealed: unseal it (or fix the seal) first. */
 export class SealedError extends CoreError {
+  static override readonly kind: string = "@bulwark/core:SealedError";
   override name = "SealedError";
-  constructor(message = "Bulwark is sealed", options?: { cause?: unknown }) {
+  constructor(message = "Bulwark is sealed", options?: CodedErrorOptions) {
     super("sealed", message, options);
   }
 }
 
 /** A request was malformed; the message names the field and the fix. */
 export class InvalidRequestError extends CoreError {
+  static override readonly kind: string = "@bulwark/core:InvalidRequestError";
   override name = "InvalidRequestError";
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: CodedErrorOptions) {
     super("invalid_request", message, options);
   }
 }

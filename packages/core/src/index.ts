@@ -5,7 +5,13 @@ export {
   DEFAULT_AUTO_UNSEAL_MAX_DELAY_MS,
   isTransientUnsealError,
 } from "./auto-unseal.js";
-export { CoreError, type CoreErrorCode, InvalidRequestError, SealedError } from "./errors.js";
+export {
+  CORE_ERROR_CODES,
+  CoreError,
+  type CoreErrorCode,
+  InvalidRequestError,
+  SealedError,
+} from "./errors.js";
 export { JOURNAL_PATH } from "./journal.js";
 export {
   RECOVERY_CONFIG_PATH,
