@@ -14,6 +14,8 @@
  * {@link blocks} normalises all of them into `{ labels, body }` entries.
  */
 
+import { CodedError } from "@bulwark/errors";
+
 /** A place in the source: 1-based line and column (UTF-16 units), 0-based offset. */
 export interface HclPosition {
   line: number;
@@ -105,13 +107,19 @@ export interface HclDocument {
   body: HclBody;
 }
 
+/** Stable codes of the errors `@bulwark/hcl` reports (domain "hcl"). */
+export const HCL_ERROR_CODES = ["hcl_parse"] as const;
+
+export type HclErrorCode = (typeof HCL_ERROR_CODES)[number];
+
 /**
  * A document that does not parse (`kind: "syntax"`) or whose shape is not what a caller asked
  * for (`kind: "structure"`, from {@link blocks}). The message starts with `file:line:column:`.
  */
-export class HclParseError extends Error {
+export class HclParseError extends CodedError<HclErrorCode> {
+  static override readonly kind: string = "@bulwark/hcl:HclParseError";
   override name = "HclParseError";
-  readonly code = "hcl_parse";
+  /** Not the class's `static kind` (its cross-copy identity): which of the two failures this is. */
   readonly kind: "syntax" | "structure";
   readonly filename: string;
   readonly line: number;
@@ -120,7 +128,7 @@ export class HclParseError extends Error {
   readonly detail: string;
 
   constructor(kind: "syntax" | "structure", filename: string, pos: HclPosition, detail: string) {
-    super(`${filename}:${pos.line}:${pos.column}: ${detail}`);
+    super("hcl", "hcl_parse", `${filename}:${pos.line}:${pos.column}: ${detail}`);
     this.kind = kind;
     this.filename = filename;
     this.line = pos.line;
