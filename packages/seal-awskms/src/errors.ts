@@ -24,7 +24,7 @@ type Details = { kms: AwsKmsErrorDetails };
 
 /** A KMS call failed in a way no other class describes (validation error, unexpected response). */
 export class AwsKmsError extends SealError {
-  static override readonly kind: string = "AwsKmsError";
+  static override readonly kind: string = "@bulwark/seal-awskms:AwsKmsError";
   override name = "AwsKmsError";
   readonly kms: AwsKmsErrorDetails;
   constructor(code: SealErrorCode, message: string, options: Details & { cause?: unknown }) {
@@ -35,7 +35,7 @@ export class AwsKmsError extends SealError {
 
 /** KMS could not be reached or kept failing transiently (throttling, timeouts, 5xx) after every retry. */
 export class AwsKmsUnavailableError extends SealUnavailableError {
-  static override readonly kind: string = "AwsKmsUnavailableError";
+  static override readonly kind: string = "@bulwark/seal-awskms:AwsKmsUnavailableError";
   override name = "AwsKmsUnavailableError";
   readonly kms: AwsKmsErrorDetails;
   constructor(message: string, options: Details & { cause?: unknown }) {
@@ -46,7 +46,7 @@ export class AwsKmsUnavailableError extends SealUnavailableError {
 
 /** The credentials are missing, invalid, or lack a KMS permission (AccessDenied, UnrecognizedClient, …). */
 export class AwsKmsAccessDeniedError extends SealUnavailableError {
-  static override readonly kind: string = "AwsKmsAccessDeniedError";
+  static override readonly kind: string = "@bulwark/seal-awskms:AwsKmsAccessDeniedError";
   override name = "AwsKmsAccessDeniedError";
   readonly kms: AwsKmsErrorDetails;
   constructor(message: string, options: Details & { cause?: unknown }) {
@@ -57,7 +57,7 @@ export class AwsKmsAccessDeniedError extends SealUnavailableError {
 
 /** The key exists but cannot be used: disabled, pending deletion, pending import, unavailable, or the wrong kind. */
 export class AwsKmsKeyStateError extends SealUnavailableError {
-  static override readonly kind: string = "AwsKmsKeyStateError";
+  static override readonly kind: string = "@bulwark/seal-awskms:AwsKmsKeyStateError";
   override name = "AwsKmsKeyStateError";
   readonly kms: AwsKmsErrorDetails | undefined;
   /** `Disabled`, `PendingDeletion`, … when known. */
@@ -77,7 +77,7 @@ export class AwsKmsKeyStateError extends SealUnavailableError {
 
 /** KMS does not know the key (NotFoundException): wrong id, wrong region or account, or deleted. */
 export class AwsKmsKeyNotFoundError extends SealKeyNotFoundError {
-  static override readonly kind: string = "AwsKmsKeyNotFoundError";
+  static override readonly kind: string = "@bulwark/seal-awskms:AwsKmsKeyNotFoundError";
   override name = "AwsKmsKeyNotFoundError";
   readonly kms: AwsKmsErrorDetails;
   constructor(keyId: string, message: string, options: Details & { cause?: unknown }) {
@@ -91,7 +91,7 @@ export class AwsKmsKeyNotFoundError extends SealKeyNotFoundError {
  * a different encryption context, a different key, or changed bytes.
  */
 export class AwsKmsDecryptError extends SealDecryptError {
-  static override readonly kind: string = "AwsKmsDecryptError";
+  static override readonly kind: string = "@bulwark/seal-awskms:AwsKmsDecryptError";
   override name = "AwsKmsDecryptError";
   readonly kms: AwsKmsErrorDetails;
   constructor(keyId: string | undefined, message: string, options: Details & { cause?: unknown }) {

@@ -1,3 +1,4 @@
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import pkcs11js from "pkcs11js";
 
 // Return values the seal reacts to (PKCS#11 v2.40 numbers).
@@ -42,10 +43,13 @@ export function ckrName(rv: number): string {
 
 /**
  * One failed PKCS#11 call: which function, which return value. Seal errors carry it as `cause`,
- * so callers can switch on `cause.rv` while the message stays readable. pkcs11js often leaves its
+ * so callers can switch on `cause.rv` while the message stays readable. A `CodedError` of domain
+ * "seal" with code `provider_failed`, but not a `SealError`: the seal's `instanceof SealError`
+ * checks tell its own finished errors from raw call failures it still has to classify. pkcs11js often leaves its
  * own `method` empty (checked for C_Encrypt/C_Decrypt), so the seal names every call itself.
  */
-export class Pkcs11CallError extends Error {
+export class Pkcs11CallError extends CodedError<"provider_failed"> {
+  static override readonly kind: string = "@bulwark/seal-pkcs11:Pkcs11CallError";
   override name = "Pkcs11CallError";
   /** The PKCS#11 function, e.g. `C_Login`. */
   readonly call: string;
@@ -54,10 +58,10 @@ export class Pkcs11CallError extends Error {
   /** `CKR_…` name of `rv` (or "native error"). */
   readonly ckr: string;
 
-  constructor(call: string, rv: number | undefined, detail?: string, options?: { cause?: unknown }) {
+  constructor(call: string, rv: number | undefined, detail?: string, options?: CodedErrorOptions) {
     const ckr = rv === undefined ? "native error" : ckrName(rv);
     const code = rv === undefined ? "" : ` (0x${rv.toString(16)})`;
-    super(`${call} returned ${ckr}${code}${detail ? `: ${detail}` : ""}`, options);
+    super("seal", "provider_failed", `${call} returned ${ckr}${code}${detail ? `: ${detail}` : ""}`, options);
     this.call = call;
     this.rv = rv;
     this.ckr = ckr;

@@ -151,8 +151,14 @@ export function encodeBlobInfo(b: BlobInfo): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Decoding.
 
-/** Thrown inside the decoder; turned into a BlobInfoDecodeError at the boundary. */
-class Malformed extends Error {}
+/** Thrown inside the decoder; turned into a BlobInfoDecodeError (with this as its cause) at the boundary. */
+class Malformed extends SealError {
+  static override readonly kind: string = "@bulwark/seal:BlobInfoMalformed";
+  override name = "BlobInfoMalformed";
+  constructor(message: string) {
+    super("invalid_blob_info", message);
+  }
+}
 
 function expectWireType(field: string, actual: WireType, expected: WireType): void {
   // Stricter than Go (which would treat a mismatched wire type as an unknown field): a known field

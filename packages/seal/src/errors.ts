@@ -1,73 +1,74 @@
-/** Stable codes for every failure `@bulwark/seal` and seal providers report. */
-export type SealErrorCode =
-  | "invalid_config"
-  | "invalid_argument"
-  | "unavailable"
-  | "key_not_found"
-  | "encrypt_failed"
-  | "decrypt_failed"
-  | "not_initialized"
-  | "finalized"
-  | "invalid_blob_info"
-  | "unsupported_operation"
-  | "contract_violation"
-  | "provider_failed";
+import { CodedError, type CodedErrorOptions, errorKinds } from "@bulwark/errors";
+
+/** Stable codes for every failure `@bulwark/seal` and seal providers report (domain "seal"). */
+export const SEAL_ERROR_CODES = [
+  "invalid_config",
+  "invalid_argument",
+  "unavailable",
+  "key_not_found",
+  "encrypt_failed",
+  "decrypt_failed",
+  "not_initialized",
+  "finalized",
+  "invalid_blob_info",
+  "unsupported_operation",
+  "contract_violation",
+  "provider_failed",
+] as const;
+
+export type SealErrorCode = (typeof SEAL_ERROR_CODES)[number];
 
 /*
- * Cross-copy `instanceof`. A seal provider may be resolved against a different copy of
- * @bulwark/seal than the code catching its errors (ESM and CJS builds of the same version, or two
- * installed versions; `@bulwark/seal/testing` is also bundled separately from the main entry).
- * Plain `instanceof` would then say "not a SealError" and the error would be wrapped or
- * misreported. Every SealError therefore carries the list of error kinds of its class chain under
- * a registry symbol, and `instanceof` falls back to that list.
+ * Cross-copy `instanceof` comes from `CodedError` (kinds "@bulwark/seal:SealError", …). Copies of
+ * @bulwark/seal released before that recorded their classes under a registry symbol of their own,
+ * with the bare class names as kinds ("SealError", "SealConfigError"). A provider built against
+ * such a copy may still be loaded next to this one, so seal errors keep both conventions: they
+ * record the legacy list too (for old copies catching our errors), and `instanceof` accepts it
+ * (for our code catching theirs).
  */
-const KINDS = Symbol.for("@bulwark/seal:error-kinds");
+const LEGACY_KINDS = Symbol.for("@bulwark/seal:error-kinds");
+/** The kind every seal error's chain ends with; kinds after it (CodedError's) are not legacy. */
+const SEAL_ERROR_KIND = "@bulwark/seal:SealError";
 
-function kindsOf(ctor: unknown): string[] {
-  const kinds: string[] = [];
-  let c: unknown = ctor;
-  while (typeof c === "function") {
-    const kind: unknown = Object.hasOwn(c, "kind") ? (c as { kind?: unknown }).kind : undefined;
-    if (typeof kind === "string") kinds.push(kind);
-    c = Object.getPrototypeOf(c);
-  }
-  return kinds;
+/** "@bulwark/seal-awskms:AwsKmsError" → "AwsKmsError": the name the legacy convention used. */
+function legacyKind(kind: string): string {
+  return kind.slice(kind.lastIndexOf(":") + 1);
 }
 
-function isInstance(ctor: { kind: string }, value: unknown): boolean {
-  if (Function.prototype[Symbol.hasInstance].call(ctor, value)) return true;
-  if (typeof value !== "object" || value === null) return false;
-  const kinds = (value as { [KINDS]?: unknown })[KINDS];
-  return Array.isArray(kinds) && kinds.includes(ctor.kind);
+function legacyKindsOf(value: unknown): readonly unknown[] {
+  if (typeof value !== "object" || value === null) return [];
+  const kinds = (value as { [LEGACY_KINDS]?: unknown })[LEGACY_KINDS];
+  return Array.isArray(kinds) ? kinds : [];
 }
 
-/** Base class of every seal error; `code` is stable and safe to switch on. */
-export class SealError extends Error {
-  /** Identifies the class across copies of this package; subclasses set their own. */
-  static readonly kind: string = "SealError";
+/** Base of every seal error: a `CodedError` of domain "seal"; `code` is stable and safe to switch on. */
+export class SealError extends CodedError<SealErrorCode> {
+  static override readonly kind: string = SEAL_ERROR_KIND;
 
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `super` runs CodedError's check with `this` kept
+    if (super[Symbol.hasInstance](value)) return true;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of `instanceof` (usually a subclass)
-    return isInstance(this, value);
+    return legacyKindsOf(value).includes(legacyKind(this.kind));
   }
 
   override name = "SealError";
-  readonly code: SealErrorCode;
 
-  constructor(code: SealErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, KINDS, { value: kindsOf(new.target), enumerable: false });
+  constructor(code: SealErrorCode, message: string, options?: CodedErrorOptions) {
+    super("seal", code, message, options);
+    const kinds = errorKinds(this);
+    const legacy = kinds.slice(0, kinds.indexOf(SEAL_ERROR_KIND) + 1).map(legacyKind);
+    Object.defineProperty(this, LEGACY_KINDS, { value: legacy, enumerable: false });
   }
 }
 
 /** The seal's configuration is unusable. `field` names the option; the message says how to fix it. */
 export class SealConfigError extends SealError {
-  static override readonly kind: string = "SealConfigError";
+  static override readonly kind: string = "@bulwark/seal:SealConfigError";
   override name = "SealConfigError";
   readonly field: string;
 
-  constructor(field: string, message: string, options?: { cause?: unknown }) {
+  constructor(field: string, message: string, options?: CodedErrorOptions) {
     super("invalid_config", `invalid seal configuration \`${field}\`: ${message}`, options);
     this.field = field;
   }
@@ -75,21 +76,21 @@ export class SealConfigError extends SealError {
 
 /** The seal cannot work right now (HSM/KMS unreachable, no key loaded yet); retrying later may help. */
 export class SealUnavailableError extends SealError {
-  static override readonly kind: string = "SealUnavailableError";
+  static override readonly kind: string = "@bulwark/seal:SealUnavailableError";
   override name = "SealUnavailableError";
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: CodedErrorOptions) {
     super("unavailable", message, options);
   }
 }
 
 /** A blob names a key this seal does not have (rotated away, wrong seal, wrong HSM token). */
 export class SealKeyNotFoundError extends SealError {
-  static override readonly kind: string = "SealKeyNotFoundError";
+  static override readonly kind: string = "@bulwark/seal:SealKeyNotFoundError";
   override name = "SealKeyNotFoundError";
   readonly keyId: string;
 
-  constructor(keyId: string, message?: string, options?: { cause?: unknown }) {
+  constructor(keyId: string, message?: string, options?: CodedErrorOptions) {
     super(
       "key_not_found",
       message ??
@@ -102,7 +103,7 @@ export class SealKeyNotFoundError extends SealError {
 
 /** Decryption failed: wrong key, wrong AAD or tampered data. Never retried; never a partial plaintext. */
 export class SealDecryptError extends SealError {
-  static override readonly kind: string = "SealDecryptError";
+  static override readonly kind: string = "@bulwark/seal:SealDecryptError";
   override name = "SealDecryptError";
   /** The key id the blob names, when known. */
   readonly keyId: string | undefined;
@@ -115,7 +116,7 @@ export class SealDecryptError extends SealError {
 
 /** `encrypt`/`decrypt` was called before `init()` completed. */
 export class SealNotInitializedError extends SealError {
-  static override readonly kind: string = "SealNotInitializedError";
+  static override readonly kind: string = "@bulwark/seal:SealNotInitializedError";
   override name = "SealNotInitializedError";
 
   constructor(sealType: string) {
@@ -128,7 +129,7 @@ export class SealNotInitializedError extends SealError {
 
 /** The seal was finalized; its keys and sessions are gone. */
 export class SealFinalizedError extends SealError {
-  static override readonly kind: string = "SealFinalizedError";
+  static override readonly kind: string = "@bulwark/seal:SealFinalizedError";
   override name = "SealFinalizedError";
 
   constructor() {
@@ -138,10 +139,10 @@ export class SealFinalizedError extends SealError {
 
 /** Bytes that are not a valid BlobInfo protobuf message. */
 export class BlobInfoDecodeError extends SealError {
-  static override readonly kind: string = "BlobInfoDecodeError";
+  static override readonly kind: string = "@bulwark/seal:BlobInfoDecodeError";
   override name = "BlobInfoDecodeError";
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: CodedErrorOptions) {
     super("invalid_blob_info", `invalid BlobInfo: ${message}`, options);
   }
 }
