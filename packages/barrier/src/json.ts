@@ -8,6 +8,8 @@
  * into the output buffer, so no key material ever becomes a string.
  */
 
+import { BarrierError } from "./errors.js";
+
 /** A parsed JSON value; string contents stay bytes (unescaped UTF-8). */
 export type JsonNode =
   | { readonly kind: "null" }
@@ -17,9 +19,13 @@ export type JsonNode =
   | { readonly kind: "array"; readonly items: JsonNode[] }
   | { readonly kind: "object"; readonly members: Array<[string, JsonNode]> };
 
-/** Malformed JSON or base64; callers wrap it in their own typed error. */
-export class JsonSyntaxError extends Error {
+/** Malformed JSON or base64; callers wrap it in their own typed error (the keyring's `invalid_keyring`). */
+export class JsonSyntaxError extends BarrierError {
+  static override readonly kind: string = "@bulwark/barrier:JsonSyntaxError";
   override name = "JsonSyntaxError";
+  constructor(message: string) {
+    super("invalid_json", message);
+  }
 }
 
 const MAX_DEPTH = 64;
