@@ -17,6 +17,7 @@ import {
   UsageError,
 } from "../output.js";
 
+/** Where a `kv` path lives: its mount, the mount's KV version, and the path inside it. */
 interface KvTarget {
   mount: string;
   version: 1 | 2;
@@ -24,6 +25,7 @@ interface KvTarget {
   rel: string;
 }
 
+/** Finds the mount of `path` (or of -mount) from sys/internal/ui/mounts, as Vault's `kv` does. */
 async function kvTarget(client: ApiClient, path: string, mountFlag: string | undefined): Promise<KvTarget> {
   const clean = path.replace(/^\/+/, "");
   const probe = mountFlag !== undefined ? `${mountFlag.replace(/^\/+|\/+$/g, "")}/` : clean;
@@ -46,10 +48,12 @@ async function kvTarget(client: ApiClient, path: string, mountFlag: string | und
   return { mount, version, rel };
 }
 
+/** The API path of a KV operation: v2 puts the operation after the mount, v1 has none. */
 function kvPath(t: KvTarget, kind: "data" | "metadata" | "delete" | "undelete" | "destroy"): string {
   return t.version === 2 ? `${t.mount}${kind}/${t.rel}` : `${t.mount}${t.rel}`;
 }
 
+/** A centred `==== Title ====` heading, as Vault prints above each part of kv output. */
 function section(title: string, width: number): string {
   const pad = Math.max(0, width - title.length - 2);
   const left = "=".repeat(Math.floor(pad / 2));
@@ -57,6 +61,7 @@ function section(title: string, width: number): string {
   return `${left} ${title} ${right}`.trim();
 }
 
+/** The -versions list (`1,2`) of a v2 delete/undelete/destroy. */
 function versionsOf(value: string | undefined, command: string): number[] {
   if (value === undefined || value.trim() === "")
     throw new UsageError(`${command} needs -versions, e.g. -versions=1,2`);
@@ -70,7 +75,7 @@ function versionsOf(value: string | undefined, command: string): number[] {
 /** A `kv` subcommand with the client flags and -mount. */
 type KvCommand = (name: string, description: string) => Command;
 
-/** `bulwark kv …`: get, put, list, delete, undelete, destroy, metadata get/put/delete. */
+/** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, deps: CommandDeps): void {
   const kv = program.command("kv").description("key/value secrets (KV v1 and v2, found from the mount)");
   const kvCmd = (name: string, description: string) =>
@@ -93,6 +98,7 @@ export function register(program: Command, deps: CommandDeps): void {
   metadataDelete(metaCmd, deps);
 }
 
+/** `kv get`: a secret (v2: its data and metadata), or one -field. */
 function get(kvCmd: KvCommand, { io, act }: CommandDeps): void {
   kvCmd("get", "read a secret (v2: the latest or -version)")
     .argument("<path>")
@@ -147,6 +153,7 @@ function get(kvCmd: KvCommand, { io, act }: CommandDeps): void {
     );
 }
 
+/** `kv put`: a new version (v2, -cas) or the whole secret (v1). */
 function put(kvCmd: KvCommand, { io, act }: CommandDeps): void {
   kvCmd("put", "write a secret: key=value pairs, key=@file, key=- (stdin) or - (a JSON object on stdin)")
     .argument("<path>")
@@ -177,6 +184,7 @@ function put(kvCmd: KvCommand, { io, act }: CommandDeps): void {
     );
 }
 
+/** `kv list`: the keys under a path. */
 function list(kvCmd: KvCommand, { io, act }: CommandDeps): void {
   kvCmd("list", "list the keys under a path")
     .argument("<path>")
@@ -204,6 +212,7 @@ function list(kvCmd: KvCommand, { io, act }: CommandDeps): void {
     );
 }
 
+/** `kv delete`: the latest version, -versions (v2), or the secret (v1). */
 function del(kvCmd: KvCommand, { io, act }: CommandDeps): void {
   kvCmd("delete", "delete the latest version (v2; or -versions) or the secret (v1)")
     .argument("<path>")
@@ -225,6 +234,7 @@ function del(kvCmd: KvCommand, { io, act }: CommandDeps): void {
     );
 }
 
+/** `kv undelete` and `kv destroy`: the same -versions request to two endpoints (v2 only). */
 function versionCommands(kvCmd: KvCommand, { io, act }: CommandDeps): void {
   for (const [name, description] of [
     ["undelete", "restore deleted versions (v2)"],
@@ -248,6 +258,7 @@ function versionCommands(kvCmd: KvCommand, { io, act }: CommandDeps): void {
   }
 }
 
+/** `kv metadata get`: a v2 secret's settings and every version. */
 function metadataGet(metaCmd: KvCommand, { io, act }: CommandDeps): void {
   metaCmd("get", "versions and settings of a secret").action(
     act(async (path: string, flags: ClientFlags & { mount?: string }) => {
@@ -283,6 +294,7 @@ function metadataGet(metaCmd: KvCommand, { io, act }: CommandDeps): void {
   );
 }
 
+/** `kv metadata put`: max versions, cas-required, delete-version-after. */
 function metadataPut(metaCmd: KvCommand, { io, act }: CommandDeps): void {
   metaCmd("put", "set max versions, check-and-set requirement, delete-version-after")
     .option("--max-versions <n>", "versions kept (0 = mount default)", integer("max-versions"))
@@ -315,6 +327,7 @@ function metadataPut(metaCmd: KvCommand, { io, act }: CommandDeps): void {
     );
 }
 
+/** `kv metadata delete`: the secret with every version. */
 function metadataDelete(metaCmd: KvCommand, { io, act }: CommandDeps): void {
   metaCmd("delete", "delete a secret with all its versions and metadata").action(
     act(async (path: string, flags: ClientFlags & { mount?: string }) => {

@@ -7,7 +7,7 @@ import { runMigrate } from "../migrate.js";
 import { dataOf, type Format, type Io, json, parseFormat, table, UsageError } from "../output.js";
 import { printStatus } from "./status.js";
 
-/** `bulwark operator …`: init, unseal, seal, key-status, rotate, rekey, migrate. */
+/** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, deps: CommandDeps): void {
   const operator = program
     .command("operator")
@@ -21,6 +21,7 @@ export function register(program: Command, deps: CommandDeps): void {
   migrate(operator, deps);
 }
 
+/** `operator init`: unseal keys (Shamir) or recovery keys (auto seal), and the root token. */
 function init(operator: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     operator
@@ -135,6 +136,7 @@ async function completesThreshold(client: ApiClient): Promise<boolean> {
   return typeof s?.progress === "number" && typeof s.t === "number" && s.progress + 1 >= s.t;
 }
 
+/** `operator unseal`: one key share (prompted for when not given), -reset or -migrate. */
 function unseal(operator: Command, { io, act }: CommandDeps): void {
   withClientFlags(operator.command("unseal").description("provide one unseal (or recovery) key share"))
     .argument("[key]", "the key share (hex or base64); prompted for when omitted")
@@ -161,6 +163,7 @@ function unseal(operator: Command, { io, act }: CommandDeps): void {
     );
 }
 
+/** `operator seal`. */
 function seal(operator: Command, { io, act }: CommandDeps): void {
   withClientFlags(operator.command("seal").description("seal the store (needs a root/sudo token)")).action(
     act(async (flags: ClientFlags) => {
@@ -171,6 +174,7 @@ function seal(operator: Command, { io, act }: CommandDeps): void {
   );
 }
 
+/** `operator key-status`: the barrier key term. */
 function keyStatus(operator: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     operator.command("key-status").description("the barrier key term, install time and encryption count"),
@@ -193,6 +197,7 @@ function keyStatus(operator: Command, { io, act }: CommandDeps): void {
   );
 }
 
+/** `operator rotate`: a new barrier key term. */
 function rotate(operator: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     operator.command("rotate").description("add a new barrier key term (old data stays readable)"),
@@ -216,6 +221,7 @@ function rotate(operator: Command, { io, act }: CommandDeps): void {
   );
 }
 
+/** `operator rekey`: new unseal or recovery key shares. */
 function rekey(operator: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     operator.command("rekey").description("new unseal or recovery key shares (Vault's rekey flow)"),
@@ -330,6 +336,7 @@ function rekeyed(d: Record<string, unknown>, keyThreshold: number): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** `operator migrate`: the offline storage copy (runs locally; no server involved). */
 function migrate(operator: Command, { io, act }: CommandDeps): void {
   operator
     .command("migrate")

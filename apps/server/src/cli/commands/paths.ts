@@ -17,7 +17,7 @@ import {
   UsageError,
 } from "../output.js";
 
-/** `bulwark read|write|delete|list <path>`: any API path. */
+/** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, deps: CommandDeps): void {
   read(program, deps);
   write(program, deps);
@@ -25,6 +25,7 @@ export function register(program: Command, deps: CommandDeps): void {
   list(program, deps);
 }
 
+/** `read <path>`: GET, with -field. */
 function read(program: Command, { io, act }: CommandDeps): void {
   withClientFlags(program.command("read").description("read any API path"))
     .argument("<path>")
@@ -59,6 +60,7 @@ function read(program: Command, { io, act }: CommandDeps): void {
     );
 }
 
+/** `write <path> k=v…`: PUT. */
 function write(program: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     program.command("write").description("write any API path: key=value pairs, @file, - (JSON on stdin)"),
@@ -85,6 +87,7 @@ function write(program: Command, { io, act }: CommandDeps): void {
     );
 }
 
+/** `delete <path>`: DELETE. */
 function del(program: Command, { io, act }: CommandDeps): void {
   withClientFlags(program.command("delete").description("delete any API path"))
     .argument("<path>")
@@ -97,6 +100,7 @@ function del(program: Command, { io, act }: CommandDeps): void {
     );
 }
 
+/** `list <path>`: LIST. */
 function list(program: Command, { io, act }: CommandDeps): void {
   withClientFlags(program.command("list").description("list keys under any API path"))
     .argument("<path>")

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { type ClientFlags, type CommandDeps, clientOf, integer, withClientFlags } from "../command.js";
 import { cell, dataOf, json, parseFormat } from "../output.js";
 
-/** `bulwark secrets …`: enable, list, disable. */
+/** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, { io, act }: CommandDeps): void {
   const secrets = program.command("secrets").description("secrets engines (mounts): enable, list, disable");
   withClientFlags(

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { type CommandDeps, collect } from "../command.js";
 import { UsageError } from "../output.js";
 
-/** `bulwark server`: a server from config files, or the in-memory dev server. */
+/** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, { io, act }: CommandDeps): void {
   program
     .command("server")

@@ -59,7 +59,7 @@ export async function printStatus(client: ApiClient, io: Io, format: Format, bod
   io.stdout.write(table(statusRows(s, leader)));
 }
 
-/** `bulwark status`: the seal status; exit 0 unsealed, 2 sealed, 1 error. */
+/** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     program.command("status").description("seal status; exit 0 unsealed, 2 sealed, 1 error"),

@@ -11,7 +11,7 @@ import {
 import { parseKeyValues } from "../input.js";
 import { dataOf, formatDuration, json, parseFormat, rowsOf, table, UsageError } from "../output.js";
 
-/** `bulwark token …`: create, lookup, revoke. */
+/** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, deps: CommandDeps): void {
   const token = program.command("token").description("tokens: create, lookup, revoke");
   create(token, deps);
@@ -19,6 +19,7 @@ export function register(program: Command, deps: CommandDeps): void {
   revoke(token, deps);
 }
 
+/** `token create`: a child (or -orphan) token of the current one. */
 function create(token: Command, { io, act }: CommandDeps): void {
   withClientFlags(token.command("create").description("create a child token of the current token"))
     .option("--policy <name>", "policy (repeatable)", collect, [])
@@ -98,6 +99,7 @@ function create(token: Command, { io, act }: CommandDeps): void {
     );
 }
 
+/** `token lookup`: a token's properties, by value, -accessor, or your own. */
 function lookup(token: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     token.command("lookup").description("show a token's properties (default: the current token)"),
@@ -120,6 +122,7 @@ function lookup(token: Command, { io, act }: CommandDeps): void {
     );
 }
 
+/** `token revoke`: a token, -accessor, or -self. */
 function revoke(token: Command, { io, act }: CommandDeps): void {
   withClientFlags(token.command("revoke").description("revoke a token and its children"))
     .argument("[token]", "token to revoke")
