@@ -13,7 +13,7 @@ import {
   resolveEndpoint,
   resolveOptions,
 } from "./config.js";
-import { createConsulBackend } from "./factory.js";
+import { createConsulBackend } from "./provider.js";
 
 function configError(fn: () => unknown): ConsulConfigError {
   try {

@@ -10,5 +10,5 @@ export {
   parseConsulConfig,
 } from "./config.js";
 export { formatDuration, parseDurationMs } from "./duration.js";
-export { createConsulBackend } from "./factory.js";
 export { type ConsulLock, SESSION_NAME } from "./lock.js";
+export { consulStorageProvider, createConsulBackend } from "./provider.js";
