@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { StorageError, StorageUnavailableError } from "@bulwark/storage";
 import Consul from "consul";
 import type { ResolvedOptions } from "./config.js";
@@ -81,9 +82,16 @@ interface ClientError extends Error {
   isAbort?: boolean;
 }
 
-/** The request was aborted through its `AbortSignal`. */
-export class RequestAbortedError extends Error {
+/**
+ * The request was aborted through its `AbortSignal`. Named "AbortError" as the platform's aborts
+ * are; domain "storage", code `aborted`.
+ */
+export class RequestAbortedError extends CodedError<"aborted"> {
+  static override readonly kind: string = "@bulwark/storage-consul:RequestAbortedError";
   override name = "AbortError";
+  constructor(message: string, options?: CodedErrorOptions) {
+    super("storage", "aborted", message, options);
+  }
 }
 
 /** Network errors after which the request surely never reached Consul. */

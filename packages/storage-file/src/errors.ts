@@ -1,12 +1,16 @@
+import { CodedError } from "@bulwark/errors";
 import { InvalidKeyError, StorageError, StorageUnavailableError } from "@bulwark/storage";
 
-/** A `FileBackend` option is missing or has the wrong type; `field` names it. */
-export class FileBackendConfigError extends Error {
+/**
+ * A `FileBackend` option is missing or has the wrong type; `field` names it. Domain "storage",
+ * code `invalid_config`; not a `StorageError`, which stands for failures of a working backend.
+ */
+export class FileBackendConfigError extends CodedError<"invalid_config"> {
+  static override readonly kind: string = "@bulwark/storage-file:FileBackendConfigError";
   override name = "FileBackendConfigError";
-  readonly code = "invalid_config" as const;
   readonly field: string;
   constructor(field: string, message: string) {
-    super(message);
+    super("storage", "invalid_config", message);
     this.field = field;
   }
 }
@@ -16,6 +20,7 @@ export class FileBackendConfigError extends Error {
  * changed on disk; `path` names the file so an operator can restore or remove it.
  */
 export class CorruptEntryError extends StorageError {
+  static override readonly kind: string = "@bulwark/storage-file:CorruptEntryError";
   override name = "CorruptEntryError";
   readonly key: string;
   readonly path: string;

@@ -1,26 +1,36 @@
-/** Stable codes for storage failures. */
-export type StorageErrorCode =
-  | "invalid_key"
-  | "value_too_large"
-  | "transaction_failed"
-  | "transaction_too_large"
-  | "fenced_write"
-  | "unavailable"
-  | "permission_denied"
-  | "io";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 
-export class StorageError extends Error {
+/** Stable codes for storage failures (domain "storage"). */
+export const STORAGE_ERROR_CODES = [
+  "invalid_key",
+  "value_too_large",
+  "transaction_failed",
+  "transaction_too_large",
+  "fenced_write",
+  "unavailable",
+  "permission_denied",
+  "io",
+  /** A backend's configuration block is unusable (the error names the setting). */
+  "invalid_config",
+  /** The caller aborted the operation through its `AbortSignal`. */
+  "aborted",
+] as const;
+
+export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number];
+
+/** Base of the storage contract's errors: a `CodedError` of domain "storage". */
+export class StorageError extends CodedError<StorageErrorCode> {
+  static override readonly kind: string = "@bulwark/storage:StorageError";
   override name = "StorageError";
-  readonly code: StorageErrorCode;
 
-  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(code: StorageErrorCode, message: string, options?: CodedErrorOptions) {
+    super("storage", code, message, options);
   }
 }
 
 /** The key is empty, absolute, contains `..` or is otherwise unusable. */
 export class InvalidKeyError extends StorageError {
+  static override readonly kind: string = "@bulwark/storage:InvalidKeyError";
   override name = "InvalidKeyError";
   readonly key: string;
   constructor(key: string, reason: string) {
@@ -31,6 +41,7 @@ export class InvalidKeyError extends StorageError {
 
 /** The value exceeds what the backend can store (Vault: "put failed due to value being too large"). */
 export class ValueTooLargeError extends StorageError {
+  static override readonly kind: string = "@bulwark/storage:ValueTooLargeError";
   override name = "ValueTooLargeError";
   readonly key: string;
   readonly size: number;
@@ -48,6 +59,7 @@ export class ValueTooLargeError extends StorageError {
 
 /** A transaction was rolled back; `failedIndex` names the operation that failed, when known. */
 export class TransactionError extends StorageError {
+  static override readonly kind: string = "@bulwark/storage:TransactionError";
   override name = "TransactionError";
   readonly failedIndex: number | undefined;
   constructor(
@@ -62,6 +74,7 @@ export class TransactionError extends StorageError {
 
 /** The HA lock changed owner before the write (Vault: "lock has changed ownership before attempting write"). */
 export class FencedWriteError extends StorageError {
+  static override readonly kind: string = "@bulwark/storage:FencedWriteError";
   override name = "FencedWriteError";
   constructor(message = "lock has changed ownership before attempting write", options?: { cause?: unknown }) {
     super("fenced_write", message, options);
@@ -70,6 +83,7 @@ export class FencedWriteError extends StorageError {
 
 /** The storage could not be reached or failed transiently; the operation may be retried. */
 export class StorageUnavailableError extends StorageError {
+  static override readonly kind: string = "@bulwark/storage:StorageUnavailableError";
   override name = "StorageUnavailableError";
   constructor(message: string, options?: { cause?: unknown }) {
     super("unavailable", message, options);
@@ -82,6 +96,7 @@ export class StorageUnavailableError extends StorageError {
  * caller that knows where the option was written (a config file and line) can point there.
  */
 export class StorageProbeError extends StorageError {
+  static override readonly kind: string = "@bulwark/storage:StorageProbeError";
   override name = "StorageProbeError";
   readonly setting: string;
   /** What happened, without the fix. */

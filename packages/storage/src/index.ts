@@ -2,6 +2,7 @@ export { assertBackend } from "./assert-backend.js";
 export {
   FencedWriteError,
   InvalidKeyError,
+  STORAGE_ERROR_CODES,
   StorageError,
   type StorageErrorCode,
   StorageProbeError,
@@ -28,8 +29,8 @@ export {
   type ProviderSettings,
   type StorageProvider,
   type StorageProviderContext,
-} from "./provider.js";
   VAULT_CLUSTER_KEYS,
+} from "./provider.js";
 export {
   type Backend,
   type Entry,
