@@ -20,6 +20,8 @@ export {
   UPGRADE_PREFIX,
 } from "./constants.js";
 export {
+  BARRIER_CIPHERTEXT_ERROR_CODES,
+  BARRIER_ERROR_CODES,
   BarrierAlreadyInitializedError,
   BarrierCiphertextError,
   type BarrierCiphertextErrorCode,

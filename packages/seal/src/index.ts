@@ -17,6 +17,7 @@ export {
 } from "./config-problems.js";
 export {
   BlobInfoDecodeError,
+  SEAL_ERROR_CODES,
   SealConfigError,
   SealDecryptError,
   SealError,
