@@ -40,3 +40,4 @@ export {
   type ResolvedAwsKmsSealOptions,
   VAULT_CONFIG_KEYS,
 } from "./options.js";
+export { awsKmsSealProvider } from "./provider.js";

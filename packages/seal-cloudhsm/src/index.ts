@@ -18,3 +18,4 @@ export {
   parseCloudHsmConfig,
   splitCloudHsmPin,
 } from "./config.js";
+export { cloudHsmSealProvider, isCloudHsmLibrary } from "./provider.js";

@@ -29,4 +29,5 @@ export {
   type Pkcs11HealthDetails,
   Pkcs11Seal,
 } from "./pkcs11-seal.js";
+export { pkcs11SealProvider } from "./provider.js";
 export type { SessionPoolStats } from "./session-pool.js";
