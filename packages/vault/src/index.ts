@@ -41,6 +41,13 @@ export {
   type VaultErrorCode,
   VaultStateError,
 } from "./errors.js";
+// Per-store services and root-token generation.
+export {
+  decodeRootToken,
+  encodeRootToken,
+  GenerateRoot,
+  type GenerateRootStatus,
+} from "./generate-root.js";
 export { randomBase62, sha256Hex } from "./ids.js";
 // KV's value semantics: JSON whose numbers keep their exact text.
 export {
@@ -60,7 +67,6 @@ export { KvV1 } from "./kv/kv-v1.js";
 export { KvV2 } from "./kv/kv-v2.js";
 export { DEFAULT_METADATA_CACHE_ENTRIES } from "./kv/metadata-cache.js";
 export { type MountEntry, type MountRequest, MountTable, normalizeMountPath } from "./kv/mounts.js";
-
 // Request fields (Vault's field decoder).
 export {
   bodyObject,
@@ -73,3 +79,11 @@ export {
   parseFields,
   type Spec,
 } from "./request/fields.js";
+export {
+  type ClusterInfo,
+  createRootToken,
+  mountKv,
+  type Services,
+  servicesFor,
+  waitActive,
+} from "./services.js";

@@ -5,12 +5,20 @@
  */
 import { randomUUID } from "node:crypto";
 import type { SealedStore } from "@bulwark/core";
-import type { Acl, Operation, TokenEntry } from "@bulwark/vault";
+import {
+  type Acl,
+  GenerateRootError,
+  type Operation,
+  PermissionDeniedError,
+  RouteError,
+  type Services,
+  type TokenEntry,
+  VaultStateError,
+} from "@bulwark/vault";
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import type { Logger } from "pino";
 import { HttpError, permissionDenied, SEALED_MESSAGE } from "./errors.js";
 import type { Metrics } from "./metrics.js";
-import type { Services } from "./services.js";
 import { queryBool } from "./validate.js";
 
 export interface AppContext {
@@ -202,6 +210,20 @@ export interface RouteSpec {
   handler(call: Call): Promise<Result>;
 }
 
+/**
+ * The errors of @bulwark/vault that errors.ts's table does not map yet, as the HttpErrors they were
+ * before they moved (same status, same text). Remove once errors.ts maps every code of
+ * VAULT_ERROR_CODES; until then every route's handler passes its failures through this.
+ */
+export function fromVaultError(e: unknown): unknown {
+  if (e instanceof GenerateRootError) return new HttpError(400, e.message);
+  if (e instanceof RouteError)
+    return new HttpError(e.code === "unsupported_operation" ? 405 : 404, e.message);
+  if (e instanceof PermissionDeniedError) return permissionDenied();
+  if (e instanceof VaultStateError && e.code === "sealed") return new HttpError(503, SEALED_MESSAGE);
+  return e;
+}
+
 export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): void {
   app.route({
     method: spec.methods,
@@ -217,7 +239,12 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
         // Vault checks a LIST on the folder path (with its trailing '/'), as logical routes do.
         authorize(auth, op === "list" && !path.endsWith("/") ? `${path}/` : path, op, spec.sudo === true);
       }
-      const result = await spec.handler({ req, reply, path, query, body: req.body, auth });
+      let result: Result;
+      try {
+        result = await spec.handler({ req, reply, path, query, body: req.body, auth });
+      } catch (e) {
+        throw fromVaultError(e);
+      }
       return send(reply, result);
     },
   });

@@ -1,12 +1,12 @@
 import { SealedStore } from "@bulwark/core";
 import { StaticKeySeal } from "@bulwark/seal";
 import { MemoryBackend } from "@bulwark/storage-memory";
+import { decodeRootToken } from "@bulwark/vault";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../test/helpers/server-process.js";
 import type { RunningServer } from "../contracts.js";
 import { createLogger } from "../logging.js";
 import { FORWARDED_HEADER } from "./forward.js";
-import { decodeRootToken } from "./generate-root.js";
 import { createRootToken, mountKv, startHttpServer } from "./server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON response bodies, checked field by field

@@ -15,7 +15,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from "node:https";
 import type { SecureVersion } from "node:tls";
 import type { SealedStore } from "@bulwark/core";
-import { JsonRefusedError, parseJson } from "@bulwark/vault";
+import { JsonRefusedError, parseJson, servicesFor } from "@bulwark/vault";
 import Fastify, { type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { HttpServerOptions, ListenerConfig, RunningServer } from "../contracts.js";
@@ -29,9 +29,8 @@ import { registerLogicalRoutes } from "./routes/logical.js";
 import { registerAdminRoutes } from "./routes/sys-admin.js";
 import { registerKeyRoutes } from "./routes/sys-keys.js";
 import { registerLifecycleRoutes } from "./routes/sys-lifecycle.js";
-import { servicesFor } from "./services.js";
 
-export { createRootToken, mountKv } from "./services.js";
+export { createRootToken, mountKv } from "@bulwark/vault";
 
 /** Vault's default `max_request_size`: 32 MiB. */
 export const DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024;

@@ -1,11 +1,10 @@
 import { SealedStore } from "@bulwark/core";
 import { MemoryBackend } from "@bulwark/storage-memory";
+import { decodeRootToken, mountKv } from "@bulwark/vault";
 import { afterEach, describe, expect, it } from "vitest";
 import { initAndUnseal, type TestApp, testApp } from "../../test/helpers/app.js";
 import { createLogger } from "../logging.js";
-import { decodeRootToken } from "./generate-root.js";
 import { buildApp, createRootToken } from "./server.js";
-import { mountKv } from "./services.js";
 
 let t: TestApp | undefined;
 afterEach(async () => {

@@ -14,11 +14,10 @@ import {
   type RekeyTarget,
   type SealedStore,
 } from "@bulwark/core";
-import { parseFields } from "@bulwark/vault";
+import { createRootToken, parseFields } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, route as addRoute, envelope, type RouteSpec, requireUnsealed } from "../context.js";
 import { HttpError } from "../errors.js";
-import { createRootToken } from "../services.js";
 
 function rekeyBody(
   ctx: AppContext,

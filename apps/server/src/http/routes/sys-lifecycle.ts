@@ -8,11 +8,10 @@ import {
   MINIMUM_ROTATION_INTERVAL_MS,
 } from "@bulwark/barrier";
 import type { InitResult, SealedStore } from "@bulwark/core";
-import { formatGoDuration, parseFields } from "@bulwark/vault";
+import { formatGoDuration, parseFields, waitActive } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
 import { HttpError } from "../errors.js";
-import { waitActive } from "../services.js";
 import { queryBool, queryInt } from "../validate.js";
 import { registerHelpHook } from "./help.js";
 

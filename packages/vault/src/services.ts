@@ -1,12 +1,15 @@
 /**
- * The per-store services behind the HTTP API: token store, policies, mount table, cluster
+ * The per-store services of Vault's logical layer (what the HTTP API serves): token store, policies, mount table, cluster
  * identity and root-token generation state. One set per SealedStore (shared by every listener of
  * that store), so caches and in-progress operations are never split between listeners.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { SealedStore } from "@bulwark/core";
-import { type MountEntry, MountTable, PolicyStore, TokenStore } from "@bulwark/vault";
+import { PolicyStore } from "./auth/policy-store.js";
+import { TokenStore } from "./auth/tokens.js";
+import { VaultStateError } from "./errors.js";
 import { GenerateRoot } from "./generate-root.js";
+import { type MountEntry, MountTable } from "./kv/mounts.js";
 
 const CLUSTER_PATH = "core/bulwark-cluster";
 
@@ -79,9 +82,12 @@ export function servicesFor(store: SealedStore): Services {
 export async function waitActive(store: SealedStore, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!store.status().active) {
-    if (store.sealed) throw new Error("the store is sealed");
+    if (store.sealed) throw new VaultStateError("not_active", "the store is sealed");
     if (Date.now() > deadline)
-      throw new Error("this node did not become active: another node holds the HA lock");
+      throw new VaultStateError(
+        "not_active",
+        "this node did not become active: another node holds the HA lock",
+      );
     await new Promise((r) => setTimeout(r, 50));
   }
 }

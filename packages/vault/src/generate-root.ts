@@ -11,8 +11,9 @@
 import { randomUUID } from "node:crypto";
 import { parseKeyShare, type SealedStore } from "@bulwark/core";
 import { constantTimeEqual } from "@bulwark/crypto";
-import { randomBase62, TOKEN_LENGTH } from "@bulwark/vault";
-import { HttpError } from "./errors.js";
+import { TOKEN_LENGTH } from "./auth/token-id.js";
+import { GenerateRootError } from "./errors.js";
+import { randomBase62 } from "./ids.js";
 
 export interface GenerateRootStatus {
   started: boolean;
@@ -44,7 +45,7 @@ function xor(a: Buffer, b: Buffer): Buffer {
 export function encodeRootToken(token: string, otp: string): string {
   const t = Buffer.from(token, "utf8");
   const o = Buffer.from(otp, "utf8");
-  if (t.length !== o.length) throw new Error("token and OTP lengths differ");
+  if (t.length !== o.length) throw new GenerateRootError("invalid_request", "token and OTP lengths differ");
   return xor(t, o).toString("base64").replace(/=+$/, "");
 }
 
@@ -52,7 +53,8 @@ export function encodeRootToken(token: string, otp: string): string {
 export function decodeRootToken(encoded: string, otp: string): string {
   const x = Buffer.from(encoded, "base64");
   const o = Buffer.from(otp, "utf8");
-  if (x.length !== o.length) throw new Error("encoded token and OTP lengths differ");
+  if (x.length !== o.length)
+    throw new GenerateRootError("invalid_request", "encoded token and OTP lengths differ");
   return xor(x, o).toString("utf8");
 }
 
@@ -79,11 +81,14 @@ export class GenerateRoot {
   /** Starts an attempt; returns the OTP when Bulwark generated it (shown once, as in Vault). */
   start(required: number, otp?: string): GenerateRootStatus {
     if (this.#attempt !== undefined) {
-      throw new HttpError(400, "root generation already in progress: cancel it (DELETE) or finish it");
+      throw new GenerateRootError(
+        "operation_in_progress",
+        "root generation already in progress: cancel it (DELETE) or finish it",
+      );
     }
     if (otp !== undefined && (otp.length !== TOKEN_LENGTH || !/^[0-9A-Za-z]+$/.test(otp))) {
-      throw new HttpError(
-        400,
+      throw new GenerateRootError(
+        "invalid_request",
         `OTP string is wrong length: give ${TOKEN_LENGTH} base62 characters, or omit it`,
       );
     }
@@ -125,20 +130,26 @@ export class GenerateRoot {
   ): Promise<GenerateRootStatus> {
     const a = this.#attempt;
     if (a === undefined)
-      throw new HttpError(
-        400,
+      throw new GenerateRootError(
+        "no_operation_in_progress",
         "no root generation in progress: start one with PUT sys/generate-root/attempt",
       );
     if (nonce !== a.nonce)
-      throw new HttpError(400, "incorrect nonce: use the nonce of the attempt in progress");
+      throw new GenerateRootError(
+        "nonce_mismatch",
+        "incorrect nonce: use the nonce of the attempt in progress",
+      );
     const share = parseKeyShare(key);
     if (share.length < 16 || share.length > 33) {
       share.fill(0);
-      throw new HttpError(400, `key share must be 16 to 33 bytes, got ${share.length}`);
+      throw new GenerateRootError("invalid_key", `key share must be 16 to 33 bytes, got ${share.length}`);
     }
     if (a.shares.some((p) => constantTimeEqual(p, share))) {
       share.fill(0);
-      throw new HttpError(400, "given key has already been provided during this generation operation");
+      throw new GenerateRootError(
+        "invalid_request",
+        "given key has already been provided during this generation operation",
+      );
     }
     a.shares.push(share);
     if (a.shares.length < required) return this.status(required);
@@ -171,15 +182,16 @@ export class GenerateRoot {
 
 async function verifyShares(store: SealedStore, shares: Uint8Array[], required: number): Promise<void> {
   if (shares.length < required) {
-    throw new HttpError(400, "root generation failed: not enough distinct key shares");
+    throw new GenerateRootError("invalid_key", "root generation failed: not enough distinct key shares");
   }
   try {
     // Unseal key (Shamir) or recovery key (auto seals), checked by the core without side effects.
     await store.verifyKeyShares(shares);
   } catch (e) {
-    throw new HttpError(
-      400,
+    throw new GenerateRootError(
+      "invalid_key",
       `root generation failed: the key shares are not valid (${(e as Error).message})`,
+      { cause: e },
     );
   }
 }
