@@ -8,6 +8,16 @@ export interface SealEncryptOptions {
    * decryption. An empty array counts as no AAD (AES-GCM cannot tell them apart).
    */
   aad?: Uint8Array;
+  /**
+   * Lets the caller give up on the call, as `fetch` and the AWS SDK do. An already aborted signal
+   * rejects at once with `signal.reason`, before the seal calls its HSM or KMS. An abort while
+   * the call is under way rejects promptly with `signal.reason`; the seal stops what can be stopped
+   * (a wait for a session, a KMS request, a retry backoff). Work that cannot be interrupted (a
+   * PKCS#11 call already running in the native library) finishes in the background and its
+   * result is discarded (a decrypted plaintext is wiped). The abort reason is passed through
+   * unchanged, never wrapped in a `SealError`.
+   */
+  signal?: AbortSignal;
 }
 
 /** Result of {@link Seal.health}. */
@@ -35,7 +45,8 @@ export interface SealHealth {
  * - Every blob carries `keyInfo` whose `keyId` equals `keyId()` at encryption time; decrypt picks
  *   its key from `blob.keyInfo`, never from configuration alone.
  * - Every failure is a `SealError`; a changed byte, wrong AAD or unknown key id is an error, never
- *   a wrong plaintext.
+ *   a wrong plaintext. The one exception is the caller's own abort: `encrypt`/`decrypt` with an
+ *   aborted `signal` (see {@link SealEncryptOptions.signal}) reject with `signal.reason` itself.
  */
 export interface Seal {
   /** "shamir" | "static" | "pkcs11" | "cloudhsm" | "awskms" | a plugin's type. */
@@ -61,6 +72,19 @@ interface InitAttempt {
   controller: AbortController;
   /** Callers still waiting (infinite once a caller without a signal joined). */
   waiting: number;
+}
+
+/** Duck-typed, so a signal from another realm (a vm context, a polyfill) is accepted too. */
+function isAbortSignal(value: unknown): value is AbortSignal {
+  if (value instanceof AbortSignal) return true;
+  const v = value as Partial<AbortSignal> | null;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof v.aborted === "boolean" &&
+    typeof v.addEventListener === "function" &&
+    typeof v.removeEventListener === "function"
+  );
 }
 
 function describe(value: unknown): string {
@@ -240,8 +264,10 @@ export abstract class BaseSeal implements Seal {
       );
     }
     const options = this.#checkOptions("encrypt", opts);
+    // Rule: an already aborted signal rejects with its reason before any provider call.
+    if (options.signal?.aborted) throw options.signal.reason;
     const keyIdBefore = this.keyId();
-    const blob = await this.#run("encrypt", () => this.doEncrypt(plaintext, options));
+    const blob = await this.#run("encrypt", () => this.doEncrypt(plaintext, options), options.signal);
     // Postcondition: the returned blob must carry ciphertext bytes.
     if (typeof blob !== "object" || blob === null || !(blob.ciphertext instanceof Uint8Array)) {
       throw this.#contract("doEncrypt must return a BlobInfo with ciphertext bytes");
@@ -275,7 +301,17 @@ export abstract class BaseSeal implements Seal {
       );
     }
     const options = this.#checkOptions("decrypt", opts);
-    const plaintext = await this.#run("decrypt", () => this.doDecrypt({ ...blob, keyInfo }, options));
+    // Rule: an already aborted signal rejects with its reason before any provider call.
+    if (options.signal?.aborted) throw options.signal.reason;
+    const plaintext = await this.#run(
+      "decrypt",
+      () => this.doDecrypt({ ...blob, keyInfo }, options),
+      options.signal,
+      // A plaintext nobody will read any more is wiped.
+      (late) => {
+        if (late instanceof Uint8Array) late.fill(0);
+      },
+    );
     // Postcondition: decrypt returns bytes.
     if (!(plaintext instanceof Uint8Array)) {
       throw this.#contract("doDecrypt must return a Uint8Array");
@@ -319,23 +355,92 @@ export abstract class BaseSeal implements Seal {
         `seal ${op}: aad must be a Uint8Array, got ${describe(opts.aad)}`,
       );
     }
-    return opts.aad !== undefined && opts.aad.length > 0 ? { aad: opts.aad } : {};
+    // Precondition: signal, when given, must be an AbortSignal.
+    const signal = opts.signal;
+    if (signal !== undefined && !isAbortSignal(signal)) {
+      throw new SealError(
+        "invalid_argument",
+        `seal ${op}: signal must be an AbortSignal (AbortController.signal, AbortSignal.timeout()), got ${describe(signal)}`,
+      );
+    }
+    const out: SealEncryptOptions = opts.aad !== undefined && opts.aad.length > 0 ? { aad: opts.aad } : {};
+    if (signal !== undefined) out.signal = signal;
+    return out;
   }
 
-  async #run<T>(op: Operation, fn: () => Promise<T>): Promise<T> {
+  async #run<T>(
+    op: Operation,
+    fn: () => Promise<T>,
+    signal?: AbortSignal,
+    discard?: (late: T) => void,
+  ): Promise<T> {
     this.#inFlight++;
+    if (signal !== undefined) return this.#abortable(op, fn, signal, discard);
     try {
       return await fn();
     } catch (err) {
       throw this.#wrap(op, err);
     } finally {
-      this.#inFlight--;
-      if (this.#inFlight === 0 && this.#drained !== undefined) {
-        const resolve = this.#drained;
-        this.#drained = undefined;
-        resolve();
-      }
+      this.#settled();
     }
+  }
+
+  #settled(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0 && this.#drained !== undefined) {
+      const resolve = this.#drained;
+      this.#drained = undefined;
+      resolve();
+    }
+  }
+
+  /**
+   * Runs `fn` until it settles or `signal` aborts, whichever comes first. On abort the caller gets
+   * `signal.reason` at once; the provider, which got the signal too, stops what it can, and
+   * whatever it still produces is discarded. The operation counts as in flight until it settles,
+   * so `finalize()` still waits for it (sessions are not closed under a running HSM call).
+   */
+  #abortable<T>(
+    op: Operation,
+    fn: () => Promise<T>,
+    signal: AbortSignal,
+    discard: ((late: T) => void) | undefined,
+  ): Promise<T> {
+    let work: Promise<T>;
+    try {
+      work = fn();
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    work.then(
+      () => this.#settled(),
+      () => this.#settled(),
+    );
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason);
+        work.then(
+          (late) => discard?.(late),
+          () => undefined,
+        );
+      };
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener("abort", onAbort, { once: true });
+      work.then(
+        (value) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(value);
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          // A provider that stopped on the abort rejects with the reason: the caller's, not a failure.
+          reject(signal.aborted ? signal.reason : this.#wrap(op, err));
+        },
+      );
+    });
   }
 
   // Rule: errors from hooks that are not SealError are wrapped into SealError with the provider cause.

@@ -82,6 +82,8 @@ export class ShamirSeal extends BaseSeal {
     return super.doHealth();
   }
 
+  // In-process and synchronous: BaseSeal's check of `opts.signal` on entry is all the abort
+  // handling there is room for (nothing here waits).
   protected async doEncrypt(plaintext: Uint8Array, opts: SealEncryptOptions): Promise<BlobInfo> {
     const key = this.#requireKey();
     return aeadEncryptBlob(key, "", plaintext, opts.aad);

@@ -190,6 +190,8 @@ export class StaticKeySeal extends BaseSeal {
     this.#keys.clear();
   }
 
+  // In-process and synchronous: BaseSeal's check of `opts.signal` on entry is all the abort
+  // handling there is room for (nothing here waits).
   protected async doEncrypt(plaintext: Uint8Array, opts: SealEncryptOptions): Promise<BlobInfo> {
     return aeadEncryptBlob(this.#key(this.#currentId).aes, this.#currentId, plaintext, opts.aad);
   }

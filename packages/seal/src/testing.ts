@@ -7,7 +7,9 @@
  * ```
  *
  * The factory returns a fresh, *uninitialised* seal for each test; the suite calls `init()` and
- * `finalize()` itself, then `cleanup()`.
+ * `finalize()` itself, then `cleanup()`. A provider that talks to an HSM or KMS should also return
+ * `provider` hooks (see {@link SealProviderHooks}), so the abort tests can check that an aborted
+ * call never reaches the provider and that an abort during a slow provider call rejects promptly.
  */
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
@@ -42,7 +44,30 @@ export interface SealConformanceOptions {
   timeoutMs?: number;
 }
 
-export type SealFactory = () => Promise<{ seal: Seal; cleanup?: () => Promise<void> }>;
+/**
+ * A view of the HSM/KMS behind a seal, for the abort tests. Without it those tests check what
+ * they can from outside (an aborted signal rejects with its reason, the seal keeps working).
+ */
+export interface SealProviderHooks {
+  /** How many calls the seal has made to its provider so far (the suite compares before/after). */
+  calls(): number;
+  /**
+   * Makes the provider's calls hang (a delaying proxy, a blocked worker pool) until the returned
+   * function is called; resolves once the stall is in effect.
+   */
+  stall?(): Promise<() => Promise<void>>;
+}
+
+export type SealFactory = () => Promise<{
+  seal: Seal;
+  cleanup?: () => Promise<void>;
+  provider?: SealProviderHooks;
+}>;
+
+/** How long an aborted call may take to reject (generous: the suite runs on loaded CI machines). */
+const ABORT_PROMPT_MS = 1_000;
+/** How long the slow-provider test lets a call run before it aborts it. */
+const ABORT_AFTER_MS = 150;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -105,6 +130,58 @@ async function expectSealError(promise: Promise<unknown>, what: string): Promise
   return outcome.error as SealError;
 }
 
+/** What `promise` settles to, without throwing: for asserting on a rejection's exact value. */
+async function outcomeOf<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  try {
+    return { value: await promise };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Starts `op`, lets it reach the (stalled) provider, aborts it, and checks the rejection. */
+async function expectPromptAbort(
+  op: (signal: AbortSignal) => Promise<unknown>,
+  what: string,
+  stalled: boolean,
+): Promise<void> {
+  const controller = new AbortController();
+  let settled = false;
+  const promise = op(controller.signal);
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await delay(ABORT_AFTER_MS);
+  if (stalled) {
+    expect(
+      settled,
+      `${what}: settled while the provider was stalled — the stall hook does not stall it`,
+    ).toBe(false);
+  }
+  const reason = new Error(`conformance: the caller gave up on ${what}`);
+  const started = performance.now();
+  controller.abort(reason);
+  // Bounded, so a seal that ignores the abort fails here with a message instead of hanging the test.
+  const outcome = await Promise.race([
+    outcomeOf(promise),
+    delay(ABORT_PROMPT_MS * 5).then(() => ({
+      error: `${what} still pending ${ABORT_PROMPT_MS * 5} ms after the abort`,
+    })),
+  ]);
+  const ms = performance.now() - started;
+  if (stalled || "error" in outcome) {
+    expect("error" in outcome ? outcome.error : outcome, `${what}: rejects with signal.reason itself`).toBe(
+      reason,
+    );
+    expect(ms, `${what}: rejected ${Math.round(ms)} ms after the abort`).toBeLessThan(ABORT_PROMPT_MS);
+  }
+}
+
 /**
  * Registers the seal conformance tests with vitest. Call it at the top level of a test file.
  * `name` labels the `describe` block; `factory` builds one uninitialised seal per test.
@@ -122,11 +199,14 @@ export function runSealConformance(
   );
 
   /** Runs `fn` with a fresh seal, initialised unless told otherwise; always finalizes and cleans up. */
-  async function withSeal(fn: (seal: Seal) => Promise<void>, init = true): Promise<void> {
-    const { seal, cleanup } = await factory();
+  async function withSeal(
+    fn: (seal: Seal, provider: SealProviderHooks | undefined) => Promise<void>,
+    init = true,
+  ): Promise<void> {
+    const { seal, cleanup, provider } = await factory();
     try {
       if (init) await seal.init();
-      await fn(seal);
+      await fn(seal, provider);
     } finally {
       try {
         await seal.finalize();
@@ -336,6 +416,72 @@ export function runSealConformance(
       () =>
         withSeal(async (seal) => {
           await expectSealError(seal.encrypt("not bytes" as unknown as Uint8Array), "string plaintext");
+        }),
+      timeout,
+    );
+
+    it(
+      "an already aborted signal rejects encrypt and decrypt with signal.reason, without a provider call",
+      () =>
+        withSeal(async (seal, provider) => {
+          const pt = utf8("never sent");
+          const blob = await seal.encrypt(pt);
+          const before = provider?.calls();
+          for (const reason of [new Error("caller gave up"), "a string reason", { code: 42 }]) {
+            const controller = new AbortController();
+            controller.abort(reason);
+            const enc = await outcomeOf(seal.encrypt(pt, { signal: controller.signal }));
+            expect("error" in enc ? enc.error : enc, "encrypt rejects with the reason itself").toBe(reason);
+            const dec = await outcomeOf(seal.decrypt(cloneBlob(blob), { signal: controller.signal }));
+            expect("error" in dec ? dec.error : dec, "decrypt rejects with the reason itself").toBe(reason);
+          }
+          // AbortSignal.abort() without a reason: the DOMException "AbortError" it carries.
+          const aborted = AbortSignal.abort();
+          const dom = await outcomeOf(seal.encrypt(pt, { signal: aborted }));
+          expect("error" in dom ? dom.error : dom).toBe(aborted.reason);
+          if (provider !== undefined) {
+            expect(provider.calls() - (before ?? 0), "provider calls made for aborted operations").toBe(0);
+          }
+          // A signal that was never aborted changes nothing, and the seal still works.
+          const live = new AbortController().signal;
+          expectBytes(await seal.decrypt(await seal.encrypt(pt, { signal: live }), { signal: live }), pt);
+        }),
+      timeout,
+    );
+
+    it(
+      "an abort while the provider is slow rejects promptly with signal.reason; the seal keeps working",
+      () =>
+        withSeal(async (seal, provider) => {
+          const pt = utf8("slow provider");
+          const aad = utf8("core/abort");
+          const blob = await seal.encrypt(pt, { aad });
+          const release = await provider?.stall?.();
+          const stalled = release !== undefined;
+          try {
+            await expectPromptAbort((signal) => seal.encrypt(pt, { aad, signal }), "encrypt", stalled);
+            await expectPromptAbort(
+              (signal) => seal.decrypt(cloneBlob(blob), { aad, signal }),
+              "decrypt",
+              stalled,
+            );
+          } finally {
+            await release?.();
+          }
+          expectBytes(await seal.decrypt(await seal.encrypt(pt, { aad }), { aad }), pt);
+          expectBytes(await seal.decrypt(cloneBlob(blob), { aad }), pt);
+        }),
+      timeout,
+    );
+
+    it(
+      "a signal that is not an AbortSignal is rejected with a SealError",
+      () =>
+        withSeal(async (seal) => {
+          const signal = { aborted: true } as unknown as AbortSignal;
+          await expectSealError(seal.encrypt(utf8("x"), { signal }), "encrypt with a fake signal");
+          const blob = await seal.encrypt(utf8("x"));
+          await expectSealError(seal.decrypt(blob, { signal }), "decrypt with a fake signal");
         }),
       timeout,
     );
