@@ -7,9 +7,9 @@ import {
   type Pkcs11SealOptions,
   type ResolvedPkcs11Config,
   resolvePkcs11Options,
-  resolveSecretRef,
   withoutReported,
 } from "@bulwark/seal-pkcs11";
+import { firstVariable, parseOptionalBool, pickSetting, resolveSecret } from "@bulwark/settings";
 import type { CloudHsmApiClient } from "./cluster.js";
 
 /** Where AWS installs the Client SDK 5 PKCS#11 library (`configure-pkcs11` sets it up). */
@@ -102,14 +102,9 @@ function optString(field: string, v: unknown): string | undefined {
   return v;
 }
 
+/** A boolean setting through the settings kernel (Go's ParseBool words); an empty setting is unset. */
 function parseBool(field: string, v: unknown): boolean | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v === "boolean") return v;
-  if (typeof v === "string") {
-    if (["1", "t", "T", "true", "TRUE", "True"].includes(v.trim())) return true;
-    if (["0", "f", "F", "false", "FALSE", "False"].includes(v.trim())) return false;
-  }
-  return fail(field, `${JSON.stringify(v)} is not a boolean; use true or false`);
+  return v === "" ? undefined : parseOptionalBool(field, v);
 }
 
 /**
@@ -479,16 +474,21 @@ function parseInto(
     } else p.list.push(err);
   }
   const clusterFields = new Set<keyof CloudHsmSealOptions>(["region", "endpoint", "requireActiveCluster"]);
-  const clusterConfigured = profile.has("clusterId") || !!env.BULWARK_CLOUDHSM_CLUSTER_ID;
+  const clusterConfigured =
+    profile.has("clusterId") || firstVariable(env, ["BULWARK_CLOUDHSM_CLUSTER_ID"]) !== undefined;
+  // The block wins and the variables fill in (as pkcs11's, whose order this package's tests assert).
   for (const spec of PROFILE_FIELDS) {
     if (profile.has(spec.option)) continue;
     // AWS_REGION and friends are about many things; they mean the cluster only when there is one.
     if (clusterFields.has(spec.option) && !clusterConfigured) continue;
-    let fromEnv = spec.env !== undefined ? env[`BULWARK_CLOUDHSM_${spec.env}`] : undefined;
-    if (spec.option === "region") fromEnv = fromEnv || env.AWS_REGION || env.AWS_DEFAULT_REGION;
     // Only with pkcs11's PIN variables unset: they win over the CU variables.
-    if ((spec.option === "user" || spec.option === "password") && parsed.pin !== "") fromEnv = undefined;
-    if (fromEnv !== undefined && fromEnv !== "") profile.set(spec.option, fromEnv);
+    if ((spec.option === "user" || spec.option === "password") && parsed.pin !== "") continue;
+    const variables = [
+      ...(spec.env !== undefined ? [`BULWARK_CLOUDHSM_${spec.env}`] : []),
+      ...(spec.option === "region" ? ["AWS_REGION", "AWS_DEFAULT_REGION"] : []),
+    ];
+    const picked = pickSetting({ key: spec.vault, block: undefined, env, variables, role: "fills-in" });
+    if (picked !== undefined) profile.set(spec.option, picked.value);
   }
   if (!profile.has("accessKey") && !profile.has("secretKey") && profile.has("clusterId")) {
     // Credentials from the given environment (the SDK's own chain reads only process.env).
@@ -506,7 +506,7 @@ function parseInto(
       profile.set(spec.option, String(v));
     }
     if (spec.secret && typeof v === "string") {
-      const secret = p.run(() => resolveSecretRef(spec.vault, v, env));
+      const secret = p.run(() => resolveSecret(spec.vault, v, env));
       if (secret !== undefined) profile.set(spec.option, secret);
     }
   }

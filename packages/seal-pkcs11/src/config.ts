@@ -1,5 +1,11 @@
-import { readFileSync } from "node:fs";
-import { SealConfigError, type SealConfigIssue, SealConfigProblems, sealConfigIssue } from "@bulwark/seal";
+import {
+  SealConfigError,
+  type SealConfigIssue,
+  SealConfigProblems,
+  sealConfigIssue,
+  sealSetting,
+} from "@bulwark/seal";
+import { type EnvLike, parseOptionalBool, pickSetting, resolveSecret } from "@bulwark/settings";
 import {
   CKF_RW_SESSION,
   CKF_SERIAL_SESSION,
@@ -233,15 +239,12 @@ function parseHmacMechanism(field: string, v: unknown): number {
   return m;
 }
 
-/** Go's strconv.ParseBool spellings (what Vault accepts), plus real booleans. */
-export function parseBool(field: string, v: unknown, dflt: boolean): boolean {
-  if (v === undefined || v === null || v === "") return dflt;
-  if (typeof v === "boolean") return v;
-  if (typeof v === "string") {
-    if (["1", "t", "T", "true", "TRUE", "True"].includes(v.trim())) return true;
-    if (["0", "f", "F", "false", "FALSE", "False"].includes(v.trim())) return false;
-  }
-  return fail(field, `${JSON.stringify(v)} is not a boolean; use true or false`);
+/**
+ * A boolean setting through the settings kernel (Go's ParseBool words); an empty setting is
+ * unset, as everywhere in this block.
+ */
+function bool(field: string, v: unknown): boolean | undefined {
+  return v === "" ? undefined : parseOptionalBool(field, v);
 }
 
 function parseIntField(field: string, v: unknown, min: number, max: number): number | undefined {
@@ -314,7 +317,7 @@ function resolveInto(o: Pkcs11SealOptions, p: SealConfigProblems): ResolvedPkcs1
       "set key_label (or key_id) to name the encryption key; add generate_key = true to create it",
     );
   }
-  const generateKey = p.run(() => parseBool("generate_key", o.generateKey, false)) ?? false;
+  const generateKey = p.run(() => bool("generate_key", o.generateKey)) ?? false;
   if (generateKey && keyLabel === undefined && !p.has("key_label")) {
     p.add("key_label", "generate_key needs key_label: the new key is stored under that label");
   }
@@ -341,9 +344,9 @@ function resolveInto(o: Pkcs11SealOptions, p: SealConfigProblems): ResolvedPkcs1
   const defaultHmacKeyLabel = p.run(() => optString("default_hmac_key_label", o.defaultHmacKeyLabel));
   const hmacMechanism = p.run(() => parseHmacMechanism("hmac_mechanism", o.hmacMechanism));
   const rsaOaepHash = p.run(() => parseOaepHash("rsa_oaep_hash", o.rsaOaepHash));
-  const rsaEncryptLocal = p.run(() => parseBool("rsa_encrypt_local", o.rsaEncryptLocal, false));
+  const rsaEncryptLocal = p.run(() => bool("rsa_encrypt_local", o.rsaEncryptLocal));
   const maxParallel = p.run(() => parseIntField("max_parallel", o.maxParallel, 1, 1024));
-  const hsmGeneratedIv = p.run(() => parseBool("hsmGeneratedIv", o.hsmGeneratedIv, false));
+  const hsmGeneratedIv = p.run(() => bool("hsmGeneratedIv", o.hsmGeneratedIv));
   const rsaModulusBits = p.run(() => parseIntField("rsaModulusBits", o.rsaModulusBits, 2048, 8192));
   const maxRetries = p.run(() => parseIntField("maxRetries", o.maxRetries, 0, 20));
   const retryBaseMs = p.run(() => parseIntField("retryBaseMs", o.retryBaseMs, 0, 60_000));
@@ -444,35 +447,12 @@ for (const f of FIELDS) {
   BY_KEY.set(f.option, f);
 }
 
-/** `file:///path` → the file's content (trailing newline trimmed); `env://NAME` → `$NAME`. */
-export function resolveSecretRef(
-  field: string,
-  value: string,
-  env: Record<string, string | undefined>,
-): string {
-  if (value.startsWith("file://")) {
-    const path = value.slice("file://".length);
-    try {
-      return readFileSync(path, "utf8").replace(/\r?\n$/, "");
-    } catch (cause) {
-      const why = cause instanceof Error ? cause.message : String(cause);
-      throw new SealConfigError(
-        field,
-        `cannot read ${path} (${why}); fix the file:// path or set the value directly`,
-        {
-          cause,
-        },
-      );
-    }
-  }
-  if (value.startsWith("env://")) {
-    const name = value.slice("env://".length);
-    const v = env[name];
-    if (v === undefined || v === "")
-      fail(field, `environment variable ${name} (from env://${name}) is not set`);
-    return v;
-  }
-  return value;
+/**
+ * `file:///path` → the file's content (trailing newline trimmed); `env://NAME` → `$NAME`: the
+ * settings kernel's `resolveSecret`, throwing `SealConfigError`. Kept for callers of this export.
+ */
+export function resolveSecretRef(field: string, value: string, env: EnvLike): string {
+  return sealSetting(() => resolveSecret(field, value, env));
 }
 
 /**
@@ -534,10 +514,18 @@ export function inspectPkcs11Config(
     seenAs.set(spec.option, key);
     if (value !== undefined && value !== null && value !== "") values.set(spec.option, value);
   }
+  // The block wins and BULWARK_HSM_* / VAULT_HSM_* fill in: this package's tests assert that
+  // order, the opposite of the kernel's rule for a provider's own variables (see its README).
   for (const spec of FIELDS) {
-    if (values.has(spec.option) || spec.env === undefined) continue;
-    const fromEnv = env[`BULWARK_HSM_${spec.env}`] ?? env[`VAULT_HSM_${spec.env}`];
-    if (fromEnv !== undefined && fromEnv !== "") values.set(spec.option, fromEnv);
+    if (spec.env === undefined) continue;
+    const picked = pickSetting({
+      key: spec.vault,
+      block: values.get(spec.option),
+      env,
+      variables: [`BULWARK_HSM_${spec.env}`, `VAULT_HSM_${spec.env}`],
+      role: "fills-in",
+    });
+    if (picked !== undefined) values.set(spec.option, picked.value);
   }
   // A JSON or HCL number where Vault expects a string (pin = 1234, token_label = 7).
   for (const k of STRING_OPTIONS) {
@@ -546,7 +534,7 @@ export function inspectPkcs11Config(
   }
   const pin = values.get("pin");
   if (typeof pin === "string") {
-    const resolved = p.run(() => resolveSecretRef("pin", pin, env));
+    const resolved = p.run(() => resolveSecret("pin", pin, env));
     // An unreadable reference is reported once, not again as a missing pin.
     values.set("pin", resolved ?? pin);
   }

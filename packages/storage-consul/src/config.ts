@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
+import { parseBool, parseDuration, pickSetting, resolveSecret, SettingsError } from "@bulwark/settings";
 import { validatePrefix } from "@bulwark/storage";
-import { formatDuration, parseDurationMs } from "./duration.js";
+import { formatDuration } from "./duration.js";
 
 /** Options of `new ConsulBackend()`; `createConsulBackend()` also takes Vault's config names. */
 export interface ConsulBackendOptions {
@@ -87,6 +88,11 @@ class Issues {
         this.list.push(err);
         return undefined;
       }
+      // The settings kernel's error becomes this package's, with the same field and fix.
+      if (err instanceof SettingsError) {
+        this.list.push(new ConsulConfigError(err.field, err.detail, { cause: err }));
+        return undefined;
+      }
       throw err;
     }
   }
@@ -161,31 +167,10 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
-function bool(field: string, v: unknown): boolean {
-  if (typeof v === "boolean") return v;
-  if (typeof v === "string") {
-    const s = v.trim().toLowerCase();
-    if (["true", "1", "t", "yes"].includes(s)) return true;
-    if (["false", "0", "f", "no", ""].includes(s)) return false;
-  }
-  throw new ConsulConfigError(field, `expected true or false, got ${describe(v)}`);
-}
-
 function integer(field: string, v: unknown): number {
   const n = typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
   if (typeof n === "number" && Number.isSafeInteger(n)) return n;
   throw new ConsulConfigError(field, `expected a whole number, got ${describe(v)}`);
-}
-
-function duration(field: string, v: unknown): number {
-  const ms = parseDurationMs(v);
-  if (ms === undefined) {
-    throw new ConsulConfigError(
-      field,
-      `${describe(v)} is not a duration: use Go syntax such as "15s", "500ms" or "1m30s" (a bare number means seconds)`,
-    );
-  }
-  return ms;
 }
 
 /**
@@ -273,8 +258,28 @@ function parseInto(
     if (value !== undefined) out[option] = value;
   }
   const options = out as ConsulBackendOptions;
-  if (options.address === undefined && env.CONSUL_HTTP_ADDR) options.address = env.CONSUL_HTTP_ADDR;
-  if (options.token === undefined && env.CONSUL_HTTP_TOKEN) options.token = env.CONSUL_HTTP_TOKEN;
+  // The Consul client's own variables only fill in what the block leaves unset (the kernel's rule
+  // for general-purpose variables; Vault's consul backend does the same).
+  for (const [option, variable] of [
+    ["address", "CONSUL_HTTP_ADDR"],
+    ["token", "CONSUL_HTTP_TOKEN"],
+  ] as const) {
+    const picked = pickSetting({
+      key: option,
+      block: options[option],
+      env,
+      variables: [variable],
+      role: "fills-in",
+    });
+    if (picked?.fromEnvironment === true) options[option] = String(picked.value);
+  }
+  // The token may be an env:// or file:// reference, as every secret setting.
+  const token = options.token;
+  if (token !== undefined) {
+    const resolved = issues.run(() => resolveSecret("token", token, env));
+    if (resolved === undefined) delete options.token;
+    else options.token = resolved;
+  }
   return { options, ignored };
 }
 
@@ -300,11 +305,11 @@ function convert(option: OptionName, field: string, raw: unknown, vaultName: boo
     case "lockDelayMs":
     case "requestTimeoutMs":
     case "retryBudgetMs":
-      if (vaultName) return duration(field, raw);
+      if (vaultName) return parseDuration(field, raw);
       if (typeof raw === "number") return raw;
       throw new ConsulConfigError(field, `expected milliseconds as a number, got ${describe(raw)}`);
     case "tlsSkipVerify":
-      return bool(field, raw);
+      return parseBool(field, raw);
   }
 }
 

@@ -1,44 +1,19 @@
 /**
- * Go-style durations, as Vault's Consul settings take them (`session_ttl = "15s"`,
- * `lock_wait_time = "1m30s"`). A bare number, or a string of digits, means seconds (Vault's
- * `parseutil.ParseDurationSecond`).
+ * Durations of Consul settings (`session_ttl = "15s"`, `lock_wait_time = "1m30s"`): the settings
+ * kernel's grammar (`@bulwark/settings`). `formatDuration` writes the durations this package
+ * sends to Consul and names in its messages ("90000s", "1500ms"); it is not Go's
+ * `Duration.String()` (the kernel's `formatGoDuration`), and the messages tests match rely on it.
  */
-
-const UNIT_MS: Readonly<Record<string, number>> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  μs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-const PART = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+import { tryParseDuration } from "@bulwark/settings";
 
 /**
- * Parses `value` into milliseconds, or returns `undefined` when it is not a duration. Accepts
- * `"1h2m3.5s"`, `"500ms"`, `"15"` (seconds), `15` (seconds) and `"0"`; rejects negatives, empty
- * strings and unknown units.
+ * Parses `value` into milliseconds, or returns `undefined` when it is not a duration: the
+ * settings kernel's grammar (Vault's `ParseDurationSecond`: `"1h2m3.5s"`, `"500ms"`, `".5s"`,
+ * `"7d"`, `"15"` and `15` meaning seconds, `"0"`); negatives, empty strings and unknown units are
+ * refused.
  */
 export function parseDurationMs(value: unknown): number | undefined {
-  if (typeof value === "number") {
-    return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
-  }
-  if (typeof value !== "string") return undefined;
-  const s = value.trim();
-  if (s === "") return undefined;
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  let rest = s;
-  let total = 0;
-  while (rest.length > 0) {
-    const m = PART.exec(rest);
-    if (m === null) return undefined;
-    total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
-    rest = rest.slice(m[0].length);
-  }
-  return Number.isFinite(total) ? total : undefined;
+  return tryParseDuration(value);
 }
 
 /** Milliseconds as a Go duration string Consul parses (`"15s"`, `"1500ms"`). */
