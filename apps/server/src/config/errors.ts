@@ -1,3 +1,4 @@
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import type { HclPosition } from "@bulwark/hcl";
 
 /** One problem in a config file: where it is and what to do about it. */
@@ -19,18 +20,25 @@ export function formatProblem(p: ConfigProblem): string {
   return `${p.filename}:${p.line}:${p.column ?? 1}: ${p.message}`;
 }
 
+/** Stable codes of the server's configuration errors (domain "config"). */
+export const CONFIG_ERROR_CODES = ["invalid_config"] as const;
+
+export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[number];
+
 /**
  * The configuration cannot be used. `problems` lists every issue found (not only the first), each
  * with its file, line and column when it comes from a file; the message joins them.
  */
-export class ConfigError extends Error {
+export class ConfigError extends CodedError<ConfigErrorCode> {
+  static override readonly kind: string = "@bulwark/server:ConfigError";
   override name = "ConfigError";
-  readonly code = "invalid_config";
   readonly problems: readonly ConfigProblem[];
 
-  constructor(problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
+  constructor(problems: readonly ConfigProblem[], options?: CodedErrorOptions) {
     const lines = problems.map(formatProblem);
     super(
+      "config",
+      "invalid_config",
       lines.length === 1 ? (lines[0] as string) : `${lines.length} config problems:\n  ${lines.join("\n  ")}`,
       options,
     );
