@@ -2,12 +2,65 @@
  * Every failure becomes Vault's error shape, `{"errors":["…"]}`, with Vault's status codes:
  * 400 bad request, 403 permission denied, 404 not found, 405 unsupported operation, 413 body too
  * large, 503 sealed/standby/unavailable, 500 anything unexpected.
+ *
+ * Bulwark's errors are `CodedError`s: the status comes from one table keyed by the error's
+ * (domain, code) — never by class name or message text — so an error thrown by a second copy of a
+ * package (two installed versions, the ESM and CJS builds) answers the same. Each domain's row is
+ * checked with `satisfies Record<Code, Answer>`: a new code without a status does not typecheck.
  */
-import { CoreError } from "@bulwark/core";
-import { StorageError } from "@bulwark/storage";
-import { BadRequestError, KvError, PolicyError, TokenError } from "@bulwark/vault";
+import type { BarrierErrorCode } from "@bulwark/barrier";
+import type { CoreErrorCode } from "@bulwark/core";
+import type { CryptoErrorCode } from "@bulwark/crypto";
+import { CodedError, isCodedError } from "@bulwark/errors";
+import type { HclErrorCode } from "@bulwark/hcl";
+import type { SealErrorCode } from "@bulwark/seal";
+import type { SettingsErrorCode } from "@bulwark/settings";
+import type { StorageErrorCode } from "@bulwark/storage";
+import type { VaultErrorCode } from "@bulwark/vault";
+import type { ConfigErrorCode } from "../config/errors.js";
+import type { ProviderErrorCode } from "../registry/errors.js";
 
-export class HttpError extends Error {
+/** Codes of {@link HttpError} (domain "http"), one per status class the server answers. */
+export const HTTP_ERROR_CODES = [
+  "bad_request",
+  "permission_denied",
+  "not_found",
+  "unsupported_operation",
+  "request_too_large",
+  /** Any other 4xx (Fastify's 415, 406, …). */
+  "client_error",
+  "internal",
+  "unavailable",
+  /** Any other 5xx. */
+  "server_error",
+] as const;
+
+export type HttpErrorCode = (typeof HTTP_ERROR_CODES)[number];
+
+function httpErrorCode(status: number): HttpErrorCode {
+  switch (status) {
+    case 400:
+      return "bad_request";
+    case 403:
+      return "permission_denied";
+    case 404:
+      return "not_found";
+    case 405:
+      return "unsupported_operation";
+    case 413:
+      return "request_too_large";
+    case 500:
+      return "internal";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "server_error" : "client_error";
+  }
+}
+
+/** An answer ready to send: `status` and Vault's error list. Its `code` follows the status. */
+export class HttpError extends CodedError<HttpErrorCode> {
+  static override readonly kind: string = "@bulwark/server:HttpError";
   override name = "HttpError";
   readonly status: number;
   readonly errors: string[];
@@ -18,7 +71,7 @@ export class HttpError extends Error {
   detail?: string;
   constructor(status: number, message: string | string[]) {
     const errors = Array.isArray(message) ? message : message === "" ? [] : [message];
-    super(errors.join("; ") || `HTTP ${status}`);
+    super("http", httpErrorCode(status), errors.join("; ") || `HTTP ${status}`);
     this.status = status;
     this.errors = errors;
   }
@@ -61,33 +114,191 @@ export function permissionDenied(): HttpError {
   return new HttpError(403, "permission denied");
 }
 
-const CORE_STATUS: Record<string, number> = {
-  sealed: 503,
-  not_initialized: 400,
-  already_initialized: 400,
-  invalid_key: 400,
-  invalid_request: 400,
-  standby: 503,
-  nonce_mismatch: 400,
-  no_operation_in_progress: 400,
-  operation_in_progress: 400,
-  migration: 400,
-  // The HSM/KMS cannot be reached (auto-unseal is retrying): unavailable, not a server fault.
-  seal_unavailable: 503,
-  closed: 503,
-};
+/** How one (domain, code) answers over HTTP. */
+export interface Answer {
+  readonly status: number;
+  /**
+   * The message was written for the client (it names the request's own field or value) and is
+   * sent as is. Otherwise it is redacted (see {@link redact}): the log keeps the full text.
+   */
+  readonly expose?: true;
+  /** Vault's exact text, sent instead of the message (clients match on it). */
+  readonly text?: string;
+}
 
-const BARRIER_STATUS: Record<string, number> = {
-  sealed: 503,
-  not_initialized: 400,
-  already_initialized: 400,
-  invalid_key: 400,
-  invalid_argument: 400,
-  invalid_rotation_config: 400,
-};
+/** One domain's row: its codes, and the prefix its (redacted) messages get. */
+interface DomainAnswers {
+  readonly prefix?: string;
+  readonly codes: Readonly<Record<string, Answer>>;
+}
 
-interface CodedError {
-  name?: string;
+// The sealed reason (if any) is in seal-status's warnings; clients match on Vault's text.
+const SEALED: Answer = { status: 503, text: SEALED_MESSAGE };
+const DENIED: Answer = { status: 403, text: "permission denied" };
+const BAD: Answer = { status: 400 };
+const BAD_EXPOSED: Answer = { status: 400, expose: true };
+const UNAVAILABLE: Answer = { status: 503 };
+const INTERNAL: Answer = { status: 500 };
+
+const ANSWERS = {
+  core: {
+    codes: {
+      sealed: SEALED,
+      not_initialized: BAD,
+      already_initialized: BAD,
+      invalid_key: BAD,
+      invalid_request: BAD,
+      standby: UNAVAILABLE,
+      nonce_mismatch: BAD,
+      no_operation_in_progress: BAD,
+      operation_in_progress: BAD,
+      migration: BAD,
+      // The HSM/KMS cannot be reached (auto-unseal is retrying): unavailable, not a server fault.
+      seal_unavailable: UNAVAILABLE,
+      closed: UNAVAILABLE,
+    } satisfies Record<CoreErrorCode, Answer>,
+  },
+  storage: {
+    prefix: "storage: ",
+    codes: {
+      invalid_key: BAD,
+      value_too_large: { status: 413 },
+      transaction_failed: INTERNAL,
+      transaction_too_large: INTERNAL,
+      fenced_write: UNAVAILABLE,
+      unavailable: UNAVAILABLE,
+      permission_denied: INTERNAL,
+      io: INTERNAL,
+      invalid_config: INTERNAL,
+      // Cancelled under the request (the server is stopping): retry.
+      aborted: UNAVAILABLE,
+    } satisfies Record<StorageErrorCode, Answer>,
+  },
+  barrier: {
+    codes: {
+      sealed: SEALED,
+      // Vault's sys/init and sys/unseal answer these 400.
+      not_initialized: BAD,
+      already_initialized: BAD,
+      invalid_key: BAD,
+      invalid_argument: BAD,
+      invalid_rotation_config: BAD,
+      // A keyring that does not open, a ciphertext that does not decrypt, a key that cannot
+      // rotate: the stored data or the server is at fault, never the request (Vault: 500).
+      invalid_keyring: INTERNAL,
+      keyring_missing: INTERNAL,
+      keyring_not_restored: INTERNAL,
+      key_conflict: INTERNAL,
+      active_key_removal: INTERNAL,
+      term_exhausted: INTERNAL,
+      invalid_json: INTERNAL,
+      ciphertext_too_short: INTERNAL,
+      unknown_version: INTERNAL,
+      unknown_term: INTERNAL,
+      authentication_failed: INTERNAL,
+    } satisfies Record<BarrierErrorCode, Answer>,
+  },
+  // A seal failure under a request is the server's (its HSM/KMS), whatever the cause.
+  seal: {
+    prefix: "seal: ",
+    codes: {
+      invalid_config: INTERNAL,
+      invalid_argument: INTERNAL,
+      unavailable: INTERNAL,
+      key_not_found: INTERNAL,
+      encrypt_failed: INTERNAL,
+      decrypt_failed: INTERNAL,
+      not_initialized: INTERNAL,
+      finalized: INTERNAL,
+      invalid_blob_info: INTERNAL,
+      unsupported_operation: INTERNAL,
+      contract_violation: INTERNAL,
+      provider_failed: INTERNAL,
+    } satisfies Record<SealErrorCode, Answer>,
+  },
+  crypto: {
+    prefix: "internal error: ",
+    codes: {
+      invalid_key: INTERNAL,
+      invalid_nonce: INTERNAL,
+      authentication_failed: INTERNAL,
+      invalid_argument: INTERNAL,
+      key_zeroed: INTERNAL,
+      shamir_invalid_parameters: INTERNAL,
+      shamir_invalid_shares: INTERNAL,
+    } satisfies Record<CryptoErrorCode, Answer>,
+  },
+  // A document the request carried (a policy) does not parse: Vault answers 400.
+  hcl: { codes: { hcl_parse: BAD } satisfies Record<HclErrorCode, Answer> },
+  settings: {
+    codes: {
+      invalid_boolean: BAD_EXPOSED,
+      invalid_duration: BAD_EXPOSED,
+      invalid_value: BAD_EXPOSED,
+      // An env:// or file:// reference of the server's own configuration.
+      unresolved_reference: INTERNAL,
+    } satisfies Record<SettingsErrorCode, Answer>,
+  },
+  config: {
+    prefix: "internal error: ",
+    codes: { invalid_config: INTERNAL } satisfies Record<ConfigErrorCode, Answer>,
+  },
+  registry: {
+    prefix: "internal error: ",
+    codes: {
+      unknown_type: INTERNAL,
+      invalid_options: INTERNAL,
+      plugin_not_found: INTERNAL,
+      plugin_invalid: INTERNAL,
+      provider_failed: INTERNAL,
+    } satisfies Record<ProviderErrorCode, Answer>,
+  },
+  vault: {
+    codes: {
+      invalid_request: BAD_EXPOSED,
+      invalid_policy: BAD_EXPOSED,
+      permission_denied: DENIED,
+      not_found: { status: 404 },
+      unsupported_path: { status: 404 },
+      unsupported_operation: { status: 405 },
+      sealed: SEALED,
+      not_active: INTERNAL,
+      operation_in_progress: BAD_EXPOSED,
+      no_operation_in_progress: BAD_EXPOSED,
+      nonce_mismatch: BAD_EXPOSED,
+      invalid_key: BAD_EXPOSED,
+    } satisfies Record<VaultErrorCode, Answer>,
+  },
+} satisfies Record<string, DomainAnswers>;
+
+const TABLE: ReadonlyMap<string, { prefix: string; codes: ReadonlyMap<string, Answer> }> = new Map(
+  Object.entries(ANSWERS).map(([domain, row]: [string, DomainAnswers]) => [
+    domain,
+    { prefix: row.prefix ?? "", codes: new Map(Object.entries(row.codes)) },
+  ]),
+);
+
+/** The table's answer for (domain, code); undefined when the table has none (then: 500). */
+export function answerFor(domain: string, code: string): Answer | undefined {
+  return TABLE.get(domain)?.codes.get(code);
+}
+
+/** The domains the table answers for. */
+export function answeredDomains(): IterableIterator<string> {
+  return TABLE.keys();
+}
+
+function fromTable(e: CodedError, requestId: string | undefined): HttpError | undefined {
+  const row = TABLE.get(e.domain);
+  const answer = row?.codes.get(e.code);
+  if (row === undefined || answer === undefined) return undefined;
+  if (answer.text !== undefined) return new HttpError(answer.status, answer.text);
+  if (answer.expose === true) return new HttpError(answer.status, e.message);
+  return redacted(answer.status, `${row.prefix}${e.message}`, requestId);
+}
+
+/** What Fastify's own errors carry (its codes are `FST_…`; not Bulwark's, so not in the table). */
+interface FrameworkError {
   code?: unknown;
   statusCode?: unknown;
   message?: unknown;
@@ -100,42 +311,15 @@ interface CodedError {
  */
 export function toHttpError(e: unknown, requestId?: string): HttpError {
   if (e instanceof HttpError) return e;
-  if (e instanceof BadRequestError || e instanceof PolicyError) return new HttpError(400, e.message);
-  if (e instanceof KvError) return redacted(e.status, e.message, requestId);
-  if (e instanceof TokenError)
-    return e.code === "permission_denied" ? permissionDenied() : new HttpError(400, e.message);
-  if (e instanceof CoreError) {
-    // The sealed reason (if any) is in seal-status's warnings; clients match on Vault's text.
-    if (e.code === "sealed") return new HttpError(503, SEALED_MESSAGE);
-    return redacted(CORE_STATUS[e.code] ?? 500, e.message, requestId);
+  if (isCodedError(e)) {
+    const answer = fromTable(e, requestId);
+    if (answer !== undefined) return answer;
   }
-  if (e instanceof StorageError) {
-    const status =
-      e.code === "invalid_key"
-        ? 400
-        : e.code === "value_too_large"
-          ? 413
-          : e.code === "unavailable" || e.code === "fenced_write"
-            ? 503
-            : 500;
-    return redacted(status, `storage: ${e.message}`, requestId);
-  }
-  const c = (typeof e === "object" && e !== null ? e : {}) as CodedError;
+  const c: FrameworkError = typeof e === "object" && e !== null ? e : {};
   const message = typeof c.message === "string" ? c.message : String(e);
-  if (c.name === "BarrierError" || c.name === "BarrierSealedError") {
-    const status = BARRIER_STATUS[String(c.code)] ?? 500;
-    return status === 503 ? new HttpError(503, SEALED_MESSAGE) : redacted(status, message, requestId);
+  if (typeof c.code === "string" && c.code.startsWith("FST_")) {
+    if (c.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new HttpError(413, "http: request body too large");
+    if (typeof c.statusCode === "number" && c.statusCode < 500) return new HttpError(c.statusCode, message);
   }
-  if (c.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new HttpError(413, "http: request body too large");
-  if (
-    typeof c.code === "string" &&
-    c.code.startsWith("FST_") &&
-    typeof c.statusCode === "number" &&
-    c.statusCode < 500
-  ) {
-    return new HttpError(c.statusCode, message);
-  }
-  if (typeof c.name === "string" && c.name.startsWith("Seal"))
-    return redacted(500, `seal: ${message}`, requestId);
   return redacted(500, `internal error: ${message}`, requestId);
 }
