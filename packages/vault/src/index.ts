@@ -80,6 +80,17 @@ export {
   type Spec,
 } from "./request/fields.js";
 export {
+  type Auth,
+  aclPath,
+  authenticate,
+  authorize,
+  handle,
+  type RouterServices,
+  SEALED_MESSAGE,
+  type VaultRequest,
+  type VaultResponse,
+} from "./router.js";
+export {
   type ClusterInfo,
   createRootToken,
   mountKv,

@@ -1,7 +1,8 @@
 /**
- * The per-store services of Vault's logical layer (what the HTTP API serves): token store, policies, mount table, cluster
- * identity and root-token generation state. One set per SealedStore (shared by every listener of
- * that store), so caches and in-progress operations are never split between listeners.
+ * The per-store services of Vault's logical layer: token store, policies, mount table, cluster
+ * identity, root-token generation state, and `handle` (request routing). One set per SealedStore
+ * (shared by every listener of that store), so caches and in-progress operations are never split
+ * between listeners.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { SealedStore } from "@bulwark/core";
@@ -10,6 +11,7 @@ import { TokenStore } from "./auth/tokens.js";
 import { VaultStateError } from "./errors.js";
 import { GenerateRoot } from "./generate-root.js";
 import { type MountEntry, MountTable } from "./kv/mounts.js";
+import { type Auth, authenticate, handle, type VaultRequest, type VaultResponse } from "./router.js";
 
 const CLUSTER_PATH = "core/bulwark-cluster";
 
@@ -29,6 +31,10 @@ export interface Services {
    * a standby until the active node has stored them.
    */
   cluster(configuredName: string): Promise<ClusterInfo | undefined>;
+  /** The caller behind `token` (sealed → `sealed`; a bad token → `permission_denied`). */
+  authenticate(token: string | undefined): Promise<Auth>;
+  /** Serves one logical request (token → ACL → mount → engine); see router.ts. */
+  handle(request: VaultRequest): Promise<VaultResponse>;
 }
 
 const byStore = new WeakMap<SealedStore, Services>();
@@ -53,12 +59,17 @@ export function servicesFor(store: SealedStore): Services {
     await storage.put({ key: CLUSTER_PATH, value: enc.encode(JSON.stringify(fresh)) });
     return fresh;
   };
-  s = {
+  const parts = {
     store,
     tokens: new TokenStore(storage, { activeTerm: () => store.activeTerm }),
     policies: new PolicyStore(storage, { activeTerm: () => store.activeTerm }),
     mounts: new MountTable(storage, { activeTerm: () => store.activeTerm }),
+  };
+  s = {
+    ...parts,
     generateRoot: new GenerateRoot(),
+    authenticate: (token) => authenticate(parts, token),
+    handle: (request) => handle(parts, request),
     async cluster(configuredName) {
       if (store.sealed) return undefined;
       if (cluster === undefined) {

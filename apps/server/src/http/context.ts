@@ -6,14 +6,15 @@
 import { randomUUID } from "node:crypto";
 import type { SealedStore } from "@bulwark/core";
 import {
-  type Acl,
+  type Auth,
+  aclPath,
   GenerateRootError,
   type Operation,
   PermissionDeniedError,
   RouteError,
   type Services,
-  type TokenEntry,
   VaultStateError,
+  authorize as vaultAuthorize,
 } from "@bulwark/vault";
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import type { Logger } from "pino";
@@ -38,11 +39,7 @@ export interface AppContext {
   unauthedGenerateRootOff: boolean;
 }
 
-export interface Auth {
-  token: string;
-  entry: TokenEntry;
-  acl: Acl;
-}
+export type { Auth };
 
 export interface Call {
   req: FastifyRequest;
@@ -112,15 +109,13 @@ export function requireUnsealed(store: SealedStore): void {
   if (store.sealed) throw new HttpError(503, SEALED_MESSAGE);
 }
 
-/** Sealed → 503; no, unknown, expired or revoked token → 403. */
+/** Sealed → 503; no, unknown, expired or revoked token → 403 (the logical layer decides). */
 export async function authenticate(ctx: AppContext, req: FastifyRequest): Promise<Auth> {
-  requireUnsealed(ctx.store);
-  const token = tokenFrom(req);
-  if (token === undefined) throw permissionDenied();
-  const entry = await ctx.services.tokens.authenticate(token);
-  if (entry === undefined) throw permissionDenied();
-  const acl = await ctx.services.policies.acl(entry.policies);
-  return { token, entry, acl };
+  try {
+    return await ctx.services.authenticate(tokenFrom(req));
+  } catch (e) {
+    throw fromVaultError(e);
+  }
 }
 
 /** The ACL operation of a request (LIST and `?list=true` are list; PUT/POST update). */
@@ -141,7 +136,11 @@ export function operationOf(method: string, query: Record<string, string | undef
 }
 
 export function authorize(auth: Auth, path: string, op: Operation, sudo = false): void {
-  if (!auth.acl.allows(path, op, { sudo })) throw permissionDenied();
+  try {
+    vaultAuthorize(auth, path, op, sudo);
+  } catch (e) {
+    throw fromVaultError(e);
+  }
 }
 
 /**
@@ -237,7 +236,7 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
         auth = await authenticate(ctx, req);
         const op = spec.operation ?? operationOf(req.method, query);
         // Vault checks a LIST on the folder path (with its trailing '/'), as logical routes do.
-        authorize(auth, op === "list" && !path.endsWith("/") ? `${path}/` : path, op, spec.sudo === true);
+        authorize(auth, aclPath(path, op), op, spec.sudo === true);
       }
       let result: Result;
       try {

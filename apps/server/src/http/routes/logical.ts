@@ -1,33 +1,25 @@
 /**
- * Everything below `/v1/` that is not a sys/ or auth/ route goes to the secrets engine mounted at
- * the longest matching prefix (KV v1 or v2). Writes are `create` or `update` for the ACL depending
- * on whether the target exists, as in Vault; LIST (method or `?list=true`) is checked on the path
- * with a trailing '/'.
+ * Everything below `/v1/` that is not a sys/ or auth/ route goes to the logical layer
+ * (`Services.handle` of @bulwark/vault: token → ACL → mount → engine). This route keeps the HTTP
+ * concerns: refused headers, the path's percent-decoding, method → operation, the 405 for a
+ * known sys/auth path without this method, and Vault's response envelope.
  */
-
-import type { KvOperation, Operation } from "@bulwark/vault";
+import type { Operation, VaultResponse } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import {
   type AppContext,
   authenticate,
-  authorize,
   checkHeaders,
   envelope,
   envelopeText,
+  fromVaultError,
   logicalPath,
   operationOf,
   queryOf,
   send,
+  tokenFrom,
 } from "../context.js";
 import { HttpError } from "../errors.js";
-
-const KV_OPERATION: Partial<Record<Operation, KvOperation>> = {
-  read: "read",
-  list: "list",
-  create: "write",
-  update: "write",
-  delete: "delete",
-};
 
 export function registerLogicalRoutes(
   app: FastifyInstance,
@@ -41,41 +33,37 @@ export function registerLogicalRoutes(
       checkHeaders(req);
       const path = logicalPath(req.url);
       const query = queryOf(req);
-      if (path.startsWith("sys/") || path.startsWith("auth/") || path === "sys" || path === "auth") {
-        // A sys/auth path reaches here only when no route has this method (or no route at all).
-        if (knownSystemPath(path)) throw new HttpError(405, "unsupported operation");
-        // As Vault: a path Bulwark does not serve is a 404 only to a valid token (403 otherwise,
-        // 503 sealed), so the answer tells an unauthenticated caller nothing about the server.
-        await authenticate(ctx, req);
-        throw new HttpError(404, `unsupported path ${JSON.stringify(path)}`);
-      }
-      const auth = await authenticate(ctx, req);
-      let op = operationOf(req.method, query);
-      const resolved = await ctx.services.mounts.resolve(path);
-      // Create vs update matters only when the token holds one but not the other; skip the
-      // existence check (a storage read) otherwise. One capability lookup answers both (a denied
-      // path's capabilities are just `deny`).
-      if (op === "update" && resolved !== undefined) {
-        const caps = auth.acl.capabilities(path);
-        if (caps.has("create") !== caps.has("update")) {
-          const exists = await resolved.engine.exists(resolved.rest);
-          if (exists === false) op = "create";
+      const isSystem =
+        path.startsWith("sys/") || path.startsWith("auth/") || path === "sys" || path === "auth";
+      // A sys/auth path reaches here only when no route has this method (or no route at all).
+      if (isSystem && knownSystemPath(path)) throw new HttpError(405, "unsupported operation");
+      let operation: Operation = "read"; // a sys/auth path is refused whatever the operation
+      if (!isSystem) {
+        try {
+          operation = operationOf(req.method, query);
+        } catch (e) {
+          // A bad `?list=` is a 400, but only to a caller that passes authentication (503/403 first).
+          await authenticate(ctx, req);
+          throw e;
         }
       }
-      authorize(auth, op === "list" && !path.endsWith("/") ? `${path}/` : path, op);
-      if (resolved === undefined)
-        throw new HttpError(404, `no handler for route ${JSON.stringify(path)}: nothing is mounted there`);
-      const kvOp = KV_OPERATION[op];
-      if (kvOp === undefined) throw new HttpError(405, `unsupported operation ${op} on a kv mount`);
-      const res = await resolved.engine.handle({
-        operation: kvOp,
-        path: resolved.rest,
-        body: req.body,
-        query,
-      });
+      let res: VaultResponse;
+      try {
+        res = await ctx.services.handle({
+          operation,
+          path,
+          data: req.body,
+          query,
+          token: tokenFrom(req),
+        });
+      } catch (e) {
+        throw fromVaultError(e);
+      }
       if (res.data === undefined && res.rawData === undefined && res.status === undefined)
         return send(reply, undefined);
-      const opts: { warnings?: string[]; leaseDuration?: number; mountType: string } = { mountType: "kv" };
+      const opts: { warnings?: string[]; leaseDuration?: number; mountType: string } = {
+        mountType: res.mountType,
+      };
       if (res.warnings !== undefined) opts.warnings = res.warnings;
       if (res.leaseDuration !== undefined) opts.leaseDuration = res.leaseDuration;
       const status = res.status ?? 200;
