@@ -24,6 +24,7 @@ import {
   parseHclOrJson,
   toPlain,
 } from "@bulwark/hcl";
+import { firstVariable } from "@bulwark/settings";
 import type { ListenerConfig, ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
 import { checkProviderBlocks, type ProviderRegistry } from "../registry/registry.js";
 import { ConfigError, type ConfigProblem, formatProblem } from "./errors.js";
@@ -744,13 +745,13 @@ async function collectConfigFiles(paths: readonly string[], cwd = process.cwd())
   return { fragment: merged, problems, order, attempted };
 }
 
-/** The first set variable among `names` (BULWARK_* before VAULT_*), with its name. */
+/**
+ * The first set variable among `names` (BULWARK_* before VAULT_*), with its name, trimmed. The
+ * server's variables override its files: the settings kernel's rule for a program's own variables.
+ */
 function fromEnv(env: Env, ...names: string[]): { name: string; value: string } | undefined {
-  for (const name of names) {
-    const value = env[name];
-    if (value !== undefined && value.trim() !== "") return { name, value: value.trim() };
-  }
-  return undefined;
+  const found = firstVariable(env, names);
+  return found === undefined ? undefined : { name: found.name, value: found.value.trim() };
 }
 
 /** Environment variables the loader reads, for documentation and `--help`. */

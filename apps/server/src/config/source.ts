@@ -16,6 +16,7 @@
  */
 
 import type { HclPosition } from "@bulwark/hcl";
+import { tryParseBool } from "@bulwark/settings";
 import type { ListenerConfig, ProviderBlock } from "../contracts.js";
 
 /** A place in a config file: 1-based line and column. */
@@ -86,19 +87,13 @@ export function describeBlock(
 
 // --------------------------------------------------------------------------- value readers
 
-const TRUE_WORDS = new Set(["1", "t", "T", "TRUE", "true", "True"]);
-const FALSE_WORDS = new Set(["0", "f", "F", "FALSE", "false", "False"]);
-
 /**
- * Vault decodes its config weakly (mapstructure): `tls_disable = 1`, `"true"` and `true` are all
- * true. Go's ParseBool words and the numbers 0/1 are accepted.
+ * A boolean setting, or `undefined` when `v` is not one: the settings kernel's rule (Go's
+ * ParseBool words, surrounding whitespace ignored, JSON/HCL booleans and the numbers 0/1 that
+ * Vault's weak decoding reads as the words "0"/"1").
  */
 export function parseBoolean(v: unknown): boolean | undefined {
-  if (typeof v === "boolean") return v;
-  if (typeof v === "number") return v === 1 ? true : v === 0 ? false : undefined;
-  if (typeof v === "string")
-    return TRUE_WORDS.has(v.trim()) ? true : FALSE_WORDS.has(v.trim()) ? false : undefined;
-  return undefined;
+  return tryParseBool(v);
 }
 
 /** An integer from a number or a numeric string (`"33554432"`). */
