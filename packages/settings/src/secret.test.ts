@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { isSecretReference, resolveSecret } from "./secret.js";
+import { SettingsError } from "./settings-error.js";
+
+const dir = mkdtempSync(join(tmpdir(), "bulwark-settings-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+function thrown(fn: () => unknown): SettingsError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SettingsError) return err;
+    throw err;
+  }
+  throw new Error("expected a SettingsError");
+}
+
+describe("secret references", () => {
+  it("env://NAME is the variable, exactly as set", () => {
+    expect(resolveSecret("pin", "env://MY_PIN", { MY_PIN: " 12 34 " })).toBe(" 12 34 ");
+  });
+
+  it("file://PATH is the file, one trailing newline removed", () => {
+    expect(resolveSecret("pin", `file://${write("a", "s3cret\n")}`, {})).toBe("s3cret");
+    expect(resolveSecret("pin", `file://${write("b", "s3cret\r\n")}`, {})).toBe("s3cret");
+    expect(resolveSecret("pin", `file://${write("c", "s3cret")}`, {})).toBe("s3cret");
+    expect(resolveSecret("pin", `file://${write("d", "two\nlines\n\n")}`, {})).toBe("two\nlines\n");
+    expect(resolveSecret("pin", `file://${write("e", " spaced ")}`, {})).toBe(" spaced ");
+  });
+
+  it("anything else is the value itself (property)", () => {
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        fc.pre(!s.startsWith("env://") && !s.startsWith("file://"));
+        expect(isSecretReference(s)).toBe(false);
+        expect(resolveSecret("pin", s, {})).toBe(s);
+      }),
+    );
+    expect(resolveSecret("pin", "ENV://X", { X: "no" })).toBe("ENV://X");
+    expect(resolveSecret("pin", " env://X", { X: "no" })).toBe(" env://X");
+  });
+
+  it("an unset or empty variable is an error naming the field, the variable and the fix", () => {
+    for (const env of [{}, { NOPE: "" }]) {
+      const e = thrown(() => resolveSecret("secret_key", "env://NOPE", env));
+      expect(e.field).toBe("secret_key");
+      expect(e.code).toBe("unresolved_reference");
+      expect(e.message).toBe(
+        "invalid setting `secret_key`: environment variable NOPE (from env://NOPE) is not set; export NOPE or write the value itself",
+      );
+    }
+    expect(thrown(() => resolveSecret("pin", "env://", {})).detail).toMatch(/names no variable/);
+  });
+
+  it("a missing, unreadable or empty file is an error naming the field, the file and the fix", () => {
+    const missing = thrown(() => resolveSecret("token", "file:///no/such/secret", {}));
+    expect(missing.field).toBe("token");
+    expect(missing.detail).toMatch(/^cannot read \/no\/such\/secret \(ENOENT.*\); fix the file:\/\/ path/);
+    expect(missing.cause).toBeInstanceOf(Error);
+    const directory = thrown(() => resolveSecret("token", `file://${dir}`, {}));
+    expect(directory.detail).toMatch(/EISDIR/);
+    const empty = thrown(() => resolveSecret("token", `file://${write("empty", "\n")}`, {}));
+    expect(empty.detail).toMatch(/is empty; put the secret in the file/);
+    expect(thrown(() => resolveSecret("pin", "file://", {})).detail).toMatch(/names no file/);
+  });
+
+  it("never puts a secret in a message", () => {
+    const e = thrown(() => resolveSecret("pin", "env://UNSET", { OTHER: "hunter2" }));
+    expect(e.message).not.toContain("hunter2");
+    const reader = () => {
+      throw new Error("denied");
+    };
+    expect(thrown(() => resolveSecret("pin", "file:///x", {}, reader)).detail).toBe(
+      "cannot read /x (denied); fix the file:// path (file:///absolute/path) or write the value itself",
+    );
+    expect(resolveSecret("pin", "file:///x", {}, () => "from-reader\n")).toBe("from-reader");
+  });
+});
