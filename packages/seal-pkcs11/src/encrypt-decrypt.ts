@@ -72,10 +72,12 @@ function currentOrThrow(rt: Pkcs11Runtime): Current {
   return c;
 }
 
+/** `signal`: see {@link Pkcs11Token.withSession} for what an abort stops. */
 export async function encryptValue(
   rt: Pkcs11Runtime,
   plaintext: Uint8Array,
   aadIn: Uint8Array | undefined,
+  signal?: AbortSignal,
 ): Promise<BlobInfo> {
   const cur = currentOrThrow(rt);
   const aad = aadIn !== undefined && aadIn.length > 0 ? toBuffer(aadIn) : undefined;
@@ -86,8 +88,8 @@ export async function encryptValue(
     plaintext.length === 0 ||
     plaintext.length > rt.calls.config.maxDirectBytes;
   return envelope
-    ? encryptEnvelope(rt, cur, plaintext, aad)
-    : encryptDirect(rt, cur, toBuffer(plaintext), aad);
+    ? encryptEnvelope(rt, cur, plaintext, aad, signal)
+    : encryptDirect(rt, cur, toBuffer(plaintext), aad, signal);
 }
 
 function encryptDirect(
@@ -95,9 +97,10 @@ function encryptDirect(
   cur: Current,
   pt: Buffer,
   aad: Buffer | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<BlobInfo> {
   const calls = rt.calls;
-  return rt.token.withSession(async (conn, session) => {
+  return rt.token.withSession(signal, async (conn, session) => {
     const key = keyById(calls, conn, cur.keyId, "encrypt");
     if (cur.mechanism === CKM_AES_GCM) {
       const { iv, ct } = await gcmEncrypt(calls, session, key, pt, aad);
@@ -130,13 +133,14 @@ async function encryptEnvelope(
   cur: Current,
   plaintext: Uint8Array,
   aad: Buffer | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<BlobInfo> {
   const calls = rt.calls;
   const dataKey = Buffer.from(randomBytes(DATA_KEY_BYTES));
   try {
     const nonce = randomBytes(GCM_IV_BYTES);
     const ciphertext = aesGcmEncrypt(dataKey, nonce, plaintext, aad);
-    return await rt.token.withSession(async (conn, session) => {
+    return await rt.token.withSession(signal, async (conn, session) => {
       const key = keyById(calls, conn, cur.keyId, "encrypt");
       const keyInfo: Partial<KeyInfo> = {
         mechanism: cur.mechanism,
@@ -173,13 +177,16 @@ interface Parsed {
   iv: Buffer;
   ct: Buffer;
   aad: Buffer | undefined;
+  signal: AbortSignal | undefined;
   damaged: (why: string) => SealDecryptError;
 }
 
+/** `signal`: see {@link Pkcs11Token.withSession} for what an abort stops. */
 export async function decryptBlob(
   rt: Pkcs11Runtime,
   blob: BlobInfo,
   aadIn: Uint8Array | undefined,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   const info = blob.keyInfo;
   const keyId = info?.keyId ?? "";
@@ -205,18 +212,19 @@ export async function decryptBlob(
     iv: toBuffer(blob.iv),
     ct: toBuffer(blob.ciphertext),
     aad,
+    signal,
     damaged,
   };
   return envelope ? decryptEnvelope(rt, blob, parsed) : decryptDirect(rt, blob, parsed);
 }
 
 function decryptDirect(rt: Pkcs11Runtime, blob: BlobInfo, p: Parsed): Promise<Uint8Array> {
-  const { info, keyId, mechanism, iv, ct, aad, damaged } = p;
+  const { info, keyId, mechanism, iv, ct, aad, signal, damaged } = p;
   const calls = rt.calls;
   if (mechanism === CKM_AES_GCM) {
     if (iv.length === 0 || ct.length < GCM_TAG_BYTES)
       throw damaged(`AES-GCM needs an IV and at least ${GCM_TAG_BYTES} bytes`);
-    return rt.token.withSession(async (conn, session) => {
+    return rt.token.withSession(signal, async (conn, session) => {
       const key = keyFor(rt, conn, keyId, "aes");
       return gcmDecrypt(calls, session, key, iv, ct, aad);
     });
@@ -226,7 +234,7 @@ function decryptDirect(rt: Pkcs11Runtime, blob: BlobInfo, p: Parsed): Promise<Ui
       throw damaged("AES-CBC needs a 16-byte IV and whole blocks");
     }
     const hmac = toBuffer(blob.hmac);
-    return rt.token.withSession(async (conn, session) => {
+    return rt.token.withSession(signal, async (conn, session) => {
       const key = keyFor(rt, conn, keyId, "aes");
       const hmacKey = keyById(calls, conn, info.hmacKeyId, "hmac");
       // Encrypt-then-MAC: nothing is decrypted before the MAC checks out.
@@ -266,13 +274,13 @@ async function decryptEnvelope(rt: Pkcs11Runtime, blob: BlobInfo, p: Parsed): Pr
 }
 
 function unwrapDataKey(rt: Pkcs11Runtime, blob: BlobInfo, p: Parsed): Promise<Uint8Array> {
-  const { info, keyId, mechanism, damaged } = p;
+  const { info, keyId, mechanism, signal, damaged } = p;
   const calls = rt.calls;
   const wrapped = toBuffer(info.wrappedKey);
   if (mechanism === CKM_AES_GCM) {
     if (wrapped.length !== GCM_IV_BYTES + DATA_KEY_BYTES + GCM_TAG_BYTES)
       throw damaged("wrapped data key has the wrong size");
-    return rt.token.withSession(async (conn, session) => {
+    return rt.token.withSession(signal, async (conn, session) => {
       const key = keyFor(rt, conn, keyId, "aes");
       return gcmDecrypt(
         calls,
@@ -288,7 +296,7 @@ function unwrapDataKey(rt: Pkcs11Runtime, blob: BlobInfo, p: Parsed): Promise<Ui
     if (wrapped.length !== CBC_IV_BYTES + DATA_KEY_BYTES + CBC_IV_BYTES)
       throw damaged("wrapped data key has the wrong size");
     const hmac = toBuffer(blob.hmac);
-    return rt.token.withSession(async (conn, session) => {
+    return rt.token.withSession(signal, async (conn, session) => {
       const key = keyFor(rt, conn, keyId, "aes");
       const hmacKey = keyById(calls, conn, info.hmacKeyId, "hmac");
       const wiv = wrapped.subarray(0, CBC_IV_BYTES);
@@ -308,7 +316,7 @@ function unwrapDataKey(rt: Pkcs11Runtime, blob: BlobInfo, p: Parsed): Promise<Ui
     const code = (info.flags & FLAG_OAEP_HASH_MASK) >> FLAG_OAEP_HASH_SHIFT;
     const hash = (Object.keys(OAEP_HASHES) as RsaOaepHash[]).find((h) => OAEP_HASHES[h].code === code);
     if (hash === undefined) throw damaged(`unknown OAEP hash code ${code}`);
-    return rt.token.withSession(async (conn, session) => {
+    return rt.token.withSession(signal, async (conn, session) => {
       const key = keyFor(rt, conn, keyId, "rsa");
       return oaepDecrypt(calls, session, key, wrapped, hash);
     });

@@ -42,6 +42,12 @@ export type { Pkcs11Capabilities, Pkcs11HealthDetails } from "./seal-types.js";
  *   configure a new `key_label`, restart, let the store upgrade its stored keys and rewrap.
  * - Lost sessions / device errors: drop the pool, log in again, look keys up again, retry a few
  *   times with backoff. A rejected PIN is never retried.
+ * - `encrypt`/`decrypt` take an optional abort `signal`: an aborted one rejects before any PKCS#11
+ *   call; an abort stops the wait for a pooled session and the backoff between retries, and the
+ *   call rejects promptly with `signal.reason`. A PKCS#11 call already running in the native
+ *   library cannot be interrupted (PKCS#11 has no cancel; C_SessionCancel is 3.0 and not offered
+ *   by SoftHSM or CloudHSM): it runs to its end in the background, its session then returns to
+ *   the pool, and its result is discarded (a decrypted value is wiped). `finalize()` waits for it.
  */
 export class Pkcs11Seal extends BaseSeal {
   /** Profiles built on this class (CloudHSM) override it. */
@@ -141,8 +147,9 @@ export class Pkcs11Seal extends BaseSeal {
 
   protected override async doEncrypt(plaintext: Uint8Array, opts: SealEncryptOptions): Promise<BlobInfo> {
     try {
-      return await encryptValue(this.#rt, plaintext, opts.aad);
+      return await encryptValue(this.#rt, plaintext, opts.aad, opts.signal);
     } catch (err) {
+      if (opts.signal?.aborted && err === opts.signal.reason) throw err;
       throw opError(this.type, "encrypt", err, undefined);
     }
   }
@@ -152,8 +159,9 @@ export class Pkcs11Seal extends BaseSeal {
     opts: SealEncryptOptions,
   ): Promise<Uint8Array> {
     try {
-      return await decryptBlob(this.#rt, blob, opts.aad);
+      return await decryptBlob(this.#rt, blob, opts.aad, opts.signal);
     } catch (err) {
+      if (opts.signal?.aborted && err === opts.signal.reason) throw err;
       throw opError(this.type, "decrypt", err, blob.keyInfo.keyId);
     }
   }

@@ -89,10 +89,6 @@ export function toBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** `iv || ct`, plus `aad || u64be(len(aad))` when there is AAD (the length stops boundary shifts). */
 export function macInput(iv: Uint8Array, ct: Uint8Array, aad: Uint8Array | undefined): Buffer {
   const tail = aad !== undefined && aad.length > 0 ? aad.length + 8 : 0;

@@ -169,3 +169,40 @@ describe("poolSizeFor", () => {
     expect(() => poolSizeFor(1, undefined)).toThrow(/needs two/);
   });
 });
+
+describe("SessionPool: abort while waiting", () => {
+  it("an aborted signal rejects with its reason and opens nothing", async () => {
+    const { pool, opened } = fakePool(1);
+    const reason = new Error("gave up");
+    await expect(pool.acquire(AbortSignal.abort(reason))).rejects.toBe(reason);
+    expect(opened).toEqual([]);
+    expect(pool.stats()).toEqual({ open: 0, busy: 0, waiting: 0, max: 1 });
+  });
+
+  it("an abort while waiting leaves the queue: the released session goes to the next waiter", async () => {
+    const { pool } = fakePool(1);
+    const a = await pool.acquire();
+    const controller = new AbortController();
+    const gaveUp = pool.acquire(controller.signal);
+    const next = pool.acquire();
+    expect(pool.stats().waiting).toBe(2);
+    controller.abort("timeout");
+    await expect(gaveUp).rejects.toBe("timeout");
+    expect(pool.stats().waiting).toBe(1);
+    pool.release(a, "ok");
+    expect(id(await next)).toBe(id(a));
+    expect(pool.stats()).toEqual({ open: 1, busy: 1, waiting: 0, max: 1 });
+  });
+
+  it("a waiter served before the abort keeps its session; the later abort changes nothing", async () => {
+    const { pool } = fakePool(1);
+    const a = await pool.acquire();
+    const controller = new AbortController();
+    const waiting = pool.acquire(controller.signal);
+    pool.release(a, "ok");
+    const h = await waiting;
+    controller.abort();
+    expect(id(h)).toBe(id(a));
+    expect(pool.stats()).toEqual({ open: 1, busy: 1, waiting: 0, max: 1 });
+  });
+});

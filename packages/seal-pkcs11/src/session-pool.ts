@@ -111,8 +111,13 @@ export class SessionPool {
     return undefined;
   }
 
-  /** A session for one operation; throws what C_OpenSession threw when a new one cannot be opened. */
-  acquire(): Promise<Buffer> {
+  /**
+   * A session for one operation; throws what C_OpenSession threw when a new one cannot be opened.
+   * An abort of `signal` while waiting rejects with its reason and leaves the queue at once, so a
+   * session released later goes to the next waiter, not to a caller who gave up.
+   */
+  acquire(signal?: AbortSignal): Promise<Buffer> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#closed) return Promise.reject(this.#closedError());
     try {
       const h = this.tryAcquire();
@@ -120,7 +125,29 @@ export class SessionPool {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      if (signal === undefined) {
+        this.#waiters.push({ resolve, reject });
+        return;
+      }
+      const onAbort = () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at >= 0) this.#waiters.splice(at, 1);
+        reject(signal.reason);
+      };
+      const waiter: Waiter = {
+        resolve: (h) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(h);
+        },
+        reject: (e) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
   }
 
   release(h: Buffer, outcome: SessionOutcome): void {

@@ -15,8 +15,26 @@ import {
 import { handleToBigInt } from "./handles.js";
 import { checkLoginPin, notePinRejected, pinWasRejected, releaseModule } from "./module-registry.js";
 import type { Connection, FoundToken } from "./seal-types.js";
-import { sleep } from "./seal-types.js";
 import { PoolClosedError, poolSizeFor, SessionPool } from "./session-pool.js";
+
+/** Waits `ms`, or rejects with `signal.reason` as soon as the signal aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal === undefined) {
+      setTimeout(resolve, ms);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 /**
  * Token, login, pool: finds the configured token, logs in, keeps a pool of operation sessions, and
@@ -227,25 +245,33 @@ export class Pkcs11Token {
   /**
    * Runs `fn` on a pooled session. On a lost session, logout, stale handle or device error: marks
    * the connection broken (next call reconnects), backs off, retries — at most `maxRetries` times.
+   *
+   * An abort of `signal` stops the wait for a session and the backoff between retries, and no new
+   * attempt starts after it (the rejection is `signal.reason`). A PKCS#11 call already running in
+   * the library cannot be interrupted: `fn` runs to its end and its session returns to the pool.
    */
-  async withSession<T>(fn: (conn: Connection, session: Buffer) => Promise<T>): Promise<T> {
+  async withSession<T>(
+    signal: AbortSignal | undefined,
+    fn: (conn: Connection, session: Buffer) => Promise<T>,
+  ): Promise<T> {
     const { maxRetries, retryBaseMs } = this.#calls.config;
     let failures = 0;
     for (;;) {
+      signal?.throwIfAborted();
       let conn: Connection;
       let session: Buffer;
       try {
         // Fast path: a live connection with an idle session costs no await.
         const live = this.conn;
         conn = live !== undefined && !live.broken ? live : await this.#connection();
-        session = conn.pool.tryAcquire() ?? (await conn.pool.acquire());
+        session = conn.pool.tryAcquire() ?? (await conn.pool.acquire(signal));
       } catch (err) {
         // A reconnect closed the pool we were waiting on: take the next connection (not a failure).
         if (err instanceof PoolClosedError) continue;
         if (needsReconnect(err) && failures < maxRetries) {
           if (this.conn !== undefined) this.#markBroken(this.conn, err);
           else this.noteError(err);
-          await sleep(this.#backoff(failures++, retryBaseMs));
+          await sleep(this.#backoff(failures++, retryBaseMs), signal);
           continue;
         }
         if (needsReconnect(err)) throw this.#exhausted(err, failures);
@@ -260,7 +286,7 @@ export class Pkcs11Token {
         outcome = err instanceof SealError ? "ok" : sessionGone(err) ? "gone" : "discard";
         if ((needsReconnect(err) || isStaleHandle(err)) && failures < maxRetries) {
           this.#markBroken(conn, err);
-          await sleep(this.#backoff(failures++, retryBaseMs));
+          await sleep(this.#backoff(failures++, retryBaseMs), signal);
           continue;
         }
         if (needsReconnect(err)) {
