@@ -4,6 +4,8 @@
  * error from a second copy of a package answers the same. The expected statuses are written out
  * here, apart from the table in errors.ts, so a change to either shows up as a failure.
  */
+
+import * as barrierExports from "@bulwark/barrier";
 import {
   BARRIER_ERROR_CODES,
   BarrierAlreadyInitializedError,
@@ -14,13 +16,27 @@ import {
   BarrierNotInitializedError,
   BarrierSealedError,
 } from "@bulwark/barrier";
+import * as coreExports from "@bulwark/core";
 import { CORE_ERROR_CODES, CoreError, type CoreErrorCode } from "@bulwark/core";
+import * as cryptoExports from "@bulwark/crypto";
 import { CRYPTO_ERROR_CODES, CryptoError, type CryptoErrorCode } from "@bulwark/crypto";
+import * as errorsExports from "@bulwark/errors";
 import { CodedError } from "@bulwark/errors";
+import * as hclExports from "@bulwark/hcl";
 import { HCL_ERROR_CODES, type HclErrorCode, HclParseError } from "@bulwark/hcl";
+import * as sealExports from "@bulwark/seal";
 import { SEAL_ERROR_CODES, SealError, type SealErrorCode } from "@bulwark/seal";
+import * as awskmsExports from "@bulwark/seal-awskms";
+import * as cloudhsmExports from "@bulwark/seal-cloudhsm";
+import * as pkcs11Exports from "@bulwark/seal-pkcs11";
+import * as settingsExports from "@bulwark/settings";
 import { SettingsError, type SettingsErrorCode } from "@bulwark/settings";
+import * as storageExports from "@bulwark/storage";
 import { STORAGE_ERROR_CODES, StorageError, type StorageErrorCode } from "@bulwark/storage";
+import * as consulExports from "@bulwark/storage-consul";
+import * as fileExports from "@bulwark/storage-file";
+import * as memoryExports from "@bulwark/storage-memory";
+import * as vaultExports from "@bulwark/vault";
 import { VAULT_ERROR_CODES, VaultError, type VaultErrorCode } from "@bulwark/vault";
 import { describe, expect, it } from "vitest";
 import { CONFIG_ERROR_CODES, ConfigError, type ConfigErrorCode } from "../config/errors.js";
@@ -77,6 +93,7 @@ function checkDomain<Code extends string>(d: Domain<Code>): void {
     expect(Object.keys(d.status).sort()).toEqual([...d.codes].sort());
     for (const code of d.codes) {
       const e = d.make(code);
+      expect(e, code).toBeInstanceOf(CodedError);
       expect(e.domain, code).toBe(d.domain);
       expect(e.code, code).toBe(code);
       // In the table, not fallen through to the 500 for errors nobody mapped.
@@ -372,5 +389,64 @@ describe("toHttpError: errors from a second copy of a package", () => {
       const b = toHttpError(ours);
       expect({ status: a.status, errors: a.errors }).toEqual({ status: b.status, errors: b.errors });
     }
+  });
+});
+
+describe("every error class every package exports", () => {
+  const packages: Array<[string, Record<string, unknown>]> = [
+    ["@bulwark/barrier", barrierExports],
+    ["@bulwark/core", coreExports],
+    ["@bulwark/crypto", cryptoExports],
+    ["@bulwark/errors", errorsExports],
+    ["@bulwark/hcl", hclExports],
+    ["@bulwark/seal", sealExports],
+    ["@bulwark/seal-awskms", awskmsExports],
+    ["@bulwark/seal-cloudhsm", cloudhsmExports],
+    ["@bulwark/seal-pkcs11", pkcs11Exports],
+    ["@bulwark/settings", settingsExports],
+    ["@bulwark/storage", storageExports],
+    ["@bulwark/storage-consul", consulExports],
+    ["@bulwark/storage-file", fileExports],
+    ["@bulwark/storage-memory", memoryExports],
+    ["@bulwark/vault", vaultExports],
+    ["@bulwark/server", { HttpError, ConfigError, ProviderError }],
+  ];
+
+  /**
+   * Not CodedErrors yet, each for a reason its owner settles (the test fails once one is, so this
+   * list cannot outlive its entries): ConsulConfigError is being moved onto the settings kernel's
+   * error; JsonRefusedError is a SyntaxError on purpose (the JSON body parser's 400).
+   */
+  const NOT_YET_CODED = new Set([
+    "@bulwark/storage-consul ConsulConfigError",
+    "@bulwark/vault JsonRefusedError",
+  ]);
+
+  it("is a CodedError with a kind of its own, '<package>:<Class>', unique across packages", () => {
+    const seen = new Map<string, string>();
+    const problems: string[] = [];
+    let classes = 0;
+    for (const [pkg, exports] of packages) {
+      for (const [name, value] of Object.entries(exports)) {
+        if (typeof value !== "function" || !/Error$/.test(name)) continue;
+        classes++;
+        if (!(value.prototype instanceof Error)) continue;
+        const coded = value === CodedError || value.prototype instanceof CodedError;
+        if (coded === NOT_YET_CODED.has(`${pkg} ${name}`)) {
+          problems.push(
+            `${pkg} ${name} ${coded ? "is a CodedError now: take it off NOT_YET_CODED" : "is not a CodedError"}`,
+          );
+        }
+        if (!coded) continue;
+        const kind: unknown = Object.hasOwn(value, "kind") ? Reflect.get(value, "kind") : undefined;
+        if (kind !== `${pkg}:${name}`) problems.push(`${pkg} ${name} has kind ${String(kind)}`);
+        const other = seen.get(String(kind));
+        if (other !== undefined && other !== name)
+          problems.push(`${pkg} ${name} shares its kind with ${other}`);
+        seen.set(String(kind), name);
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(classes).toBeGreaterThan(40);
   });
 });
