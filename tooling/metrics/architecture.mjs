@@ -36,13 +36,10 @@ export const LAYERS = {
 
 /** Folders of apps/server/src, lowest first; a folder may import only lower or equal ones. */
 export const SERVER_LAYERS = {
-  json: 0,
-  hcl: 0,
+  // The logical layer (tokens, policies, mounts, KV, lossless JSON) is the @bulwark/vault
+  // package, and the HCL reader @bulwark/hcl: no folder of theirs is left here.
   logging: 0,
   contracts: 0,
-  auth: 1,
-  kv: 2,
-  vault: 2,
   registry: 3,
   config: 3,
   http: 4,

@@ -17,9 +17,3 @@ export function queryInt(query: Record<string, string | undefined>, name: string
   if (v === undefined) return undefined;
   return parseField(name, "int", v) as number;
 }
-
-/**
- * Transitional: `parseDuration` moved to @bulwark/vault with the rest of the field decoder; the
- * CLI's files that still import it from here keep compiling until they import the package.
- */
-export { parseDuration } from "@bulwark/vault";
