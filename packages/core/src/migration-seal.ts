@@ -8,8 +8,13 @@ import type { BlobInfo, Seal, SealEncryptOptions } from "@bulwark/seal";
 export class MigrationSeal implements Seal {
   constructor(
     private readonly current: Seal,
-    private readonly previous: Seal | undefined,
+    private previous: Seal | undefined,
   ) {}
+
+  /** Sets the migration source (an implicit migration found once the stored config is read). */
+  setPrevious(seal: Seal): void {
+    this.previous = seal;
+  }
 
   get type(): string {
     return this.current.type;

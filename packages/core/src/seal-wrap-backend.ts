@@ -1,7 +1,6 @@
 import { constantTimeEqual } from "@bulwark/crypto";
 import {
   type BlobInfo,
-  decodeBlobInfo,
   encodeSealWrapped,
   type KeyInfo,
   parseSealWrapped,

@@ -1,0 +1,100 @@
+import { type AesGcmBarrier, BarrierInvalidKeyError } from "@bulwark/barrier";
+import { type Seal, SealDecryptError, type ShamirSeal } from "@bulwark/seal";
+import type { AutoUnsealWait } from "./auto-unseal.js";
+import { CoreError, InvalidRequestError } from "./errors.js";
+import type { KeyRecords } from "./key-records.js";
+import type { Logger } from "./types.js";
+
+/** What decides which seal key shares open. */
+export interface UnsealSourceInput {
+  /** The stored seal configuration's type. */
+  stored: string;
+  seal: Seal;
+  migrationSeal: Seal | undefined;
+  migrationPending: boolean;
+  /** The caller asked to migrate (`migrate: true`). */
+  migrate: boolean;
+  /** Set while auto-unseal waits for an unreachable seal. */
+  waiting: AutoUnsealWait | undefined;
+}
+
+/**
+ * The seal key shares open: the configured one, or the migration source while a migration is
+ * pending. Refuses what no share can help with (a foreign stored seal, a missing or unexpected
+ * `migrate`, an unreachable auto seal).
+ */
+export function unsealSource(i: UnsealSourceInput): Seal {
+  if (i.stored !== i.seal.type && i.stored !== i.migrationSeal?.type) {
+    // No key share can help: the configured seals cannot open what the stored one wrapped.
+    throw new InvalidRequestError(
+      `storage is sealed with seal type "${i.stored}" but the configured seal is "${i.seal.type}": ` +
+        `configure the "${i.stored}" seal as the migration source to migrate`,
+    );
+  }
+  if (i.migrationPending && !i.migrate) {
+    throw new CoreError(
+      "migration",
+      "the store is in seal migration mode: unseal with migrate=true (and the old unseal or recovery keys)",
+    );
+  }
+  if (!i.migrationPending && i.migrate) {
+    throw new InvalidRequestError(
+      "migrate=true given but no seal migration is pending: configure the old seal as the migration source",
+    );
+  }
+  if (i.waiting !== undefined && !i.migrationPending) {
+    // Recovery shares are checked through the seal, so they cannot stand in for it.
+    throw new CoreError(
+      "seal_unavailable",
+      `the ${i.waiting.seal} seal is unreachable (${i.waiting.lastError}): key shares cannot unseal the store without it; ` +
+        "it unseals by itself once the seal is reachable (see seal-status)",
+    );
+  }
+  return i.migrationPending && i.migrationSeal !== undefined ? i.migrationSeal : i.seal;
+}
+
+/** What unsealing with a combined secret needs from the store. */
+export interface UnsealContext {
+  readonly records: KeyRecords;
+  readonly barrier: Pick<AesGcmBarrier, "unseal">;
+  readonly log: Logger;
+  initSeal(seal: Seal): Promise<void>;
+  shamir(seal: Seal): ShamirSeal;
+}
+
+/**
+ * Unwraps the root key with the combined secret (a Shamir KEK, or a recovery key checked through
+ * the seal) and unseals the barrier; returns the root key for the caller to zero. A key that does
+ * not fit is `invalid_key`; storage or seal outages, a damaged or foreign blob keep their own error
+ * (the operator's shares may well be right). On failure `secret` is zeroed.
+ */
+export async function unsealWithSecret(
+  ctx: UnsealContext,
+  source: Seal,
+  secret: Uint8Array,
+): Promise<Uint8Array> {
+  const viaRecovery = source.autoUnseal;
+  let rootKey: Uint8Array | undefined;
+  try {
+    await ctx.initSeal(source);
+    if (viaRecovery) {
+      await ctx.records.verifyRecoveryKey(source, secret);
+      rootKey = await ctx.records.readStoredKeys(source);
+    } else {
+      rootKey = await ctx.records.unwrapWithKek(ctx.shamir(source), secret);
+    }
+    await ctx.barrier.unseal(rootKey);
+    return rootKey;
+  } catch (e) {
+    if (!viaRecovery) ctx.shamir(source).clearKey();
+    secret.fill(0);
+    rootKey?.fill(0);
+    const wrongKey =
+      (e instanceof CoreError && e.code === "invalid_key") ||
+      e instanceof BarrierInvalidKeyError ||
+      (!viaRecovery && e instanceof SealDecryptError);
+    if (!wrongKey) throw e;
+    ctx.log.warn("unseal failed: invalid key");
+    throw new CoreError("invalid_key", "Unseal failed, invalid key", { cause: e });
+  }
+}
