@@ -49,6 +49,10 @@ function callErrorIn(err: unknown): Pkcs11CallError | undefined {
  * - optional cluster check (DescribeClusters) at init and in health(): a cluster that is not
  *   ACTIVE, or has no ACTIVE HSM, is a warning — or an error with `requireActiveCluster`.
  *
+ * The abort signal of `encrypt`/`decrypt` works as on {@link Pkcs11Seal}: it ends the wait for a
+ * session and the retry backoff; a call already inside the CloudHSM library runs to its end and
+ * its result is discarded.
+ *
  * `type` stays "pkcs11": the blobs and keys are those of the PKCS#11 seal, and Vault stores a
  * CloudHSM-sealed data set as seal type "pkcs11", so such data opens without a seal migration.
  * {@link profile} says "cloudhsm".

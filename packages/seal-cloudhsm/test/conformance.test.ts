@@ -1,5 +1,6 @@
 import { runSealConformance } from "@bulwark/seal/testing";
 import { afterAll, describe } from "vitest";
+import { pkcs11ProviderHooks } from "../../seal-pkcs11/test/stall.js";
 import { CloudHsmSeal, type CloudHsmSealOptions } from "../src/index.js";
 import { SIM_LIB, type SimToken, type SoftHsm, simAvailable, startSoftHsm } from "./sim.js";
 
@@ -24,9 +25,11 @@ function seal(extra: Partial<CloudHsmSealOptions> = {}): CloudHsmSeal {
 
 describe.skipIf(!available)("CloudHsmSeal through cloudhsm-sim", () => {
   // 0 B … 1 KiB in one HSM-IV GCM call each; 64 KiB and 1 MiB through an HSM-wrapped data key.
-  runSealConformance("CloudHsmSeal (token in the first cluster slot, default)", async () => ({
-    seal: seal(),
-  }));
+  // With provider hooks: PKCS#11 calls counted by trace, a slow HSM by a stalled worker pool.
+  runSealConformance("CloudHsmSeal (token in the first cluster slot, default)", async () => {
+    const { trace, provider } = pkcs11ProviderHooks();
+    return { seal: seal({ trace }), provider };
+  });
   // The 16 KiB boundary: a value of exactly the limit goes to the HSM whole.
   runSealConformance(
     "CloudHsmSeal (token by label, 16 KiB values)",
