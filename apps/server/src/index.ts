@@ -40,17 +40,16 @@ export {
   type StartServerOptions,
   startServer,
 } from "./main.js";
-export { assertSeal } from "./registry/assert-seal.js";
 export { ProviderError, type ProviderErrorCode } from "./registry/errors.js";
 export {
   type CreateProvidersOptions,
   createProviders,
+  type LazyProvider,
   type PluginFactory,
+  PROVIDER_EXPORTS,
   type ProviderContext,
   ProviderRegistry,
   type Providers,
   SEAL_PLUGIN_EXPORTS,
-  type SealDefinition,
   STORAGE_PLUGIN_EXPORTS,
-  type StorageDefinition,
 } from "./registry/registry.js";

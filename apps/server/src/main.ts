@@ -86,8 +86,7 @@ export interface BulwarkServer {
 }
 
 const STORAGE_CLOSE = async (storage: Backend): Promise<void> => {
-  const close = (storage as { close?: unknown }).close;
-  if (typeof close === "function") await (close as () => Promise<void>).call(storage);
+  await storage.close?.();
 };
 
 /**

@@ -6,10 +6,19 @@
  * install — so an operator installs the plugin next to the config, as with any Node app. Paths
  * (`./acme.mjs`, `/opt/acme/index.js`, a package directory `./plugins/acme`, `file:` URLs) are
  * relative to the config file.
+ *
+ * The module exports a provider module (`sealProvider` / `storageProvider`: the shape of
+ * `SealProvider` / `StorageProvider`, the same as the built-in ones), or a factory
+ * (`createSeal(config, env)`, `createBackend`/`createStorage`), which is served as a module. Either
+ * way the registry then builds it exactly as it builds a built-in.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { describeBlock } from "../config/source.js";
+import type { ProviderBlock } from "../contracts.js";
+import { ProviderError } from "./errors.js";
+import { assertProviderModule, type ProviderModule } from "./provider-table.js";
 
 /** Conditions a plugin's `exports` map is matched with (Node's for `import`). */
 const CONDITIONS = new Set(["import", "node", "default"]);
@@ -134,4 +143,112 @@ export function findFactory(
     }
   }
   return undefined;
+}
+
+/** The factory shape a plugin may export instead of a module: Vault-style settings and the environment. */
+export type PluginFactory<T> = (
+  config: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+) => T | Promise<T>;
+
+/** Export names a plugin's factory is looked up by. */
+export const SEAL_PLUGIN_EXPORTS = ["createSeal"] as const;
+export const STORAGE_PLUGIN_EXPORTS = ["createBackend", "createStorage"] as const;
+/** Export names a plugin's provider module is looked up by (first, before a factory). */
+export const PROVIDER_EXPORTS = { seal: "sealProvider", storage: "storageProvider" } as const;
+
+/** A plugin as the registry builds it: its module, and what to call the thing that made an object. */
+export interface PluginProvider {
+  module: ProviderModule<unknown>;
+  /** e.g. `createSeal()` or `sealProvider.create()`, for the error when the result has the wrong shape. */
+  made: string;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null;
+}
+
+/**
+ * Imports the plugin `spec` of a block and returns its provider module: the `sealProvider` /
+ * `storageProvider` export (also on a default export), else the factory wrapped as a module (its
+ * `type` is the block's), else a default export object with `create`. Every failure is a
+ * {@link ProviderError} about the block's `plugin` setting that says how to fix it.
+ */
+export async function loadPluginProvider(
+  kind: "storage" | "seal",
+  block: ProviderBlock,
+  spec: string,
+  baseDirs: readonly string[],
+): Promise<PluginProvider> {
+  const where = describeBlock(kind, block, "plugin");
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importPlugin(spec, baseDirs);
+  } catch (err) {
+    const code = (err as { code?: unknown })?.code;
+    if (
+      code === "ERR_MODULE_NOT_FOUND" ||
+      code === "ERR_PACKAGE_PATH_NOT_EXPORTED" ||
+      code === "MODULE_NOT_FOUND"
+    ) {
+      const fix = isPathSpecifier(spec)
+        ? "check the path (relative paths start from the config file's directory)"
+        : `install it where the config is (npm install ${spec}) or give a file path, e.g. plugin = "./plugins/${kind}.mjs"`;
+      throw new ProviderError("plugin_not_found", `${where}: cannot find plugin "${spec}": ${fix}`, {
+        cause: err,
+        field: "plugin",
+      });
+    }
+    throw new ProviderError("plugin_invalid", `${where}: plugin "${spec}" failed to load: ${message(err)}`, {
+      cause: err,
+      field: "plugin",
+    });
+  }
+  const exportName = PROVIDER_EXPORTS[kind];
+  const exported = mod[exportName] ?? (isObject(mod.default) ? mod.default[exportName] : undefined);
+  if (exported !== undefined)
+    return { module: checkedModule(exported, where, spec, exportName), made: `${exportName}.create()` };
+
+  const names = kind === "seal" ? SEAL_PLUGIN_EXPORTS : STORAGE_PLUGIN_EXPORTS;
+  const factory = findFactory(mod, names);
+  if (factory !== undefined) {
+    return {
+      module: {
+        type: block.type,
+        description: `plugin ${spec}`,
+        create: (config, env) => factory(config, env),
+      },
+      made: `${names[0]}()`,
+    };
+  }
+  if (isObject(mod.default) && typeof mod.default.create === "function") {
+    return { module: checkedModule(mod.default, where, spec, "default"), made: "default.create()" };
+  }
+  const found = Object.keys(mod).filter((k) => k !== "__esModule");
+  const iface = kind === "seal" ? "Seal (@bulwark/seal)" : "Backend (@bulwark/storage)";
+  const shape = kind === "seal" ? "SealProvider" : "StorageProvider";
+  throw new ProviderError(
+    "plugin_invalid",
+    `${where}: plugin "${spec}" exports no ${kind} factory: export function ${names[0]}(config, env) returning a ${iface}` +
+      ` (found exports: ${found.length > 0 ? found.join(", ") : "none"}); or export a ${shape} as ${exportName}`,
+    { field: "plugin" },
+  );
+}
+
+function checkedModule(
+  obj: unknown,
+  where: string,
+  spec: string,
+  exportName: string,
+): ProviderModule<unknown> {
+  try {
+    assertProviderModule(obj, `plugin "${spec}" ${exportName}`);
+  } catch (err) {
+    throw new ProviderError("plugin_invalid", `${where}: ${message(err)}`, { cause: err, field: "plugin" });
+  }
+  return obj;
 }

@@ -3,13 +3,12 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SealedStore } from "@bulwark/core";
-import { ShamirSeal, StaticKeySeal } from "@bulwark/seal";
+import { assertSeal, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
 import { FileBackend } from "@bulwark/storage-file";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { finalizeConfig, loadConfig, parseConfig } from "../config/load.js";
 import type { ProviderBlock, SealBlock } from "../contracts.js";
-import { assertSeal } from "./assert-seal.js";
 import { ProviderError } from "./errors.js";
 import {
   checkProviderBlock,

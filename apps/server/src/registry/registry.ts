@@ -1,26 +1,46 @@
 /**
  * The composition root's provider registry: `storage "<type>"` and `seal "<type>"` blocks →
- * `Backend` and `Seal` instances. Built-ins are registered by {@link ProviderRegistry.withBuiltins};
- * any block with `plugin = "<package or path>"` is served by that module's factory, checked
- * against the interface when it is loaded.
- *
- * Provider packages with heavy or native dependencies (PKCS#11's native addon, the AWS SDK,
- * Consul's HTTP client) are imported only when a block needs them, so a server with file storage
- * and Shamir starts without loading them.
+ * `Backend` and `Seal` instances. The registry is a table of provider modules (`StorageProvider`
+ * from `@bulwark/storage`, `SealProvider` from `@bulwark/seal`): the built-in ones
+ * ({@link ProviderRegistry.withBuiltins}, listed in builtins.ts) and, for a block with
+ * `plugin = "<package or path>"`, the plugin's. Every module is built the same way: its `create`
+ * gets the block's settings, the environment and a context (a settings reader that names the
+ * setting and its file position, the logger), and its result is checked against the interface.
  */
 import type { Logger as CoreLogger } from "@bulwark/core";
-import { type Seal, SealConfigError, ShamirSeal, StaticKeySeal } from "@bulwark/seal";
-import { assertBackend, type Backend, type HABackend, isHABackend } from "@bulwark/storage";
-import { FileBackend } from "@bulwark/storage-file";
-import { MemoryBackend } from "@bulwark/storage-memory";
+import { assertSeal, type Seal, type SealProvider } from "@bulwark/seal";
+import {
+  assertBackend,
+  type Backend,
+  type HABackend,
+  isHABackend,
+  type StorageProvider,
+} from "@bulwark/storage";
 import type { ConfigProblem } from "../config/errors.js";
 import type { Env } from "../config/load.js";
 import { blockName, blockSource, closest, describeBlock, parseBoolean, sourceOf } from "../config/source.js";
 import type { ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
-import { assertSeal } from "./assert-seal.js";
+import { BUILTIN_SEALS, BUILTIN_STORAGE } from "./builtins.js";
 import { ProviderError } from "./errors.js";
-import { type BlockIssue, BlockOptions } from "./options.js";
-import { findFactory, importPlugin, isPathSpecifier } from "./plugin.js";
+import { BlockOptions } from "./options.js";
+import { loadPluginProvider, type PluginProvider } from "./plugin.js";
+import {
+  type LazyProvider,
+  type ProviderModule,
+  type ProviderModuleContext,
+  type ProviderModuleIssue,
+  ProviderTable,
+  type SealModule,
+  type StorageModule,
+} from "./provider-table.js";
+
+export {
+  type PluginFactory,
+  PROVIDER_EXPORTS,
+  SEAL_PLUGIN_EXPORTS,
+  STORAGE_PLUGIN_EXPORTS,
+} from "./plugin.js";
+export type { LazyProvider } from "./provider-table.js";
 
 export interface ProviderContext {
   env: Env;
@@ -29,44 +49,7 @@ export interface ProviderContext {
   pluginBaseDirs: readonly string[];
 }
 
-/** What a config check may look at: the environment (settings fall back to variables). */
-export interface CheckContext {
-  env: Env;
-}
-
-/**
- * How a type checks its block before anything is built (the config check): every setting it
- * accepts, for "did you mean", and `check`, which returns every problem of the block — without
- * connecting to anything or creating files. Types without `check` are checked when built.
- */
-export interface BlockChecks {
-  /** Every key the block accepts (the spellings to suggest first). */
-  settings?: readonly string[];
-  check?(block: ProviderBlock, ctx: CheckContext): BlockIssue[] | Promise<BlockIssue[]>;
-}
-
-export interface StorageDefinition extends BlockChecks {
-  /** One line for help output. */
-  description: string;
-  /** Whether the backend's HA lock is used when the block does not say `ha_enabled`. */
-  haByDefault: boolean;
-  create(block: ProviderBlock, ctx: ProviderContext): Backend | Promise<Backend>;
-}
-
-export interface SealDefinition extends BlockChecks {
-  description: string;
-  create(block: SealBlock, ctx: ProviderContext): Seal | Promise<Seal>;
-}
-
-/** The factory shape a plugin exports: Vault-style settings (strings, numbers, bools) and the environment. */
-export type PluginFactory<T> = (config: Record<string, unknown>, env: Env) => T | Promise<T>;
-
-/** Export names a plugin's factory is looked up by. */
-export const SEAL_PLUGIN_EXPORTS = ["createSeal"] as const;
-export const STORAGE_PLUGIN_EXPORTS = ["createBackend", "createStorage"] as const;
-
-/** Vault storage-block settings that are about the cluster, not the storage itself. */
-const VAULT_CLUSTER_KEYS = ["redirect_addr", "cluster_addr", "disable_clustering"] as const;
+type Kind = "storage" | "seal";
 
 const silent: CoreLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -89,7 +72,7 @@ function message(err: unknown): string {
 }
 
 /** Puts the block and the setting's file position in front of a provider's own error. */
-function wrapProviderError(kind: "storage" | "seal", block: ProviderBlock, err: unknown): ProviderError {
+function wrapProviderError(kind: Kind, block: ProviderBlock, err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;
   const field = errorField(err);
   const where = describeBlock(kind, block, field);
@@ -102,33 +85,74 @@ function wrapProviderError(kind: "storage" | "seal", block: ProviderBlock, err: 
   return new ProviderError("provider_failed", `${where}: ${message(err)}`, { cause: err });
 }
 
+/** The context a module gets for one block: warnings carry the block's name and position. */
+function moduleContext(kind: Kind, block: ProviderBlock, logger: CoreLogger, settings: BlockOptions) {
+  const context: ProviderModuleContext = {
+    logger,
+    warn: (msg, field) => logger.warn(`${describeBlock(kind, block, field)}: ${msg}`),
+    settings,
+  };
+  return context;
+}
+
+/** A module to build a block with, and, for a plugin, what to name in errors about it. */
+interface Resolved<T> {
+  module: ProviderModule<T>;
+  plugin?: { spec: string; made: string };
+}
+
 export class ProviderRegistry {
-  readonly #storage = new Map<string, StorageDefinition>();
-  readonly #seals = new Map<string, SealDefinition>();
+  readonly #storage = new ProviderTable<StorageModule>();
+  readonly #seals = new ProviderTable<SealModule>();
 
   /** A registry with every built-in storage backend and seal. */
   static withBuiltins(): ProviderRegistry {
     const r = new ProviderRegistry();
-    registerBuiltins(r);
+    for (const p of BUILTIN_STORAGE) r.registerStorage(p);
+    for (const p of BUILTIN_SEALS) r.registerSeal(p);
     return r;
   }
 
-  registerStorage(type: string, def: StorageDefinition): this {
-    this.#storage.set(type, def);
+  /**
+   * Adds a storage module (or a lazily loaded one) under its type and aliases. With a `type`
+   * first, the module is registered under that name (its own `type` may then be left out).
+   */
+  registerStorage(provider: StorageProvider | LazyProvider<StorageProvider>): this;
+  registerStorage(type: string, provider: Omit<StorageProvider, "type"> & { type?: string }): this;
+  registerStorage(
+    a: string | StorageProvider | LazyProvider<StorageProvider>,
+    b?: Omit<StorageProvider, "type"> & { type?: string },
+  ): this {
+    if (typeof a === "string") this.#storage.register({ ...b, type: a } as StorageProvider, a);
+    else this.#storage.register(a);
     return this;
   }
 
-  registerSeal(type: string, def: SealDefinition): this {
-    this.#seals.set(type, def);
+  /** Adds a seal module (or a lazily loaded one); see {@link registerStorage}. */
+  registerSeal(provider: SealProvider | LazyProvider<SealProvider>): this;
+  registerSeal(type: string, provider: Omit<SealProvider, "type"> & { type?: string }): this;
+  registerSeal(
+    a: string | SealProvider | LazyProvider<SealProvider>,
+    b?: Omit<SealProvider, "type"> & { type?: string },
+  ): this {
+    if (typeof a === "string") this.#seals.register({ ...b, type: a } as SealProvider, a);
+    else this.#seals.register(a);
     return this;
   }
 
-  storageTypes(): ReadonlyMap<string, StorageDefinition> {
-    return this.#storage;
+  /** Every storage block type with a module, in registration order. */
+  storageTypes(): string[] {
+    return this.#storage.types();
   }
 
-  sealTypes(): ReadonlyMap<string, SealDefinition> {
-    return this.#seals;
+  sealTypes(): string[] {
+    return this.#seals.types();
+  }
+
+  /** The module a non-plugin block of `kind` is built with (a module that claims it first), or undefined. */
+  resolve(kind: Kind, block: ProviderBlock, env: Env): Promise<ProviderModule<unknown> | undefined> {
+    const table: ProviderTable<ProviderModule<unknown>> = kind === "storage" ? this.#storage : this.#seals;
+    return table.resolve(block.type, withoutPlugin(block.options), env);
   }
 
   /** Builds the backend of a `storage` block (built-in or plugin) and decides whether its HA lock is used. */
@@ -136,34 +160,13 @@ export class ProviderRegistry {
     block: ProviderBlock,
     ctx: ProviderContext,
   ): Promise<{ backend: Backend; ha?: HABackend }> {
-    const plugin = pluginOf("storage", block);
-    let backend: Backend;
-    let haByDefault: boolean;
-    if (plugin !== undefined) {
-      backend = await this.#fromPlugin<Backend>(
-        "storage",
-        block,
-        plugin,
-        ctx,
-        STORAGE_PLUGIN_EXPORTS,
-        (obj, name) => assertBackend(obj, name),
-      );
-      haByDefault = isHABackend(backend);
-    } else {
-      const def = this.#storage.get(block.type);
-      if (def === undefined) throw unknownType("storage", block, [...this.#storage.keys()]);
-      try {
-        backend = await def.create(block, ctx);
-      } catch (err) {
-        throw wrapProviderError("storage", block, err);
-      }
-      haByDefault = def.haByDefault;
-    }
+    const resolved = await this.#moduleFor<Backend>("storage", block, ctx);
+    const backend = await build("storage", block, ctx, resolved, assertBackend);
     // Vault's `ha_enabled` in the storage block turns the backend's HA lock on or off.
     const haSetting = Object.hasOwn(block.options, "ha_enabled")
       ? parseBoolean(block.options.ha_enabled)
       : undefined;
-    const wantHa = haSetting ?? haByDefault;
+    const wantHa = haSetting ?? resolved.module.haByDefault ?? isHABackend(backend);
     if (wantHa && isHABackend(backend)) return { backend, ha: backend };
     if (haSetting === true) {
       ctx.logger.warn(
@@ -175,102 +178,95 @@ export class ProviderRegistry {
 
   /** Builds the seal of a `seal` block (built-in or plugin). Its `init()` is left to the store. */
   async createSeal(block: SealBlock, ctx: ProviderContext): Promise<Seal> {
-    const plugin = pluginOf("seal", block);
-    if (plugin !== undefined) {
-      const seal = await this.#fromPlugin<Seal>(
-        "seal",
-        block,
-        plugin,
-        ctx,
-        SEAL_PLUGIN_EXPORTS,
-        (obj, name) => assertSeal(obj, name),
+    const resolved = await this.#moduleFor<Seal>("seal", block, ctx);
+    const seal = await build("seal", block, ctx, resolved, assertSeal);
+    if (resolved.plugin !== undefined && seal.type !== block.type) {
+      ctx.logger.info(
+        `${describeBlock("seal", block)}: the plugin's seal reports type "${seal.type}"; seal-status shows that name`,
       );
-      if (seal.type !== block.type) {
-        ctx.logger.info(
-          `${describeBlock("seal", block)}: the plugin's seal reports type "${seal.type}"; seal-status shows that name`,
-        );
-      }
-      return seal;
     }
-    const def = this.#seals.get(block.type);
-    if (def === undefined) throw unknownType("seal", block, [...this.#seals.keys()]);
-    try {
-      return await def.create(block, ctx);
-    } catch (err) {
-      throw wrapProviderError("seal", block, err);
-    }
+    return seal;
   }
 
-  async #fromPlugin<T>(
-    kind: "storage" | "seal",
-    block: ProviderBlock,
-    spec: string,
-    ctx: ProviderContext,
-    exportNames: readonly string[],
-    check: (obj: unknown, name: string) => asserts obj is T,
-  ): Promise<T> {
-    const where = describeBlock(kind, block, "plugin");
-    const iface = kind === "seal" ? "Seal (@bulwark/seal)" : "Backend (@bulwark/storage)";
-    let mod: Record<string, unknown>;
-    try {
-      mod = await importPlugin(spec, ctx.pluginBaseDirs);
-    } catch (err) {
-      const code = (err as { code?: unknown })?.code;
-      if (
-        code === "ERR_MODULE_NOT_FOUND" ||
-        code === "ERR_PACKAGE_PATH_NOT_EXPORTED" ||
-        code === "MODULE_NOT_FOUND"
-      ) {
-        const fix = isPathSpecifier(spec)
-          ? "check the path (relative paths start from the config file's directory)"
-          : `install it where the config is (npm install ${spec}) or give a file path, e.g. plugin = "./plugins/${kind}.mjs"`;
-        throw new ProviderError("plugin_not_found", `${where}: cannot find plugin "${spec}": ${fix}`, {
-          cause: err,
-          field: "plugin",
-        });
-      }
-      throw new ProviderError(
-        "plugin_invalid",
-        `${where}: plugin "${spec}" failed to load: ${message(err)}`,
-        {
-          cause: err,
-          field: "plugin",
-        },
+  /** The block's module: its plugin's, or the table's (an unknown type says how to use a plugin). */
+  async #moduleFor<T>(kind: Kind, block: ProviderBlock, ctx: ProviderContext): Promise<Resolved<T>> {
+    const spec = pluginOf(kind, block);
+    if (spec !== undefined) {
+      const { module, made }: PluginProvider = await loadPluginProvider(
+        kind,
+        block,
+        spec,
+        ctx.pluginBaseDirs,
       );
+      return { module: module as ProviderModule<T>, plugin: { spec, made } };
     }
-    const factory = findFactory(mod, exportNames);
-    if (factory === undefined) {
-      const found = Object.keys(mod).filter((k) => k !== "__esModule");
-      throw new ProviderError(
-        "plugin_invalid",
-        `${where}: plugin "${spec}" exports no ${kind} factory: export function ${exportNames[0]}(config, env) returning a ${iface}` +
-          ` (found exports: ${found.length > 0 ? found.join(", ") : "none"})`,
-        { field: "plugin" },
-      );
-    }
-    let made: unknown;
+    let module: ProviderModule<unknown> | undefined;
     try {
-      made = await (factory as PluginFactory<unknown>)(withoutPlugin(block.options), ctx.env);
+      module = await this.resolve(kind, block, ctx.env);
     } catch (err) {
+      // The provider's package failed to load (a native addon not built, say).
       throw wrapProviderError(kind, block, err);
     }
-    try {
-      check(made, `the object from plugin "${spec}" ${exportNames[0]}()`);
-    } catch (err) {
-      throw new ProviderError(
-        "plugin_invalid",
-        `${where}: ${message(err)} — the factory must return a ${iface}${kind === "seal" ? "; extend BaseSeal to get the checks for free" : ""}`,
-        { cause: err, field: "plugin" },
-      );
+    if (module === undefined) {
+      const known = kind === "storage" ? this.storageTypes() : this.sealTypes();
+      throw unknownType(kind, block, known);
     }
-    return made;
+    return { module: module as ProviderModule<T> };
   }
 }
 
-const PLUGIN_HINT = (kind: "storage" | "seal") =>
+/**
+ * Builds one block with its module — a built-in's and a plugin's alike: `create` with the block's
+ * settings, the environment and the block's context; provider errors get the block's name and the
+ * setting's position; the result is checked against the interface (`check`).
+ */
+async function build<T>(
+  kind: Kind,
+  block: ProviderBlock,
+  ctx: ProviderContext,
+  { module, plugin }: Resolved<T>,
+  check: (obj: unknown, name: string) => asserts obj is T,
+): Promise<T> {
+  const settings = new BlockOptions(kind, block);
+  const context = moduleContext(kind, block, ctx.logger, settings);
+  let made: unknown;
+  try {
+    made = await module.create(withoutPlugin(block.options), ctx.env, context);
+  } catch (err) {
+    throw wrapProviderError(kind, block, err);
+  } finally {
+    for (const w of settings.warnings) ctx.logger.warn(w);
+  }
+  try {
+    check(
+      made,
+      plugin === undefined
+        ? `the ${kind} "${block.type}" module's create()`
+        : `the object from plugin "${plugin.spec}" ${plugin.made}`,
+    );
+  } catch (err) {
+    // A built-in module returning the wrong shape is a bug of ours, not the operator's.
+    if (plugin === undefined)
+      throw new ProviderError("provider_failed", `${describeBlock(kind, block)}: ${message(err)}`, {
+        cause: err,
+      });
+    const iface =
+      kind === "seal"
+        ? "Seal (@bulwark/seal); extend BaseSeal to get the checks for free"
+        : "Backend (@bulwark/storage)";
+    throw new ProviderError(
+      "plugin_invalid",
+      `${describeBlock(kind, block, "plugin")}: ${message(err)} — the factory must return a ${iface}`,
+      { cause: err, field: "plugin" },
+    );
+  }
+  return made;
+}
+
+const PLUGIN_HINT = (kind: Kind) =>
   `\`plugin\` must name an npm package or a file, e.g. plugin = "@acme/bulwark-${kind}"`;
 
-function pluginOf(kind: "storage" | "seal", block: ProviderBlock): string | undefined {
+function pluginOf(kind: Kind, block: ProviderBlock): string | undefined {
   if (!Object.hasOwn(block.options, "plugin")) return undefined;
   const p = block.options.plugin;
   if (typeof p !== "string" || p.trim() === "") {
@@ -285,7 +281,7 @@ function pluginOf(kind: "storage" | "seal", block: ProviderBlock): string | unde
   return p.trim();
 }
 
-function unknownType(kind: "storage" | "seal", block: ProviderBlock, known: string[]): ProviderError {
+function unknownType(kind: Kind, block: ProviderBlock, known: string[]): ProviderError {
   return new ProviderError(
     "unknown_type",
     `${describeBlock(kind, block)}: "${block.type}" is not a built-in ${kind} type (${known.join(", ")}); ` +
@@ -293,223 +289,7 @@ function unknownType(kind: "storage" | "seal", block: ProviderBlock, known: stri
   );
 }
 
-// --------------------------------------------------------------------------- built-ins
-
-const loudStaticWarning = (block: ProviderBlock) =>
-  `${describeBlock("seal", block)}: THE STATIC SEAL IS FOR DEVELOPMENT AND TESTS ONLY. Its key sits in the config or ` +
-  "the environment of this process, next to the data it protects: it adds no protection against anyone who can read " +
-  "this server. Use pkcs11 or awskms in production.";
-
-/** A package's own check result (setting + message) as issues of its block. */
-function packageIssues(issues: ReadonlyArray<{ field: string; message: string }>): BlockIssue[] {
-  return issues.map((i) => ({ field: i.field, message: `\`${i.field}\`: ${i.message}` }));
-}
-
-/** The file backend's settings; shared by building and checking so both read the same. */
-function readFileSettings(o: BlockOptions): { path: string; fsync: boolean | undefined } {
-  const path = o.string("path", true, 'the directory that holds the data, e.g. path = "./data"');
-  if (typeof path === "string" && path.includes("\0")) o.problem("path", "must not contain NUL bytes");
-  const fsync = o.boolean("fsync");
-  o.boolean("ha_enabled");
-  o.ignore(VAULT_CLUSTER_KEYS, "there is no cluster port");
-  o.finish();
-  return { path, fsync };
-}
-
-function readMemorySettings(o: BlockOptions): { maxValueSize: number | undefined } {
-  const maxValueSize = o.integer("max_value_size", 1);
-  o.boolean("ha_enabled");
-  o.ignore(VAULT_CLUSTER_KEYS, "there is no cluster port");
-  o.finish();
-  return { maxValueSize };
-}
-
-function registerBuiltins(r: ProviderRegistry): void {
-  r.registerStorage("file", {
-    description: "files in a directory, Vault's layout (path)",
-    haByDefault: false,
-    settings: ["path", "fsync", "ha_enabled", ...VAULT_CLUSTER_KEYS],
-    check(block) {
-      const o = BlockOptions.collecting("storage", block);
-      readFileSettings(o);
-      return o.issues;
-    },
-    create(block, ctx) {
-      const o = new BlockOptions("storage", block);
-      const { path, fsync } = readFileSettings(o);
-      for (const w of o.warnings) ctx.logger.warn(w);
-      return new FileBackend(fsync === undefined ? { path } : { path, fsync });
-    },
-  });
-
-  const memory: StorageDefinition = {
-    description: "process memory, lost on exit (max_value_size; ha_enabled)",
-    // Vault's `inmem` is not HA; `ha_enabled = true` turns on the in-process lock (tests).
-    haByDefault: false,
-    settings: ["max_value_size", "ha_enabled", ...VAULT_CLUSTER_KEYS],
-    check(block) {
-      const o = BlockOptions.collecting("storage", block);
-      readMemorySettings(o);
-      return o.issues;
-    },
-    create(block, ctx) {
-      const o = new BlockOptions("storage", block);
-      const { maxValueSize } = readMemorySettings(o);
-      for (const w of o.warnings) ctx.logger.warn(w);
-      return new MemoryBackend(maxValueSize === undefined ? {} : { maxValueSize });
-    },
-  };
-  r.registerStorage("inmem", memory);
-  r.registerStorage("memory", memory);
-
-  r.registerStorage("consul", {
-    description: "Consul KV with session-lock HA (Vault's consul settings)",
-    haByDefault: true,
-    async check(block, ctx) {
-      const { checkConsulConfig } = await import("@bulwark/storage-consul");
-      return packageIssues(checkConsulConfig(block.options, ctx.env));
-    },
-    async create(block, ctx) {
-      const { ConsulBackend, parseConsulConfig } = await import("@bulwark/storage-consul");
-      const parsed = parseConsulConfig(block.options, ctx.env);
-      for (const key of parsed.ignored) {
-        if (key === "ha_enabled") continue;
-        ctx.logger.warn(
-          `${describeBlock("storage", block, key)}: \`${key}\` has no effect in Bulwark (ignored)`,
-        );
-      }
-      return new ConsulBackend(parsed.options);
-    },
-  });
-
-  r.registerSeal("shamir", {
-    description: "key shares (the default without a seal block)",
-    settings: [],
-    check(block) {
-      const o = BlockOptions.collecting("seal", block);
-      o.finish();
-      return o.issues;
-    },
-    create(block) {
-      new BlockOptions("seal", block).finish();
-      return new ShamirSeal();
-    },
-  });
-
-  r.registerSeal("pkcs11", {
-    description:
-      "PKCS#11 HSM auto-unseal (Vault's pkcs11 settings; VAULT_HSM_* / BULWARK_HSM_*); a CloudHSM library selects the CloudHSM profile",
-    async check(block, ctx) {
-      // The same choice as create(): a CloudHSM library means the CloudHSM profile's settings.
-      if (isCloudHsmLibrary(block.options.lib ?? ctx.env.BULWARK_HSM_LIB ?? ctx.env.VAULT_HSM_LIB)) {
-        const { checkCloudHsmConfig } = await import("@bulwark/seal-cloudhsm");
-        return packageIssues(checkCloudHsmConfig(block.options, ctx.env));
-      }
-      const { checkPkcs11Config } = await import("@bulwark/seal-pkcs11");
-      return packageIssues(checkPkcs11Config(block.options, ctx.env));
-    },
-    async create(block, ctx) {
-      // Vault configures CloudHSM as a pkcs11 seal with CloudHSM's library: such a block gets the
-      // CloudHSM profile (HSM-generated IVs, user:password PIN), and the stored seal type stays "pkcs11".
-      if (isCloudHsmLibrary(block.options.lib ?? ctx.env.BULWARK_HSM_LIB ?? ctx.env.VAULT_HSM_LIB)) {
-        const { createCloudHsmSeal } = await import("@bulwark/seal-cloudhsm");
-        return createCloudHsmSeal({ ...block.options, logger: ctx.logger }, ctx.env);
-      }
-      const { createPkcs11Seal } = await import("@bulwark/seal-pkcs11");
-      return createPkcs11Seal(block.options, ctx.env);
-    },
-  });
-
-  r.registerSeal("cloudhsm", {
-    description:
-      "AWS CloudHSM (SDK 5) auto-unseal: Vault's pkcs11 settings plus cluster_id, region, user, password",
-    async check(block, ctx) {
-      const { checkCloudHsmConfig } = await import("@bulwark/seal-cloudhsm");
-      return packageIssues(checkCloudHsmConfig(block.options, ctx.env));
-    },
-    async create(block, ctx) {
-      const { createCloudHsmSeal } = await import("@bulwark/seal-cloudhsm");
-      return createCloudHsmSeal({ ...block.options, logger: ctx.logger }, ctx.env);
-    },
-  });
-
-  r.registerSeal("awskms", {
-    description: "AWS KMS auto-unseal (Vault's awskms settings; AWSKMS_* / VAULT_AWSKMS_*)",
-    async check(block, ctx) {
-      const { checkAwsKmsSealConfig } = await import("@bulwark/seal-awskms");
-      return packageIssues(checkAwsKmsSealConfig(block.options, ctx.env));
-    },
-    async create(block, ctx) {
-      const { createAwsKmsSeal } = await import("@bulwark/seal-awskms");
-      return createAwsKmsSeal(block.options, ctx.env);
-    },
-  });
-
-  r.registerSeal("static", {
-    description: "a fixed AES key from the config or BULWARK_STATIC_SEAL_KEY — development and tests only",
-    settings: ["key", "key_id"],
-    async check(block) {
-      const o = BlockOptions.collecting("seal", block);
-      const key = o.string("key");
-      const keyId = o.string("key_id");
-      o.finish();
-      if (o.issues.some((i) => i.field === "key" || i.field === "key_id")) return o.issues;
-      // Neither: the key comes from the environment, which the seal reads when it is built.
-      if (key === undefined && keyId !== undefined)
-        o.problem("key", "must be set with key_id (64 hex characters; `openssl rand -hex 32`)");
-      else if (keyId === undefined && key !== undefined)
-        o.problem("key_id", "must be set with key: a name for the key, changed whenever the key changes");
-      else if (key !== undefined && keyId !== undefined) {
-        try {
-          await new StaticKeySeal({ key, keyId }).finalize();
-        } catch (err) {
-          if (!(err instanceof SealConfigError)) throw err;
-          o.problem(err.field === "options" ? "key" : err.field, sealMessage(err));
-        }
-      }
-      return o.issues;
-    },
-    create(block, ctx) {
-      const o = new BlockOptions("seal", block);
-      const key = o.string("key");
-      const keyId = o.string("key_id");
-      o.finish();
-      ctx.logger.warn(loudStaticWarning(block));
-      if (key === undefined && keyId === undefined) return StaticKeySeal.fromEnv(ctx.env);
-      if (key === undefined)
-        throw o.error("key", "must be set with key_id (64 hex characters; `openssl rand -hex 32`)");
-      if (keyId === undefined)
-        throw o.error("key_id", "must be set with key: a name for the key, changed whenever the key changes");
-      return new StaticKeySeal({ key, keyId });
-    },
-  });
-}
-
-/** A SealConfigError's message without its `invalid seal configuration \`field\`: ` prefix. */
-function sealMessage(err: SealConfigError): string {
-  const prefix = `invalid seal configuration \`${err.field}\`: `;
-  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
-}
-
 // --------------------------------------------------------------------------- checking a config
-
-/** The keys a built-in package type accepts, for "did you mean" (loaded with the package). */
-async function packageSettings(kind: "storage" | "seal", block: ProviderBlock, env: Env) {
-  if (kind === "storage" && block.type === "consul")
-    return (await import("@bulwark/storage-consul")).CONSUL_CONFIG_KEYS;
-  if (kind === "seal" && block.type === "awskms")
-    return (await import("@bulwark/seal-awskms")).AWSKMS_CONFIG_KEYS;
-  if (
-    kind === "seal" &&
-    (block.type === "cloudhsm" ||
-      (block.type === "pkcs11" &&
-        isCloudHsmLibrary(block.options.lib ?? env.BULWARK_HSM_LIB ?? env.VAULT_HSM_LIB)))
-  )
-    return (await import("@bulwark/seal-cloudhsm")).CLOUDHSM_CONFIG_KEYS;
-  if (kind === "seal" && block.type === "pkcs11")
-    return (await import("@bulwark/seal-pkcs11")).PKCS11_CONFIG_KEYS;
-  return undefined;
-}
 
 /**
  * Every problem of one `storage`/`seal` block, as config problems: each at the setting's file
@@ -518,7 +298,7 @@ async function packageSettings(kind: "storage" | "seal", block: ProviderBlock, e
  * (the known setting missing) is not reported a second time.
  */
 export async function checkProviderBlock(
-  kind: "storage" | "seal",
+  kind: Kind,
   block: ProviderBlock,
   opts: { registry?: ProviderRegistry; env?: Env } = {},
 ): Promise<ConfigProblem[]> {
@@ -539,29 +319,36 @@ export async function checkProviderBlock(
     if (typeof p === "string" && p.trim() !== "") return [];
     return [problem("plugin", PLUGIN_HINT(kind))];
   }
-  const defs: ReadonlyMap<string, BlockChecks> =
-    kind === "storage" ? registry.storageTypes() : registry.sealTypes();
-  const def = defs.get(block.type);
-  if (def === undefined) {
-    const near = closest(block.type, defs.keys());
-    return [
-      problem(
-        undefined,
-        `"${block.type}" is not a built-in ${kind} type (${[...defs.keys()].join(", ")})` +
-          (near !== undefined ? ` — did you mean ${kind} "${near}"?` : "") +
-          `; for a third-party ${kind}, add plugin = "<npm package or path>" to the block`,
-      ),
-    ];
-  }
-  if (def.check === undefined) return [];
-  let issues: BlockIssue[];
+  let module: ProviderModule<unknown> | undefined;
+  let issues: ProviderModuleIssue[];
   try {
-    issues = await def.check(block, { env });
+    module = await registry.resolve(kind, block, env);
+    if (module === undefined) {
+      const known = kind === "storage" ? registry.storageTypes() : registry.sealTypes();
+      const near = closest(block.type, known);
+      return [
+        problem(
+          undefined,
+          `"${block.type}" is not a built-in ${kind} type (${known.join(", ")})` +
+            (near !== undefined ? ` — did you mean ${kind} "${near}"?` : "") +
+            `; for a third-party ${kind}, add plugin = "<npm package or path>" to the block`,
+        ),
+      ];
+    }
+    if (module.check === undefined) return [];
+    // The reader records the problems of the settings the module reads; `check` returns the rest.
+    const reader = BlockOptions.collecting(kind, block);
+    const own = await module.check(
+      withoutPlugin(block.options),
+      env,
+      moduleContext(kind, block, silent, reader),
+    );
+    issues = [...reader.issues, ...own];
   } catch (err) {
     // A check that cannot run (its package failed to load) is itself the problem to report.
     return [problem(undefined, `cannot check the settings: ${message(err)}`)];
   }
-  const settings = def.settings ?? (await packageSettings(kind, block, env).catch(() => undefined));
+  const settings = module.settings;
   if (settings === undefined) return issues.map((i) => problem(i.field, i.message));
 
   const accepted = new Set(settings);
@@ -625,14 +412,11 @@ export interface Providers {
   release(): Promise<void>;
 }
 
-async function closeQuietly(obj: unknown): Promise<void> {
-  const close = (obj as { close?: unknown } | undefined)?.close;
-  if (typeof close === "function") {
-    try {
-      await (close as () => Promise<void>).call(obj);
-    } catch {
-      // Best effort while reporting the original failure.
-    }
+async function closeQuietly(backend: Backend): Promise<void> {
+  try {
+    await backend.close?.();
+  } catch {
+    // Best effort while reporting the original failure.
   }
 }
 
@@ -664,7 +448,7 @@ export async function createProviders(
     pluginBaseDirs: opts.pluginBaseDirs ?? defaultBaseDirs(config),
   };
   const { backend, ha } = await registry.createStorage(config.storage, ctx);
-  const built: unknown[] = [];
+  const built: Seal[] = [];
   try {
     const enabled = config.seals.find((s) => !s.disabled);
     const disabled = config.seals.find((s) => s.disabled);
@@ -685,7 +469,7 @@ export async function createProviders(
     if (ha !== undefined) providers.ha = ha;
     return providers;
   } catch (err) {
-    for (const s of built) await finalizeQuietly(s as Seal);
+    for (const s of built) await finalizeQuietly(s);
     await closeQuietly(backend);
     throw err;
   }
@@ -697,9 +481,4 @@ async function finalizeQuietly(seal: Seal): Promise<void> {
   } catch {
     // Best effort: a seal that never initialised may refuse to finalize.
   }
-}
-
-/** CloudHSM Client SDK 5's PKCS#11 library, by file name (its default path is /opt/cloudhsm/lib/). */
-export function isCloudHsmLibrary(lib: unknown): boolean {
-  return typeof lib === "string" && /(^|\/)libcloudhsm_pkcs11\.so$/.test(lib.trim());
 }
