@@ -10,8 +10,7 @@
  */
 import { isAbsolute, relative } from "node:path";
 import type { Writable } from "node:stream";
-import { SEAL_CONFIG_PATH, SealedStore, type SealStatus } from "@bulwark/core";
-import { ShamirSeal } from "@bulwark/seal";
+import { SealedStore, type SealStatus } from "@bulwark/core";
 import { type Backend, StorageProbeError } from "@bulwark/storage";
 import type { DestinationStream, Logger } from "pino";
 import { type Env, finalizeConfig, type LoadConfigOptions, loadConfig } from "./config/load.js";
@@ -89,22 +88,6 @@ const STORAGE_CLOSE = async (storage: Backend): Promise<void> => {
   await storage.close?.();
 };
 
-/**
- * Vault's implicit Shamir → auto-seal migration: the config names only the new seal, the stored
- * seal configuration still says "shamir". Without a migration seal the store could not be
- * unsealed at all, so a Shamir migration source is added (unseal with `-migrate`).
- */
-async function storedSealType(storage: Backend): Promise<string | undefined> {
-  const entry = await storage.get(SEAL_CONFIG_PATH);
-  if (entry === undefined) return undefined;
-  try {
-    const type = (JSON.parse(new TextDecoder().decode(entry.value)) as { type?: unknown }).type;
-    return typeof type === "string" ? type : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function openStore(config: ServerConfig, providers: Providers, logger: Logger): Promise<SealedStore> {
   const redirect = redirectAddress(config);
   if (redirect === undefined && providers.ha !== undefined) {
@@ -112,25 +95,27 @@ async function openStore(config: ServerConfig, providers: Providers, logger: Log
       "HA is on but no api_addr is set and the listener address is not one other nodes can reach: standbys will not forward requests to this node; set api_addr",
     );
   }
-  let migrationSeal = providers.migrationSeal;
-  if (migrationSeal === undefined && providers.seal !== undefined && providers.seal.type !== "shamir") {
-    if ((await storedSealType(providers.storage)) === "shamir") {
-      migrationSeal = new ShamirSeal();
-      logger.warn(
-        { from: "shamir", to: providers.seal.type },
-        "the data is protected by Shamir key shares but the config names another seal: entering seal migration mode; unseal with -migrate",
-      );
-    }
-  }
-  return SealedStore.open({
+  const migrationSeal = providers.migrationSeal;
+  const store = await SealedStore.open({
     storage: providers.storage,
     ...(providers.seal === undefined ? {} : { seal: providers.seal }),
     ...(migrationSeal === undefined ? {} : { migrationSeal }),
+    // Vault's implicit Shamir → auto-seal migration (the config names only the new seal): core
+    // decides it on the stored seal configuration, after rolling back an interrupted step.
+    implicitMigration: true,
     ...(providers.ha === undefined ? {} : { ha: providers.ha }),
     logger: coreLogger(logger.child({ component: "core" })),
     storageType: config.storage.type,
     ...(redirect === undefined ? {} : { redirectAddr: redirect }),
   });
+  const implicit = store.implicitMigration;
+  if (implicit !== undefined) {
+    logger.warn(
+      implicit,
+      "the data is protected by Shamir key shares but the config names another seal: entering seal migration mode; unseal with -migrate",
+    );
+  }
+  return store;
 }
 
 /**
