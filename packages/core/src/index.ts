@@ -27,6 +27,7 @@ export {
   SealWrapBackend,
 } from "./seal-wrap-backend.js";
 export {
+  type ImplicitMigration,
   type InitRequest,
   type InitResult,
   LEADER_PREFIX,
