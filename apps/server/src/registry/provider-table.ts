@@ -105,8 +105,9 @@ export class ProviderTable<M extends ProviderModule<unknown>> {
   readonly #byType = new Map<string, Entry<M>>();
   readonly #entries: Entry<M>[] = [];
 
-  /** Registers a module (or a lazy one) under its type and aliases; `type` overrides the module's. */
-  register(provider: M | LazyProvider<M>, type = provider.type): void {
+  /** Registers a module (or a lazy one) under its type and aliases. */
+  register(provider: M | LazyProvider<M>): void {
+    const type = provider.type;
     let entry: Entry<M>;
     if (isLazy(provider)) {
       let loading: Promise<M> | undefined;

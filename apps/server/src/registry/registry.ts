@@ -23,7 +23,7 @@ import type { ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
 import { BUILTIN_SEALS, BUILTIN_STORAGE } from "./builtins.js";
 import { ProviderError } from "./errors.js";
 import { BlockOptions } from "./options.js";
-import { loadPluginProvider, type PluginProvider } from "./plugin.js";
+import { loadPluginProvider } from "./plugin.js";
 import {
   type LazyProvider,
   type ProviderModule,
@@ -96,9 +96,14 @@ function moduleContext(kind: Kind, block: ProviderBlock, logger: CoreLogger, set
 }
 
 /** A module to build a block with, and, for a plugin, what to name in errors about it. */
-interface Resolved<T> {
-  module: ProviderModule<T>;
+interface Resolved {
+  module: ProviderModule<unknown>;
   plugin?: { spec: string; made: string };
+}
+
+function required<T>(provider: T | undefined): T {
+  if (provider === undefined) throw new TypeError("register(type, provider): the provider is missing");
+  return provider;
 }
 
 export class ProviderRegistry {
@@ -123,8 +128,7 @@ export class ProviderRegistry {
     a: string | StorageProvider | LazyProvider<StorageProvider>,
     b?: Omit<StorageProvider, "type"> & { type?: string },
   ): this {
-    if (typeof a === "string") this.#storage.register({ ...b, type: a } as StorageProvider, a);
-    else this.#storage.register(a);
+    this.#storage.register(typeof a === "string" ? { ...required(b), type: a } : a);
     return this;
   }
 
@@ -135,8 +139,7 @@ export class ProviderRegistry {
     a: string | SealProvider | LazyProvider<SealProvider>,
     b?: Omit<SealProvider, "type"> & { type?: string },
   ): this {
-    if (typeof a === "string") this.#seals.register({ ...b, type: a } as SealProvider, a);
-    else this.#seals.register(a);
+    this.#seals.register(typeof a === "string" ? { ...required(b), type: a } : a);
     return this;
   }
 
@@ -160,7 +163,7 @@ export class ProviderRegistry {
     block: ProviderBlock,
     ctx: ProviderContext,
   ): Promise<{ backend: Backend; ha?: HABackend }> {
-    const resolved = await this.#moduleFor<Backend>("storage", block, ctx);
+    const resolved = await this.#moduleFor("storage", block, ctx);
     const backend = await build("storage", block, ctx, resolved, assertBackend);
     // Vault's `ha_enabled` in the storage block turns the backend's HA lock on or off.
     const haSetting = Object.hasOwn(block.options, "ha_enabled")
@@ -178,7 +181,7 @@ export class ProviderRegistry {
 
   /** Builds the seal of a `seal` block (built-in or plugin). Its `init()` is left to the store. */
   async createSeal(block: SealBlock, ctx: ProviderContext): Promise<Seal> {
-    const resolved = await this.#moduleFor<Seal>("seal", block, ctx);
+    const resolved = await this.#moduleFor("seal", block, ctx);
     const seal = await build("seal", block, ctx, resolved, assertSeal);
     if (resolved.plugin !== undefined && seal.type !== block.type) {
       ctx.logger.info(
@@ -189,16 +192,11 @@ export class ProviderRegistry {
   }
 
   /** The block's module: its plugin's, or the table's (an unknown type says how to use a plugin). */
-  async #moduleFor<T>(kind: Kind, block: ProviderBlock, ctx: ProviderContext): Promise<Resolved<T>> {
+  async #moduleFor(kind: Kind, block: ProviderBlock, ctx: ProviderContext): Promise<Resolved> {
     const spec = pluginOf(kind, block);
     if (spec !== undefined) {
-      const { module, made }: PluginProvider = await loadPluginProvider(
-        kind,
-        block,
-        spec,
-        ctx.pluginBaseDirs,
-      );
-      return { module: module as ProviderModule<T>, plugin: { spec, made } };
+      const { module, made } = await loadPluginProvider(kind, block, spec, ctx.pluginBaseDirs);
+      return { module, plugin: { spec, made } };
     }
     let module: ProviderModule<unknown> | undefined;
     try {
@@ -211,7 +209,7 @@ export class ProviderRegistry {
       const known = kind === "storage" ? this.storageTypes() : this.sealTypes();
       throw unknownType(kind, block, known);
     }
-    return { module: module as ProviderModule<T> };
+    return { module };
   }
 }
 
@@ -224,7 +222,7 @@ async function build<T>(
   kind: Kind,
   block: ProviderBlock,
   ctx: ProviderContext,
-  { module, plugin }: Resolved<T>,
+  { module, plugin }: Resolved,
   check: (obj: unknown, name: string) => asserts obj is T,
 ): Promise<T> {
   const settings = new BlockOptions(kind, block);
