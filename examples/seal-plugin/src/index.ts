@@ -1,10 +1,13 @@
 /**
  * The plugin's entry point. The bulwark server imports this module for
- * `seal "keyfile" { plugin = "@acme/bulwark-seal-keyfile" ... }` and calls `createSeal` with the
- * block's settings as written (strings, numbers, booleans; `plugin` removed) and the process
- * environment. It returns the seal uninitialised: the server calls `init()`.
+ * `seal "keyfile" { plugin = "@acme/bulwark-seal-keyfile" ... }` and builds the seal with
+ * `sealProvider`, the same provider module shape as its built-in seals (`SealProvider` from
+ * `@bulwark/seal`): `create` gets the block's settings as written (strings, numbers, booleans;
+ * `plugin` removed) and the process environment, and returns the seal uninitialised (the server
+ * calls `init()`). `createSeal(config, env)` is the same for code that builds the seal itself (a
+ * server older than provider modules looks for it too).
  */
-import { type Seal, SealConfigError } from "@bulwark/seal";
+import { type Seal, SealConfigError, type SealProvider } from "@bulwark/seal";
 import { KeyFileSeal, type KeyFileSealOptions } from "./key-file-seal.js";
 
 export { KeyFileSeal, type KeyFileSealOptions, keyIdOf } from "./key-file-seal.js";
@@ -65,3 +68,12 @@ export function createSeal(
   if (strict !== undefined) options.strictPermissions = strict;
   return new KeyFileSeal(options);
 }
+
+/** The provider module the server builds `seal "keyfile"` blocks with. */
+export const sealProvider: SealProvider = {
+  type: "keyfile",
+  description:
+    "an AES-256-GCM key encryption key read from a file (key_file; previous_key_files after a rotation)",
+  settings: SETTINGS,
+  create: (config, env) => createSeal(config, env),
+};
