@@ -5,7 +5,7 @@ import {
   sealConfigIssue,
   sealSetting,
 } from "@bulwark/seal";
-import { type EnvironmentRole, type EnvLike, parseBool, pickSetting, resolveSecret } from "@bulwark/settings";
+import { type EnvironmentRole, type EnvLike, parseBool, parseSecret, pickSetting } from "@bulwark/settings";
 import type { KmsApi } from "./kms-api.js";
 
 /** Structural logger (the core's `Logger` fits). Messages never carry credentials or key bytes. */
@@ -705,7 +705,7 @@ function parseInto(
   for (const [field, key] of Object.entries(sourceOf)) {
     const value = options[field];
     const converted = p.run(() => {
-      if (SECRET_FIELDS.has(field) && typeof value === "string") return resolveSecret(key, value, env);
+      if (SECRET_FIELDS.has(field)) return parseSecret(key, value, env);
       if (DURATION_FIELDS.has(field as OptionField) && key.includes("_")) return parseDurationMs(key, value);
       if (DURATION_FIELDS.has(field as OptionField) && typeof value !== "number") {
         throw new SealConfigError(key, `must be a number of milliseconds, got ${JSON.stringify(value)}`);

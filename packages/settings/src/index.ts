@@ -35,6 +35,7 @@ export {
   type EnvLike,
   FILE_REFERENCE,
   isSecretReference,
+  parseSecret,
   type ReadSecretFile,
   resolveSecret,
 } from "./secret.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { isSecretReference, resolveSecret } from "./secret.js";
+import { isSecretReference, parseSecret, resolveSecret } from "./secret.js";
 import { SettingsError } from "./settings-error.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bulwark-settings-"));
@@ -84,5 +84,25 @@ describe("secret references", () => {
       "cannot read /x (denied); fix the file:// path (file:///absolute/path) or write the value itself",
     );
     expect(resolveSecret("pin", "file:///x", {}, () => "from-reader\n")).toBe("from-reader");
+  });
+});
+
+describe("parseSecret: a secret setting as written in a block", () => {
+  it("takes strings, references resolved", () => {
+    expect(parseSecret("pin", "1234", {})).toBe("1234");
+    expect(parseSecret("pin", "env://P", { P: "from-env" })).toBe("from-env");
+  });
+
+  it("refuses other values, naming the field", () => {
+    for (const v of [1234, true, 1.5, null, undefined, ["a"], { a: 1 }]) {
+      const e = thrown(() => parseSecret("secret_key", v, {}));
+      expect(e.field).toBe("secret_key");
+      expect(e.code).toBe("invalid_value");
+      if (v === 1234) expect(e.detail).toMatch(/got a number:/);
+      expect(e.message).not.toContain("1234");
+      expect(e.detail).toMatch(
+        /^expected a string, got .*: write the secret, an env:\/\/NAME or a file:\/\/\/path reference in quotes$/,
+      );
+    }
   });
 });

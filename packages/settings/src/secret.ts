@@ -88,3 +88,31 @@ export function resolveSecret(
   }
   return value;
 }
+
+/**
+ * A secret setting as written in a block: a string, its references resolved by
+ * {@link resolveSecret}. Anything else (a number, a boolean) is a {@link SettingsError} naming the
+ * field and the type, never the value.
+ */
+export function parseSecret(
+  field: string,
+  value: unknown,
+  env: EnvLike,
+  readFile: ReadSecretFile = readUtf8,
+): string {
+  if (typeof value !== "string") {
+    // The type only: a PIN written as a number is still a PIN.
+    const got =
+      value === null || value === undefined
+        ? String(value)
+        : Array.isArray(value)
+          ? "a list"
+          : `a ${typeof value}`;
+    throw new SettingsError(
+      "invalid_value",
+      field,
+      `expected a string, got ${got}: write the secret, an env://NAME or a file:///path reference in quotes`,
+    );
+  }
+  return resolveSecret(field, value, env, readFile);
+}

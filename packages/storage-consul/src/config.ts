@@ -254,7 +254,12 @@ function parseInto(
     seen.set(option, key);
     // camelCase *Ms options are milliseconds; Vault's names are durations.
     const isVaultName = CONFIG_TO_OPTION.has(key) && key !== option;
-    const value = issues.run(() => convert(option, field, raw, isVaultName));
+    // The token may be an env:// or file:// reference, as every secret setting.
+    const value = issues.run(() =>
+      option === "token"
+        ? resolveSecret(field, str(field, raw), env)
+        : convert(option, field, raw, isVaultName),
+    );
     if (value !== undefined) out[option] = value;
   }
   const options = out as ConsulBackendOptions;
@@ -272,13 +277,6 @@ function parseInto(
       role: "fills-in",
     });
     if (picked?.fromEnvironment === true) options[option] = String(picked.value);
-  }
-  // The token may be an env:// or file:// reference, as every secret setting.
-  const token = options.token;
-  if (token !== undefined) {
-    const resolved = issues.run(() => resolveSecret("token", token, env));
-    if (resolved === undefined) delete options.token;
-    else options.token = resolved;
   }
   return { options, ignored };
 }
