@@ -699,3 +699,71 @@ describe("createAwsKmsSeal", () => {
     );
   });
 });
+
+describe("abort signal on encrypt and decrypt", () => {
+  async function outcome(p: Promise<unknown>): Promise<unknown> {
+    return p.then(
+      () => "resolved",
+      (e: unknown) => e,
+    );
+  }
+
+  it("an aborted signal sends nothing to KMS and rejects with its reason", async () => {
+    const { seal, kms } = setup();
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("x"));
+    const before = kms.calls.length;
+    const reason = new Error("gave up");
+    const signal = AbortSignal.abort(reason);
+    expect(await outcome(seal.encrypt(utf8("y"), { signal }))).toBe(reason);
+    expect(await outcome(seal.decrypt(blob, { signal }))).toBe(reason);
+    expect(kms.calls.length).toBe(before);
+  });
+
+  it("an abort cancels the KMS request in flight: the client's abortSignal fires with the caller's reason", async () => {
+    const { seal, kms } = setup({ requestTimeoutMs: 60_000 });
+    seals.push(seal);
+    await seal.init();
+    const blob = await seal.encrypt(utf8("in flight"));
+    for (const op of ["encrypt", "decrypt"] as const) {
+      let seen: AbortSignal | undefined;
+      kms.fail(op, (signal) => {
+        seen = signal;
+        return hang(signal);
+      });
+      const ac = new AbortController();
+      const pending =
+        op === "encrypt"
+          ? seal.encrypt(utf8("y"), { signal: ac.signal })
+          : seal.decrypt(blob, { signal: ac.signal });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(seen?.aborted).toBe(false);
+      const reason = new Error(`cancel ${op}`);
+      ac.abort(reason);
+      expect(await outcome(pending)).toBe(reason);
+      expect(seen?.aborted, `${op}: the KMS call was told to stop`).toBe(true);
+      expect(seen?.reason).toBe(reason);
+    }
+    // Nothing was retried after the aborts, and the seal still works.
+    expect(new TextDecoder().decode(await seal.decrypt(await seal.encrypt(utf8("after"))))).toBe("after");
+  }, 30_000);
+
+  it("an abort during the backoff before a retry ends it: no further attempt, finalize does not wait", async () => {
+    const { seal, kms } = setup({ maxRetries: 5, retryBaseDelayMs: 20_000, retryMaxDelayMs: 20_000 });
+    await seal.init();
+    const before = kms.count("encrypt");
+    kms.fail("encrypt", awsError("ThrottlingException", "Rate exceeded"));
+    const ac = new AbortController();
+    const pending = seal.encrypt(utf8("throttled"), { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(kms.count("encrypt") - before).toBe(1);
+    const reason = new Error("shutting down");
+    ac.abort(reason);
+    expect(await outcome(pending)).toBe(reason);
+    const started = performance.now();
+    await seal.finalize();
+    expect(performance.now() - started, "finalize waited for the backoff").toBeLessThan(1_000);
+    expect(kms.count("encrypt") - before).toBe(1);
+  }, 30_000);
+});

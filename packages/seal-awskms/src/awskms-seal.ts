@@ -106,6 +106,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  *   the one it records) and sends the configured encryption context.
  * - Transient failures (throttling, KMS internal errors, timeouts, connection errors) are retried
  *   with capped exponential backoff and jitter; others become typed errors at once.
+ * - `encrypt`/`decrypt` take an optional abort `signal`: an aborted one sends nothing to KMS; an
+ *   abort cancels the KMS request in flight (the SDK's `abortSignal`) and any retry backoff, and the
+ *   call rejects with `signal.reason` at once.
  * - A background health check (encrypt+decrypt, 2 KMS calls) runs every 10 min, every 1 min while
  *   unhealthy; `health()` reports its last result.
  */
@@ -227,14 +230,16 @@ export class AwsKmsSeal extends BaseSeal {
   }
 
   protected override async doEncrypt(plaintext: Uint8Array, opts: SealEncryptOptions): Promise<BlobInfo> {
-    return this.#envelopeEncrypt(plaintext, opts.aad, undefined);
+    // The caller's signal stops the KMS request (the SDK gets it as `abortSignal`) and any retry
+    // backoff; the rejection is then the signal's reason (callKms passes it through).
+    return this.#envelopeEncrypt(plaintext, opts.aad, opts.signal);
   }
 
   protected override async doDecrypt(
     blob: BlobInfo & { keyInfo: NonNullable<BlobInfo["keyInfo"]> },
     opts: SealEncryptOptions,
   ): Promise<Uint8Array> {
-    return this.#decryptBlob(blob, opts.aad, undefined);
+    return this.#decryptBlob(blob, opts.aad, opts.signal);
   }
 
   protected override async doHealth(): Promise<SealHealth> {
@@ -391,7 +396,7 @@ export class AwsKmsSeal extends BaseSeal {
         this.#ctx("Decrypt", keyId, signal),
       );
     } catch (err) {
-      throw await this.#diagnoseDenied(err, keyId);
+      throw await this.#diagnoseDenied(err, keyId, signal);
     }
     if (!(out.Plaintext instanceof Uint8Array)) {
       throw new AwsKmsError(
@@ -415,14 +420,14 @@ export class AwsKmsSeal extends BaseSeal {
    * see; local-kms answers so for a disabled key). One DescribeKey of the blob's key, without
    * retries, tells the operator which it is; if that fails too, the original error stands.
    */
-  async #diagnoseDenied(err: unknown, keyId: string): Promise<unknown> {
+  async #diagnoseDenied(err: unknown, keyId: string, signal: AbortSignal | undefined): Promise<unknown> {
     if (!(err instanceof AwsKmsAccessDeniedError) || keyId === "") return err;
     try {
       // One attempt, with a deadline of our own even for the SDK client (it may be a custom KmsApi).
       const out = await callKms(
         (abortSignal) => this.#client().describeKey({ KeyId: keyId }, { abortSignal }),
         { ...this.#policy, maxRetries: 0, backstop: true },
-        this.#ctx("DescribeKey", keyId, undefined),
+        this.#ctx("DescribeKey", keyId, signal),
       );
       const md = out.KeyMetadata;
       const state = md?.KeyState ?? (md?.Enabled === false ? "Disabled" : undefined);

@@ -29,6 +29,8 @@ export interface FaultProxy {
   /** Every call seen: operation and what the proxy did. */
   readonly calls: ReadonlyArray<{ operation: string; action: string }>;
   resetCalls(): void;
+  /** Operations of delayed calls the client hung up on before the answer (its timeout, an abort). */
+  readonly hangups: ReadonlyArray<string>;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   let rules: Rule[] = [];
   let calls: Array<{ operation: string; action: string }> = [];
+  const hangups: string[] = [];
   const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
@@ -90,11 +93,17 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           return;
         }
         case "delay": {
+          let forwarded = false;
           const timer = setTimeout(() => {
             // The client has usually given up by now; forward anyway, as a slow KMS would answer.
+            forwarded = true;
             if (!res.destroyed && !req.socket.destroyed) forward(req, res, body);
           }, fault.ms);
           timer.unref();
+          // The client hung up while the answer was held back (its timeout, or an abort).
+          res.on("close", () => {
+            if (!forwarded) hangups.push(operation);
+          });
           return;
         }
         case "close":
@@ -121,6 +130,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     get calls() {
       return calls;
     },
+    hangups,
     resetCalls() {
       calls = [];
     },

@@ -143,6 +143,37 @@ describe.skipIf(!available)("AwsKmsSeal through a fault proxy in front of local-
     );
   });
 
+  it("an abort reaches the SDK: the HTTP request to KMS is cancelled, not left to its timeout", async () => {
+    const s = await seal({ requestTimeoutMs: 20_000, maxRetries: 0 });
+    const blob = await s.encrypt(utf8("abort me"));
+    const before = proxy.hangups.length;
+    for (const op of ["Encrypt", "Decrypt"] as const) {
+      proxy.inject(op, { kind: "delay", ms: 10_000 }, 1);
+      const ac = new AbortController();
+      const pending =
+        op === "Encrypt"
+          ? s.encrypt(utf8("slow"), { signal: ac.signal })
+          : s.decrypt(blob, { signal: ac.signal });
+      for (let i = 0; i < 100 && !actions(op).includes("delay"); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(actions(op)).toContain("delay");
+      const reason = new Error(`cancel ${op}`);
+      ac.abort(reason);
+      expect(
+        await pending.then(
+          () => "resolved",
+          (e: unknown) => e,
+        ),
+      ).toBe(reason);
+      // The proxy sees the connection go away long before the 20 s request timeout would close it.
+      for (let i = 0; i < 50 && !proxy.hangups.slice(before).includes(op); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(proxy.hangups.slice(before), `${op}: the SDK hung up on abort`).toContain(op);
+    }
+    proxy.clear();
+    expect(text(await s.decrypt(blob))).toBe("abort me");
+  }, 30_000);
+
   it("a real SDK error keeps the credentials out of the error, its causes and the seal", async () => {
     const s = await seal();
     proxy.inject(
