@@ -366,6 +366,7 @@ function checkEndpoint(field: string, value: unknown): string {
   return value.trim();
 }
 
+/** A non-empty string, trimmed; a secret is neither echoed nor trimmed (kept exactly, as the settings kernel keeps secrets). */
 function checkString(field: string, value: unknown, secret = false): string {
   if (typeof value !== "string" || value.trim() === "") {
     throw new SealConfigError(
@@ -373,7 +374,7 @@ function checkString(field: string, value: unknown, secret = false): string {
       secret ? "must be a non-empty string" : `must be a non-empty string, got ${JSON.stringify(value)}`,
     );
   }
-  return value.trim();
+  return secret ? value : value.trim();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,7 +436,7 @@ function resolveInto(
   };
 
   const kmsKeyId = p.run(() => checkKeyId(name("kmsKeyId"), options.kmsKeyId));
-  const accessKeyId = opt("accessKeyId", (f, v) => checkString(f, v));
+  const accessKeyId = opt("accessKeyId", (f, v) => checkString(f, v, true));
   const secretAccessKey = opt("secretAccessKey", (f, v) => checkString(f, v, true));
   const sessionToken = opt("sessionToken", (f, v) => checkString(f, v, true));
   // Static credentials come as a pair, as in Vault.
