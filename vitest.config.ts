@@ -5,7 +5,7 @@ const jsonReport = process.env.BULWARK_TEST_JSON;
 
 export default defineConfig({
   test: {
-    projects: ["packages/*", "apps/*", "examples/seal-plugin"],
+    projects: ["packages/*", "apps/*", "examples/seal-plugin", "tooling/metrics"],
     // Last resort against leftover test processes: kills, after the run, every process group a test
     // worker started and could not stop itself (a worker killed outright). See
     // packages/core/test/support/processes.ts.
