@@ -1,11 +1,14 @@
 import type { AesGcmBarrier } from "@bulwark/barrier";
 import { randomBytes, shamirSplit, validateShamirParameters } from "@bulwark/crypto";
-import type { Seal, ShamirSeal } from "@bulwark/seal";
+import type { Seal } from "@bulwark/seal";
+import type { AutoUnsealer } from "./auto-unsealer.js";
 import { InvalidRequestError } from "./errors.js";
+import type { HaNode } from "./ha.js";
 import type { KeyRecords } from "./key-records.js";
 import { type SealConfig, sealConfig } from "./seal-config.js";
-import type { InitRequest, InitResult } from "./types.js";
-import { b64, hex } from "./util.js";
+import type { LifecycleSteps } from "./steps.js";
+import type { InitRequest, InitResult, Logger } from "./types.js";
+import { asShamir, b64, errText, hex, initSeal, safeKeyId } from "./util.js";
 
 /** What init writes: the seal configuration and, for an auto seal, the recovery configuration. */
 export interface InitPlan {
@@ -14,7 +17,7 @@ export interface InitPlan {
 }
 
 /** Checks an init request against the seal (Vault's rules) and returns what it will write. */
-export function planInit(seal: Seal, req: InitRequest): InitPlan {
+function planInit(seal: Seal, req: InitRequest): InitPlan {
   if (seal.autoUnseal) {
     // Vault: auto seals store a single key; shares/threshold other than 1 make no sense.
     for (const [name, v] of [
@@ -47,12 +50,68 @@ export function planInit(seal: Seal, req: InitRequest): InitPlan {
   return { config: sealConfig("shamir", req.secretShares, req.secretThreshold), recovery: undefined };
 }
 
-/** What writing the initial keys needs from the store. */
+/** What init needs from the store. */
 export interface InitContext {
   readonly seal: Seal;
   readonly records: KeyRecords;
-  readonly barrier: Pick<AesGcmBarrier, "initialize">;
-  shamir(seal: Seal): ShamirSeal;
+  readonly barrier: Pick<AesGcmBarrier, "initialize" | "unseal" | "seal">;
+  readonly ha: HaNode;
+  readonly auto: AutoUnsealer;
+  readonly log: Logger;
+  readonly steps: Pick<LifecycleSteps, "step" | "reloadAfterCommit">;
+  clearShamirKeys(): void;
+  setSealedReason(reason: string): void;
+}
+
+/**
+ * Initialises an empty store (the caller has checked that it is not initialised): a new root key,
+ * the keys that protect it, the seal configuration, all in one journaled step. Like Vault, an
+ * auto-sealed store then unseals itself; a Shamir store stays sealed.
+ */
+export async function initializeStore(ctx: InitContext, req: InitRequest): Promise<InitResult> {
+  const { seal, records } = ctx;
+  const plan = planInit(seal, req);
+  await initSeal(seal);
+  const rootKey = randomBytes(32);
+  // Every key buffer made here (root key, KEK, recovery key, shares) is zeroed in the finally.
+  const wipe: Uint8Array[] = [rootKey];
+  let result: InitResult = { keys: [], keysBase64: [], recoveryKeys: [], recoveryKeysBase64: [] };
+  try {
+    await ctx.steps.step("initialize", async () => {
+      result = await writeInitialKeys(ctx, plan, rootKey, wipe);
+    });
+    // Committed: the store is initialised with these keys, so nothing below may lose them by
+    // throwing — the caller would get an error instead of the only copy of the shares.
+    await ctx.steps.reloadAfterCommit(() => {
+      records.config = plan.config;
+      records.recoveryConfig = plan.recovery;
+      records.storedKeyId = safeKeyId(seal);
+    });
+    ctx.log.info("store initialized", { seal: seal.type });
+    if (seal.autoUnseal) await unsealAfterInit(ctx, rootKey);
+  } finally {
+    for (const b of wipe) b.fill(0);
+    // Shamir: the store stays sealed after init, failed or not, so the seal keeps no KEK.
+    if (!seal.autoUnseal) ctx.clearShamirKeys();
+  }
+  return result;
+}
+
+async function unsealAfterInit(ctx: InitContext, rootKey: Uint8Array): Promise<void> {
+  try {
+    await ctx.barrier.unseal(rootKey);
+    await ctx.ha.start();
+  } catch (e) {
+    ctx.ha.active = false;
+    ctx.barrier.seal();
+    ctx.auto.rearm();
+    if (ctx.auto.retryAfterInit(e)) return;
+    // Recovery keys cannot help here: they are verified through the same seal.
+    ctx.setSealedReason(
+      `initialized, but unsealing right after init failed: ${errText(e)}; fix the seal (its key, credentials or configuration) and reopen the store (restart the server)`,
+    );
+    ctx.log.warn("unseal after init failed; the store stays sealed", { error: errText(e) });
+  }
 }
 
 /**
@@ -60,7 +119,7 @@ export interface InitContext {
  * shares to hand out. Every key buffer made here is pushed on `wipe` for the caller to zero.
  * The seal config is written last: its presence is what "initialized" means.
  */
-export async function writeInitialKeys(
+async function writeInitialKeys(
   ctx: InitContext,
   plan: InitPlan,
   rootKey: Uint8Array,
@@ -86,7 +145,7 @@ export async function writeInitialKeys(
     const parts = await shamirSplit(kek, plan.config.secret_shares, plan.config.secret_threshold);
     wipe.push(...parts);
     await barrier.initialize(rootKey, kek);
-    ctx.shamir(seal).setKey(kek);
+    asShamir(seal).setKey(kek);
     kek.fill(0);
     await records.putStoredKeys(seal, rootKey);
     result.keys = parts.map(hex);

@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { AesGcmBarrier } from "@bulwark/barrier";
 import { constantTimeEqual, randomBytes, shamirSplit, validateShamirParameters } from "@bulwark/crypto";
-import type { Seal, ShamirSeal } from "@bulwark/seal";
+import type { Seal } from "@bulwark/seal";
 import { CoreError, InvalidRequestError } from "./errors.js";
 import type { KeyRecords } from "./key-records.js";
 import { sealConfig } from "./seal-config.js";
 import { parseKeyShare, ShareCollector } from "./shares.js";
 import type { Logger, RekeyResult, RekeyStatus, RekeyTarget } from "./types.js";
-import { b64, hex, safeKeyId } from "./util.js";
+import { asShamir, b64, hex, safeKeyId } from "./util.js";
 
 interface RekeyOp {
   target: RekeyTarget;
@@ -23,8 +23,6 @@ export interface RekeyContext {
   readonly records: KeyRecords;
   readonly barrier: Pick<AesGcmBarrier, "sealed" | "rekey" | "shamirKek" | "setShamirKek">;
   readonly log: Logger;
-  /** The seal as a Shamir seal (throws for other seals). */
-  shamir(seal: Seal): ShamirSeal;
   /** Runs a multi-record step under the rollback journal. */
   step(op: string, fn: () => Promise<void>): Promise<void>;
   /** A step that replaces the root key (restores the old one in memory on failure). */
@@ -245,7 +243,7 @@ export class Rekey {
     const kek = randomBytes(32);
     let parts: Uint8Array[] = [];
     let oldKek: Uint8Array | undefined;
-    const shamir = this.ctx.shamir(this.ctx.seal);
+    const shamir = asShamir(this.ctx.seal);
     try {
       parts = await shamirSplit(kek, op.shares, op.threshold);
       oldKek = await barrier.shamirKek();

@@ -1,11 +1,11 @@
 import { type AesGcmBarrier, SHAMIR_KEK_PATH } from "@bulwark/barrier";
 import { constantTimeEqual, randomBytes, SecretBytes } from "@bulwark/crypto";
-import type { Seal, ShamirSeal } from "@bulwark/seal";
+import type { Seal } from "@bulwark/seal";
 import { CoreError, InvalidRequestError } from "./errors.js";
 import type { KeyRecords } from "./key-records.js";
 import { type SealConfig, sealConfig } from "./seal-config.js";
 import type { Logger } from "./types.js";
-import { safeKeyId } from "./util.js";
+import { asShamir, initSeal, safeKeyId } from "./util.js";
 
 /**
  * True while the data is still protected by the migration source `from`: the stored seal type is
@@ -47,8 +47,6 @@ export interface MigrationContext {
   migrationPending(): boolean;
   /** Bumped by every seal(): a migration that began before it must not write on. */
   sealings(): number;
-  initSeal(seal: Seal): Promise<void>;
-  shamir(seal: Seal): ShamirSeal;
   rootKeyStep(op: string, oldRoot: Uint8Array, fn: () => Promise<void>): Promise<void>;
   reloadAfterCommit(written: () => void): Promise<void>;
 }
@@ -144,7 +142,7 @@ export class SealMigration {
     const old = this.ctx.records.config;
     if (old === undefined) throw new CoreError("not_initialized", "Bulwark is not initialized");
     this.ctx.log.info("seal migration initiated", { from: from.type, to: to.type });
-    await this.ctx.initSeal(to);
+    await initSeal(to);
     const newRoot = randomBytes(32);
     /** The configs the step wrote (in case re-reading them fails once it is committed). */
     let written = (): void => {};
@@ -188,7 +186,7 @@ export class SealMigration {
   /** Auto → Shamir: the recovery key becomes the KEK. */
   async #toShamir(to: Seal, secret: Uint8Array, newRoot: Uint8Array): Promise<() => void> {
     const { barrier, records } = this.ctx;
-    const shamir = this.ctx.shamir(to);
+    const shamir = asShamir(to);
     const rc = records.recoveryConfig ?? sealConfig("shamir", 1, 1);
     const config = sealConfig("shamir", rc.secret_shares, rc.secret_threshold);
     shamir.setKey(secret);

@@ -1,18 +1,12 @@
 import { randomUUID } from "node:crypto";
-import {
-  AesGcmBarrier,
-  type KeyStatus,
-  LEADER_PREFIX,
-  type RotationConfig,
-} from "@bulwark/barrier";
-import { randomBytes } from "@bulwark/crypto";
+import { AesGcmBarrier, type KeyStatus, LEADER_PREFIX, type RotationConfig } from "@bulwark/barrier";
 import { type Seal, ShamirSeal } from "@bulwark/seal";
 import type { Backend, Entry } from "@bulwark/storage";
 import { resolveRetry } from "./auto-unseal.js";
 import { AutoUnsealer } from "./auto-unsealer.js";
 import { CoreError, InvalidRequestError, SealedError } from "./errors.js";
 import { HaNode } from "./ha.js";
-import { type InitContext, planInit, writeInitialKeys } from "./initialize.js";
+import { type InitContext, initializeStore } from "./initialize.js";
 import { Journal } from "./journal.js";
 import { KeyRecords } from "./key-records.js";
 import { MigrationSeal } from "./migration-seal.js";
@@ -21,7 +15,8 @@ import { Rekey } from "./rekey.js";
 import { rewrapAll } from "./rewrap.js";
 import { migrationPending, needsImplicitShamirSource, SealMigration } from "./seal-migration.js";
 import { type RewrapProgress, type RewrapResult, SealWrapBackend } from "./seal-wrap-backend.js";
-import { parseKeyShare, ShareCollector } from "./shares.js";
+import { ShareCollector } from "./shares.js";
+import { sealStatus } from "./status.js";
 import { LifecycleSteps } from "./steps.js";
 import {
   type ImplicitMigration,
@@ -35,9 +30,10 @@ import {
   type SealedStoreOptions,
   type SealStatus,
   silentLogger,
+  VERSION,
 } from "./types.js";
-import { type UnsealContext, unsealSource, unsealWithSecret } from "./unseal.js";
-import { errText, safeKeyId } from "./util.js";
+import { foreignSealMessage, submitUnsealShare, type UnsealerContext } from "./unseal.js";
+import { initSeal } from "./util.js";
 
 export type {
   ImplicitMigration,
@@ -51,17 +47,18 @@ export type {
   SealedStoreOptions,
   SealStatus,
 } from "./types.js";
-export const VERSION = "0.1.0";
-export { LEADER_PREFIX };
+export { LEADER_PREFIX, VERSION };
 
 /**
  * The embeddable sealed store: Vault's lifecycle (init, unseal, auto-unseal, seal, rotate,
  * rekey, seal migration, HA) over a barrier, a seal and a storage backend.
  *
- * The facade over its collaborators, cut as OpenBao cuts vault/: {@link KeyRecords} (the seal
- * configurations and stored keys), {@link HaNode} (leader election, standby catch-up,
- * advertisements), {@link Rekey}, {@link SealMigration}, {@link AutoUnsealer}. Each sees the store
- * through a narrow context; this class owns the barrier, the lifecycle queue and the journal.
+ * The facade over collaborators cut along OpenBao's vault/ seams, each seeing the store through a
+ * narrow context: {@link KeyRecords} (seal configurations, stored root and recovery keys),
+ * {@link HaNode} (ha.go: election, standby catch-up, advertisements), {@link Rekey} (rekey.go),
+ * {@link SealMigration} (seal_migration.go), {@link AutoUnsealer}, {@link LifecycleSteps} (the
+ * rollback journal), {@link PostUnseal} (becoming active), initialize.ts and unseal.ts. This class
+ * owns the barrier, the lifecycle queue, the seals and the sealed/closed state.
  */
 export class SealedStore {
   readonly #raw: Backend;
@@ -146,13 +143,29 @@ export class SealedStore {
     });
   }
 
-  #unsealContext(): UnsealContext {
+  /** What most collaborators need: the seal, the key records, the barrier and the log. */
+  #sealContext() {
     return {
+      seal: this.#seal,
       records: this.#records,
       barrier: this.#barrier,
       log: this.#log,
-      initSeal: (seal) => this.#initSeal(seal),
-      shamir: (seal) => this.#shamir(seal),
+    };
+  }
+
+  #unsealContext(): UnsealerContext {
+    return {
+      ...this.#sealContext(),
+      collector: this.#unseal,
+      ha: this.#ha,
+      migration: this.#migration,
+      migrationSeal: () => this.#migrationSeal,
+      migrationPending: () => this.migrationPending,
+      waiting: () => this.#auto.waiting,
+      clearShamirKeys: () => this.#clearShamirKeys(),
+      clearSealedReason: () => {
+        this.#sealedReason = undefined;
+      },
     };
   }
 
@@ -171,11 +184,7 @@ export class SealedStore {
   /** What rekey and seal migration share: the key records and the journaled steps. */
   #stepContext() {
     return {
-      seal: this.#seal,
-      records: this.#records,
-      barrier: this.#barrier,
-      log: this.#log,
-      shamir: (seal: Seal) => this.#shamir(seal),
+      ...this.#sealContext(),
       rootKeyStep: (op: string, oldRoot: Uint8Array, fn: () => Promise<void>) =>
         this.#steps.rootKeyStep(op, oldRoot, fn),
       reloadAfterCommit: (written: () => void) => this.#steps.reloadAfterCommit(written),
@@ -191,7 +200,6 @@ export class SealedStore {
       ...this.#stepContext(),
       migrationPending: () => this.migrationPending,
       sealings: () => this.#sealings,
-      initSeal: (seal) => this.#initSeal(seal),
     });
   }
 
@@ -252,7 +260,7 @@ export class SealedStore {
     if (!(await store.#ha.lockHeldElsewhere())) await store.#steps.recoverJournal();
     if (opts.migrationSeal !== undefined && opts.migrationSeal.type === store.#seal.type) {
       // A same-type migration is told apart by key id, which an auto seal knows once initialised.
-      await store.#initSeal(store.#seal);
+      await initSeal(store.#seal);
     }
     await store.#loadConfig();
     if (store.#records.config !== undefined && store.#seal.autoUnseal && !store.migrationPending) {
@@ -309,40 +317,18 @@ export class SealedStore {
   }
 
   status(): SealStatus {
-    const records = this.#records;
-    const auto = records.storedSealIsAuto;
-    const cfg = auto ? records.recoveryConfig : records.config;
-    const s: SealStatus = {
-      type: records.config?.type ?? this.#seal.type,
-      initialized: records.config !== undefined,
+    return sealStatus({
+      records: this.#records,
+      sealType: this.#seal.type,
       sealed: this.#barrier.sealed,
-      t: cfg?.secret_threshold ?? 0,
-      n: cfg?.secret_shares ?? 0,
-      progress: this.#unseal.progress,
-      nonce: this.#unseal.nonce,
-      version: VERSION,
+      unseal: this.#unseal,
       migration: this.migrationPending,
-      recoverySeal: auto,
       storageType: this.#opts.storageType ?? this.#raw.constructor.name,
       haEnabled: this.#ha.enabled,
       active: this.activeTerm !== undefined,
-    };
-    if (auto) s.recoverySealType = "shamir";
-    if (this.#sealedReason !== undefined && this.#barrier.sealed) s.sealedReason = this.#sealedReason;
-    const wait = this.#auto.waiting;
-    const waitReason = this.#auto.waitReason();
-    if (wait !== undefined && waitReason !== undefined && this.#barrier.sealed) {
-      s.autoUnseal = {
-        seal: wait.seal,
-        attempts: wait.attempts,
-        lastError: wait.lastError,
-        lastAttemptAt: new Date(wait.lastAttemptAt),
-        nextAttemptAt: new Date(wait.nextAttemptAt),
-        maxDelayMs: wait.maxDelayMs,
-      };
-      s.sealedReason = waitReason;
-    }
-    return s;
+      sealedReason: this.#sealedReason,
+      auto: this.#auto,
+    });
   }
 
   // ---------------------------------------------------------------- init
@@ -371,56 +357,20 @@ export class SealedStore {
         "cannot initialize while a migration seal is configured: remove the disabled seal",
       );
     }
-    const plan = planInit(this.#seal, req);
-    await this.#initSeal(this.#seal);
-    const rootKey = randomBytes(32);
-    // Every key buffer made here (root key, KEK, recovery key, shares) is zeroed in the finally.
-    const wipe: Uint8Array[] = [rootKey];
-    let result: InitResult = { keys: [], keysBase64: [], recoveryKeys: [], recoveryKeysBase64: [] };
-    try {
-      await this.#steps.step("initialize", async () => {
-        result = await writeInitialKeys(this.#initContext(), plan, rootKey, wipe);
-      });
-      // Committed: the store is initialised with these keys, so nothing below may lose them by
-      // throwing — the caller would get an error instead of the only copy of the shares.
-      await this.#steps.reloadAfterCommit(() => {
-        this.#records.config = plan.config;
-        this.#records.recoveryConfig = plan.recovery;
-        this.#records.storedKeyId = safeKeyId(this.#seal);
-      });
-      this.#log.info("store initialized", { seal: this.#seal.type });
-      // Like Vault, an auto-sealed store unseals itself right after init.
-      if (this.#seal.autoUnseal) await this.#unsealAfterInit(rootKey);
-    } finally {
-      for (const b of wipe) b.fill(0);
-      // Shamir: the store stays sealed after init, failed or not, so the seal keeps no KEK.
-      if (!this.#seal.autoUnseal) this.#clearShamirKeys();
-    }
-    return result;
+    return initializeStore(this.#initContext(), req);
   }
 
   #initContext(): InitContext {
     return {
-      seal: this.#seal,
-      records: this.#records,
-      barrier: this.#barrier,
-      shamir: (s) => this.#shamir(s),
+      ...this.#sealContext(),
+      ha: this.#ha,
+      auto: this.#auto,
+      steps: this.#steps,
+      clearShamirKeys: () => this.#clearShamirKeys(),
+      setSealedReason: (reason) => {
+        this.#sealedReason = reason;
+      },
     };
-  }
-
-  async #unsealAfterInit(rootKey: Uint8Array): Promise<void> {
-    try {
-      await this.#barrier.unseal(rootKey);
-      await this.#ha.start();
-    } catch (e) {
-      this.#ha.active = false;
-      this.#barrier.seal();
-      this.#auto.rearm();
-      if (this.#auto.retryAfterInit(e)) return;
-      // Recovery keys cannot help here: they are verified through the same seal.
-      this.#sealedReason = `initialized, but unsealing right after init failed: ${errText(e)}; fix the seal (its key, credentials or configuration) and reopen the store (restart the server)`;
-      this.#log.warn("unseal after init failed; the store stays sealed", { error: errText(e) });
-    }
   }
 
   // ---------------------------------------------------------------- unseal / seal
@@ -447,41 +397,7 @@ export class SealedStore {
       if (!this.#barrier.sealed) return this.status();
       if (keyShare === undefined)
         throw new InvalidRequestError("key is required: give one unseal key share, or reset");
-      const source = unsealSource({
-        stored: config.type,
-        seal: this.#seal,
-        migrationSeal: this.#migrationSeal,
-        migrationPending: this.migrationPending,
-        migrate: opts.migrate === true,
-        waiting: this.#auto.waiting,
-      });
-      const viaRecovery = source.autoUnseal;
-      const threshold = viaRecovery
-        ? (this.#records.recoveryConfig?.secret_threshold ?? 1)
-        : config.secret_threshold;
-      const share = parseKeyShare(keyShare);
-      // Zeroed whether it is taken or refused (wrong length, shares that do not combine).
-      const secret = await this.#unseal.add(share, threshold).finally(() => share.fill(0));
-      if (secret === undefined) return this.status();
-      const rootKey = await unsealWithSecret(this.#unsealContext(), source, secret);
-      const migrating = source !== this.#seal;
-      try {
-        if (migrating && !this.#ha.enabled) await this.#migration.migrate(source, secret, rootKey);
-        else if (migrating) this.#migration.defer(source, secret, rootKey);
-        this.#sealedReason = undefined;
-        await this.#ha.start();
-      } catch (e) {
-        // Not active either: the next unseal starts a new active term.
-        this.#ha.active = false;
-        this.#barrier.seal();
-        // A failed migration or takeover leaves the store sealed: no seal may keep a KEK either.
-        this.#clearShamirKeys();
-        throw e;
-      } finally {
-        secret.fill(0);
-        rootKey.fill(0);
-      }
-      this.#log.info("store unsealed", { migrated: migrating });
+      await submitUnsealShare(this.#unsealContext(), config, keyShare, opts.migrate === true);
       return this.status();
     });
   }
@@ -490,7 +406,7 @@ export class SealedStore {
   async #unsealThroughSeal(signal: AbortSignal): Promise<void> {
     let rootKey: Uint8Array | undefined;
     try {
-      await this.#initSeal(this.#seal, signal);
+      await initSeal(this.#seal, signal);
       rootKey = await this.#records.readStoredKeys(this.#seal);
       if (signal.aborted) throw new CoreError("closed", "auto-unseal stopped by seal() or close()");
       await this.#barrier.unseal(rootKey);
@@ -691,23 +607,6 @@ export class SealedStore {
       throw new CoreError("standby", "this node is a standby: send writes to the active node");
   }
 
-  #shamir(seal: Seal): ShamirSeal {
-    if (!(seal instanceof ShamirSeal)) {
-      throw new CoreError("seal_unavailable", `seal type ${seal.type} cannot be unsealed with key shares`);
-    }
-    return seal;
-  }
-
-  async #initSeal(seal: Seal, signal?: AbortSignal): Promise<void> {
-    try {
-      await seal.init(signal);
-    } catch (e) {
-      throw new CoreError("seal_unavailable", `seal ${seal.type} could not be initialized: ${errText(e)}`, {
-        cause: e,
-      });
-    }
-  }
-
   async #loadConfig(): Promise<void> {
     await this.#records.load();
     const config = this.#records.config;
@@ -723,9 +622,7 @@ export class SealedStore {
     }
     const stored = config.type;
     if (stored !== this.#seal.type && stored !== this.#migrationSeal?.type) {
-      this.#sealedReason =
-        `storage is sealed with seal type "${stored}" but the configured seal is "${this.#seal.type}": ` +
-        `configure the "${stored}" seal as the migration source to migrate`;
+      this.#sealedReason = foreignSealMessage(stored, this.#seal.type);
     }
   }
 

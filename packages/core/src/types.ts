@@ -6,6 +6,9 @@ import type { AutoUnsealRetryOptions, AutoUnsealWait } from "./auto-unseal.js";
 // The public types of SealedStore (its options, statuses and results), apart from the class so the
 // collaborators it is made of (ha.ts, rekey.ts, seal-migration.ts, ...) can use them.
 
+/** Reported as `version` in the seal status. */
+export const VERSION = "0.1.0";
+
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;

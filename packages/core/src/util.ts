@@ -1,5 +1,6 @@
-import { decodeBlobInfo, type Seal } from "@bulwark/seal";
+import { decodeBlobInfo, type Seal, ShamirSeal } from "@bulwark/seal";
 import type { Backend } from "@bulwark/storage";
+import { CoreError } from "./errors.js";
 
 // Views, not copies: Buffer.from(bytes) copies small inputs into Node's shared pool, where a key
 // or share would outlive the zeroing of `b`.
@@ -31,5 +32,24 @@ export async function* walk(storage: Backend, prefix: string): AsyncGenerator<st
   for (const name of await storage.list(prefix)) {
     if (name.endsWith("/")) yield* walk(storage, prefix + name);
     else yield prefix + name;
+  }
+}
+
+/** The seal as the Shamir seal that key shares open; any other seal is `seal_unavailable`. */
+export function asShamir(seal: Seal): ShamirSeal {
+  if (!(seal instanceof ShamirSeal)) {
+    throw new CoreError("seal_unavailable", `seal type ${seal.type} cannot be unsealed with key shares`);
+  }
+  return seal;
+}
+
+/** Initialises a seal; a failure is `seal_unavailable` naming the seal. */
+export async function initSeal(seal: Seal, signal?: AbortSignal): Promise<void> {
+  try {
+    await seal.init(signal);
+  } catch (e) {
+    throw new CoreError("seal_unavailable", `seal ${seal.type} could not be initialized: ${errText(e)}`, {
+      cause: e,
+    });
   }
 }
