@@ -112,17 +112,14 @@ export type KvErrorCode = "invalid_request" | "not_found" | "unsupported_operati
 
 /**
  * KV engine and mount table refusals. A `not_found` with an empty message is Vault's bare 404
- * (`{"errors":[]}`); `body`, when set, is sent instead of the error list (Vault's 404 for a
- * deleted version carries its metadata).
+ * (`{"errors":[]}`).
  */
 export class KvError extends VaultError {
   static override readonly kind: string = "@bulwark/vault:KvError";
   override name = "KvError";
   declare readonly code: KvErrorCode;
-  readonly body: Record<string, unknown> | undefined;
-  constructor(code: KvErrorCode, message: string, body?: Record<string, unknown>) {
-    super(code, message);
-    this.body = body;
+  constructor(code: KvErrorCode, message: string, options?: CodedErrorOptions) {
+    super(code, message, options);
   }
   get status(): number {
     return STATUS_OF[this.code];

@@ -8,17 +8,13 @@ import type { SealedStore } from "@bulwark/core";
 import {
   type Auth,
   aclPath,
-  GenerateRootError,
   type Operation,
-  PermissionDeniedError,
-  RouteError,
   type Services,
-  VaultStateError,
   authorize as vaultAuthorize,
 } from "@bulwark/vault";
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import type { Logger } from "pino";
-import { HttpError, permissionDenied, SEALED_MESSAGE } from "./errors.js";
+import { HttpError, SEALED_MESSAGE } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { queryBool } from "./validate.js";
 
@@ -110,12 +106,8 @@ export function requireUnsealed(store: SealedStore): void {
 }
 
 /** Sealed → 503; no, unknown, expired or revoked token → 403 (the logical layer decides). */
-export async function authenticate(ctx: AppContext, req: FastifyRequest): Promise<Auth> {
-  try {
-    return await ctx.services.authenticate(tokenFrom(req));
-  } catch (e) {
-    throw fromVaultError(e);
-  }
+export function authenticate(ctx: AppContext, req: FastifyRequest): Promise<Auth> {
+  return ctx.services.authenticate(tokenFrom(req));
 }
 
 /** The ACL operation of a request (LIST and `?list=true` are list; PUT/POST update). */
@@ -135,12 +127,9 @@ export function operationOf(method: string, query: Record<string, string | undef
   }
 }
 
+/** 403 unless the token's ACL allows `op` (and sudo, when asked) on `path`. */
 export function authorize(auth: Auth, path: string, op: Operation, sudo = false): void {
-  try {
-    vaultAuthorize(auth, path, op, sudo);
-  } catch (e) {
-    throw fromVaultError(e);
-  }
+  vaultAuthorize(auth, path, op, sudo);
 }
 
 /**
@@ -209,20 +198,6 @@ export interface RouteSpec {
   handler(call: Call): Promise<Result>;
 }
 
-/**
- * The errors of @bulwark/vault that errors.ts's table does not map yet, as the HttpErrors they were
- * before they moved (same status, same text). Remove once errors.ts maps every code of
- * VAULT_ERROR_CODES; until then every route's handler passes its failures through this.
- */
-export function fromVaultError(e: unknown): unknown {
-  if (e instanceof GenerateRootError) return new HttpError(400, e.message);
-  if (e instanceof RouteError)
-    return new HttpError(e.code === "unsupported_operation" ? 405 : 404, e.message);
-  if (e instanceof PermissionDeniedError) return permissionDenied();
-  if (e instanceof VaultStateError && e.code === "sealed") return new HttpError(503, SEALED_MESSAGE);
-  return e;
-}
-
 export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): void {
   app.route({
     method: spec.methods,
@@ -238,12 +213,7 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
         // Vault checks a LIST on the folder path (with its trailing '/'), as logical routes do.
         authorize(auth, aclPath(path, op), op, spec.sudo === true);
       }
-      let result: Result;
-      try {
-        result = await spec.handler({ req, reply, path, query, body: req.body, auth });
-      } catch (e) {
-        throw fromVaultError(e);
-      }
+      const result = await spec.handler({ req, reply, path, query, body: req.body, auth });
       return send(reply, result);
     },
   });

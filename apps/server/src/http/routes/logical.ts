@@ -12,7 +12,6 @@ import {
   checkHeaders,
   envelope,
   envelopeText,
-  fromVaultError,
   logicalPath,
   operationOf,
   queryOf,
@@ -47,18 +46,13 @@ export function registerLogicalRoutes(
           throw e;
         }
       }
-      let res: VaultResponse;
-      try {
-        res = await ctx.services.handle({
-          operation,
-          path,
-          data: req.body,
-          query,
-          token: tokenFrom(req),
-        });
-      } catch (e) {
-        throw fromVaultError(e);
-      }
+      const res: VaultResponse = await ctx.services.handle({
+        operation,
+        path,
+        data: req.body,
+        query,
+        token: tokenFrom(req),
+      });
       if (res.data === undefined && res.rawData === undefined && res.status === undefined)
         return send(reply, undefined);
       const opts: { warnings?: string[]; leaseDuration?: number; mountType: string } = {
