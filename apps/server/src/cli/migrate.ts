@@ -37,11 +37,6 @@ async function* walk(storage: Backend, prefix: string): AsyncGenerator<string> {
   }
 }
 
-async function close(b: Backend): Promise<void> {
-  const c = (b as { close?: unknown }).close;
-  if (typeof c === "function") await (c as () => Promise<void>).call(b);
-}
-
 /** Reads the migration config: exactly one storage_source and one storage_destination. */
 async function readMigrateConfig(path: string) {
   const text = await readFile(path, "utf8");
@@ -83,6 +78,15 @@ async function readMigrateConfig(path: string) {
   }
 }
 
+/** Closes a backend that has close(); a failure to close changes nothing in the result. */
+async function closeQuietly(b: Backend): Promise<void> {
+  try {
+    await b.close?.();
+  } catch {
+    // The copy's outcome is already decided and reported.
+  }
+}
+
 /** Runs the migration; resolves with the exit code. */
 export async function runMigrate(opts: MigrateOptions): Promise<number> {
   const { io } = opts;
@@ -108,80 +112,25 @@ export async function runMigrate(opts: MigrateOptions): Promise<number> {
   let destination: Backend | undefined;
   try {
     destination = (await registry.createStorage(cfg.destination, ctx)).backend;
-    if (opts.reset) {
-      await destination.delete(MIGRATION_LOCK);
-      io.stderr.write("Success! Migration lock removed.\n");
-    }
-    const lock = await destination.get(MIGRATION_LOCK);
-    if (lock !== undefined) {
+    if (!(await takeLock(destination, opts))) return 1;
+    const progress = new Progress(io);
+    const failed = await copyEntries(source, destination, opts, progress);
+    if (failed !== undefined) {
+      progress.report(true);
       io.stderr.write(
-        `Error: the destination holds a migration lock (${new TextDecoder().decode(lock.value)}): another migration is running or one was interrupted. ` +
-          "If none is running, rerun with -reset (and -start=<last key> to resume).\n",
-      );
-      return 1;
-    }
-    await destination.put({
-      key: MIGRATION_LOCK,
-      value: new TextEncoder().encode(JSON.stringify({ start_time: new Date().toISOString() })),
-    });
-
-    const started = Date.now();
-    let copied = 0;
-    let bytes = 0;
-    let lastKey = "";
-    let lastReport = started;
-    const progress = (final: boolean) => {
-      const secs = (Date.now() - started) / 1000;
-      io.stderr.write(
-        `${final ? "copied" : "copying:"} ${copied} entries, ${(bytes / 1024).toFixed(1)} KiB in ${secs.toFixed(1)} s${final ? "" : ` (at ${lastKey})`}\n`,
-      );
-    };
-    const inflight = new Set<Promise<void>>();
-    const failed: Array<{ key: string; err: unknown }> = [];
-    const dest = destination;
-    for await (const key of walk(source, "")) {
-      if (failed.length > 0) break;
-      if (SKIPPED.has(key) || (opts.start !== undefined && key < opts.start)) continue;
-      const task = (async () => {
-        try {
-          const entry = await source.get(key);
-          if (entry === undefined) return; // deleted since it was listed
-          await dest.put({ key, value: entry.value });
-          copied++;
-          bytes += entry.value.length;
-          lastKey = key;
-        } catch (err) {
-          failed.push({ key, err });
-          return;
-        }
-        if (Date.now() - lastReport >= 1000) {
-          lastReport = Date.now();
-          progress(false);
-        }
-      })();
-      inflight.add(task);
-      void task.finally(() => inflight.delete(task));
-      if (inflight.size >= opts.maxParallel) await Promise.race(inflight);
-    }
-    await Promise.all(inflight);
-    if (failed.length > 0) {
-      // Every key sorted before the first failure was copied: resume from there.
-      const first = failed.reduce((a, b) => (b.key < a.key ? b : a));
-      progress(true);
-      io.stderr.write(
-        `Error: copying ${first.key} failed: ${first.err instanceof Error ? first.err.message : String(first.err)}\n` +
-          `The migration lock stays in the destination. Fix the cause, then resume with: -reset -start=${JSON.stringify(first.key)}\n`,
+        `Error: copying ${failed.key} failed: ${failed.err instanceof Error ? failed.err.message : String(failed.err)}\n` +
+          `The migration lock stays in the destination. Fix the cause, then resume with: -reset -start=${JSON.stringify(failed.key)}\n`,
       );
       return 2;
     }
     await destination.delete(MIGRATION_LOCK);
-    progress(true);
+    progress.report(true);
     const summary = {
       source: cfg.source.type,
       destination: cfg.destination.type,
-      entries: copied,
-      bytes,
-      seconds: (Date.now() - started) / 1000,
+      entries: progress.copied,
+      bytes: progress.bytes,
+      seconds: (Date.now() - progress.started) / 1000,
     };
     io.stdout.write(
       opts.format === "json"
@@ -195,7 +144,100 @@ export async function runMigrate(opts: MigrateOptions): Promise<number> {
     );
     return 0;
   } finally {
-    await close(source).catch(() => undefined);
-    if (destination !== undefined) await close(destination).catch(() => undefined);
+    await closeQuietly(source);
+    if (destination !== undefined) await closeQuietly(destination);
   }
+}
+
+/**
+ * Takes the destination's migration lock (after removing a stale one on -reset); false, with the
+ * error printed, when another run holds it.
+ */
+async function takeLock(destination: Backend, opts: MigrateOptions): Promise<boolean> {
+  const { io } = opts;
+  if (opts.reset) {
+    await destination.delete(MIGRATION_LOCK);
+    io.stderr.write("Success! Migration lock removed.\n");
+  }
+  const lock = await destination.get(MIGRATION_LOCK);
+  if (lock !== undefined) {
+    io.stderr.write(
+      `Error: the destination holds a migration lock (${new TextDecoder().decode(lock.value)}): another migration is running or one was interrupted. ` +
+        "If none is running, rerun with -reset (and -start=<last key> to resume).\n",
+    );
+    return false;
+  }
+  await destination.put({
+    key: MIGRATION_LOCK,
+    value: new TextEncoder().encode(JSON.stringify({ start_time: new Date().toISOString() })),
+  });
+  return true;
+}
+
+/** What has been copied so far, printed on stderr at most once a second and at the end. */
+class Progress {
+  readonly started = Date.now();
+  copied = 0;
+  bytes = 0;
+  lastKey = "";
+  #lastReport = this.started;
+  readonly #io: Io;
+
+  constructor(io: Io) {
+    this.#io = io;
+  }
+
+  /** Counts one copied entry; reports if the last report is a second old. */
+  add(key: string, size: number): void {
+    this.copied++;
+    this.bytes += size;
+    this.lastKey = key;
+    if (Date.now() - this.#lastReport >= 1000) {
+      this.#lastReport = Date.now();
+      this.report(false);
+    }
+  }
+
+  report(final: boolean): void {
+    const secs = (Date.now() - this.started) / 1000;
+    this.#io.stderr.write(
+      `${final ? "copied" : "copying:"} ${this.copied} entries, ${(this.bytes / 1024).toFixed(1)} KiB in ${secs.toFixed(1)} s${final ? "" : ` (at ${this.lastKey})`}\n`,
+    );
+  }
+}
+
+/**
+ * Copies every entry (from -start on, the locks skipped), up to -max-parallel at once; stops
+ * starting copies at the first failure and returns the failed key sorted first, since every key
+ * before it was copied (the point to resume from), or undefined when all were copied.
+ */
+async function copyEntries(
+  source: Backend,
+  destination: Backend,
+  opts: MigrateOptions,
+  progress: Progress,
+): Promise<{ key: string; err: unknown } | undefined> {
+  const inflight = new Set<Promise<void>>();
+  const failed: Array<{ key: string; err: unknown }> = [];
+  for await (const key of walk(source, "")) {
+    if (failed.length > 0) break;
+    if (SKIPPED.has(key) || (opts.start !== undefined && key < opts.start)) continue;
+    const task = (async () => {
+      try {
+        const entry = await source.get(key);
+        if (entry === undefined) return; // deleted since it was listed
+        await destination.put({ key, value: entry.value });
+        progress.add(key, entry.value.length);
+      } catch (err) {
+        failed.push({ key, err });
+      }
+    })();
+    inflight.add(task);
+    void task.finally(() => inflight.delete(task));
+    if (inflight.size >= opts.maxParallel) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  if (failed.length === 0) return undefined;
+  // Every key sorted before the first failure was copied: resume from there.
+  return failed.reduce((a, b) => (b.key < a.key ? b : a));
 }
