@@ -4,8 +4,15 @@ import { type ClientFlags, type CommandDeps, clientOf, integer, withClientFlags 
 import { cell, dataOf, json, parseFormat } from "../output.js";
 
 /** Adds this file's commands to the program (see the file comment). */
-export function register(program: Command, { io, act }: CommandDeps): void {
+export function register(program: Command, deps: CommandDeps): void {
   const secrets = program.command("secrets").description("secrets engines (mounts): enable, list, disable");
+  enable(secrets, deps);
+  list(secrets, deps);
+  disable(secrets, deps);
+}
+
+/** `secrets enable <type>`: a mount, with -path, -version (kv), -seal-wrap and -description. */
+function enable(secrets: Command, { io, act }: CommandDeps): void {
   withClientFlags(
     secrets
       .command("enable")
@@ -33,6 +40,10 @@ export function register(program: Command, { io, act }: CommandDeps): void {
         },
       ),
     );
+}
+
+/** `secrets list`: the mounts, as Vault's table (path, type, seal wrap, version, description). */
+function list(secrets: Command, { io, act }: CommandDeps): void {
   withClientFlags(secrets.command("list").description("list mounted secrets engines")).action(
     act(async (flags: ClientFlags) => {
       const format = parseFormat(flags.format, io.env);
@@ -56,6 +67,10 @@ export function register(program: Command, { io, act }: CommandDeps): void {
       return 0;
     }),
   );
+}
+
+/** `secrets disable <path>`: unmounts, deleting the engine's data. */
+function disable(secrets: Command, { io, act }: CommandDeps): void {
   withClientFlags(secrets.command("disable").description("unmount a secrets engine and delete its data"))
     .argument("<path>")
     .action(

@@ -9,7 +9,7 @@ import {
   withClientFlags,
 } from "../command.js";
 import { parseKeyValues } from "../input.js";
-import { dataOf, formatDuration, json, parseFormat, rowsOf, table, UsageError } from "../output.js";
+import { dataOf, formatDuration, type Io, json, parseFormat, rowsOf, table, UsageError } from "../output.js";
 
 /** Adds this file's commands to the program (see the file comment). */
 export function register(program: Command, deps: CommandDeps): void {
@@ -34,69 +34,69 @@ function create(token: Command, { io, act }: CommandDeps): void {
     .option("--metadata <k=v>", "metadata (repeatable)", collect, [])
     .option("--use-limit <n>", "number of uses (0 = unlimited)", integer("use-limit"))
     .action(
-      act(
-        async (
-          flags: ClientFlags & {
-            policy: string[];
-            ttl?: string;
-            explicitMaxTtl?: string;
-            period?: string;
-            renewable?: string;
-            displayName?: string;
-            orphan?: boolean;
-            defaultPolicy: boolean;
-            id?: string;
-            metadata: string[];
-            useLimit?: number;
+      act(async (flags: CreateFlags) => {
+        const format = parseFormat(flags.format, io.env);
+        const body = await createRequest(flags, io);
+        const res = await clientOf(flags, io).request(
+          "POST",
+          flags.orphan ? "auth/token/create-orphan" : "auth/token/create",
+          {
+            body,
           },
-        ) => {
-          const format = parseFormat(flags.format, io.env);
-          const body: Record<string, unknown> = {};
-          if (flags.policy.length > 0) body.policies = flags.policy;
-          if (flags.ttl !== undefined) body.ttl = flags.ttl;
-          if (flags.explicitMaxTtl !== undefined) body.explicit_max_ttl = flags.explicitMaxTtl;
-          if (flags.period !== undefined) body.period = flags.period;
-          if (flags.renewable !== undefined) {
-            if (!/^(true|false)$/.test(flags.renewable))
-              throw new UsageError("-renewable must be true or false");
-            body.renewable = flags.renewable === "true";
-          }
-          if (flags.displayName !== undefined) body.display_name = flags.displayName;
-          if (flags.orphan) body.no_parent = true;
-          if (!flags.defaultPolicy) body.no_default_policy = true;
-          if (flags.id !== undefined) body.id = flags.id;
-          if (flags.useLimit !== undefined) body.num_uses = flags.useLimit;
-          if (flags.metadata.length > 0) body.meta = await parseKeyValues(flags.metadata, io);
-          const res = await clientOf(flags, io).request(
-            "POST",
-            flags.orphan ? "auth/token/create-orphan" : "auth/token/create",
-            {
-              body,
-            },
-          );
-          if (format === "json") {
-            io.stdout.write(json(res.body));
-            return 0;
-          }
-          const auth = ((res.body as { auth?: Record<string, unknown> }).auth ?? {}) as Record<
-            string,
-            unknown
-          >;
-          io.stdout.write(
-            table([
-              ["token", auth.client_token],
-              ["token_accessor", auth.accessor],
-              ["token_duration", formatDuration(Number(auth.lease_duration ?? 0))],
-              ["token_renewable", auth.renewable],
-              ["token_policies", auth.token_policies ?? auth.policies],
-              ["identity_policies", auth.identity_policies ?? []],
-              ["policies", auth.policies],
-            ]),
-          );
+        );
+        if (format === "json") {
+          io.stdout.write(json(res.body));
           return 0;
-        },
-      ),
+        }
+        const auth = ((res.body as { auth?: Record<string, unknown> }).auth ?? {}) as Record<string, unknown>;
+        io.stdout.write(
+          table([
+            ["token", auth.client_token],
+            ["token_accessor", auth.accessor],
+            ["token_duration", formatDuration(Number(auth.lease_duration ?? 0))],
+            ["token_renewable", auth.renewable],
+            ["token_policies", auth.token_policies ?? auth.policies],
+            ["identity_policies", auth.identity_policies ?? []],
+            ["policies", auth.policies],
+          ]),
+        );
+        return 0;
+      }),
     );
+}
+
+interface CreateFlags extends ClientFlags {
+  policy: string[];
+  ttl?: string;
+  explicitMaxTtl?: string;
+  period?: string;
+  renewable?: string;
+  displayName?: string;
+  orphan?: boolean;
+  defaultPolicy: boolean;
+  id?: string;
+  metadata: string[];
+  useLimit?: number;
+}
+
+/** The auth/token/create body for `token create`'s flags (only the ones given). */
+async function createRequest(flags: CreateFlags, io: Io): Promise<Record<string, unknown>> {
+  const body: Record<string, unknown> = {};
+  if (flags.policy.length > 0) body.policies = flags.policy;
+  if (flags.ttl !== undefined) body.ttl = flags.ttl;
+  if (flags.explicitMaxTtl !== undefined) body.explicit_max_ttl = flags.explicitMaxTtl;
+  if (flags.period !== undefined) body.period = flags.period;
+  if (flags.renewable !== undefined) {
+    if (!/^(true|false)$/.test(flags.renewable)) throw new UsageError("-renewable must be true or false");
+    body.renewable = flags.renewable === "true";
+  }
+  if (flags.displayName !== undefined) body.display_name = flags.displayName;
+  if (flags.orphan) body.no_parent = true;
+  if (!flags.defaultPolicy) body.no_default_policy = true;
+  if (flags.id !== undefined) body.id = flags.id;
+  if (flags.useLimit !== undefined) body.num_uses = flags.useLimit;
+  if (flags.metadata.length > 0) body.meta = await parseKeyValues(flags.metadata, io);
+  return body;
 }
 
 /** `token lookup`: a token's properties, by value, -accessor, or your own. */
