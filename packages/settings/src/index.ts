@@ -39,4 +39,9 @@ export {
   type ReadSecretFile,
   resolveSecret,
 } from "./secret.js";
-export { convertSettingsErrors, SettingsError, type SettingsErrorCode } from "./settings-error.js";
+export {
+  convertSettingsErrors,
+  SETTINGS_ERROR_CODES,
+  SettingsError,
+  type SettingsErrorCode,
+} from "./settings-error.js";

@@ -1,6 +1,7 @@
 import { CodedError, errorKinds, isCodedError } from "@bulwark/errors";
 import { describe, expect, it } from "vitest";
-import { convertSettingsErrors, SettingsError } from "./settings-error.js";
+import { parseBool, parseDuration, parseSecret, resolveSecret } from "./index.js";
+import { convertSettingsErrors, SETTINGS_ERROR_CODES, SettingsError } from "./settings-error.js";
 
 class ProviderConfigError extends Error {
   constructor(
@@ -30,6 +31,24 @@ describe("SettingsError", () => {
       'invalid setting `generate_key`: "maybe" is not a boolean: expected true or false',
     );
     expect(errorKinds(e)).toContain("@bulwark/settings:SettingsError");
+  });
+
+  it("lists its codes, each one a kernel parser reports", () => {
+    const code = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return err instanceof SettingsError ? err.code : "not a SettingsError";
+      }
+      return "no error";
+    };
+    const reported = [
+      code(() => parseBool("b", "yes")),
+      code(() => parseDuration("d", "soon")),
+      code(() => resolveSecret("s", "env://UNSET", {})),
+      code(() => parseSecret("s", 1, {})),
+    ];
+    expect(reported).toEqual([...SETTINGS_ERROR_CODES]);
   });
 
   it("is recognised by kind, as an error from another copy of the package would be", () => {

@@ -1,15 +1,20 @@
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 
-/** What kind of setting was wrong. */
-export type SettingsErrorCode =
-  /** Not one of Go's `strconv.ParseBool` words nor a JSON/HCL boolean. */
-  | "invalid_boolean"
-  /** Not a duration in the grammar of {@link parseDuration}, negative, or too large. */
-  | "invalid_duration"
-  /** An `env://` or `file://` reference that could not be resolved. */
-  | "unresolved_reference"
-  /** Any other value a setting refuses. */
-  | "invalid_value";
+/**
+ * Stable codes of {@link SettingsError} (domain "settings"):
+ * - `invalid_boolean`: not one of Go's `strconv.ParseBool` words nor a JSON/HCL boolean;
+ * - `invalid_duration`: not a duration in the kernel's grammar, negative, or too large;
+ * - `unresolved_reference`: an `env://` or `file://` reference that could not be resolved;
+ * - `invalid_value`: any other value a setting refuses.
+ */
+export const SETTINGS_ERROR_CODES = [
+  "invalid_boolean",
+  "invalid_duration",
+  "unresolved_reference",
+  "invalid_value",
+] as const;
+
+export type SettingsErrorCode = (typeof SETTINGS_ERROR_CODES)[number];
 
 /**
  * The one configuration error of the settings kernel: which setting (`field`), what is wrong and
