@@ -1,3 +1,4 @@
+import type { ProviderSettings } from "@bulwark/storage";
 import { describeBlock, parseBoolean, parseInteger, suggest } from "../config/source.js";
 import type { ProviderBlock } from "../contracts.js";
 import { ProviderError } from "./errors.js";
@@ -20,7 +21,8 @@ export interface BlockIssue {
 }
 
 /**
- * Reads a built-in provider's settings from its block: typed getters that report the setting's
+ * The settings reader the registry gives every provider module (`context.settings`, the
+ * `ProviderSettings` of `@bulwark/storage` and `@bulwark/seal`): typed getters that report the setting's
  * file position, Vault's weak typing (`"true"`, `1`), and a final check for unknown settings.
  *
  * Two modes: by default the first problem throws a {@link ProviderError} (building a provider);
@@ -28,7 +30,7 @@ export interface BlockIssue {
  * before anything is built), and the getters then return `undefined` for a bad or missing setting
  * — their values are only meaningful when `issues` stays empty.
  */
-export class BlockOptions {
+export class BlockOptions implements ProviderSettings {
   readonly #kind: "storage" | "seal";
   readonly #block: ProviderBlock;
   readonly #used = new Set<string>();

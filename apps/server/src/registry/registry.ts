@@ -279,11 +279,19 @@ function pluginOf(kind: Kind, block: ProviderBlock): string | undefined {
   return p.trim();
 }
 
+/** "… is not a built-in type (the known ones)", with "did you mean" when one is close, and the plugin hint. */
+function unknownTypeText(kind: Kind, type: string, known: readonly string[], near?: string): string {
+  return (
+    `"${type}" is not a built-in ${kind} type (${known.join(", ")})` +
+    (near !== undefined ? ` — did you mean ${kind} "${near}"?` : "") +
+    `; for a third-party ${kind}, add plugin = "<npm package or path>" to the block`
+  );
+}
+
 function unknownType(kind: Kind, block: ProviderBlock, known: string[]): ProviderError {
   return new ProviderError(
     "unknown_type",
-    `${describeBlock(kind, block)}: "${block.type}" is not a built-in ${kind} type (${known.join(", ")}); ` +
-      `for a third-party ${kind}, add plugin = "<npm package or path>" to the block`,
+    `${describeBlock(kind, block)}: ${unknownTypeText(kind, block.type, known)}`,
   );
 }
 
@@ -323,15 +331,7 @@ export async function checkProviderBlock(
     module = await registry.resolve(kind, block, env);
     if (module === undefined) {
       const known = kind === "storage" ? registry.storageTypes() : registry.sealTypes();
-      const near = closest(block.type, known);
-      return [
-        problem(
-          undefined,
-          `"${block.type}" is not a built-in ${kind} type (${known.join(", ")})` +
-            (near !== undefined ? ` — did you mean ${kind} "${near}"?` : "") +
-            `; for a third-party ${kind}, add plugin = "<npm package or path>" to the block`,
-        ),
-      ];
+      return [problem(undefined, unknownTypeText(kind, block.type, known, closest(block.type, known)))];
     }
     if (module.check === undefined) return [];
     // The reader records the problems of the settings the module reads; `check` returns the rest.
