@@ -1,6 +1,6 @@
 /**
  * The seams between the server's parts: config/CLI (src/config, src/registry, src/cli, src/main.ts)
- * and the HTTP API (src/http, src/auth, src/kv). Both sides build on these types.
+ * and the HTTP API (src/http, over @bulwark/vault). Both sides build on these types.
  */
 import type { SealedStore } from "@bulwark/core";
 import type { Logger as PinoLogger } from "pino";

@@ -242,7 +242,7 @@ def _():
 
 # Numbers as Python sends them (json.dumps: ints in full, floats in repr), and what OpenBao 2.6.2
 # returns for those writes: KV v1 the text as sent, KV v2 Go's float64 text (it decodes a version's
-# data into float64 when reading; see apps/server/src/kv/numbers.test.ts).
+# data into float64 when reading; see apps/server/src/http/kv-numbers.test.ts).
 MATRIX = {
     "p53": 2**53 + 1,
     "p63": 2**63 - 1,
