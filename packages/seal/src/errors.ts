@@ -37,7 +37,7 @@ function legacyKind(kind: string): string {
 
 function legacyKindsOf(value: unknown): readonly unknown[] {
   if (typeof value !== "object" || value === null) return [];
-  const kinds = (value as { [LEGACY_KINDS]?: unknown })[LEGACY_KINDS];
+  const kinds: unknown = Reflect.get(value, LEGACY_KINDS);
   return Array.isArray(kinds) ? kinds : [];
 }
 

@@ -35,7 +35,7 @@ export class CorruptEntryError extends StorageError {
 }
 
 function errnoCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
+  const code: unknown = typeof err === "object" && err !== null ? Reflect.get(err, "code") : undefined;
   return typeof code === "string" ? code : undefined;
 }
 

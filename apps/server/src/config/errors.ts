@@ -36,10 +36,11 @@ export class ConfigError extends CodedError<ConfigErrorCode> {
 
   constructor(problems: readonly ConfigProblem[], options?: CodedErrorOptions) {
     const lines = problems.map(formatProblem);
+    const only = lines.length === 1 ? lines[0] : undefined;
     super(
       "config",
       "invalid_config",
-      lines.length === 1 ? (lines[0] as string) : `${lines.length} config problems:\n  ${lines.join("\n  ")}`,
+      only ?? `${lines.length} config problems:\n  ${lines.join("\n  ")}`,
       options,
     );
     this.problems = problems;
