@@ -88,18 +88,20 @@ describe("secret references", () => {
 });
 
 describe("parseSecret: a secret setting as written in a block", () => {
-  it("takes strings, references resolved", () => {
+  it("takes strings, references resolved, and whole numbers as their decimal text", () => {
     expect(parseSecret("pin", "1234", {})).toBe("1234");
+    expect(parseSecret("pin", 1234, {})).toBe("1234");
+    expect(parseSecret("pin", 0, {})).toBe("0");
     expect(parseSecret("pin", "env://P", { P: "from-env" })).toBe("from-env");
   });
 
   it("refuses other values, naming the field", () => {
-    for (const v of [1234, true, 1.5, null, undefined, ["a"], { a: 1 }]) {
+    for (const v of [true, 1.5, 2 ** 60, Number.NaN, null, undefined, ["a"], { a: 1 }]) {
       const e = thrown(() => parseSecret("secret_key", v, {}));
       expect(e.field).toBe("secret_key");
       expect(e.code).toBe("invalid_value");
-      if (v === 1234) expect(e.detail).toMatch(/got a number:/);
-      expect(e.message).not.toContain("1234");
+      if (v === 1.5) expect(e.detail).toMatch(/got a number:/);
+      expect(e.message).not.toContain("1.5");
       expect(e.detail).toMatch(
         /^expected a string, got .*: write the secret, an env:\/\/NAME or a file:\/\/\/path reference in quotes$/,
       );

@@ -91,8 +91,9 @@ export function resolveSecret(
 
 /**
  * A secret setting as written in a block: a string, its references resolved by
- * {@link resolveSecret}. Anything else (a number, a boolean) is a {@link SettingsError} naming the
- * field and the type, never the value.
+ * {@link resolveSecret}, or a whole JSON/HCL number taken as its decimal text (`pin = 1234`: Vault
+ * reads every seal and storage setting as a string, so it takes "1234"). Anything else is a
+ * {@link SettingsError} naming the field and the type, never the value.
  */
 export function parseSecret(
   field: string,
@@ -100,8 +101,9 @@ export function parseSecret(
   env: EnvLike,
   readFile: ReadSecretFile = readUtf8,
 ): string {
+  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
   if (typeof value !== "string") {
-    // The type only: a PIN written as a number is still a PIN.
+    // The type only: a secret written in the wrong form is still a secret.
     const got =
       value === null || value === undefined
         ? String(value)

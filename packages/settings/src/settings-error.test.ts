@@ -46,7 +46,7 @@ describe("SettingsError", () => {
       code(() => parseBool("b", "yes")),
       code(() => parseDuration("d", "soon")),
       code(() => resolveSecret("s", "env://UNSET", {})),
-      code(() => parseSecret("s", 1, {})),
+      code(() => parseSecret("s", true, {})),
     ];
     expect(reported).toEqual([...SETTINGS_ERROR_CODES]);
   });

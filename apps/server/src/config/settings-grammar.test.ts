@@ -246,20 +246,12 @@ const KNOWN_DIFFERENCES: ReadonlyMap<string, { inputs: readonly unknown[]; why: 
     },
   ],
   [
-    "pkcs11 pin",
+    "consul token",
     {
       inputs: [1, 0, 2, 90],
-      why: 'seal-pkcs11 config.test.ts "takes numbers where Vault expects strings (pin = 1234 in JSON)"; the Consul test asserts the opposite for its token',
+      why: 'storage-consul config.test.ts asserts { token: 42 } → "expected a string, got number 42" (Vault and the seal blocks take the number as its text)',
     },
   ],
-  [
-    "cloudhsm password",
-    {
-      inputs: [1, 0, 2, 90],
-      why: "the CloudHSM block converts numbers to text for every profile setting, as pkcs11 does",
-    },
-  ],
-  ["cloudhsm secret_key", { inputs: [1, 0, 2, 90], why: "as cloudhsm password" }],
 ]);
 
 describe("the same answer in every block", () => {
