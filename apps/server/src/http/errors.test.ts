@@ -30,7 +30,7 @@ import * as awskmsExports from "@bulwark/seal-awskms";
 import * as cloudhsmExports from "@bulwark/seal-cloudhsm";
 import * as pkcs11Exports from "@bulwark/seal-pkcs11";
 import * as settingsExports from "@bulwark/settings";
-import { SettingsError, type SettingsErrorCode } from "@bulwark/settings";
+import { SETTINGS_ERROR_CODES, SettingsError, type SettingsErrorCode } from "@bulwark/settings";
 import * as storageExports from "@bulwark/storage";
 import { STORAGE_ERROR_CODES, StorageError, type StorageErrorCode } from "@bulwark/storage";
 import * as consulExports from "@bulwark/storage-consul";
@@ -50,17 +50,6 @@ import {
   SEALED_MESSAGE,
   toHttpError,
 } from "./errors.js";
-
-/** @bulwark/settings exports no list of its codes (yet); this record fails the typecheck if one is missing. */
-const SETTINGS_CODE_SET = {
-  invalid_boolean: true,
-  invalid_duration: true,
-  unresolved_reference: true,
-  invalid_value: true,
-} satisfies Record<SettingsErrorCode, true>;
-const SETTINGS_ERROR_CODES = Object.keys(SETTINGS_CODE_SET).filter(
-  (k): k is SettingsErrorCode => k in SETTINGS_CODE_SET,
-);
 
 interface Domain<Code extends string> {
   domain: string;
