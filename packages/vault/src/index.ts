@@ -94,7 +94,9 @@ export {
   type ClusterInfo,
   createRootToken,
   mountKv,
+  rootTokenAfterInit,
   type Services,
   servicesFor,
   waitActive,
 } from "./services.js";
+export { capabilitiesOf, mountInfo, policyText, SYSTEM_MOUNT, tokenAuthMount } from "./system.js";

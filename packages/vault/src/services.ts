@@ -113,6 +113,25 @@ export async function createRootToken(store: SealedStore, id?: string): Promise<
 }
 
 /**
+ * The root token of a fresh init, as Vault creates it during init. With Shamir the store stays
+ * sealed after init, so — as Vault does internally — it is unsealed with the first `threshold` of
+ * the new `keys` just long enough to store the token, then sealed again (also when that fails).
+ */
+export async function rootTokenAfterInit(
+  store: SealedStore,
+  keys: readonly string[],
+  threshold: number,
+): Promise<string> {
+  if (!store.sealed) return createRootToken(store);
+  for (const k of keys.slice(0, threshold)) await store.unseal(k);
+  try {
+    return await createRootToken(store);
+  } finally {
+    await store.seal();
+  }
+}
+
+/**
  * Mounts a KV engine (what `vault secrets enable` does), e.g. `secret/` as kv v2 for dev mode.
  * Returns the existing mount when one with the same path and version is there already.
  */

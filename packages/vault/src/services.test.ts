@@ -1,0 +1,46 @@
+import { SealedStore } from "@bulwark/core";
+import { MemoryBackend } from "@bulwark/storage-memory";
+import { afterEach, describe, expect, it } from "vitest";
+import { VaultStateError } from "./errors.js";
+import { rootTokenAfterInit, servicesFor } from "./services.js";
+
+const stores: SealedStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+async function fresh(): Promise<SealedStore> {
+  const store = await SealedStore.open({ storage: new MemoryBackend(), autoRotateCheckMs: 0 });
+  stores.push(store);
+  return store;
+}
+
+describe("rootTokenAfterInit", () => {
+  it("unseals a Shamir store with the threshold of new keys, stores a root token, and seals it again", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 3, secretThreshold: 2 });
+    const token = await rootTokenAfterInit(store, init.keys, 2);
+    expect(store.sealed).toBe(true);
+    for (const k of init.keys.slice(0, 2)) await store.unseal(k);
+    const entry = await servicesFor(store).tokens.lookup(token);
+    expect(entry?.policies).toEqual(["root"]);
+  });
+
+  it("creates the token directly, leaving the store unsealed, when it is already unsealed", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    for (const k of init.keys) await store.unseal(k);
+    const token = await rootTokenAfterInit(store, [], 1);
+    expect(store.sealed).toBe(false);
+    expect((await servicesFor(store).tokens.lookup(token))?.policies).toEqual(["root"]);
+  });
+
+  it("seals again and fails when the keys do not unseal the store", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 3, secretThreshold: 2 });
+    const err = await rootTokenAfterInit(store, init.keys, 1).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VaultStateError);
+    expect(store.sealed).toBe(true);
+    expect(store.status().progress).toBe(0);
+  });
+});
