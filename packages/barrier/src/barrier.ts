@@ -26,6 +26,7 @@ import {
 import { decryptFrame, encryptFrame, frameTerm } from "./frame.js";
 import { GoTime } from "./go-time.js";
 import { deserializeKey, Keyring, type RotationConfig, serializeKey } from "./keyring.js";
+import { CORE_PREFIX } from "./layout.js";
 
 /** The active term as reported by `keyStatus()` (Vault's `GET /sys/key-status`). */
 export interface KeyStatus {
@@ -138,7 +139,7 @@ export class AesGcmBarrier implements Backend {
 
   /** Whether `core/keyring` exists. Reads only the key listing, so it works while sealed. */
   async initialized(): Promise<boolean> {
-    const names = await this.#storage.list("core/");
+    const names = await this.#storage.list(CORE_PREFIX);
     return names.includes("keyring");
   }
 

@@ -82,7 +82,7 @@ function checkKeyId(field: string, keyId: unknown): string {
  *
  * Blobs use the go-kms-wrapping `aead` format (`ciphertext = IV || ct || tag`) with `keyInfo.keyId`
  * set; decrypt picks the key by that id, so rotating means: new key + new id as `key`/`keyId`, the
- * old pair in `previousKeys`, then `SealWrapBackend.rewrap()`.
+ * old pair in `previousKeys`, then `SealWrapBackend.rewrap()` (from @bulwark/core).
  */
 export class StaticKeySeal extends BaseSeal {
   readonly type = "static";

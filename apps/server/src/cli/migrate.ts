@@ -6,8 +6,10 @@
  *
  * The server must be stopped: entries written during the copy may be missed.
  */
+
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { LOCK_PATH, MIGRATION_LOCK_PATH } from "@bulwark/barrier";
 import { blocks, HclParseError, parseHclOrJson } from "@bulwark/hcl";
 import type { Backend } from "@bulwark/storage";
 import { ConfigError } from "../config/errors.js";
@@ -16,9 +18,9 @@ import { ProviderRegistry } from "../registry/registry.js";
 import { type Format, type Io, json, table } from "./output.js";
 
 /** Vault's storage migration lock key. */
-export const MIGRATION_LOCK = "core/migration";
+export const MIGRATION_LOCK = MIGRATION_LOCK_PATH;
 /** Keys never copied: the HA lock belongs to running servers, the migration lock to this run. */
-const SKIPPED = new Set(["core/lock", MIGRATION_LOCK]);
+const SKIPPED = new Set([LOCK_PATH, MIGRATION_LOCK]);
 
 export interface MigrateOptions {
   configPath: string;

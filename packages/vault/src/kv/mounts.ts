@@ -8,7 +8,9 @@
  * the seal a second time (`sealWrap` puts): with an HSM/KMS seal the raw entries carry the `s`
  * canary.
  */
+
 import { randomUUID } from "node:crypto";
+import { MOUNT_TABLE_PATH } from "@bulwark/barrier";
 import type { Backend } from "@bulwark/storage";
 import { SYSTEM_MAX_TTL_S } from "../auth/tokens.js";
 import { randomBase62 } from "../ids.js";
@@ -17,7 +19,8 @@ import { KvV1 } from "./kv-v1.js";
 import { KvV2 } from "./kv-v2.js";
 import { TermCell } from "./term-cell.js";
 
-const TABLE = "core/bulwark-mounts";
+/** Where the mount table lives (the data set's layout is declared in @bulwark/barrier). */
+const TABLE = MOUNT_TABLE_PATH;
 const RESERVED = ["sys/", "auth/", "cubbyhole/", "identity/", "core/", "logical/"];
 
 export interface MountEntry {
