@@ -5,7 +5,14 @@ import {
   sealConfigIssue,
   sealSetting,
 } from "@bulwark/seal";
-import { type EnvironmentRole, type EnvLike, parseBool, parseSecret, pickSetting } from "@bulwark/settings";
+import {
+  type EnvironmentRole,
+  type EnvLike,
+  parseBool,
+  parseDuration,
+  parseSecret,
+  pickSetting,
+} from "@bulwark/settings";
 import type { KmsApi } from "./kms-api.js";
 
 /** Structural logger (the core's `Logger` fits). Messages never carry credentials or key bytes. */
@@ -168,52 +175,13 @@ const DURATION_FIELDS = new Set<OptionField>([
 // ---------------------------------------------------------------------------------------------
 // Small parsers (exported for tests).
 
-// Durations keep this package's grammar for now: options.test.ts asserts (as a property) that
-// everything outside it is refused, which includes the settings kernel's `7d`, `.5s` and `+4`.
-// Moving to the kernel's `parseDuration` is one line once that property's precondition uses the
-// kernel's grammar (reported in issue 12).
-const DURATION_UNITS_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-const GO_DURATION = /^(\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;
-const DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
-
 /**
- * Parses a duration the way Vault's config does: a Go duration string (`"500ms"`, `"1m30s"`), or a
- * bare number / numeric string meaning **seconds**. Returns milliseconds (whole).
+ * A duration setting in whole milliseconds, in the settings kernel's grammar (the one every
+ * duration setting of every block reads): a Go duration (`"500ms"`, `"1m30s"`, `".5s"`), whole
+ * days (`"7d"`), or a bare number / numeric string meaning **seconds** (Vault's convention).
  */
 export function parseDurationMs(field: string, value: unknown): number {
-  if (typeof value === "number") {
-    if (!Number.isFinite(value) || value < 0) {
-      throw new SealConfigError(
-        field,
-        `must be a non-negative number of seconds or a duration like "10s", got ${value}`,
-      );
-    }
-    return Math.round(value * 1000);
-  }
-  if (typeof value !== "string") {
-    throw new SealConfigError(field, `must be a duration like "10s" or "500ms", got ${typeof value}`);
-  }
-  const text = value.trim();
-  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  if (!GO_DURATION.test(text)) {
-    throw new SealConfigError(
-      field,
-      `${JSON.stringify(text)} is not a duration: use a number of seconds or units ns/us/ms/s/m/h, e.g. "10s", "1m30s", "500ms"`,
-    );
-  }
-  let ms = 0;
-  for (const m of text.matchAll(DURATION_PART)) {
-    ms += Number(m[1]) * (DURATION_UNITS_MS[m[2] as string] as number);
-  }
-  return Math.round(ms);
+  return Math.round(sealSetting(() => parseDuration(field, value)));
 }
 
 /** A boolean setting: the settings kernel's (Go's ParseBool words, JSON/HCL booleans), as `SealConfigError`. */

@@ -239,13 +239,6 @@ function kernel(kind: Kind, v: unknown): Answer {
  */
 const KNOWN_DIFFERENCES: ReadonlyMap<string, { inputs: readonly unknown[]; why: string }> = new Map([
   [
-    "awskms health_check_interval",
-    {
-      inputs: ["1d", ".5s"],
-      why: "seal-awskms options.test.ts asserts (property) that parseDurationMs refuses every string outside (\\d+(\\.\\d+)?unit?)+, so AWS KMS durations keep that grammar",
-    },
-  ],
-  [
     "consul token",
     {
       inputs: [1, 0, 2, 90],
