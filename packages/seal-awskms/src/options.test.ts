@@ -361,6 +361,19 @@ describe("parseDurationMs", () => {
     expect(parseDurationMs("d", "1m30s")).toBe(90_000);
   });
 
+  it("reads the settings kernel's grammar, as every other duration setting does", () => {
+    expect(parseDurationMs("d", "7d")).toBe(7 * 86_400_000);
+    expect(parseDurationMs("d", ".5s")).toBe(500);
+    expect(parseDurationMs("d", "+5s")).toBe(5000);
+    expect(parseDurationMs("d", "1.5h")).toBe(5_400_000);
+    expect(
+      parseAwsKmsSealConfig({ kms_key_id: KEY, health_check_interval: "1d" }, {}).healthCheckIntervalMs,
+    ).toBe(86_400_000);
+    expect(configError(() => parseDurationMs("request_timeout", "-5s")).message).toMatch(
+      /cannot be negative/,
+    );
+  });
+
   it("anything else is a SealConfigError naming the field (property)", () => {
     fc.assert(
       fc.property(fc.string(), (s) => {
