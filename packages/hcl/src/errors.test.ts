@@ -1,6 +1,6 @@
 import { CodedError, errorKinds } from "@bulwark/errors";
 import { describe, expect, it } from "vitest";
-import { HCL_ERROR_CODES, HclParseError, parseHcl } from "./hcl.js";
+import { HCL_ERROR_CODES, HclParseError, parseHcl } from "./index.js";
 
 describe("HclParseError", () => {
   it("is a CodedError of domain hcl; its instance kind still says syntax or structure", () => {

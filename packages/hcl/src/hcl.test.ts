@@ -13,7 +13,7 @@ import {
   parseHclJson,
   parseHclOrJson,
   toPlain,
-} from "./hcl.js";
+} from "./index.js";
 
 const VAULT_CONFIG = `# Vault server config
 ui = true
