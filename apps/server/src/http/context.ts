@@ -143,6 +143,22 @@ export function authorizeCanonical(call: Call, canonical: string): void {
   authorize(call.auth, canonical, operationOf(call.req.method, call.query));
 }
 
+/** A path parameter of the route's URL pattern (`:name`, or `*`); a 400 when it is missing or empty. */
+export function paramOf(params: unknown, name: string): string {
+  const v: unknown = typeof params === "object" && params !== null ? Reflect.get(params, name) : undefined;
+  if (typeof v !== "string" || v === "") throw new HttpError(400, `missing ${name} in the path`);
+  return v;
+}
+
+/**
+ * The caller of a `token` route (`route()` authenticated it before the handler ran); a 403 when
+ * there is none, so a handler never acts without one.
+ */
+export function callerOf(call: Pick<Call, "auth">): Auth {
+  if (call.auth === undefined) throw new HttpError(403, "permission denied");
+  return call.auth;
+}
+
 /** Vault's response envelope around `data` (and/or `auth`). */
 export function envelope(
   data: unknown,

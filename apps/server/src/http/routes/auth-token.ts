@@ -7,7 +7,7 @@
 
 import { type CreateTokenRequest, parseFields, remainingTtl, type TokenEntry } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
-import { type AppContext, envelope, route } from "../context.js";
+import { type AppContext, callerOf, envelope, route } from "../context.js";
 import { HttpError } from "../errors.js";
 
 function authBlock(token: string, e: TokenEntry): Record<string, unknown> {
@@ -77,9 +77,42 @@ const CREATE_SPEC = {
   entity_alias: "string",
 } as const;
 
-export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const tokens = ctx.services.tokens;
+/** The body of auth/token/create as the token store's request; what Bulwark does not do is refused by name. */
+function createRequest(body: unknown): CreateTokenRequest {
+  const f = parseFields(body, CREATE_SPEC);
+  if (f.role_name !== undefined && f.role_name !== "")
+    throw new HttpError(400, "token roles are not supported by Bulwark: omit role_name");
+  if (f.entity_alias !== undefined && f.entity_alias !== "")
+    throw new HttpError(400, "entity aliases are not supported by Bulwark");
+  if (f.type !== undefined && f.type !== "" && f.type !== "service" && f.type !== "default") {
+    throw new HttpError(400, `token type ${JSON.stringify(f.type)} is not supported by Bulwark: use service`);
+  }
+  if (f.num_uses !== undefined && f.num_uses < 0) throw new HttpError(400, "num_uses must not be negative");
+  const req: CreateTokenRequest = {};
+  if (f.id !== undefined && f.id !== "") req.id = f.id;
+  if (f.policies !== undefined) req.policies = f.policies;
+  if (f.meta !== undefined) req.meta = f.meta;
+  if (f.no_parent !== undefined) req.noParent = f.no_parent;
+  if (f.no_default_policy !== undefined) req.noDefaultPolicy = f.no_default_policy;
+  if (f.renewable !== undefined) req.renewable = f.renewable;
+  const ttl = f.ttl ?? f.lease;
+  if (ttl !== undefined) req.ttl = ttl;
+  if (f.explicit_max_ttl !== undefined) req.explicitMaxTtl = f.explicit_max_ttl;
+  if (f.period !== undefined) req.period = f.period;
+  if (f.display_name !== undefined) req.displayName = f.display_name;
+  if (f.num_uses !== undefined) req.numUses = f.num_uses;
+  return req;
+}
 
+export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void {
+  registerCreateRoutes(app, ctx);
+  registerLookupRoutes(app, ctx);
+  registerRenewRoutes(app, ctx);
+  registerRevokeRoutes(app, ctx);
+}
+
+/** auth/token/create and create-orphan. */
+function registerCreateRoutes(app: FastifyInstance, ctx: AppContext): void {
   for (const [url, orphanPath] of [
     ["/v1/auth/token/create", false],
     ["/v1/auth/token/create-orphan", true],
@@ -88,58 +121,33 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
       methods: ["PUT", "POST"],
       url,
       auth: "token",
-      handler: async ({ body, auth, path }) => {
-        const f = parseFields(body, CREATE_SPEC);
-        if (f.role_name !== undefined && f.role_name !== "")
-          throw new HttpError(400, "token roles are not supported by Bulwark: omit role_name");
-        if (f.entity_alias !== undefined && f.entity_alias !== "")
-          throw new HttpError(400, "entity aliases are not supported by Bulwark");
-        if (f.type !== undefined && f.type !== "" && f.type !== "service" && f.type !== "default") {
-          throw new HttpError(
-            400,
-            `token type ${JSON.stringify(f.type)} is not supported by Bulwark: use service`,
-          );
-        }
-        if (f.num_uses !== undefined && f.num_uses < 0)
-          throw new HttpError(400, "num_uses must not be negative");
-        const a = auth as NonNullable<typeof auth>;
-        const req: CreateTokenRequest = {};
-        if (f.id !== undefined && f.id !== "") req.id = f.id;
-        if (f.policies !== undefined) req.policies = f.policies;
-        if (f.meta !== undefined) req.meta = f.meta;
-        if (f.no_parent !== undefined) req.noParent = f.no_parent;
-        if (f.no_default_policy !== undefined) req.noDefaultPolicy = f.no_default_policy;
-        if (f.renewable !== undefined) req.renewable = f.renewable;
-        const ttl = f.ttl ?? f.lease;
-        if (ttl !== undefined) req.ttl = ttl;
-        if (f.explicit_max_ttl !== undefined) req.explicitMaxTtl = f.explicit_max_ttl;
-        if (f.period !== undefined) req.period = f.period;
-        if (f.display_name !== undefined) req.displayName = f.display_name;
-        if (f.num_uses !== undefined) req.numUses = f.num_uses;
-        const sudo = a.acl.allows(path, "update", { sudo: true });
-        const issued = await tokens.create(a.entry, req, { sudo, orphanPath, path: path });
+      handler: async (call) => {
+        const req = createRequest(call.body);
+        const a = callerOf(call);
+        const sudo = a.acl.allows(call.path, "update", { sudo: true });
+        const issued = await ctx.services.tokens.create(a.entry, req, { sudo, orphanPath, path: call.path });
         return {
           body: envelope(null, { auth: authBlock(issued.token, issued.entry), warnings: issued.warnings }),
         };
       },
     });
   }
+}
 
-  const lookupOther = async (token: string | undefined): Promise<TokenEntry> => {
-    if (token === undefined || token === "") throw new HttpError(400, "missing token to look up");
-    const e = await tokens.lookup(token);
-    if (e === undefined) throw new HttpError(403, "bad token");
-    return e;
-  };
-
+/** auth/token/lookup, lookup-self and lookup-accessor. */
+function registerLookupRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tokens = ctx.services.tokens;
   route(app, ctx, {
     methods: ["PUT", "POST"],
     url: "/v1/auth/token/lookup",
     auth: "token",
     handler: async ({ body }) => {
       const f = parseFields(body, { token: "string" }, { required: ["token"] });
-      const e = await lookupOther(f.token);
-      return { body: envelope(lookupData(f.token as string, e)) };
+      const token = f.token ?? "";
+      if (token === "") throw new HttpError(400, "missing token to look up");
+      const e = await tokens.lookup(token);
+      if (e === undefined) throw new HttpError(403, "bad token");
+      return { body: envelope(lookupData(token, e)) };
     },
   });
 
@@ -147,9 +155,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     methods: ["GET", "PUT", "POST"],
     url: "/v1/auth/token/lookup-self",
     auth: "token",
-    handler: async ({ body, auth, req }) => {
-      if (req.method !== "GET") parseFields(body, { token: "string" });
-      const a = auth as NonNullable<typeof auth>;
+    handler: async (call) => {
+      if (call.req.method !== "GET") parseFields(call.body, { token: "string" });
+      const a = callerOf(call);
       return { body: envelope(lookupData(a.token, a.entry)) };
     },
   });
@@ -160,23 +168,28 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     auth: "token",
     handler: async ({ body }) => {
       const f = parseFields(body, { accessor: "string" }, { required: ["accessor"] });
-      const e = await tokens.lookupAccessor(f.accessor as string);
+      const e = await tokens.lookupAccessor(f.accessor ?? "");
       if (e === undefined) throw new HttpError(400, "invalid accessor");
       return { body: envelope(lookupData("", e)) };
     },
   });
+}
 
+/** auth/token/renew, renew-self and renew-accessor. */
+function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tokens = ctx.services.tokens;
   route(app, ctx, {
     methods: ["PUT", "POST"],
     url: "/v1/auth/token/renew",
     auth: "token",
     handler: async ({ body }) => {
       const f = parseFields(body, { token: "string", increment: "duration" }, { required: ["token"] });
+      const token = f.token ?? "";
       // Vault: renewing an unknown token is a 400 "token not found".
-      const e = await tokens.lookup(f.token as string);
+      const e = await tokens.lookup(token);
       if (e === undefined) throw new HttpError(400, "token not found");
       const r = await tokens.renew(e, f.increment);
-      return { body: envelope(null, { auth: authBlock(f.token as string, r.entry), warnings: r.warnings }) };
+      return { body: envelope(null, { auth: authBlock(token, r.entry), warnings: r.warnings }) };
     },
   });
 
@@ -184,9 +197,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     methods: ["PUT", "POST"],
     url: "/v1/auth/token/renew-self",
     auth: "token",
-    handler: async ({ body, auth }) => {
-      const f = parseFields(body, { token: "string", increment: "duration" });
-      const a = auth as NonNullable<typeof auth>;
+    handler: async (call) => {
+      const f = parseFields(call.body, { token: "string", increment: "duration" });
+      const a = callerOf(call);
       const r = await tokens.renew(a.entry, f.increment);
       return { body: envelope(null, { auth: authBlock(a.token, r.entry), warnings: r.warnings }) };
     },
@@ -198,20 +211,24 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     auth: "token",
     handler: async ({ body }) => {
       const f = parseFields(body, { accessor: "string", increment: "duration" }, { required: ["accessor"] });
-      const e = await tokens.lookupAccessor(f.accessor as string);
+      const e = await tokens.lookupAccessor(f.accessor ?? "");
       if (e === undefined) throw new HttpError(400, "invalid accessor");
       const r = await tokens.renew(e, f.increment);
       return { body: envelope(null, { auth: authBlock("", r.entry), warnings: r.warnings }) };
     },
   });
+}
 
+/** auth/token/revoke, revoke-self, revoke-accessor and revoke-orphan (sudo). */
+function registerRevokeRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tokens = ctx.services.tokens;
   route(app, ctx, {
     methods: ["PUT", "POST"],
     url: "/v1/auth/token/revoke",
     auth: "token",
     handler: async ({ body }) => {
       const f = parseFields(body, { token: "string" }, { required: ["token"] });
-      const e = await tokens.lookup(f.token as string);
+      const e = await tokens.lookup(f.token ?? "");
       if (e !== undefined) await tokens.revoke(e.hash);
       return undefined;
     },
@@ -221,9 +238,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     methods: ["PUT", "POST"],
     url: "/v1/auth/token/revoke-self",
     auth: "token",
-    handler: async ({ body, auth }) => {
-      parseFields(body, { token: "string" });
-      await tokens.revoke((auth as NonNullable<typeof auth>).entry.hash);
+    handler: async (call) => {
+      parseFields(call.body, { token: "string" });
+      await tokens.revoke(callerOf(call).entry.hash);
       return undefined;
     },
   });
@@ -234,7 +251,7 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     auth: "token",
     handler: async ({ body }) => {
       const f = parseFields(body, { accessor: "string" }, { required: ["accessor"] });
-      const e = await tokens.lookupAccessor(f.accessor as string);
+      const e = await tokens.lookupAccessor(f.accessor ?? "");
       // Vault answers 400 for an unknown accessor: a mistyped one must not look revoked.
       if (e === undefined) throw new HttpError(400, "invalid accessor");
       await tokens.revoke(e.hash);
@@ -249,7 +266,7 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
     sudo: true,
     handler: async ({ body }) => {
       const f = parseFields(body, { token: "string" }, { required: ["token"] });
-      const e = await tokens.lookup(f.token as string);
+      const e = await tokens.lookup(f.token ?? "");
       if (e === undefined) throw new HttpError(400, "token to revoke not found");
       await tokens.revokeOrphan(e.hash);
       return undefined;

@@ -1,57 +1,34 @@
 /**
- * Administration: sys/mounts (+ tune), sys/auth (token/ only, + its tune), sys/policy and
- * sys/policies/acl, sys/capabilities(-self),
- * sys/internal/ui/mounts (how kv clients find a mount's version).
+ * Administration: sys/mounts (+ tune), sys/auth (token/ only, + its tune), sys/audit and the
+ * plugin catalog (both Bulwark-sized), sys/policy and sys/policies/acl, sys/capabilities(-self),
+ * sys/internal/ui/mounts (how kv clients find a mount's version). One function per group; what
+ * the answers contain is @bulwark/vault's (system.ts), the HTTP parsing is here.
  */
-import { createHash } from "node:crypto";
 import {
-  type Acl,
-  type MountEntry,
+  capabilitiesOf,
+  type MountRequest,
+  mountInfo,
   normalizeMountPath,
   normalizePolicyName,
   parseFields,
+  policyText,
   SYSTEM_MAX_TTL_S,
+  SYSTEM_MOUNT,
+  tokenAuthMount,
 } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
-import { type AppContext, authorizeCanonical, type Call, envelope, route } from "../context.js";
+import {
+  type AppContext,
+  authorizeCanonical,
+  type Call,
+  callerOf,
+  envelope,
+  paramOf,
+  type Result,
+  type RouteSpec,
+  route,
+} from "../context.js";
 import { HttpError, permissionDenied } from "../errors.js";
-
-function mountBody(m: MountEntry): Record<string, unknown> {
-  return {
-    accessor: m.accessor,
-    config: { ...m.config },
-    description: m.description,
-    external_entropy_access: m.external_entropy_access,
-    local: m.local,
-    options: { ...m.options },
-    plugin_version: "",
-    running_plugin_version: "",
-    running_sha256: "",
-    seal_wrap: m.seal_wrap,
-    type: m.type,
-    uuid: m.uuid,
-  };
-}
-
-/** The fields every built-in table entry (sys/, auth/token/) has with the same values. */
-const BUILTIN_ENTRY = {
-  external_entropy_access: false,
-  local: false,
-  options: null,
-  plugin_version: "",
-  running_plugin_version: "",
-  running_sha256: "",
-} as const;
-
-const SYS_MOUNT = {
-  ...BUILTIN_ENTRY,
-  accessor: "system_bulwark",
-  config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
-  description: "system endpoints used for control, policy and debugging",
-  seal_wrap: true,
-  type: "system",
-  uuid: "00000000-0000-0000-0000-000000000000",
-};
 
 /**
  * `config` of a mount request as Vault's API client sends it (`api.MountConfigInput`): the bao/vault
@@ -79,13 +56,28 @@ const MOUNT_CONFIG_SPEC = {
   identity_token_key: "string",
 } as const;
 
+/** The body of a mount request (sys/mounts/<path>), as Vault's API client sends it. */
+const MOUNT_SPEC = {
+  type: "string",
+  description: "string",
+  config: "object",
+  options: "object",
+  local: "bool",
+  seal_wrap: "bool",
+  external_entropy_access: "bool",
+  plugin_name: "string",
+  plugin_version: "string",
+  path: "string",
+  mount_point: "string",
+} as const;
+
 /**
  * Vault's API client sends the TTLs it was not asked to change as "" (`api.MountConfigInput` has
  * no omitempty on them); Vault reads "" as "not given".
  */
 function withoutEmptyTtls(body: unknown): unknown {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return body;
-  const out: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  const out: Record<string, unknown> = { ...body };
   for (const k of ["default_lease_ttl", "max_lease_ttl"]) if (out[k] === "") delete out[k];
   return out;
 }
@@ -93,7 +85,7 @@ function withoutEmptyTtls(body: unknown): unknown {
 function emptyValue(v: unknown): boolean {
   if (v === undefined || v === null || v === "" || v === false) return true;
   if (Array.isArray(v)) return v.length === 0;
-  if (typeof v === "object") return Object.keys(v as object).length === 0;
+  if (typeof v === "object") return Object.keys(v).length === 0;
   return false;
 }
 
@@ -115,33 +107,47 @@ function refuseUnsupportedConfig(cfg: Record<string, unknown>): void {
   }
 }
 
-/** A policy document as given: Vault also accepts it base64-encoded. */
-function policyText(raw: string): string {
-  const t = raw.trim();
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(t) && t.length % 4 === 0) {
-    const decoded = Buffer.from(t, "base64").toString("utf8");
-    if (/\bpath\b/.test(decoded)) return decoded;
-  }
-  return raw;
+/** `<mount>` of `sys/mounts/<mount>[/tune]` as the client wrote it, and whether it is the tune path. */
+function mountOf(rest: string): { mount: string; tune: boolean } {
+  const tune = rest.endsWith("/tune");
+  return { mount: tune ? rest.slice(0, -"/tune".length) : rest, tune };
 }
 
 /** ACL check on `sys/mounts/<canonical mount path>[/tune]` (see authorizeCanonical). */
 function authorizeMount(call: Call, rest: string): void {
-  const tune = rest.endsWith("/tune");
-  const mount = normalizeMountPath(tune ? rest.slice(0, -"/tune".length) : rest).slice(0, -1);
-  authorizeCanonical(call, `sys/mounts/${mount}${tune ? "/tune" : ""}`);
+  const { mount, tune } = mountOf(rest);
+  authorizeCanonical(call, `sys/mounts/${normalizeMountPath(mount).slice(0, -1)}${tune ? "/tune" : ""}`);
 }
 
-function paramOf(params: unknown, name: string): string {
-  const v = (params as Record<string, string | undefined>)[name];
-  if (v === undefined || v === "") throw new HttpError(400, `missing ${name} in the path`);
-  return v;
+/** An answer whose data is also at the top level, as Vault's sys/ endpoints answer. */
+function flat(data: Record<string, unknown>): Result {
+  return { body: { ...data, ...envelope(data) } };
+}
+
+/** The same route under each of `urls` (Vault's patterns with and without the trailing '/', or two names). */
+function routes(
+  app: FastifyInstance,
+  ctx: AppContext,
+  urls: readonly string[],
+  spec: Omit<RouteSpec, "url">,
+): void {
+  for (const url of urls) route(app, ctx, { ...spec, url });
 }
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const { mounts, policies } = ctx.services;
+  registerMountReadRoutes(app, ctx);
+  registerMountWriteRoutes(app, ctx);
+  registerAuthMethodRoutes(app, ctx);
+  registerTokenTuneRoutes(app, ctx);
+  registerAuditAndPluginRoutes(app, ctx);
+  registerPolicyListRoutes(app, ctx);
+  registerPolicyRoutes(app, ctx);
+  registerCapabilitiesRoutes(app, ctx);
+}
 
-  // ---------------------------------------------------------------- mounts
+/** sys/mounts, sys/mounts/<path>[/tune] (GET) and sys/internal/ui/mounts/<path>. */
+function registerMountReadRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { mounts } = ctx.services;
 
   route(app, ctx, {
     methods: ["GET"],
@@ -149,9 +155,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     auth: "token",
     handler: async () => {
       const table: Record<string, unknown> = {};
-      for (const m of await mounts.all()) table[m.path] = mountBody(m);
-      table["sys/"] = SYS_MOUNT;
-      return { body: { ...table, ...envelope(table) } };
+      for (const m of await mounts.all()) table[m.path] = mountInfo(m);
+      table["sys/"] = SYSTEM_MOUNT;
+      return flat(table);
     },
   });
 
@@ -162,92 +168,51 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     handler: async (call) => {
       const rest = paramOf(call.req.params, "*");
       authorizeMount(call, rest);
-      const tune = rest.endsWith("/tune");
-      const path = `${(tune ? rest.slice(0, -"/tune".length) : rest).replace(/\/+$/, "")}/`;
+      const { mount, tune } = mountOf(rest);
+      const path = `${mount.replace(/\/+$/, "")}/`;
       const m = (await mounts.all()).find((e) => e.path === path);
       if (m === undefined) throw new HttpError(400, `no mount at ${path}`);
-      const data = tune
-        ? {
-            // The TTLs in force, as Vault answers them: 0 on the mount means the system's 768h.
-            default_lease_ttl: m.config.default_lease_ttl || SYSTEM_MAX_TTL_S,
-            max_lease_ttl: m.config.max_lease_ttl || SYSTEM_MAX_TTL_S,
-            force_no_cache: false,
-            description: m.description,
-            options: { ...m.options },
-          }
-        : { ...mountBody(m), deprecation_status: "supported" };
-      return { body: { ...data, ...envelope(data) } };
+      if (!tune) return flat({ ...mountInfo(m), deprecation_status: "supported" });
+      return flat({
+        // The TTLs in force, as Vault answers them: 0 on the mount means the system's 768h.
+        default_lease_ttl: m.config.default_lease_ttl || SYSTEM_MAX_TTL_S,
+        max_lease_ttl: m.config.max_lease_ttl || SYSTEM_MAX_TTL_S,
+        force_no_cache: false,
+        description: m.description,
+        options: { ...m.options },
+      });
     },
   });
+
+  route(app, ctx, {
+    methods: ["GET"],
+    url: "/v1/sys/internal/ui/mounts/*",
+    auth: "token",
+    handler: async ({ req, auth }) => {
+      const path = paramOf(req.params, "*");
+      const r = await mounts.resolve(path);
+      // Unknown and unreachable mounts look the same: the answer must not reveal what exists.
+      if (r === undefined || auth?.acl.reachesInto(r.mount.path) !== true) throw permissionDenied();
+      const data = { ...mountInfo(r.mount), deprecation_status: "supported", path: r.mount.path };
+      return { body: envelope(data) };
+    },
+  });
+}
+
+/** sys/mounts/<path> (PUT/POST: mount, or tune with /tune; DELETE: unmount). */
+function registerMountWriteRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { mounts } = ctx.services;
 
   route(app, ctx, {
     methods: ["PUT", "POST"],
     url: "/v1/sys/mounts/*",
     auth: "token",
     handler: async (call) => {
-      const { req, body } = call;
-      const rest = paramOf(req.params, "*");
+      const rest = paramOf(call.req.params, "*");
       authorizeMount(call, rest);
-      if (rest.endsWith("/tune")) {
-        // The CLI's tune body (api.MountConfigInput): unset TTLs as "", options: null,
-        // force_no_cache: false.
-        const f = parseFields(withoutEmptyTtls(body), { ...MOUNT_CONFIG_SPEC, options: "object" });
-        if (f.options !== undefined && Object.keys(f.options).length > 0) {
-          throw new HttpError(
-            400,
-            "changing a mount's options (such as the kv version) is not supported by Bulwark",
-          );
-        }
-        const { description: _s, default_lease_ttl: _d, max_lease_ttl: _m, options: _o, ...rest2 } = f;
-        refuseUnsupportedConfig(rest2 as Record<string, unknown>);
-        const patch: { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number } = {};
-        if (f.description !== undefined) patch.description = f.description;
-        if (f.default_lease_ttl !== undefined) patch.defaultLeaseTtl = f.default_lease_ttl;
-        if (f.max_lease_ttl !== undefined) patch.maxLeaseTtl = f.max_lease_ttl;
-        await mounts.tune(rest.slice(0, -"/tune".length), patch);
-        return undefined;
-      }
-      const f = parseFields(
-        body,
-        {
-          type: "string",
-          description: "string",
-          config: "object",
-          options: "object",
-          local: "bool",
-          seal_wrap: "bool",
-          external_entropy_access: "bool",
-          plugin_name: "string",
-          plugin_version: "string",
-          path: "string",
-          mount_point: "string",
-        },
-        { required: ["type"] },
-      );
-      for (const echo of [f.path, f.mount_point]) {
-        if (echo !== undefined && echo.replace(/^\/+|\/+$/g, "") !== rest.replace(/^\/+|\/+$/g, "")) {
-          throw new HttpError(400, "the mount path in the body differs from the one in the URL");
-        }
-      }
-      if (f.plugin_version !== undefined && f.plugin_version !== "") {
-        throw new HttpError(400, "plugin_version is not supported by Bulwark: the kv engine is built in");
-      }
-      const cfg = parseFields(f.config ?? {}, MOUNT_CONFIG_SPEC);
-      refuseUnsupportedConfig(cfg);
-      const options = parseFields(f.options ?? {}, { version: "any" });
-      const type = f.plugin_name !== undefined && f.type === "plugin" ? f.plugin_name : (f.type as string);
-      const mreq = {
-        type,
-        options,
-        sealWrap: f.seal_wrap ?? false,
-        local: f.local ?? false,
-        externalEntropyAccess: f.external_entropy_access ?? false,
-        config: {} as { defaultLeaseTtl?: number; maxLeaseTtl?: number },
-        ...(f.description === undefined ? {} : { description: f.description }),
-      };
-      if (cfg.default_lease_ttl !== undefined) mreq.config.defaultLeaseTtl = cfg.default_lease_ttl;
-      if (cfg.max_lease_ttl !== undefined) mreq.config.maxLeaseTtl = cfg.max_lease_ttl;
-      await mounts.mount(rest, mreq);
+      const { mount, tune } = mountOf(rest);
+      if (tune) await mounts.tune(mount, tunePatch(call.body));
+      else await mounts.mount(rest, mountRequest(call.body, rest));
       return undefined;
     },
   });
@@ -263,111 +228,72 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       return undefined;
     },
   });
+}
 
-  route(app, ctx, {
+/**
+ * The body of sys/mounts/<path>/tune: the CLI's tune body (api.MountConfigInput) has unset TTLs
+ * as "", options: null, force_no_cache: false.
+ */
+function tunePatch(body: unknown): { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number } {
+  const f = parseFields(withoutEmptyTtls(body), { ...MOUNT_CONFIG_SPEC, options: "object" });
+  if (f.options !== undefined && Object.keys(f.options).length > 0) {
+    throw new HttpError(
+      400,
+      "changing a mount's options (such as the kv version) is not supported by Bulwark",
+    );
+  }
+  const { description: _s, default_lease_ttl: _d, max_lease_ttl: _m, options: _o, ...others } = f;
+  refuseUnsupportedConfig(others);
+  const patch: { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number } = {};
+  if (f.description !== undefined) patch.description = f.description;
+  if (f.default_lease_ttl !== undefined) patch.defaultLeaseTtl = f.default_lease_ttl;
+  if (f.max_lease_ttl !== undefined) patch.maxLeaseTtl = f.max_lease_ttl;
+  return patch;
+}
+
+/** The body of a mount request at `rest` (the path as the URL gives it) as the mount table's request. */
+function mountRequest(body: unknown, rest: string): MountRequest {
+  const f = parseFields(body, MOUNT_SPEC, { required: ["type"] });
+  for (const echo of [f.path, f.mount_point]) {
+    if (echo !== undefined && echo.replace(/^\/+|\/+$/g, "") !== rest.replace(/^\/+|\/+$/g, "")) {
+      throw new HttpError(400, "the mount path in the body differs from the one in the URL");
+    }
+  }
+  if (f.plugin_version !== undefined && f.plugin_version !== "") {
+    throw new HttpError(400, "plugin_version is not supported by Bulwark: the kv engine is built in");
+  }
+  const cfg = parseFields(f.config ?? {}, MOUNT_CONFIG_SPEC);
+  refuseUnsupportedConfig(cfg);
+  const options = parseFields(f.options ?? {}, { version: "any" });
+  const type = f.plugin_name !== undefined && f.type === "plugin" ? f.plugin_name : (f.type ?? "");
+  const config: { defaultLeaseTtl?: number; maxLeaseTtl?: number } = {};
+  const mreq = {
+    type,
+    options,
+    sealWrap: f.seal_wrap ?? false,
+    local: f.local ?? false,
+    externalEntropyAccess: f.external_entropy_access ?? false,
+    config,
+    ...(f.description === undefined ? {} : { description: f.description }),
+  };
+  if (cfg.default_lease_ttl !== undefined) config.defaultLeaseTtl = cfg.default_lease_ttl;
+  if (cfg.max_lease_ttl !== undefined) config.maxLeaseTtl = cfg.max_lease_ttl;
+  return mreq;
+}
+
+/**
+ * sys/auth: Bulwark has one auth method, token/ (not removable, not tunable); the list shows it
+ * with Vault's fields, so `bao auth list` and hvac's list_auth_methods work.
+ */
+function registerAuthMethodRoutes(app: FastifyInstance, ctx: AppContext): void {
+  routes(app, ctx, ["/v1/sys/auth", "/v1/sys/auth/"], {
     methods: ["GET"],
-    url: "/v1/sys/internal/ui/mounts/*",
     auth: "token",
-    handler: async ({ req, auth }) => {
-      const path = paramOf(req.params, "*");
-      const r = await mounts.resolve(path);
-      // Unknown and unreachable mounts look the same: the answer must not reveal what exists.
-      if (r === undefined || auth?.acl.reachesInto(r.mount.path) !== true) throw permissionDenied();
-      const data = { ...mountBody(r.mount), deprecation_status: "supported", path: r.mount.path };
-      return { body: envelope(data) };
+    handler: async () => {
+      const c = await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
+      return flat({ "token/": tokenAuthMount(c?.cluster_id ?? "") });
     },
   });
-
-  // ---------------------------------------------------------------- auth methods
-
-  // Bulwark has one auth method, token/ (not removable, not tunable): sys/auth lists it with
-  // Vault's fields, so `bao auth list` and hvac's list_auth_methods work.
-  const tokenMount = async () => {
-    const c = await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
-    // Stable per cluster, as a mount's accessor and UUID are in Vault.
-    const h = createHash("sha256")
-      .update(`auth/token/:${c?.cluster_id ?? ""}`)
-      .digest("hex");
-    return {
-      ...BUILTIN_ENTRY,
-      accessor: `auth_token_${h.slice(0, 8)}`,
-      config: {
-        default_lease_ttl: 0,
-        force_no_cache: false,
-        max_lease_ttl: 0,
-        token_type: "default-service",
-      },
-      description: "token based credentials",
-      seal_wrap: false,
-      type: "token",
-      uuid: `${h.slice(8, 16)}-${h.slice(16, 20)}-${h.slice(20, 24)}-${h.slice(24, 28)}-${h.slice(28, 40)}`,
-    };
-  };
-
-  for (const url of ["/v1/sys/auth", "/v1/sys/auth/"]) {
-    route(app, ctx, {
-      methods: ["GET"],
-      url,
-      auth: "token",
-      handler: async () => {
-        const table = { "token/": await tokenMount() };
-        return { body: { ...table, ...envelope(table) } };
-      },
-    });
-  }
-
-  const tokenTune = () => ({
-    default_lease_ttl: SYSTEM_MAX_TTL_S,
-    description: "token based credentials",
-    force_no_cache: false,
-    max_lease_ttl: SYSTEM_MAX_TTL_S,
-    token_type: "default-service",
-  });
-
-  // `bao auth tune token/` calls sys/mounts/auth/token/tune; `bao read sys/auth/token/tune` the other.
-  for (const url of ["/v1/sys/auth/token/tune", "/v1/sys/mounts/auth/token/tune"]) {
-    route(app, ctx, {
-      methods: ["GET"],
-      url,
-      auth: "token",
-      sudo: true,
-      handler: async () => {
-        const data = tokenTune();
-        return { body: { ...data, ...envelope(data) } };
-      },
-    });
-
-    route(app, ctx, {
-      methods: ["PUT", "POST"],
-      url,
-      auth: "token",
-      sudo: true,
-      handler: async ({ body }) => {
-        const f = parseFields(withoutEmptyTtls(body), { ...MOUNT_CONFIG_SPEC, options: "any" });
-        const current = tokenTune();
-        // Setting what is already in force is accepted (scripts that pin the defaults keep working);
-        // anything else would be silently ignored, so it is refused with the values in force.
-        for (const k of ["default_lease_ttl", "max_lease_ttl"] as const) {
-          if (f[k] !== undefined && f[k] !== 0 && f[k] !== current[k]) {
-            throw new HttpError(
-              400,
-              `tuning ${k} of the token auth method is not supported by Bulwark: tokens get ${current[k]}s (768h) unless created with a ttl; omit ${k}`,
-            );
-          }
-        }
-        if (f.description !== undefined && f.description !== "" && f.description !== current.description)
-          throw new HttpError(
-            400,
-            "changing the token auth method's description is not supported by Bulwark",
-          );
-        if (f.token_type !== undefined && f.token_type !== "" && f.token_type !== current.token_type)
-          throw new HttpError(400, "token_type is not supported by Bulwark: only service tokens are issued");
-        const { default_lease_ttl: _d, max_lease_ttl: _m, description: _s, token_type: _t, ...rest } = f;
-        refuseUnsupportedConfig(rest as Record<string, unknown>);
-        return undefined;
-      },
-    });
-  }
 
   route(app, ctx, {
     methods: ["PUT", "POST", "DELETE"],
@@ -384,20 +310,67 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       );
     },
   });
+}
 
-  // ---------------------------------------------------------------- audit devices, plugins
+/** The token auth method's tune values: the ones in force, which cannot be changed. */
+const tokenTune = () => ({
+  default_lease_ttl: SYSTEM_MAX_TTL_S,
+  description: "token based credentials",
+  force_no_cache: false,
+  max_lease_ttl: SYSTEM_MAX_TTL_S,
+  token_type: "default-service",
+});
 
-  // Bulwark has no audit devices: the list is empty (`bao audit list` says so), enabling one is
-  // refused by name rather than answered with a 404.
-  for (const url of ["/v1/sys/audit", "/v1/sys/audit/"]) {
-    route(app, ctx, {
-      methods: ["GET"],
-      url,
-      auth: "token",
-      sudo: true,
-      handler: async () => ({ body: { ...envelope({}) } }),
-    });
-  }
+/** `bao auth tune token/` calls sys/mounts/auth/token/tune; `bao read sys/auth/token/tune` the other. */
+function registerTokenTuneRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const urls = ["/v1/sys/auth/token/tune", "/v1/sys/mounts/auth/token/tune"];
+  routes(app, ctx, urls, {
+    methods: ["GET"],
+    auth: "token",
+    sudo: true,
+    handler: async () => flat(tokenTune()),
+  });
+
+  routes(app, ctx, urls, {
+    methods: ["PUT", "POST"],
+    auth: "token",
+    sudo: true,
+    handler: async ({ body }) => {
+      const f = parseFields(withoutEmptyTtls(body), { ...MOUNT_CONFIG_SPEC, options: "any" });
+      const current = tokenTune();
+      // Setting what is already in force is accepted (scripts that pin the defaults keep working);
+      // anything else would be silently ignored, so it is refused with the values in force.
+      for (const k of ["default_lease_ttl", "max_lease_ttl"] as const) {
+        if (f[k] !== undefined && f[k] !== 0 && f[k] !== current[k]) {
+          throw new HttpError(
+            400,
+            `tuning ${k} of the token auth method is not supported by Bulwark: tokens get ${current[k]}s (768h) unless created with a ttl; omit ${k}`,
+          );
+        }
+      }
+      if (f.description !== undefined && f.description !== "" && f.description !== current.description)
+        throw new HttpError(400, "changing the token auth method's description is not supported by Bulwark");
+      if (f.token_type !== undefined && f.token_type !== "" && f.token_type !== current.token_type)
+        throw new HttpError(400, "token_type is not supported by Bulwark: only service tokens are issued");
+      const { default_lease_ttl: _d, max_lease_ttl: _m, description: _s, token_type: _t, ...others } = f;
+      refuseUnsupportedConfig(others);
+      return undefined;
+    },
+  });
+}
+
+/**
+ * Bulwark has no audit devices: the list is empty (`bao audit list` says so), enabling one is
+ * refused by name rather than answered with a 404. The plugin catalog lists the one built-in
+ * secrets engine (`bao plugin list`).
+ */
+function registerAuditAndPluginRoutes(app: FastifyInstance, ctx: AppContext): void {
+  routes(app, ctx, ["/v1/sys/audit", "/v1/sys/audit/"], {
+    methods: ["GET"],
+    auth: "token",
+    sudo: true,
+    handler: async () => ({ body: { ...envelope({}) } }),
+  });
   route(app, ctx, {
     methods: ["PUT", "POST", "DELETE"],
     url: "/v1/sys/audit/*",
@@ -408,7 +381,6 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
     },
   });
 
-  // The plugin catalog: the one built-in secrets engine (`bao plugin list`).
   route(app, ctx, {
     methods: ["GET"],
     url: "/v1/sys/plugins/catalog",
@@ -424,55 +396,56 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       }),
     }),
   });
+}
 
-  // ---------------------------------------------------------------- policies
+/** The policy lists, with and without the trailing '/', as Vault's patterns (`policy/?$`, `policies/acl/?$`). */
+function registerPolicyListRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { policies } = ctx.services;
+  routes(app, ctx, ["/v1/sys/policy", "/v1/sys/policy/"], {
+    methods: ["GET"],
+    auth: "token",
+    handler: async () => {
+      const names = await policies.list();
+      return flat({ keys: names, policies: names });
+    },
+  });
 
-  const listPolicies = async () => policies.list();
+  routes(app, ctx, ["/v1/sys/policies/acl", "/v1/sys/policies/acl/"], {
+    methods: ["GET"],
+    auth: "token",
+    handler: async ({ query }) => {
+      if (query.list === undefined)
+        throw new HttpError(405, "unsupported operation: list with LIST or ?list=true");
+      // Vault lists root here too (it cannot be read, changed or deleted, but it exists).
+      return { body: envelope({ keys: await policies.list() }) };
+    },
+  });
+}
 
-  // With and without the trailing '/', as Vault's patterns (`policy/?$`, `policies/acl/?$`).
-  for (const url of ["/v1/sys/policy", "/v1/sys/policy/"]) {
-    route(app, ctx, {
-      methods: ["GET"],
-      url,
-      auth: "token",
-      handler: async () => {
-        const names = await listPolicies();
-        const data = { keys: names, policies: names };
-        return { body: { ...data, ...envelope(data) } };
-      },
-    });
-  }
-
-  for (const url of ["/v1/sys/policies/acl", "/v1/sys/policies/acl/"]) {
-    route(app, ctx, {
-      methods: ["GET"],
-      url,
-      auth: "token",
-      handler: async ({ query }) => {
-        if (query.list === undefined)
-          throw new HttpError(405, "unsupported operation: list with LIST or ?list=true");
-        // Vault lists root here too (it cannot be read, changed or deleted, but it exists).
-        return { body: envelope({ keys: await listPolicies() }) };
-      },
-    });
-  }
-
+/** sys/policy/<name> (the document as `rules`) and sys/policies/acl/<name> (as `policy`). */
+function registerPolicyRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { policies } = ctx.services;
   for (const [base, field] of [
     ["/v1/sys/policy/:name", "rules"],
     ["/v1/sys/policies/acl/:name", "policy"],
   ] as const) {
     const prefix = base.slice("/v1/".length, -":name".length);
+    /** The name in the path, after the ACL also allowed it in its canonical form. */
+    const nameOf = (call: Call): string => {
+      const name = paramOf(call.req.params, "name");
+      authorizeCanonical(call, `${prefix}${normalizePolicyName(name)}`);
+      return name;
+    };
     route(app, ctx, {
       methods: ["GET"],
       url: base,
       auth: "token",
       handler: async (call) => {
-        const name = normalizePolicyName(paramOf(call.req.params, "name"));
-        authorizeCanonical(call, `${prefix}${name}`);
+        const name = normalizePolicyName(nameOf(call));
         const raw = await policies.read(name);
         if (raw === undefined) throw new HttpError(404, "");
         const data = { name, [field]: raw };
-        return { body: field === "rules" ? { ...data, ...envelope(data) } : envelope(data) };
+        return field === "rules" ? flat(data) : { body: envelope(data) };
       },
     });
     route(app, ctx, {
@@ -480,10 +453,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       url: base,
       auth: "token",
       handler: async (call) => {
-        const { req, body } = call;
-        const name = paramOf(req.params, "name");
-        authorizeCanonical(call, `${prefix}${normalizePolicyName(name)}`);
-        const f = parseFields(body, { policy: "string", rules: "string", name: "string" });
+        const name = nameOf(call);
+        const f = parseFields(call.body, { policy: "string", rules: "string", name: "string" });
         if (f.name !== undefined && f.name.toLowerCase() !== name.toLowerCase()) {
           throw new HttpError(400, "the policy name in the body differs from the one in the URL");
         }
@@ -498,40 +469,30 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       url: base,
       auth: "token",
       handler: async (call) => {
-        const name = paramOf(call.req.params, "name");
-        authorizeCanonical(call, `${prefix}${normalizePolicyName(name)}`);
-        await policies.delete(name);
+        await policies.delete(nameOf(call));
         return undefined;
       },
     });
   }
+}
 
-  // ---------------------------------------------------------------- capabilities
+/** The paths a capabilities request asks about (`paths` first, then `path`); a 400 when none. */
+function pathsOf(f: { path?: string[]; paths?: string[] }): string[] {
+  const paths = [...(f.paths ?? []), ...(f.path ?? [])];
+  if (paths.length === 0) throw new HttpError(400, "missing paths: give path or paths");
+  return paths;
+}
 
-  const capabilitiesOf = (acl: Acl, paths: string[]) => {
-    const out: Record<string, unknown> = {};
-    for (const p of paths) out[p] = acl.describe(p.replace(/^\/+/, ""));
-    // Vault's single-path answer, kept for older clients.
-    out.capabilities = out[paths[0] as string];
-    return out;
-  };
-
-  const pathsOf = (f: { path?: string[]; paths?: string[] }) => {
-    const paths = [...(f.paths ?? []), ...(f.path ?? [])];
-    if (paths.length === 0) throw new HttpError(400, "missing paths: give path or paths");
-    return paths;
-  };
-
+/** sys/capabilities-self (the caller's token) and sys/capabilities (a token in the body). */
+function registerCapabilitiesRoutes(app: FastifyInstance, ctx: AppContext): void {
   route(app, ctx, {
     methods: ["PUT", "POST"],
     url: "/v1/sys/capabilities-self",
     auth: "token",
     operation: "update",
-    handler: async ({ body, auth }) => {
-      const f = parseFields(body, { path: "strings", paths: "strings", token: "string" });
-      if (auth === undefined) throw new HttpError(403, "permission denied");
-      const data = capabilitiesOf(auth.acl, pathsOf(f));
-      return { body: { ...data, ...envelope(data) } };
+    handler: async (call) => {
+      const f = parseFields(call.body, { path: "strings", paths: "strings", token: "string" });
+      return flat(capabilitiesOf(callerOf(call).acl, pathsOf(f)));
     },
   });
 
@@ -546,11 +507,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
         { path: "strings", paths: "strings", token: "string" },
         { required: ["token"] },
       );
-      const entry = await ctx.services.tokens.lookup(f.token as string);
+      const entry = await ctx.services.tokens.lookup(f.token ?? "");
       if (entry === undefined) throw new HttpError(400, "invalid token");
-      const acl = await policies.acl(entry.policies);
-      const data = capabilitiesOf(acl, pathsOf(f));
-      return { body: { ...data, ...envelope(data) } };
+      const acl = await ctx.services.policies.acl(entry.policies);
+      return flat(capabilitiesOf(acl, pathsOf(f)));
     },
   });
 }

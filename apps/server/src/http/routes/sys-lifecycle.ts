@@ -7,8 +7,8 @@ import {
   ABSOLUTE_OPERATION_MINIMUM,
   MINIMUM_ROTATION_INTERVAL_MS,
 } from "@bulwark/barrier";
-import type { InitResult, SealedStore } from "@bulwark/core";
-import { formatGoDuration, parseFields, waitActive } from "@bulwark/vault";
+import type { SealedStore } from "@bulwark/core";
+import { formatGoDuration, parseFields, rootTokenAfterInit } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
 import { HttpError } from "../errors.js";
@@ -60,32 +60,56 @@ function nonEmpty(v: unknown): boolean {
   return Array.isArray(v) ? v.length > 0 : typeof v === "string" ? v.length > 0 : v !== undefined;
 }
 
-/**
- * Vault creates the root token during init. With Shamir the store stays sealed after init, so —
- * as Vault does internally — it is unsealed with the new shares just long enough to store the
- * root token, then sealed again.
- */
-async function rootTokenAfterInit(ctx: AppContext, result: InitResult, threshold: number): Promise<string> {
-  const store: SealedStore = ctx.store;
-  if (!store.sealed) return createRoot(ctx);
-  for (const k of result.keys.slice(0, threshold)) await store.unseal(k);
-  try {
-    return await createRoot(ctx);
-  } finally {
-    await store.seal();
+/** The body of sys/init as the store's init request; PGP-encrypted shares are refused by name. */
+function initRequest(body: unknown): { request: InitRequest; threshold: number } {
+  const f = parseFields(body, {
+    secret_shares: "int",
+    secret_threshold: "int",
+    stored_shares: "int",
+    pgp_keys: "any",
+    root_token_pgp_key: "any",
+    recovery_shares: "int",
+    recovery_threshold: "int",
+    recovery_pgp_keys: "any",
+  });
+  for (const k of ["pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"] as const) {
+    if (nonEmpty(f[k]))
+      throw new HttpError(
+        400,
+        `${k} is not supported by Bulwark: omit it (shares are returned in hex and base64)`,
+      );
   }
+  const request: InitRequest = {};
+  if (f.secret_shares !== undefined) request.secretShares = f.secret_shares;
+  if (f.secret_threshold !== undefined) request.secretThreshold = f.secret_threshold;
+  // Vault's API client (and so the bao/vault CLI) always sends recovery_shares: 0 and
+  // recovery_threshold: 0; as in Vault, 0 means "not given" (a Shamir seal has no recovery keys).
+  if (f.recovery_shares !== undefined && f.recovery_shares !== 0) request.recoveryShares = f.recovery_shares;
+  if (f.recovery_threshold !== undefined && f.recovery_threshold !== 0)
+    request.recoveryThreshold = f.recovery_threshold;
+  return { request, threshold: f.secret_threshold ?? 1 };
 }
 
-async function createRoot(ctx: AppContext): Promise<string> {
-  await waitActive(ctx.store);
-  return (await ctx.services.tokens.createRoot()).token;
-}
+type InitRequest = {
+  secretShares?: number;
+  secretThreshold?: number;
+  recoveryShares?: number;
+  recoveryThreshold?: number;
+};
 
 export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const { store } = ctx;
   // `?help=1` on every path (registered first: the routes are all registered after it).
   registerHelpHook(app, ctx);
+  registerInitRoutes(app, ctx);
+  registerSealRoutes(app, ctx);
+  registerHealthRoutes(app, ctx);
+  registerRotationRoutes(app, ctx);
+  registerMetricsRoute(app, ctx);
+}
 
+/** sys/init: whether the store is initialized (GET), and init with the root token (PUT/POST). */
+function registerInitRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { store } = ctx;
   route(app, ctx, {
     methods: ["GET"],
     url: "/v1/sys/init",
@@ -98,41 +122,12 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
     url: "/v1/sys/init",
     auth: "none",
     handler: async ({ body }) => {
-      const f = parseFields(body, {
-        secret_shares: "int",
-        secret_threshold: "int",
-        stored_shares: "int",
-        pgp_keys: "any",
-        root_token_pgp_key: "any",
-        recovery_shares: "int",
-        recovery_threshold: "int",
-        recovery_pgp_keys: "any",
-      });
-      for (const k of ["pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"] as const) {
-        if (nonEmpty(f[k]))
-          throw new HttpError(
-            400,
-            `${k} is not supported by Bulwark: omit it (shares are returned in hex and base64)`,
-          );
-      }
-      const req: {
-        secretShares?: number;
-        secretThreshold?: number;
-        recoveryShares?: number;
-        recoveryThreshold?: number;
-      } = {};
-      if (f.secret_shares !== undefined) req.secretShares = f.secret_shares;
-      if (f.secret_threshold !== undefined) req.secretThreshold = f.secret_threshold;
-      // Vault's API client (and so the bao/vault CLI) always sends recovery_shares: 0 and
-      // recovery_threshold: 0; as in Vault, 0 means "not given" (a Shamir seal has no recovery keys).
-      if (f.recovery_shares !== undefined && f.recovery_shares !== 0) req.recoveryShares = f.recovery_shares;
-      if (f.recovery_threshold !== undefined && f.recovery_threshold !== 0)
-        req.recoveryThreshold = f.recovery_threshold;
-      const result = await store.initialize(req);
+      const { request, threshold } = initRequest(body);
+      const result = await store.initialize(request);
       let rootToken = "";
       const warnings: string[] = [];
       try {
-        rootToken = await rootTokenAfterInit(ctx, result, f.secret_threshold ?? 1);
+        rootToken = await rootTokenAfterInit(store, result.keys, threshold);
       } catch (e) {
         // The keys must reach the operator whatever happens: init cannot be undone.
         ctx.logger.error({ err: e }, "init succeeded but the root token could not be created");
@@ -150,7 +145,11 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
       };
     },
   });
+}
 
+/** sys/seal-status, sys/unseal (unauthenticated, as in Vault) and sys/seal (sudo). */
+function registerSealRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { store } = ctx;
   route(app, ctx, {
     methods: ["GET"],
     url: "/v1/sys/seal-status",
@@ -191,33 +190,42 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
       return undefined;
     },
   });
+}
 
+/** The status code sys/health answers with, from its `*code` and `standbyok` query parameters. */
+function healthStatus(store: SealedStore, query: Record<string, string | undefined>): number {
+  const code = (name: string, dflt: number) => {
+    const v = queryInt(query, name);
+    if (v !== undefined && (v < 100 || v > 599))
+      throw new HttpError(400, `${name} must be an HTTP status code (100-599)`);
+    return v ?? dflt;
+  };
+  const standbyOk = queryBool(query, "standbyok") === true;
+  // Accepted for Vault clients; Bulwark has no performance standbys.
+  queryBool(query, "perfstandbyok");
+  const active = code("activecode", 200);
+  const standby = code("standbycode", 429);
+  const sealed = code("sealedcode", 503);
+  const uninit = code("uninitcode", 501);
+  code("drsecondarycode", 472);
+  code("performancestandbycode", 473);
+  const st = store.status();
+  if (!st.initialized) return uninit;
+  if (st.sealed) return sealed;
+  if (!st.active) return standbyOk ? active : standby;
+  return active;
+}
+
+/** sys/health and sys/leader (unauthenticated, as in Vault: load balancers and clients poll them). */
+function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { store } = ctx;
   route(app, ctx, {
     methods: ["GET"],
     url: "/v1/sys/health",
     auth: "none",
     handler: async ({ query }) => {
-      const code = (name: string, dflt: number) => {
-        const v = queryInt(query, name);
-        if (v !== undefined && (v < 100 || v > 599))
-          throw new HttpError(400, `${name} must be an HTTP status code (100-599)`);
-        return v ?? dflt;
-      };
-      const standbyOk = queryBool(query, "standbyok") === true;
-      // Accepted for Vault clients; Bulwark has no performance standbys.
-      queryBool(query, "perfstandbyok");
-      const active = code("activecode", 200);
-      const standby = code("standbycode", 429);
-      const sealed = code("sealedcode", 503);
-      const uninit = code("uninitcode", 501);
-      code("drsecondarycode", 472);
-      code("performancestandbycode", 473);
+      const status = healthStatus(store, query);
       const st = store.status();
-      let status: number;
-      if (!st.initialized) status = uninit;
-      else if (st.sealed) status = sealed;
-      else if (!st.active) status = standbyOk ? active : standby;
-      else status = active;
       const c = st.sealed ? undefined : await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
       return {
         status,
@@ -265,7 +273,37 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
       };
     },
   });
+}
 
+/** The body of sys/rotate/config as the barrier's rotation settings, checked in the API's fields and units. */
+function rotationConfig(body: unknown): { maxOperations?: number; intervalMs?: number; disabled?: boolean } {
+  const f = parseFields(body, { max_operations: "int", interval: "duration", enabled: "bool" });
+  // Checked here so the errors name the API's fields and units (the barrier's name its options).
+  if (
+    f.max_operations !== undefined &&
+    (f.max_operations < ABSOLUTE_OPERATION_MINIMUM || f.max_operations > ABSOLUTE_OPERATION_MAXIMUM)
+  ) {
+    throw new HttpError(
+      400,
+      `max_operations must be between ${ABSOLUTE_OPERATION_MINIMUM} and ${ABSOLUTE_OPERATION_MAXIMUM} (AES-GCM's safe limit per key), got ${f.max_operations}`,
+    );
+  }
+  if (f.interval !== undefined && f.interval !== 0 && f.interval * 1000 < MINIMUM_ROTATION_INTERVAL_MS) {
+    throw new HttpError(
+      400,
+      `interval must be 0 (no time-based rotation) or at least ${formatGoDuration(MINIMUM_ROTATION_INTERVAL_MS)}, got ${formatGoDuration(f.interval * 1000)}`,
+    );
+  }
+  const cfg: { maxOperations?: number; intervalMs?: number; disabled?: boolean } = {};
+  if (f.max_operations !== undefined) cfg.maxOperations = f.max_operations;
+  if (f.interval !== undefined) cfg.intervalMs = f.interval * 1000;
+  if (f.enabled !== undefined) cfg.disabled = !f.enabled;
+  return cfg;
+}
+
+/** sys/key-status, and the keyring's rotation and its configuration. */
+function registerRotationRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { store } = ctx;
   route(app, ctx, {
     methods: ["GET"],
     url: "/v1/sys/key-status",
@@ -315,37 +353,15 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
       auth: "token",
       sudo: true,
       handler: async ({ body }) => {
-        const f = parseFields(body, { max_operations: "int", interval: "duration", enabled: "bool" });
-        // Checked here so the errors name the API's fields and units (the barrier's name its options).
-        if (
-          f.max_operations !== undefined &&
-          (f.max_operations < ABSOLUTE_OPERATION_MINIMUM || f.max_operations > ABSOLUTE_OPERATION_MAXIMUM)
-        ) {
-          throw new HttpError(
-            400,
-            `max_operations must be between ${ABSOLUTE_OPERATION_MINIMUM} and ${ABSOLUTE_OPERATION_MAXIMUM} (AES-GCM's safe limit per key), got ${f.max_operations}`,
-          );
-        }
-        if (
-          f.interval !== undefined &&
-          f.interval !== 0 &&
-          f.interval * 1000 < MINIMUM_ROTATION_INTERVAL_MS
-        ) {
-          throw new HttpError(
-            400,
-            `interval must be 0 (no time-based rotation) or at least ${formatGoDuration(MINIMUM_ROTATION_INTERVAL_MS)}, got ${formatGoDuration(f.interval * 1000)}`,
-          );
-        }
-        const cfg: { maxOperations?: number; intervalMs?: number; disabled?: boolean } = {};
-        if (f.max_operations !== undefined) cfg.maxOperations = f.max_operations;
-        if (f.interval !== undefined) cfg.intervalMs = f.interval * 1000;
-        if (f.enabled !== undefined) cfg.disabled = !f.enabled;
-        await store.setRotationConfig(cfg);
+        await store.setRotationConfig(rotationConfig(body));
         return undefined;
       },
     });
   }
+}
 
+/** sys/metrics in Prometheus' text format. */
+function registerMetricsRoute(app: FastifyInstance, ctx: AppContext): void {
   route(app, ctx, {
     methods: ["GET"],
     url: "/v1/sys/metrics",
@@ -357,7 +373,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, ctx: AppContext): 
           `unsupported metrics format ${JSON.stringify(query.format)}: use format=prometheus`,
         );
       }
-      return { body: ctx.metrics.render(store), contentType: "text/plain; version=0.0.4; charset=utf-8" };
+      return { body: ctx.metrics.render(ctx.store), contentType: "text/plain; version=0.0.4; charset=utf-8" };
     },
   });
 }
