@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CodedError, errorKinds } from "@bulwark/errors";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConsulBackend } from "./backend.js";
@@ -270,6 +271,18 @@ describe("createConsulBackend", () => {
 
   it("throws ConsulConfigError for a bad block", () => {
     expect(configError(() => createConsulBackend({ session_ttl: "x" }, {})).field).toBe("session_ttl");
+  });
+
+  it("throws a CodedError of domain storage, code invalid_config, with its own kind", () => {
+    const err = configError(() => createConsulBackend({ session_ttl: "x" }, {}));
+    expect(err).toBeInstanceOf(CodedError);
+    expect({ name: err.name, domain: err.domain, code: err.code }).toEqual({
+      name: "ConsulConfigError",
+      domain: "storage",
+      code: "invalid_config",
+    });
+    expect(ConsulConfigError.kind).toBe("@bulwark/storage-consul:ConsulConfigError");
+    expect(errorKinds(err)[0]).toBe("@bulwark/storage-consul:ConsulConfigError");
   });
 });
 

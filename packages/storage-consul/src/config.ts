@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { parseBool, parseDuration, pickSetting, resolveSecret, SettingsError } from "@bulwark/settings";
 import { validatePrefix } from "@bulwark/storage";
 import { formatDuration } from "./duration.js";
@@ -52,15 +53,19 @@ export interface ConsulBackendOptions {
   haLockKey?: string;
 }
 
-/** A Consul storage setting is wrong; `field` is the Vault config name, the message says how to fix it. */
-export class ConsulConfigError extends Error {
+/**
+ * A Consul storage setting is wrong; `field` is the Vault config name, the message says how to fix
+ * it. A `CodedError` of domain "storage", code `invalid_config` (the storage contract's code for an
+ * unusable backend block).
+ */
+export class ConsulConfigError extends CodedError<"invalid_config"> {
+  static override readonly kind: string = "@bulwark/storage-consul:ConsulConfigError";
   override name = "ConsulConfigError";
-  readonly code = "invalid_config";
   readonly field: string;
   /** The message without the `storage "consul": <field>: ` prefix: what is wrong and the fix. */
   readonly detail: string;
-  constructor(field: string, message: string, options?: { cause?: unknown }) {
-    super(`storage "consul": ${field}: ${message}`, options);
+  constructor(field: string, message: string, options?: CodedErrorOptions) {
+    super("storage", "invalid_config", `storage "consul": ${field}: ${message}`, options);
     this.field = field;
     this.detail = message;
   }

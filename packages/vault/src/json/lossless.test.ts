@@ -1,5 +1,7 @@
+import { CodedError } from "@bulwark/errors";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { VaultError } from "../errors.js";
 import {
   goFloat,
   hasJsonNumber,
@@ -142,6 +144,26 @@ describe("lossless JSON", () => {
       expect(msg, bad).toMatch(/at offset \d+$/);
       expect(msg).not.toContain("secret-value");
     }
+  });
+
+  it("refuses with a VaultError (domain vault, code invalid_request: Vault's 400), message kept", () => {
+    let err: unknown;
+    try {
+      parseJson('{"x":1e400}');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(JsonRefusedError);
+    expect(err).toBeInstanceOf(VaultError);
+    expect(err).toBeInstanceOf(CodedError);
+    const e = err as JsonRefusedError;
+    expect({ name: e.name, domain: e.domain, code: e.code }).toEqual({
+      name: "JsonRefusedError",
+      domain: "vault",
+      code: "invalid_request",
+    });
+    expect(JsonRefusedError.kind).toBe("@bulwark/vault:JsonRefusedError");
+    expect(new JsonRefusedError("the key is refused").message).toBe("the key is refused");
   });
 
   it("scans number tokens outside strings only", () => {

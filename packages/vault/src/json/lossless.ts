@@ -12,6 +12,9 @@
  * {@link parseJson} only runs the JavaScript parser when the text holds a number that needs it).
  */
 
+import type { CodedErrorOptions } from "@bulwark/errors";
+import { VaultError } from "../errors.js";
+
 /** A JSON number kept as its source text (only for numbers `JSON.stringify` would not reproduce). */
 export class JsonNumber {
   readonly text: string;
@@ -35,9 +38,19 @@ export class JsonNumber {
   }
 }
 
-/** A body refused on purpose (not a syntax error): the message is safe to show. */
-export class JsonRefusedError extends SyntaxError {
+/**
+ * A body refused on purpose (not a syntax error: a `__proto__` key, a number beyond float64, too
+ * deep a nesting): the message is safe to show. A `VaultError` with code `invalid_request`, so it
+ * answers Vault's 400 wherever it is thrown; it is no longer a `SyntaxError` (the server's body
+ * parser tells the two apart by this class).
+ */
+export class JsonRefusedError extends VaultError {
+  static override readonly kind: string = "@bulwark/vault:JsonRefusedError";
   override name = "JsonRefusedError";
+  declare readonly code: "invalid_request";
+  constructor(message: string, options?: CodedErrorOptions) {
+    super("invalid_request", message, options);
+  }
 }
 
 /** What the numbers in a JSON text need. */
