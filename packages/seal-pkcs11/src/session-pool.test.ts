@@ -1,3 +1,5 @@
+import { errorKinds } from "@bulwark/errors";
+import { SealUnavailableError } from "@bulwark/seal";
 import { describe, expect, it } from "vitest";
 import { PoolClosedError, poolSizeFor, SessionPool } from "./session-pool.js";
 
@@ -87,6 +89,16 @@ describe("SessionPool", () => {
     await expect(pool.acquire()).rejects.toBeInstanceOf(PoolClosedError);
     pool.release(a, "ok");
     expect(closed).toEqual([1]);
+  });
+
+  it("PoolClosedError's kind is '<package>:<Class>' like every Bulwark error (seal/unavailable)", async () => {
+    const { pool } = fakePool(1);
+    pool.close(false);
+    const err: unknown = await pool.acquire().catch((e: unknown) => e);
+    expect(PoolClosedError.kind).toBe("@bulwark/seal-pkcs11:PoolClosedError");
+    expect(errorKinds(err)[0]).toBe("@bulwark/seal-pkcs11:PoolClosedError");
+    expect(err).toBeInstanceOf(SealUnavailableError);
+    expect(err).toMatchObject({ name: "PoolClosedError", domain: "seal", code: "unavailable" });
   });
 
   it("close(gone) does not close idle sessions the HSM already dropped", async () => {

@@ -29,7 +29,7 @@ export function poolSizeFor(maxRw: number, maxParallel: number | undefined): num
 
 /** The pool was closed while a caller waited (reconnect or finalize): the caller takes the next pool. */
 export class PoolClosedError extends SealUnavailableError {
-  static override readonly kind: string = "PoolClosedError";
+  static override readonly kind: string = "@bulwark/seal-pkcs11:PoolClosedError";
   override name = "PoolClosedError";
 
   constructor() {
