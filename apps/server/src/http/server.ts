@@ -147,8 +147,30 @@ function patternMatcher(patterns: string[]): (path: string) => boolean {
 export function buildApp(opts: BuildAppOptions): FastifyInstance {
   const logger = opts.logger.child({ component: "http" });
   const metrics = new Metrics();
-  // The app is referenced by the client-error handler before `Fastify()` returns.
-  let self: FastifyInstance | undefined;
+  const app = createFastify(opts, logger);
+  const ctx: AppContext = {
+    store: opts.store,
+    services: servicesFor(opts.store),
+    metrics,
+    logger,
+    clusterName: opts.clusterName ?? "",
+    apiAddr: opts.apiAddr,
+    address: opts.address ?? (() => undefined),
+    rekeyNeedsToken: opts.disableUnauthedRekeyEndpoints === true,
+    unauthedRekeyOff: opts.listenerDisablesUnauthedRekey === true,
+    unauthedGenerateRootOff: opts.listenerDisablesUnauthedGenerateRoot === true,
+  };
+  const rawBodies = addBodyParser(app);
+  addResponseHooks(app, logger, metrics);
+  setErrorHandlers(app, opts.store, rawBodies);
+  registerRoutes(app, ctx);
+  return app;
+}
+
+/** The fastify instance with the server's options: body limit, TLS or a given server, Vault's errors for bad URLs. */
+function createFastify(opts: BuildAppOptions, logger: Logger): FastifyInstance {
+  // The client-error handler is given the app before `Fastify()` returns it (it reads it only
+  // when a client errs, which needs a listening server).
   const app: FastifyInstance = Fastify({
     loggerInstance: logger,
     // Fastify's own per-request lines log the request object; ours (onResponse) log the path only.
@@ -157,7 +179,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 2048 },
     forceCloseConnections: "idle",
     return503OnClosing: true,
-    clientErrorHandler: clientErrorHandler(() => self as FastifyInstance),
+    clientErrorHandler: clientErrorHandler(() => app),
     ...(opts.serverFactory === undefined ? {} : { serverFactory: opts.serverFactory }),
     // Bad percent-encoding in the URL and the like: Vault's error shape too.
     frameworkErrors: (err, req, res) => {
@@ -179,26 +201,19 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
           },
         }),
   }) as unknown as FastifyInstance;
-  self = app;
+  return app;
+}
 
-  const ctx: AppContext = {
-    store: opts.store,
-    services: servicesFor(opts.store),
-    metrics,
-    logger,
-    clusterName: opts.clusterName ?? "",
-    apiAddr: opts.apiAddr,
-    address: opts.address ?? (() => undefined),
-    rekeyNeedsToken: opts.disableUnauthedRekeyEndpoints === true,
-    unauthedRekeyOff: opts.listenerDisablesUnauthedRekey === true,
-    unauthedGenerateRootOff: opts.listenerDisablesUnauthedGenerateRoot === true,
-  };
-
-  // Request bodies as received, for forwarding from a standby (see forward.ts).
+/**
+ * Every body parsed as JSON whatever its Content-Type (see the file's comment); returns the
+ * request bodies as received, for forwarding from a standby (see forward.ts).
+ */
+function addBodyParser(app: FastifyInstance): WeakMap<object, Buffer> {
   const rawBodies = new WeakMap<object, Buffer>();
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (req, body, done) => {
-    const buf = body as Buffer;
+    // A buffer always (`parseAs: "buffer"`); the type also allows the string of `parseAs: "string"`.
+    const buf = typeof body === "string" ? Buffer.from(body) : body;
     if (buf.length === 0) {
       done(null, undefined);
       return;
@@ -207,10 +222,17 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     try {
       done(null, parseBody(buf, !isSystemUrl(req.url)));
     } catch (e) {
-      done(new HttpError(400, `failed to parse JSON input: ${(e as Error).message}`), undefined);
+      done(
+        new HttpError(400, `failed to parse JSON input: ${e instanceof Error ? e.message : String(e)}`),
+        undefined,
+      );
     }
   });
+  return rawBodies;
+}
 
+/** Vault's exact content type, the per-request metrics and the one debug line per request. */
+function addResponseHooks(app: FastifyInstance, logger: Logger, metrics: Metrics): void {
   // Vault sends exactly `application/json`; fastify appends "; charset=utf-8" to JSON it sends
   // (hvac, for one, parses error bodies only when the type is exactly Vault's).
   app.addHook("onSend", (_req, reply, payload, done) => {
@@ -246,12 +268,22 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     }
     done();
   });
+}
 
+/**
+ * Errors in Vault's shape (`{"errors": [...]}`) from the error table, a standby's refused write
+ * forwarded to the active node, and Vault's 404 for a path no route has.
+ */
+function setErrorHandlers(
+  app: FastifyInstance,
+  store: SealedStore,
+  rawBodies: WeakMap<object, Buffer>,
+): void {
   app.setErrorHandler(async (err, req, reply) => {
     let failure: unknown = err;
     // A standby refused a write: nothing was written here; the active node answers instead.
     if (isStandbyRefusal(err)) {
-      const fwd = await forwardToActive(opts.store, req, rawBodies.get(req));
+      const fwd = await forwardToActive(store, req, rawBodies.get(req));
       if (!(fwd instanceof HttpError)) {
         req.log.debug({ status: fwd.status }, "request forwarded to the active node");
         reply.code(fwd.status).headers(fwd.headers);
@@ -279,7 +311,13 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
       .header("content-type", "application/json")
       .send(JSON.stringify({ errors: [`no handler for route ${JSON.stringify(req.url.split("?")[0])}`] }));
   });
+}
 
+/**
+ * Every route group; the logical catch-all last, told which sys/ and auth/ paths exist (a known
+ * path with another method is a 405 there, not a secrets engine's request).
+ */
+function registerRoutes(app: FastifyInstance, ctx: AppContext): void {
   const patterns: string[] = [];
   app.addHook("onRoute", (r) => {
     if (r.url.startsWith("/v1/sys/") || r.url.startsWith("/v1/auth/")) patterns.push(r.url);
@@ -289,7 +327,6 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   registerAdminRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerLogicalRoutes(app, ctx, patternMatcher(patterns));
-  return app;
 }
 
 /** "host:port" → host and port; IPv6 as "[::1]:8200". */
