@@ -7,13 +7,7 @@
  * threshold of current shares is in, and the new shares are returned. `require_verification =
  * true` is refused at init, and the `verify` endpoints answer 400 saying so.
  */
-import {
-  CoreError,
-  type RekeyResult,
-  type RekeyStatus,
-  type RekeyTarget,
-  type SealedStore,
-} from "@bulwark/core";
+import { CoreError, type RekeyStatus, type RekeyTarget, type SealedStore } from "@bulwark/core";
 import { createRootToken, parseFields } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, route as addRoute, envelope, type RouteSpec, requireUnsealed } from "../context.js";
@@ -71,6 +65,37 @@ function turnedOff(store: SealedStore, spec: RouteSpec, status: 404 | 405): Rout
   };
 }
 
+/** The body of sys/rekey/init as the store's rekey request; PGP and verification are refused by name. */
+function rekeyRequest(
+  body: unknown,
+  target: RekeyTarget,
+): { secretShares?: number; secretThreshold?: number; target: RekeyTarget } {
+  const f = parseFields(body, {
+    secret_shares: "int",
+    secret_threshold: "int",
+    stored_shares: "int",
+    pgp_keys: "any",
+    backup: "bool",
+    require_verification: "bool",
+  });
+  if (Array.isArray(f.pgp_keys) ? f.pgp_keys.length > 0 : f.pgp_keys !== undefined && f.pgp_keys !== "") {
+    throw new HttpError(400, "pgp_keys is not supported by Bulwark: omit it");
+  }
+  if (f.backup === true)
+    throw new HttpError(400, "backup requires PGP keys, which Bulwark does not support: omit it");
+  if (f.require_verification === true) {
+    throw new HttpError(
+      400,
+      "require_verification is not supported by Bulwark: rekeys complete without a verification step; omit it",
+    );
+  }
+  const req: { secretShares?: number; secretThreshold?: number; target: RekeyTarget } = { target };
+  if (f.secret_shares !== undefined) req.secretShares = f.secret_shares;
+  if (f.secret_threshold !== undefined) req.secretThreshold = f.secret_threshold;
+  return req;
+}
+
+/** The routes of one rekey flow: `base` (e.g. "rekey") for the `target` keys, behind a token when `authed`. */
 function registerRekey(
   app: FastifyInstance,
   ctx: AppContext,
@@ -80,15 +105,15 @@ function registerRekey(
 ): void {
   const { store } = ctx;
   const off = !authed && ctx.unauthedRekeyOff;
-  const route = (a: FastifyInstance, c: AppContext, spec: RouteSpec) =>
-    addRoute(a, c, off ? turnedOff(store, spec, target === "recovery" ? 404 : 405) : spec);
+  const route = (spec: RouteSpec) =>
+    addRoute(app, ctx, off ? turnedOff(store, spec, target === "recovery" ? 404 : 405) : spec);
   // Vault: the shares are the authority. With disable_unauthed_rekey_endpoints (OpenBao), a
   // token with sudo on the path is needed as well. OpenBao 2.x's sys/rotate/root/* and
   // sys/rotate/recovery/* always need one, and answer in the response envelope (`data`).
   const access =
     authed || ctx.rekeyNeedsToken ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
   const wrap = (data: Record<string, unknown>) => ({ body: authed ? envelope(data) : data });
-  route(app, ctx, {
+  route({
     methods: ["GET"],
     url: `/v1/sys/${base}/init`,
     ...access,
@@ -97,38 +122,17 @@ function registerRekey(
       return wrap(rekeyBody(ctx, target, store.rekeyStatus()));
     },
   });
-  route(app, ctx, {
+  route({
     methods: ["PUT", "POST"],
     url: `/v1/sys/${base}/init`,
     ...access,
     handler: async ({ body }) => {
-      const f = parseFields(body, {
-        secret_shares: "int",
-        secret_threshold: "int",
-        stored_shares: "int",
-        pgp_keys: "any",
-        backup: "bool",
-        require_verification: "bool",
-      });
-      if (Array.isArray(f.pgp_keys) ? f.pgp_keys.length > 0 : f.pgp_keys !== undefined && f.pgp_keys !== "") {
-        throw new HttpError(400, "pgp_keys is not supported by Bulwark: omit it");
-      }
-      if (f.backup === true)
-        throw new HttpError(400, "backup requires PGP keys, which Bulwark does not support: omit it");
-      if (f.require_verification === true) {
-        throw new HttpError(
-          400,
-          "require_verification is not supported by Bulwark: rekeys complete without a verification step; omit it",
-        );
-      }
+      const req = rekeyRequest(body, target);
       requireUnsealed(store);
-      const req: { secretShares?: number; secretThreshold?: number; target: RekeyTarget } = { target };
-      if (f.secret_shares !== undefined) req.secretShares = f.secret_shares;
-      if (f.secret_threshold !== undefined) req.secretThreshold = f.secret_threshold;
       return wrap(rekeyBody(ctx, target, await store.rekeyInit(req)));
     },
   });
-  route(app, ctx, {
+  route({
     methods: ["DELETE"],
     url: `/v1/sys/${base}/init`,
     ...access,
@@ -138,7 +142,7 @@ function registerRekey(
       return undefined;
     },
   });
-  route(app, ctx, {
+  route({
     methods: ["PUT", "POST"],
     url: `/v1/sys/${base}/update`,
     ...access,
@@ -152,24 +156,21 @@ function registerRekey(
           `the rekey in progress is for the ${cur.target} keys: use the matching endpoint`,
         );
       }
-      const r = await store.rekeyUpdate(f.key as string, f.nonce as string);
-      if ("complete" in r) {
-        const done = r as RekeyResult;
-        return wrap({
-          complete: true,
-          nonce: done.nonce,
-          keys: done.keys,
-          keys_base64: done.keysBase64,
-          pgp_fingerprints: null,
-          backup: false,
-          verification_required: false,
-          verification_nonce: "",
-        });
-      }
-      return wrap(rekeyBody(ctx, target, r));
+      const r = await store.rekeyUpdate(f.key ?? "", f.nonce ?? "");
+      if (!("complete" in r)) return wrap(rekeyBody(ctx, target, r));
+      return wrap({
+        complete: true,
+        nonce: r.nonce,
+        keys: r.keys,
+        keys_base64: r.keysBase64,
+        pgp_fingerprints: null,
+        backup: false,
+        verification_required: false,
+        verification_nonce: "",
+      });
     },
   });
-  route(app, ctx, {
+  route({
     methods: ["GET", "PUT", "POST", "DELETE"],
     url: `/v1/sys/${base}/verify`,
     ...access,
@@ -187,71 +188,67 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   registerRekey(app, ctx, "rekey-recovery-key", "recovery");
   registerRekey(app, ctx, "rotate/root", "barrier", true);
   registerRekey(app, ctx, "rotate/recovery", "recovery", true);
-
-  const { store } = ctx;
-  const gen = ctx.services.generateRoot;
-  const required = () => store.status().t;
-
   // Vault's unauthenticated sys/generate-root/* (the shares are the authority), and OpenBao 2.x's
   // sys/generate-root-token/*: the same flow behind a token with sudo, answered in the response
   // envelope (`data`), which is where the bao CLI reads it.
-  for (const [base, authed] of [
-    ["/v1/sys/generate-root", false],
-    ["/v1/sys/generate-root-token", true],
-  ] as const) {
-    const access = authed ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
-    const wrap = (data: unknown) => ({ body: authed ? envelope(data) : data });
-    const off = !authed && ctx.unauthedGenerateRootOff;
-    const route = (a: FastifyInstance, c: AppContext, spec: RouteSpec) =>
-      addRoute(a, c, off ? turnedOff(store, spec, 405) : spec);
-    route(app, ctx, {
-      methods: ["GET"],
-      url: `${base}/attempt`,
-      ...access,
-      handler: async () => {
-        requireActive(store);
-        return wrap(gen.status(required()));
-      },
-    });
-    route(app, ctx, {
-      methods: ["PUT", "POST"],
-      url: `${base}/attempt`,
-      ...access,
-      handler: async ({ body }) => {
-        const f = parseFields(body, { otp: "string", pgp_key: "string" });
-        if (f.pgp_key !== undefined && f.pgp_key !== "") {
-          throw new HttpError(
-            400,
-            "pgp_key is not supported by Bulwark: omit it and decode the token with the OTP",
-          );
-        }
-        requireActive(store);
-        return wrap(gen.start(required(), f.otp === "" ? undefined : f.otp));
-      },
-    });
-    route(app, ctx, {
-      methods: ["DELETE"],
-      url: `${base}/attempt`,
-      ...access,
-      handler: async () => {
-        if (!store.sealed) requireActive(store);
-        gen.cancel();
-        return undefined;
-      },
-    });
-    route(app, ctx, {
-      methods: ["PUT", "POST"],
-      url: `${base}/update`,
-      ...access,
-      handler: async ({ body }) => {
-        const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
-        requireActive(store);
-        return wrap(
-          await gen.update(store, f.key as string, f.nonce as string, required(), () =>
-            createRootToken(store),
-          ),
+  registerGenerateRoot(app, ctx, "/v1/sys/generate-root", false);
+  registerGenerateRoot(app, ctx, "/v1/sys/generate-root-token", true);
+}
+
+/** The routes of root-token generation under `base`, behind a token with sudo when `authed`. */
+function registerGenerateRoot(app: FastifyInstance, ctx: AppContext, base: string, authed: boolean): void {
+  const { store } = ctx;
+  const gen = ctx.services.generateRoot;
+  const required = () => store.status().t;
+  const access = authed ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
+  const wrap = (data: unknown) => ({ body: authed ? envelope(data) : data });
+  const off = !authed && ctx.unauthedGenerateRootOff;
+  const route = (spec: RouteSpec) => addRoute(app, ctx, off ? turnedOff(store, spec, 405) : spec);
+  route({
+    methods: ["GET"],
+    url: `${base}/attempt`,
+    ...access,
+    handler: async () => {
+      requireActive(store);
+      return wrap(gen.status(required()));
+    },
+  });
+  route({
+    methods: ["PUT", "POST"],
+    url: `${base}/attempt`,
+    ...access,
+    handler: async ({ body }) => {
+      const f = parseFields(body, { otp: "string", pgp_key: "string" });
+      if (f.pgp_key !== undefined && f.pgp_key !== "") {
+        throw new HttpError(
+          400,
+          "pgp_key is not supported by Bulwark: omit it and decode the token with the OTP",
         );
-      },
-    });
-  }
+      }
+      requireActive(store);
+      return wrap(gen.start(required(), f.otp === "" ? undefined : f.otp));
+    },
+  });
+  route({
+    methods: ["DELETE"],
+    url: `${base}/attempt`,
+    ...access,
+    handler: async () => {
+      if (!store.sealed) requireActive(store);
+      gen.cancel();
+      return undefined;
+    },
+  });
+  route({
+    methods: ["PUT", "POST"],
+    url: `${base}/update`,
+    ...access,
+    handler: async ({ body }) => {
+      const f = parseFields(body, { key: "string", nonce: "string" }, { required: ["key", "nonce"] });
+      requireActive(store);
+      return wrap(
+        await gen.update(store, f.key ?? "", f.nonce ?? "", required(), () => createRootToken(store)),
+      );
+    },
+  });
 }
