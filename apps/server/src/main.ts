@@ -11,6 +11,7 @@
 import { isAbsolute, relative } from "node:path";
 import type { Writable } from "node:stream";
 import { SealedStore, type SealStatus } from "@bulwark/core";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { type Backend, StorageProbeError } from "@bulwark/storage";
 import type { DestinationStream, Logger } from "pino";
 import { type Env, finalizeConfig, type LoadConfigOptions, loadConfig } from "./config/load.js";
@@ -50,18 +51,25 @@ export interface StartServerOptions {
 }
 
 /**
+ * Codes of {@link StartupError} (domain "server"): a listener that cannot bind, a storage backend
+ * that cannot be used.
+ */
+export const STARTUP_ERROR_CODES = ["listener_unavailable", "storage_unusable"] as const;
+
+export type StartupErrorCode = (typeof STARTUP_ERROR_CODES)[number];
+
+/**
  * The server cannot start for a reason the operator fixes in the config or the environment (a
  * port in use, an unusable data directory, an unreachable Consul). `message` names the setting,
  * where it is written and the fix; the CLI prints it without a stack trace and exits 1.
  */
-export class StartupError extends Error {
+export class StartupError extends CodedError<StartupErrorCode> {
+  static override readonly kind: string = "@bulwark/server:StartupError";
   override name = "StartupError";
-  readonly code: "listener_unavailable" | "storage_unusable";
   /** The setting at fault, e.g. `address` or `path`. */
   readonly setting: string;
-  constructor(code: StartupError["code"], setting: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(code: StartupErrorCode, setting: string, message: string, options?: CodedErrorOptions) {
+    super("server", code, message, options);
     this.setting = setting;
   }
 }

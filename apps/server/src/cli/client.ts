@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { parseJson, stringify } from "@bulwark/vault";
 
 export type Env = Record<string, string | undefined>;
@@ -39,9 +40,9 @@ export interface ApiResponse {
 }
 
 /** The server answered with an error status (Vault's `{"errors": […]}`). */
-export class ApiError extends Error {
+export class ApiError extends CodedError<"api_error"> {
+  static override readonly kind: string = "@bulwark/server:ApiError";
   override name = "ApiError";
-  readonly code = "api_error";
   readonly status: number;
   readonly errors: readonly string[];
   readonly method: string;
@@ -49,6 +50,8 @@ export class ApiError extends Error {
 
   constructor(method: string, url: string, status: number, errors: readonly string[]) {
     super(
+      "cli",
+      "api_error",
       `Error making API request.\n\nURL: ${method} ${url}\nCode: ${status}. Errors:\n\n${
         errors.length > 0 ? errors.map((e) => `* ${e}`).join("\n") : "* (no error message)"
       }`,
@@ -61,9 +64,12 @@ export class ApiError extends Error {
 }
 
 /** The server could not be reached (refused, DNS, TLS). */
-export class ConnectionError extends Error {
+export class ConnectionError extends CodedError<"connection_failed"> {
+  static override readonly kind: string = "@bulwark/server:ConnectionError";
   override name = "ConnectionError";
-  readonly code = "connection_failed";
+  constructor(message: string, options?: CodedErrorOptions) {
+    super("cli", "connection_failed", message, options);
+  }
 }
 
 function pick(env: Env, ...names: string[]): string | undefined {

@@ -1,5 +1,6 @@
 /** Vault-style CLI output: `Key  Value` tables, key lists, and JSON for `-format=json`. */
 import type { Writable } from "node:stream";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { JsonNumber, stringify } from "@bulwark/vault";
 
 export type Format = "table" | "json";
@@ -17,10 +18,22 @@ export function parseFormat(value: string | undefined, env: Io["env"]): Format {
   throw new UsageError(`invalid format ${JSON.stringify(v)}: use -format=table or -format=json`);
 }
 
+/**
+ * Codes of the CLI's errors (domain "cli"): `usage` (wrong flags or arguments, {@link UsageError}),
+ * `api_error` (the server answered an error status, `ApiError`), `connection_failed` (the server
+ * could not be reached, `ConnectionError`). The exit code follows the class, as in Vault's CLI.
+ */
+export const CLI_ERROR_CODES = ["usage", "api_error", "connection_failed"] as const;
+
+export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
+
 /** Wrong flags or arguments: exit code 1, like Vault. */
-export class UsageError extends Error {
+export class UsageError extends CodedError<"usage"> {
+  static override readonly kind: string = "@bulwark/server:UsageError";
   override name = "UsageError";
-  readonly code = "usage";
+  constructor(message: string, options?: CodedErrorOptions) {
+    super("cli", "usage", message, options);
+  }
 }
 
 /** A value in a table cell: scalars as text, everything else as compact JSON (Vault prints Go maps). */

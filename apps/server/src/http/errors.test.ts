@@ -39,7 +39,10 @@ import * as memoryExports from "@bulwark/storage-memory";
 import * as vaultExports from "@bulwark/vault";
 import { VAULT_ERROR_CODES, VaultError, type VaultErrorCode } from "@bulwark/vault";
 import { describe, expect, it } from "vitest";
+import { ApiError, ConnectionError } from "../cli/client.js";
+import { CLI_ERROR_CODES, UsageError } from "../cli/output.js";
 import { CONFIG_ERROR_CODES, ConfigError, type ConfigErrorCode } from "../config/errors.js";
+import { STARTUP_ERROR_CODES, StartupError } from "../main.js";
 import { PROVIDER_ERROR_CODES, ProviderError, type ProviderErrorCode } from "../registry/errors.js";
 import {
   answeredDomains,
@@ -398,7 +401,10 @@ describe("every error class every package exports", () => {
     ["@bulwark/storage-file", fileExports],
     ["@bulwark/storage-memory", memoryExports],
     ["@bulwark/vault", vaultExports],
-    ["@bulwark/server", { HttpError, ConfigError, ProviderError }],
+    [
+      "@bulwark/server",
+      { HttpError, ConfigError, ProviderError, ApiError, ConnectionError, UsageError, StartupError },
+    ],
   ];
 
   /**
@@ -433,5 +439,43 @@ describe("every error class every package exports", () => {
     }
     expect(problems).toEqual([]);
     expect(classes).toBeGreaterThan(40);
+  });
+
+  it("the CLI's and the server's own errors have their domain and listed codes, names and messages unchanged", () => {
+    const api = new ApiError("GET", "http://x/v1/a", 404, ["nope"]);
+    expect({ name: api.name, domain: api.domain, code: api.code, status: api.status }).toEqual({
+      name: "ApiError",
+      domain: "cli",
+      code: "api_error",
+      status: 404,
+    });
+    expect(api.message).toBe(
+      "Error making API request.\n\nURL: GET http://x/v1/a\nCode: 404. Errors:\n\n* nope",
+    );
+    const conn = new ConnectionError("refused", { cause: new Error("ECONNREFUSED") });
+    expect([conn.name, conn.domain, conn.code, conn.message]).toEqual([
+      "ConnectionError",
+      "cli",
+      "connection_failed",
+      "refused",
+    ]);
+    expect(conn.cause).toBeInstanceOf(Error);
+    const usage = new UsageError("bad flag");
+    expect([usage.name, usage.domain, usage.code, usage.message]).toEqual([
+      "UsageError",
+      "cli",
+      "usage",
+      "bad flag",
+    ]);
+    expect(CLI_ERROR_CODES).toEqual(["usage", "api_error", "connection_failed"]);
+    const startup = new StartupError("storage_unusable", "path", "storage: no");
+    expect([startup.name, startup.domain, startup.code, startup.setting, startup.message]).toEqual([
+      "StartupError",
+      "server",
+      "storage_unusable",
+      "path",
+      "storage: no",
+    ]);
+    expect(STARTUP_ERROR_CODES).toEqual(["listener_unavailable", "storage_unusable"]);
   });
 });
