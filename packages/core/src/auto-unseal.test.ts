@@ -1,4 +1,5 @@
 import { randomBytes } from "@bulwark/crypto";
+import { CodedError } from "@bulwark/errors";
 import { SealConfigError, SealUnavailableError, StaticKeySeal } from "@bulwark/seal";
 import { StorageUnavailableError } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
@@ -211,5 +212,26 @@ describe("isTransientUnsealError", () => {
     expect(isTransientUnsealError(new SealConfigError("pin", "CKR_PIN_INCORRECT"))).toBe(false);
     expect(isTransientUnsealError(new CoreError("invalid_key", "wrong"))).toBe(false);
     expect(isTransientUnsealError(new TypeError("x is not a function"))).toBe(false);
+  });
+
+  it("matches (domain, code): code unavailable of another domain is not an outage of the seal or storage", () => {
+    // An HTTP 503 (domain http, code unavailable) from some client a plugin used, a settings or
+    // server error that happens to share the word: not something waiting for the HSM/KMS heals.
+    class HttpLikeError extends CodedError<"unavailable"> {
+      static override readonly kind: string = "@example/client:HttpLikeError";
+      constructor() {
+        super("http", "unavailable", "503 Service Unavailable");
+      }
+    }
+    expect(isTransientUnsealError(new HttpLikeError())).toBe(false);
+    expect(isTransientUnsealError(new Error("wrapped", { cause: new HttpLikeError() }))).toBe(false);
+    expect(isTransientUnsealError(Object.assign(new Error("no domain"), { code: "unavailable" }))).toBe(
+      false,
+    );
+    // The seal's and the storage's own, also from another copy of their package (fields only).
+    expect(isTransientUnsealError(new CodedError("seal", "unavailable", "KMS down"))).toBe(true);
+    const foreign = Object.assign(new Error("Consul down"), { domain: "storage", code: "unavailable" });
+    expect(isTransientUnsealError(foreign)).toBe(true);
+    expect(isTransientUnsealError(new CodedError("seal", "key_not_found", "no key"))).toBe(false);
   });
 });

@@ -7,6 +7,8 @@
  * lock the token.
  */
 
+import { SealError } from "@bulwark/seal";
+
 /** How a store retries auto-unseal while its seal (or storage) is unreachable. */
 export interface AutoUnsealRetryOptions {
   /** Delay after the first failed attempt, in ms. Default 1000. */
@@ -83,17 +85,33 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
+ * The (domain, code) pairs that mean "unreachable for now": the seal's and the storage's
+ * `unavailable`. The code alone is not enough: another domain's `unavailable` (an HTTP client's
+ * 503, say) says nothing about the HSM/KMS or the storage.
+ */
+const TRANSIENT = new Set(["seal/unavailable", "storage/unavailable"]);
+
+function isTransientOne(e: object): boolean {
+  const code: unknown = Reflect.get(e, "code");
+  if (typeof code !== "string") return false;
+  if (NETWORK_CODES.has(code)) return true;
+  const domain: unknown = Reflect.get(e, "domain");
+  if (typeof domain === "string") return TRANSIENT.has(`${domain}/${code}`);
+  // A seal error from a copy of @bulwark/seal older than the domains (recognised by its legacy kinds).
+  return code === "unavailable" && e instanceof SealError;
+}
+
+/**
  * True when `err` (or an error in its `cause` chain) says the seal or the storage is unreachable
- * for now: code `unavailable` (`SealUnavailableError`, `StorageUnavailableError`, and provider
- * errors built on them) or a Node network error code.
+ * for now: (domain, code) seal/unavailable or storage/unavailable (`SealUnavailableError`,
+ * `StorageUnavailableError`, provider errors built on them, and the same errors from another copy
+ * of their package), or a Node network error code.
  */
 export function isTransientUnsealError(err: unknown): boolean {
   let e: unknown = err;
   for (let depth = 0; depth < 10 && typeof e === "object" && e !== null; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (code === "unavailable") return true;
-    if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
-    e = (e as { cause?: unknown }).cause;
+    if (isTransientOne(e)) return true;
+    e = Reflect.get(e, "cause");
   }
   return false;
 }
