@@ -14,7 +14,7 @@ import {
 import { type ConfigProblem, formatProblem } from "./errors.js";
 import { type BlockSource, parseBoolean, parseInteger } from "./source.js";
 
-/** A value as a message names it: its kind, and the value when it is short. */
+/** A value as a message names it: its kind, with the value itself for a string, number or bool. */
 export function describeValue(v: HclValue): string {
   switch (v.kind) {
     case "string":
