@@ -1,3 +1,4 @@
+import { formatGoDuration as kernelFormat, tryParseDuration } from "@bulwark/settings";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BadRequestError } from "../errors.js";
@@ -21,6 +22,22 @@ describe("durations", () => {
 
   it.each(["", "h", "1x", "-1h", "1h x", "one hour"].map((s) => [s]))("refuses %j", (text) => {
     expect(parseDuration(text)).toBeUndefined();
+  });
+
+  it("reads the settings kernel's grammar (Vault's ParseDurationSecond): whole days alone, Go's + and .5", () => {
+    expect(parseDuration("+5s")).toBe(5);
+    expect(parseDuration(".5s")).toBe(0.5);
+    expect(parseDuration("7d")).toBe(7 * 86400);
+    for (const text of ["1.5d", "1d12h", "5 s", "1e3s"]) expect(parseDuration(text), text).toBeUndefined();
+    for (const text of ["1h30m", "90", "2h45m30.5s", "+5s", "1d", "foo"])
+      expect(parseDuration(text), text).toBe(
+        tryParseDuration(text) === undefined ? undefined : (tryParseDuration(text) as number) / 1000,
+      );
+  });
+
+  it("formats with the kernel's formatGoDuration (Go's Duration.String)", () => {
+    for (const ms of [0, 1, 250, 1500, 90_000, 86_400_000, 123_456_789])
+      expect(formatGoDuration(ms)).toBe(kernelFormat(ms));
   });
 
   it("formats like Go's Duration.String and round-trips whole seconds", () => {
@@ -72,6 +89,24 @@ describe("parseFields", () => {
     [{ unknown: 1 }],
   ])("refuses %j with a 400", (body) => {
     expect(() => parseFields(body, spec)).toThrow(BadRequestError);
+  });
+
+  it("reads booleans with Go's words exactly (the settings kernel's): no other casing", () => {
+    for (const [text, b] of [
+      ["T", true],
+      ["TRUE", true],
+      ["True", true],
+      [" 1 ", true],
+      ["F", false],
+      ["FALSE", false],
+      ["False", false],
+      ["0", false],
+    ] as const)
+      expect(parseFields({ b: text }, spec).b, text).toBe(b);
+    for (const text of ["tRuE", "tRUE", "FaLsE", "yes", "on", ""])
+      expect(() => parseFields({ b: text }, spec), text).toThrow(BadRequestError);
+    // A JSON number is not a boolean field's value (as before).
+    expect(() => parseFields({ b: 1 }, spec)).toThrow(BadRequestError);
   });
 
   it("refuses bodies that are not objects and reports missing required fields", () => {

@@ -5,9 +5,11 @@
  *
  * Types follow what Vault's field decoder accepts, so existing clients keep working: integers may
  * come as JSON numbers or decimal strings, booleans as `true`/`"true"`, string lists as arrays or
- * comma-separated strings, durations as seconds or Go duration strings ("1h30m").
+ * comma-separated strings, durations as seconds or Go duration strings ("1h30m"). Booleans and
+ * durations use the settings kernel's grammar (@bulwark/settings), the one every block reads.
  */
 
+import { formatGoDuration, tryParseBool, tryParseDuration } from "@bulwark/settings";
 import { BadRequestError } from "../errors.js";
 import { JsonNumber } from "../json/lossless.js";
 
@@ -41,50 +43,18 @@ type TypeOf<T extends FieldType> = T extends "int" | "duration"
 export type Spec = Record<string, FieldType>;
 export type Fields<S extends Spec> = { [K in keyof S]?: TypeOf<S[K]> };
 
-const UNITS: Record<string, number> = {
-  ns: 1e-9,
-  us: 1e-6,
-  µs: 1e-6,
-  μs: 1e-6,
-  ms: 1e-3,
-  s: 1,
-  m: 60,
-  h: 3600,
-  d: 86400,
-};
-
-/** Parses a Go duration ("1h30m", "1.5s", "300ms", "0") or plain seconds ("3600") into seconds. */
+/**
+ * A duration in seconds ("1h30m" → 5400, "500ms" → 0.5, "3600" → 3600, "7d"), or `undefined`:
+ * the settings kernel's grammar (Vault's `parseutil.ParseDurationSecond`; see @bulwark/settings),
+ * which answers in milliseconds.
+ */
 export function parseDuration(input: string): number | undefined {
-  const s = input.trim();
-  if (/^\d+$/.test(s)) return Number(s);
-  if (s === "0") return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
-  let total = 0;
-  let i = 0;
-  if (s.length === 0) return undefined;
-  while (i < s.length) {
-    re.lastIndex = i;
-    const m = re.exec(s);
-    if (m === null) return undefined;
-    total += Number(m[1]) * (UNITS[m[2] as string] as number);
-    i = re.lastIndex;
-  }
-  return total;
+  const ms = tryParseDuration(input);
+  return ms === undefined ? undefined : ms / 1000;
 }
 
-/** Go's `time.Duration.String()` for a whole number of milliseconds ("24h0m0s", "1m30s", "0s"). */
-export function formatGoDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  if (ms < 1000) return `${ms}ms`;
-  const totalS = ms / 1000;
-  const h = Math.floor(totalS / 3600);
-  const m = Math.floor((totalS - h * 3600) / 60);
-  const sec = totalS - h * 3600 - m * 60;
-  const secText = `${Number.isInteger(sec) ? sec : sec.toFixed(3).replace(/0+$/, "")}s`;
-  if (h > 0) return `${h}h${m}m${secText}`;
-  if (m > 0) return `${m}m${secText}`;
-  return secText;
-}
+/** Go's `time.Duration.String()` for milliseconds ("24h0m0s", "1m30s", "0s"): the kernel's. */
+export { formatGoDuration };
 
 /** Go's largest time.Duration, in whole seconds ((2^63 - 1) ns). */
 export const MAX_DURATION_S = 9_223_372_036;
@@ -115,11 +85,10 @@ export function parseField(field: string, type: FieldType, raw: unknown): unknow
     }
     case "bool": {
       if (typeof v === "boolean") return v;
-      if (typeof v === "string") {
-        const t = v.trim().toLowerCase();
-        if (["true", "t", "1"].includes(t)) return true;
-        if (["false", "f", "0"].includes(t)) return false;
-      }
+      // Go's strconv.ParseBool words exactly (the kernel's; "tRuE" is not one). A JSON number
+      // stays refused, as before.
+      const b = typeof v === "string" ? tryParseBool(v) : undefined;
+      if (b !== undefined) return b;
       return fail(field, "a boolean", v);
     }
     case "string":
