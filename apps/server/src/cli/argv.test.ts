@@ -1,3 +1,4 @@
+import { FALSE_WORDS, TRUE_WORDS } from "@bulwark/settings";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { normaliseArgs } from "./argv.js";
@@ -38,6 +39,11 @@ describe("normaliseArgs: Vault's single-dash flags for commander", () => {
     ]);
     // A non-boolean value is left for commander to reject.
     expect(normaliseArgs(["x", "-reset=maybe"])).toEqual(["x", "--reset=maybe"]);
+    // Exactly the settings kernel's words (Go's strconv.ParseBool): no other casing, no spaces.
+    for (const w of TRUE_WORDS) expect(normaliseArgs(["x", `-reset=${w}`]), w).toEqual(["x", "--reset"]);
+    for (const w of FALSE_WORDS) expect(normaliseArgs(["x", `-reset=${w}`]), w).toEqual(["x"]);
+    for (const w of ["tRue", "FaLse", " true", "yes"])
+      expect(normaliseArgs(["x", `-reset=${w}`]), w).toEqual(["x", `--reset=${w}`]);
   });
 
   it("leaves single letters, stdin, negative numbers, values and everything after -- alone", () => {

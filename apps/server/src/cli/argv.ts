@@ -3,6 +3,8 @@
  * wants two. This turns Vault's spelling into commander's before parsing, so both work.
  */
 
+import { FALSE_WORDS, TRUE_WORDS } from "@bulwark/settings";
+
 /** Flags that are booleans: `-reset=true` becomes `--reset`, `-reset=false` disappears (Go's flag package accepts both). */
 export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set([
   "dev",
@@ -29,8 +31,9 @@ export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set([
  */
 export const NEGATABLE_FLAGS: ReadonlySet<string> = new Set(["cas-required"]);
 
-const TRUE = new Set(["true", "1", "t", "T", "TRUE", "True"]);
-const FALSE = new Set(["false", "0", "f", "F", "FALSE", "False"]);
+// Go's flag package reads a boolean's value with strconv.ParseBool: the kernel's words, as written.
+const TRUE: ReadonlySet<string> = new Set(TRUE_WORDS);
+const FALSE: ReadonlySet<string> = new Set(FALSE_WORDS);
 
 /**
  * Rewrites user arguments (without `node` and the script): `-name` and `-name=value` with a name

@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
+import { FALSE_WORDS, TRUE_WORDS } from "@bulwark/settings";
 import { parseJson, stringify } from "@bulwark/vault";
 
 export type Env = Record<string, string | undefined>;
@@ -25,11 +26,11 @@ export interface ClientOptions {
   env: Env;
 }
 
-/** Go's strconv.ParseBool, which Vault uses for VAULT_SKIP_VERIFY. */
+/** Go's strconv.ParseBool (the settings kernel's words, as written), which Vault uses for VAULT_SKIP_VERIFY. */
 function envBool(name: string, v: string | undefined): boolean | undefined {
   if (v === undefined) return undefined;
-  if (["1", "t", "T", "true", "TRUE", "True"].includes(v)) return true;
-  if (["0", "f", "F", "false", "FALSE", "False"].includes(v)) return false;
+  if (TRUE_WORDS.includes(v)) return true;
+  if (FALSE_WORDS.includes(v)) return false;
   throw new ConnectionError(`${name} must be true or false, got ${JSON.stringify(v)}`);
 }
 

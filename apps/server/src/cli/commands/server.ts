@@ -1,6 +1,6 @@
 /** `bulwark server`: Vault's `server -config …`, or the in-memory dev server (`-dev`). */
 
-import { parseDuration } from "@bulwark/vault";
+import { tryParseDuration } from "@bulwark/settings";
 import type { Command } from "commander";
 import { type CommandDeps, collect } from "../command.js";
 import { UsageError } from "../output.js";
@@ -51,16 +51,17 @@ export function register(program: Command, { io, act }: CommandDeps): void {
 
 /**
  * `BULWARK_SHUTDOWN_TIMEOUT`: how long `server` may take to stop in order after SIGTERM/SIGINT
- * before it exits anyway ("30s", "1500ms", or seconds); unset = the default (10 s).
+ * before it exits anyway ("30s", "1500ms", or seconds: the settings kernel's duration grammar);
+ * unset = the default (10 s).
  */
-function shutdownDeadlineMs(env: Record<string, string | undefined>): number | undefined {
+export function shutdownDeadlineMs(env: Record<string, string | undefined>): number | undefined {
   const raw = env.BULWARK_SHUTDOWN_TIMEOUT;
   if (raw === undefined || raw.trim() === "") return undefined;
-  const s = parseDuration(raw);
-  if (s === undefined || s <= 0 || s > 24 * 3600) {
+  const ms = tryParseDuration(raw);
+  if (ms === undefined || ms <= 0 || ms > 86_400_000) {
     throw new UsageError(
       `BULWARK_SHUTDOWN_TIMEOUT must be a duration like "10s" or "1500ms" (or seconds), more than 0 and at most 24h; found ${JSON.stringify(raw)}`,
     );
   }
-  return Math.round(s * 1000);
+  return Math.round(ms);
 }
