@@ -22,6 +22,16 @@ export interface HttpsOptions {
   minVersion?: SecureVersion;
 }
 
+/** Node's error code of a thrown value (`ENOENT`, `ERR_OSSL_…`), or "UNKNOWN". */
+function codeOf(err: unknown): string {
+  return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : "UNKNOWN";
+}
+
+/** The message of a thrown value (node's fs and TLS errors are Errors; anything else as text). */
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** "host:port" → host and port; IPv6 as "[::1]:8200". */
 export function splitAddress(address: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address.trim());
@@ -43,8 +53,8 @@ async function tlsOptions(l: ListenerConfig): Promise<HttpsOptions | undefined> 
       throw new ListenerError(
         setting,
         file,
-        (err as NodeJS.ErrnoException).code ?? "UNKNOWN",
-        `cannot be read (${(err as Error).message})`,
+        codeOf(err),
+        `cannot be read (${messageOf(err)})`,
         `point ${setting} at a PEM file this user can read`,
         { cause: err },
       );
@@ -174,8 +184,8 @@ export async function bindListener(listener: ListenerConfig): Promise<BoundListe
       throw new ListenerError(
         "tls_cert_file",
         listener.tlsCertFile ?? "",
-        (err as NodeJS.ErrnoException).code ?? "UNKNOWN",
-        `and tls_key_file ${listener.tlsKeyFile ?? ""} cannot be used (${(err as Error).message})`,
+        codeOf(err),
+        `and tls_key_file ${listener.tlsKeyFile ?? ""} cannot be used (${messageOf(err)})`,
         "set them to a PEM certificate and its PEM private key",
         { cause: err },
       );

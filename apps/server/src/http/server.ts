@@ -314,12 +314,15 @@ export async function startHttpServer(
   });
   try {
     await app.ready();
+    // fastify calls serverFactory while it is built, so the handler is known by now.
+    if (handler === undefined)
+      throw new Error("fastify did not ask for a server: no request handler to attach");
   } catch (err) {
     await bound.close();
     throw err;
   }
   // Only now, with every route registered, do requests reach the app.
-  bound.attach(handler as RequestHandler);
+  bound.attach(handler);
   opts.logger.info({ address, tls: bound.https !== undefined }, "listening");
   let closing: Promise<void> | undefined;
   return {
