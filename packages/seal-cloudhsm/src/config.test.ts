@@ -112,18 +112,63 @@ describe("CloudHSM PIN", () => {
     ).toBe("pin");
   });
 
-  it("precedence: block pin or user+password, then VAULT_HSM_PIN, then BULWARK_CLOUDHSM_USER/PASSWORD", () => {
+  it("precedence (Vault's rule): VAULT_HSM_PIN, then BULWARK_CLOUDHSM_USER/PASSWORD, override the block's pin or user+password", () => {
     const env = {
       VAULT_HSM_PIN: "env_user:env_pw",
       BULWARK_CLOUDHSM_USER: "cu_env",
       BULWARK_CLOUDHSM_PASSWORD: "pw_env",
     };
     expect(underlying(createCloudHsmSeal({ key_label: "k", user: "blk", password: "bp" }, env)).pin).toBe(
-      "blk:bp",
+      "env_user:env_pw",
     );
     expect(underlying(createCloudHsmSeal({ key_label: "k" }, env)).pin).toBe("env_user:env_pw");
     const { VAULT_HSM_PIN: _, ...rest } = env;
     expect(underlying(createCloudHsmSeal({ key_label: "k" }, rest)).pin).toBe("cu_env:pw_env");
+  });
+
+  it("the CU variables override the block's credentials, whichever spelling the block uses; the cluster variables override too", () => {
+    const cu = { BULWARK_CLOUDHSM_USER: "cu_env", BULWARK_CLOUDHSM_PASSWORD: "pw_env" };
+    expect(underlying(createCloudHsmSeal({ key_label: "k", pin: "blk:bp" }, cu)).pin).toBe("cu_env:pw_env");
+    expect(underlying(createCloudHsmSeal({ key_label: "k", user: "blk", password: "bp" }, cu)).pin).toBe(
+      "cu_env:pw_env",
+    );
+    // One CU variable overrides its own setting only.
+    expect(
+      underlying(
+        createCloudHsmSeal(
+          { key_label: "k", user: "blk", password: "bp" },
+          { BULWARK_CLOUDHSM_PASSWORD: "pw2" },
+        ),
+      ).pin,
+    ).toBe("blk:pw2");
+    // The block's pin against a PIN variable: the variable.
+    expect(
+      underlying(createCloudHsmSeal({ key_label: "k", pin: "blk:bp" }, { BULWARK_HSM_PIN: "e:p" })).pin,
+    ).toBe("e:p");
+    const cluster = {
+      key_label: "k",
+      pin: "u:p",
+      cluster_id: "cluster-blockblock1",
+      region: "eu-west-1",
+      endpoint: "http://block",
+    };
+    const options = parseCloudHsmConfig(cluster, {
+      BULWARK_CLOUDHSM_CLUSTER_ID: "cluster-envenvenv1",
+      BULWARK_CLOUDHSM_ENDPOINT: "http://env",
+      AWS_REGION: "us-east-2",
+    });
+    // AWS_REGION is general-purpose: it only fills in; the provider's own variables override.
+    expect(options).toMatchObject({
+      clusterId: "cluster-envenvenv1",
+      endpoint: "http://env",
+      region: "eu-west-1",
+    });
+    expect(
+      parseCloudHsmConfig(cluster, { BULWARK_CLOUDHSM_REGION: "ap-south-1", AWS_REGION: "us-east-2" }).region,
+    ).toBe("ap-south-1");
+    expect(parseCloudHsmConfig({ ...cluster, region: undefined }, { AWS_REGION: "us-east-2" }).region).toBe(
+      "us-east-2",
+    );
   });
 });
 

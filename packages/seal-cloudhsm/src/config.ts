@@ -366,18 +366,21 @@ for (const f of PROFILE_FIELDS) {
 }
 
 const PIN_ENV = ["BULWARK_HSM_PIN", "VAULT_HSM_PIN"];
+const CU_ENV = ["BULWARK_CLOUDHSM_USER", "BULWARK_CLOUDHSM_PASSWORD"];
 
 /**
  * Parses a Vault `seal "pkcs11"` block for CloudHSM (the PKCS#11 keys, see
  * `parsePkcs11Config`) plus the CloudHSM keys `user`, `password`, `cluster_id`, `region`,
  * `endpoint`, `access_key`, `secret_key`, `session_token`, `require_active_cluster` — or typed
- * {@link CloudHsmSealOptions} — into typed options. Missing settings come from the environment:
- * the PKCS#11 ones from `BULWARK_HSM_*` / `VAULT_HSM_*`, the CloudHSM ones from
- * `BULWARK_CLOUDHSM_*`, the region also from `AWS_REGION` / `AWS_DEFAULT_REGION`, static
- * credentials also from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
+ * {@link CloudHsmSealOptions} — into typed options. The seal's own variables override the block
+ * (Vault's rule): the PKCS#11 settings from `BULWARK_HSM_*` / `VAULT_HSM_*`, the CloudHSM ones
+ * from `BULWARK_CLOUDHSM_*`. General-purpose variables only fill in what the block leaves unset:
+ * the region from `AWS_REGION` / `AWS_DEFAULT_REGION`, static credentials from
+ * `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
  * `pin`, `user`, `password` and the AWS secrets may be `file://…` or `env://…` references.
- * PIN precedence: the block's `pin` or `user` + `password`, then `BULWARK_HSM_PIN` /
- * `VAULT_HSM_PIN`, then `BULWARK_CLOUDHSM_USER` + `BULWARK_CLOUDHSM_PASSWORD`.
+ * PIN precedence: `BULWARK_HSM_PIN` / `VAULT_HSM_PIN`, then `BULWARK_CLOUDHSM_USER` +
+ * `BULWARK_CLOUDHSM_PASSWORD` (each overriding its own setting), then the block's `pin` or
+ * `user` + `password`.
  */
 export function parseCloudHsmConfig(
   config: Record<string, unknown> | CloudHsmSealOptions,
@@ -454,12 +457,18 @@ function parseInto(
     seenAs.set(spec.option, key);
     if (value !== undefined && value !== null && value !== "") profile.set(spec.option, value);
   }
-  const credsInBlock = profile.has("user") || profile.has("password");
-  // A block's user + password beat a PIN from the environment (the block is the more specific).
-  const pkcs11Env = credsInBlock
-    ? Object.fromEntries(Object.entries(env).filter(([k]) => !PIN_ENV.includes(k)))
-    : env;
-  const inspected = inspectPkcs11Config(pkcs11Block, pkcs11Env);
+  // The credential has two spellings (pin = "user:password", or user + password), each in the
+  // block and in the environment. Vault's rule: the environment overrides the block, and of the
+  // variables the PIN ones (pkcs11's) come first. So a PIN variable replaces the block's
+  // credential whatever its spelling, and with no PIN variable a CU variable replaces the block's
+  // pin (its own setting it overrides through pickSetting below).
+  const envPin = firstVariable(env, PIN_ENV) !== undefined;
+  const envCu = firstVariable(env, CU_ENV) !== undefined;
+  if (envPin) {
+    profile.delete("user");
+    profile.delete("password");
+  } else if (envCu) delete pkcs11Block.pin;
+  const inspected = inspectPkcs11Config(pkcs11Block, env);
   const parsed = inspected.options;
   for (const err of inspected.problems) {
     // The PKCS#11 parser lists its own keys for a typo; add ours.
@@ -476,18 +485,26 @@ function parseInto(
   const clusterFields = new Set<keyof CloudHsmSealOptions>(["region", "endpoint", "requireActiveCluster"]);
   const clusterConfigured =
     profile.has("clusterId") || firstVariable(env, ["BULWARK_CLOUDHSM_CLUSTER_ID"]) !== undefined;
-  // The block wins and the variables fill in (as pkcs11's, whose order this package's tests assert).
+  // Vault's rule (the kernel's): this seal's own BULWARK_CLOUDHSM_* variables override the block;
+  // AWS_REGION / AWS_DEFAULT_REGION, the AWS SDK's, only fill in a region the block leaves unset.
   for (const spec of PROFILE_FIELDS) {
-    if (profile.has(spec.option)) continue;
     // AWS_REGION and friends are about many things; they mean the cluster only when there is one.
     if (clusterFields.has(spec.option) && !clusterConfigured) continue;
     // Only with pkcs11's PIN variables unset: they win over the CU variables.
-    if ((spec.option === "user" || spec.option === "password") && parsed.pin !== "") continue;
-    const variables = [
-      ...(spec.env !== undefined ? [`BULWARK_CLOUDHSM_${spec.env}`] : []),
-      ...(spec.option === "region" ? ["AWS_REGION", "AWS_DEFAULT_REGION"] : []),
-    ];
-    const picked = pickSetting({ key: spec.vault, block: undefined, env, variables, role: "fills-in" });
+    if ((spec.option === "user" || spec.option === "password") && envPin) continue;
+    const block = profile.get(spec.option);
+    const own = spec.env === undefined ? [] : [`BULWARK_CLOUDHSM_${spec.env}`];
+    const picked =
+      pickSetting({ key: spec.vault, block, env, variables: own, role: "overrides" }) ??
+      (spec.option === "region"
+        ? pickSetting({
+            key: spec.vault,
+            block,
+            env,
+            variables: ["AWS_REGION", "AWS_DEFAULT_REGION"],
+            role: "fills-in",
+          })
+        : undefined);
     if (picked !== undefined) profile.set(spec.option, picked.value);
   }
   if (!profile.has("accessKey") && !profile.has("secretKey") && profile.has("clusterId")) {

@@ -16,7 +16,7 @@ describe("cloudHsmSealProvider", () => {
     expect(cloudHsmSealProvider.settings).toEqual(expect.arrayContaining(["lib", "pin", "key_label"]));
   });
 
-  it("claims a pkcs11 block by its library: the block's lib, else BULWARK_HSM_LIB, else VAULT_HSM_LIB", () => {
+  it("claims a pkcs11 block by its library: BULWARK_HSM_LIB, else VAULT_HSM_LIB, else the block's lib (Vault's rule)", () => {
     const when = cloudHsmSealProvider.claims?.when;
     if (when === undefined) throw new Error("no claim");
     expect(when({ lib: CLOUDHSM_LIB }, {})).toBe(true);
@@ -28,7 +28,10 @@ describe("cloudHsmSealProvider", () => {
     expect(
       when({}, { BULWARK_HSM_LIB: "/usr/lib/softhsm/libsofthsm2.so", VAULT_HSM_LIB: CLOUDHSM_LIB }),
     ).toBe(false);
-    expect(when({ lib: "/usr/lib/softhsm/libsofthsm2.so" }, { VAULT_HSM_LIB: CLOUDHSM_LIB })).toBe(false);
+    expect(when({ lib: "/usr/lib/softhsm/libsofthsm2.so" }, { VAULT_HSM_LIB: CLOUDHSM_LIB })).toBe(true);
+    expect(when({ lib: CLOUDHSM_LIB }, { VAULT_HSM_LIB: "/usr/lib/softhsm/libsofthsm2.so" })).toBe(false);
+    // An empty variable is unset, as everywhere.
+    expect(when({ lib: CLOUDHSM_LIB }, { BULWARK_HSM_LIB: " " })).toBe(true);
     expect(when({}, {})).toBe(false);
     expect(isCloudHsmLibrary(5)).toBe(false);
     expect(isCloudHsmLibrary("/opt/cloudhsm/lib/libcloudhsm_pkcs11.so.bak")).toBe(false);

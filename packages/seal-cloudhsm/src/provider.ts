@@ -4,7 +4,9 @@
  * Such a block gets the CloudHSM profile (HSM-generated IVs, user:password PIN, cluster health) and
  * its seal keeps the type "pkcs11", so the stored seal configuration does not change.
  */
+
 import { fieldIssues, type ProviderConfig, type ProviderEnv, type SealProvider } from "@bulwark/seal";
+import { pickSetting } from "@bulwark/settings";
 import { createCloudHsmSeal } from "./cloudhsm-seal.js";
 import { CLOUDHSM_CONFIG_KEYS, checkCloudHsmConfig } from "./config.js";
 
@@ -13,9 +15,19 @@ export function isCloudHsmLibrary(lib: unknown): boolean {
   return typeof lib === "string" && /(^|\/)libcloudhsm_pkcs11\.so$/.test(lib.trim());
 }
 
-/** Whether a `seal "pkcs11"` block is CloudHSM's: its `lib`, else the library the environment names. */
+/**
+ * Whether a `seal "pkcs11"` block is CloudHSM's: by the library the pkcs11 seal will load, chosen
+ * by the same rule (Vault's: `BULWARK_HSM_LIB`, then `VAULT_HSM_LIB`, override the block's `lib`).
+ */
 function isCloudHsmBlock(config: ProviderConfig, env: ProviderEnv): boolean {
-  return isCloudHsmLibrary(config.lib ?? env.BULWARK_HSM_LIB ?? env.VAULT_HSM_LIB);
+  const lib = pickSetting({
+    key: "lib",
+    block: config.lib,
+    env,
+    variables: ["BULWARK_HSM_LIB", "VAULT_HSM_LIB"],
+    role: "overrides",
+  });
+  return isCloudHsmLibrary(lib?.value);
 }
 
 export const cloudHsmSealProvider: SealProvider = {

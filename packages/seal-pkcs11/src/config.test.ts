@@ -126,7 +126,7 @@ describe("parsePkcs11Config (Vault seal block)", () => {
     expect(mech(undefined)).toBeUndefined();
   });
 
-  it("falls back to BULWARK_HSM_* and then VAULT_HSM_*; the config block wins", () => {
+  it("reads BULWARK_HSM_* and then VAULT_HSM_*; they override the config block (Vault's rule)", () => {
     const env = {
       BULWARK_HSM_LIB: "/bulwark/lib.so",
       VAULT_HSM_LIB: "/vault/lib.so",
@@ -144,8 +144,8 @@ describe("parsePkcs11Config (Vault seal block)", () => {
     expect(resolveOptions(fromEnv).generateKey).toBe(true);
     expect(fromEnv.defaultHmacKeyLabel).toBe("old-hmac");
     const mixed = parsePkcs11Config({ lib: "/config/lib.so", key_label: "cfg-key" }, env);
-    expect(mixed.lib).toBe("/config/lib.so");
-    expect(mixed.keyLabel).toBe("cfg-key");
+    expect(mixed.lib).toBe("/bulwark/lib.so");
+    expect(mixed.keyLabel).toBe("vault-key");
   });
 
   it("resolves pin references: env:// and file://", () => {

@@ -457,8 +457,8 @@ export function resolveSecretRef(field: string, value: string, env: EnvLike): st
 
 /**
  * Parses a Vault `seal "pkcs11"` block (snake_case keys, values as strings/booleans/numbers) or
- * typed {@link Pkcs11SealOptions} into options. A setting missing from `config` falls back to
- * `BULWARK_HSM_<NAME>`, then `VAULT_HSM_<NAME>`. `pin` may be `file://…` or `env://…`. Unknown
+ * typed {@link Pkcs11SealOptions} into options. `BULWARK_HSM_<NAME>`, then `VAULT_HSM_<NAME>`,
+ * override the setting in `config` (Vault's rule). `pin` may be `file://…` or `env://…`. Unknown
  * keys are refused (a typo would otherwise silently drop a setting).
  */
 export function parsePkcs11Config(
@@ -514,8 +514,9 @@ export function inspectPkcs11Config(
     seenAs.set(spec.option, key);
     if (value !== undefined && value !== null && value !== "") values.set(spec.option, value);
   }
-  // The block wins and BULWARK_HSM_* / VAULT_HSM_* fill in: this package's tests assert that
-  // order, the opposite of the kernel's rule for a provider's own variables (see its README).
+  // Vault's rule (the kernel's): this seal's own variables, BULWARK_HSM_* then VAULT_HSM_*,
+  // override the block ("the environment variable will take precedence over values in the
+  // configuration file").
   for (const spec of FIELDS) {
     if (spec.env === undefined) continue;
     const picked = pickSetting({
@@ -523,7 +524,7 @@ export function inspectPkcs11Config(
       block: values.get(spec.option),
       env,
       variables: [`BULWARK_HSM_${spec.env}`, `VAULT_HSM_${spec.env}`],
-      role: "fills-in",
+      role: "overrides",
     });
     if (picked !== undefined) values.set(spec.option, picked.value);
   }

@@ -191,8 +191,9 @@ describe.skipIf(!available)("SealedStore + file storage + Pkcs11Seal (SoftHSM) a
       /stored unseal keys are present but the seal could not decrypt them/,
     );
     expect(report.status.sealedReason).toMatch(/no key labelled "no-such-key" on token "vault-hsm"/);
-    // In this process too, with a wrong PIN: sealed, with the PIN named as the problem.
-    const seal = createPkcs11Seal(block("bulwark-key-2", { pin: "not-the-pin" }), env());
+    // In this process too, with a wrong PIN: sealed, with the PIN named as the problem. The
+    // environment gives the library only: VAULT_HSM_PIN would override the block's pin (Vault's rule).
+    const seal = createPkcs11Seal(block("bulwark-key-2", { pin: "not-the-pin" }), { VAULT_HSM_LIB: hsm.lib });
     const store = await SealedStore.open({ storage: new FileBackend({ path: dir }), seal });
     expect(store.status().sealed).toBe(true);
     expect(store.status().sealedReason).toMatch(/rejected the PIN .*CKR_PIN_INCORRECT/);

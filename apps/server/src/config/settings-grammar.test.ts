@@ -247,6 +247,64 @@ const KNOWN_DIFFERENCES: ReadonlyMap<string, { inputs: readonly unknown[]; why: 
   ],
 ]);
 
+/**
+ * One environment-versus-block rule, Vault's: a provider's own variable overrides the block's
+ * setting; a general-purpose one (AWS_REGION) only fills in what the block leaves unset.
+ */
+describe("the same precedence in every block", () => {
+  const cases: ReadonlyArray<{
+    name: string;
+    read: (env: Record<string, string>) => unknown;
+    own: Record<string, string>;
+    block: unknown;
+  }> = [
+    {
+      name: "pkcs11 lib (BULWARK_HSM_LIB)",
+      read: (env) => parsePkcs11Config(PKCS11, env).lib,
+      own: { BULWARK_HSM_LIB: "/env/lib.so" },
+      block: PKCS11.lib,
+    },
+    {
+      name: "pkcs11 key_label (VAULT_HSM_KEY_LABEL)",
+      read: (env) => parsePkcs11Config(PKCS11, env).keyLabel,
+      own: { VAULT_HSM_KEY_LABEL: "env-key" },
+      block: PKCS11.key_label,
+    },
+    {
+      name: "cloudhsm pin (VAULT_HSM_PIN)",
+      read: (env) => parseCloudHsmConfig(CLOUDHSM, env).pin,
+      own: { VAULT_HSM_PIN: "env:pw" },
+      block: CLOUDHSM.pin,
+    },
+    {
+      name: "cloudhsm cluster_id (BULWARK_CLOUDHSM_CLUSTER_ID)",
+      read: (env) => parseCloudHsmConfig({ ...CLOUDHSM, ...CLUSTER }, env).clusterId,
+      own: { BULWARK_CLOUDHSM_CLUSTER_ID: "cluster-fromenv1" },
+      block: CLUSTER.cluster_id,
+    },
+    {
+      name: "awskms kms_key_id (VAULT_AWSKMS_SEAL_KEY_ID)",
+      read: (env) => parseAwsKmsSealConfig(AWSKMS, env).kmsKeyId,
+      own: { VAULT_AWSKMS_SEAL_KEY_ID: "alias/from-env" },
+      block: AWSKMS.kms_key_id,
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name} overrides the block; unset or blank, the block is read`, () => {
+      expect(c.read(c.own)).toBe(Object.values(c.own)[0]);
+      expect(c.read({})).toBe(c.block);
+      const blank = Object.fromEntries(Object.keys(c.own).map((k) => [k, " "]));
+      expect(c.read(blank)).toBe(c.block);
+    });
+  }
+
+  it("AWS_REGION only fills in (cloudhsm, awskms)", () => {
+    const env = { AWS_REGION: "eu-central-1" };
+    expect(parseCloudHsmConfig({ ...CLOUDHSM, ...CLUSTER }, env).region).toBe(CLUSTER.region);
+    expect(parseAwsKmsSealConfig({ ...AWSKMS, region: "us-west-2" }, env).region).toBe("us-west-2");
+  });
+});
+
 describe("the same answer in every block", () => {
   for (const probe of PROBES) {
     it(`${probe.name} (${probe.kind}) answers as the settings kernel`, () => {
