@@ -14,6 +14,7 @@ export {
   parsePolicy,
 } from "./auth/policy.js";
 export { DEFAULT_POLICY, PolicyStore } from "./auth/policy-store.js";
+export { tokenAuthData, tokenLookupData } from "./auth/token-data.js";
 export { plausibleToken, TOKEN_LENGTH, TOKEN_PREFIX, TOKEN_RANDOM_LENGTH } from "./auth/token-id.js";
 export {
   type CreateTokenRequest,
@@ -99,4 +100,11 @@ export {
   servicesFor,
   waitActive,
 } from "./services.js";
-export { capabilitiesOf, mountInfo, policyText, SYSTEM_MOUNT, tokenAuthMount } from "./system.js";
+export {
+  capabilitiesOf,
+  mountInfo,
+  policyText,
+  SYSTEM_MOUNT,
+  sealStatusData,
+  tokenAuthMount,
+} from "./system.js";

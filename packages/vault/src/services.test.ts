@@ -3,6 +3,7 @@ import { MemoryBackend } from "@bulwark/storage-memory";
 import { afterEach, describe, expect, it } from "vitest";
 import { VaultStateError } from "./errors.js";
 import { rootTokenAfterInit, servicesFor } from "./services.js";
+import { sealStatusData } from "./system.js";
 
 const stores: SealedStore[] = [];
 afterEach(async () => {
@@ -42,5 +43,46 @@ describe("rootTokenAfterInit", () => {
     expect(err).toBeInstanceOf(VaultStateError);
     expect(store.sealed).toBe(true);
     expect(store.status().progress).toBe(0);
+  });
+});
+
+describe("sealStatusData", () => {
+  it("answers Vault's seal-status fields, with the cluster's name and id only once unsealed", async () => {
+    const store = await fresh();
+    const services = servicesFor(store);
+    const before = await sealStatusData(services, "");
+    expect(before).toMatchObject({
+      initialized: false,
+      sealed: true,
+      t: 0,
+      n: 0,
+      progress: 0,
+      build_date: "",
+    });
+    expect(before).not.toHaveProperty("cluster_id");
+
+    const init = await store.initialize({ secretShares: 3, secretThreshold: 2 });
+    const [k1, k2] = init.keys;
+    await store.unseal(k1);
+    const partway = await sealStatusData(services, "");
+    expect(partway).toMatchObject({
+      type: "shamir",
+      initialized: true,
+      sealed: true,
+      t: 2,
+      n: 3,
+      progress: 1,
+    });
+    expect(partway).not.toHaveProperty("cluster_name");
+    expect(partway).not.toHaveProperty("bulwark_auto_unseal");
+
+    await store.unseal(k2);
+    const open = await sealStatusData(services, "");
+    expect(open).toMatchObject({ sealed: false, progress: 0 });
+    expect(open.cluster_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(open.cluster_name).toMatch(/^bulwark-cluster-[0-9a-f]{8}$/);
+    // A configured name wins over the stored one; the id stays.
+    const named = await sealStatusData(services, "prod");
+    expect(named).toMatchObject({ cluster_name: "prod", cluster_id: open.cluster_id });
   });
 });

@@ -1,12 +1,14 @@
 /**
  * The system backend's answers that are Vault formats rather than HTTP: a mount table entry as
- * sys/mounts lists it, the built-in `sys/` and `auth/token/` entries, the capabilities answer and
- * the policy text as sys/policy accepts it. The HTTP routes parse the request and wrap these in
+ * sys/mounts lists it, the built-in `sys/` and `auth/token/` entries, the capabilities answer,
+ * the policy text as sys/policy accepts it, and sys/seal-status. The HTTP routes parse the request and wrap these in
  * Vault's envelope; what they contain is decided here, with no server in sight.
  */
 import { createHash } from "node:crypto";
 import type { Acl } from "./auth/acl.js";
 import type { MountEntry } from "./kv/mounts.js";
+import { formatGoDuration } from "./request/fields.js";
+import type { Services } from "./services.js";
 
 /** A mount as sys/mounts and sys/mounts/<path> describe it (Vault's `MountOutput`). */
 export function mountInfo(m: MountEntry): Record<string, unknown> {
@@ -94,4 +96,53 @@ export function policyText(raw: string): string {
     if (/\bpath\b/.test(decoded)) return decoded;
   }
   return raw;
+}
+
+/**
+ * sys/seal-status (also the answer of sys/unseal): Vault's fields from the store's status, the
+ * cluster's name and id once unsealed (`configuredName` overrides the stored name), the reason a
+ * store sealed itself as a warning, and Bulwark's `bulwark_auto_unseal` while an auto seal waits.
+ */
+export async function sealStatusData(
+  services: Pick<Services, "store" | "cluster">,
+  configuredName: string,
+): Promise<Record<string, unknown>> {
+  const st = services.store.status();
+  const body: Record<string, unknown> = {
+    type: st.type,
+    initialized: st.initialized,
+    sealed: st.sealed,
+    t: st.t,
+    n: st.n,
+    progress: st.progress,
+    nonce: st.nonce,
+    version: st.version,
+    build_date: "",
+    migration: st.migration,
+    recovery_seal: st.recoverySeal,
+    storage_type: st.storageType,
+  };
+  if (st.recoverySealType !== undefined) body.recovery_seal_type = st.recoverySealType;
+  if (!st.sealed) {
+    const c = await services.cluster(configuredName).catch(() => undefined);
+    if (c !== undefined) {
+      body.cluster_name = c.cluster_name;
+      body.cluster_id = c.cluster_id;
+    }
+  }
+  if (st.sealedReason !== undefined) body.warnings = [st.sealedReason];
+  // Bulwark's own key (Vault has no such field; Vault's fields above stay as they are): an
+  // auto-sealed store waiting for its HSM/KMS says what it waits for and when it tries again.
+  const wait = st.autoUnseal;
+  if (wait !== undefined) {
+    body.bulwark_auto_unseal = {
+      waiting_for: wait.seal,
+      attempts: wait.attempts,
+      last_error: wait.lastError,
+      last_attempt: wait.lastAttemptAt.toISOString(),
+      next_attempt: wait.nextAttemptAt.toISOString(),
+      max_retry_interval: formatGoDuration(wait.maxDelayMs),
+    };
+  }
+  return body;
 }
