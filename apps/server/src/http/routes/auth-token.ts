@@ -5,59 +5,10 @@
  * revoke itself).
  */
 
-import { type CreateTokenRequest, parseFields, remainingTtl, type TokenEntry } from "@bulwark/vault";
+import { type CreateTokenRequest, parseFields, tokenAuthData, tokenLookupData } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, callerOf, envelope, route } from "../context.js";
 import { HttpError } from "../errors.js";
-
-function authBlock(token: string, e: TokenEntry): Record<string, unknown> {
-  return {
-    client_token: token,
-    accessor: e.accessor,
-    policies: e.policies,
-    token_policies: e.policies,
-    metadata: e.meta,
-    lease_duration: remainingTtl(e),
-    renewable: e.renewable && e.expire_time !== 0,
-    entity_id: "",
-    token_type: "service",
-    orphan: e.parent === "",
-    mfa_requirement: null,
-    num_uses: e.num_uses,
-  };
-}
-
-function lookupData(id: string, e: TokenEntry): Record<string, unknown> {
-  // Vault reports issue_time and renewable from the token's lease; the root tokens made by init
-  // and generate-root (path auth/token/root) have none, so OpenBao leaves both out for them.
-  const leased = e.path !== "auth/token/root";
-  return {
-    accessor: e.accessor,
-    creation_time: e.creation_time,
-    creation_ttl: e.creation_ttl,
-    display_name: e.display_name,
-    entity_id: "",
-    expire_time: e.expire_time === 0 ? null : new Date(e.expire_time).toISOString(),
-    explicit_max_ttl: e.explicit_max_ttl,
-    id,
-    ...(leased ? { issue_time: e.issue_time } : {}),
-    ...(e.last_renewal_time === undefined
-      ? {}
-      : {
-          last_renewal: new Date(e.last_renewal_time * 1000).toISOString(),
-          last_renewal_time: e.last_renewal_time,
-        }),
-    meta: e.meta,
-    num_uses: e.num_uses,
-    orphan: e.parent === "",
-    path: e.path,
-    ...(e.period > 0 ? { period: e.period } : {}),
-    policies: e.policies,
-    ...(leased ? { renewable: e.renewable && e.expire_time !== 0 } : {}),
-    ttl: remainingTtl(e),
-    type: "service",
-  };
-}
 
 const CREATE_SPEC = {
   id: "string",
@@ -127,7 +78,10 @@ function registerCreateRoutes(app: FastifyInstance, ctx: AppContext): void {
         const sudo = a.acl.allows(call.path, "update", { sudo: true });
         const issued = await ctx.services.tokens.create(a.entry, req, { sudo, orphanPath, path: call.path });
         return {
-          body: envelope(null, { auth: authBlock(issued.token, issued.entry), warnings: issued.warnings }),
+          body: envelope(null, {
+            auth: tokenAuthData(issued.token, issued.entry),
+            warnings: issued.warnings,
+          }),
         };
       },
     });
@@ -147,7 +101,7 @@ function registerLookupRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (token === "") throw new HttpError(400, "missing token to look up");
       const e = await tokens.lookup(token);
       if (e === undefined) throw new HttpError(403, "bad token");
-      return { body: envelope(lookupData(token, e)) };
+      return { body: envelope(tokenLookupData(token, e)) };
     },
   });
 
@@ -158,7 +112,7 @@ function registerLookupRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async (call) => {
       if (call.req.method !== "GET") parseFields(call.body, { token: "string" });
       const a = callerOf(call);
-      return { body: envelope(lookupData(a.token, a.entry)) };
+      return { body: envelope(tokenLookupData(a.token, a.entry)) };
     },
   });
 
@@ -170,7 +124,7 @@ function registerLookupRoutes(app: FastifyInstance, ctx: AppContext): void {
       const f = parseFields(body, { accessor: "string" }, { required: ["accessor"] });
       const e = await tokens.lookupAccessor(f.accessor ?? "");
       if (e === undefined) throw new HttpError(400, "invalid accessor");
-      return { body: envelope(lookupData("", e)) };
+      return { body: envelope(tokenLookupData("", e)) };
     },
   });
 }
@@ -189,7 +143,7 @@ function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
       const e = await tokens.lookup(token);
       if (e === undefined) throw new HttpError(400, "token not found");
       const r = await tokens.renew(e, f.increment);
-      return { body: envelope(null, { auth: authBlock(token, r.entry), warnings: r.warnings }) };
+      return { body: envelope(null, { auth: tokenAuthData(token, r.entry), warnings: r.warnings }) };
     },
   });
 
@@ -201,7 +155,7 @@ function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
       const f = parseFields(call.body, { token: "string", increment: "duration" });
       const a = callerOf(call);
       const r = await tokens.renew(a.entry, f.increment);
-      return { body: envelope(null, { auth: authBlock(a.token, r.entry), warnings: r.warnings }) };
+      return { body: envelope(null, { auth: tokenAuthData(a.token, r.entry), warnings: r.warnings }) };
     },
   });
 
@@ -214,7 +168,7 @@ function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
       const e = await tokens.lookupAccessor(f.accessor ?? "");
       if (e === undefined) throw new HttpError(400, "invalid accessor");
       const r = await tokens.renew(e, f.increment);
-      return { body: envelope(null, { auth: authBlock("", r.entry), warnings: r.warnings }) };
+      return { body: envelope(null, { auth: tokenAuthData("", r.entry), warnings: r.warnings }) };
     },
   });
 }

@@ -8,53 +8,12 @@ import {
   MINIMUM_ROTATION_INTERVAL_MS,
 } from "@bulwark/barrier";
 import type { SealedStore } from "@bulwark/core";
-import { formatGoDuration, parseFields, rootTokenAfterInit } from "@bulwark/vault";
+import { formatGoDuration, parseFields, rootTokenAfterInit, sealStatusData } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, envelope, requireUnsealed, route } from "../context.js";
 import { HttpError } from "../errors.js";
 import { queryBool, queryInt } from "../validate.js";
 import { registerHelpHook } from "./help.js";
-
-export async function sealStatusBody(ctx: AppContext): Promise<Record<string, unknown>> {
-  const st = ctx.store.status();
-  const body: Record<string, unknown> = {
-    type: st.type,
-    initialized: st.initialized,
-    sealed: st.sealed,
-    t: st.t,
-    n: st.n,
-    progress: st.progress,
-    nonce: st.nonce,
-    version: st.version,
-    build_date: "",
-    migration: st.migration,
-    recovery_seal: st.recoverySeal,
-    storage_type: st.storageType,
-  };
-  if (st.recoverySealType !== undefined) body.recovery_seal_type = st.recoverySealType;
-  if (!st.sealed) {
-    const c = await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
-    if (c !== undefined) {
-      body.cluster_name = c.cluster_name;
-      body.cluster_id = c.cluster_id;
-    }
-  }
-  if (st.sealedReason !== undefined) body.warnings = [st.sealedReason];
-  // Bulwark's own key (Vault has no such field; Vault's fields above stay as they are): an
-  // auto-sealed store waiting for its HSM/KMS says what it waits for and when it tries again.
-  const wait = st.autoUnseal;
-  if (wait !== undefined) {
-    body.bulwark_auto_unseal = {
-      waiting_for: wait.seal,
-      attempts: wait.attempts,
-      last_error: wait.lastError,
-      last_attempt: wait.lastAttemptAt.toISOString(),
-      next_attempt: wait.nextAttemptAt.toISOString(),
-      max_retry_interval: formatGoDuration(wait.maxDelayMs),
-    };
-  }
-  return body;
-}
 
 function nonEmpty(v: unknown): boolean {
   return Array.isArray(v) ? v.length > 0 : typeof v === "string" ? v.length > 0 : v !== undefined;
@@ -154,7 +113,7 @@ function registerSealRoutes(app: FastifyInstance, ctx: AppContext): void {
     methods: ["GET"],
     url: "/v1/sys/seal-status",
     auth: "none",
-    handler: async () => ({ body: await sealStatusBody(ctx) }),
+    handler: async () => ({ body: await sealStatusData(ctx.services, ctx.clusterName) }),
   });
 
   route(app, ctx, {
@@ -170,7 +129,7 @@ function registerSealRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (f.reset !== undefined) opts.reset = f.reset;
       if (f.migrate !== undefined) opts.migrate = f.migrate;
       await store.unseal(f.key, opts);
-      return { body: await sealStatusBody(ctx) };
+      return { body: await sealStatusData(ctx.services, ctx.clusterName) };
     },
   });
 
