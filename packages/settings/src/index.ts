@@ -1,6 +1,6 @@
 /**
  * `@bulwark/settings` — the settings kernel every provider and the server read their blocks with:
- * Go's boolean words, Go durations (parse and format), `env://`/`file://` secret references, one
+ * Go's boolean words, Go durations (parse and format), `env://`/`file://`/`string://` secret references, one
  * configuration error carrying the field, and one environment-versus-block rule. The grammar of
  * each is documented once, in its module and in the package README.
  */
@@ -38,6 +38,7 @@ export {
   parseSecret,
   type ReadSecretFile,
   resolveSecret,
+  STRING_REFERENCE,
 } from "./secret.js";
 export {
   convertSettingsErrors,

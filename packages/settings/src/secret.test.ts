@@ -38,10 +38,29 @@ describe("secret references", () => {
     expect(resolveSecret("pin", `file://${write("e", " spaced ")}`, {})).toBe(" spaced ");
   });
 
+  it("string://VALUE is VALUE itself, as written (Vault's third form: a literal that looks like a reference)", () => {
+    expect(resolveSecret("pin", "string://1234", {})).toBe("1234");
+    expect(resolveSecret("pin", "string://env://X", { X: "no" })).toBe("env://X");
+    expect(resolveSecret("pin", "string://file:///etc/passwd", {})).toBe("file:///etc/passwd");
+    expect(resolveSecret("pin", "string:// spaced \n", {})).toBe(" spaced \n");
+    expect(resolveSecret("pin", "string://string://x", {})).toBe("string://x");
+    expect(isSecretReference("string://x")).toBe(true);
+    expect(parseSecret("token", "string://env://T", { T: "no" })).toBe("env://T");
+    // Case matters, as for the other schemes.
+    expect(resolveSecret("pin", "STRING://x", {})).toBe("STRING://x");
+  });
+
+  it("an empty string:// is an error naming the field (an empty secret is no secret)", () => {
+    const e = thrown(() => resolveSecret("password", "string://", {}));
+    expect(e.code).toBe("unresolved_reference");
+    expect(e.field).toBe("password");
+    expect(e.detail).toMatch(/string:\/\/ gives no value/);
+  });
+
   it("anything else is the value itself (property)", () => {
     fc.assert(
       fc.property(fc.string(), (s) => {
-        fc.pre(!s.startsWith("env://") && !s.startsWith("file://"));
+        fc.pre(!s.startsWith("env://") && !s.startsWith("file://") && !s.startsWith("string://"));
         expect(isSecretReference(s)).toBe(false);
         expect(resolveSecret("pin", s, {})).toBe(s);
       }),

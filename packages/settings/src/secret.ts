@@ -6,10 +6,16 @@ export type EnvLike = Readonly<Record<string, string | undefined>>;
 
 export const ENV_REFERENCE = "env://";
 export const FILE_REFERENCE = "file://";
+export const STRING_REFERENCE = "string://";
 
-/** Whether `value` is an `env://NAME` or `file://PATH` secret reference. */
+/** Whether `value` is an `env://NAME`, `file://PATH` or `string://VALUE` secret reference. */
 export function isSecretReference(value: unknown): value is string {
-  return typeof value === "string" && (value.startsWith(ENV_REFERENCE) || value.startsWith(FILE_REFERENCE));
+  return (
+    typeof value === "string" &&
+    (value.startsWith(ENV_REFERENCE) ||
+      value.startsWith(FILE_REFERENCE) ||
+      value.startsWith(STRING_REFERENCE))
+  );
 }
 
 /** How a file is read; tests may pass their own. */
@@ -25,6 +31,8 @@ const readUtf8: ReadSecretFile = (path) => readFileSync(path, "utf8");
  * - `file://PATH` → the content of the file at PATH (`file:///run/secrets/pin`: an absolute path
  *   after the scheme; a relative one is read from the working directory), one trailing newline
  *   removed (`echo` and editors add it); a missing, unreadable or empty file is an error;
+ * - `string://VALUE` → VALUE exactly as written (a literal that would otherwise read as a
+ *   reference: `string://env://x` is "env://x"); an empty one is an error;
  * - anything else → `value` unchanged.
  *
  * Errors are {@link SettingsError}s naming `field`, the variable or the file, and the fix; they
@@ -54,6 +62,17 @@ export function resolveSecret(
       );
     }
     return v;
+  }
+  if (value.startsWith(STRING_REFERENCE)) {
+    const literal = value.slice(STRING_REFERENCE.length);
+    if (literal === "") {
+      throw new SettingsError(
+        "unresolved_reference",
+        field,
+        "string:// gives no value; write the secret after string:// (string://VALUE) or the value itself",
+      );
+    }
+    return literal;
   }
   if (value.startsWith(FILE_REFERENCE)) {
     const path = value.slice(FILE_REFERENCE.length);

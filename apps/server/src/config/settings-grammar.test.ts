@@ -25,6 +25,8 @@ const INPUTS: readonly unknown[] = [
   "env://X",
   "env://UNSET",
   "file:///missing",
+  "string://env://X",
+  "string://",
   "true",
   "f",
   "0",
