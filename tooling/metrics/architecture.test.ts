@@ -6,7 +6,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-// @ts-expect-error -- a plain ESM script without type declarations (it runs with `node` directly)
 import { LAYERS, measure, SERVER_LAYERS } from "./architecture.mjs";
 
 const root = resolve(import.meta.dirname, "../..");

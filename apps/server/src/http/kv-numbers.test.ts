@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli } from "../../test/cli-helpers.js";
 import { LogSink } from "../../test/helpers/app.js";
 import type { RunningServer } from "../contracts.js";
-import { createRootToken, mountKv, startHttpServer } from "./server.js";
 import { createLogger } from "../logging.js";
+import { createRootToken, mountKv, startHttpServer } from "./server.js";
 
 /** The secret written (keys in Go's sorted order: OpenBao returns map keys sorted). */
 const WRITTEN =
