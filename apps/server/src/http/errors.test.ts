@@ -53,6 +53,7 @@ import {
   SEALED_MESSAGE,
   toHttpError,
 } from "./errors.js";
+import { ListenerError } from "./listener.js";
 
 interface Domain<Code extends string> {
   domain: string;
@@ -403,7 +404,16 @@ describe("every error class every package exports", () => {
     ["@bulwark/vault", vaultExports],
     [
       "@bulwark/server",
-      { HttpError, ConfigError, ProviderError, ApiError, ConnectionError, UsageError, StartupError },
+      {
+        HttpError,
+        ConfigError,
+        ProviderError,
+        ApiError,
+        ConnectionError,
+        UsageError,
+        StartupError,
+        ListenerError,
+      },
     ],
   ];
 
@@ -477,5 +487,14 @@ describe("every error class every package exports", () => {
       "storage: no",
     ]);
     expect(STARTUP_ERROR_CODES).toEqual(["listener_unavailable", "storage_unusable"]);
+    // The listener's code is Node's system error code, as the operating system reports it.
+    const listener = new ListenerError("address", "127.0.0.1:1", "EADDRINUSE", "is in use", "stop it");
+    expect([listener.name, listener.domain, listener.code, listener.setting, listener.message]).toEqual([
+      "ListenerError",
+      "listener",
+      "EADDRINUSE",
+      "address",
+      'listener "tcp" address 127.0.0.1:1 is in use: stop it',
+    ]);
   });
 });

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { SecureVersion } from "node:tls";
+import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import type { ListenerConfig } from "../contracts.js";
 import { HttpError } from "./errors.js";
 
@@ -70,14 +71,18 @@ async function tlsOptions(l: ListenerConfig): Promise<HttpsOptions | undefined> 
 export type ListenerSetting = "address" | "tls_cert_file" | "tls_key_file";
 
 /**
- * A listener cannot be used: its address cannot be bound (`code` is Node's: EADDRINUSE, EACCES,
- * EADDRNOTAVAIL, …) or its TLS files cannot be read. The message reads
- * `listener "tcp" <setting> <value> <problem>: <fix>`; a caller that knows where the setting was
- * written puts the file and line after the value.
+ * A listener cannot be used: its address cannot be bound or its TLS files cannot be read. The
+ * message reads `listener "tcp" <setting> <value> <problem>: <fix>`; a caller that knows where the
+ * setting was written puts the file and line after the value.
+ *
+ * A `CodedError` of domain "listener" whose `code` is Node's system error code (EADDRINUSE,
+ * EACCES, EADDRNOTAVAIL, ENOENT, …; "UNKNOWN" without one): an open set, as the operating system
+ * reports it, so it has no list of its own. It is thrown at startup only and never reaches the
+ * HTTP error table (the server turns it into a StartupError).
  */
-export class ListenerError extends Error {
+export class ListenerError extends CodedError<string> {
+  static override readonly kind: string = "@bulwark/server:ListenerError";
   override name = "ListenerError";
-  readonly code: string;
   readonly setting: ListenerSetting;
   readonly value: string;
   /** What is wrong, e.g. "is in use". */
@@ -90,12 +95,11 @@ export class ListenerError extends Error {
     code: string,
     problem: string,
     fix: string,
-    options?: { cause?: unknown },
+    options?: CodedErrorOptions,
   ) {
-    super(`listener "tcp" ${setting} ${value} ${problem}: ${fix}`, options);
+    super("listener", code, `listener "tcp" ${setting} ${value} ${problem}: ${fix}`, options);
     this.setting = setting;
     this.value = value;
-    this.code = code;
     this.problem = problem;
     this.fix = fix;
   }
