@@ -68,7 +68,7 @@ export class Pkcs11Seal extends BaseSeal {
     this.#rt = { calls, token: new Pkcs11Token(calls), current: undefined };
   }
 
-  /** Parses a Vault `seal "pkcs11"` block (or typed options) with BULWARK_HSM_* / VAULT_HSM_* fallbacks. */
+  /** Parses a Vault `seal "pkcs11"` block (or typed options); BULWARK_HSM_* / VAULT_HSM_* override it, as in Vault. */
   static fromConfig<T extends Pkcs11Seal>(
     this: new (
       options: Pkcs11SealOptions,
@@ -182,8 +182,8 @@ export class Pkcs11Seal extends BaseSeal {
 
 /**
  * Builds a {@link Pkcs11Seal} from the server's parsed `seal "pkcs11" { … }` block (Vault key
- * names) or from typed options. Settings missing from `config` come from `BULWARK_HSM_*`, then
- * `VAULT_HSM_*`. Throws `SealConfigError` (with `field`) for anything unusable.
+ * names) or from typed options. `BULWARK_HSM_*`, then `VAULT_HSM_*`, override the block's settings
+ * (Vault's rule: the environment wins). Throws `SealConfigError` (with `field`) for anything unusable.
  */
 export function createPkcs11Seal(
   config: Record<string, unknown> | Pkcs11SealOptions,
