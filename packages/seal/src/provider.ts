@@ -1,10 +1,8 @@
 /**
  * The provider module: how a seal is made from a `seal "<type>" { … }` block. Every seal the
  * server can build — the built-in ones and plugins alike — is one of these, held in the server's
- * table of providers by `type`. `@bulwark/storage` declares the same shape for storage backends
- * (`StorageProvider`); the two differ only in what `create` returns (and storage's `haByDefault`).
- * The shape is declared in each package rather than shared so that a seal package needs nothing
- * from storage.
+ * table of providers by `type`. The shape is `ProviderModule` from `@bulwark/settings`, which
+ * `@bulwark/storage`'s `StorageProvider` shares (adding `haByDefault`).
  *
  * A module never sees the config file: it gets the block's settings as written (strings, numbers,
  * booleans, lists; `plugin` removed), the process environment, and a context from the host that
@@ -14,102 +12,27 @@
  *
  * This file also holds the two seals of this package as modules: `shamir` and `static`.
  */
+import type { ProviderContext, ProviderIssue, ProviderModule } from "@bulwark/settings";
 import { SealConfigError } from "./errors.js";
 import type { Seal } from "./seal.js";
 import { ShamirSeal } from "./shamir-seal.js";
 import { StaticKeySeal } from "./static-key-seal.js";
 
-/** The block's settings as written, `plugin` removed. */
-export type ProviderConfig = Record<string, unknown>;
+/** What the host gives a seal module's `check` and `create`. */
+export type SealProviderContext = ProviderContext;
 
-/** The process environment (settings a block leaves out may come from variables). */
-export type ProviderEnv = Record<string, string | undefined>;
+/** A seal's provider module: `create` returns the seal, not initialised (the store calls `init()`). */
+export type SealProvider = ProviderModule<Seal>;
 
-/** Structural logger (the core's `Logger` fits). Messages never carry secrets. */
-export interface ProviderLogger {
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
-
-/** One problem of a block, found by a config check: the setting to blame and the whole message about it. */
-export interface ProviderIssue {
-  field?: string;
-  /** The text after the block's name, naming the setting and the fix, e.g. "`key_label`: must be set". */
-  message: string;
-}
-
-/**
- * The block's settings as the host reads them: Vault's weak typing (`"true"`, `1`), errors that
- * name the setting and its file position, and `finish()` for settings nobody asked for ("did you
- * mean"). While creating, the first problem throws; while checking, every problem is collected and
- * the getters return `undefined` for a bad or missing setting.
- */
-export interface ProviderSettings {
-  string(key: string, required: true, hint?: string): string;
-  string(key: string, required?: false, hint?: string): string | undefined;
-  boolean(key: string): boolean | undefined;
-  integer(key: string, min?: number): number | undefined;
-  /** Vault settings accepted without effect: each one present becomes a warning saying `why`. */
-  ignore(keys: readonly string[], why: string): void;
-  /** Reports a problem with `field`: thrown while creating, collected while checking. */
-  problem(field: string, message: string): void;
-  /** The error `problem` would throw, for a provider to throw itself. */
-  error(field: string, message: string): Error;
-  /** Reports every setting no getter asked for. */
-  finish(): void;
-  /**
-   * The problems recorded so far while checking (always empty while creating). The host reports
-   * them with whatever `check` returns, so `check` returns only the problems it finds itself.
-   */
-  readonly issues: readonly ProviderIssue[];
-}
-
-/** What the host gives `check` and `create`. */
-export interface SealProviderContext {
-  readonly logger: ProviderLogger;
-  /** Warns about the block (or one of its settings): the host puts the block's name and position in front. */
-  warn(message: string, field?: string): void;
-  readonly settings: ProviderSettings;
-}
-
-/**
- * A module that also serves blocks of another type, decided by their settings (the CloudHSM seal
- * takes `seal "pkcs11"` blocks whose library is CloudHSM's). Asked before the type's own module.
- */
-export interface ProviderClaim {
-  readonly type: string;
-  when(config: ProviderConfig, env: ProviderEnv): boolean;
-}
-
-export interface SealProvider {
-  /** The block label it serves: `seal "<type>"`. */
-  readonly type: string;
-  /** One line for help output. */
-  readonly description: string;
-  /** Other labels for the same module. */
-  readonly aliases?: readonly string[];
-  /** Every setting the block accepts, for "did you mean" in the config check. */
-  readonly settings?: readonly string[];
-  readonly claims?: ProviderClaim;
-  /**
-   * Every problem of the block, without connecting to an HSM or KMS (the config check). Without
-   * it, the block is checked when it is built.
-   */
-  check?(
-    config: ProviderConfig,
-    env: ProviderEnv,
-    context: SealProviderContext,
-  ): ProviderIssue[] | Promise<ProviderIssue[]>;
-  /** The seal, not initialised: the store calls `init()`. */
-  create(config: ProviderConfig, env: ProviderEnv, context: SealProviderContext): Seal | Promise<Seal>;
-}
-
-/** A package's own check results (`{ field, message }` without the field) as the module's issues. */
-export function fieldIssues(issues: ReadonlyArray<{ field: string; message: string }>): ProviderIssue[] {
-  return issues.map((i) => ({ field: i.field, message: `\`${i.field}\`: ${i.message}` }));
-}
+export {
+  fieldIssues,
+  type ProviderClaim,
+  type ProviderConfig,
+  type ProviderEnv,
+  type ProviderIssue,
+  type ProviderLogger,
+  type ProviderSettings,
+} from "@bulwark/settings";
 
 // --------------------------------------------------------------------------- shamir
 

@@ -31,6 +31,17 @@ export {
   type SettingSource,
 } from "./precedence.js";
 export {
+  fieldIssues,
+  type ProviderClaim,
+  type ProviderConfig,
+  type ProviderContext,
+  type ProviderEnv,
+  type ProviderIssue,
+  type ProviderLogger,
+  type ProviderModule,
+  type ProviderSettings,
+} from "./provider.js";
+export {
   ENV_REFERENCE,
   type EnvLike,
   FILE_REFERENCE,
