@@ -21,6 +21,9 @@ async function check(name, fn) {
 }
 
 const PACKAGES = {
+  "@bulwark/errors": "CodedError",
+  "@bulwark/settings": "parseBool",
+  "@bulwark/hcl": "parseHcl",
   "@bulwark/crypto": "shamirSplit",
   "@bulwark/storage": "assertBackend",
   "@bulwark/storage-memory": "MemoryBackend",
@@ -32,6 +35,7 @@ const PACKAGES = {
   "@bulwark/seal-awskms": "AwsKmsSeal",
   "@bulwark/seal-cloudhsm": "CloudHsmSeal",
   "@bulwark/core": "SealedStore",
+  "@bulwark/vault": "servicesFor",
   "@bulwark/server": "startServer",
 };
 

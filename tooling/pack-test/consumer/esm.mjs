@@ -28,6 +28,9 @@ async function check(name, fn) {
 
 // Every published package and one export its entry must have.
 const ENTRIES = {
+  "@bulwark/errors": "CodedError",
+  "@bulwark/settings": "parseBool",
+  "@bulwark/hcl": "parseHcl",
   "@bulwark/crypto": "shamirSplit",
   "@bulwark/storage": "assertBackend",
   "@bulwark/storage-memory": "MemoryBackend",
@@ -39,6 +42,7 @@ const ENTRIES = {
   "@bulwark/seal-awskms": "AwsKmsSeal",
   "@bulwark/seal-cloudhsm": "CloudHsmSeal",
   "@bulwark/core": "SealedStore",
+  "@bulwark/vault": "servicesFor",
   "@bulwark/server": "startServer",
 };
 
@@ -124,6 +128,26 @@ await check("errors are recognised across the ESM and CommonJS builds (instanceo
     err instanceof SealDecryptError && err instanceof cjs.SealDecryptError && err instanceof cjs.SealError,
   );
 });
+
+await check(
+  "a CodedError from one build is recognised by the other's classes (settings, errors)",
+  async () => {
+    const cjsSettings = require("@bulwark/settings");
+    const { SettingsError } = await import("@bulwark/settings");
+    const { CodedError, isCodedError } = await import("@bulwark/errors");
+    assert.notEqual(cjsSettings.SettingsError, SettingsError, "two copies are loaded");
+    let err;
+    try {
+      cjsSettings.parseBool("tls_disable", "yes");
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof SettingsError && err instanceof CodedError && isCodedError(err), "recognised");
+    assert.equal(err.domain, "settings");
+    assert.equal(err.field, "tls_disable");
+    assert.ok(!(new Error("plain") instanceof CodedError), "a plain Error is not a CodedError");
+  },
+);
 
 await check(
   "the conformance suites' entries (@bulwark/seal/testing, @bulwark/storage/testing) load",
