@@ -258,9 +258,12 @@ const ANSWERS = {
       invalid_request: BAD_EXPOSED,
       invalid_policy: BAD_EXPOSED,
       permission_denied: DENIED,
-      not_found: { status: 404 },
-      unsupported_path: { status: 404 },
-      unsupported_operation: { status: 405 },
+      // Routing's answers echo only the caller's own path (sent word for word, as before the
+      // logical layer moved: a UUID in the path is the caller's, not a storage id). KV's
+      // not_found/unsupported_operation messages are fixed texts or empty (Vault's bare 404).
+      not_found: { status: 404, expose: true },
+      unsupported_path: { status: 404, expose: true },
+      unsupported_operation: { status: 405, expose: true },
       sealed: SEALED,
       not_active: INTERNAL,
       operation_in_progress: BAD_EXPOSED,

@@ -596,3 +596,21 @@ describe("HA standby", () => {
     }
   });
 });
+
+describe("paths nothing serves", () => {
+  it("answer 404 with the caller's own path word for word, a UUID in it included (not redacted)", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    const id = "0b5e2c1a-7d3f-4e6a-9c21-5f8b0d4e3a17";
+    const unmounted = await t.call("GET", `/v1/${id}/app`, { token: root });
+    expect([unmounted.statusCode, unmounted.json()]).toEqual([
+      404,
+      { errors: [`no handler for route "${id}/app": nothing is mounted there`] },
+    ]);
+    const unserved = await t.call("GET", `/v1/sys/${id}`, { token: root });
+    expect([unserved.statusCode, unserved.json()]).toEqual([
+      404,
+      { errors: [`unsupported path "sys/${id}"`] },
+    ]);
+  });
+});
