@@ -18,7 +18,7 @@ import { pathToFileURL } from "node:url";
 import { describeBlock } from "../config/source.js";
 import type { ProviderBlock } from "../contracts.js";
 import { ProviderError } from "./errors.js";
-import { assertProviderModule, type ProviderModule } from "./provider-table.js";
+import { assertProviderModule, type TableModule } from "./provider-table.js";
 
 /** Conditions a plugin's `exports` map is matched with (Node's for `import`). */
 const CONDITIONS = new Set(["import", "node", "default"]);
@@ -159,7 +159,7 @@ export const PROVIDER_EXPORTS = { seal: "sealProvider", storage: "storageProvide
 
 /** A plugin as the registry builds it: its module, and what to call the thing that made an object. */
 export interface PluginProvider {
-  module: ProviderModule<unknown>;
+  module: TableModule;
   /** e.g. `createSeal()` or `sealProvider.create()`, for the error when the result has the wrong shape. */
   made: string;
 }
@@ -239,12 +239,7 @@ export async function loadPluginProvider(
   );
 }
 
-function checkedModule(
-  obj: unknown,
-  where: string,
-  spec: string,
-  exportName: string,
-): ProviderModule<unknown> {
+function checkedModule(obj: unknown, where: string, spec: string, exportName: string): TableModule {
   try {
     assertProviderModule(obj, `plugin "${spec}" ${exportName}`);
   } catch (err) {

@@ -2,12 +2,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import type { ProviderModule } from "@bulwark/settings";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { finalizeConfig, parseConfig } from "../config/load.js";
 import type { ProviderBlock, SealBlock } from "../contracts.js";
 import { BUILTIN_SEALS, BUILTIN_STORAGE } from "./builtins.js";
 import { ProviderError } from "./errors.js";
-import { assertProviderModule, type ProviderModule, ProviderTable } from "./provider-table.js";
+import { assertProviderModule, ProviderTable } from "./provider-table.js";
 import { checkProviderBlock, type ProviderContext, ProviderRegistry } from "./registry.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";

@@ -1,41 +1,21 @@
 /**
  * The registry's table of provider modules, one per `storage`/`seal` block type. A module is a
- * `StorageProvider` (`@bulwark/storage`) or a `SealProvider` (`@bulwark/seal`): the two packages
- * declare the same shape, which {@link ProviderModule} states once for the registry, so seals and
- * backends, built-ins and plugins all go through the same code.
+ * `StorageProvider` (`@bulwark/storage`) or a `SealProvider` (`@bulwark/seal`): both are
+ * `ProviderModule` from `@bulwark/settings`, so seals and backends, built-ins and plugins all go
+ * through the same code.
  *
  * A module can be registered loaded, or lazily (`{ type, load }`): a provider package with heavy
  * or native dependencies (PKCS#11's addon, the AWS SDK) is imported only when a block needs it.
  */
-import type { Seal } from "@bulwark/seal";
-import type { Backend, StorageProviderContext } from "@bulwark/storage";
+import type { ProviderConfig, ProviderEnv, ProviderModule } from "@bulwark/settings";
+import type { StorageProvider } from "@bulwark/storage";
 
-type Config = Record<string, unknown>;
-type Env = Record<string, string | undefined>;
-
-export interface ProviderModuleIssue {
-  field?: string;
-  message: string;
-}
-
-/** The context the host gives a module (`SealProviderContext` is the same shape). */
-export type ProviderModuleContext = StorageProviderContext;
-
-/** What `StorageProvider` and `SealProvider` have in common, with `T` what `create` makes. */
-export interface ProviderModule<T> {
-  readonly type: string;
-  readonly description: string;
-  readonly aliases?: readonly string[];
-  readonly settings?: readonly string[];
-  readonly haByDefault?: boolean;
-  readonly claims?: { readonly type: string; when(config: Config, env: Env): boolean };
-  check?(
-    config: Config,
-    env: Env,
-    context: ProviderModuleContext,
-  ): ProviderModuleIssue[] | Promise<ProviderModuleIssue[]>;
-  create(config: Config, env: Env, context: ProviderModuleContext): T | Promise<T>;
-}
+/**
+ * A module of either table, as the registry handles it: any `ProviderModule`, with the one
+ * storage-only property (`StorageProvider.haByDefault`) that {@link assertProviderModule} checks
+ * and the registry reads when it builds a backend.
+ */
+export type TableModule = ProviderModule<unknown> & Pick<StorageProvider, "haByDefault">;
 
 /** A module registered by name and loaded when a block needs it. */
 export interface LazyProvider<M> {
@@ -45,10 +25,6 @@ export interface LazyProvider<M> {
   readonly claims?: string;
   load(): Promise<M>;
 }
-
-/** The registry's view of a `SealProvider` and of a `StorageProvider`: registering one type-checks that it fits. */
-export type SealModule = ProviderModule<Seal>;
-export type StorageModule = ProviderModule<Backend>;
 
 function describe(v: unknown): string {
   if (v === null) return "null";
@@ -63,7 +39,7 @@ const isStringList = (v: unknown): boolean => Array.isArray(v) && v.every((s) =>
  * export; every built-in module passes it too). Throws a `TypeError` naming `name` and the first
  * thing wrong.
  */
-export function assertProviderModule(obj: unknown, name: string): asserts obj is ProviderModule<unknown> {
+export function assertProviderModule(obj: unknown, name: string): asserts obj is TableModule {
   if (typeof obj !== "object" || obj === null) {
     throw new TypeError(`${name} is not a provider module: expected an object, got ${describe(obj)}`);
   }
@@ -135,7 +111,7 @@ export class ProviderTable<M extends ProviderModule<unknown>> {
    * The module for a block of `type`: a module that claims the block (by its settings), else the
    * type's own. Loads only the modules that may answer. Undefined for an unknown type.
    */
-  async resolve(type: string, config: Config, env: Env): Promise<M | undefined> {
+  async resolve(type: string, config: ProviderConfig, env: ProviderEnv): Promise<M | undefined> {
     for (const entry of this.#entries) {
       if (entry.claims !== type) continue;
       const module = await entry.load();

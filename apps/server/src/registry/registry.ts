@@ -9,6 +9,7 @@
  */
 import type { Logger as CoreLogger } from "@bulwark/core";
 import { assertSeal, type Seal, type SealProvider } from "@bulwark/seal";
+import type { ProviderContext as ModuleContext, ProviderIssue } from "@bulwark/settings";
 import {
   assertBackend,
   type Backend,
@@ -24,15 +25,7 @@ import { BUILTIN_SEALS, BUILTIN_STORAGE } from "./builtins.js";
 import { ProviderError } from "./errors.js";
 import { BlockOptions } from "./options.js";
 import { loadPluginProvider } from "./plugin.js";
-import {
-  type LazyProvider,
-  type ProviderModule,
-  type ProviderModuleContext,
-  type ProviderModuleIssue,
-  ProviderTable,
-  type SealModule,
-  type StorageModule,
-} from "./provider-table.js";
+import { type LazyProvider, ProviderTable, type TableModule } from "./provider-table.js";
 
 export {
   type PluginFactory,
@@ -87,7 +80,7 @@ function wrapProviderError(kind: Kind, block: ProviderBlock, err: unknown): Prov
 
 /** The context a module gets for one block: warnings carry the block's name and position. */
 function moduleContext(kind: Kind, block: ProviderBlock, logger: CoreLogger, settings: BlockOptions) {
-  const context: ProviderModuleContext = {
+  const context: ModuleContext = {
     logger,
     warn: (msg, field) => logger.warn(`${describeBlock(kind, block, field)}: ${msg}`),
     settings,
@@ -97,7 +90,7 @@ function moduleContext(kind: Kind, block: ProviderBlock, logger: CoreLogger, set
 
 /** A module to build a block with, and, for a plugin, what to name in errors about it. */
 interface Resolved {
-  module: ProviderModule<unknown>;
+  module: TableModule;
   plugin?: { spec: string; made: string };
 }
 
@@ -107,8 +100,8 @@ function required<T>(provider: T | undefined): T {
 }
 
 export class ProviderRegistry {
-  readonly #storage = new ProviderTable<StorageModule>();
-  readonly #seals = new ProviderTable<SealModule>();
+  readonly #storage = new ProviderTable<StorageProvider>();
+  readonly #seals = new ProviderTable<SealProvider>();
 
   /** A registry with every built-in storage backend and seal. */
   static withBuiltins(): ProviderRegistry {
@@ -153,8 +146,8 @@ export class ProviderRegistry {
   }
 
   /** The module a non-plugin block of `kind` is built with (a module that claims it first), or undefined. */
-  resolve(kind: Kind, block: ProviderBlock, env: Env): Promise<ProviderModule<unknown> | undefined> {
-    const table: ProviderTable<ProviderModule<unknown>> = kind === "storage" ? this.#storage : this.#seals;
+  resolve(kind: Kind, block: ProviderBlock, env: Env): Promise<TableModule | undefined> {
+    const table: ProviderTable<TableModule> = kind === "storage" ? this.#storage : this.#seals;
     return table.resolve(block.type, withoutPlugin(block.options), env);
   }
 
@@ -198,7 +191,7 @@ export class ProviderRegistry {
       const { module, made } = await loadPluginProvider(kind, block, spec, ctx.pluginBaseDirs);
       return { module, plugin: { spec, made } };
     }
-    let module: ProviderModule<unknown> | undefined;
+    let module: TableModule | undefined;
     try {
       module = await this.resolve(kind, block, ctx.env);
     } catch (err) {
@@ -325,8 +318,8 @@ export async function checkProviderBlock(
     if (typeof p === "string" && p.trim() !== "") return [];
     return [problem("plugin", PLUGIN_HINT(kind))];
   }
-  let module: ProviderModule<unknown> | undefined;
-  let issues: ProviderModuleIssue[];
+  let module: TableModule | undefined;
+  let issues: ProviderIssue[];
   try {
     module = await registry.resolve(kind, block, env);
     if (module === undefined) {
