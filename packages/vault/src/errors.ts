@@ -11,7 +11,8 @@
  *   not_found, unsupported_path                               → 404
  *   unsupported_operation                                     → 405
  *   sealed                                                    → 503 ("Vault is sealed")
- *   not_active                                                → 500 (the node is not writable)
+ *   not_active                                                → 500 "internal error: …" (the node
+ *                                                                did not become writable)
  */
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 
@@ -166,8 +167,8 @@ export class PermissionDeniedError extends VaultError {
 }
 
 /**
- * The store is sealed (requests) or did not become the active node (`waitActive`): `sealed` or
- * `not_active`.
+ * The store is sealed (`sealed`: a request, or `waitActive` on a sealed store) or did not become
+ * the active node in time (`not_active`, from `waitActive`).
  */
 export class VaultStateError extends VaultError {
   static override readonly kind: string = "@bulwark/vault:VaultStateError";

@@ -2,7 +2,7 @@ import { SealedStore } from "@bulwark/core";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { afterEach, describe, expect, it } from "vitest";
 import { VaultStateError } from "./errors.js";
-import { rootTokenAfterInit, servicesFor } from "./services.js";
+import { rootTokenAfterInit, servicesFor, waitActive } from "./services.js";
 import { sealStatusData } from "./system.js";
 
 const stores: SealedStore[] = [];
@@ -15,6 +15,16 @@ async function fresh(): Promise<SealedStore> {
   stores.push(store);
   return store;
 }
+
+describe("waitActive", () => {
+  it("refuses a sealed store with the sealed code (the HTTP layer's 503 'Vault is sealed'), not not_active", async () => {
+    const store = await fresh();
+    await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    const err = await waitActive(store, 1000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VaultStateError);
+    expect(err).toMatchObject({ domain: "vault", code: "sealed", message: "the store is sealed" });
+  });
+});
 
 describe("rootTokenAfterInit", () => {
   it("unseals a Shamir store with the threshold of new keys, stores a root token, and seals it again", async () => {

@@ -5,6 +5,7 @@
  * between listeners.
  */
 import { randomBytes, randomUUID } from "node:crypto";
+import { CLUSTER_PATH } from "@bulwark/barrier";
 import type { SealedStore } from "@bulwark/core";
 import { PolicyStore } from "./auth/policy-store.js";
 import { TokenStore } from "./auth/tokens.js";
@@ -12,8 +13,6 @@ import { VaultStateError } from "./errors.js";
 import { GenerateRoot } from "./generate-root.js";
 import { type MountEntry, MountTable } from "./kv/mounts.js";
 import { type Auth, authenticate, handle, type VaultRequest, type VaultResponse } from "./router.js";
-
-const CLUSTER_PATH = "core/bulwark-cluster";
 
 export interface ClusterInfo {
   cluster_id: string;
@@ -93,7 +92,7 @@ export function servicesFor(store: SealedStore): Services {
 export async function waitActive(store: SealedStore, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!store.status().active) {
-    if (store.sealed) throw new VaultStateError("not_active", "the store is sealed");
+    if (store.sealed) throw new VaultStateError("sealed", "the store is sealed");
     if (Date.now() > deadline)
       throw new VaultStateError(
         "not_active",

@@ -295,6 +295,10 @@ describe("toHttpError: messages as before", () => {
     expect(lower.errors[0]).toBe("cannot read <path> (request id r9: details in the server log)");
     const request = toHttpError(new VaultError("invalid_request", 'field "path" must not be /etc/x/y'));
     expect(request.errors).toEqual(['field "path" must not be /etc/x/y']);
+    // A node that did not become active: a plain Error's 500 text before the vault moved.
+    expect(toHttpError(new VaultError("not_active", "another node holds the HA lock")).errors).toEqual([
+      "internal error: another node holds the HA lock",
+    ]);
     // Vault's bare 404 for a missing KV key.
     expect(toHttpError(new VaultError("not_found", "")).errors).toEqual([]);
   });

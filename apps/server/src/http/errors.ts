@@ -124,6 +124,8 @@ export interface Answer {
   readonly expose?: true;
   /** Vault's exact text, sent instead of the message (clients match on it). */
   readonly text?: string;
+  /** The prefix of this code's (redacted) message, instead of its domain's. */
+  readonly prefix?: string;
 }
 
 /** One domain's row: its codes, and the prefix its (redacted) messages get. */
@@ -139,6 +141,8 @@ const BAD: Answer = { status: 400 };
 const BAD_EXPOSED: Answer = { status: 400, expose: true };
 const UNAVAILABLE: Answer = { status: 503 };
 const INTERNAL: Answer = { status: 500 };
+/** An internal failure of a domain whose other messages go out bare: the 500 text of a plain Error. */
+const INTERNAL_ERROR: Answer = { status: 500, prefix: "internal error: " };
 
 const ANSWERS = {
   core: {
@@ -265,7 +269,8 @@ const ANSWERS = {
       unsupported_path: { status: 404, expose: true },
       unsupported_operation: { status: 405, expose: true },
       sealed: SEALED,
-      not_active: INTERNAL,
+      // A plain Error (500 "internal error: …") before the logical layer moved.
+      not_active: INTERNAL_ERROR,
       operation_in_progress: BAD_EXPOSED,
       no_operation_in_progress: BAD_EXPOSED,
       nonce_mismatch: BAD_EXPOSED,
@@ -297,7 +302,7 @@ function fromTable(e: CodedError, requestId: string | undefined): HttpError | un
   if (row === undefined || answer === undefined) return undefined;
   if (answer.text !== undefined) return new HttpError(answer.status, answer.text);
   if (answer.expose === true) return new HttpError(answer.status, e.message);
-  return redacted(answer.status, `${row.prefix}${e.message}`, requestId);
+  return redacted(answer.status, `${answer.prefix ?? row.prefix}${e.message}`, requestId);
 }
 
 /** What Fastify's own errors carry (its codes are `FST_…`; not Bulwark's, so not in the table). */
