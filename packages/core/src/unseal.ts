@@ -19,7 +19,7 @@ export function foreignSealMessage(stored: string, configured: string): string {
 }
 
 /** What decides which seal key shares open. */
-export interface UnsealSourceInput {
+interface UnsealSourceInput {
   /** The stored seal configuration's type. */
   stored: string;
   seal: Seal;
@@ -36,7 +36,7 @@ export interface UnsealSourceInput {
  * pending. Refuses what no share can help with (a foreign stored seal, a missing or unexpected
  * `migrate`, an unreachable auto seal).
  */
-export function unsealSource(i: UnsealSourceInput): Seal {
+function unsealSource(i: UnsealSourceInput): Seal {
   if (i.stored !== i.seal.type && i.stored !== i.migrationSeal?.type) {
     // No key share can help: the configured seals cannot open what the stored one wrapped.
     throw new InvalidRequestError(foreignSealMessage(i.stored, i.seal.type));
@@ -76,11 +76,7 @@ export interface UnsealContext {
  * not fit is `invalid_key`; storage or seal outages, a damaged or foreign blob keep their own error
  * (the operator's shares may well be right). On failure `secret` is zeroed.
  */
-export async function unsealWithSecret(
-  ctx: UnsealContext,
-  source: Seal,
-  secret: Uint8Array,
-): Promise<Uint8Array> {
+async function unsealWithSecret(ctx: UnsealContext, source: Seal, secret: Uint8Array): Promise<Uint8Array> {
   const viaRecovery = source.autoUnseal;
   let rootKey: Uint8Array | undefined;
   try {

@@ -14,7 +14,7 @@ import { parseJson, stringify } from "@bulwark/vault";
 export type Env = Record<string, string | undefined>;
 
 /** The CLI's default server: the default config's plain-HTTP listener. */
-export const DEFAULT_ADDRESS = "http://127.0.0.1:8200";
+const DEFAULT_ADDRESS = "http://127.0.0.1:8200";
 
 export interface ClientOptions {
   address?: string | undefined;

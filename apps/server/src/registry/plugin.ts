@@ -82,7 +82,7 @@ function packageEntry(pkgDir: string, subpath: string): string | undefined {
 }
 
 /** Finds a bare package specifier from `base` upwards through `node_modules` folders. */
-export function resolvePackage(spec: string, base: string): string | undefined {
+function resolvePackage(spec: string, base: string): string | undefined {
   const { name, subpath } = splitSpecifier(spec);
   let dir = resolve(base);
   for (;;) {
@@ -94,12 +94,12 @@ export function resolvePackage(spec: string, base: string): string | undefined {
   }
 }
 
-export function isPathSpecifier(spec: string): boolean {
+function isPathSpecifier(spec: string): boolean {
   return spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("file:") || isAbsolute(spec);
 }
 
 /** Where a plugin specifier points (a file URL), or undefined for "let Node resolve it". */
-export function locatePlugin(spec: string, baseDirs: readonly string[]): string | undefined {
+function locatePlugin(spec: string, baseDirs: readonly string[]): string | undefined {
   if (spec.startsWith("file:")) return spec;
   if (isPathSpecifier(spec)) {
     const full = resolve(baseDirs[0] ?? process.cwd(), spec);
@@ -115,10 +115,7 @@ export function locatePlugin(spec: string, baseDirs: readonly string[]): string 
 }
 
 /** Imports a plugin module (see the file comment for the search order). */
-export async function importPlugin(
-  spec: string,
-  baseDirs: readonly string[],
-): Promise<Record<string, unknown>> {
+async function importPlugin(spec: string, baseDirs: readonly string[]): Promise<Record<string, unknown>> {
   const located = locatePlugin(spec, baseDirs);
   // A variable specifier keeps bundlers from resolving the plugin at build time.
   const target: string = located ?? spec;
@@ -129,7 +126,7 @@ export async function importPlugin(
  * The factory a plugin module exports: `names` in order (e.g. `createSeal`), then a default
  * export that is a function or an object carrying one of `names` (CommonJS modules).
  */
-export function findFactory(
+function findFactory(
   mod: Record<string, unknown>,
   names: readonly string[],
 ): ((...args: unknown[]) => unknown) | undefined {
