@@ -13,6 +13,7 @@
  *   sealed                                                    → 503 ("Vault is sealed")
  *   not_active                                                → 500 "internal error: …" (the node
  *                                                                did not become writable)
+ *   internal                                                  → 500 "internal error: …"
  */
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 
@@ -41,6 +42,8 @@ export const VAULT_ERROR_CODES = [
   "nonce_mismatch",
   /** Generate-root: a key share is malformed, or the shares do not open the store. */
   "invalid_key",
+  /** An internal invariant does not hold (the library's fault, never the request's). */
+  "internal",
 ] as const;
 
 export type VaultErrorCode = (typeof VAULT_ERROR_CODES)[number];
@@ -72,6 +75,7 @@ const STATUS_OF: Record<VaultErrorCode, number> = {
   no_operation_in_progress: 400,
   nonce_mismatch: 400,
   invalid_key: 400,
+  internal: 500,
 };
 
 /** A request body or field that does not match what the operation accepts (names the field). */
@@ -132,9 +136,13 @@ export type GenerateRootErrorCode =
   | "operation_in_progress"
   | "no_operation_in_progress"
   | "nonce_mismatch"
-  | "invalid_key";
+  | "invalid_key"
+  | "internal";
 
-/** sys/generate-root refusals (all 400 in Vault). */
+/**
+ * sys/generate-root refusals (all 400 in Vault), and `internal` for its own invariants (the
+ * token and the OTP it is XORed with are the same length).
+ */
 export class GenerateRootError extends VaultError {
   static override readonly kind: string = "@bulwark/vault:GenerateRootError";
   override name = "GenerateRootError";

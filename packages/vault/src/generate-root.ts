@@ -45,7 +45,7 @@ function xor(a: Buffer, b: Buffer): Buffer {
 export function encodeRootToken(token: string, otp: string): string {
   const t = Buffer.from(token, "utf8");
   const o = Buffer.from(otp, "utf8");
-  if (t.length !== o.length) throw new GenerateRootError("invalid_request", "token and OTP lengths differ");
+  if (t.length !== o.length) throw new GenerateRootError("internal", "token and OTP lengths differ");
   return xor(t, o).toString("base64").replace(/=+$/, "");
 }
 
@@ -53,8 +53,7 @@ export function encodeRootToken(token: string, otp: string): string {
 export function decodeRootToken(encoded: string, otp: string): string {
   const x = Buffer.from(encoded, "base64");
   const o = Buffer.from(otp, "utf8");
-  if (x.length !== o.length)
-    throw new GenerateRootError("invalid_request", "encoded token and OTP lengths differ");
+  if (x.length !== o.length) throw new GenerateRootError("internal", "encoded token and OTP lengths differ");
   return xor(x, o).toString("utf8");
 }
 

@@ -240,6 +240,7 @@ describe("toHttpError: every code of every domain", () => {
       no_operation_in_progress: 400,
       nonce_mismatch: 400,
       invalid_key: 400,
+      internal: 500,
     },
   });
 
@@ -266,6 +267,16 @@ describe("toHttpError: every code of every domain", () => {
     expect(toHttpError(new CodedError("elsewhere", "io", "y")).errors).toEqual(["internal error: y"]);
   });
 });
+
+/** What `f` throws (it must throw). */
+function catching(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a throw");
+}
 
 describe("toHttpError: messages as before", () => {
   it("sealed answers Vault's exact text, whichever layer said it", () => {
@@ -299,6 +310,17 @@ describe("toHttpError: messages as before", () => {
     expect(toHttpError(new VaultError("not_active", "another node holds the HA lock")).errors).toEqual([
       "internal error: another node holds the HA lock",
     ]);
+    // Generate-root's token/OTP length checks are internal invariants (plain Errors before).
+    for (const f of [
+      () => vaultExports.encodeRootToken("ab", "abc"),
+      () => vaultExports.decodeRootToken("YQ", "abc"),
+    ]) {
+      const h = toHttpError(catching(f));
+      expect([h.status, h.errors[0]]).toEqual([
+        500,
+        expect.stringMatching(/^internal error: .*token and OTP lengths differ$/),
+      ]);
+    }
     // Vault's bare 404 for a missing KV key.
     expect(toHttpError(new VaultError("not_found", "")).errors).toEqual([]);
   });

@@ -271,6 +271,7 @@ const ANSWERS = {
       sealed: SEALED,
       // A plain Error (500 "internal error: …") before the logical layer moved.
       not_active: INTERNAL_ERROR,
+      internal: INTERNAL_ERROR,
       operation_in_progress: BAD_EXPOSED,
       no_operation_in_progress: BAD_EXPOSED,
       nonce_mismatch: BAD_EXPOSED,
