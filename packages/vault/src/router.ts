@@ -12,7 +12,11 @@ import { PermissionDeniedError, RouteError, VaultStateError } from "./errors.js"
 import type { KvOperation, KvResponse } from "./kv/common.js";
 import type { MountTable } from "./kv/mounts.js";
 
-/** Vault's text for a sealed store: clients (the bao/vault CLI among them) match on it. */
+/**
+ * Vault's exact text for a sealed store: clients match on it. The bao/vault CLI's `status` and
+ * `operator unseal` ignore a sealed `sys/leader` only when the error contains "Vault is sealed"
+ * (OpenBao 2.6 answers this text too), and print an error and exit 1 otherwise.
+ */
 export const SEALED_MESSAGE = "Vault is sealed";
 
 /** An authenticated caller: its token, the token's entry and the ACL of its policies. */

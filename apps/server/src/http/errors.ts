@@ -16,7 +16,7 @@ import type { HclErrorCode } from "@bulwark/hcl";
 import type { SealErrorCode } from "@bulwark/seal";
 import type { SettingsErrorCode } from "@bulwark/settings";
 import type { StorageErrorCode } from "@bulwark/storage";
-import type { VaultErrorCode } from "@bulwark/vault";
+import { SEALED_MESSAGE, type VaultErrorCode } from "@bulwark/vault";
 import type { ConfigErrorCode } from "../config/errors.js";
 import type { ProviderErrorCode } from "../registry/errors.js";
 
@@ -77,12 +77,8 @@ export class HttpError extends CodedError<HttpErrorCode> {
   }
 }
 
-/**
- * Vault's exact text: clients match on it. The bao/vault CLI's `status` and `operator unseal`
- * ignore a sealed `sys/leader` only when the error contains "Vault is sealed" (OpenBao 2.6
- * answers this text too), and print an error and exit 1 otherwise.
- */
-export const SEALED_MESSAGE = "Vault is sealed";
+/** Vault's text for a sealed store (declared once, in @bulwark/vault). */
+export { SEALED_MESSAGE };
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 /** An absolute path of two segments or more (`/var/lib/bulwark/data`), wherever it starts. */
