@@ -1,4 +1,5 @@
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
+import type { SealErrorCode } from "@bulwark/seal";
 import pkcs11js from "pkcs11js";
 
 // Return values the seal reacts to (PKCS#11 v2.40 numbers).
@@ -44,11 +45,11 @@ export function ckrName(rv: number): string {
 /**
  * One failed PKCS#11 call: which function, which return value. Seal errors carry it as `cause`,
  * so callers can switch on `cause.rv` while the message stays readable. A `CodedError` of domain
- * "seal" with code `provider_failed`, but not a `SealError`: the seal's `instanceof SealError`
+ * "seal" with code `provider_failed` (typed from `SealErrorCode`), but not a `SealError`: the seal's `instanceof SealError`
  * checks tell its own finished errors from raw call failures it still has to classify. pkcs11js often leaves its
  * own `method` empty (checked for C_Encrypt/C_Decrypt), so the seal names every call itself.
  */
-export class Pkcs11CallError extends CodedError<"provider_failed"> {
+export class Pkcs11CallError extends CodedError<Extract<SealErrorCode, "provider_failed">> {
   static override readonly kind: string = "@bulwark/seal-pkcs11:Pkcs11CallError";
   override name = "Pkcs11CallError";
   /** The PKCS#11 function, e.g. `C_Login`. */

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
-import { StorageError, StorageUnavailableError } from "@bulwark/storage";
+import { StorageError, type StorageErrorCode, StorageUnavailableError } from "@bulwark/storage";
 import Consul from "consul";
 import type { ResolvedOptions } from "./config.js";
 
@@ -84,9 +84,9 @@ interface ClientError extends Error {
 
 /**
  * The request was aborted through its `AbortSignal`. Named "AbortError" as the platform's aborts
- * are; domain "storage", code `aborted`.
+ * are; domain "storage", code `aborted` (typed from `StorageErrorCode`).
  */
-export class RequestAbortedError extends CodedError<"aborted"> {
+export class RequestAbortedError extends CodedError<Extract<StorageErrorCode, "aborted">> {
   static override readonly kind: string = "@bulwark/storage-consul:RequestAbortedError";
   override name = "AbortError";
   constructor(message: string, options?: CodedErrorOptions) {

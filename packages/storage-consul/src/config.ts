@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { parseBool, parseDuration, pickSetting, resolveSecret, SettingsError } from "@bulwark/settings";
-import { validatePrefix } from "@bulwark/storage";
+import { type StorageErrorCode, validatePrefix } from "@bulwark/storage";
 import { formatDuration } from "./duration.js";
 
 /** Options of `new ConsulBackend()`; `createConsulBackend()` also takes Vault's config names. */
@@ -56,9 +56,10 @@ export interface ConsulBackendOptions {
 /**
  * A Consul storage setting is wrong; `field` is the Vault config name, the message says how to fix
  * it. A `CodedError` of domain "storage", code `invalid_config` (the storage contract's code for an
- * unusable backend block).
+ * unusable backend block; typed from `StorageErrorCode`, so a table by storage code covers it). Not
+ * a `StorageError`: a wrong setting is not a failure of a working backend.
  */
-export class ConsulConfigError extends CodedError<"invalid_config"> {
+export class ConsulConfigError extends CodedError<Extract<StorageErrorCode, "invalid_config">> {
   static override readonly kind: string = "@bulwark/storage-consul:ConsulConfigError";
   override name = "ConsulConfigError";
   readonly field: string;

@@ -1,11 +1,17 @@
 import { CodedError } from "@bulwark/errors";
-import { InvalidKeyError, StorageError, StorageUnavailableError } from "@bulwark/storage";
+import {
+  InvalidKeyError,
+  StorageError,
+  type StorageErrorCode,
+  StorageUnavailableError,
+} from "@bulwark/storage";
 
 /**
  * A `FileBackend` option is missing or has the wrong type; `field` names it. Domain "storage",
- * code `invalid_config`; not a `StorageError`, which stands for failures of a working backend.
+ * code `invalid_config` (typed from `StorageErrorCode`, so a table by storage code covers it); not
+ * a `StorageError`, which stands for failures of a working backend.
  */
-export class FileBackendConfigError extends CodedError<"invalid_config"> {
+export class FileBackendConfigError extends CodedError<Extract<StorageErrorCode, "invalid_config">> {
   static override readonly kind: string = "@bulwark/storage-file:FileBackendConfigError";
   override name = "FileBackendConfigError";
   readonly field: string;

@@ -365,6 +365,20 @@ describe("toHttpError: messages as before", () => {
   });
 });
 
+describe("errors that extend CodedError directly (being a StorageError/SealError would change how callers treat them)", () => {
+  it("carry a code of their domain's type, answered by its row, and stay outside its base class", () => {
+    const cases: Array<[CodedError, typeof StorageError | typeof SealError]> = [
+      [new consulExports.ConsulConfigError("address", "x"), StorageError],
+      [new fileExports.FileBackendConfigError("path", "x"), StorageError],
+      [new pkcs11Exports.Pkcs11CallError("C_Login", 0x100), SealError],
+    ];
+    for (const [e, base] of cases) {
+      expect(answerFor(e.domain, e.code), e.name).toBeDefined();
+      expect(e, e.name).not.toBeInstanceOf(base);
+    }
+  });
+});
+
 describe("toHttpError: errors from a second copy of a package", () => {
   /** What an error thrown by another copy of the package looks like to this one: same kinds, other class. */
   function foreign(domain: string, code: string, message: string, kinds: string[]): Error {
