@@ -306,7 +306,11 @@ function nonEmpty(v: string | undefined): string | undefined {
 async function initialiseDev(store: SealedStore, rootTokenId: string | undefined): Promise<DevCredentials> {
   const status = store.status();
   if (status.initialized) {
-    throw new Error("-dev needs empty storage: the configured storage is already initialised");
+    throw new StartupError(
+      "storage_unusable",
+      "storage",
+      "-dev needs empty storage: the configured storage is already initialised",
+    );
   }
   let unsealKey: string;
   if (status.type !== "shamir") {

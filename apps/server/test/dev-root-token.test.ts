@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type BulwarkServer, startServer } from "../src/main.js";
+import { type BulwarkServer, StartupError, startServer } from "../src/main.js";
 import { Capture, cli } from "./cli-helpers.js";
 
 const servers: BulwarkServer[] = [];
@@ -50,5 +53,35 @@ describe("server -dev -dev-root-token-id (Vault's flag)", () => {
     const r = await cli(["server", "-config=/nonexistent.hcl", "-dev-root-token-id=root"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/-dev-root-token-id needs -dev/);
+  });
+});
+
+describe("server -dev on storage that is already initialised", () => {
+  it("is refused with a StartupError (storage_unusable), message as before", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bulwark-dev-"));
+    try {
+      const config = join(dir, "config.hcl");
+      writeFileSync(config, `storage "file" {\n  path = ${JSON.stringify(join(dir, "data"))}\n}\n`);
+      const start = () =>
+        startServer({
+          dev: true,
+          configPaths: [config],
+          devListenAddress: "127.0.0.1:0",
+          env: {},
+          out: new Capture(),
+          logDestination: new Capture(),
+        });
+      await (await start()).shutdown("initialised");
+      const err = await start().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StartupError);
+      expect(err).toMatchObject({
+        domain: "server",
+        code: "storage_unusable",
+        setting: "storage",
+        message: "-dev needs empty storage: the configured storage is already initialised",
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

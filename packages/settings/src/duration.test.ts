@@ -1,3 +1,4 @@
+import { CodedError } from "@bulwark/errors";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -149,7 +150,25 @@ describe("formatGoDuration is Go's Duration.String", () => {
     expect(formatGoDuration(90_000)).toBe("1m30s");
     expect(formatGoDuration(24 * 3_600_000)).toBe("24h0m0s");
     expect(formatGoDuration(3_723_500)).toBe("1h2m3.5s");
-    expect(() => formatGoDuration(Number.NaN)).toThrow(RangeError);
+    expect(() => formatGoDuration(Number.NaN)).toThrow(CodedError);
+  });
+
+  it("a non-finite number is the caller's bug: a CodedError of domain settings, not a SettingsError", () => {
+    for (const ms of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      let err: unknown;
+      try {
+        formatGoDuration(ms);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(CodedError);
+      expect(err).not.toBeInstanceOf(SettingsError);
+      expect(err).toMatchObject({
+        domain: "settings",
+        code: "invalid_duration",
+        message: `formatGoDuration: ${ms} is not a finite number of milliseconds`,
+      });
+    }
   });
 
   it("parse ∘ format is the identity on nanoseconds (property)", () => {

@@ -1,5 +1,6 @@
+import { CodedError } from "@bulwark/errors";
 import { describeValue } from "./boolean.js";
-import { SettingsError } from "./settings-error.js";
+import { SettingsError, type SettingsErrorCode } from "./settings-error.js";
 
 /**
  * Durations, one grammar for every duration setting (Vault's `parseutil.ParseDurationSecond`):
@@ -223,6 +224,12 @@ export function formatGoDurationNs(ns: bigint): string {
 /** Go's `time.Duration.String()` for milliseconds ("24h0m0s", "1m30s", "250ms", "0s"). */
 export function formatGoDuration(ms: number): string {
   if (!Number.isFinite(ms))
-    throw new RangeError(`formatGoDuration: ${ms} is not a finite number of milliseconds`);
+    // The caller's bug, not a setting: a CodedError of the domain, not a SettingsError (which
+    // convertSettingsErrors would report as the provider's configuration error, with no field).
+    throw new CodedError<Extract<SettingsErrorCode, "invalid_duration">>(
+      "settings",
+      "invalid_duration",
+      `formatGoDuration: ${ms} is not a finite number of milliseconds`,
+    );
   return formatGoDurationNs(msToNs(ms));
 }

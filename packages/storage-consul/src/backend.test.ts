@@ -1,4 +1,4 @@
-import type { TxnOp } from "@bulwark/storage";
+import { StorageError, type TxnOp } from "@bulwark/storage";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConsulBackend } from "./backend.js";
 
@@ -11,6 +11,22 @@ const offline = (): ConsulBackend => {
 };
 afterEach(async () => {
   await Promise.all(open.splice(0).map((b) => b.close()));
+});
+
+describe("ConsulBackend HA lock misuse", () => {
+  it("a second concurrent acquire() on one handle is a StorageError invalid_operation, message as before", async () => {
+    const lock = offline().lockWith("core/lock", "node-a");
+    const first = lock.acquire().catch((e: unknown) => e);
+    const err = await lock.acquire().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({
+      domain: "storage",
+      code: "invalid_operation",
+      message:
+        'acquire() is already waiting for HA lock "core/lock" on this handle; await or abort that call first',
+    });
+    await first;
+  });
 });
 
 describe("ConsulBackend input validation (before any request)", () => {

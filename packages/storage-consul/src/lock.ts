@@ -95,7 +95,8 @@ export class ConsulLock implements Lock {
     if (signal?.aborted) throw abortError(this.key, signal.reason);
     if (this.#state.kind === "held") return this.#state.leadership.signal;
     if (this.#waiting) {
-      throw new Error(
+      throw new StorageError(
+        "invalid_operation",
         `acquire() is already waiting for HA lock ${JSON.stringify(this.key)} on this handle; await or abort that call first`,
       );
     }

@@ -1,3 +1,4 @@
+import { StorageError } from "@bulwark/storage";
 import { describe, expect, it } from "vitest";
 import { MemoryBackend } from "./memory-backend.js";
 
@@ -96,6 +97,23 @@ describe("MemoryBackend.lockWith", () => {
     await a.release();
     await first;
     expect(await w.value()).toEqual({ held: true, value: "w" });
+  });
+
+  it("the second concurrent wait is a StorageError invalid_operation (the caller's bug), message as before", async () => {
+    const b = new MemoryBackend();
+    const a = b.lockWith("k", "a");
+    const w = b.lockWith("k", "w");
+    await a.acquire();
+    const first = w.acquire();
+    const err = await w.acquire().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({
+      domain: "storage",
+      code: "invalid_operation",
+      message: 'acquire() is already waiting for HA lock "k" on this handle; await or abort that call first',
+    });
+    await a.release();
+    await first;
   });
 
   it("locks on different keys, or on different backends, are independent", async () => {

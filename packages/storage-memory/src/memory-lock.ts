@@ -1,4 +1,4 @@
-import { type Lock, StorageUnavailableError, validateKey } from "@bulwark/storage";
+import { type Lock, StorageError, StorageUnavailableError, validateKey } from "@bulwark/storage";
 
 interface Holder {
   owner: MemoryLock;
@@ -118,7 +118,8 @@ export class MemoryLock implements Lock {
     // One handle is one node: a second concurrent wait on it would make release() ambiguous.
     if (this.#waiting) {
       return Promise.reject(
-        new Error(
+        new StorageError(
+          "invalid_operation",
           `acquire() is already waiting for HA lock ${JSON.stringify(this.key)} on this handle; await or abort that call first`,
         ),
       );

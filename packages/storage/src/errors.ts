@@ -14,6 +14,11 @@ export const STORAGE_ERROR_CODES = [
   "invalid_config",
   /** The caller aborted the operation through its `AbortSignal`. */
   "aborted",
+  /**
+   * A call the object's state does not allow (a second `acquire()` waiting on one lock handle):
+   * the caller's bug, not a failure of the backend; retrying the same call does not help.
+   */
+  "invalid_operation",
 ] as const;
 
 export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number];

@@ -133,6 +133,7 @@ describe("toHttpError: every code of every domain", () => {
       io: 500,
       invalid_config: 500,
       aborted: 503,
+      invalid_operation: 500,
     },
   });
   checkDomain<BarrierErrorCode>({

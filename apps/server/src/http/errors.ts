@@ -172,6 +172,8 @@ const ANSWERS = {
       invalid_config: INTERNAL,
       // Cancelled under the request (the server is stopping): retry.
       aborted: UNAVAILABLE,
+      // A lock handle used against its contract: the server's bug.
+      invalid_operation: INTERNAL,
     } satisfies Record<StorageErrorCode, Answer>,
   },
   barrier: {

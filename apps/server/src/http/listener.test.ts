@@ -164,6 +164,24 @@ describe("TLS listener", () => {
     ).rejects.toThrow(/tls_cert_file/);
     await store.close();
   });
+
+  it("the missing certificate files are a ConfigError (domain config, invalid_config), message as before", async () => {
+    const { store } = await devStore();
+    await expect(
+      startHttpServer({
+        store,
+        listener: listener({ tlsDisable: false }),
+        clusterName: "c",
+        logger: createLogger({ level: "error" }),
+      }),
+    ).rejects.toMatchObject({
+      name: "ConfigError",
+      domain: "config",
+      code: "invalid_config",
+      message: "listener: tls_cert_file and tls_key_file are required unless tls_disable = true",
+    });
+    await store.close();
+  });
 });
 
 describe("graceful close", () => {

@@ -8,6 +8,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from "node:https";
 import type { SecureVersion } from "node:tls";
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
+import { ConfigError } from "../config/errors.js";
 import type { ListenerConfig } from "../contracts.js";
 import { HttpError } from "./errors.js";
 
@@ -45,7 +46,14 @@ export function splitAddress(address: string): { host: string; port: number } {
 async function tlsOptions(l: ListenerConfig): Promise<HttpsOptions | undefined> {
   if (l.tlsDisable) return undefined;
   if (l.tlsCertFile === undefined || l.tlsKeyFile === undefined) {
-    throw new Error("listener: tls_cert_file and tls_key_file are required unless tls_disable = true");
+    // The config loader refuses this already; a ListenerConfig built in code reaches here.
+    throw new ConfigError([
+      {
+        block: 'listener "tcp"',
+        setting: "tls_cert_file",
+        message: "listener: tls_cert_file and tls_key_file are required unless tls_disable = true",
+      },
+    ]);
   }
   const read = async (setting: ListenerSetting, file: string): Promise<Buffer> => {
     try {
