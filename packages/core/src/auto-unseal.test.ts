@@ -234,31 +234,4 @@ describe("isTransientUnsealError", () => {
     expect(isTransientUnsealError(foreign)).toBe(true);
     expect(isTransientUnsealError(new CodedError("seal", "key_not_found", "no key"))).toBe(false);
   });
-
-  it("a storage error of a pre-domain copy of @bulwark/storage (code unavailable, no domain) is retried, as before", () => {
-    // Such copies record no kinds: a plain Error with their class name and code (as a storage
-    // plugin built against them throws it).
-    const old = Object.assign(new Error("Consul down"), {
-      name: "StorageUnavailableError",
-      code: "unavailable",
-    });
-    expect(isTransientUnsealError(old)).toBe(true);
-    expect(isTransientUnsealError(new Error("unseal failed", { cause: old }))).toBe(true);
-    const base = Object.assign(new Error("down"), { name: "StorageError", code: "unavailable" });
-    expect(isTransientUnsealError(base)).toBe(true);
-    // Only their unavailable: another code of theirs is not transient.
-    expect(
-      isTransientUnsealError(Object.assign(new Error("disk"), { name: "StorageError", code: "io" })),
-    ).toBe(false);
-    // One recognised as a StorageError by its kinds but carrying no domain.
-    const kinded = Object.assign(new Error("down"), { code: "unavailable" });
-    Object.defineProperty(kinded, Symbol.for("@bulwark/errors:kinds"), {
-      value: [
-        "@bulwark/storage:StorageUnavailableError",
-        "@bulwark/storage:StorageError",
-        "@bulwark/errors:CodedError",
-      ],
-    });
-    expect(isTransientUnsealError(kinded)).toBe(true);
-  });
 });

@@ -8,7 +8,6 @@
  */
 
 import { SealError } from "@bulwark/seal";
-import { StorageError } from "@bulwark/storage";
 
 /** How a store retries auto-unseal while its seal (or storage) is unreachable. */
 export interface AutoUnsealRetryOptions {
@@ -92,25 +91,14 @@ const NETWORK_CODES = new Set([
  */
 const TRANSIENT = new Set(["seal/unavailable", "storage/unavailable"]);
 
-/**
- * The classes of a copy of @bulwark/storage older than the domains whose errors could carry code
- * `unavailable`. Those copies record no kinds, so the class name is their only mark (as the
- * legacy kinds @bulwark/seal's old copies record are class names); a storage plugin built against
- * one throws them.
- */
-const PRE_DOMAIN_STORAGE_CLASSES = new Set(["StorageError", "StorageUnavailableError", "StorageProbeError"]);
-
 function isTransientOne(e: object): boolean {
   const code: unknown = Reflect.get(e, "code");
   if (typeof code !== "string") return false;
   if (NETWORK_CODES.has(code)) return true;
   const domain: unknown = Reflect.get(e, "domain");
   if (typeof domain === "string") return TRANSIENT.has(`${domain}/${code}`);
-  // A seal or storage error from a copy of its package older than the domains: the seal's by its
-  // legacy kinds, the storage's by its kinds or, when it records none, its class name.
-  if (code !== "unavailable") return false;
-  if (e instanceof SealError || e instanceof StorageError) return true;
-  return e instanceof Error && PRE_DOMAIN_STORAGE_CLASSES.has(e.name);
+  // A seal error from a copy of @bulwark/seal older than the domains (recognised by its legacy kinds).
+  return code === "unavailable" && e instanceof SealError;
 }
 
 /**
