@@ -77,6 +77,17 @@ for dir in "${dirs[@]}"; do
   fi
 done
 
+# The consumers check one export of every package in consumer/entries.json: it must name them all.
+names=()
+for dir in "${dirs[@]}"; do names+=("$(node -p "require('./$dir/package.json').name")"); done
+run "consumer/entries.json names every published package (${#names[@]})" node -e '
+  const entries = require("./tooling/pack-test/consumer/entries.json");
+  const missing = process.argv.slice(1).filter((n) => !(n in entries));
+  if (missing.length > 0) {
+    console.error(`add to tooling/pack-test/consumer/entries.json (package → an export of its entry): ${missing.join(", ")}`);
+    process.exit(1);
+  }' "${names[@]}"
+
 # The plugin template, packed as its author would publish it (private only to keep it off npm here).
 run "pack the seal plugin template (examples/seal-plugin)" \
   bash -c "cd examples/seal-plugin && pnpm pack --pack-destination '$tarballs'"

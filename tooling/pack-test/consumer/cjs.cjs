@@ -20,24 +20,8 @@ async function check(name, fn) {
   }
 }
 
-const PACKAGES = {
-  "@bulwark/errors": "CodedError",
-  "@bulwark/settings": "parseBool",
-  "@bulwark/hcl": "parseHcl",
-  "@bulwark/crypto": "shamirSplit",
-  "@bulwark/storage": "assertBackend",
-  "@bulwark/storage-memory": "MemoryBackend",
-  "@bulwark/storage-file": "FileBackend",
-  "@bulwark/storage-consul": "ConsulBackend",
-  "@bulwark/barrier": "AesGcmBarrier",
-  "@bulwark/seal": "BaseSeal",
-  "@bulwark/seal-pkcs11": "Pkcs11Seal",
-  "@bulwark/seal-awskms": "AwsKmsSeal",
-  "@bulwark/seal-cloudhsm": "CloudHsmSeal",
-  "@bulwark/core": "SealedStore",
-  "@bulwark/vault": "servicesFor",
-  "@bulwark/server": "startServer",
-};
+// Every published package and one export its entry must have (shared with esm.mjs).
+const PACKAGES = require("./entries.json");
 
 async function main() {
   await check(`require() every package (${Object.keys(PACKAGES).length} packages, CommonJS builds)`, () => {
