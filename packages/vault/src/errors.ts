@@ -4,16 +4,8 @@
  * by class name or message. `VAULT_ERROR_CODES` lists every code so such a mapping can be checked
  * for exhaustiveness.
  *
- * Code → the HTTP status Vault answers (the server's table, apps/server/src/http/errors.ts):
- *   invalid_request, invalid_policy, operation_in_progress, no_operation_in_progress,
- *   nonce_mismatch, invalid_key                               → 400
- *   permission_denied                                         → 403 ("permission denied", always)
- *   not_found, unsupported_path                               → 404
- *   unsupported_operation                                     → 405
- *   sealed                                                    → 503 ("Vault is sealed")
- *   not_active                                                → 500 "internal error: …" (the node
- *                                                                did not become writable)
- *   internal                                                  → 500 "internal error: …"
+ * The HTTP status Vault answers for each code is {@link VAULT_ERROR_STATUS}, declared once here; the
+ * server shows each answer its own way (apps/server/src/http/errors.ts).
  */
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 
@@ -58,11 +50,12 @@ export class VaultError extends CodedError<VaultErrorCode> {
 }
 
 /**
- * The HTTP status Vault answers for a code. Only for the `status` kept on {@link KvError} and
- * {@link BadRequestError} (callers that want the number without an HTTP layer); the server maps
- * codes with its own table.
+ * The HTTP status Vault answers for each code: what `status` on {@link KvError} and
+ * {@link BadRequestError} gives, and what the server's error table answers. `not_active` and
+ * `internal` are this layer's own failures (the node did not become writable; a broken
+ * invariant), 500.
  */
-const STATUS_OF: Record<VaultErrorCode, number> = {
+export const VAULT_ERROR_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   invalid_request: 400,
   invalid_policy: 400,
   permission_denied: 403,
@@ -87,7 +80,7 @@ export class BadRequestError extends VaultError {
     super("invalid_request", message, options);
   }
   get status(): number {
-    return STATUS_OF[this.code];
+    return VAULT_ERROR_STATUS[this.code];
   }
 }
 
@@ -127,7 +120,7 @@ export class KvError extends VaultError {
     super(code, message, options);
   }
   get status(): number {
-    return STATUS_OF[this.code];
+    return VAULT_ERROR_STATUS[this.code];
   }
 }
 

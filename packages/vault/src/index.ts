@@ -38,6 +38,7 @@ export {
   TokenError,
   type TokenErrorCode,
   VAULT_ERROR_CODES,
+  VAULT_ERROR_STATUS,
   VaultError,
   type VaultErrorCode,
   VaultStateError,

@@ -16,7 +16,7 @@ import type { HclErrorCode } from "@bulwark/hcl";
 import type { SealErrorCode } from "@bulwark/seal";
 import type { SettingsErrorCode } from "@bulwark/settings";
 import type { StorageErrorCode } from "@bulwark/storage";
-import { SEALED_MESSAGE, type VaultErrorCode } from "@bulwark/vault";
+import { SEALED_MESSAGE, VAULT_ERROR_STATUS, type VaultErrorCode } from "@bulwark/vault";
 import type { ConfigErrorCode } from "../config/errors.js";
 import type { ProviderErrorCode } from "../registry/errors.js";
 
@@ -140,6 +140,26 @@ const INTERNAL: Answer = { status: 500 };
 /** An internal failure of a domain whose other messages go out bare: the 500 text of a plain Error. */
 const INTERNAL_ERROR: Answer = { status: 500, prefix: "internal error: " };
 
+/**
+ * Vault's logical layer declares the status of each of its codes (`VAULT_ERROR_STATUS`); how each
+ * is shown follows from the status. Its 4xx messages name the caller's own request (its fields, its
+ * path: a UUID there is the caller's, not a storage id) and are sent as written; 403 and 503 are
+ * Vault's fixed texts; a 500 is this layer's own failure ("internal error: …", as before the
+ * logical layer moved out of the server).
+ */
+function vaultAnswers(statuses: Readonly<Record<VaultErrorCode, number>>): Record<VaultErrorCode, Answer> {
+  const answer = (status: number): Answer =>
+    status === 403
+      ? DENIED
+      : status === 503
+        ? SEALED
+        : status >= 500
+          ? INTERNAL_ERROR
+          : { status, expose: true };
+  const entries = Object.entries(statuses).map(([code, status]) => [code, answer(status)]);
+  return Object.fromEntries(entries) as Record<VaultErrorCode, Answer>;
+}
+
 const ANSWERS = {
   core: {
     codes: {
@@ -255,27 +275,7 @@ const ANSWERS = {
       provider_failed: INTERNAL,
     } satisfies Record<ProviderErrorCode, Answer>,
   },
-  vault: {
-    codes: {
-      invalid_request: BAD_EXPOSED,
-      invalid_policy: BAD_EXPOSED,
-      permission_denied: DENIED,
-      // Routing's answers echo only the caller's own path (sent word for word, as before the
-      // logical layer moved: a UUID in the path is the caller's, not a storage id). KV's
-      // not_found/unsupported_operation messages are fixed texts or empty (Vault's bare 404).
-      not_found: { status: 404, expose: true },
-      unsupported_path: { status: 404, expose: true },
-      unsupported_operation: { status: 405, expose: true },
-      sealed: SEALED,
-      // A plain Error (500 "internal error: …") before the logical layer moved.
-      not_active: INTERNAL_ERROR,
-      internal: INTERNAL_ERROR,
-      operation_in_progress: BAD_EXPOSED,
-      no_operation_in_progress: BAD_EXPOSED,
-      nonce_mismatch: BAD_EXPOSED,
-      invalid_key: BAD_EXPOSED,
-    } satisfies Record<VaultErrorCode, Answer>,
-  },
+  vault: { codes: vaultAnswers(VAULT_ERROR_STATUS) },
 } satisfies Record<string, DomainAnswers>;
 
 const TABLE: ReadonlyMap<string, { prefix: string; codes: ReadonlyMap<string, Answer> }> = new Map(
