@@ -74,16 +74,25 @@ export function listPrefix(path: string): string {
   return p;
 }
 
-/** A storage view below a prefix; writes carry the mount's seal-wrap flag. */
+/**
+ * A storage view below a prefix; writes carry the mount's seal-wrap flag. `sealWrap` is either one
+ * flag for every key, or a predicate over the key below the prefix (Vault seal-wraps only the
+ * paths an engine names in `PathsSpecial.SealWrapStorage`, e.g. KV v2's versions and keys).
+ */
 export class PrefixView {
   readonly #storage: Backend;
   readonly #prefix: string;
-  readonly #sealWrap: boolean;
+  readonly #sealWrap: (key: string) => boolean;
 
-  constructor(storage: Backend, prefix: string, sealWrap: boolean) {
+  constructor(storage: Backend, prefix: string, sealWrap: boolean | ((key: string) => boolean)) {
     this.#storage = storage;
     this.#prefix = prefix;
-    this.#sealWrap = sealWrap;
+    this.#sealWrap = typeof sealWrap === "function" ? sealWrap : () => sealWrap;
+  }
+
+  /** The storage path of `key` below this view. */
+  pathOf(key: string): string {
+    return this.#prefix + key;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -102,7 +111,7 @@ export class PrefixView {
 
   async put(key: string, value: Uint8Array): Promise<void> {
     await this.#storage.put(
-      this.#sealWrap
+      this.#sealWrap(key)
         ? { key: this.#prefix + key, value, sealWrap: true }
         : { key: this.#prefix + key, value },
     );
