@@ -11,20 +11,23 @@
  * The bench package does not depend on @bulwark/server, fastify or autocannon; they are loaded
  * from apps/server (its dist/ and its node_modules).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import type { Comparison, Measurement, Subject } from "../harness.js";
+import type { ProcessGroup } from "../../../../packages/core/test/support/processes.js";
+import type { Comparison, Subject } from "../harness.js";
+import {
+  firstJsonLine,
+  KEYS,
+  kvDataPath,
+  type LoadTarget,
+  loadSide,
+  SERVER_DIR,
+  serverRequire,
+  startGroup,
+  WRITE_BODY,
+} from "../http-load.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SERVER_DIR = resolve(here, "../../../../apps/server");
-const serverRequire = createRequire(resolve(SERVER_DIR, "package.json"));
-const CONNECTIONS = 64;
-const KEYS = 256;
-const VALUE = "v".repeat(1024);
 
 interface ChildInfo {
   address: string;
@@ -54,13 +57,13 @@ async function runChild(kind: string): Promise<void> {
     });
     const token = s.dev?.rootToken as string;
     const headers = { "x-vault-token": token, "content-type": "application/json" };
-    const body = JSON.stringify({ data: { value: VALUE } });
+    const body = WRITE_BODY;
     let writeResponse = "";
     for (let i = 0; i < KEYS; i++) {
-      const r = await fetch(`${s.address}/v1/secret/data/k${i}`, { method: "POST", headers, body });
+      const r = await fetch(`${s.address}${kvDataPath(i)}`, { method: "POST", headers, body });
       writeResponse = await r.text();
     }
-    const readResponse = await (await fetch(`${s.address}/v1/secret/data/k0`, { headers })).text();
+    const readResponse = await (await fetch(`${s.address}${kvDataPath(0)}`, { headers })).text();
     const info: ChildInfo = { address: s.address, token, writeResponse, readResponse };
     process.stdout.write(`${JSON.stringify(info)}\n`);
   } else {
@@ -101,126 +104,40 @@ if (childKind !== undefined) await runChild(childKind);
 
 // ------------------------------------------------------------------------------- bench side
 
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  duration: number;
-  non2xx: number;
-  errors: number;
-}
-type Autocannon = (
-  opts: Record<string, unknown>,
-  done: (err: Error | null, result?: AutocannonResult) => void,
-) => { on(event: "response", fn: () => void): void };
-
-function rssMiB(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m === null ? undefined : Number(m[1]) / 1024;
-  } catch {
-    return undefined;
-  }
+interface Child {
+  group: ProcessGroup;
+  info: ChildInfo;
 }
 
-async function startChild(
-  kind: "ours" | "baseline",
-  env: Record<string, string> = {},
-): Promise<{ child: ChildProcess; info: ChildInfo }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
-    cwd: resolve(here, "../.."),
-    env: { ...process.env, ...env, BULWARK_BENCH_CHILD: kind },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  // A bench process that dies (an uncaught error, process.exit) takes its server children along:
-  // they were left running, orphaned, listening on their ports.
-  const kill = () => child.kill("SIGKILL");
-  process.once("exit", kill);
-  child.once("exit", () => process.removeListener("exit", kill));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const info = await new Promise<ChildInfo>((resolvePromise, reject) => {
-    const timer = setTimeout(() => {
-      kill();
-      reject(new Error(`bench ${kind} server was not ready within 60 s`));
-    }, 60_000);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`bench ${kind} server exited (${code}) before it was ready`));
-    });
-    lines.once("line", (l) => {
-      clearTimeout(timer);
-      try {
-        resolvePromise(JSON.parse(l) as ChildInfo);
-      } catch {
-        kill();
-        reject(new Error(`bench ${kind} server's first line is not its JSON address: ${l}`));
-      }
-    });
-  });
-  return { child, info };
+async function startChild(kind: "ours" | "baseline", env: Record<string, string> = {}): Promise<Child> {
+  const group = startGroup(
+    process.execPath,
+    ["--import", "tsx", fileURLToPath(import.meta.url)],
+    `bench ${kind} server`,
+    {
+      cwd: resolve(here, "../.."),
+      env: { ...process.env, ...env, BULWARK_BENCH_CHILD: kind },
+    },
+  );
+  return { group, info: await firstJsonLine<ChildInfo>(group) };
 }
+
+/** The load target of a started child (its address, token, and pid for the RSS column). */
+const targetOf = (c: Child | undefined): LoadTarget | undefined =>
+  c === undefined ? undefined : { address: c.info.address, token: c.info.token, pid: c.group.pid };
 
 function side(
   name: string,
-  get: () => { child: ChildProcess; info: ChildInfo } | undefined,
+  get: () => Child | undefined,
   method: "POST" | "GET",
   lifecycle: Pick<Subject, "setup" | "teardown">,
 ): Subject {
-  const autocannon = serverRequire("autocannon") as Autocannon;
-  const body = JSON.stringify({ data: { value: VALUE } });
-  return {
-    name,
-    op: () => {},
-    ...lifecycle,
-    async measure(ops: number): Promise<Measurement> {
-      const s = get();
-      if (s === undefined) throw new Error(`${name}: server not started`);
-      let i = 0;
-      const t0 = performance.now();
-      let last = t0;
-      // autocannon's own duration is rounded up to its 1 s sampling tick in amount mode; the
-      // time of the last response is exact.
-      const r = await new Promise<AutocannonResult>((resolvePromise, reject) => {
-        const instance = autocannon(
-          {
-            url: s.info.address,
-            connections: CONNECTIONS,
-            amount: ops,
-            headers: { "x-vault-token": s.info.token, "content-type": "application/json" },
-            requests: [
-              {
-                method,
-                ...(method === "POST" ? { body } : {}),
-                setupRequest: (req: Record<string, unknown>) => ({
-                  ...req,
-                  path: `/v1/secret/data/k${i++ % KEYS}`,
-                }),
-              },
-            ],
-          },
-          (err, res) => (err ? reject(err) : resolvePromise(res as AutocannonResult)),
-        );
-        instance.on("response", () => {
-          last = performance.now();
-        });
-      });
-      if (r.non2xx > 0 || r.errors > 0)
-        throw new Error(`${name}: ${r.non2xx} non-2xx responses, ${r.errors} errors`);
-      const m: Measurement = {
-        opsPerSec: r.requests.total / ((last - t0) / 1000),
-        p50Us: r.latency.p50 * 1000,
-        p99Us: r.latency.p99 * 1000,
-      };
-      const rss = rssMiB(s.child.pid);
-      if (rss !== undefined) m.rssMiB = rss;
-      return m;
-    },
-  };
+  return loadSide(name, () => targetOf(get()), method, lifecycle);
 }
 
 export async function suite(): Promise<Comparison[]> {
-  let ours: { child: ChildProcess; info: ChildInfo } | undefined;
-  let base: { child: ChildProcess; info: ChildInfo } | undefined;
+  let ours: Child | undefined;
+  let base: Child | undefined;
   // Fresh server processes per comparison, stopped when it is done (compare() calls teardown).
   const lifecycle = {
     async setup() {
@@ -228,7 +145,7 @@ export async function suite(): Promise<Comparison[]> {
       base = await startChild("baseline", { BULWARK_BENCH_RESPONSES: JSON.stringify(ours.info) });
     },
     async teardown() {
-      for (const s of [ours, base]) s?.child.kill("SIGTERM");
+      await Promise.all([ours, base].map((s) => s?.group.stop(5_000)));
       ours = undefined;
       base = undefined;
     },
@@ -237,12 +154,12 @@ export async function suite(): Promise<Comparison[]> {
   // Calibration: the bare route with BUSY_US of synchronous work per request against the bare
   // route. No target: it shows what ratio that much per-request work allows on this machine
   // (the load generator shares its cores), the yardstick for the two rows above.
-  let busy: { child: ChildProcess; info: ChildInfo } | undefined;
+  let busy: Child | undefined;
   const BUSY_US = 20;
   const calibration = {
     async setup() {
       const probe = await startChild("ours");
-      probe.child.kill("SIGTERM");
+      await probe.group.stop(5_000);
       const responses = JSON.stringify(probe.info);
       busy = await startChild("baseline", {
         BULWARK_BENCH_RESPONSES: responses,
@@ -251,7 +168,7 @@ export async function suite(): Promise<Comparison[]> {
       base = await startChild("baseline", { BULWARK_BENCH_RESPONSES: responses });
     },
     async teardown() {
-      for (const s of [busy, base]) s?.child.kill("SIGTERM");
+      await Promise.all([busy, base].map((s) => s?.group.stop(5_000)));
       busy = undefined;
       base = undefined;
     },
