@@ -19,6 +19,7 @@ import {
 import type { FastifyInstance } from "fastify";
 import {
   type AppContext,
+  authenticate,
   authorizeCanonical,
   type Call,
   callerOf,
@@ -187,12 +188,15 @@ function registerMountReadRoutes(app: FastifyInstance, ctx: AppContext): void {
   route(app, ctx, {
     methods: ["GET"],
     url: "/v1/sys/internal/ui/mounts/*",
-    auth: "token",
-    handler: async ({ req, auth }) => {
+    // OpenBao serves this path to any valid token (no policy names it, not even `default`): the
+    // token's reach into the mount decides, not an ACL rule on the path itself.
+    auth: "none",
+    handler: async ({ req }) => {
+      const auth = await authenticate(ctx, req);
       const path = paramOf(req.params, "*");
       const r = await mounts.resolve(path);
       // Unknown and unreachable mounts look the same: the answer must not reveal what exists.
-      if (r === undefined || auth?.acl.reachesInto(r.mount.path) !== true) throw permissionDenied();
+      if (r === undefined || !auth.acl.reachesInto(r.mount.path)) throw permissionDenied();
       const data = { ...mountInfo(r.mount), deprecation_status: "supported", path: r.mount.path };
       return { body: envelope(data) };
     },
