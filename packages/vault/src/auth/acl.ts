@@ -26,20 +26,25 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/**
+ * OpenBao's `HasSegmentWildcards`: a `+` right after a '/' or at the start. Only whole `+`
+ * segments match any segment; a `+` inside a segment (`a/+b`) is literal, but still makes the
+ * rule a wildcard one for the priority order, as in OpenBao.
+ */
+function hasSegmentWildcards(pattern: string): boolean {
+  return pattern === "+" || pattern.includes("/+") || pattern.startsWith("+/");
+}
+
 function compile(pattern: string, caps: Set<Capability>): Rule {
   const endsInGlob = pattern.endsWith("*");
   const body = endsInGlob ? pattern.slice(0, -1) : pattern;
   const segs = body.split("/");
   let plusSegments = 0;
-  let firstWildcard = endsInGlob ? pattern.length - 1 : Number.POSITIVE_INFINITY;
-  let offset = 0;
+  // OpenBao: the first '+' character of a segment-wildcard rule, else where the glob starts.
+  const firstWildcard = hasSegmentWildcards(pattern) ? pattern.indexOf("+") : pattern.length - 1;
   const parts = segs.map((seg) => {
     const isPlus = seg === "+";
-    if (isPlus) {
-      plusSegments++;
-      firstWildcard = Math.min(firstWildcard, offset);
-    }
-    offset += seg.length + 1;
+    if (isPlus) plusSegments++;
     return isPlus ? "[^/]*" : escapeRe(seg);
   });
   const regex = new RegExp(`^${parts.join("/")}${endsInGlob ? "[\\s\\S]*" : ""}$`);
@@ -64,6 +69,7 @@ const ROOT_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
   "delete",
   "list",
   "sudo",
+  "scan",
 ]);
 
 export class Acl {
@@ -80,7 +86,7 @@ export class Acl {
       for (const r of p.rules) {
         // Vault fills `{{identity…}}` templates from the token's entity and drops the path when it
         // cannot (no entity, or a bad template). Bulwark tokens have no entity: such paths never apply.
-        if (r.pattern.includes("{{")) continue;
+        if (r.templated === true) continue;
         const caps = merged.get(r.pattern) ?? new Set<Capability>();
         for (const c of r.capabilities) caps.add(c);
         merged.set(r.pattern, caps);
@@ -88,33 +94,47 @@ export class Acl {
     }
     for (const [pattern, caps] of merged) {
       const final = caps.has("deny") ? new Set<Capability>(["deny"]) : caps;
-      if (!pattern.includes("*") && !pattern.split("/").includes("+")) this.#exact.set(pattern, final);
+      // A '*' before the end is a literal character (OpenBao strips only a trailing one).
+      if (!pattern.endsWith("*") && !hasSegmentWildcards(pattern)) this.#exact.set(pattern, final);
       else this.#wild.push(compile(pattern, final));
     }
   }
 
-  /** The capabilities the token has on `path` (a request path without `/v1/`). */
-  capabilities(path: string): ReadonlySet<Capability> {
-    if (this.root) return ROOT_CAPABILITIES;
-    const exact = this.#exact.get(path);
-    if (exact !== undefined) return exact;
+  #wildcard(path: string): Rule | undefined {
     let best: Rule | undefined;
     for (const r of this.#wild) {
       if (!r.regex.test(path)) continue;
       if (best === undefined || higher(r, best)) best = r;
     }
-    return best?.caps ?? new Set();
+    return best;
+  }
+
+  /** The capabilities the token has on `path` (a request path without `/v1/`). */
+  capabilities(path: string): ReadonlySet<Capability> {
+    if (this.root) return ROOT_CAPABILITIES;
+    return this.#exact.get(path) ?? this.#wildcard(path)?.caps ?? new Set();
+  }
+
+  /**
+   * OpenBao's lookup for a LIST (also what `sys/capabilities-self` reports): an exact rule for the
+   * path, then for it without its trailing '/', then the wildcard rules for the path, then for it
+   * without the '/' (so `secret/+` governs a LIST of `secret/app/`).
+   */
+  #listCapabilities(path: string): ReadonlySet<Capability> {
+    const trimmed = path.endsWith("/") ? path.slice(0, -1) : path;
+    return (
+      this.#exact.get(path) ??
+      this.#exact.get(trimmed) ??
+      this.#wildcard(path)?.caps ??
+      (trimmed !== path ? this.#wildcard(trimmed)?.caps : undefined) ??
+      new Set()
+    );
   }
 
   /** Whether `op` (and sudo, when asked) is allowed on `path`. */
   allows(path: string, op: Operation, opts: { sudo?: boolean } = {}): boolean {
     if (this.root) return true;
-    // Vault: a LIST (whose path ends in '/') is also governed by an exact rule for the path
-    // without the slash, before any glob.
-    const caps =
-      this.#exact.get(path) ??
-      (op === "list" && path.endsWith("/") ? this.#exact.get(path.slice(0, -1)) : undefined) ??
-      this.capabilities(path);
+    const caps = op === "list" ? this.#listCapabilities(path) : this.capabilities(path);
     if (caps.has("deny")) return false;
     if (opts.sudo === true && !caps.has("sudo")) return false;
     return caps.has(op);
@@ -153,7 +173,8 @@ export class Acl {
   /** Vault's `sys/capabilities-self` answer for one path. */
   describe(path: string): string[] {
     if (this.root) return ["root"];
-    const caps = this.capabilities(path);
+    // OpenBao's Capabilities() asks as a LIST would.
+    const caps = this.#listCapabilities(path);
     if (caps.size === 0 || caps.has("deny")) return ["deny"];
     return [...caps].sort();
   }

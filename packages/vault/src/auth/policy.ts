@@ -4,20 +4,40 @@
  *     path "secret/data/app/*" { capabilities = ["read", "list"] }
  *     path "secret/+/team"     { capabilities = ["deny"] }
  *
- * plus Vault's older `policy = "read" | "write" | "deny" | "sudo"` shorthand. Parameter
- * constraints (`allowed_parameters`, …) and wrapping TTLs are refused with a clear message rather
- * than silently ignored: a policy that says less than its author meant must not load.
+ * plus Vault's older `policy = "read" | "write" | "deny" | "sudo"` shorthand, a per-path
+ * `expiration` and `{{identity…}}` templates in paths. What OpenBao 2.6.2 refuses is refused here
+ * too (a record Bulwark writes must load in OpenBao, where a policy that does not parse fails every
+ * request of the tokens holding it). Parameter constraints (`allowed_parameters`, …), wrapping
+ * TTLs, `pagination_limit`, list filters and `{{time…}}` templates, which OpenBao accepts, Bulwark
+ * cannot enforce: they are refused with a clear message rather than silently ignored (a policy
+ * that says less than its author meant must not load), and such a policy already stored grants
+ * nothing.
  */
 import { attributes, blocks, HclParseError, parseHclOrJson, toPlain } from "@bulwark/hcl";
 import { PolicyError } from "../errors.js";
 
-export const CAPABILITIES = ["create", "read", "update", "patch", "delete", "list", "sudo", "deny"] as const;
+export const CAPABILITIES = [
+  "create",
+  "read",
+  "update",
+  "patch",
+  "delete",
+  "list",
+  "sudo",
+  "scan",
+  "deny",
+] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export interface PathRule {
-  /** The pattern as written: exact, `prefix*`, and/or with `+` segments. */
+  /** The pattern as written (one leading '/' dropped): exact, `prefix*`, and/or with `+` segments. */
   pattern: string;
   capabilities: ReadonlySet<Capability>;
+  /**
+   * The pattern holds `{{…}}` identity templates. OpenBao fills them from the token's entity and
+   * drops the rule when it cannot; Bulwark's tokens have no entity, so such a rule never applies.
+   */
+  templated?: boolean;
 }
 
 export interface Policy {
@@ -25,6 +45,13 @@ export interface Policy {
   rules: PathRule[];
   /** The document as stored. */
   raw: string;
+  /** Some path holds `{{…}}` templates (the record's `Templated`, which OpenBao before 2.6 trusts). */
+  templated: boolean;
+  /**
+   * When this parse stops being right: the earliest future per-path `expiration` (that path then
+   * drops out) or the record's own expiration (the policy then no longer exists).
+   */
+  expiration?: Date;
 }
 
 // PolicyError lives with the package's other errors; re-exported for the parser's callers.
@@ -33,61 +60,99 @@ export { PolicyError };
 const LEGACY: Record<string, Capability[]> = {
   deny: ["deny"],
   read: ["read", "list"],
-  write: ["read", "list", "create", "update", "delete"],
-  sudo: ["read", "list", "create", "update", "delete", "sudo"],
+  write: ["create", "read", "update", "delete", "list"],
+  sudo: ["create", "read", "update", "delete", "list", "sudo"],
 };
 
+/** Keys OpenBao accepts in a path block whose meaning Bulwark cannot enforce. */
 const UNSUPPORTED = new Set([
   "allowed_parameters",
   "denied_parameters",
   "required_parameters",
   "min_wrapping_ttl",
   "max_wrapping_ttl",
-  "control_group",
   "mfa_methods",
+  "pagination_limit",
+  "list_scan_response_keys_filter_path",
+  // Vault Enterprise's keys (OpenBao refuses them as unknown).
+  "control_group",
   "subscribe_event_types",
 ]);
 
-/** Policy names: Vault lower-cases them; we also keep them to one storage-safe segment. */
-export function normalizePolicyName(name: string): string {
-  const n = name.trim().toLowerCase();
-  if (n.length === 0 || n.length > 128 || !/^[a-z0-9][a-z0-9_.@-]*$/.test(n) || n.includes("..")) {
-    throw new PolicyError(
-      `invalid policy name ${JSON.stringify(name)}: use letters, digits, '-', '_', '.', '@' (max 128)`,
+/** OpenBao's `identitytpl` check: `{{`/`}}` must pair up; returns the templates' trimmed bodies. */
+function templatesOf(path: string, where: string): string[] {
+  const pieces = path.split("{{");
+  const unbalanced = () =>
+    new PolicyError(
+      `failed to parse policy: failed to validate policy templating: unbalanced templating characters (${where})`,
     );
-  }
-  return n;
-}
-
-function capabilitiesOf(value: unknown, where: string): Capability[] {
-  const list = typeof value === "string" ? [value] : value;
-  if (!Array.isArray(list)) throw new PolicyError(`${where}: capabilities must be a list of strings`);
-  const out: Capability[] = [];
-  for (const c of list) {
-    if (typeof c !== "string" || !(CAPABILITIES as readonly string[]).includes(c.toLowerCase())) {
-      throw new PolicyError(
-        `${where}: invalid capability ${JSON.stringify(c)}; use ${CAPABILITIES.join(", ")}`,
-      );
-    }
-    out.push(c.toLowerCase() as Capability);
+  if ((pieces[0] as string).includes("}}")) throw unbalanced();
+  const out: string[] = [];
+  for (const piece of pieces.slice(1)) {
+    const parts = piece.split("}}");
+    if (parts.length !== 2) throw unbalanced();
+    out.push((parts[0] as string).trim());
   }
   return out;
 }
 
-function validatePattern(pattern: string, where: string): void {
-  if (pattern.includes("+*")) throw new PolicyError(`${where}: invalid use of wildcards ('+*' is forbidden)`);
-  if (pattern.includes("*") && pattern.indexOf("*") !== pattern.length - 1) {
-    throw new PolicyError(`${where}: '*' is only allowed at the end of a path (glob)`);
+/** Go's `parseutil.ParseAbsoluteTime` for a string: RFC 3339 (with or without fraction) or epoch seconds. */
+function absoluteTime(v: unknown, where: string): Date {
+  const s = typeof v === "number" ? String(v) : v;
+  if (typeof s === "string") {
+    if (/^-?\d+$/.test(s)) return new Date(Number(s) * 1000);
+    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(s)) {
+      const t = Date.parse(s);
+      if (!Number.isNaN(t)) return new Date(t);
+    }
   }
-  if (pattern.startsWith("/")) throw new PolicyError(`${where}: paths must not start with '/'`);
+  throw new PolicyError(
+    `failed to parse policy: ${where}: invalid expiration time ${JSON.stringify(v)}: give an RFC 3339 time (2030-01-01T00:00:00Z) or epoch seconds`,
+  );
 }
 
-/** Parses and validates a policy document (HCL or JSON). Throws {@link PolicyError}. */
-export function parsePolicy(name: string, raw: string): Policy {
-  if (typeof raw !== "string" || raw.trim().length === 0) {
-    throw new PolicyError(`policy ${name}: the document is empty; give at least one path block`);
+/**
+ * Policy names as OpenBao keeps them: trimmed and lower-cased (`sanitizeName`), otherwise free
+ * (spaces, ':', '/' nest the record one level down). Refused as OpenBao refuses them: empty, a
+ * trailing '/', '..' (a parent reference in the storage key); and, since they would be storage keys
+ * with an empty segment, a leading '/' or '//'.
+ */
+export function normalizePolicyName(name: string): string {
+  const n = name.trim().toLowerCase();
+  const bad = (why: string) => new PolicyError(`invalid policy name ${JSON.stringify(name)}: ${why}`);
+  if (n.length === 0) throw bad("the name is empty");
+  if (n.includes("..")) throw bad("it must not contain '..'");
+  if (n.startsWith("/") || n.endsWith("/") || n.includes("//"))
+    throw bad("'/' may only separate non-empty parts (team/app)");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse them
+  if (/[\u0000-\u001f\u007f]/.test(n)) throw bad("control characters are not allowed");
+  return n;
+}
+
+function capabilitiesOf(value: unknown, where: string): Capability[] {
+  // OpenBao decodes a list only, and takes capabilities as written (case matters).
+  if (!Array.isArray(value))
+    throw new PolicyError(`${where}: capabilities must be a list of strings, e.g. ["read"]`);
+  const out: Capability[] = [];
+  for (const c of value) {
+    const s = typeof c === "number" || typeof c === "boolean" ? String(c) : c;
+    if (typeof s !== "string" || !(CAPABILITIES as readonly string[]).includes(s)) {
+      throw new PolicyError(
+        `${where}: invalid capability ${JSON.stringify(s)}; use ${CAPABILITIES.join(", ")} (lower case)`,
+      );
+    }
+    out.push(s as Capability);
   }
-  const byPattern = new Map<string, Set<Capability>>();
+  return out;
+}
+
+/** Parses and validates a policy document (HCL or JSON) as OpenBao 2.6.2 does. Throws {@link PolicyError}. */
+export function parsePolicy(name: string, raw: string): Policy {
+  if (typeof raw !== "string") throw new PolicyError(`policy ${name}: the document must be a string`);
+  const byPattern = new Map<string, { caps: Set<Capability>; templated: boolean }>();
+  let templated = false;
+  let expiration: Date | undefined;
+  const now = Date.now();
   try {
     const doc = parseHclOrJson(raw, `policy ${name}`);
     for (const item of doc.body.items) {
@@ -101,53 +166,72 @@ export function parsePolicy(name: string, raw: string): Policy {
     for (const entry of blocks(doc, "path", 1)) {
       const label = entry.labels[0] as string;
       const where = `policy ${name}:${entry.line}:${entry.column}: path ${JSON.stringify(label)}`;
-      // Vault strips one leading '/': API paths start after it.
-      const pattern = label.startsWith("/") ? label.slice(1) : label;
-      validatePattern(pattern, where);
-      const caps = byPattern.get(pattern) ?? new Set<Capability>();
-      let any = false;
+      const templates = templatesOf(label, where);
+      if (templates.length > 0) templated = true;
+      for (const t of templates) {
+        // Resolved without an entity, so the rule would apply to Bulwark's tokens, differently at every second.
+        if (t.startsWith("time."))
+          throw new PolicyError(`${where}: the {{${t}}} template is not supported by Bulwark; remove it`);
+      }
+      const caps = new Set<Capability>();
+      let expiresAt: Date | undefined;
       for (const item of entry.body.items) {
         const key = item.kind === "attribute" ? item.key : item.type;
         if (UNSUPPORTED.has(key)) {
           throw new PolicyError(`${where}: ${key} is not supported by Bulwark; remove it`);
         }
-        if (key === "comment") {
-          // Vault accepts a free-text comment in a path block.
-          if (item.kind !== "attribute" || typeof toPlain(item.value) !== "string")
-            throw new PolicyError(`${where}: comment must be a string`);
+        if (key === "comment") continue; // free text, any value (OpenBao ignores it)
+        if (key === "expiration") {
+          if (item.kind !== "attribute")
+            throw new PolicyError(`${where}: expiration must be a time, not a block`);
+          expiresAt = absoluteTime(toPlain(item.value), where);
           continue;
         }
         if (key !== "capabilities" && key !== "policy") {
-          throw new PolicyError(`${where}: unknown key ${JSON.stringify(key)}; use capabilities`);
+          throw new PolicyError(`${where}: invalid key ${JSON.stringify(key)}; use capabilities`);
         }
-      }
-      for (const attr of attributes(entry.body, "capabilities")) {
-        for (const c of capabilitiesOf(toPlain(attr.value), where)) caps.add(c);
-        any = true;
       }
       for (const attr of attributes(entry.body, "policy")) {
         const v = toPlain(attr.value);
-        const legacy = typeof v === "string" ? LEGACY[v.toLowerCase()] : undefined;
+        const legacy = typeof v === "string" ? LEGACY[v] : undefined;
         if (legacy === undefined) {
-          throw new PolicyError(`${where}: policy must be one of deny, read, write, sudo`);
+          throw new PolicyError(
+            `${where}: invalid policy ${JSON.stringify(v)}; use one of deny, read, write, sudo`,
+          );
         }
         for (const c of legacy) caps.add(c);
-        any = true;
       }
-      if (!any) throw new PolicyError(`${where}: give capabilities = [ … ]`);
-      byPattern.set(pattern, caps);
+      for (const attr of attributes(entry.body, "capabilities")) {
+        for (const c of capabilitiesOf(toPlain(attr.value), where)) caps.add(c);
+      }
+      // Vault strips one leading '/': API paths start after it.
+      const pattern = label.startsWith("/") ? label.slice(1) : label;
+      if (pattern.includes("+*"))
+        throw new PolicyError(`${where}: invalid use of wildcards ('+*' is forbidden)`);
+      // An expired path is left out, as OpenBao does (the record stays).
+      if (expiresAt !== undefined) {
+        if (now > expiresAt.getTime()) continue;
+        if (expiration === undefined || expiresAt < expiration) expiration = expiresAt;
+      }
+      const merged = byPattern.get(pattern) ?? {
+        caps: new Set<Capability>(),
+        templated: templates.length > 0,
+      };
+      for (const c of caps) merged.caps.add(c);
+      byPattern.set(pattern, merged);
     }
   } catch (e) {
     if (e instanceof PolicyError) throw e;
     if (e instanceof HclParseError) throw new PolicyError(`failed to parse policy: ${e.message}`);
     throw e;
   }
-  if (byPattern.size === 0) {
-    throw new PolicyError(`policy ${name}: no path blocks; write path "<path>" { capabilities = [ … ] }`);
+  const rules: PathRule[] = [];
+  for (const [pattern, r] of byPattern) {
+    rules.push(
+      r.templated ? { pattern, capabilities: r.caps, templated: true } : { pattern, capabilities: r.caps },
+    );
   }
-  return {
-    name,
-    raw,
-    rules: [...byPattern].map(([pattern, capabilities]) => ({ pattern, capabilities })),
-  };
+  const policy: Policy = { name, raw, rules, templated };
+  if (expiration !== undefined) policy.expiration = expiration;
+  return policy;
 }
