@@ -2,8 +2,9 @@
  * Root token generation (Vault's `sys/generate-root/*`): share holders submit a threshold of
  * unseal keys (Shamir) or recovery keys (auto seals); the new root token is returned XOR-ed with
  * a one-time password, `base64(token ⊕ otp)` without padding (Vault's RawStdEncoding), so only
- * the holder of the OTP can read it. The OTP is base62, as long as a token (28 characters for
- * `hvs.` tokens, Vault's `TokenLength + TokenPrefixLength`).
+ * the holder of the OTP can read it. The OTP is base62, as long as a token: 26 characters for the
+ * `s.` tokens Bulwark issues, as OpenBao 2.6.2 (`bao operator generate-root -init` answers
+ * `otp_length: 26`; Vault's `TokenLength + TokenPrefixLength`).
  *
  * The shares are checked by `SealedStore.verifyKeyShares`: the unseal key (Shamir) or the
  * recovery key (auto seals), compared in constant time, with no change to storage.

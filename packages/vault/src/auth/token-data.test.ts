@@ -1,75 +1,87 @@
+import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it } from "vitest";
 import { tokenAuthData, tokenLookupData } from "./token-data.js";
-import type { TokenEntry } from "./tokens.js";
+import { goTime } from "./token-records.js";
+import { TokenStore } from "./tokens.js";
 
-const NOW = Date.now();
+const START = 1_700_000_000_000;
 
-function entry(over: Partial<TokenEntry> = {}): TokenEntry {
-  return {
-    hash: "h",
-    accessor: "acc",
-    parent: "p",
-    policies: ["default", "ops"],
-    meta: { team: "a" },
-    display_name: "token",
-    num_uses: 0,
-    creation_time: 1_700_000_000,
-    creation_ttl: 3600,
-    expire_time: NOW + 3_600_000,
-    explicit_max_ttl: 0,
-    period: 0,
-    renewable: true,
-    path: "auth/token/create",
-    issue_time: "2023-11-14T22:13:20Z",
-    ...over,
-  };
+async function store() {
+  let now = START;
+  const tokens = new TokenStore(new MemoryBackend(), { now: () => now, cacheMs: 0 });
+  const root = await tokens.createRoot();
+  return { tokens, root, advance: (ms: number) => (now += ms), now: () => now };
 }
 
 describe("a token as the token auth method answers it", () => {
-  it("the auth block: renewable only with an expiry, orphan without a parent, the remaining ttl", () => {
-    const a = tokenAuthData("hvs.x", entry());
-    expect(a).toMatchObject({
-      client_token: "hvs.x",
-      accessor: "acc",
+  it("the auth block: the granted TTL, renewable only with an expiry, orphan without a parent", async () => {
+    const { tokens, root } = await store();
+    const t = await tokens.create(
+      root.entry,
+      { policies: ["ops"], meta: { team: "a" }, ttl: 3600 },
+      { sudo: false },
+    );
+    expect(tokenAuthData(t.token, t.entry)).toEqual({
+      client_token: t.token,
+      accessor: t.entry.accessor,
       policies: ["default", "ops"],
       token_policies: ["default", "ops"],
       metadata: { team: "a" },
+      lease_duration: 3600,
       renewable: true,
+      entity_id: "",
       token_type: "service",
       orphan: false,
       mfa_requirement: null,
+      num_uses: 0,
     });
-    expect(a.lease_duration).toBeGreaterThan(3590);
-    expect(a.lease_duration).toBeLessThanOrEqual(3600);
-    const b = tokenAuthData("", entry({ expire_time: 0, parent: "" }));
-    expect(b).toMatchObject({ client_token: "", renewable: false, orphan: true, lease_duration: 0 });
+    expect(tokenAuthData("", root.entry)).toMatchObject({
+      client_token: "",
+      renewable: false,
+      orphan: true,
+      lease_duration: 0,
+    });
   });
 
-  it("lookup data of a leased token: issue_time, renewable, expire_time as RFC 3339, no period or renewal unless set", () => {
-    const e = entry();
-    const d = tokenLookupData("hvs.x", e);
+  it("lookup data of a leased token: the lease's times as stored, renewable, no period or renewal unless set", async () => {
+    const { tokens, root, advance, now } = await store();
+    const t = await tokens.create(root.entry, { policies: ["ops"], ttl: 3600 }, { sudo: false });
+    advance(10_400);
+    const d = tokenLookupData(t.token, t.entry, now());
     expect(d).toMatchObject({
-      id: "hvs.x",
-      issue_time: e.issue_time,
+      id: t.token,
+      issue_time: goTime(START),
       renewable: true,
-      expire_time: new Date(e.expire_time).toISOString(),
+      expire_time: goTime(START + 3_600_000),
+      creation_ttl: 3600,
+      // Vault: expiry minus now rounded to the second, truncated.
+      ttl: 3590,
       orphan: false,
       type: "service",
       entity_id: "",
     });
     expect(d).not.toHaveProperty("period");
     expect(d).not.toHaveProperty("last_renewal");
-    const renewed = tokenLookupData("", entry({ last_renewal_time: 1_700_000_100, period: 60 }));
-    expect(renewed).toMatchObject({
+    const p = await tokens.create(root.entry, { period: 60 }, { sudo: true });
+    advance(5_000);
+    const r = await tokens.renew(p.entry);
+    expect(tokenLookupData("", r.entry, now())).toMatchObject({
       id: "",
       period: 60,
-      last_renewal_time: 1_700_000_100,
-      last_renewal: new Date(1_700_000_100_000).toISOString(),
+      last_renewal_time: Math.floor(now() / 1000),
+      last_renewal: goTime(now()),
     });
   });
 
-  it("lookup data of a root token (auth/token/root) leaves out issue_time and renewable, as OpenBao", () => {
-    const d = tokenLookupData("r", entry({ path: "auth/token/root", expire_time: 0, parent: "" }));
+  it("lookup data of an expired lease is not renewable", async () => {
+    const { tokens, root, now } = await store();
+    const t = await tokens.create(root.entry, { ttl: 10 }, { sudo: false });
+    expect(tokenLookupData(t.token, t.entry, now() + 10_000)).toMatchObject({ renewable: false, ttl: 0 });
+  });
+
+  it("lookup data of a root token (auth/token/root) leaves out issue_time and renewable, as OpenBao", async () => {
+    const { root } = await store();
+    const d = tokenLookupData("r", root.entry);
     expect(d).not.toHaveProperty("issue_time");
     expect(d).not.toHaveProperty("renewable");
     expect(d).toMatchObject({ expire_time: null, ttl: 0, orphan: true, path: "auth/token/root" });

@@ -1,6 +1,7 @@
 /**
  * A token as the token auth method answers it: the `auth` block of create and renew (Vault's
- * `logical.Auth` as the API shows it), and the `data` of lookup, lookup-self and lookup-accessor.
+ * `logical.Auth` as the API shows it), and the `data` of lookup, lookup-self and lookup-accessor —
+ * built as OpenBao 2.6.2 builds them, from the token entry and its lease.
  */
 import { remainingTtl, type TokenEntry } from "./tokens.js";
 
@@ -12,9 +13,10 @@ export function tokenAuthData(token: string, e: TokenEntry): Record<string, unkn
     policies: e.policies,
     token_policies: e.policies,
     metadata: e.meta,
-    lease_duration: remainingTtl(e),
-    renewable: e.renewable && e.expire_time !== 0,
-    entity_id: "",
+    // The TTL the create or renewal granted (`auth.lease`), not what is left of it.
+    lease_duration: e.lease_ttl,
+    renewable: e.renewable && e.lease_ttl > 0,
+    entity_id: e.entity_id,
     token_type: "service",
     orphan: e.parent === "",
     mfa_requirement: null,
@@ -23,34 +25,37 @@ export function tokenAuthData(token: string, e: TokenEntry): Record<string, unkn
 }
 
 /** The `data` of auth/token/lookup* (`id` is `""` when looked up by accessor). */
-export function tokenLookupData(id: string, e: TokenEntry): Record<string, unknown> {
-  // Vault reports issue_time and renewable from the token's lease; the root tokens made by init
-  // and generate-root (path auth/token/root) have none, so OpenBao leaves both out for them.
-  const leased = e.path !== "auth/token/root";
+export function tokenLookupData(id: string, e: TokenEntry, nowMs = Date.now()): Record<string, unknown> {
+  // OpenBao reports expire_time, issue_time, renewal times and renewable from the token's lease
+  // (its own text, as stored); the root tokens made by init and generate-root have none.
+  const l = e.lease;
+  const expires = l !== undefined && l.expire !== 0;
   return {
     accessor: e.accessor,
+    ...(e.bound_cidrs.length > 0 ? { bound_cidrs: e.bound_cidrs } : {}),
     creation_time: e.creation_time,
     creation_ttl: e.creation_ttl,
     display_name: e.display_name,
-    entity_id: "",
-    expire_time: e.expire_time === 0 ? null : new Date(e.expire_time).toISOString(),
+    entity_id: e.entity_id,
+    expire_time: expires ? l.expire_time : null,
     explicit_max_ttl: e.explicit_max_ttl,
     id,
-    ...(leased ? { issue_time: e.issue_time } : {}),
-    ...(e.last_renewal_time === undefined
-      ? {}
-      : {
-          last_renewal: new Date(e.last_renewal_time * 1000).toISOString(),
-          last_renewal_time: e.last_renewal_time,
-        }),
+    ...(l !== undefined ? { issue_time: l.issue_time } : {}),
+    ...(l !== undefined && l.lastRenewal !== 0
+      ? { last_renewal: l.last_renewal_time, last_renewal_time: Math.floor(l.lastRenewal / 1000) }
+      : {}),
     meta: e.meta,
     num_uses: e.num_uses,
     orphan: e.parent === "",
     path: e.path,
     ...(e.period > 0 ? { period: e.period } : {}),
     policies: e.policies,
-    ...(leased ? { renewable: e.renewable && e.expire_time !== 0 } : {}),
-    ttl: remainingTtl(e),
+    // `leaseEntry.renewable()`: an expiry, not past it, not irrevocable, and auth.renewable.
+    ...(l !== undefined
+      ? { renewable: expires && l.expire > nowMs && l.revokeErr === "" && l.renewable }
+      : {}),
+    ...(e.role !== "" ? { role: e.role } : {}),
+    ttl: expires ? remainingTtl(e, nowMs) : 0,
     type: "service",
   };
 }

@@ -3,8 +3,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { GatedBackend } from "../../test/support/gated-backend.js";
 import { randomBase62 } from "../ids.js";
-import { hashSecret, TOKEN_LENGTH } from "./token-id.js";
-import { SYSTEM_MAX_TTL_S, TokenError, TokenStore } from "./tokens.js";
+import { OPENBAO, shape } from "./fixtures/openbao-tokens.js";
+import { tokenLookupData } from "./token-data.js";
+import { TOKEN_LENGTH } from "./token-id.js";
+import { goTime, legacyCubbyholeKey, saltId } from "./token-records.js";
+import { SYSTEM_MAX_TTL_S, type TokenEntry, TokenError, TokenStore } from "./tokens.js";
 
 async function allValues(storage: MemoryBackend): Promise<string> {
   const out: string[] = [];
@@ -27,11 +30,12 @@ function clock(start = 1_700_000_000_000) {
 }
 
 describe("token ids", () => {
-  it("are hvs. + 24 base62 characters", () => {
+  it("are s. + 24 base62 characters, as OpenBao 2.6.2 issues them (26 characters, its generate-root OTP length)", () => {
     const store = new TokenStore(new MemoryBackend());
     return store.createRoot().then(({ token }) => {
-      expect(token).toMatch(/^hvs\.[0-9A-Za-z]{24}$/);
+      expect(token).toMatch(/^s\.[0-9A-Za-z]{24}$/);
       expect(token.length).toBe(TOKEN_LENGTH);
+      expect(TOKEN_LENGTH).toBe(26);
     });
   });
 
@@ -45,17 +49,6 @@ describe("token ids", () => {
 });
 
 describe("TokenStore", () => {
-  it("stores tokens only as their SHA-256 hash", async () => {
-    const storage = new MemoryBackend();
-    const tokens = new TokenStore(storage);
-    const { token, entry } = await tokens.createRoot();
-    const child = await tokens.create(entry, { policies: ["app"] }, { sudo: false });
-    const dump = await allValues(storage);
-    expect(dump).not.toContain(token);
-    expect(dump).not.toContain(child.token);
-    expect(dump).toContain(hashSecret(token));
-  });
-
   it("looks up, renews and revokes a token", async () => {
     const c = clock();
     const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
@@ -82,6 +75,7 @@ describe("TokenStore", () => {
     c.advance(2);
     expect(await tokens.authenticate(t.token)).toBeUndefined();
     expect(await storage.get(`sys/token/id/${t.entry.hash}`)).toBeUndefined();
+    expect(await storage.list("sys/expire/id/auth/token/create/")).toEqual([]);
   });
 
   it("defaults the TTL to 768h and caps it with explicit_max_ttl", async () => {
@@ -228,13 +222,18 @@ describe("TokenStore", () => {
     expect(await pols(root.entry, {})).toEqual(["root"]);
   });
 
-  it("a child never outlives its parent's current expiry", async () => {
+  it("a child's TTL is not capped by its parent's (as OpenBao); the parent's expiry revokes it", async () => {
     const c = clock();
-    const tokens = new TokenStore(new MemoryBackend(), { now: c.now });
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
     const root = await tokens.createRoot();
     const parent = await tokens.create(root.entry, { ttl: 100 }, { sudo: false });
     const child = await tokens.create(parent.entry, { ttl: 1000 }, { sudo: false });
-    expect(child.entry.expire_time).toBe(parent.entry.expire_time);
+    expect(child.entry.expire_time).toBe(c.now() + 1_000_000);
+    expect(child.warnings).toEqual([]);
+    c.advance(101_000);
+    expect(await tokens.tidyExpired()).toBe(1);
+    expect(await tokens.lookup(child.token)).toBeUndefined();
+    expect(await tokens.lookup(parent.token)).toBeUndefined();
   });
 
   it("limited-use tokens are revoked after their last use", async () => {
@@ -288,7 +287,7 @@ describe("TokenStore security", () => {
     const tokens = new TokenStore(storage, { cacheMs: 60_000 });
     const root = await tokens.createRoot();
     const t = await tokens.create(root.entry, { policies: ["app"] }, { sudo: false });
-    const release = storage.hold(`sys/token/id/${hashSecret(t.token)}`);
+    const release = storage.hold(`sys/token/id/${t.entry.hash}`);
     const inFlight = tokens.lookup(t.token);
     await new Promise((r) => setTimeout(r, 10));
     await tokens.revoke(t.entry.hash);
@@ -313,16 +312,14 @@ describe("TokenStore security", () => {
     expect(await tokens.lookup(t.token)).toBeUndefined();
   });
 
-  it("renewing a child never takes it past its parent's expiry", async () => {
+  it("an expired parent used again is revoked with its children", async () => {
     const c = clock();
     const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
     const root = await tokens.createRoot();
     const parent = await tokens.create(root.entry, { ttl: 100, policies: ["app"] }, { sudo: false });
-    const child = await tokens.create(parent.entry, { ttl: 100 }, { sudo: false });
-    c.advance(90_000);
-    const renewed = await tokens.renew(child.entry, 3600);
-    expect(renewed.entry.expire_time).toBeLessThanOrEqual(parent.entry.expire_time);
-    c.advance(20_000);
+    const child = await tokens.create(parent.entry, { ttl: 1000 }, { sudo: false });
+    c.advance(100_000);
+    expect(await tokens.authenticate(parent.token)).toBeUndefined();
     expect(await tokens.lookup(child.token)).toBeUndefined();
   });
 
@@ -337,5 +334,301 @@ describe("TokenStore security", () => {
       ]);
       if (child.status === "fulfilled") expect(await tokens.lookup(child.value.token)).toBeUndefined();
     }
+  });
+});
+
+describe("Vault's records (docs/vault-storage-formats.md §4)", () => {
+  it("writes salt, entry, accessor, parent index and lease where OpenBao keeps them, in OpenBao's shape", async () => {
+    const storage = new MemoryBackend();
+    const c = clock();
+    const tokens = new TokenStore(storage, { now: c.now });
+    const root = await tokens.createRoot();
+    const parent = await tokens.create(
+      root.entry,
+      { policies: ["app"], ttl: 3600, meta: { team: "ops" } },
+      { sudo: false },
+    );
+    const child = await tokens.create(parent.entry, { policies: ["app"], ttl: 600 }, { sudo: false });
+    const salt = new TextDecoder().decode((await storage.get("sys/token/salt"))?.value);
+    expect(salt).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(child.entry.hash).toBe(saltId(salt, child.token));
+    const json = async (k: string) => JSON.parse(new TextDecoder().decode((await storage.get(k))?.value));
+    const entry = await json(`sys/token/id/${child.entry.hash}`);
+    expect(entry).toMatchObject({
+      type: 1,
+      id: child.token,
+      parent: parent.token,
+      ttl: 600e9,
+      namespace_id: "root",
+    });
+    expect(entry.cubbyhole_id).toMatch(/^[0-9A-Za-z]{24}$/);
+    expect(await json(`sys/token/accessor/${saltId(salt, child.entry.accessor)}`)).toEqual({
+      token_id: child.token,
+      accessor_id: child.entry.accessor,
+      namespace_id: "root",
+    });
+    expect(
+      (await storage.get(`sys/token/parent/${parent.entry.hash}/${child.entry.hash}`))?.value.length,
+    ).toBe(0);
+    const lease = await json(`sys/expire/id/auth/token/create/${child.entry.hash}`);
+    expect(lease).toMatchObject({
+      lease_id: `auth/token/create/${child.entry.hash}`,
+      client_token: child.token,
+      expire_time: goTime(c.now() + 600_000),
+      auth: { lease: 600e9, renewable: true, orphan: false, client_token: child.token },
+    });
+    // Same keys, order and value types as the records OpenBao wrote for its child token.
+    const theirs = (k: string) => JSON.parse(OPENBAO.records[k] as string);
+    const theirSalt = OPENBAO.records["sys/token/salt"] as string;
+    const theirChild = saltId(theirSalt, OPENBAO.tokens.child as string);
+    expect(shape(entry)).toEqual(shape(theirs(`sys/token/id/${theirChild}`)));
+    expect(shape(lease)).toEqual(shape(theirs(`sys/expire/id/auth/token/create/${theirChild}`)));
+    // The init/generate-root root token has no lease (OpenBao's has none either).
+    expect(await storage.get(`sys/expire/id/auth/token/root/${root.entry.hash}`)).toBeUndefined();
+    expect(shape(await json(`sys/token/id/${root.entry.hash}`))).toEqual(
+      shape(theirs(`sys/token/id/${saltId(theirSalt, OPENBAO.tokens.root as string)}`)),
+    );
+    // The token ids are inside their (barrier-encrypted) entries only, never in a storage name.
+    expect(
+      (await allValues(storage)).split("\n").filter((l) => l.startsWith("sys/") && l.includes(child.token)),
+    ).toEqual([]);
+  });
+
+  it("a custom id is salted with SHA1 (no '.'), gets no cubbyhole_id and OpenBao's warning", async () => {
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage);
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { id: "my-custom-id" }, { sudo: false });
+    expect(t.entry.hash).toMatch(/^[0-9a-f]{40}$/);
+    expect(t.entry.record.cubbyhole_id).toBe("");
+    expect(t.warnings.join(" ")).toMatch(/weaker SHA1 hashing/);
+  });
+
+  it("the salt is created once, even by concurrent first callers", async () => {
+    const storage = new MemoryBackend();
+    const puts: string[] = [];
+    const put = storage.put.bind(storage);
+    storage.put = async (e) => {
+      puts.push(e.key);
+      return put(e);
+    };
+    const tokens = new TokenStore(storage);
+    await Promise.all(Array.from({ length: 5 }, () => tokens.createRoot()));
+    expect(puts.filter((k) => k === "sys/token/salt")).toHaveLength(1);
+  });
+
+  it("a standby without the salt does not create it and says so; with it, it authenticates", async () => {
+    const storage = new MemoryBackend();
+    const standby = new TokenStore(storage, { activeTerm: () => undefined });
+    await expect(standby.lookup("s.abcdefghijklmnopqrstuvwx")).rejects.toThrow(/no salt yet.*active node/);
+    expect(await storage.get("sys/token/salt")).toBeUndefined();
+    const active = new TokenStore(storage, { activeTerm: () => 1 });
+    const { token } = await active.createRoot();
+    expect((await standby.authenticate(token))?.policies).toEqual(["root"]);
+  });
+
+  it("batch tokens are refused by name", async () => {
+    const tokens = new TokenStore(new MemoryBackend());
+    await expect(tokens.authenticate(OPENBAO.tokens.batch as string)).rejects.toThrow(
+      /batch tokens .* not supported/,
+    );
+    await expect(tokens.lookup("hvb.AAAA")).rejects.toThrow(/batch tokens/);
+  });
+
+  it("renew updates the lease (expire_time, last_renewal_time, auth.lease); the default increment is the lease's TTL", async () => {
+    const storage = new MemoryBackend();
+    const c = clock();
+    const tokens = new TokenStore(storage, { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { ttl: 3600 }, { sudo: false });
+    c.advance(10_000);
+    await tokens.renew(t.entry, 600);
+    c.advance(10_000);
+    const r = await tokens.renew(t.entry);
+    expect(r.entry.lease_ttl).toBe(600);
+    const lease = JSON.parse(
+      new TextDecoder().decode((await storage.get(`sys/expire/id/auth/token/create/${t.entry.hash}`))?.value),
+    );
+    expect(lease.expire_time).toBe(goTime(c.now() + 600_000));
+    expect(lease.last_renewal_time).toBe(goTime(c.now()));
+    expect(lease.auth.lease).toBe(600e9);
+    expect(lease.issue_time).toBe(goTime(c.now() - 20_000));
+  });
+
+  it("tidyExpired revokes expired tokens (with entry, accessor, parent index, lease) and leaves the rest", async () => {
+    const storage = new MemoryBackend();
+    const c = clock();
+    const tokens = new TokenStore(storage, { now: c.now });
+    const root = await tokens.createRoot();
+    const short = await tokens.create(root.entry, { ttl: 2, policies: ["a"] }, { sudo: false });
+    const long = await tokens.create(root.entry, { ttl: 3600 }, { sudo: false });
+    const secretLease = {
+      key: "sys/expire/id/kv/creds/abc",
+      value: new TextEncoder().encode(
+        '{"lease_id":"kv/creds/abc","expire_time":"2000-01-01T00:00:00Z","auth":null,"secret":{}}',
+      ),
+    };
+    await storage.put(secretLease);
+    c.advance(2_000);
+    expect(await tokens.tidyExpired()).toBe(1);
+    expect(await storage.get(`sys/token/id/${short.entry.hash}`)).toBeUndefined();
+    expect(await storage.list("sys/token/accessor/")).toHaveLength(2);
+    expect(await storage.get(`sys/expire/id/auth/token/create/${short.entry.hash}`)).toBeUndefined();
+    expect(await tokens.lookup(long.token)).toBeDefined();
+    expect(await storage.get(secretLease.key)).toBeDefined();
+    expect(await tokens.tidyExpired()).toBe(0);
+  });
+
+  it("a TTL'd token whose lease is missing is revoked on sight, as OpenBao does", async () => {
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage, { cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { ttl: 3600 }, { sudo: false });
+    await storage.delete(`sys/expire/id/auth/token/create/${t.entry.hash}`);
+    expect(await tokens.lookup(t.token)).toBeUndefined();
+    expect(await storage.get(`sys/token/id/${t.entry.hash}`)).toBeUndefined();
+  });
+
+  it("a swapped entry (its id does not salt to its storage name) is refused", async () => {
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage, { cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const a = await tokens.create(root.entry, { policies: ["a"] }, { sudo: false });
+    const b = await tokens.create(root.entry, { policies: ["root"] }, { sudo: false });
+    const bEntry = await storage.get(`sys/token/id/${b.entry.hash}`);
+    await storage.put({ key: `sys/token/id/${a.entry.hash}`, value: bEntry?.value as Uint8Array });
+    expect(await tokens.lookup(a.token)).toBeUndefined();
+  });
+});
+
+describe("a data set OpenBao 2.6.2 wrote (fixtures/tokens-openbao.json)", () => {
+  const enc = new TextEncoder();
+  async function openbaoStore(nowMs = OPENBAO.looked_up_at_ms) {
+    const storage = new MemoryBackend();
+    for (const [key, value] of Object.entries(OPENBAO.records))
+      await storage.put({ key, value: enc.encode(value) });
+    let now = nowMs;
+    const tokens = new TokenStore(storage, {
+      now: () => now,
+      cacheMs: 0,
+      cubbyholeUuid: async () => OPENBAO.cubbyhole_uuid,
+    });
+    return { storage, tokens, advance: (ms: number) => (now += ms), now: () => now };
+  }
+  const T = OPENBAO.tokens as Record<string, string>;
+
+  it("every token is found and looked up exactly as OpenBao answered (ttl within the capture's second)", async () => {
+    const { tokens, now } = await openbaoStore();
+    for (const [name, theirs] of Object.entries(OPENBAO.lookups)) {
+      const byAccessor = name === "parent_by_accessor";
+      const e = byAccessor
+        ? await tokens.lookupAccessor(OPENBAO.lookups.parent?.accessor as string)
+        : await tokens.lookup(T[name] as string);
+      expect(e, name).toBeDefined();
+      const ours = tokenLookupData(byAccessor ? "" : (T[name] as string), e as TokenEntry, now());
+      expect(Math.abs((ours.ttl as number) - (theirs.ttl as number)), name).toBeLessThanOrEqual(1);
+      expect({ ...ours, ttl: 0 }, name).toEqual({ ...theirs, ttl: 0 });
+    }
+  });
+
+  it("an OpenBao token expires here when its lease does", async () => {
+    const { tokens, storage, advance } = await openbaoStore();
+    const orphan = await tokens.lookup(T.orphan as string);
+    advance((orphan?.expire_time as number) - OPENBAO.looked_up_at_ms);
+    expect(await tokens.authenticate(T.orphan as string)).toBeUndefined();
+    expect(await storage.get(`sys/token/id/${orphan?.hash}`)).toBeUndefined();
+    // Its cubbyhole went with it.
+    expect(await storage.list(`logical/${OPENBAO.cubbyhole_uuid}/`)).not.toContain(
+      `${orphan?.record.cubbyhole_id}/`,
+    );
+  });
+
+  it("renews an OpenBao token: its lease changes, every other field of entry and lease is kept", async () => {
+    const { tokens, storage } = await openbaoStore();
+    const e = (await tokens.lookup(T.parent as string)) as TokenEntry;
+    const leaseKey = `sys/expire/id/auth/token/create/${e.hash}`;
+    const before = JSON.parse(OPENBAO.records[leaseKey] as string);
+    const r = await tokens.renew(e, 1200);
+    expect(r.entry.lease_ttl).toBe(1200);
+    const after = JSON.parse(new TextDecoder().decode((await storage.get(leaseKey))?.value));
+    expect(after.auth.lease).toBe(1200e9);
+    expect(after.auth.metadata).toEqual({ team: "ops" });
+    expect({ ...after, expire_time: 0, last_renewal_time: 0, auth: { ...after.auth, lease: 0 } }).toEqual({
+      ...before,
+      expire_time: 0,
+      last_renewal_time: 0,
+      auth: { ...before.auth, lease: 0 },
+    });
+    expect(new TextDecoder().decode((await storage.get(`sys/token/id/${e.hash}`))?.value)).toBe(
+      OPENBAO.records[`sys/token/id/${e.hash}`],
+    );
+  });
+
+  it("counts uses of an OpenBao limited token, rewriting its entry with only num_uses changed", async () => {
+    const { tokens, storage } = await openbaoStore();
+    const e = (await tokens.authenticate(T.limited as string)) as TokenEntry;
+    expect(e.num_uses).toBe(3);
+    const stored = new TextDecoder().decode((await storage.get(`sys/token/id/${e.hash}`))?.value);
+    expect(stored).toBe(
+      (OPENBAO.records[`sys/token/id/${e.hash}`] as string).replace('"num_uses":3', '"num_uses":2'),
+    );
+  });
+
+  it("revoking OpenBao's parent revokes its child: entries, accessors, parent index and leases go", async () => {
+    const { tokens, storage } = await openbaoStore();
+    const parent = (await tokens.lookup(T.parent as string)) as TokenEntry;
+    const child = (await tokens.lookup(T.child as string)) as TokenEntry;
+    expect(child.parent).toBe(parent.hash);
+    await tokens.revoke(parent.hash);
+    expect(await tokens.lookup(T.child as string)).toBeUndefined();
+    for (const e of [parent, child]) {
+      expect(await storage.get(`sys/token/id/${e.hash}`)).toBeUndefined();
+      expect(await storage.get(`sys/expire/id/auth/token/create/${e.hash}`)).toBeUndefined();
+      expect(await tokens.lookupAccessor(e.accessor)).toBeUndefined();
+    }
+    expect(await storage.list(`sys/token/parent/${parent.hash}/`)).toEqual([]);
+    expect(await tokens.lookup(T.ttl as string)).toBeDefined();
+  });
+
+  it('revoke-orphan keeps OpenBao\'s child with parent "" and every other field', async () => {
+    const { tokens, storage } = await openbaoStore();
+    const parent = (await tokens.lookup(T.parent as string)) as TokenEntry;
+    const child = (await tokens.lookup(T.child as string)) as TokenEntry;
+    await tokens.revokeOrphan(parent.hash);
+    expect((await tokens.lookup(T.child as string))?.parent).toBe("");
+    expect(new TextDecoder().decode((await storage.get(`sys/token/id/${child.hash}`))?.value)).toBe(
+      (OPENBAO.records[`sys/token/id/${child.hash}`] as string).replace(
+        `"parent":"${T.parent}"`,
+        '"parent":""',
+      ),
+    );
+  });
+
+  it("revoking the legacy (custom id) token destroys its SHA1-named cubbyhole", async () => {
+    const { tokens, storage } = await openbaoStore();
+    const e = (await tokens.lookup("legacy-custom-id")) as TokenEntry;
+    const key = legacyCubbyholeKey(OPENBAO.cubbyhole_uuid, e.hash);
+    expect(await storage.list(`logical/${OPENBAO.cubbyhole_uuid}/${key}/`)).toEqual(["legacy"]);
+    await tokens.revoke(e.hash);
+    expect(await storage.list(`logical/${OPENBAO.cubbyhole_uuid}/${key}/`)).toEqual([]);
+  });
+
+  it("OpenBao's root child (lease without expiry) is not renewable; the init root token has no lease", async () => {
+    const { tokens } = await openbaoStore();
+    const rc = (await tokens.lookup(T.rootchild as string)) as TokenEntry;
+    expect(rc.lease?.expire).toBe(0);
+    await expect(tokens.renew(rc)).rejects.toThrow(/not renewable/);
+    const root = (await tokens.lookup(T.root as string)) as TokenEntry;
+    expect(root.lease).toBeUndefined();
+  });
+
+  it("tidyExpired, a day later, revokes every OpenBao token with a TTL and keeps the root tokens", async () => {
+    const { tokens, storage, advance } = await openbaoStore();
+    advance(24 * 3600_000);
+    expect(await tokens.tidyExpired()).toBeGreaterThanOrEqual(8);
+    expect(await storage.list("sys/expire/id/auth/token/create/")).toHaveLength(1); // the root child's
+    expect(await tokens.lookup(T.root as string)).toBeDefined();
+    expect(await tokens.lookup(T.rootchild as string)).toBeDefined();
+    expect(await tokens.lookup(T.periodic as string)).toBeUndefined();
   });
 });

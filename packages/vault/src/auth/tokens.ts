@@ -1,30 +1,65 @@
 /**
- * The token store (Vault's token auth method, service tokens).
+ * The token store (Vault's token auth method, service tokens), in Vault/OpenBao 2.6's own records
+ * (token-records.ts): a data set OpenBao wrote is served here with its tokens, and tokens made here
+ * work on OpenBao, with the same expiries.
  *
- * Storage (inside the barrier, so encrypted at rest):
- *   sys/token/id/<sha256(token)>                → the token entry (JSON)
- *   sys/token/accessor/<sha256(accessor)>       → { hash } of the token the accessor names
- *   sys/token/parent/<parent hash>/<child hash> → marker: revoking a parent revokes its children
+ *   sys/token/salt                               the salt of every storage name below
+ *   sys/token/id/<salted id>                     the token entry (the token id is inside it)
+ *   sys/token/accessor/<salted accessor>         accessor → token id
+ *   sys/token/parent/<salted parent>/<salted id> revoking a parent revokes its children
+ *   sys/expire/id/<path>/<salted id>             the token's lease: its expiry and renewals
  *
- * The token string is never stored; a lookup hashes the presented token and re-checks the stored
- * hash with a constant-time compare. Expired tokens are refused at once and deleted on their next
- * use (there is no background expiration manager).
+ * As in Vault, a token's expiry lives in its lease, not in its entry. Vault's expiration manager
+ * revokes a token when its lease runs out; here an expired token is refused at once and revoked on
+ * its next use, and {@link TokenStore.tidyExpired} (called on a timer by the active node) revokes
+ * the ones nobody uses.
  */
+import { randomUUID } from "node:crypto";
 import type { Backend } from "@bulwark/storage";
-import { TokenError } from "../errors.js";
-import { digestsEqual, generateAccessor, generateToken, hashSecret, plausibleToken } from "./token-id.js";
-
-const ID = "sys/token/id/";
-const ACCESSOR = "sys/token/accessor/";
-const PARENT = "sys/token/parent/";
+import { TokenError, VaultStateError } from "../errors.js";
+import { randomBase62 } from "../ids.js";
+import {
+  digestsEqual,
+  generateAccessor,
+  generateToken,
+  isBatchTokenId,
+  isServiceTokenId,
+  plausibleToken,
+} from "./token-id.js";
+import {
+  ACCESSOR_PREFIX,
+  encodeAccessorRecord,
+  encodeTokenRecord,
+  goJson,
+  ID_PREFIX,
+  LEASE_PREFIX,
+  type LeaseRecord,
+  leaseId,
+  legacyCubbyholeKey,
+  newLeaseRecord,
+  newTokenRecord,
+  PARENT_PREFIX,
+  parseAccessorRecord,
+  parseLeaseRecord,
+  parseTokenRecord,
+  REVOCATION_PENDING,
+  renewedLeaseRecord,
+  SALT_PATH,
+  saltId,
+  secondsFromNs,
+  type TokenRecord,
+} from "./token-records.js";
 
 /** Vault's system default and maximum token TTL: 768h (32 days). */
 export const SYSTEM_MAX_TTL_S = 768 * 3600;
 
 export interface TokenEntry {
+  /** The salted id: the entry's storage name (`sys/token/id/<hash>`). */
   hash: string;
+  /** The token itself (Vault keeps it inside the entry, under the barrier). Never answered by accessor. */
+  id: string;
   accessor: string;
-  /** Hash of the parent token; "" for an orphan. */
+  /** The parent's salted id; "" for an orphan. */
   parent: string;
   policies: string[];
   meta: Record<string, string> | null;
@@ -35,15 +70,25 @@ export interface TokenEntry {
   creation_time: number;
   /** The TTL the token was created with, seconds (0 = never expires). */
   creation_ttl: number;
-  /** Epoch milliseconds; 0 = never. */
+  /** Epoch milliseconds, from the lease; 0 = never. */
   expire_time: number;
   explicit_max_ttl: number;
   period: number;
+  /** The lease's `auth.renewable` (false without a lease). */
   renewable: boolean;
   path: string;
-  /** RFC 3339: when the token was issued (or last renewed). */
+  /** RFC 3339, the lease's issue time ("" for a token without a lease: init/generate-root's root). */
   issue_time: string;
+  /** Unix seconds of the last renewal, when renewed. */
   last_renewal_time?: number;
+  /** Seconds the current lease grants (`auth.lease`): a create or renew answer's lease_duration. */
+  lease_ttl: number;
+  role: string;
+  entity_id: string;
+  bound_cidrs: string[];
+  /** The records as stored: rewrites keep every field Bulwark does not change. */
+  record: TokenRecord;
+  lease: LeaseRecord | undefined;
 }
 
 export interface CreateTokenRequest {
@@ -65,11 +110,27 @@ export interface CreateTokenRequest {
 // package's other errors; re-exported for the store's callers.
 export { TokenError };
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
+const ID = ID_PREFIX;
+
+/** OpenBao's warning when a custom id is given (it is salted with SHA1, not HMAC-SHA256). */
+const CUSTOM_ID_WARNING =
+  "Supplying a custom ID for the token uses the weaker SHA1 hashing instead of the more secure SHA2-256 HMAC for token obfuscation. SHA1 hashed tokens on the wire leads to less secure lookups.";
 
 function sortedUnique(xs: Iterable<string>): string[] {
   return [...new Set(xs)].sort();
+}
+
+/** Go's `time.Duration.String()` for whole seconds ("768h0m0s", "1m40s", "50s"): Vault's warnings. */
+export function goDuration(seconds: number): string {
+  const s = Math.max(0, Math.trunc(seconds));
+  if (s === 0) return "0s";
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  if (h > 0) return `${h}h${m}m${r}s`;
+  if (m > 0) return `${m}m${r}s`;
+  return `${r}s`;
 }
 
 export interface IssuedToken {
@@ -78,40 +139,93 @@ export interface IssuedToken {
   warnings: string[];
 }
 
+export interface TokenStoreOptions {
+  /** How long a looked-up entry is reused without reading storage (default 1000 ms). */
+  cacheMs?: number;
+  now?: () => number;
+  /**
+   * The store's active term. When given, only a node with a term (the active one) creates the
+   * salt, and an entry cached in another term is not reused.
+   */
+  activeTerm?: () => number | undefined;
+  /**
+   * The uuid of the cubbyhole mount (`logical/<uuid>/`), whose per-token storage a revocation
+   * destroys as Vault does; `undefined` (or no option): there is no cubbyhole to destroy.
+   */
+  cubbyholeUuid?: () => Promise<string | undefined>;
+}
+
 export class TokenStore {
   readonly #storage: Backend;
   readonly #cache = new Map<string, { entry: TokenEntry; at: number; term: number | undefined }>();
   readonly #cacheMs: number;
   readonly #now: () => number;
   readonly #term: () => number | undefined;
+  readonly #termGiven: boolean;
+  readonly #cubbyholeUuid: () => Promise<string | undefined>;
+  #salt: string | undefined;
+  #saltLoading: Promise<string> | undefined;
   /**
    * Bumped whenever an entry is written or removed. A lookup caches what it read only when no
    * write or removal happened while it was reading, so a read racing a revoke cannot put the
    * revoked entry back into the cache.
    */
   #epoch = 0;
-  /** Per-token serialisation of read-modify-write (use counting, renew, revoke). */
+  /** Per-token serialisation of read-modify-write (use counting, renew, revoke), by salted id. */
   readonly #tails = new Map<string, Promise<unknown>>();
 
   /**
-   * `cacheMs` (default 1000): how long a looked-up entry is reused without reading storage.
    * Revocations and renewals through this store apply at once; on an HA standby a revocation made
-   * by the active node is seen within this bound. `activeTerm` (the store's): an entry cached in
-   * another term (before a step-down, or while standby) is not reused once the term changes.
+   * by the active node is seen within `cacheMs`, or at once when the term changes.
    */
-  constructor(
-    storage: Backend,
-    opts: { cacheMs?: number; now?: () => number; activeTerm?: () => number | undefined } = {},
-  ) {
+  constructor(storage: Backend, opts: TokenStoreOptions = {}) {
     this.#storage = storage;
     this.#cacheMs = opts.cacheMs ?? 1000;
     this.#now = opts.now ?? Date.now;
     this.#term = opts.activeTerm ?? (() => undefined);
+    this.#termGiven = opts.activeTerm !== undefined;
+    this.#cubbyholeUuid = opts.cubbyholeUuid ?? (async () => undefined);
+  }
+
+  // ------------------------------------------------------------------ salt
+
+  /**
+   * `sys/token/salt`, read once. Missing, it is created — by the active node only (a standby
+   * writing its own would fork every storage name) and once: concurrent first callers share one
+   * load, and the value is only cached once it is stored.
+   */
+  async #saltValue(): Promise<string> {
+    if (this.#salt !== undefined) return this.#salt;
+    this.#saltLoading ??= (async () => {
+      const e = await this.#storage.get(SALT_PATH);
+      // Vault treats an empty salt as missing, and so does this.
+      let salt = e === undefined ? "" : dec.decode(e.value);
+      if (salt === "") {
+        if (this.#termGiven && this.#term() === undefined) {
+          throw new VaultStateError(
+            "not_active",
+            "the token store has no salt yet (sys/token/salt): only the active node creates it, on its first token operation; send the request to the active node",
+          );
+        }
+        salt = randomUUID();
+        await this.#storage.put({ key: SALT_PATH, value: new TextEncoder().encode(salt) });
+      }
+      this.#salt = salt;
+      return salt;
+    })().finally(() => {
+      this.#saltLoading = undefined;
+    });
+    return this.#saltLoading;
+  }
+
+  /** The storage name of a token id or accessor (`TokenStore.SaltID`, root namespace). */
+  async saltId(id: string): Promise<string> {
+    return saltId(await this.#saltValue(), id);
   }
 
   // ------------------------------------------------------------------ issue
 
-  /** A root token: policy `root`, no TTL, no parent (init, generate-root, `server -dev`). */
+  /** A root token: policy `root`, no TTL, no parent, no lease (init, generate-root, `server -dev`). */
   async createRoot(id?: string): Promise<IssuedToken> {
     const nowMs = this.#now();
     if (id !== undefined) {
@@ -121,28 +235,26 @@ export class TokenStore {
           "a root token id must be 1 to 256 printable ASCII characters without spaces or '.'",
         );
       }
-      if ((await this.#storage.get(ID + hashSecret(id))) !== undefined)
+      if ((await this.#storage.get(ID + (await this.saltId(id)))) !== undefined)
         throw new TokenError("invalid_request", "a token with this id already exists");
     }
     const token = id ?? generateToken();
-    const entry: TokenEntry = {
-      hash: hashSecret(token),
+    const record = newTokenRecord({
+      id: token,
       accessor: generateAccessor(),
       parent: "",
       policies: ["root"],
+      path: "auth/token/root",
       meta: null,
       display_name: "root",
       num_uses: 0,
       creation_time: Math.floor(nowMs / 1000),
-      creation_ttl: 0,
-      expire_time: 0,
-      explicit_max_ttl: 0,
-      period: 0,
-      renewable: false,
-      path: "auth/token/root",
-      issue_time: new Date(nowMs).toISOString(),
-    };
-    await this.#save(entry, true);
+      ttlS: 0,
+      explicitMaxTtlS: 0,
+      periodS: 0,
+      cubbyhole_id: isServiceTokenId(token) ? randomBase62(24) : "",
+    });
+    const entry = await this.#writeNew(record, undefined, undefined);
     return { token, entry, warnings: [] };
   }
 
@@ -150,7 +262,8 @@ export class TokenStore {
    * A child of `parent` (Vault's `auth/token/create` rules): policies default to the parent's and
    * must be a subset of them unless the caller has sudo; `root` only from a root token; custom
    * ids, orphans (outside create-orphan) and periodic tokens need root or sudo; the TTL defaults
-   * to 768h and is capped by explicit_max_ttl, 768h and the parent's remaining life.
+   * to 768h and is capped by explicit_max_ttl and 768h. As in Vault, a child's TTL is not capped
+   * by its parent's: the child is revoked with its parent instead.
    */
   async create(
     parent: TokenEntry,
@@ -173,7 +286,7 @@ export class TokenStore {
           "token id must be printable ASCII without '.', at most 256 characters",
         );
       }
-      if ((await this.#storage.get(ID + hashSecret(req.id))) !== undefined) {
+      if ((await this.#storage.get(ID + (await this.saltId(req.id)))) !== undefined) {
         throw new TokenError("invalid_request", "cannot create a token with a duplicate ID");
       }
     }
@@ -224,78 +337,174 @@ export class TokenStore {
     if (explicitMax > 0 && (ttl === 0 || ttl > explicitMax)) ttl = explicitMax;
     if (ttl > SYSTEM_MAX_TTL_S) {
       // Vault caps a period, too, at the system max (it only escapes the overall maximum).
+      const what = period > 0 ? "period" : "TTL";
       warnings.push(
-        `${period > 0 ? "period" : "TTL"} of ${ttl}s exceeded the effective max_ttl of ${SYSTEM_MAX_TTL_S}s; ${period > 0 ? "period" : "TTL"} value is capped accordingly`,
+        `${what} of "${goDuration(ttl)}" exceeded the effective max_ttl of "${goDuration(SYSTEM_MAX_TTL_S)}"; ${what} value is capped accordingly`,
       );
       ttl = SYSTEM_MAX_TTL_S;
     }
-    let expire = ttl > 0 ? nowMs + ttl * 1000 : 0;
+    if (req.id !== undefined) warnings.push(CUSTOM_ID_WARNING);
     const orphan = req.noParent === true || ctx.orphanPath === true;
-    if (!orphan && parent.expire_time > 0 && (expire === 0 || expire > parent.expire_time)) {
-      expire = parent.expire_time;
-      ttl = Math.max(0, Math.floor((expire - nowMs) / 1000));
-      warnings.push("TTL capped by the parent token's remaining TTL");
-    }
     const token = req.id ?? generateToken();
     const display = req.displayName ?? "";
-    const entry: TokenEntry = {
-      hash: hashSecret(token),
-      accessor: generateAccessor(),
-      parent: orphan ? "" : parent.hash,
+    const path = ctx.path ?? "auth/token/create";
+    const accessor = generateAccessor();
+    const meta = req.meta === undefined || Object.keys(req.meta).length === 0 ? null : { ...req.meta };
+    // Vault's sanitising: every character outside [a-zA-Z0-9-] becomes '-', one trailing '-' goes.
+    const displayName =
+      display.length > 0 ? `token-${display}`.replace(/[^A-Za-z0-9-]/g, "-").replace(/-$/, "") : "token";
+    const record = newTokenRecord({
+      id: token,
+      accessor,
+      parent: orphan ? "" : parent.id,
       policies,
-      meta: req.meta === undefined || Object.keys(req.meta).length === 0 ? null : { ...req.meta },
-      // Vault's sanitising: every character outside [a-zA-Z0-9-] becomes '-', one trailing '-' goes.
-      display_name:
-        display.length > 0 ? `token-${display}`.replace(/[^A-Za-z0-9-]/g, "-").replace(/-$/, "") : "token",
+      path,
+      meta,
+      display_name: displayName,
       num_uses: req.numUses ?? 0,
       creation_time: Math.floor(nowMs / 1000),
-      creation_ttl: ttl,
-      expire_time: expire,
-      explicit_max_ttl: explicitMax,
-      period,
-      renewable: req.renewable ?? true,
-      path: ctx.path ?? "auth/token/create",
-      issue_time: new Date(nowMs).toISOString(),
-    };
+      ttlS: ttl,
+      explicitMaxTtlS: explicitMax,
+      periodS: period,
+      // OpenBao gives a cubbyhole id to s./hvs. tokens only (custom ids keep the legacy naming).
+      cubbyhole_id: isServiceTokenId(token) ? randomBase62(24) : "",
+    });
+    const salted = await this.saltId(token);
+    // OpenBao registers a lease for every service token made through auth/token/… (a root child
+    // without a TTL gets one that never expires).
+    const lease = newLeaseRecord({
+      leaseId: leaseId(path, salted),
+      token,
+      accessor,
+      path,
+      policies,
+      meta,
+      display_name: displayName,
+      ttlS: ttl,
+      renewable: ttl > 0 && (req.renewable ?? true),
+      periodS: period,
+      explicitMaxTtlS: explicitMax,
+      num_uses: req.numUses ?? 0,
+      orphan,
+      nowMs,
+    });
     // A custom id is checked again under its own lock: two callers creating the same id at once
     // would otherwise both pass the check above, the second overwriting the first.
-    const save = async () => {
-      if (req.id === undefined) return this.#save(entry, true);
-      await this.#serial(entry.hash, async () => {
-        if ((await this.#storage.get(ID + entry.hash)) !== undefined) {
+    const save = async (): Promise<TokenEntry> => {
+      if (req.id === undefined) return this.#writeNew(record, lease, orphan ? undefined : parent.hash);
+      return this.#serial(salted, async () => {
+        if ((await this.#storage.get(ID + salted)) !== undefined) {
           throw new TokenError("invalid_request", "cannot create a token with a duplicate ID");
         }
-        await this.#save(entry, true);
+        return this.#writeNew(record, lease, orphan ? undefined : parent.hash);
       });
     };
-    if (orphan) await save();
+    let entry: TokenEntry;
+    if (orphan) entry = await save();
     else {
       // Under the parent's lock, which a revoke holds while it collects the children: a child
       // written after that collection would outlive its revoked parent.
-      await this.#serial(parent.hash, async () => {
+      entry = await this.#serial(parent.hash, async () => {
         if ((await this.#storage.get(ID + parent.hash)) === undefined) {
           throw new TokenError("permission_denied", "bad token: the parent token was revoked");
         }
-        await save();
+        return save();
       });
     }
     return { token, entry, warnings };
   }
 
+  /**
+   * Writes a new token: accessor index, parent index and lease first, the entry last — a crash
+   * leaves at most orphaned indexes (which Vault's tidy removes too), never a token that cannot be
+   * found by accessor, revoked with its parent, or that has no expiry.
+   */
+  async #writeNew(
+    record: Record<string, unknown>,
+    lease: Uint8Array | undefined,
+    parentHash: string | undefined,
+  ): Promise<TokenEntry> {
+    const salt = await this.#saltValue();
+    const id = record.id as string;
+    const accessor = record.accessor as string;
+    const salted = saltId(salt, id);
+    await this.#storage.put({
+      key: ACCESSOR_PREFIX + saltId(salt, accessor),
+      value: encodeAccessorRecord(id, accessor),
+    });
+    if (parentHash !== undefined)
+      await this.#storage.put({ key: `${PARENT_PREFIX}${parentHash}/${salted}`, value: new Uint8Array(0) });
+    const leasePath = LEASE_PREFIX + leaseId(record.path as string, salted);
+    if (lease !== undefined) await this.#storage.put({ key: leasePath, value: lease });
+    const bytes = goJson(record);
+    await this.#storage.put({ key: ID + salted, value: bytes });
+    this.#cache.delete(salted);
+    this.#epoch++;
+    return this.#toEntry(
+      salt,
+      salted,
+      parseTokenRecord(ID + salted, bytes),
+      lease === undefined ? undefined : parseLeaseRecord(leasePath, lease),
+    );
+  }
+
+  #toEntry(salt: string, salted: string, r: TokenRecord, lease: LeaseRecord | undefined): TokenEntry {
+    return {
+      hash: salted,
+      id: r.id,
+      accessor: r.accessor,
+      parent: r.parent === "" ? "" : saltId(salt, r.parent),
+      policies: r.policies,
+      meta: r.meta,
+      display_name: r.display_name,
+      num_uses: r.num_uses,
+      creation_time: r.creation_time,
+      creation_ttl: secondsFromNs(r.ttl),
+      expire_time: lease?.expire ?? 0,
+      explicit_max_ttl: secondsFromNs(r.explicit_max_ttl),
+      period: secondsFromNs(r.period),
+      renewable: lease?.renewable ?? false,
+      path: r.path,
+      issue_time: lease?.issue_time ?? "",
+      ...(lease !== undefined && lease.lastRenewal !== 0
+        ? { last_renewal_time: Math.floor(lease.lastRenewal / 1000) }
+        : {}),
+      lease_ttl: lease === undefined ? 0 : secondsFromNs(lease.leaseNs),
+      role: r.role,
+      entity_id: r.entity_id,
+      bound_cidrs: r.bound_cidrs,
+      record: r,
+      lease,
+    };
+  }
+
   // ------------------------------------------------------------------ look up
 
-  /** The live entry for a token string, or `undefined` (unknown, malformed or expired). */
+  /** Refuses what Bulwark cannot serve, by name (before any storage read). */
+  #refuseUnsupported(token: string): void {
+    if (isBatchTokenId(token)) {
+      throw new TokenError(
+        "invalid_request",
+        "batch tokens (b.…, hvb.…) are not supported by Bulwark: they are barrier-encrypted entries it does not decode; use a service token",
+      );
+    }
+  }
+
+  /** The live entry for a token string, or `undefined` (unknown, malformed, expired or revoked). */
   async lookup(token: string): Promise<TokenEntry | undefined> {
     if (!plausibleToken(token)) return undefined;
-    return this.#byHash(hashSecret(token));
+    this.#refuseUnsupported(token);
+    return this.#bySalted(await this.saltId(token));
   }
 
   async lookupAccessor(accessor: string): Promise<TokenEntry | undefined> {
     if (!plausibleToken(accessor)) return undefined;
-    const e = await this.#storage.get(ACCESSOR + hashSecret(accessor));
+    const path = ACCESSOR_PREFIX + (await this.saltId(accessor));
+    const e = await this.#storage.get(path);
     if (e === undefined) return undefined;
-    const { hash } = JSON.parse(dec.decode(e.value)) as { hash: string };
-    const entry = await this.#byHash(hash);
+    const a = parseAccessorRecord(path, e.value);
+    if (a.token_id === "" || !plausibleToken(a.token_id) || isBatchTokenId(a.token_id)) return undefined;
+    const entry = await this.#bySalted(await this.saltId(a.token_id));
     return entry !== undefined && digestsEqual(entry.accessor, accessor) ? entry : undefined;
   }
 
@@ -312,12 +521,12 @@ export class TokenStore {
       const current = await this.#readLive(entry.hash);
       if (current === undefined) return undefined;
       if (current.num_uses === 1) await this.#revokeLocked(current.hash);
-      else if (current.num_uses > 1) await this.#save({ ...current, num_uses: current.num_uses - 1 }, false);
+      else if (current.num_uses > 1) await this.#rewrite(current, { num_uses: current.num_uses - 1 });
       return current;
     });
   }
 
-  /** Runs `fn` after every earlier `#serial` call for the same token hash has settled. */
+  /** Runs `fn` after every earlier `#serial` call for the same salted id has settled. */
   async #serial<T>(hash: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.#tails.get(hash) ?? Promise.resolve();
     const run = prev.then(fn, fn);
@@ -330,53 +539,83 @@ export class TokenStore {
     }
   }
 
-  /** The stored entry, uncached; an expired one is removed (caller holds the token's lock). */
-  async #readLive(hash: string): Promise<TokenEntry | undefined> {
-    const e = await this.#storage.get(ID + hash);
+  /**
+   * Reads an entry and its lease. `undefined`: missing, swapped (the id inside does not salt to
+   * the storage name), revocation pending; `"dead"`: expired, or a TTL'd token without its lease
+   * (which OpenBao revokes on sight).
+   */
+  async #read(salted: string): Promise<TokenEntry | "dead" | undefined> {
+    const path = ID + salted;
+    const e = await this.#storage.get(path);
     if (e === undefined) return undefined;
-    const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
-    if (!digestsEqual(entry.hash, hash)) return undefined;
-    if (entry.expire_time !== 0 && entry.expire_time <= this.#now()) {
-      await this.#revokeLocked(hash);
+    const r = parseTokenRecord(path, e.value);
+    const salt = await this.#saltValue();
+    if (r.id === "" || !digestsEqual(saltId(salt, r.id), salted)) return undefined;
+    if (r.num_uses < 0 || r.num_uses === REVOCATION_PENDING) return undefined;
+    const leasePath = LEASE_PREFIX + leaseId(r.path, salted);
+    const l = await this.#storage.get(leasePath);
+    const lease = l === undefined ? undefined : parseLeaseRecord(leasePath, l.value);
+    const nonExpiringRoot = r.policies.length === 1 && r.policies[0] === "root" && r.ttl === 0;
+    if (lease === undefined && !nonExpiringRoot) return "dead";
+    if (lease !== undefined && lease.expire !== 0 && lease.expire <= this.#now()) return "dead";
+    return this.#toEntry(salt, salted, r, lease);
+  }
+
+  /** The stored entry, uncached; an expired one is revoked (caller holds the token's lock). */
+  async #readLive(salted: string): Promise<TokenEntry | undefined> {
+    const entry = await this.#read(salted);
+    if (entry === "dead") {
+      await this.#revokeLocked(salted);
       return undefined;
     }
     return entry;
   }
 
-  async #byHash(hash: string): Promise<TokenEntry | undefined> {
+  async #bySalted(salted: string): Promise<TokenEntry | undefined> {
     const now = this.#now();
-    const hit = this.#cache.get(hash);
+    const hit = this.#cache.get(salted);
     const term = this.#term();
     let entry: TokenEntry | undefined;
     if (hit !== undefined && now - hit.at < this.#cacheMs && hit.term === term) {
       entry = hit.entry;
     } else {
       const epoch = this.#epoch;
-      const e = await this.#storage.get(ID + hash);
-      if (e === undefined) {
-        this.#cache.delete(hash);
+      const read = await this.#read(salted);
+      if (read === undefined) {
+        this.#cache.delete(salted);
         return undefined;
       }
-      entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
-      // The storage name is the hash; the copy inside must agree (a swapped record is refused).
-      if (!digestsEqual(entry.hash, hash)) return undefined;
+      if (read === "dead") {
+        this.#cache.delete(salted);
+        await this.revoke(salted).catch(() => undefined);
+        return undefined;
+      }
+      entry = read;
       if (entry.num_uses === 0 && epoch === this.#epoch && term === this.#term())
-        this.#cache.set(hash, { entry, at: now, term });
+        this.#cache.set(salted, { entry, at: now, term });
       if (this.#cache.size > 10_000) this.#cache.clear();
     }
     if (entry.expire_time !== 0 && entry.expire_time <= now) {
-      this.#cache.delete(hash);
-      await this.revoke(hash).catch(() => undefined);
+      this.#cache.delete(salted);
+      await this.revoke(salted).catch(() => undefined);
       return undefined;
     }
     return entry;
   }
 
+  /** Rewrites an entry with `changes`, every other field as stored. */
+  async #rewrite(entry: TokenEntry, changes: Record<string, unknown>): Promise<void> {
+    await this.#storage.put({ key: ID + entry.hash, value: encodeTokenRecord(entry.record.raw, changes) });
+    this.#cache.delete(entry.hash);
+    this.#epoch++;
+  }
+
   // ------------------------------------------------------------------ renew, revoke
 
   /**
-   * Extends a token's life by `increment` seconds (default: its creation TTL; periodic tokens:
-   * their period), never past explicit_max_ttl or 768h after creation.
+   * Extends a token's lease as Vault's expiration manager does (`framework.CalculateTTL`): by
+   * `increment` seconds, else by the lease's current TTL (periodic tokens: their period), never
+   * past explicit_max_ttl or 768h after the lease was issued.
    */
   async renew(given: TokenEntry, increment?: number): Promise<{ entry: TokenEntry; warnings: string[] }> {
     // Work on the stored entry under the token's lock: renewing a copy read earlier would write
@@ -393,54 +632,66 @@ export class TokenStore {
     entry: TokenEntry,
     increment?: number,
   ): Promise<{ entry: TokenEntry; warnings: string[] }> {
-    if (entry.expire_time === 0)
+    const lease = entry.lease;
+    if (lease === undefined || lease.expire === 0)
       throw new TokenError("invalid_request", "lease is not renewable: the token has no TTL");
-    if (!entry.renewable) throw new TokenError("invalid_request", "lease is not renewable");
+    if (lease.revokeErr !== "")
+      throw new TokenError("invalid_request", "lease is expired and has failed previous revocation attempts");
+    if (!lease.renewable) throw new TokenError("invalid_request", "lease is not renewable");
     const warnings: string[] = [];
     const nowMs = this.#now();
-    const ttl =
-      entry.period > 0
-        ? Math.min(entry.period, SYSTEM_MAX_TTL_S)
-        : increment !== undefined && increment > 0
+    // CalculateTTL works in whole seconds: now and the start are truncated.
+    const nowS = Math.floor(nowMs / 1000);
+    const startS = Math.floor(lease.issue / 1000);
+    let maxTtl = SYSTEM_MAX_TTL_S;
+    const backendMax = secondsFromNs(Number(lease.auth?.max_ttl ?? 0) || 0);
+    if (backendMax > 0 && backendMax < maxTtl) maxTtl = backendMax;
+    if (entry.explicit_max_ttl > 0 && entry.explicit_max_ttl < maxTtl) maxTtl = entry.explicit_max_ttl;
+    let ttl: number;
+    let maxValidS = 0;
+    if (entry.period > 0) {
+      ttl = entry.period;
+      if (ttl > maxTtl) {
+        warnings.push(
+          `period of "${goDuration(ttl)}" exceeded the effective max_ttl of "${goDuration(maxTtl)}"; period value is capped accordingly`,
+        );
+        ttl = maxTtl;
+      }
+      if (entry.explicit_max_ttl > 0) maxValidS = startS + entry.explicit_max_ttl;
+    } else {
+      ttl =
+        increment !== undefined && increment > 0
           ? increment
-          : entry.creation_ttl;
-    const createdMs = entry.creation_time * 1000;
-    const limits: number[] = [];
-    if (entry.explicit_max_ttl > 0) limits.push(createdMs + entry.explicit_max_ttl * 1000);
-    if (entry.period === 0) limits.push(createdMs + SYSTEM_MAX_TTL_S * 1000);
-    let expire = nowMs + ttl * 1000;
-    for (const l of limits) {
-      if (expire > l) {
-        expire = l;
-        warnings.push("TTL capped by the token's maximum TTL");
+          : entry.lease_ttl > 0
+            ? entry.lease_ttl
+            : SYSTEM_MAX_TTL_S;
+      maxValidS = startS + maxTtl;
+    }
+    if (maxValidS !== 0) {
+      const left = maxValidS - nowS;
+      if (left <= 0) throw new TokenError("invalid_request", "past the max TTL, cannot renew");
+      if (left < ttl) {
+        warnings.push(
+          `TTL of "${goDuration(ttl)}" exceeded the effective max_ttl of "${goDuration(left)}"; TTL value is capped accordingly`,
+        );
+        ttl = left;
       }
     }
-    if (expire <= nowMs)
-      throw new TokenError("invalid_request", "lease is not renewable: past its maximum TTL");
-    // A child dies with its parent (Vault's expiration manager revokes the tree; there is none
-    // here), so a renewal must not carry it past the parent's current expiry.
-    if (entry.parent !== "") {
-      const p = await this.#storage.get(ID + entry.parent);
-      if (p === undefined) throw new TokenError("permission_denied", "bad token: its parent was revoked");
-      const parentExpire = (JSON.parse(dec.decode(p.value)) as TokenEntry).expire_time;
-      if (parentExpire !== 0 && expire > parentExpire) {
-        expire = parentExpire;
-        warnings.push("TTL capped by the parent token's remaining TTL");
-      }
-      if (expire <= nowMs)
-        throw new TokenError("invalid_request", "lease is not renewable: the parent token has expired");
-    }
-    const next: TokenEntry = {
-      ...entry,
-      expire_time: expire,
-      last_renewal_time: Math.floor(nowMs / 1000),
-      creation_ttl: entry.period > 0 ? Math.min(entry.period, SYSTEM_MAX_TTL_S) : entry.creation_ttl,
-    };
-    await this.#save(next, false);
-    return { entry: { ...next }, warnings };
+    const leasePath = LEASE_PREFIX + leaseId(entry.path, entry.hash);
+    const bytes = renewedLeaseRecord(lease, ttl, nowMs);
+    await this.#storage.put({ key: leasePath, value: bytes });
+    this.#cache.delete(entry.hash);
+    this.#epoch++;
+    const next = this.#toEntry(
+      await this.#saltValue(),
+      entry.hash,
+      entry.record,
+      parseLeaseRecord(leasePath, bytes),
+    );
+    return { entry: next, warnings };
   }
 
-  /** Revokes a token and, recursively, every token it created. Unknown hashes are a no-op. */
+  /** Revokes a token (by salted id) and, recursively, every token it created. Unknown ids are a no-op. */
   async revoke(hash: string): Promise<void> {
     await this.#serial(hash, () => this.#revokeLocked(hash));
   }
@@ -455,55 +706,111 @@ export class TokenStore {
     await this.#serial(hash, async () => {
       for (const child of await this.#children(hash)) {
         await this.#serial(child, async () => {
-          const e = await this.#storage.get(ID + child);
+          const path = ID + child;
+          const e = await this.#storage.get(path);
           if (e !== undefined) {
-            const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
-            await this.#save({ ...entry, parent: "" }, false);
+            const r = parseTokenRecord(path, e.value);
+            await this.#storage.put({ key: path, value: encodeTokenRecord(r.raw, { parent: "" }) });
+            this.#cache.delete(child);
+            this.#epoch++;
           }
         });
-        await this.#storage.delete(`${PARENT}${hash}/${child}`);
+        await this.#storage.delete(`${PARENT_PREFIX}${hash}/${child}`);
       }
       await this.#remove(hash);
     });
   }
 
   async #children(hash: string): Promise<string[]> {
-    return (await this.#storage.list(`${PARENT}${hash}/`)).filter((n) => !n.endsWith("/"));
+    return (await this.#storage.list(`${PARENT_PREFIX}${hash}/`)).filter((n) => !n.endsWith("/"));
   }
 
   async #remove(hash: string): Promise<void> {
     this.#cache.delete(hash);
     this.#epoch++;
-    const e = await this.#storage.get(ID + hash);
+    const path = ID + hash;
+    const e = await this.#storage.get(path);
     if (e === undefined) return;
-    const entry = JSON.parse(dec.decode(e.value)) as TokenEntry;
+    const r = parseTokenRecord(path, e.value);
+    const salt = await this.#saltValue();
     // The entry goes first: once it is gone the token no longer authenticates, whatever follows.
-    await this.#storage.delete(ID + hash);
+    await this.#storage.delete(path);
     // Again after the delete: a lookup that started in between read the entry still present.
     this.#cache.delete(hash);
     this.#epoch++;
-    await this.#storage.delete(ACCESSOR + hashSecret(entry.accessor));
-    if (entry.parent !== "") await this.#storage.delete(`${PARENT}${entry.parent}/${hash}`);
+    await this.#destroyCubbyhole(r, hash);
+    await this.#storage.delete(LEASE_PREFIX + leaseId(r.path, hash));
+    if (r.parent !== "") await this.#storage.delete(`${PARENT_PREFIX}${saltId(salt, r.parent)}/${hash}`);
+    if (r.accessor !== "") await this.#storage.delete(ACCESSOR_PREFIX + saltId(salt, r.accessor));
   }
 
-  async #save(entry: TokenEntry, isNew: boolean): Promise<void> {
-    if (isNew) {
-      // Index entries first: a crash leaves at most an orphaned index, never a token that cannot
-      // be found by accessor or revoked with its parent.
-      await this.#storage.put({
-        key: ACCESSOR + hashSecret(entry.accessor),
-        value: enc.encode(JSON.stringify({ hash: entry.hash })),
-      });
-      if (entry.parent !== "")
-        await this.#storage.put({ key: `${PARENT}${entry.parent}/${entry.hash}`, value: new Uint8Array(0) });
+  /** Vault destroys a revoked token's cubbyhole (`logical/<cubbyhole uuid>/<cubbyhole id>/…`). */
+  async #destroyCubbyhole(r: TokenRecord, salted: string): Promise<void> {
+    const uuid = await this.#cubbyholeUuid();
+    if (uuid === undefined || uuid === "") return;
+    const key = isServiceTokenId(r.id) ? r.cubbyhole_id : legacyCubbyholeKey(uuid, salted);
+    if (key === "") return;
+    await this.#clear(`logical/${uuid}/${key}/`);
+  }
+
+  async #clear(prefix: string): Promise<void> {
+    for (const n of await this.#storage.list(prefix)) {
+      if (n.endsWith("/")) await this.#clear(prefix + n);
+      else await this.#storage.delete(prefix + n);
     }
-    await this.#storage.put({ key: ID + entry.hash, value: enc.encode(JSON.stringify(entry)) });
-    this.#cache.delete(entry.hash);
-    this.#epoch++;
+  }
+
+  // ------------------------------------------------------------------ expiration
+
+  /**
+   * Revokes every token whose lease has expired (with its children, as Vault's expiration manager
+   * does), whether anyone uses it or not. Leases of other engines, of other namespaces, and of
+   * tokens not yet expired are left alone. Returns how many leases were acted on. For the active
+   * node only (it writes).
+   */
+  async tidyExpired(): Promise<number> {
+    const now = this.#now();
+    let count = 0;
+    for (const key of await this.#listAll(LEASE_PREFIX)) {
+      const path = LEASE_PREFIX + key;
+      const e = await this.#storage.get(path);
+      if (e === undefined) continue;
+      let lease: LeaseRecord;
+      try {
+        lease = parseLeaseRecord(path, e.value);
+      } catch {
+        continue; // not a record this store understands: leave it to its owner
+      }
+      if (lease.auth === null || lease.expire === 0 || lease.expire > now) continue;
+      const salted = key.slice(key.lastIndexOf("/") + 1);
+      // `<salted>.<namespace id>`: a token of a namespace Bulwark does not serve.
+      if (salted.includes(".")) continue;
+      await this.revoke(salted);
+      // The token may be gone already (revoked without its lease): the lease goes in any case.
+      await this.#storage.delete(path);
+      count++;
+    }
+    return count;
+  }
+
+  async #listAll(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (sub: string) => {
+      for (const n of await this.#storage.list(prefix + sub)) {
+        if (n.endsWith("/")) await walk(sub + n);
+        else out.push(sub + n);
+      }
+    };
+    await walk("");
+    return out;
   }
 }
 
-/** Remaining TTL in seconds (0 for tokens that never expire). */
+/**
+ * Remaining TTL in seconds as Vault reports it (`leaseEntry.ttl()`: the expiry minus now rounded
+ * to the second, truncated); 0 for tokens that never expire.
+ */
 export function remainingTtl(entry: TokenEntry, nowMs = Date.now()): number {
-  return entry.expire_time === 0 ? 0 : Math.max(0, Math.ceil((entry.expire_time - nowMs) / 1000));
+  if (entry.expire_time === 0) return 0;
+  return Math.max(0, Math.trunc((entry.expire_time - Math.round(nowMs / 1000) * 1000) / 1000));
 }
