@@ -1,20 +1,27 @@
 /**
- * KV version 2 (versioned secrets), Vault's API: `data/`, `metadata/`, `delete/`, `undelete/`,
- * `destroy/`, `config`, with check-and-set, max_versions and delete_version_after.
+ * KV version 2 (versioned secrets), Vault's API: `data/`, `metadata/`, `detailed-metadata/`,
+ * `delete/`, `undelete/`, `destroy/`, `config`, with check-and-set (data and OpenBao's metadata
+ * check-and-set), max_versions and delete_version_after — answering as OpenBao 2.6.2 does.
  *
- * Layout below the mount's `logical/<uuid>/`:
- *   config                      → { max_versions, cas_required, delete_version_after }
- *   metadata/<key>              → the key's metadata (versions map, current/oldest version, …)
- *   versions/<sha256(key)>/<n>  → { data } of version n
+ * Storage is OpenBao's KV v2 plugin's own (docs/vault-storage-formats.md §6), so either server
+ * reads what the other wrote. Below the mount's `logical/<uuid>/`, everything sits under the
+ * mount's `backend_aware_uuid` (`<bu>`), keeping v1 keys left at the view root apart during an
+ * upgrade:
+ *   <bu>/config                  protobuf Configuration (absent until config is written)
+ *   <bu>/salt                    a UUID string salting the version paths
+ *   <bu>/upgrading               protobuf UpgradeInfo (done=true once the mount is in use)
+ *   <bu>/policy/metadata, <bu>/archive/metadata   the key encrypting metadata paths
+ *   <bu>/metadata/<e1>/<e2>/…    protobuf KeyMetadata, each path segment encrypted
+ *   <bu>/versions/<3>/<61>       protobuf Version (`data` = the secret's JSON as Go marshals it)
  *
- * Versions are keyed by a hash of the key so that listing `metadata/` shows exactly the secrets
- * and folders. A version's data is written before the metadata that makes it visible; a crash in
- * between leaves an unreferenced version, never metadata pointing at nothing.
+ * A version's data is written before the metadata that makes it visible; a crash in between
+ * leaves an unreferenced version, never metadata pointing at nothing.
  */
+import { randomUUID } from "node:crypto";
+import { formatGoDurationNs } from "@bulwark/settings";
 import { StorageError } from "@bulwark/storage";
-import { sha256Hex } from "../ids.js";
-import { goFloat, parseLossless, scanNumbers, stringify } from "../json/lossless.js";
-import { formatGoDuration, parseFields } from "../request/fields.js";
+import { goFloat, JsonNumber, parseLossless, scanNumbers } from "../json/lossless.js";
+import { parseField, parseFields } from "../request/fields.js";
 import {
   checkKey,
   KeyedMutex,
@@ -25,80 +32,303 @@ import {
   listPrefix,
   type PrefixView,
 } from "./common.js";
-import { cloneMetadata, type Metadata, MetadataCache, type VersionMeta } from "./metadata-cache.js";
+import { MetadataPaths, versionPath } from "./encrypted-paths.js";
+import { cloneMetadata, MetadataCache } from "./metadata-cache.js";
 import { TermCell } from "./term-cell.js";
+import {
+  type Configuration,
+  decodeConfiguration,
+  decodeKeyMetadata,
+  decodeUpgradeInfo,
+  decodeVersion,
+  encodeConfiguration,
+  encodeKeyMetadata,
+  encodeUpgradeInfo,
+  encodeVersion,
+  formatTime,
+  type KeyMetadata,
+  nowTime,
+  type PbTime,
+  type VersionMeta,
+} from "./v2-records.js";
 
-interface Config {
-  max_versions: number;
-  cas_required: boolean;
-  delete_version_after: number;
-}
-
+/** OpenBao's default when neither the key nor the mount sets max_versions. */
 const DEFAULT_MAX_VERSIONS = 10;
-/** How #write serializes a version: `{"data":<the secret's JSON>}`. */
-const VERSION_PREFIX = '{"data":';
-const SUBPATHS = ["data", "metadata", "delete", "undelete", "destroy", "config"];
+const SUBPATHS = ["data", "metadata", "detailed-metadata", "delete", "undelete", "destroy", "config"];
+const NS_PER_S = 1_000_000_000;
+/** The mount's delete_version_after meaning "disabled for every key" (OpenBao stores -1s). */
+const DISABLED_DVA: PbTime = { seconds: -1, nanos: 0 };
 
-function nowIso(): string {
-  return new Date().toISOString();
+const UPGRADING_MESSAGE =
+  "Upgrading from non-versioned to versioned data. This backend will be unavailable for a brief period and will resume service shortly.";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+// ------------------------------------------------------------------ times and durations
+
+function nanosOf(t: PbTime): bigint {
+  return BigInt(t.seconds) * BigInt(NS_PER_S) + BigInt(t.nanos);
 }
 
-/** The metadata of a key that has none stored yet. */
-function newMetadata(now: string): Metadata {
-  return {
-    created_time: now,
-    updated_time: now,
-    current_version: 0,
-    oldest_version: 0,
-    max_versions: 0,
-    cas_required: false,
-    delete_version_after: 0,
-    custom_metadata: null,
-    versions: {},
-  };
+function addDuration(t: PbTime, d: PbTime): PbTime {
+  let seconds = t.seconds + d.seconds;
+  let nanos = t.nanos + d.nanos;
+  if (nanos >= NS_PER_S) {
+    seconds += 1;
+    nanos -= NS_PER_S;
+  } else if (nanos < 0) {
+    seconds -= 1;
+    nanos += NS_PER_S;
+  }
+  return { seconds, nanos };
 }
 
-function isDeleted(v: VersionMeta, now = Date.now()): boolean {
-  return v.deletion_time !== "" && Date.parse(v.deletion_time) <= now;
+/** Go's `t.Before(now)`: a deletion time strictly in the past. */
+function isPast(t: PbTime, now: PbTime): boolean {
+  return t.seconds < now.seconds || (t.seconds === now.seconds && t.nanos < now.nanos);
 }
 
-function metaResponse(m: Metadata): Record<string, unknown> {
+function isDeleted(v: VersionMeta, now = nowTime()): boolean {
+  return v.deletion_time !== undefined && isPast(v.deletion_time, now);
+}
+
+function dvaNanos(d: PbTime | undefined): bigint {
+  return d === undefined ? 0n : nanosOf(d);
+}
+
+function formatDuration(d: PbTime | undefined): string {
+  return formatGoDurationNs(dvaNanos(d));
+}
+
+function isDvaDisabled(c: Configuration): boolean {
+  return dvaNanos(c.delete_version_after) === nanosOf(DISABLED_DVA);
+}
+
+/**
+ * OpenBao's `deletionTime`: the shorter of the mount's and the key's delete_version_after that is
+ * set (non-zero) after `from`, or none when neither is.
+ */
+function deletionTime(from: PbTime, mount: PbTime | undefined, meta: PbTime | undefined): PbTime | undefined {
+  const m = dvaNanos(mount);
+  const k = dvaNanos(meta);
+  if (m === 0n && k === 0n) return undefined;
+  let min = k;
+  let pick = meta;
+  if ((m !== 0n && m < min) || min === 0n) {
+    min = m;
+    pick = mount;
+  }
+  return addDuration(from, pick as PbTime);
+}
+
+// ------------------------------------------------------------------ Go's encoding/json
+
+/** Go's json.Marshal escapes these beyond what JSON.stringify does. */
+const GO_ESCAPE_TEST = /[<>&\u2028\u2029]/;
+const GO_ESCAPE = /[<>&\u2028\u2029]/g;
+const GO_ESCAPES: Record<string, string> = {
+  "<": "\\u003c",
+  ">": "\\u003e",
+  "&": "\\u0026",
+  "\u2028": "\\u2028",
+  "\u2029": "\\u2029",
+};
+const SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function goString(s: string): string {
+  // Go holds UTF-8: a lone surrogate cannot be represented and becomes U+FFFD.
+  const wellFormed = SURROGATE.test(s) ? s.replace(LONE_SURROGATE, "\uFFFD") : s;
+  const j = JSON.stringify(wellFormed);
+  return GO_ESCAPE_TEST.test(j) ? j.replace(GO_ESCAPE, (c) => GO_ESCAPES[c] as string) : j;
+}
+
+/** Go's string order (UTF-8 bytes), which differs from UTF-16's for characters beyond U+FFFF. */
+function goCompare(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    // A surrogate (a code point above U+FFFF) sorts after every BMP character in UTF-8.
+    if (xs !== ys && (x >= 0xe000 || y >= 0xe000)) return xs ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * `value` as Go's `json.Marshal` writes it (what OpenBao stores as a version's data, and what its
+ * API answers): object keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped, {@link JsonNumber}s
+ * as their exact text.
+ */
+export function goJson(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (value instanceof JsonNumber) return value.text;
+  switch (typeof value) {
+    case "string":
+      return goString(value);
+    case "number":
+    case "boolean":
+      return JSON.stringify(value);
+    case "object":
+      break;
+    default:
+      return "null";
+  }
+  if (Array.isArray(value)) return `[${value.map(goJson).join(",")}]`;
+  const o = value as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const k of Object.keys(o).sort(goCompare)) {
+    if (o[k] !== undefined) parts.push(`${goString(k)}:${goJson(o[k])}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+// ------------------------------------------------------------------ responses
+
+function customMetadata(m: KeyMetadata): Record<string, string> | null {
+  if (m.custom_metadata.size === 0) return null;
+  const out: Record<string, string> = {};
+  for (const k of [...m.custom_metadata.keys()].sort(goCompare)) out[k] = m.custom_metadata.get(k) as string;
+  return out;
+}
+
+function metaResponse(m: KeyMetadata): Record<string, unknown> {
+  const versions: Record<string, unknown> = {};
+  for (const n of [...m.versions.keys()].sort((a, b) => a - b)) {
+    const v = m.versions.get(n) as VersionMeta;
+    versions[String(n)] = {
+      created_time: formatTime(v.created_time),
+      deletion_time: formatTime(v.deletion_time),
+      destroyed: v.destroyed,
+    };
+  }
   return {
     cas_required: m.cas_required,
-    created_time: m.created_time,
+    created_time: formatTime(m.created_time),
+    current_metadata_version: m.current_metadata_version,
     current_version: m.current_version,
-    custom_metadata: m.custom_metadata,
-    delete_version_after: formatGoDuration(m.delete_version_after * 1000),
+    custom_metadata: customMetadata(m),
+    delete_version_after: formatDuration(m.delete_version_after),
     max_versions: m.max_versions,
+    metadata_cas_required: m.metadata_cas_required,
     oldest_version: m.oldest_version,
-    updated_time: m.updated_time,
-    versions: m.versions,
+    updated_time: formatTime(m.updated_time),
+    versions,
   };
 }
 
-function versionResponse(m: Metadata, n: number): Record<string, unknown> {
-  const v = m.versions[String(n)] as VersionMeta;
+function versionResponse(m: KeyMetadata, n: number): Record<string, unknown> {
+  const v = m.versions.get(n) as VersionMeta;
   return {
-    created_time: v.created_time,
-    custom_metadata: m.custom_metadata,
-    deletion_time: v.deletion_time,
+    created_time: formatTime(v.created_time),
+    custom_metadata: customMetadata(m),
+    deletion_time: formatTime(v.deletion_time),
     destroyed: v.destroyed,
     version: n,
   };
 }
 
-function checkCustomMetadata(cm: Record<string, string>): void {
-  const entries = Object.entries(cm);
-  if (entries.length > 64) throw new KvError("invalid_request", "custom_metadata can hold at most 64 keys");
-  for (const [k, v] of entries) {
-    if (k.length === 0 || k.length > 128)
-      throw new KvError("invalid_request", "custom_metadata keys must be 1 to 128 characters");
-    if (v.length > 512)
+/**
+ * OpenBao's `KeyMetadata.AddVersion`: appends version current+1 and slides the window of kept
+ * versions (the larger of the key's and the mount's max_versions, 10 when neither is set).
+ * oldest_version stays 0 until the window first moves. Returns the versions it dropped.
+ */
+function addVersion(m: KeyMetadata, vm: VersionMeta, configMax: number): number[] {
+  m.current_version += 1;
+  m.versions.set(m.current_version, vm);
+  if (vm.created_time !== undefined) {
+    m.updated_time = vm.created_time;
+    if (m.created_time === undefined) m.created_time = vm.created_time;
+  }
+  const larger = Math.max(m.max_versions, configMax);
+  const max = larger > 0 ? larger : DEFAULT_MAX_VERSIONS;
+  const dropped: number[] = [];
+  if (m.current_version - m.oldest_version >= max) {
+    const last = m.current_version - max;
+    for (const n of [...m.versions.keys()].sort((a, b) => a - b)) {
+      if (n >= m.oldest_version && n <= last) {
+        m.versions.delete(n);
+        dropped.push(n);
+      }
+    }
+    m.oldest_version = last + 1;
+  }
+  return dropped;
+}
+
+/** go-multierror's text, which OpenBao answers for custom_metadata refusals. */
+function multiError(errs: string[]): string {
+  if (errs.length === 1) return `1 error occurred:\n\t* ${errs[0]}\n\n`;
+  return `${errs.length} errors occurred:\n\t${errs.map((e) => `* ${e}`).join("\n\t")}\n\n`;
+}
+
+const CM_PREFIX = "custom_metadata validation failed";
+/** Go's unicode.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space. */
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]*$/u;
+
+/** custom_metadata as OpenBao reads it: values weakly decoded to strings, then validated. */
+function parseCustomMetadata(raw: Record<string, unknown>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(raw)) {
+    let s: string;
+    if (typeof v === "string") s = v;
+    else if (typeof v === "boolean") s = v ? "1" : "0";
+    else if (typeof v === "number") s = String(v);
+    else if (v instanceof JsonNumber) s = v.text;
+    else if (v === null) s = "";
+    else
       throw new KvError(
         "invalid_request",
-        `custom_metadata value for ${JSON.stringify(k)} exceeds 512 characters`,
+        `${CM_PREFIX}: the value of ${JSON.stringify(k)} must be a string, number or boolean`,
       );
+    out.set(k, s);
   }
+  if (out.size > 64)
+    throw new KvError(
+      "invalid_request",
+      multiError([`${CM_PREFIX}: payload must contain at most 64 keys, provided ${out.size}`]),
+    );
+  const errs: string[] = [];
+  for (const k of [...out.keys()].sort(goCompare)) {
+    const v = out.get(k) as string;
+    const kl = Buffer.byteLength(k);
+    const vl = Buffer.byteLength(v);
+    if (kl === 0 || kl > 128)
+      errs.push(`${CM_PREFIX}: length of key ${JSON.stringify(k)} is ${kl} but must be 0 < len(key) <= 128`);
+    if (vl === 0 || vl > 512)
+      errs.push(
+        `${CM_PREFIX}: length of value for key ${JSON.stringify(k)} is ${vl} but must be 0 < len(value) <= 512`,
+      );
+    if (!PRINTABLE.test(k))
+      errs.push(`${CM_PREFIX}: key ${JSON.stringify(k)} (${k}) contains unprintable characters`);
+    if (!PRINTABLE.test(v))
+      errs.push(`${CM_PREFIX}: value for key ${JSON.stringify(k)} contains unprintable characters`);
+  }
+  if (errs.length > 0) throw new KvError("invalid_request", multiError(errs));
+  return out;
+}
+
+/**
+ * A signed duration in whole seconds (OpenBao's TypeSignedDurationSecond for the mount's
+ * delete_version_after, where a negative value disables deletion on every key).
+ */
+function parseSignedDuration(field: string, raw: unknown): number {
+  const v = raw instanceof JsonNumber ? raw.toNumber() : raw;
+  if (typeof v === "number" && Number.isFinite(v) && v < 0) return Math.ceil(v);
+  if (typeof v === "string" && v.trim().startsWith("-")) {
+    const d = parseField(field, "duration", v.trim().slice(1)) as number;
+    return d === 0 ? 0 : -d;
+  }
+  return parseField(field, "duration", v) as number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** How long the mount's config is reused without reading storage (writes here refresh it). */
@@ -106,24 +336,45 @@ const CONFIG_CACHE_MS = 5000;
 /** The lock of config writes in the per-key mutex (no secret key contains NUL). */
 const CONFIG_LOCK = "\0config";
 
+export interface KvV2Options {
+  /** The mount entry's `backend_aware_uuid`: every record lives below `<backendUuid>/`. */
+  backendUuid: string;
+  /**
+   * The store's `activeTerm`: while it is defined and unchanged, decoded metadata records are
+   * cached (see {@link MetadataCache}); without it nothing is cached.
+   */
+  activeTerm?: () => number | undefined;
+  metadataCacheEntries?: number;
+}
+
 export class KvV2 implements KvEngine {
   readonly #view: PrefixView;
+  readonly #bu: string;
   readonly #locks = new KeyedMutex();
-  /** key → sha256(key): the versions folder name, hashed once per key. */
-  readonly #hashes = new Map<string, string>();
   /** The mount's config; another node may change it while this one is not active (a new term). */
-  readonly #config: TermCell<Config>;
+  readonly #config: TermCell<Configuration>;
   readonly #cache: MetadataCache;
+  /** The mount's `upgrading` record says done (it never goes back). */
+  #ready = false;
+  /** The check of the upgrade marker on first use, shared by the requests that arrive meanwhile. */
+  #setup: Promise<void> | undefined;
+  /** A v1 → v2 upgrade running in the background; requests answer OpenBao's "upgrading" error. */
+  #upgrade: Promise<void> | undefined;
+  #upgradeFailure: string | undefined;
+  /** The salt never changes once stored; one promise so concurrent first writes create one. */
+  #salt: Promise<string> | undefined;
+  #paths: MetadataPaths | undefined;
+  #pathsCreating: Promise<MetadataPaths | undefined> | undefined;
 
-  /**
-   * @param opts.activeTerm the store's `activeTerm`: while it is defined and unchanged, decoded
-   *   metadata records are cached (see {@link MetadataCache}); without it nothing is cached.
-   */
-  constructor(
-    view: PrefixView,
-    opts: { activeTerm?: () => number | undefined; metadataCacheEntries?: number } = {},
-  ) {
+  /** @param view the mount's `logical/<uuid>/` view. */
+  constructor(view: PrefixView, opts: KvV2Options) {
+    // Empty would put the records at the view root, where KV v1 keys live (and get "upgraded").
+    if (opts.backendUuid === "" || opts.backendUuid.includes("/"))
+      throw new RangeError(
+        `backendUuid must be the mount entry's backend_aware_uuid (a UUID), got ${JSON.stringify(opts.backendUuid)}`,
+      );
     this.#view = view;
+    this.#bu = opts.backendUuid;
     const term = opts.activeTerm ?? (() => undefined);
     this.#config = new TermCell(CONFIG_CACHE_MS, term);
     this.#cache = new MetadataCache(term, opts.metadataCacheEntries);
@@ -135,6 +386,7 @@ export class KvV2 implements KvEngine {
     if (sub !== "data" && sub !== "metadata") return undefined;
     if (key === "") return false;
     checkKey(key);
+    await this.#whenReady();
     return (await this.#meta(key)) !== undefined;
   }
 
@@ -145,7 +397,7 @@ export class KvV2 implements KvEngine {
     if (!SUBPATHS.includes(sub))
       throw new KvError(
         "not_found",
-        `no handler for route ${JSON.stringify(path)}: use data/, metadata/, delete/, undelete/, destroy/ or config`,
+        `no handler for route ${JSON.stringify(path)}: use data/, metadata/, detailed-metadata/, delete/, undelete/, destroy/ or config`,
       );
     return { sub, key };
   }
@@ -154,6 +406,7 @@ export class KvV2 implements KvEngine {
     const { sub, key } = this.#split(req.path);
     const op = req.operation;
     const unsupported = () => new KvError("unsupported_operation", `unsupported operation ${op} on ${sub}/`);
+    if (!this.#ready) await this.#whenReady();
     switch (sub) {
       case "config":
         if (key !== "") throw new KvError("not_found", "no handler for route: config takes no sub-path");
@@ -166,14 +419,13 @@ export class KvV2 implements KvEngine {
         if (op === "delete") return this.#deleteLatest(key);
         throw unsupported();
       case "metadata":
-        if (op === "list") {
-          const keys = await this.#view.list(`metadata/${listPrefix(key)}`);
-          if (keys.length === 0) throw new KvError("not_found", "");
-          return { data: { keys } };
-        }
+        if (op === "list") return this.#list(key, req.query, false);
         if (op === "read") return this.#readMeta(key);
         if (op === "write") return this.#writeMeta(key, req.body);
         if (op === "delete") return this.#deleteMeta(key);
+        throw unsupported();
+      case "detailed-metadata":
+        if (op === "list") return this.#list(key, req.query, true);
         throw unsupported();
       default:
         if (op !== "write") throw unsupported();
@@ -181,24 +433,117 @@ export class KvV2 implements KvEngine {
     }
   }
 
-  // ------------------------------------------------------------------ config
+  // ------------------------------------------------------------------ upgrade marker
 
-  async #readConfig(): Promise<Config> {
-    return this.#config.get(
-      async () =>
-        (await this.#view.getJson<Config>("config")) ?? {
-          max_versions: 0,
-          cas_required: false,
-          delete_version_after: 0,
-        },
-    );
+  /**
+   * Resolves once the mount's upgrade marker says done. On first use the marker is checked; a
+   * fresh mount gets it at once, a mount holding KV v1 keys at its root (a v1 mount tuned to v2)
+   * is upgraded first as OpenBao does, and meanwhile requests answer OpenBao's "upgrading" error.
+   */
+  async #whenReady(): Promise<void> {
+    if (this.#ready) return;
+    if (this.#upgrade === undefined) {
+      this.#setup ??= this.#checkUpgrade().finally(() => {
+        this.#setup = undefined;
+      });
+      await this.#setup;
+      if (this.#ready) return;
+    }
+    // OpenBao waits a moment first, so a request sent right after enabling likely succeeds.
+    await sleep(15);
+    if (this.#ready) return;
+    const failed = this.#upgradeFailure === undefined ? "" : ` (retrying after: ${this.#upgradeFailure})`;
+    throw new KvError("invalid_request", `${UPGRADING_MESSAGE}${failed}`);
   }
 
-  #configResponse(c: Config): Record<string, unknown> {
+  async #checkUpgrade(): Promise<void> {
+    const marker = `${this.#bu}/upgrading`;
+    const raw = await this.#view.get(marker);
+    if (raw !== undefined && decodeUpgradeInfo(raw).done) {
+      this.#ready = true;
+      return;
+    }
+    const legacy = await this.#legacyKeys("");
+    const started = nowTime();
+    if (legacy.length === 0) {
+      // Nothing to upgrade: what OpenBao leaves after its (empty) upgrade, the path key and the
+      // marker. Without the marker OpenBao would "upgrade" whatever later sits at the view root.
+      await this.#metadataPaths(true);
+      await this.#view.put(marker, encodeUpgradeInfo({ started_time: started, done: true }));
+      this.#ready = true;
+      return;
+    }
+    // The first write happens in the request, so a standby's refusal reaches the client (and
+    // the request is forwarded to the active node, which runs the upgrade).
+    await this.#view.put(marker, encodeUpgradeInfo({ started_time: started, done: false }));
+    this.#upgradeFailure = undefined;
+    this.#upgrade = this.#runUpgrade(legacy, started)
+      .then(
+        () => {
+          this.#ready = true;
+        },
+        (e: unknown) => {
+          // The next request starts it again: keys already moved are gone from the root.
+          this.#upgradeFailure = e instanceof Error ? e.message : String(e);
+        },
+      )
+      .finally(() => {
+        this.#upgrade = undefined;
+      });
+  }
+
+  /** Every key below `prefix` of the view except this engine's own `<bu>/` records. */
+  async #legacyKeys(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of await this.#view.list(prefix)) {
+      const path = prefix + name;
+      if (prefix === "" && name === `${this.#bu}/`) continue;
+      if (name.endsWith("/")) out.push(...(await this.#legacyKeys(path)));
+      else out.push(path);
+    }
+    return out;
+  }
+
+  /** OpenBao's upgrade: each v1 key becomes version 1 of a v2 key, then the marker says done. */
+  async #runUpgrade(keys: string[], started: PbTime): Promise<void> {
+    for (const key of keys) {
+      await this.#locks.run(key, async () => {
+        const data = await this.#view.get(key);
+        if (data === undefined) return;
+        const created = nowTime();
+        await this.#view.put(await this.#versionKey(key, 1), encodeVersion({ data, created_time: created }));
+        const meta = emptyMetadata(key);
+        addVersion(meta, { created_time: created, destroyed: false }, 1);
+        this.#cache.beginWrite(key);
+        try {
+          await this.#putMeta(key, meta);
+        } finally {
+          this.#cache.endWrite(key, undefined, undefined);
+        }
+        await this.#view.delete(key);
+      });
+    }
+    await this.#metadataPaths(true);
+    await this.#view.put(`${this.#bu}/upgrading`, encodeUpgradeInfo({ started_time: started, done: true }));
+  }
+
+  // ------------------------------------------------------------------ config
+
+  async #readConfig(): Promise<Configuration> {
+    return this.#config.get(async () => {
+      const raw = await this.#view.get(`${this.#bu}/config`);
+      return raw === undefined
+        ? { max_versions: 0, cas_required: false, metadata_cas_required: false }
+        : decodeConfiguration(raw);
+    });
+  }
+
+  #configResponse(c: Configuration): Record<string, unknown> {
     return {
       cas_required: c.cas_required,
-      delete_version_after: formatGoDuration(c.delete_version_after * 1000),
+      delete_version_after: formatDuration(c.delete_version_after),
       max_versions: c.max_versions,
+      metadata_cas_required: c.metadata_cas_required,
     };
   }
 
@@ -206,43 +551,107 @@ export class KvV2 implements KvEngine {
     const f = parseFields(body, {
       max_versions: "int",
       cas_required: "bool",
-      delete_version_after: "duration",
+      metadata_cas_required: "bool",
+      delete_version_after: "any",
     });
     if (f.max_versions !== undefined && f.max_versions < 0)
       throw new KvError("invalid_request", "max_versions must not be negative");
+    const dva =
+      f.delete_version_after === undefined
+        ? undefined
+        : parseSignedDuration("delete_version_after", f.delete_version_after);
+    if (
+      f.max_versions === undefined &&
+      f.cas_required === undefined &&
+      f.metadata_cas_required === undefined &&
+      dva === undefined
+    )
+      return {};
     // One config write at a time (each merges into the stored config: no field may be lost).
     return this.#locks.run(CONFIG_LOCK, async () => {
       this.#config.clear();
-      const c = await this.#readConfig();
-      const next: Config = {
-        max_versions: f.max_versions ?? c.max_versions,
-        cas_required: f.cas_required ?? c.cas_required,
-        delete_version_after: f.delete_version_after ?? c.delete_version_after,
-      };
-      await this.#config.write(next, () => this.#view.putJson("config", next));
+      const next: Configuration = { ...(await this.#readConfig()) };
+      if (f.max_versions !== undefined) next.max_versions = f.max_versions;
+      if (f.cas_required !== undefined) next.cas_required = f.cas_required;
+      if (f.metadata_cas_required !== undefined) next.metadata_cas_required = f.metadata_cas_required;
+      if (dva !== undefined) {
+        // Negative disables delete_version_after on every key; zero clears the setting.
+        if (dva < 0) next.delete_version_after = DISABLED_DVA;
+        else if (dva === 0) delete next.delete_version_after;
+        else next.delete_version_after = { seconds: dva, nanos: 0 };
+      }
+      await this.#config.write(next, () => this.#view.put(`${this.#bu}/config`, encodeConfiguration(next)));
       return {};
     });
   }
 
-  // ------------------------------------------------------------------ data
+  // ------------------------------------------------------------------ paths
 
-  #versionKey(key: string, n: number): string {
-    let h = this.#hashes.get(key);
-    if (h === undefined) {
-      h = sha256Hex(key);
-      // Bounded: a flood of distinct keys only costs re-hashing.
-      if (this.#hashes.size >= 10_000) this.#hashes.clear();
-      this.#hashes.set(key, h);
+  async #saltValue(): Promise<string> {
+    this.#salt ??= (async () => {
+      const key = `${this.#bu}/salt`;
+      const stored = await this.#view.getText(key);
+      if (stored !== undefined && stored !== "") return stored;
+      const salt = randomUUID();
+      await this.#view.put(key, enc.encode(salt));
+      return salt;
+    })().catch((e: unknown) => {
+      this.#salt = undefined;
+      throw e;
+    });
+    return this.#salt;
+  }
+
+  async #versionKey(key: string, n: number): Promise<string> {
+    return versionPath(this.#bu, await this.#saltValue(), key, n);
+  }
+
+  /**
+   * The mount's metadata path key: loaded once; with `create`, made when missing (concurrent
+   * creators share one attempt). Without it, `undefined` while the mount has none (no key yet).
+   */
+  async #metadataPaths(create: boolean): Promise<MetadataPaths | undefined> {
+    if (this.#paths !== undefined) return this.#paths;
+    if (!create && this.#pathsCreating === undefined) {
+      const p = await MetadataPaths.open(this.#view, this.#bu, false);
+      if (p !== undefined) this.#paths ??= p;
+      return this.#paths;
     }
-    return `versions/${h}/${n}`;
+    this.#pathsCreating ??= MetadataPaths.open(this.#view, this.#bu, true)
+      .then((p) => {
+        if (p !== undefined) this.#paths ??= p;
+        return this.#paths;
+      })
+      .finally(() => {
+        this.#pathsCreating = undefined;
+      });
+    return this.#pathsCreating;
+  }
+
+  /** The storage path of `key`'s metadata, or `undefined` when the mount has no path key yet. */
+  async #metaPath(key: string, create: boolean): Promise<string | undefined> {
+    // keyPath caches what it encrypted (bounded), so a key's path is derived once.
+    return (this.#paths ?? (await this.#metadataPaths(create)))?.keyPath(key);
+  }
+
+  async #loadMeta(key: string): Promise<KeyMetadata | undefined> {
+    const path = await this.#metaPath(key, false);
+    if (path === undefined) return undefined;
+    const raw = await this.#view.get(path);
+    return raw === undefined ? undefined : decodeKeyMetadata(raw);
+  }
+
+  async #putMeta(key: string, m: KeyMetadata): Promise<void> {
+    const path = (await this.#metaPath(key, true)) as string;
+    await this.#view.put(path, encodeKeyMetadata(m));
   }
 
   /** The key's metadata for reading (frozen when it comes from the cache: never change it). */
-  async #meta(key: string): Promise<Metadata | undefined> {
+  async #meta(key: string): Promise<KeyMetadata | undefined> {
     const hit = this.#cache.get(key);
     if (hit !== undefined) return hit;
     const at = this.#cache.snapshot();
-    return this.#cache.fill(key, await this.#view.getJson<Metadata>(`metadata/${key}`), at);
+    return this.#cache.fill(key, await this.#loadMeta(key), at);
   }
 
   /**
@@ -252,18 +661,15 @@ export class KvV2 implements KvEngine {
    */
   async #change<T>(
     key: string,
-    fn: (current: Metadata | undefined) => Promise<{ result: T; stored: Metadata | undefined }>,
+    fn: (current: KeyMetadata | undefined) => Promise<{ result: T; stored: KeyMetadata | undefined }>,
   ): Promise<T> {
     return this.#locks.run(key, async () => {
       const cached = this.#cache.get(key);
       const { term } = this.#cache.snapshot();
       this.#cache.beginWrite(key);
-      let stored: Metadata | undefined;
+      let stored: KeyMetadata | undefined;
       try {
-        const current =
-          cached !== undefined
-            ? cloneMetadata(cached)
-            : await this.#view.getJson<Metadata>(`metadata/${key}`);
+        const current = cached !== undefined ? cloneMetadata(cached) : await this.#loadMeta(key);
         const out = await fn(current);
         stored = out.stored;
         return out.result;
@@ -273,35 +679,35 @@ export class KvV2 implements KvEngine {
     });
   }
 
+  // ------------------------------------------------------------------ data
+
   async #read(key: string, query: Record<string, string | undefined>): Promise<KvResponse> {
+    if (key === "") throw new KvError("not_found", "");
     checkKey(key);
     let version = 0;
-    if (query.version !== undefined) {
-      if (!/^\d{1,15}$/.test(query.version))
-        throw new KvError("invalid_request", "version must be a non-negative integer");
-      version = Number(query.version);
+    const q = query.version;
+    if (q !== undefined && q !== "") {
+      if (!/^-?\d{1,15}$/.test(q)) throw new KvError("invalid_request", "version must be an integer");
+      version = Number(q);
     }
     const m = await this.#meta(key);
     if (m === undefined) throw new KvError("not_found", "");
-    const n = version === 0 ? m.current_version : version;
-    const vm = m.versions[String(n)];
+    // OpenBao: a version of 0 or below reads the current one.
+    const n = version > 0 ? version : m.current_version;
+    const vm = m.versions.get(n);
     if (vm === undefined) throw new KvError("not_found", "");
     if (vm.destroyed || isDeleted(vm)) {
       return { status: 404, data: { data: null, metadata: versionResponse(m, n) } };
     }
-    const stored = await this.#view.getText(this.#versionKey(key, n));
+    const stored = await this.#view.get(await this.#versionKey(key, n));
     if (stored === undefined) throw new KvError("not_found", "");
-    // Versions are stored as JSON.stringify({ data }) by #write and authenticated by the barrier:
-    // the secret's JSON text is spliced into the response without a parse/serialize round trip.
-    const inner =
-      stored.startsWith(VERSION_PREFIX) && stored.endsWith("}")
-        ? stored.slice(VERSION_PREFIX.length, -1)
-        : undefined;
-    let dataJson = inner ?? stringify((parseLossless(stored) as { data: unknown }).data);
-    // OpenBao's KV v2 stores a version's numbers as sent but decodes them into float64 when
-    // reading (unlike KV v1): 2^53+1 reads back as 9007199254740992, 1E+2 as 100, -0 as -0.
-    // Only data holding such a number is parsed; the rest is spliced as stored.
-    if (scanNumbers(dataJson) === "lossless") dataJson = stringify(goFloat(parseLossless(dataJson)));
+    // The version's data is the secret's JSON as Go marshals it (authenticated by the barrier): it
+    // is spliced into the response without a parse/serialize round trip.
+    let dataJson = dec.decode(decodeVersion(stored).data);
+    // OpenBao stores a version's numbers as sent but decodes them into float64 when reading
+    // (unlike KV v1): 2^53+1 reads back as 9007199254740992, 1E+2 as 100, -0 as -0. Only data
+    // holding such a number is parsed; the rest is spliced as stored.
+    if (scanNumbers(dataJson) === "lossless") dataJson = goJson(goFloat(parseLossless(dataJson)));
     return { rawData: `{"data":${dataJson},"metadata":${JSON.stringify(versionResponse(m, n))}}` };
   }
 
@@ -312,61 +718,53 @@ export class KvV2 implements KvEngine {
     const opts = parseFields(f.options ?? {}, { cas: "int" });
     if (opts.cas !== undefined && opts.cas < 0)
       throw new KvError("invalid_request", "cas must not be negative");
+    // Stored with every number's exact text, as OpenBao stores it (see #read for what is returned).
+    const data = enc.encode(goJson(f.data));
+    const cfg = await this.#readConfig();
     return this.#change(key, async (current) => {
-      const cfg = await this.#readConfig();
-      const now = nowIso();
-      const m: Metadata = current ?? newMetadata(now);
-      if ((cfg.cas_required || m.cas_required) && opts.cas === undefined) {
+      const m = current ?? emptyMetadata(key);
+      if (opts.cas !== undefined) {
+        if (opts.cas !== m.current_version)
+          throw new KvError("invalid_request", "check-and-set parameter did not match the current version");
+      } else if (cfg.cas_required || m.cas_required) {
         throw new KvError("invalid_request", "check-and-set parameter required for this call");
       }
-      if (opts.cas !== undefined && opts.cas !== m.current_version) {
-        throw new KvError("invalid_request", "check-and-set parameter did not match the current version");
+      const created = nowTime();
+      const vm: VersionMeta = { created_time: created, destroyed: false };
+      if (!isDvaDisabled(cfg)) {
+        const dt = deletionTime(created, cfg.delete_version_after, m.delete_version_after);
+        if (dt !== undefined) vm.deletion_time = dt;
       }
-      const n = m.current_version + 1;
-      // Stored with every number's exact text (as OpenBao stores it); see #read for what is returned.
-      await this.#view.putJson(this.#versionKey(key, n), { data: f.data });
-      const dva = m.delete_version_after > 0 ? m.delete_version_after : cfg.delete_version_after;
-      m.versions[String(n)] = {
-        created_time: now,
-        deletion_time: dva > 0 ? new Date(Date.parse(now) + dva * 1000).toISOString() : "",
-        destroyed: false,
+      const version = m.current_version + 1;
+      const versionKey = await this.#versionKey(key, version);
+      const record: { data: Uint8Array; created_time: PbTime; deletion_time?: PbTime } = {
+        data,
+        created_time: created,
       };
-      m.current_version = n;
-      if (m.oldest_version === 0) m.oldest_version = n;
-      m.updated_time = now;
-      const max =
-        m.max_versions > 0 ? m.max_versions : cfg.max_versions > 0 ? cfg.max_versions : DEFAULT_MAX_VERSIONS;
-      const pruned: number[] = [];
-      const nums = Object.keys(m.versions)
-        .map(Number)
-        .sort((a, b) => a - b);
-      while (nums.length > max) {
-        const old = nums.shift() as number;
-        delete m.versions[String(old)];
-        pruned.push(old);
-      }
-      m.oldest_version = nums[0] ?? n;
+      if (vm.deletion_time !== undefined) record.deletion_time = vm.deletion_time;
+      await this.#view.put(versionKey, encodeVersion(record));
+      const dropped = addVersion(m, vm, cfg.max_versions);
       try {
-        await this.#view.putJson(`metadata/${key}`, m);
+        await this.#putMeta(key, m);
       } catch (e) {
         // A refusal the storage is sure of (the key cannot exist, the value is too large) wrote
         // nothing: take the version back so a refused write leaves nothing behind. Any other
         // failure may have landed, and metadata without its version would be worse than an
         // unreferenced version.
         if (e instanceof StorageError && (e.code === "invalid_key" || e.code === "value_too_large")) {
-          await this.#view.delete(this.#versionKey(key, n)).catch(() => undefined);
+          await this.#view.delete(versionKey).catch(() => undefined);
         }
         throw e;
       }
       // The write is done once the metadata is stored: failing to delete pruned versions must not
-      // turn it into an error (a client would retry and write another version). Vault answers
+      // turn it into an error (a client would retry and write another version). OpenBao answers
       // with a warning as well.
-      const result: KvResponse = { data: versionResponse(m, n) };
+      const result: KvResponse = { data: versionResponse(m, version) };
       try {
-        for (const old of pruned) await this.#view.delete(this.#versionKey(key, old));
+        for (const old of dropped) await this.#view.delete(await this.#versionKey(key, old));
       } catch (e) {
         result.warnings = [
-          `the new version was written, but deleting old versions beyond max_versions failed: ${(e as Error).message}`,
+          `error occurred when cleaning up old versions, these will be cleaned up on next write: ${(e as Error).message}`,
         ];
       }
       return { result, stored: m };
@@ -374,14 +772,15 @@ export class KvV2 implements KvEngine {
   }
 
   async #deleteLatest(key: string): Promise<KvResponse> {
+    if (key === "") return {};
     checkKey(key);
     return this.#change(key, async (m) => {
       if (m === undefined) return { result: {}, stored: undefined };
-      const vm = m.versions[String(m.current_version)];
-      if (vm === undefined || vm.destroyed || isDeleted(vm)) return { result: {}, stored: m };
-      vm.deletion_time = nowIso();
-      m.updated_time = vm.deletion_time;
-      await this.#view.putJson(`metadata/${key}`, m);
+      const vm = m.versions.get(m.current_version);
+      const now = nowTime();
+      if (vm === undefined || vm.destroyed || isDeleted(vm, now)) return { result: {}, stored: m };
+      vm.deletion_time = now;
+      await this.#putMeta(key, m);
       return { result: {}, stored: m };
     });
   }
@@ -390,31 +789,77 @@ export class KvV2 implements KvEngine {
     checkKey(key);
     const f = parseFields(body, { versions: "intList" });
     if (f.versions === undefined || f.versions.length === 0)
-      throw new KvError("invalid_request", "no version number provided");
-    for (const v of f.versions)
-      if (v <= 0) throw new KvError("invalid_request", `invalid version ${v}: versions start at 1`);
+      throw new KvError(
+        "invalid_request",
+        op === "destroy" ? "no version number provided" : "No version number provided",
+      );
+    const versions = f.versions;
+    const cfg = op === "undelete" ? await this.#readConfig() : undefined;
     return this.#change(key, async (m) => {
       if (m === undefined) return { result: {}, stored: undefined };
-      const now = nowIso();
-      for (const v of f.versions as number[]) {
-        const vm = m.versions[String(v)];
+      if (op === "destroy") {
+        // Data first, metadata last: a destroy that fails part-way never leaves data behind that
+        // the metadata already calls destroyed. (Versions the metadata no longer lists are deleted
+        // too, as OpenBao does: that is how a leftover of a failed pruning goes.)
+        for (const n of versions) if (n > 0) await this.#view.delete(await this.#versionKey(key, n));
+      }
+      for (const n of versions) {
+        const vm = m.versions.get(n);
         if (vm === undefined || vm.destroyed) continue;
-        if (op === "delete" && !isDeleted(vm)) vm.deletion_time = now;
-        if (op === "undelete") vm.deletion_time = "";
-        if (op === "destroy") {
-          await this.#view.delete(this.#versionKey(key, v));
+        const now = nowTime();
+        if (op === "delete") {
+          if (!isDeleted(vm, now)) vm.deletion_time = now;
+        } else if (op === "undelete") {
+          delete vm.deletion_time;
+          // An undeleted version gets a fresh delete_version_after deadline, as in OpenBao.
+          if (cfg !== undefined && !isDvaDisabled(cfg)) {
+            const dt = deletionTime(now, cfg.delete_version_after, m.delete_version_after);
+            if (dt !== undefined) vm.deletion_time = dt;
+          }
+        } else {
           vm.destroyed = true;
         }
       }
-      m.updated_time = now;
-      await this.#view.putJson(`metadata/${key}`, m);
+      await this.#putMeta(key, m);
       return { result: {}, stored: m };
     });
   }
 
   // ------------------------------------------------------------------ metadata
 
+  async #list(
+    path: string,
+    query: Record<string, string | undefined>,
+    detailed: boolean,
+  ): Promise<KvResponse> {
+    const prefix = listPrefix(path);
+    let limit = 0;
+    if (query.limit !== undefined && query.limit !== "") {
+      if (!/^-?\d{1,15}$/.test(query.limit)) throw new KvError("invalid_request", "limit must be an integer");
+      limit = Number(query.limit);
+    }
+    const after = query.after ?? "";
+    const paths = await this.#metadataPaths(false);
+    if (paths === undefined) throw new KvError("not_found", "");
+    const names = await this.#view.list(paths.folderPath(prefix));
+    let keys = names.map((n) => paths.listedName(prefix, n)).sort(goCompare);
+    if (after !== "") {
+      const i = keys.findIndex((k) => goCompare(k, after) > 0);
+      keys = i < 0 ? [] : keys.slice(i);
+    }
+    if (limit > 0) keys = keys.slice(0, limit);
+    if (keys.length === 0) throw new KvError("not_found", "");
+    if (!detailed) return { data: { keys } };
+    const keyInfo: Record<string, unknown> = {};
+    for (const k of keys) {
+      const m = k.endsWith("/") ? undefined : await this.#meta(prefix + k);
+      keyInfo[k] = m === undefined ? {} : metaResponse(m);
+    }
+    return { data: { key_info: keyInfo, keys } };
+  }
+
   async #readMeta(key: string): Promise<KvResponse> {
+    if (key === "") throw new KvError("not_found", "");
     checkKey(key);
     const m = await this.#meta(key);
     if (m === undefined) throw new KvError("not_found", "");
@@ -423,38 +868,101 @@ export class KvV2 implements KvEngine {
 
   async #writeMeta(key: string, body: unknown): Promise<KvResponse> {
     checkKey(key);
-    const f = parseFields(body, {
-      max_versions: "int",
-      cas_required: "bool",
-      delete_version_after: "duration",
-      custom_metadata: "stringMap",
-    });
+    const f = parseFields(
+      body,
+      {
+        max_versions: "int",
+        cas_required: "bool",
+        metadata_cas_required: "bool",
+        metadata_cas: "int",
+        delete_version_after: "duration",
+        custom_metadata: "object",
+      },
+      // OpenBao's metadata path also declares the list parameters; a write ignores them.
+      { allow: ["after", "limit"] },
+    );
     if (f.max_versions !== undefined && f.max_versions < 0)
       throw new KvError("invalid_request", "max_versions must not be negative");
-    if (f.custom_metadata !== undefined) checkCustomMetadata(f.custom_metadata);
+    // OpenBao: a write setting none of these changes nothing (not even creating the key).
+    if (
+      f.max_versions === undefined &&
+      f.cas_required === undefined &&
+      f.delete_version_after === undefined &&
+      f.custom_metadata === undefined &&
+      f.metadata_cas_required === undefined
+    )
+      return {};
+    const custom = f.custom_metadata === undefined ? undefined : parseCustomMetadata(f.custom_metadata);
+    const cfg = await this.#readConfig();
+    const warnings: string[] = [];
+    if (f.cas_required === false && cfg.cas_required)
+      warnings.push(
+        '"cas_required" set to false, but is mandated by backend config. This value will be ignored.',
+      );
+    if (f.metadata_cas_required === false && cfg.metadata_cas_required)
+      warnings.push(
+        '"metadata_cas_required" set to false, but is mandated by backend config. This value will be ignored.',
+      );
     return this.#change(key, async (current) => {
-      const now = nowIso();
-      const m: Metadata = current ?? newMetadata(now);
+      const mcas = f.metadata_cas;
+      if (((current?.metadata_cas_required ?? false) || cfg.metadata_cas_required) && mcas === undefined)
+        throw new KvError("invalid_request", "metadata check-and-set parameter required for this call");
+      const now = nowTime();
+      let m: KeyMetadata;
+      if (current === undefined) {
+        if (mcas !== undefined && mcas !== 0)
+          throw new KvError("invalid_request", "metadata_cas must be 0 when creating new metadata");
+        m = emptyMetadata(key);
+        m.created_time = now;
+        m.updated_time = now;
+        m.current_metadata_version = 1;
+      } else {
+        if (mcas !== undefined && mcas !== current.current_metadata_version)
+          throw new KvError(
+            "invalid_request",
+            "metadata check-and-set parameter does not match the current version",
+          );
+        m = current;
+        m.current_metadata_version += 1;
+        m.updated_time = now;
+      }
       if (f.max_versions !== undefined) m.max_versions = f.max_versions;
       if (f.cas_required !== undefined) m.cas_required = f.cas_required;
-      if (f.delete_version_after !== undefined) m.delete_version_after = f.delete_version_after;
-      if (f.custom_metadata !== undefined) m.custom_metadata = { ...f.custom_metadata };
-      m.updated_time = now;
-      await this.#view.putJson(`metadata/${key}`, m);
-      return { result: {}, stored: m };
+      if (f.metadata_cas_required !== undefined) m.metadata_cas_required = f.metadata_cas_required;
+      if (f.delete_version_after !== undefined)
+        m.delete_version_after = { seconds: f.delete_version_after, nanos: 0 };
+      if (custom !== undefined) m.custom_metadata = custom;
+      await this.#putMeta(key, m);
+      return { result: warnings.length > 0 ? { data: null, warnings } : {}, stored: m };
     });
   }
 
   async #deleteMeta(key: string): Promise<KvResponse> {
+    if (key === "") return {};
     checkKey(key);
     return this.#change(key, async (m) => {
       if (m === undefined) return { result: {}, stored: undefined };
-      // Versions first, metadata last (Vault's order): if a delete fails, the metadata still
+      // Versions first, metadata last (OpenBao's order): if a delete fails, the metadata still
       // names every version, so a retry deletes what is left. (The other way round, a failure
       // left version data no request could reach or delete any more.)
-      for (const v of Object.keys(m.versions)) await this.#view.delete(this.#versionKey(key, Number(v)));
-      await this.#view.delete(`metadata/${key}`);
+      for (const n of m.versions.keys()) await this.#view.delete(await this.#versionKey(key, n));
+      await this.#view.delete((await this.#metaPath(key, true)) as string);
       return { result: {}, stored: undefined };
     });
   }
+}
+
+/** The metadata of a key that has none stored yet (OpenBao's `&KeyMetadata{Key, Versions}`). */
+function emptyMetadata(key: string): KeyMetadata {
+  return {
+    key,
+    versions: new Map(),
+    current_version: 0,
+    oldest_version: 0,
+    max_versions: 0,
+    cas_required: false,
+    custom_metadata: new Map(),
+    metadata_cas_required: false,
+    current_metadata_version: 0,
+  };
 }

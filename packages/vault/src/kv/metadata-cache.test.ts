@@ -1,16 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { cloneMetadata, type Metadata, MetadataCache } from "./metadata-cache.js";
+import { cloneMetadata, MetadataCache } from "./metadata-cache.js";
+import type { KeyMetadata } from "./v2-records.js";
 
-const meta = (current: number): Metadata => ({
-  created_time: "2026-01-01T00:00:00.000Z",
-  updated_time: "2026-01-01T00:00:00.000Z",
+const meta = (current: number): KeyMetadata => ({
+  key: "a",
+  created_time: { seconds: 1_767_225_600, nanos: 0 },
+  updated_time: { seconds: 1_767_225_600, nanos: 0 },
   current_version: current,
-  oldest_version: 1,
+  oldest_version: 0,
   max_versions: 0,
   cas_required: false,
-  delete_version_after: 0,
-  custom_metadata: { owner: "ops" },
-  versions: { [String(current)]: { created_time: "t", deletion_time: "", destroyed: false } },
+  custom_metadata: new Map([["owner", "ops"]]),
+  metadata_cas_required: false,
+  current_metadata_version: 0,
+  versions: new Map([[current, { created_time: { seconds: 1_767_225_600, nanos: 5 }, destroyed: false }]]),
 });
 
 describe("MetadataCache", () => {
@@ -66,23 +69,27 @@ describe("MetadataCache", () => {
 
   it("cached records are frozen; clones are independent and writable", () => {
     const c = new MetadataCache(() => 1);
-    const m = c.fill("a", meta(1), c.snapshot()) as Metadata;
+    const m = c.fill("a", meta(1), c.snapshot()) as KeyMetadata;
     expect(() => {
       m.current_version = 9;
     }).toThrow(TypeError);
     expect(() => {
-      (m.versions["1"] as { destroyed: boolean }).destroyed = true;
+      (m.versions.get(1) as { destroyed: boolean }).destroyed = true;
     }).toThrow(TypeError);
-    expect(() => {
-      (m.custom_metadata as Record<string, string>).owner = "x";
-    }).toThrow(TypeError);
+    // The maps too: set, delete and clear throw (Object.freeze alone leaves them working).
+    expect(() => m.custom_metadata.set("owner", "x")).toThrow(TypeError);
+    expect(() => m.custom_metadata.delete("owner")).toThrow(TypeError);
+    expect(() => m.versions.set(2, { destroyed: false })).toThrow(TypeError);
+    expect(() => m.versions.clear()).toThrow(TypeError);
     const copy = cloneMetadata(m);
     copy.current_version = 2;
-    (copy.versions["1"] as { destroyed: boolean }).destroyed = true;
-    (copy.custom_metadata as Record<string, string>).owner = "dev";
+    (copy.versions.get(1) as { destroyed: boolean }).destroyed = true;
+    copy.versions.set(2, { destroyed: false });
+    copy.custom_metadata.set("owner", "dev");
     expect(m.current_version).toBe(1);
-    expect(m.versions["1"]?.destroyed).toBe(false);
-    expect(m.custom_metadata?.owner).toBe("ops");
+    expect(m.versions.get(1)?.destroyed).toBe(false);
+    expect(m.versions.size).toBe(1);
+    expect(m.custom_metadata.get("owner")).toBe("ops");
   });
 
   it("holds at most maxEntries records, dropping the oldest", () => {

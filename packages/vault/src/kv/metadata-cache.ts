@@ -15,42 +15,39 @@
  * writers change a {@link cloneMetadata} copy.
  */
 
-export interface VersionMeta {
-  created_time: string;
-  deletion_time: string;
-  destroyed: boolean;
-}
-
-export interface Metadata {
-  created_time: string;
-  updated_time: string;
-  current_version: number;
-  oldest_version: number;
-  max_versions: number;
-  cas_required: boolean;
-  /** Seconds. */
-  delete_version_after: number;
-  custom_metadata: Record<string, string> | null;
-  versions: Record<string, VersionMeta>;
-}
+import type { KeyMetadata, VersionMeta } from "./v2-records.js";
 
 /** A copy a writer may change (cached records are frozen). */
-export function cloneMetadata(m: Metadata): Metadata {
-  const versions: Record<string, VersionMeta> = {};
-  for (const [n, v] of Object.entries(m.versions)) versions[n] = { ...v };
-  return { ...m, versions, custom_metadata: m.custom_metadata === null ? null : { ...m.custom_metadata } };
+export function cloneMetadata(m: KeyMetadata): KeyMetadata {
+  const versions = new Map<number, VersionMeta>();
+  for (const [n, v] of m.versions) versions.set(n, { ...v });
+  return { ...m, versions, custom_metadata: new Map(m.custom_metadata) };
 }
 
-function freeze(m: Metadata): Metadata {
-  for (const v of Object.values(m.versions)) Object.freeze(v);
-  Object.freeze(m.versions);
-  if (m.custom_metadata !== null) Object.freeze(m.custom_metadata);
+function readOnly(): never {
+  throw new TypeError("a cached KV v2 metadata record is read-only: change a cloneMetadata() copy");
+}
+
+/** Freezes a Map: Object.freeze alone leaves set/delete/clear working. */
+function freezeMap<K, V>(m: Map<K, V>): void {
+  Object.defineProperties(m, {
+    set: { value: readOnly },
+    delete: { value: readOnly },
+    clear: { value: readOnly },
+  });
+  Object.freeze(m);
+}
+
+function freeze(m: KeyMetadata): KeyMetadata {
+  for (const v of m.versions.values()) Object.freeze(v);
+  freezeMap(m.versions);
+  freezeMap(m.custom_metadata);
   return Object.freeze(m);
 }
 
 interface Cached {
   term: number;
-  meta: Metadata;
+  meta: KeyMetadata;
 }
 
 export const DEFAULT_METADATA_CACHE_ENTRIES = 10_000;
@@ -78,7 +75,7 @@ export class MetadataCache {
   }
 
   /** The cached record of `key` (frozen), if it is valid in the current active term. */
-  get(key: string): Metadata | undefined {
+  get(key: string): KeyMetadata | undefined {
     const c = this.#entries.get(key);
     if (c === undefined) return undefined;
     if (c.term === this.#term()) return c.meta;
@@ -97,9 +94,9 @@ export class MetadataCache {
    */
   fill(
     key: string,
-    meta: Metadata | undefined,
+    meta: KeyMetadata | undefined,
     at: { seq: number; term: number | undefined },
-  ): Metadata | undefined {
+  ): KeyMetadata | undefined {
     if (meta === undefined || at.term === undefined || at.seq !== this.#seq || at.term !== this.#term())
       return meta;
     this.#set(key, at.term, meta);
@@ -116,14 +113,14 @@ export class MetadataCache {
    * A write of `key` ended. `stored` is the record now in storage when the write succeeded
    * (`undefined`: deleted, or the outcome is unknown after a failure): it is cached, frozen.
    */
-  endWrite(key: string, stored: Metadata | undefined, termAtBegin: number | undefined): void {
+  endWrite(key: string, stored: KeyMetadata | undefined, termAtBegin: number | undefined): void {
     this.#seq++;
     this.#entries.delete(key);
     if (stored !== undefined && termAtBegin !== undefined && termAtBegin === this.#term())
       this.#set(key, termAtBegin, stored);
   }
 
-  #set(key: string, term: number, meta: Metadata): void {
+  #set(key: string, term: number, meta: KeyMetadata): void {
     if (this.#entries.size >= this.#max) {
       const oldest = this.#entries.keys().next();
       if (oldest.done !== true) this.#entries.delete(oldest.value);
