@@ -74,6 +74,8 @@ check("ratio is ours/baseline of the median ops/s, rounds alternate the order", 
   assert.equal(r.ours.opsPerSec, 200);
   assert.equal(r.baseline.opsPerSec, 100);
   assert.equal(r.ratio, 2);
+  // Each round's pair: ours and the baseline measured back to back in that round.
+  assert.deepEqual(r.roundRatios, [2, 0.75, 2]);
   assert.deepEqual(order, ["o", "b", "o", "b", "b", "o", "o", "b"]);
 });
 

@@ -54,6 +54,11 @@ export interface ComparisonResult {
   target: number | undefined;
   met: boolean | undefined;
   rounds: number;
+  /**
+   * ours/baseline ops/s of each round pair (the two sides measured back to back): their spread
+   * shows how much the machine's noise moved the ratio in this run.
+   */
+  roundRatios: number[];
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -162,6 +167,8 @@ async function measureSides(c: Comparison, sides: Subject[]): Promise<Comparison
   }));
   const [ours, baseline] = out as [SideResult, SideResult];
   const ratio = ours.opsPerSec / baseline.opsPerSec;
+  const [o, b] = samples as [(typeof samples)[number], (typeof samples)[number]];
+  const roundRatios = o.ops.map((v, r) => v / (b.ops[r] as number));
   return {
     name: c.name,
     ours,
@@ -170,6 +177,7 @@ async function measureSides(c: Comparison, sides: Subject[]): Promise<Comparison
     target: c.target,
     met: c.target === undefined ? undefined : ratio >= c.target,
     rounds,
+    roundRatios,
   };
 }
 

@@ -40,7 +40,11 @@ async function main(): Promise<void> {
     if (only.length > 0 && !only.includes(name)) continue;
     for (const c of await suite()) {
       const r = await compare(c);
-      console.log(`  ${r.name}: ${r.ratio.toFixed(2)}×`);
+      const spread =
+        r.roundRatios.length > 1
+          ? ` (rounds ${Math.min(...r.roundRatios).toFixed(2)}–${Math.max(...r.roundRatios).toFixed(2)}×)`
+          : "";
+      console.log(`  ${r.name}: ${r.ratio.toFixed(2)}×${spread}`);
       results.push(r);
     }
   }

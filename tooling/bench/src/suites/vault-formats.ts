@@ -8,7 +8,9 @@
  * Both sides are the built CLI, `bulwark server -config …`, each in its own process group, with
  * the same config (inmem or file storage, one Shamir share, kv v2 at secret/) and the same
  * requests, started fresh for every row. Everything else that changed between the two commits is
- * in the ratio too: it measures the trees, not the formats alone.
+ * in the ratio too: it measures the trees, not the formats alone. `BULWARK_BENCH_BASELINE_REF=HEAD`
+ * measures this working tree against its last commit (near 1.00× when nothing changed: the noise
+ * floor; the per-round ratios printed with each row show the spread).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +22,8 @@ import { type BulwarkServer, loadSide, REPO_ROOT, SERVER_DIR, startBulwark } fro
 
 const BASELINE_REF = process.env.BULWARK_BENCH_BASELINE_REF || "393ce5a";
 const TARGET = 0.9;
+/** Requests per round and side. */
+const OPS = { inmem: { GET: 30_000, POST: 8_000 }, file: { GET: 12_000, POST: 2_000 } } as const;
 
 export async function suite(): Promise<Comparison[]> {
   const base = await baselineTree(BASELINE_REF);
@@ -72,16 +76,15 @@ export async function suite(): Promise<Comparison[]> {
         },
       };
       const what = method === "GET" ? "read" : "write (new version)";
-      // About 2–3 s a round on 2 shared cores (durable file writes are the slowest row): long enough
-      // for autocannon's millisecond percentiles, short enough for 7 alternating rounds a side.
-      const ops = { inmem: { GET: 40_000, POST: 10_000 }, file: { GET: 15_000, POST: 2_500 } }[storage][
-        method
-      ];
+      // About 2 s a round on 2 shared cores (durable file writes are the slowest row): long enough
+      // for autocannon's millisecond percentiles; 9 short alternating rounds a side rather than a
+      // few long ones, so a burst of someone else's load lands on both sides alike.
+      const ops = OPS[storage][method];
       rows.push({
         name: `vault formats: KV v2 ${what} 1 KiB, ${storage} storage, 64 connections (HTTP), new layout ${head} vs old ${old}`,
         target: TARGET,
         ops,
-        rounds: 7,
+        rounds: 9,
         ours: loadSide(`new ${head} ${storage} ${method}`, () => ours, method, lifecycle),
         baseline: loadSide(`old ${old} ${storage} ${method}`, () => theirs, method),
       });
