@@ -21,7 +21,7 @@ describe("sys/init, seal-status, unseal, seal", () => {
     const init = r.json();
     expect(init.keys).toHaveLength(5);
     expect(init.keys_base64).toHaveLength(5);
-    expect(init.root_token).toMatch(/^hvs\.[0-9A-Za-z]{24}$/);
+    expect(init.root_token).toMatch(/^s\.[0-9A-Za-z]{24}$/);
     expect((await t.call("GET", "/v1/sys/init")).json()).toEqual({ initialized: true });
     const st = (await t.call("GET", "/v1/sys/seal-status")).json();
     expect(st).toMatchObject({ type: "shamir", initialized: true, sealed: true, t: 3, n: 5, progress: 0 });
@@ -374,10 +374,10 @@ describe("sys/generate-root", () => {
     expect((await t.call("GET", "/v1/sys/generate-root/attempt")).json()).toMatchObject({
       started: false,
       required: 2,
-      otp_length: 28,
+      otp_length: 26,
     });
     const a = (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).json();
-    expect(a.otp).toMatch(/^[0-9A-Za-z]{28}$/);
+    expect(a.otp).toMatch(/^[0-9A-Za-z]{26}$/);
     expect((await t.call("PUT", "/v1/sys/generate-root/attempt", { body: {} })).statusCode).toBe(400);
     const p = (
       await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[0], nonce: a.nonce } })
@@ -388,7 +388,7 @@ describe("sys/generate-root", () => {
     ).json();
     expect(done.complete).toBe(true);
     const token = decodeRootToken(done.encoded_token, a.otp);
-    expect(token).toMatch(/^hvs\./);
+    expect(token).toMatch(/^s\./);
     expect((await t.call("GET", "/v1/auth/token/lookup-self", { token })).json().data.policies).toEqual([
       "root",
     ]);
@@ -419,7 +419,7 @@ describe("sys/generate-root", () => {
       await t.call("PUT", "/v1/sys/generate-root/update", { body: { key: keys[1], nonce: a.nonce } })
     ).json();
     expect(done.complete).toBe(true);
-    expect(decodeRootToken(done.encoded_token, a.otp)).toMatch(/^hvs\./);
+    expect(decodeRootToken(done.encoded_token, a.otp)).toMatch(/^s\./);
     expect((await t.call("GET", "/v1/sys/generate-root/attempt")).json().started).toBe(false);
     expect(
       (await t.call("PUT", "/v1/sys/generate-root/attempt", { body: { pgp_key: "x" } })).statusCode,
