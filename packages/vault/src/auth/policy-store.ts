@@ -349,17 +349,19 @@ export class PolicyStore {
     return r;
   }
 
-  /** Policy names as OpenBao lists them: the stored ones but `response-wrapping`, then `root`. */
+  /**
+   * Policy names as OpenBao lists them: the stored ones but `response-wrapping`, then `root`. The
+   * order is its `CollectKeys` walk: a level's names in storage order, then the folders met, last first.
+   */
   async list(): Promise<string[]> {
     const names: string[] = [];
-    const walk = async (prefix: string): Promise<void> => {
-      // Sorted per level like OpenBao's CollectKeys over a sorted storage list.
-      for (const n of [...(await this.#storage.list(PREFIX + prefix))].sort()) {
-        if (n.endsWith("/")) await walk(prefix + n);
-        else if (!NON_ASSIGNABLE.has(prefix + n)) names.push(prefix + n);
+    const folders = [""];
+    for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+      for (const n of [...(await this.#storage.list(PREFIX + folder))].sort()) {
+        if (n.endsWith("/")) folders.push(folder + n);
+        else if (!NON_ASSIGNABLE.has(folder + n)) names.push(folder + n);
       }
-    };
-    await walk("");
+    }
     if (!names.includes("default")) names.unshift("default"); // the built-in until setup() stores it
     names.push("root");
     return names;
