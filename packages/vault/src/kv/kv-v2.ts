@@ -89,8 +89,8 @@ function isPast(t: PbTime, now: PbTime): boolean {
   return t.seconds < now.seconds || (t.seconds === now.seconds && t.nanos < now.nanos);
 }
 
-function isDeleted(v: VersionMeta, now = nowTime()): boolean {
-  return v.deletion_time !== undefined && isPast(v.deletion_time, now);
+function isDeleted(v: VersionMeta, now?: PbTime): boolean {
+  return v.deletion_time !== undefined && isPast(v.deletion_time, now ?? nowTime());
 }
 
 function dvaNanos(d: PbTime | undefined): bigint {
@@ -166,6 +166,38 @@ function goCompare(a: string, b: string): number {
  * as their exact text.
  */
 export function goJson(value: unknown): string {
+  // The usual request body (keys already in Go's order, no number kept as text) goes through the
+  // native serializer, then gets Go's extra escapes.
+  if (plainAndSorted(value, 0)) {
+    const j = JSON.stringify(value);
+    // A lone surrogate comes out as a \udXXX escape; Go would have replaced it (the careful path).
+    if (!LONE_ESCAPE.test(j))
+      return GO_ESCAPE_TEST.test(j) ? j.replace(GO_ESCAPE, (c) => GO_ESCAPES[c] as string) : j;
+  }
+  return goJsonSlow(value);
+}
+
+/** `\ud800`–`\udfff` as JSON.stringify writes a lone surrogate. */
+const LONE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/** No JsonNumber anywhere and every object's keys already in Go's order (bounded depth). */
+function plainAndSorted(v: unknown, depth: number): boolean {
+  if (typeof v !== "object" || v === null) return true;
+  if (depth > 64 || v instanceof JsonNumber) return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (!plainAndSorted(x, depth + 1)) return false;
+    return true;
+  }
+  let prev: string | undefined;
+  for (const k in v) {
+    if (prev !== undefined && goCompare(prev, k) >= 0) return false;
+    if (!plainAndSorted((v as Record<string, unknown>)[k], depth + 1)) return false;
+    prev = k;
+  }
+  return true;
+}
+
+function goJsonSlow(value: unknown): string {
   if (value === null || value === undefined) return "null";
   if (value instanceof JsonNumber) return value.text;
   switch (typeof value) {
@@ -179,11 +211,11 @@ export function goJson(value: unknown): string {
     default:
       return "null";
   }
-  if (Array.isArray(value)) return `[${value.map(goJson).join(",")}]`;
+  if (Array.isArray(value)) return `[${value.map(goJsonSlow).join(",")}]`;
   const o = value as Record<string, unknown>;
   const parts: string[] = [];
   for (const k of Object.keys(o).sort(goCompare)) {
-    if (o[k] !== undefined) parts.push(`${goString(k)}:${goJson(o[k])}`);
+    if (o[k] !== undefined) parts.push(`${goString(k)}:${goJsonSlow(o[k])}`);
   }
   return `{${parts.join(",")}}`;
 }
@@ -220,6 +252,27 @@ function metaResponse(m: KeyMetadata): Record<string, unknown> {
     updated_time: formatTime(m.updated_time),
     versions,
   };
+}
+
+/**
+ * The JSON of {@link versionResponse} for a frozen (cached) record, built once per version: a
+ * cached record never changes, and every read of a secret answers it.
+ */
+const versionJsonMemo = new WeakMap<KeyMetadata, Map<number, string>>();
+
+function versionResponseJson(m: KeyMetadata, n: number): string {
+  if (!Object.isFrozen(m)) return JSON.stringify(versionResponse(m, n));
+  let perVersion = versionJsonMemo.get(m);
+  if (perVersion === undefined) {
+    perVersion = new Map();
+    versionJsonMemo.set(m, perVersion);
+  }
+  let json = perVersion.get(n);
+  if (json === undefined) {
+    json = JSON.stringify(versionResponse(m, n));
+    perVersion.set(n, json);
+  }
+  return json;
 }
 
 function versionResponse(m: KeyMetadata, n: number): Record<string, unknown> {
@@ -708,7 +761,7 @@ export class KvV2 implements KvEngine {
     // (unlike KV v1): 2^53+1 reads back as 9007199254740992, 1E+2 as 100, -0 as -0. Only data
     // holding such a number is parsed; the rest is spliced as stored.
     if (scanNumbers(dataJson) === "lossless") dataJson = goJson(goFloat(parseLossless(dataJson)));
-    return { rawData: `{"data":${dataJson},"metadata":${JSON.stringify(versionResponse(m, n))}}` };
+    return { rawData: `{"data":${dataJson},"metadata":${versionResponseJson(m, n)}}` };
   }
 
   async #write(key: string, body: unknown): Promise<KvResponse> {
