@@ -317,9 +317,15 @@ describe("policies CRUD", () => {
     expect(
       (await t.call("PUT", "/v1/sys/policies/acl/ops", { token: root, body: { policy: doc } })).statusCode,
     ).toBe(204);
+    // OpenBao's fields: the CAS version, when it was written, the identity template flags.
     expect((await t.call("GET", "/v1/sys/policies/acl/ops", { token: root })).json().data).toEqual({
       name: "ops",
       policy: doc,
+      version: 1,
+      cas_required: false,
+      modified: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
+      allow_wildcards_in_identity_templates: false,
+      allow_slashes_in_identity_templates: false,
     });
     expect((await t.call("GET", "/v1/sys/policy/ops", { token: root })).json()).toMatchObject({
       name: "ops",
@@ -337,10 +343,13 @@ describe("policies CRUD", () => {
     expect(slashed.json().data.keys).toContain("ops");
     expect((await t.call("GET", "/v1/sys/policy/", { token: root })).json().policies).toContain("root");
     const json = JSON.stringify({ path: { "kv/*": { capabilities: ["read"] } } });
-    expect(
-      (await t.call("PUT", "/v1/sys/policy/jsonpol", { token: root, body: { name: "jsonpol", rules: json } }))
-        .statusCode,
-    ).toBe(204);
+    // The deprecated `rules` still works, with OpenBao's warning (a 200 then).
+    const viaRules = await t.call("PUT", "/v1/sys/policy/jsonpol", {
+      token: root,
+      body: { name: "jsonpol", rules: json },
+    });
+    expect(viaRules.statusCode).toBe(200);
+    expect(viaRules.json().warnings).toEqual(["'rules' is deprecated, please use 'policy' instead"]);
     const b64 = Buffer.from('path "a/*" { capabilities = ["read"] }').toString("base64");
     expect(
       (await t.call("PUT", "/v1/sys/policies/acl/b64", { token: root, body: { policy: b64 } })).statusCode,
@@ -469,9 +478,9 @@ describe("ACL on normalised names", () => {
     const still = await t.call("GET", "/v1/sys/policy/guarded", { token: root });
     expect(still.json().rules).toBe(guarded);
     // The same admin still manages other policies, whatever the spelling.
-    expect(
-      (await t.call("PUT", "/v1/sys/policy/Other", { token: admin, body: { policy: guarded } })).statusCode,
-    ).toBe(204);
+    const other = await t.call("PUT", "/v1/sys/policy/Other", { token: admin, body: { policy: guarded } });
+    expect(other.statusCode).toBe(200);
+    expect(other.json().warnings).toEqual(["policy name was converted to other"]);
   });
 
   it("a deny on a mount path holds for its trailing-slash and double-slash spellings", async () => {

@@ -402,7 +402,10 @@ function registerAuditAndPluginRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 }
 
-/** The policy lists, with and without the trailing '/', as Vault's patterns (`policy/?$`, `policies/acl/?$`). */
+/**
+ * The policy lists, with and without the trailing '/', as OpenBao's patterns (`policy/?$`,
+ * `policies/acl/?$`): the stored names but `response-wrapping` (not assignable), then `root`.
+ */
 function registerPolicyListRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { policies } = ctx.services;
   routes(app, ctx, ["/v1/sys/policy", "/v1/sys/policy/"], {
@@ -420,36 +423,143 @@ function registerPolicyListRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async ({ query }) => {
       if (query.list === undefined)
         throw new HttpError(405, "unsupported operation: list with LIST or ?list=true");
-      // Vault lists root here too (it cannot be read, changed or deleted, but it exists).
       return { body: envelope({ keys: await policies.list() }) };
     },
   });
 }
 
-/** sys/policy/<name> (the document as `rules`) and sys/policies/acl/<name> (as `policy`). */
+type PolicyStoreOf = AppContext["services"]["policies"];
+type PolicyWriteOptions = NonNullable<Parameters<PolicyStoreOf["write"]>[2]>;
+type PolicyInfo = NonNullable<Awaited<ReturnType<PolicyStoreOf["info"]>>>;
+
+/** Go's `time.Time` in JSON (RFC 3339, fraction without trailing zeros). */
+function goTime(d: Date): string {
+  return d.toISOString().replace(/\.?0+Z$/, "Z");
+}
+
+/** OpenBao's `readPolicyResponse`: `expiration` and `modified` only when set. */
+function policyData(p: PolicyInfo, field: "policy" | "rules"): Record<string, unknown> {
+  const data: Record<string, unknown> = {
+    name: p.name,
+    version: p.version,
+    cas_required: p.casRequired,
+    [field]: p.raw,
+    allow_wildcards_in_identity_templates: p.allowWildcardsInIdentityTemplates,
+    allow_slashes_in_identity_templates: p.allowSlashesInIdentityTemplates,
+  };
+  if (p.expiration !== undefined) data.expiration = goTime(p.expiration);
+  if (p.modified !== undefined) data.modified = p.modified;
+  return data;
+}
+
+const POLICY_WRITE_SPEC = {
+  policy: "string",
+  name: "string",
+  expiration: "any",
+  ttl: "duration",
+  cas: "int",
+  cas_required: "bool",
+  allow_wildcards_in_identity_templates: "bool",
+  allow_slashes_in_identity_templates: "bool",
+} as const;
+
+/** OpenBao's `TypeTime`: RFC 3339 text or Unix seconds. */
+function expirationOf(v: unknown): Date {
+  const n =
+    typeof v === "number" ? v : typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : undefined;
+  if (n !== undefined) return new Date(n * 1000);
+  if (
+    typeof v === "string" &&
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(v.trim())
+  ) {
+    const t = Date.parse(v.trim());
+    if (!Number.isNaN(t)) return new Date(t);
+  }
+  throw new HttpError(
+    400,
+    `expiration: give an RFC 3339 time (2030-01-01T00:00:00Z) or Unix seconds, got ${JSON.stringify(v)}`,
+  );
+}
+
+/**
+ * The write options of a PUT/PATCH body (OpenBao's handlePoliciesSet/Patch): `expiration` or `ttl`
+ * (not both; a time already past is refused), `cas`, `cas_required`, the identity template flags.
+ * `old` (PATCH): what the body leaves out keeps the stored value, and `cas` defaults to its version.
+ */
+function policyWriteOptions(
+  f: { [K in keyof typeof POLICY_WRITE_SPEC]?: unknown },
+  old: PolicyInfo | undefined,
+): PolicyWriteOptions {
+  if (f.expiration !== undefined && f.ttl !== undefined)
+    throw new HttpError(400, "cannot supply both 'expiration' and 'ttl' for policies");
+  let expiration: Date | undefined = old?.expiration;
+  if (f.expiration !== undefined) expiration = expirationOf(f.expiration);
+  else if (f.ttl !== undefined) expiration = new Date(Date.now() + (f.ttl as number) * 1000);
+  if (expiration !== undefined && expiration.getTime() <= Date.now())
+    throw new HttpError(400, "refusing to update policy as expiration time has already elapsed");
+  const opts: PolicyWriteOptions = {
+    casRequired: (f.cas_required as boolean | undefined) ?? old?.casRequired ?? false,
+    allowWildcardsInIdentityTemplates:
+      (f.allow_wildcards_in_identity_templates as boolean | undefined) ??
+      old?.allowWildcardsInIdentityTemplates ??
+      false,
+    allowSlashesInIdentityTemplates:
+      (f.allow_slashes_in_identity_templates as boolean | undefined) ??
+      old?.allowSlashesInIdentityTemplates ??
+      false,
+  };
+  if (expiration !== undefined) opts.expiration = expiration;
+  const cas = (f.cas as number | undefined) ?? old?.version;
+  if (cas !== undefined) opts.cas = cas;
+  return opts;
+}
+
+/**
+ * sys/policy/<name> (the text as `rules`, answered flat) and sys/policies/acl/<name> (as `policy`,
+ * plus PATCH), with OpenBao's fields (`version`, `cas_required`, `modified`, …), parameters (`cas`,
+ * `cas_required`, `expiration`/`ttl`, the identity template flags) and warnings (a name converted to
+ * lower case, the deprecated `rules`). Names may hold '/', as in OpenBao.
+ */
 function registerPolicyRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { policies } = ctx.services;
   for (const [base, field] of [
-    ["/v1/sys/policy/:name", "rules"],
-    ["/v1/sys/policies/acl/:name", "policy"],
+    ["/v1/sys/policy/*", "rules"],
+    ["/v1/sys/policies/acl/*", "policy"],
   ] as const) {
-    const prefix = base.slice("/v1/".length, -":name".length);
+    const prefix = base.slice("/v1/".length, -"*".length);
+    const answer = (data: Record<string, unknown>): Result =>
+      field === "rules" ? flat(data) : { body: envelope(data) };
     /** The name in the path, after the ACL also allowed it in its canonical form. */
     const nameOf = (call: Call): string => {
-      const name = paramOf(call.req.params, "name");
+      const name = paramOf(call.req.params, "*");
       authorizeCanonical(call, `${prefix}${normalizePolicyName(name)}`);
       return name;
     };
+    /** OpenBao's answer to a write: 204, or 200 with its warnings. */
+    const written = (warnings: string[]): Result =>
+      warnings.length === 0 ? undefined : { body: envelope(null, { warnings }) };
+    const converted = (name: string, warnings: string[]): void => {
+      if (name !== name.toLowerCase()) warnings.push(`policy name was converted to ${name.toLowerCase()}`);
+    };
+    /** The text of a body: `policy` (or on sys/policy the deprecated `rules`), base64 allowed. */
+    const textOf = (f: { policy?: string; rules?: string }, warnings: string[]): string => {
+      let raw = f.policy ?? "";
+      if (raw === "" && field === "rules" && f.rules !== undefined) {
+        raw = f.rules;
+        warnings.push("'rules' is deprecated, please use 'policy' instead");
+      }
+      if (raw === "") throw new HttpError(400, "'policy' parameter not supplied or empty");
+      return policyText(raw);
+    };
+
     route(app, ctx, {
       methods: ["GET"],
       url: base,
       auth: "token",
       handler: async (call) => {
-        const name = normalizePolicyName(nameOf(call));
-        const raw = await policies.read(name);
-        if (raw === undefined) throw new HttpError(404, "");
-        const data = { name, [field]: raw };
-        return field === "rules" ? flat(data) : { body: envelope(data) };
+        const p = await policies.info(nameOf(call));
+        if (p === undefined) throw new HttpError(404, "");
+        return answer(policyData(p, field));
       },
     });
     route(app, ctx, {
@@ -458,16 +568,42 @@ function registerPolicyRoutes(app: FastifyInstance, ctx: AppContext): void {
       auth: "token",
       handler: async (call) => {
         const name = nameOf(call);
-        const f = parseFields(call.body, { policy: "string", rules: "string", name: "string" });
+        const spec =
+          field === "rules" ? { ...POLICY_WRITE_SPEC, rules: "string" as const } : POLICY_WRITE_SPEC;
+        const f = parseFields(call.body, spec) as Record<string, unknown> & {
+          policy?: string;
+          rules?: string;
+          name?: string;
+        };
         if (f.name !== undefined && f.name.toLowerCase() !== name.toLowerCase()) {
           throw new HttpError(400, "the policy name in the body differs from the one in the URL");
         }
-        const raw = f.policy ?? f.rules;
-        if (raw === undefined) throw new HttpError(400, 'missing required field "policy"');
-        await policies.write(name, policyText(raw));
-        return undefined;
+        const warnings: string[] = [];
+        converted(name, warnings);
+        const raw = textOf(f, warnings);
+        await policies.write(name, raw, policyWriteOptions(f, undefined));
+        return written(warnings);
       },
     });
+    if (field === "policy") {
+      route(app, ctx, {
+        methods: ["PATCH"],
+        url: base,
+        auth: "token",
+        handler: async (call) => {
+          const name = nameOf(call);
+          const f = parseFields(call.body, POLICY_WRITE_SPEC);
+          const warnings: string[] = [];
+          converted(name, warnings);
+          const old = await policies.info(name);
+          // OpenBao answers 400 here, its 404 CodedError notwithstanding.
+          if (old === undefined) throw new HttpError(400, "policy not found");
+          const raw = f.policy === undefined ? old.raw : textOf(f, warnings);
+          await policies.write(name, raw, policyWriteOptions(f, old));
+          return { body: envelope(null, { warnings }) };
+        },
+      });
+    }
     route(app, ctx, {
       methods: ["DELETE"],
       url: base,
