@@ -307,7 +307,9 @@ export async function carryOn(node: VaultNode, ds: DataSet, tag: string): Promis
     created.token,
   );
   void parentOf;
-  await apiOk(node, "PUT", "sys/rotate", { token: ds.root });
+  // Rotated as an operator would: the stock CLI's `operator rotate`.
+  const rotated = await baoCli(node, ds.root, ["operator", "rotate", "-format=json"], ds.home);
+  check("bao operator rotate", rotated.code === 0, rotated);
   await put(node, ds, `kv2/data/by/${tag}`, { data: { tag, after: "rotate" } });
   return problems;
 }
