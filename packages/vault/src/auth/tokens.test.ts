@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -427,6 +428,24 @@ describe("Vault's records (docs/vault-storage-formats.md §4)", () => {
     expect((await standby.authenticate(token))?.policies).toEqual(["root"]);
   });
 
+  it("a Vault >= 1.10 server-side consistent token (hvs. + signed protobuf) is found by its inner id when its HMAC checks out", async () => {
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage, { cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { policies: ["a"] }, { sudo: false });
+    const key = "673f0d3f-df73-4101-46c5-7811c0f543f0";
+    await storage.put({ key: "core/index-header-hmac-key", value: new TextEncoder().encode(key) });
+    const field = (n: number, b: Buffer) => Buffer.concat([Buffer.from([(n << 3) | 2, b.length]), b]);
+    const inner = Buffer.concat([field(1, Buffer.from(t.token)), Buffer.from([2 << 3, 0, 3 << 3, 0])]);
+    const ssc = (mac: Buffer) =>
+      `hvs.${Buffer.concat([Buffer.from([1 << 3, 1]), field(2, mac), field(3, inner)]).toString("base64url")}`;
+    const good = ssc(createHmac("sha256", key).update(inner).digest());
+    expect(good.length).toBeGreaterThan(34);
+    expect((await tokens.authenticate(good))?.accessor).toBe(t.entry.accessor);
+    expect(await tokens.lookup(ssc(createHmac("sha256", "other").update(inner).digest()))).toBeUndefined();
+    expect(await tokens.lookup(`hvs.${"A".repeat(40)}`)).toBeUndefined();
+  });
+
   it("batch tokens are refused by name", async () => {
     const tokens = new TokenStore(new MemoryBackend());
     await expect(tokens.authenticate(OPENBAO.tokens.batch as string)).rejects.toThrow(
@@ -477,6 +496,33 @@ describe("Vault's records (docs/vault-storage-formats.md §4)", () => {
     expect(await tokens.lookup(long.token)).toBeDefined();
     expect(await storage.get(secretLease.key)).toBeDefined();
     expect(await tokens.tidyExpired()).toBe(0);
+  });
+
+  it("startExpiration polls tidyExpired on the active node only, and stops", async () => {
+    const c = clock();
+    let active = false;
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const a = await tokens.create(root.entry, { ttl: 1 }, { sudo: false });
+    const revoked: number[] = [];
+    const stop = tokens.startExpiration({
+      isActive: () => active,
+      intervalMs: 5,
+      onRevoked: (n) => revoked.push(n),
+    });
+    c.advance(1_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(revoked).toEqual([]); // a standby never revokes
+    active = true;
+    const until = Date.now() + 5_000;
+    while (revoked.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(revoked).toEqual([1]);
+    await stop();
+    const b = await tokens.create(root.entry, { ttl: 1 }, { sudo: false });
+    c.advance(1_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(revoked).toEqual([1]);
+    expect(a.entry.hash).not.toBe(b.entry.hash);
   });
 
   it("a TTL'd token whose lease is missing is revoked on sight, as OpenBao does", async () => {

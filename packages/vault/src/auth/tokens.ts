@@ -14,11 +14,12 @@
  * its next use, and {@link TokenStore.tidyExpired} (called on a timer by the active node) revokes
  * the ones nobody uses.
  */
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import type { Backend } from "@bulwark/storage";
 import { TokenError, VaultStateError } from "../errors.js";
 import { randomBase62 } from "../ids.js";
 import {
+  decodeSscToken,
   digestsEqual,
   generateAccessor,
   generateToken,
@@ -112,6 +113,8 @@ export { TokenError };
 
 const dec = new TextDecoder();
 const ID = ID_PREFIX;
+/** Vault's key for the HMAC of server-side consistent tokens (a UUID string, created by Vault). */
+const INDEX_HMAC_KEY_PATH = "core/index-header-hmac-key";
 
 /** OpenBao's warning when a custom id is given (it is salted with SHA1, not HMAC-SHA256). */
 const CUSTOM_ID_WARNING =
@@ -494,7 +497,23 @@ export class TokenStore {
   async lookup(token: string): Promise<TokenEntry | undefined> {
     if (!plausibleToken(token)) return undefined;
     this.#refuseUnsupported(token);
-    return this.#bySalted(await this.saltId(token));
+    const id = await this.#storedId(token);
+    if (id === undefined) return undefined;
+    return this.#bySalted(await this.saltId(id));
+  }
+
+  /**
+   * The id a token is stored under: itself, or for a Vault ≥ 1.10 server-side consistent token
+   * (`hvs.` + a signed protobuf) the inner id, once its HMAC checks out with the key Vault keeps
+   * at core/index-header-hmac-key (Vault's checkSSCTokenInternal).
+   */
+  async #storedId(token: string): Promise<string | undefined> {
+    const ssc = decodeSscToken(token);
+    if (ssc === undefined) return token;
+    const key = await this.#storage.get(INDEX_HMAC_KEY_PATH);
+    if (key === undefined) return undefined;
+    const mac = createHmac("sha256", key.value).update(ssc.signed).digest();
+    return digestsEqual(mac.toString("hex"), Buffer.from(ssc.hmac).toString("hex")) ? ssc.inner : undefined;
   }
 
   async lookupAccessor(accessor: string): Promise<TokenEntry | undefined> {
@@ -791,6 +810,46 @@ export class TokenStore {
       count++;
     }
     return count;
+  }
+
+  /**
+   * Runs {@link tidyExpired} every `intervalMs` (default 5 s) while `isActive()` (the active node,
+   * unsealed): Vault's expiration manager, polled. Runs never overlap; the timer does not keep the
+   * process alive. Returns `stop`, which resolves once a run in progress has finished.
+   */
+  startExpiration(opts: {
+    isActive: () => boolean;
+    intervalMs?: number;
+    onRevoked?: (count: number) => void;
+    onError?: (err: unknown) => void;
+  }): () => Promise<void> {
+    const interval = opts.intervalMs ?? 5000;
+    let stopped = false;
+    let running: Promise<void> = Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const tick = () => {
+      running = (async () => {
+        if (stopped || !opts.isActive()) return;
+        try {
+          const n = await this.tidyExpired();
+          if (n > 0) opts.onRevoked?.(n);
+        } catch (err) {
+          opts.onError?.(err);
+        }
+      })().finally(() => {
+        if (!stopped) {
+          timer = setTimeout(tick, interval);
+          timer.unref();
+        }
+      });
+    };
+    timer = setTimeout(tick, interval);
+    timer.unref();
+    return async () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await running;
+    };
   }
 
   async #listAll(prefix: string): Promise<string[]> {
