@@ -223,6 +223,29 @@ describe("properties", () => {
     );
   });
 
+  it("a sub-message written in place equals one built apart, whatever its length (1–3 length bytes)", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.constantFrom(0, 1, 126, 127, 128, 129, 16_383, 16_384, 20_000),
+        fc.array(fc.nat({ max: 2 ** 40 }), { maxLength: 3 }),
+        (before, size, after) => {
+          const inner = new Uint8Array(size).fill(7);
+          const built = new ProtoWriter(8).bytesField(1, before);
+          built.messageField(2, (w) => {
+            w.raw(inner);
+            for (const n of after) w.uintField(3, n);
+          });
+          const sub = new ProtoWriter(8).raw(inner);
+          for (const n of after) sub.uintField(3, n);
+          const apart = new ProtoWriter().bytesField(1, before).tag(2, WireType.LEN).bytes(sub.finish());
+          expect(hex(built.finish())).toBe(hex(apart.finish()));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it("every truncation of a message with a length-delimited field is refused", () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.nat(), (payload, cut) => {

@@ -26,6 +26,7 @@ const MAX_FIELD = 0x1fff_ffff;
 const TWO_32 = 2 ** 32;
 const TWO_64 = 2n ** 64n;
 const TWO_63 = 2n ** 63n;
+const MAX_SAFE_N = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A malformed record: the message names the record, the field and the byte offset. */
 function malformed(what: string, detail: string): VaultError {
@@ -35,16 +36,20 @@ function malformed(what: string, detail: string): VaultError {
   );
 }
 
-/** Reads one message. `what` names the record in errors ("KV v2 KeyMetadata"). */
+/**
+ * Reads one message. `what` names the record in errors ("KV v2 KeyMetadata"); a function is called
+ * only when an error is built, so callers need not format names for records that decode fine.
+ */
 export class ProtoReader {
   readonly #buf: Uint8Array;
-  readonly #what: string;
+  readonly #what: string | (() => string);
   #pos = 0;
-  /** The field being read, for error messages ("field 2 (versions)"). */
-  #field = "";
+  /** The field being read, for error messages ("field 2 (versions)"); 0 = none. */
+  #fieldNumber = 0;
+  #fieldName = "";
   static readonly #utf8 = new TextDecoder("utf-8", { fatal: true });
 
-  constructor(buf: Uint8Array, what: string) {
+  constructor(buf: Uint8Array, what: string | (() => string)) {
     this.#buf = buf;
     this.#what = what;
   }
@@ -60,22 +65,26 @@ export class ProtoReader {
 
   /** An error naming this record, the current field (when known) and `detail`. */
   fail(detail: string): VaultError {
-    const where = this.#field === "" ? "" : `${this.#field}: `;
-    return malformed(this.#what, `${where}${detail} at byte ${this.#pos}`);
+    const where = this.#fieldNumber === 0 ? "" : `field ${this.#fieldNumber} (${this.#fieldName}): `;
+    const what = typeof this.#what === "string" ? this.#what : this.#what();
+    return malformed(what, `${where}${detail} at byte ${this.#pos}`);
   }
 
   /** Names the field being read in later errors. */
   at(field: number, name: string): void {
-    this.#field = `field ${field} (${name})`;
+    this.#fieldNumber = field;
+    this.#fieldName = name;
   }
 
   /** The next field's number and wire type. */
   tag(): { field: number; wire: WireType } {
-    this.#field = "";
-    const key = this.#varint64("field tag");
-    const field = Number(key >> 3n);
-    const wire = Number(key & 7n);
-    if (field === 0 || key >> 3n > BigInt(MAX_FIELD)) throw this.fail(`invalid field number ${key >> 3n}`);
+    this.#fieldNumber = 0;
+    const key = this.#varint("field tag");
+    // More than 7 bytes cannot hold a valid field number (at most 2^29 − 1).
+    if (typeof key === "bigint") throw this.fail(`invalid field number ${key >> 3n}`);
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (field === 0 || field > MAX_FIELD) throw this.fail(`invalid field number ${field}`);
     if (wire > 5) throw this.fail(`field ${field} has invalid wire type ${wire}`);
     return { field, wire: wire as WireType };
   }
@@ -89,23 +98,27 @@ export class ProtoReader {
 
   /** An unsigned varint (uint32/uint64) as a number; above 2^53 − 1 is an error. */
   uint(): number {
-    const v = this.#varint64("varint");
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw this.fail(`value ${v} is above 2^53 − 1, which this codec does not represent`);
+    const v = this.#varint("varint");
+    if (typeof v === "bigint") {
+      if (v > MAX_SAFE_N)
+        throw this.fail(`value ${v} is above 2^53 − 1, which this codec does not represent`);
+      return Number(v);
     }
-    return Number(v);
+    return v;
   }
 
   /** A uint32 field: Go truncates a longer varint to its low 32 bits, and so do we. */
   uint32(): number {
-    return Number(this.#varint64("varint") & 0xffff_ffffn);
+    const v = this.#varint("varint");
+    return typeof v === "bigint" ? Number(v & 0xffff_ffffn) : v % TWO_32;
   }
 
   /** An int64 (two's complement in a varint); beyond ±(2^53 − 1) is an error. */
   int64(): number {
-    const raw = this.#varint64("varint");
+    const raw = this.#varint("varint");
+    if (typeof raw === "number") return raw;
     const v = raw >= TWO_63 ? raw - TWO_64 : raw;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+    if (v > MAX_SAFE_N || v < -MAX_SAFE_N) {
       throw this.fail(`value ${v} is outside ±(2^53 − 1), which this codec does not represent`);
     }
     return Number(v);
@@ -113,23 +126,25 @@ export class ProtoReader {
 
   /** An int32: the low 32 bits of the varint, sign-extended (as Go reads it). */
   int32(): number {
-    return Number(BigInt.asIntN(32, this.#varint64("varint")));
+    const v = this.#varint("varint");
+    // `| 0` is ToInt32: the value modulo 2^32, read as signed; exact for any number below 2^53.
+    return typeof v === "bigint" ? Number(BigInt.asIntN(32, v)) : v | 0;
   }
 
   bool(): boolean {
     // Go reads any non-zero varint as true.
-    return this.#varint64("varint") !== 0n;
+    const v = this.#varint("varint");
+    return typeof v === "bigint" ? v !== 0n : v !== 0;
   }
 
   /** A length-delimited payload (a view into the buffer, not a copy). */
   bytes(): Uint8Array {
-    const len = this.#varint64("length");
-    const end = BigInt(this.#pos) + len;
-    if (end > BigInt(this.#buf.length)) {
+    const len = this.#varint("length");
+    if (typeof len === "bigint" || this.#pos + len > this.#buf.length) {
       throw this.fail(`length ${len} runs past the end of the record (${this.#buf.length} bytes)`);
     }
-    const out = this.#buf.subarray(this.#pos, Number(end));
-    this.#pos = Number(end);
+    const out = this.#buf.subarray(this.#pos, this.#pos + len);
+    this.#pos += len;
     return out;
   }
 
@@ -155,7 +170,7 @@ export class ProtoReader {
   #skipValue(field: number, wire: WireType, depth: number): void {
     switch (wire) {
       case WireType.VARINT:
-        this.#varint64("varint");
+        this.#varint("varint");
         return;
       case WireType.I64:
         this.#advance(8);
@@ -190,45 +205,52 @@ export class ProtoReader {
     this.#pos += n;
   }
 
-  #varint64(what: string): bigint {
+  /**
+   * A varint as a number when it has at most 7 bytes (49 bits, exact in a double), else as a
+   * bigint (8 to 10 bytes; the 10th may only hold bit 63).
+   */
+  #varint(what: string): number | bigint {
     const buf = this.#buf;
-    // Fast path: up to 4 bytes (28 bits) fit in a 32-bit integer.
-    let lo = 0;
-    let shift = 0;
     let i = this.#pos;
-    while (i < buf.length && shift < 28) {
+    let v = 0;
+    let mul = 1;
+    for (let n = 0; n < 7; n++) {
+      if (i >= buf.length) throw this.fail(`${what} is truncated`);
       const b = buf[i++] as number;
-      lo |= (b & 0x7f) << shift;
-      if (b < 0x80) {
-        this.#pos = i;
-        return BigInt(lo >>> 0);
-      }
-      shift += 7;
-    }
-    let v = BigInt(lo >>> 0);
-    let big = 28n;
-    while (i < buf.length) {
-      const b = buf[i++] as number;
-      if (big === 63n && b > 1) {
-        this.#pos = i - 1;
-        throw this.fail(`${what} overflows 64 bits`);
-      }
-      v |= BigInt(b & 0x7f) << big;
+      v += (b & 0x7f) * mul;
       if (b < 0x80) {
         this.#pos = i;
         return v;
       }
-      big += 7n;
+      mul *= 0x80;
     }
-    throw this.fail(`${what} is truncated`);
+    let big = BigInt(v);
+    for (let shift = 49n; ; shift += 7n) {
+      if (i >= buf.length) throw this.fail(`${what} is truncated`);
+      const b = buf[i++] as number;
+      if (shift === 63n && b > 1) {
+        this.#pos = i - 1;
+        throw this.fail(`${what} overflows 64 bits`);
+      }
+      big |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.#pos = i;
+        return big;
+      }
+    }
   }
 }
 
 /** Builds one message. Fields are written in the order the caller writes them. */
 export class ProtoWriter {
-  #buf = new Uint8Array(64);
+  #buf: Uint8Array;
   #len = 0;
   static readonly #utf8 = new TextEncoder();
+
+  /** `capacity`: the expected size, so a large record is not grown (and copied) step by step. */
+  constructor(capacity = 64) {
+    this.#buf = new Uint8Array(Math.max(16, capacity));
+  }
 
   /** The bytes written so far (a copy-free view; do not write after taking it). */
   finish(): Uint8Array {
@@ -311,11 +333,35 @@ export class ProtoWriter {
     return this.tag(field, WireType.LEN).string(s);
   }
 
-  /** A sub-message field, written even when empty (a present message is never omitted). */
+  /**
+   * A sub-message field, written even when empty (a present message is never omitted). `build`
+   * writes the sub-message's fields into this same writer: one byte is reserved for the length and
+   * the content moved up in the rare case the length needs more.
+   */
   messageField(field: number, build: (w: ProtoWriter) => void): this {
-    const sub = new ProtoWriter();
-    build(sub);
-    return this.tag(field, WireType.LEN).bytes(sub.finish());
+    this.tag(field, WireType.LEN);
+    const at = this.#len;
+    this.#reserve(1);
+    this.#len += 1;
+    build(this);
+    const size = this.#len - at - 1;
+    if (size < 0x80) {
+      this.#buf[at] = size;
+      return this;
+    }
+    let extra = 0;
+    for (let n = size; n >= 0x80; n = Math.floor(n / 0x80)) extra++;
+    this.#reserve(extra);
+    this.#buf.copyWithin(at + 1 + extra, at + 1, this.#len);
+    this.#len += extra;
+    let n = size;
+    let i = at;
+    while (n >= 0x80) {
+      this.#buf[i++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.#buf[i] = n;
+    return this;
   }
 
   #uvarint(n: number): this {

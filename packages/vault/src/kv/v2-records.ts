@@ -71,7 +71,12 @@ const MAX_UINT32 = 0xffff_ffff;
 
 type TimeKind = "Timestamp" | "Duration";
 
-function decodeTime(r: ProtoReader, kind: TimeKind, what: string, prev: PbTime | undefined): PbTime {
+function decodeTime(
+  r: ProtoReader,
+  kind: TimeKind,
+  what: string | (() => string),
+  prev: PbTime | undefined,
+): PbTime {
   const sub = new ProtoReader(r.bytes(), what);
   // A message field seen twice is merged (Go's proto.Unmarshal), so start from the previous one.
   const t: PbTime = { seconds: prev?.seconds ?? 0, nanos: prev?.nanos ?? 0 };
@@ -120,7 +125,7 @@ function writeTime(w: ProtoWriter, field: number, t: PbTime | undefined, kind: T
 // ---- KeyMetadata ---------------------------------------------------------------------------
 
 export function encodeKeyMetadata(m: KeyMetadata): Uint8Array {
-  const w = new ProtoWriter();
+  const w = new ProtoWriter(96 + m.key.length * 3 + m.versions.size * 40 + (m.unknown?.length ?? 0));
   w.stringField(1, m.key);
   // Go writes map entries in random order; ascending versions make our records deterministic.
   for (const n of [...m.versions.keys()].sort((a, b) => a - b)) {
@@ -273,7 +278,7 @@ function decodeVersionEntry(r: ProtoReader, what: string): [number, VersionMeta]
   }
   const v: VersionMeta = { destroyed: false };
   if (value === undefined) return [n, v];
-  const vr = new ProtoReader(value, `${what} for version ${n}`);
+  const vr = new ProtoReader(value, () => `${what} for version ${n}`);
   while (!vr.done) {
     const start = vr.pos;
     const { field, wire } = vr.tag();
@@ -284,7 +289,7 @@ function decodeVersionEntry(r: ProtoReader, what: string): [number, VersionMeta]
         v.created_time = decodeTime(
           vr,
           "Timestamp",
-          `${what} for version ${n}, created_time`,
+          () => `${what} for version ${n}, created_time`,
           v.created_time,
         );
         break;
@@ -294,7 +299,7 @@ function decodeVersionEntry(r: ProtoReader, what: string): [number, VersionMeta]
         v.deletion_time = decodeTime(
           vr,
           "Timestamp",
-          `${what} for version ${n}, deletion_time`,
+          () => `${what} for version ${n}, deletion_time`,
           v.deletion_time,
         );
         break;
@@ -335,7 +340,7 @@ function decodeStringEntry(r: ProtoReader, what: string): [string, string] {
 // ---- Version -------------------------------------------------------------------------------
 
 export function encodeVersion(v: Version): Uint8Array {
-  const w = new ProtoWriter();
+  const w = new ProtoWriter(v.data.length + 48 + (v.unknown?.length ?? 0));
   w.bytesField(1, v.data);
   writeTime(w, 2, v.created_time, "Timestamp", "created_time");
   writeTime(w, 3, v.deletion_time, "Timestamp", "deletion_time");
