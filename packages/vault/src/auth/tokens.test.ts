@@ -249,7 +249,9 @@ describe("TokenStore", () => {
   it("root tokens are not renewable", async () => {
     const tokens = new TokenStore(new MemoryBackend());
     const root = await tokens.createRoot();
-    await expect(tokens.renew(root.entry)).rejects.toThrow(/not renewable/);
+    await expect(tokens.renew(root.entry)).rejects.toThrow(/^invalid lease ID$/);
+    const rootChild = await tokens.create(root.entry, { policies: ["root"] }, { sudo: false });
+    await expect(tokens.renew(rootChild.entry)).rejects.toThrow(/^lease is not renewable$/);
   });
 
   it("junk token strings are refused without a lookup", async () => {
@@ -257,6 +259,27 @@ describe("TokenStore", () => {
     expect(await tokens.lookup("")).toBeUndefined();
     expect(await tokens.lookup("x".repeat(300))).toBeUndefined();
     expect(await tokens.lookup("bad token")).toBeUndefined();
+  });
+});
+
+describe("Vault's TTL warnings (texts checked against OpenBao 2.6.2)", () => {
+  it("caps a TTL or period at 768h and a renewal at explicit_max_ttl, in OpenBao's words", async () => {
+    const c = clock();
+    const tokens = new TokenStore(new MemoryBackend(), { now: c.now, cacheMs: 0 });
+    const root = await tokens.createRoot();
+    expect((await tokens.create(root.entry, { ttl: 1000 * 3600 }, { sudo: false })).warnings).toEqual([
+      'TTL of "1000h" exceeded the effective max_ttl of "768h"; TTL value is capped accordingly',
+    ]);
+    expect((await tokens.create(root.entry, { period: 1000 * 3600 }, { sudo: true })).warnings).toEqual([
+      'period of "1000h" exceeded the effective max_ttl of "768h"; period value is capped accordingly',
+    ]);
+    const t = await tokens.create(root.entry, { ttl: 30, explicitMaxTtl: 50 }, { sudo: false });
+    c.advance(2_000);
+    const r = await tokens.renew(t.entry, 100);
+    expect(r.warnings).toEqual([
+      'TTL of "1m40s" exceeded the effective max_ttl of "48s"; TTL value is capped accordingly',
+    ]);
+    expect(r.entry.lease_ttl).toBe(48);
   });
 });
 

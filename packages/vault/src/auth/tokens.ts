@@ -124,16 +124,21 @@ function sortedUnique(xs: Iterable<string>): string[] {
   return [...new Set(xs)].sort();
 }
 
-/** Go's `time.Duration.String()` for whole seconds ("768h0m0s", "1m40s", "50s"): Vault's warnings. */
+/**
+ * A duration of whole seconds as Vault's TTL warnings write it (`humanDuration`: Go's
+ * `Duration.String()` without zero minutes or seconds: "768h", "1m40s", "1h0m5s", "48s").
+ */
 export function goDuration(seconds: number): string {
   const s = Math.max(0, Math.trunc(seconds));
   if (s === 0) return "0s";
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const r = s % 60;
-  if (h > 0) return `${h}h${m}m${r}s`;
-  if (m > 0) return `${m}m${r}s`;
-  return `${r}s`;
+  let out = h > 0 ? `${h}h${m}m${r}s` : m > 0 ? `${m}m${r}s` : `${r}s`;
+  if (out.endsWith("m0s")) out = out.slice(0, -2);
+  const i = out.indexOf("h0m");
+  if (i > 0) out = out.slice(0, i + 1) + out.slice(i + 3);
+  return out;
 }
 
 export interface IssuedToken {
@@ -652,8 +657,9 @@ export class TokenStore {
     increment?: number,
   ): Promise<{ entry: TokenEntry; warnings: string[] }> {
     const lease = entry.lease;
-    if (lease === undefined || lease.expire === 0)
-      throw new TokenError("invalid_request", "lease is not renewable: the token has no TTL");
+    // OpenBao's texts: a token without a lease (init's root) has no lease id to renew.
+    if (lease === undefined) throw new TokenError("invalid_request", "invalid lease ID");
+    if (lease.expire === 0) throw new TokenError("invalid_request", "lease is not renewable");
     if (lease.revokeErr !== "")
       throw new TokenError("invalid_request", "lease is expired and has failed previous revocation attempts");
     if (!lease.renewable) throw new TokenError("invalid_request", "lease is not renewable");
