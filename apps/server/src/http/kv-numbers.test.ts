@@ -75,9 +75,28 @@ async function storedText(mount: string, rest: string): Promise<string | undefin
   return v === undefined ? undefined : Buffer.from(v).toString("utf8");
 }
 
-/** Where KV v2 keeps version `n` of `key` (see kv-v2.ts). */
-const versionKey = (key: string, n: number) =>
-  `versions/${createHash("sha256").update(key).digest("hex")}/${n}`;
+/**
+ * The secret's JSON that KV v2 stores for version `n` of `key`: OpenBao's layout, a protobuf
+ * Version (field 1 = the data) at `<backend_aware_uuid>/versions/<h[0:3]>/<h[3:]>` with
+ * h = sha256(salt + key + "|" + n).
+ */
+async function storedVersion(key: string, n: number): Promise<string | undefined> {
+  const [bu] = await store.list(`logical/${v2Uuid}/`);
+  const salt = await storedText(v2Uuid, `${bu}salt`);
+  const h = createHash("sha256").update(`${salt}${key}|${n}`).digest("hex");
+  const v = await store.get(`logical/${v2Uuid}/${bu}versions/${h.slice(0, 3)}/${h.slice(3)}`);
+  if (v === undefined) return undefined;
+  // Field 1 (tag 0x0a) comes first: a varint length, then the bytes.
+  if (v[0] !== 0x0a) throw new Error("not a KV v2 Version record");
+  let len = 0;
+  let i = 1;
+  for (let shift = 0; ; shift += 7) {
+    const b = v[i++] as number;
+    len += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+  }
+  return Buffer.from(v.subarray(i, i + len)).toString("utf8");
+}
 
 let v1Uuid: string;
 let v2Uuid: string;
@@ -118,9 +137,9 @@ describe("numbers in secrets over HTTP (as OpenBao 2.6.2)", () => {
     const r = await http("GET", "secret/data/matrix");
     expect(r.status).toBe(200);
     expect(valueAfter(r.text, '"data":{"data":')).toBe(OPENBAO_V2_DATA);
-    // Stored as sent: OpenBao 2.6.2 stores these exact bytes too (read through its sys/raw) and
-    // goes through float64 only when reading.
-    expect(await storedText(v2Uuid, versionKey("matrix", 1))).toBe(`{"data":${WRITTEN}}`);
+    // Stored as sent (keys in Go's order already): OpenBao 2.6.2 stores these exact bytes too
+    // (read through its sys/raw) and goes through float64 only when reading.
+    expect(await storedVersion("matrix", 1)).toBe(WRITTEN);
   });
 
   it("a number beyond float64 is a 400 naming the problem (not stored as null)", async () => {
@@ -189,7 +208,10 @@ describe("numbers through node-vault (a client nobody here wrote)", () => {
     expect(((await vault.read("secret/data/node")) as { data: { data: unknown } }).data.data).toEqual(value);
     // What it sent is what is stored: JavaScript's text for its numbers.
     expect(await storedText(v1Uuid, "node")).toBe(JSON.stringify(value));
-    expect(await storedText(v2Uuid, versionKey("node", 1))).toBe(JSON.stringify({ data: value }));
+    // KV v2 stores Go's json.Marshal of it, as OpenBao does: the same numbers, keys sorted.
+    expect(await storedVersion("node", 1)).toBe(
+      JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)))),
+    );
   });
 });
 
