@@ -196,6 +196,49 @@ describe("auth/token/*", () => {
     expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: short })).statusCode).toBe(403);
   });
 
+  it("answers as OpenBao 2.6.2: s. tokens, a child's TTL not capped by its parent's, renewals default to the lease's TTL, batch tokens refused by name", async () => {
+    const created = (
+      await t.call("POST", "/v1/auth/token/create", {
+        token: root,
+        body: { ttl: "1h", policies: ["default"] },
+      })
+    ).json();
+    expect(created.auth.client_token).toMatch(/^s\.[0-9A-Za-z]{24}$/);
+    expect(created.auth.lease_duration).toBe(3600);
+    const parent = await tokenWith(["default"], { ttl: "10m" });
+    await t.call("PUT", "/v1/sys/policies/acl/minter", {
+      token: root,
+      body: { policy: 'path "auth/token/create" { capabilities = ["update"] }' },
+    });
+    const minter = await tokenWith(["minter", "default"], { ttl: "10m" });
+    const child = (
+      await t.call("POST", "/v1/auth/token/create", { token: minter, body: { ttl: "2h" } })
+    ).json();
+    expect(child.auth.lease_duration).toBe(7200);
+    expect(child.warnings).toBeNull();
+    const renew1 = await t.call("POST", "/v1/auth/token/renew", {
+      token: root,
+      body: { token: parent, increment: "5m" },
+    });
+    expect(renew1.json().auth.lease_duration).toBe(300);
+    const renew2 = await t.call("POST", "/v1/auth/token/renew", { token: root, body: { token: parent } });
+    expect(renew2.json().auth.lease_duration).toBe(300);
+    const lookup = (
+      await t.call("POST", "/v1/auth/token/lookup", { token: root, body: { token: parent } })
+    ).json().data;
+    expect(lookup.last_renewal).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    expect(
+      (await t.call("POST", "/v1/auth/token/renew", { token: root, body: { token: root } })).json(),
+    ).toEqual({
+      errors: ["invalid lease ID"],
+    });
+    const batch = await t.call("GET", "/v1/auth/token/lookup-self", {
+      token: "b.AAAAAQLaRvQqYNDG5OX7R0t4oDpfK4R2aE6IAtKDxs",
+    });
+    expect(batch.statusCode).toBe(400);
+    expect(batch.json().errors[0]).toMatch(/batch tokens .* not supported/);
+  });
+
   it("num_uses limits how often a token works", async () => {
     const once = await tokenWith(["default"], { num_uses: 1 });
     expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: once })).statusCode).toBe(200);
