@@ -1,0 +1,347 @@
+/**
+ * ACL policies against a real OpenBao 2.6.2 (tooling/services/.bin/bao), both ways:
+ *
+ * - API: the same policy requests (sys/policy, sys/policies/acl: list, read, write with cas /
+ *   cas_required / ttl / expiration, PATCH, delete, the built-ins, names with upper case and '/')
+ *   to OpenBao and to Bulwark; statuses and normalised bodies must agree, and capabilities-self of
+ *   a token holding only `default` too.
+ * - Records Bulwark writes: PolicyStore's `sys/policy/<name>` bytes are put into OpenBao's storage
+ *   (sys/raw); OpenBao must read them with the same fields, enforce them as Bulwark does
+ *   (sys/capabilities for a token holding each), and continue their CAS version.
+ *
+ * Records OpenBao wrote are read and enforced by Bulwark in packages/vault/src/auth/policy-store.test.ts
+ * (vectors captured from this binary). Without the binary the suite is skipped locally and fails
+ * under CI=true.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { MemoryBackend } from "@bulwark/storage-memory";
+import { PolicyStore } from "@bulwark/vault";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type ProcessGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
+import { initAndUnseal, type TestApp, testApp } from "./helpers/app.js";
+import { freePort, SERVER_DIR, serviceGate, tempDir } from "./helpers/server-process.js";
+
+// One OpenBao process on a loaded 2-core machine: generous explicit limits.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+
+const BAO = resolve(SERVER_DIR, "../../tooling/services/.bin/bao");
+const missing = serviceGate("policies against OpenBao", BAO, "the bao binary");
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+let bao: ProcessGroup | undefined;
+let baoAddr = "";
+let baoRoot = "";
+let t: TestApp;
+let root = "";
+
+async function openbao(method: string, path: string, body?: unknown, token = baoRoot): Promise<Answer> {
+  const headers: Record<string, string> = { "x-vault-token": token };
+  if (method === "PATCH") headers["content-type"] = "application/merge-patch+json";
+  const res = await fetch(`${baoAddr}/v1/${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+}
+
+async function bulwark(method: string, path: string, body?: unknown, token = root): Promise<Answer> {
+  // Bulwark's LIST arrives as GET ?list=true (list-method.ts); inject cannot send LIST.
+  const [m, url] = method === "LIST" ? ["GET", `/v1/${path}?list=true`] : [method, `/v1/${path}`];
+  const r = await t.call(m, url, { token, ...(body === undefined ? {} : { body }) });
+  return { status: r.statusCode, body: r.body === "" ? undefined : r.json() };
+}
+
+/** Drops what differs by nature (ids, write times) and Bulwark's envelope extra (`mount_type`). */
+function normalise(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalise);
+  if (v === null || typeof v !== "object") return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k === "request_id" || k === "mount_type") continue;
+    if (k === "modified" || k === "expiration") out[k] = typeof x === "string" ? "<time>" : x;
+    else out[k] = normalise(x);
+  }
+  return out;
+}
+
+/** The same request to both servers: same status, same normalised body. */
+async function same(method: string, path: string, body?: unknown): Promise<Answer> {
+  const [a, b] = [await openbao(method, path, body), await bulwark(method, path, body)];
+  expect({ status: b.status, body: normalise(b.body) }, `${method} ${path}`).toEqual({
+    status: a.status,
+    body: normalise(a.body),
+  });
+  return a;
+}
+
+async function startOpenBao(): Promise<void> {
+  const dir = tempDir("policies-openbao-");
+  mkdirSync(join(dir, "data"));
+  const port = await freePort();
+  baoAddr = `http://127.0.0.1:${port}`;
+  const config = join(dir, "bao.hcl");
+  writeFileSync(
+    config,
+    `storage "file" { path = "${join(dir, "data")}" }
+listener "tcp" {
+  address     = "127.0.0.1:${port}"
+  tls_disable = true
+}
+disable_mlock        = true
+raw_storage_endpoint = true
+api_addr             = "${baoAddr}"
+`,
+  );
+  let out = "";
+  bao = spawnGroup(BAO, ["server", "-config", config], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
+    stdio: ["ignore", "pipe", "pipe"],
+    description: `openbao server on port ${port}`,
+  });
+  bao.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  bao.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (!bao.running) throw new Error(`openbao exited during start:\n${out}`);
+    try {
+      const r = await fetch(`${baoAddr}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
+      if (typeof ((await r.json()) as { initialized?: unknown }).initialized === "boolean") break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) throw new Error(`openbao did not answer sys/health within 60 s:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const init = await openbao("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 });
+  const { keys_base64, root_token } = init.body as { keys_base64: string[]; root_token: string };
+  await openbao("PUT", "sys/unseal", { key: keys_base64[0] });
+  baoRoot = root_token;
+  // Active once the built-in policies are loaded: wait until default reads.
+  for (;;) {
+    if ((await openbao("GET", "sys/policies/acl/default")).status === 200) break;
+    if (Date.now() > deadline) throw new Error(`openbao did not become active:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
+  beforeAll(async () => {
+    await startOpenBao();
+    t = await testApp();
+    root = (await initAndUnseal(t, 1, 1)).root;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await bao?.stop(10_000);
+  });
+
+  it("sys/policy and sys/policies/acl answer as OpenBao's", async () => {
+    const text = 'path "kv/data/app/*" {\n  capabilities = ["read", "list"]\n}\n';
+    const other = 'path "kv/data/other" {\n  capabilities = ["update"]\n}\n';
+    await same("PUT", "sys/policies/acl/d-app", { policy: text });
+    await same("GET", "sys/policies/acl/d-app");
+    await same("GET", "sys/policy/d-app");
+    // Warnings: a name converted to lower case, the deprecated `rules`.
+    await same("PUT", "sys/policy/D-Upper", { policy: text });
+    await same("GET", "sys/policy/d-upper");
+    await same("PUT", "sys/policy/d-rules", { rules: text });
+    await same("PUT", "sys/policies/acl/d-empty", { policy: "" });
+    await same("PUT", "sys/policy/d-empty", {});
+    // Check-and-set.
+    await same("PUT", "sys/policies/acl/d-app", { policy: other, cas: 5 });
+    await same("PUT", "sys/policies/acl/d-app", { policy: other, cas: -1 });
+    await same("PUT", "sys/policies/acl/d-app", { policy: other, cas: 1, cas_required: true });
+    await same("GET", "sys/policies/acl/d-app");
+    await same("PUT", "sys/policies/acl/d-app", { policy: text });
+    await same("PUT", "sys/policies/acl/d-new", { policy: text, cas_required: true });
+    await same("PUT", "sys/policies/acl/d-new", { policy: text, cas_required: true, cas: -1 });
+    await same("GET", "sys/policies/acl/d-new");
+    // PATCH keeps what the body leaves out and checks against the stored version.
+    await same("PATCH", "sys/policies/acl/d-app", { cas_required: false, cas: 2 });
+    await same("PATCH", "sys/policies/acl/d-app", { policy: other });
+    await same("GET", "sys/policies/acl/d-app");
+    await same("PATCH", "sys/policies/acl/d-missing", { policy: other });
+    // Expirations.
+    await same("PUT", "sys/policies/acl/d-ttl", { policy: text, ttl: "1h" });
+    await same("GET", "sys/policies/acl/d-ttl");
+    await same("PUT", "sys/policies/acl/d-ttl", { policy: text, expiration: "2099-01-01T00:00:00Z" });
+    await same("PUT", "sys/policies/acl/d-ttl", { policy: text, expiration: "2020-01-01T00:00:00Z" });
+    await same("PUT", "sys/policies/acl/d-ttl", { policy: text, expiration: "2099-01-01T00:00:00Z", ttl: 5 });
+    // The built-ins.
+    await same("PUT", "sys/policies/acl/root", { policy: text });
+    await same("PUT", "sys/policies/acl/response-wrapping", { policy: text });
+    await same("DELETE", "sys/policies/acl/root");
+    await same("DELETE", "sys/policies/acl/default");
+    await same("DELETE", "sys/policy/response-wrapping");
+    await same("GET", "sys/policies/acl/root");
+    await same("GET", "sys/policy/root");
+    // Names with '/' nest; lists: the stored names (a level, then its folders), root last.
+    await same("PUT", "sys/policies/acl/team/app", { policy: text });
+    await same("GET", "sys/policies/acl/team/app");
+    await same("LIST", "sys/policies/acl");
+    await same("GET", "sys/policy");
+    await same("DELETE", "sys/policies/acl/d-rules");
+    await same("DELETE", "sys/policies/acl/never-was");
+    await same("GET", "sys/policies/acl/d-rules");
+    await same("GET", "sys/policy/d-rules");
+    await same("LIST", "sys/policies/acl");
+  });
+
+  it("a policy OpenBao refuses is refused (400) by Bulwark too", async () => {
+    for (const policy of [
+      'path "a" { capabilities = ["READ"] }',
+      'path "a" { capabilities = "read" }',
+      'path "a/{{identity.entity.id" { capabilities = ["read"] }',
+      'path "a" { capabilities = ["read"] foo = 1 }',
+      'path "+*" { capabilities = ["read"] }',
+    ]) {
+      const [a, b] = [
+        await openbao("PUT", "sys/policies/acl/d-bad", { policy }),
+        await bulwark("PUT", "sys/policies/acl/d-bad", { policy }),
+      ];
+      expect([a.status, b.status], policy).toEqual([400, 400]);
+    }
+  });
+
+  it("capabilities-self of a token holding only default is OpenBao's", async () => {
+    const paths = [
+      "auth/token/lookup-self",
+      "auth/token/renew-self",
+      "auth/token/revoke-self",
+      "sys/capabilities-self",
+      "cubbyhole/x",
+      "cubbyhole/",
+      "identity/entity/id/abc",
+      "sys/internal/ui/resultant-acl",
+      "sys/leases/renew",
+      "sys/wrapping/unwrap",
+      "sys/tools/hash/sha2-256",
+      "identity/oidc/provider/p1/authorize",
+      "kv/data/x",
+      "sys/policy/default",
+    ];
+    const tokenA = (
+      (await openbao("POST", "auth/token/create", { policies: ["default"] })).body as {
+        auth: { client_token: string };
+      }
+    ).auth.client_token;
+    const tokenB = (
+      (await bulwark("POST", "auth/token/create", { policies: ["default"] })).body as {
+        auth: { client_token: string };
+      }
+    ).auth.client_token;
+    const a = await openbao("POST", "sys/capabilities-self", { paths }, tokenA);
+    const b = await bulwark("POST", "sys/capabilities-self", { paths }, tokenB);
+    expect(b.status).toBe(a.status);
+    const pick = (x: Answer) => {
+      const data = (x.body as { data: Record<string, string[]> }).data;
+      return Object.fromEntries(paths.map((p) => [p, data[p]]));
+    };
+    expect(pick(b)).toEqual(pick(a));
+    expect(pick(a)["cubbyhole/x"]).toEqual(["create", "delete", "list", "read", "update"]);
+  });
+
+  it("records Bulwark writes are read, enforced and continued by OpenBao", async () => {
+    const storage = new MemoryBackend();
+    const store = new PolicyStore(storage);
+    await store.setup();
+    const written: Record<string, string> = {
+      "b-plain":
+        'path "kv/data/app/*" {\n  capabilities = ["read", "list"]\n}\npath "kv/data/app/locked" {\n  capabilities = ["deny"]\n}\n',
+      "b-legacy": 'path "kv1/*" {\n  policy = "write"\n}\n',
+      "b-json": JSON.stringify({ path: { "kv/data/+/cfg": { capabilities: ["read", "update"] } } }),
+      "b-templated":
+        'path "kv/data/users/{{identity.entity.id}}/*" {\n  capabilities = ["read"]\n}\npath "kv/data/shared/*" {\n  capabilities = ["read"]\n}\n',
+      "b-expiring":
+        'path "kv/data/gone" {\n  capabilities = ["read"]\n  expiration = "2020-01-01T00:00:00Z"\n}\npath "kv/data/kept" {\n  capabilities = ["read"]\n}\n',
+      "b-team/app": 'path "kv/data/team/*" {\n  capabilities = ["read", "scan"]\n}\n',
+    };
+    for (const [name, text] of Object.entries(written)) await store.write(name, text);
+    // A CAS history (version 3, cas_required), template flags and an expiration.
+    await store.write("b-plain", written["b-plain"] as string, { cas: 1, casRequired: true });
+    await store.write("b-plain", written["b-plain"] as string, { cas: 2, casRequired: true });
+    await store.write("b-templated", written["b-templated"] as string, {
+      allowWildcardsInIdentityTemplates: true,
+      allowSlashesInIdentityTemplates: true,
+      expiration: new Date("2099-03-04T05:06:07.5Z"),
+    });
+    // The built-ins as Bulwark's setup() stored them, under fresh names (OpenBao caches its own).
+    const copies: Record<string, string> = {
+      "b-default": "default",
+      "b-response-wrapping": "response-wrapping",
+    };
+    const names = [...Object.keys(written), ...Object.keys(copies)];
+    for (const name of names) {
+      const e = await storage.get(`sys/policy/${copies[name] ?? name}`);
+      const value = new TextDecoder().decode(e?.value);
+      const put = await openbao("PUT", `sys/raw/sys/policy/${name}`, { value });
+      expect(put.status, name).toBe(204);
+    }
+    const paths = [
+      "kv/data/app/x",
+      "kv/data/app/locked",
+      "kv/data/one/cfg",
+      "kv1/x",
+      "kv1/",
+      "kv/data/users/u/x",
+      "kv/data/shared/x",
+      "kv/data/gone",
+      "kv/data/kept",
+      "kv/data/team/x",
+      "cubbyhole/x",
+      "auth/token/lookup-self",
+      "cubbyhole/response",
+      "sys/wrapping/unwrap",
+    ];
+    for (const name of names) {
+      const ours = await store.info(copies[name] ?? name);
+      const theirs = await openbao("GET", `sys/policies/acl/${name}`);
+      expect(theirs.status, name).toBe(200);
+      const data = (theirs.body as { data: Record<string, unknown> }).data;
+      expect(data, name).toMatchObject({
+        policy: ours?.raw,
+        version: ours?.version,
+        cas_required: ours?.casRequired,
+        modified: ours?.modified,
+        allow_wildcards_in_identity_templates: ours?.allowWildcardsInIdentityTemplates,
+        allow_slashes_in_identity_templates: ours?.allowSlashesInIdentityTemplates,
+      });
+      expect(data.expiration === undefined ? undefined : Date.parse(data.expiration as string), name).toBe(
+        ours?.expiration?.getTime(),
+      );
+      // Enforced alike: sys/capabilities for an OpenBao token holding only this policy.
+      const created = await openbao("POST", "auth/token/create", {
+        policies: [name],
+        no_default_policy: true,
+      });
+      const token = (created.body as { auth: { client_token: string } }).auth.client_token;
+      const caps = await openbao("POST", "sys/capabilities", { token, paths });
+      expect(caps.status, name).toBe(200);
+      const acl = await store.acl([copies[name] ?? name]);
+      for (const p of paths) {
+        expect((caps.body as { data: Record<string, string[]> }).data[p], `${name} on ${p}`).toEqual(
+          acl.describe(p),
+        );
+      }
+    }
+    // OpenBao continues Bulwark's CAS history: version 3 is current, cas_required holds.
+    const text = written["b-plain"] as string;
+    expect((await openbao("PUT", "sys/policies/acl/b-plain", { policy: text })).status).toBe(400);
+    expect((await openbao("PUT", "sys/policies/acl/b-plain", { policy: text, cas: 2 })).status).toBe(400);
+    expect((await openbao("PUT", "sys/policies/acl/b-plain", { policy: text, cas: 3 })).status).toBe(204);
+    const after = await openbao("GET", "sys/policies/acl/b-plain");
+    expect((after.body as { data: { version: number } }).data.version).toBe(4);
+  });
+});
