@@ -211,6 +211,7 @@ api_addr = "${addr}"
     await write("data/other", { data: { x: "1" } });
     await write("data/sp ace/ünï", { data: { x: "u" } });
     await write("data/d/e/f", { data: { x: "deep" } });
+    await write("data/nest", { data: { a: { b: { c: 1 }, e: {} }, l: [1, { x: 1 }], s: "v" } });
     await write("destroy/other", { versions: [1] });
     await write("metadata/mo", { metadata_cas: 0, metadata_cas_required: true });
     // OpenBao sets the mount up again from storage (no cached key, salt or config of its own).
@@ -234,6 +235,11 @@ api_addr = "${addr}"
       "GET data/d/e/f",
       "GET metadata/mo",
       "GET data/none",
+      "GET subkeys/nest",
+      "GET subkeys/nest?depth=1",
+      "GET subkeys/nest?depth=2",
+      "GET subkeys/app/db?version=7",
+      "GET subkeys/none",
     ];
     expect(await differences(kv, "bw", requests)).toEqual([]);
 

@@ -54,7 +54,16 @@ import {
 
 /** OpenBao's default when neither the key nor the mount sets max_versions. */
 const DEFAULT_MAX_VERSIONS = 10;
-const SUBPATHS = ["data", "metadata", "detailed-metadata", "delete", "undelete", "destroy", "config"];
+const SUBPATHS = [
+  "data",
+  "metadata",
+  "detailed-metadata",
+  "subkeys",
+  "delete",
+  "undelete",
+  "destroy",
+  "config",
+];
 const NS_PER_S = 1_000_000_000;
 /** The mount's delete_version_after meaning "disabled for every key" (OpenBao stores -1s). */
 const DISABLED_DVA: PbTime = { seconds: -1, nanos: 0 };
@@ -380,6 +389,27 @@ function parseSignedDuration(field: string, raw: unknown): number {
   return parseField(field, "duration", v) as number;
 }
 
+/** An integer query parameter (absent or empty: 0). */
+function intQuery(query: Record<string, string | undefined>, name: string): number {
+  const q = query[name];
+  if (q === undefined || q === "") return 0;
+  if (!/^-?\d{1,15}$/.test(q)) throw new KvError("invalid_request", `${name} must be an integer`);
+  return Number(q);
+}
+
+/** OpenBao's subkeys: values become null; non-empty objects within `max` levels (0 = all) are walked. */
+function keysOnly(o: Record<string, unknown>, max: number, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const nested = typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length > 0;
+    out[k] =
+      nested && (max === 0 || depth + 1 <= max)
+        ? keysOnly(v as Record<string, unknown>, max, depth + 1)
+        : null;
+  }
+  return out;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -450,7 +480,7 @@ export class KvV2 implements KvEngine {
     if (!SUBPATHS.includes(sub))
       throw new KvError(
         "not_found",
-        `no handler for route ${JSON.stringify(path)}: use data/, metadata/, detailed-metadata/, delete/, undelete/, destroy/ or config`,
+        `no handler for route ${JSON.stringify(path)}: use data/, metadata/, detailed-metadata/, subkeys/, delete/, undelete/, destroy/ or config`,
       );
     return { sub, key };
   }
@@ -479,6 +509,9 @@ export class KvV2 implements KvEngine {
         throw unsupported();
       case "detailed-metadata":
         if (op === "list") return this.#list(key, req.query, true);
+        throw unsupported();
+      case "subkeys":
+        if (op === "read") return this.#read(key, req.query, true);
         throw unsupported();
       default:
         if (op !== "write") throw unsupported();
@@ -734,15 +767,15 @@ export class KvV2 implements KvEngine {
 
   // ------------------------------------------------------------------ data
 
-  async #read(key: string, query: Record<string, string | undefined>): Promise<KvResponse> {
+  /**
+   * A version's data, or with `subkeys` (OpenBao's `subkeys/` path) its keys only: every value
+   * null except non-empty objects, down to `depth` levels (0 = all).
+   */
+  async #read(key: string, query: Record<string, string | undefined>, subkeys = false): Promise<KvResponse> {
     if (key === "") throw new KvError("not_found", "");
     checkKey(key);
-    let version = 0;
-    const q = query.version;
-    if (q !== undefined && q !== "") {
-      if (!/^-?\d{1,15}$/.test(q)) throw new KvError("invalid_request", "version must be an integer");
-      version = Number(q);
-    }
+    const version = intQuery(query, "version");
+    const depth = subkeys ? intQuery(query, "depth") : 0;
     const m = await this.#meta(key);
     if (m === undefined) throw new KvError("not_found", "");
     // OpenBao: a version of 0 or below reads the current one.
@@ -750,10 +783,16 @@ export class KvV2 implements KvEngine {
     const vm = m.versions.get(n);
     if (vm === undefined) throw new KvError("not_found", "");
     if (vm.destroyed || isDeleted(vm)) {
-      return { status: 404, data: { data: null, metadata: versionResponse(m, n) } };
+      // Keys in Go's order, as OpenBao answers.
+      const metadata = versionResponse(m, n);
+      return { status: 404, data: subkeys ? { metadata, subkeys: null } : { data: null, metadata } };
     }
     const stored = await this.#view.get(await this.#versionKey(key, n));
     if (stored === undefined) throw new KvError("not_found", "");
+    if (subkeys) {
+      const data = JSON.parse(dec.decode(decodeVersion(stored).data)) as Record<string, unknown>;
+      return { data: { metadata: versionResponse(m, n), subkeys: keysOnly(data, depth, 1) } };
+    }
     // The version's data is the secret's JSON as Go marshals it (authenticated by the barrier): it
     // is spliced into the response without a parse/serialize round trip.
     let dataJson = dec.decode(decodeVersion(stored).data);

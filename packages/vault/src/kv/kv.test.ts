@@ -616,6 +616,23 @@ describe("KV v2 answers as OpenBao 2.6.2", () => {
     );
   });
 
+  it("subkeys/ answers a version's keys without values, down to depth", async () => {
+    const { kv } = v2();
+    await kv.handle(
+      req("write", "data/n", { data: { a: { b: { c: 1 }, e: {} }, l: [1, { x: 1 }], s: "v" } }),
+    );
+    const sub = async (query: Record<string, string> = {}) =>
+      ((await kv.handle(req("read", "subkeys/n", undefined, query))).data as { subkeys: unknown }).subkeys;
+    expect(await sub()).toEqual({ a: { b: { c: null }, e: null }, l: null, s: null });
+    expect(await sub({ depth: "1" })).toEqual({ a: null, l: null, s: null });
+    expect(await sub({ depth: "2" })).toEqual({ a: { b: null, e: null }, l: null, s: null });
+    await kv.handle(req("delete", "data/n"));
+    const deleted = await kv.handle(req("read", "subkeys/n"));
+    expect(deleted.status).toBe(404);
+    expect(deleted.data).toMatchObject({ subkeys: null, metadata: { version: 1 } });
+    expect(await status(kv.handle(req("read", "subkeys/none")))).toBe(404);
+  });
+
   it("a metadata write setting nothing creates nothing", async () => {
     const { kv } = v2();
     expect(await kv.handle(req("write", "metadata/none", {}))).toEqual({});
