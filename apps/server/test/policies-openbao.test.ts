@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { PolicyStore } from "@bulwark/vault";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type ProcessGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
+import { type ProcessGroup, runGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
 import { initAndUnseal, type TestApp, testApp } from "./helpers/app.js";
 import { freePort, SERVER_DIR, serviceGate, tempDir } from "./helpers/server-process.js";
 
@@ -197,6 +197,37 @@ describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
     await same("GET", "sys/policies/acl/d-rules");
     await same("GET", "sys/policy/d-rules");
     await same("LIST", "sys/policies/acl");
+  });
+
+  it("the bao CLI's policy commands print the same on both servers", async () => {
+    const bulwarkAddr = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    const dir = tempDir("policies-openbao-cli-");
+    const file = join(dir, "p.hcl");
+    writeFileSync(file, 'path "kv/data/cli/*" {\n  capabilities = ["read"]\n}\n');
+    const cli = async (addr: string, token: string, args: string[]) => {
+      const r = await runGroup(BAO, args, {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, VAULT_ADDR: addr, VAULT_TOKEN: token },
+        timeoutMs: 60_000,
+        description: `bao ${args.join(" ")}`,
+      });
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr.replaceAll(addr, "<addr>") };
+    };
+    for (const args of [
+      ["policy", "write", "d-cli", file],
+      ["policy", "read", "d-cli"],
+      ["policy", "read", "-format=json", "d-cli"],
+      ["policy", "read", "D-CLI"],
+      ["policy", "read", "nope"],
+      ["policy", "read", "root"],
+      ["policy", "list"],
+      ["policy", "list", "-format=json"],
+      ["policy", "delete", "default"],
+      ["policy", "delete", "d-cli"],
+      ["policy", "list"],
+    ]) {
+      const [a, b] = [await cli(baoAddr, baoRoot, args), await cli(bulwarkAddr, root, args)];
+      expect(b, args.join(" ")).toEqual(a);
+    }
   });
 
   it("a policy OpenBao refuses is refused (400) by Bulwark too", async () => {
