@@ -44,14 +44,30 @@ export const INIT_LOCK_PATH = "core/initialize-lock";
 /** Barrier. Active-node advertisements: `core/leader/<node id>` → `{"redirect_addr": …}`. */
 export const LEADER_PREFIX = "core/leader/";
 
+// ------------------------------------------------------------------ logical layer (Vault's records)
+
+/**
+ * Barrier. The mount and auth tables: `'G'` + gzip of `{"type":…,"entries":[MountEntry…]}` (Vault's
+ * compression canary). OpenBao on a transactional backend keeps `<path>/<uuid>` per entry instead.
+ */
+export const MOUNT_TABLE_PATH = "core/mounts";
+/** Barrier. Local (not replicated) secrets mounts, e.g. `cubbyhole/`. */
+export const LOCAL_MOUNT_TABLE_PATH = "core/local-mounts";
+/** Barrier. The auth methods (`token/` …; paths without `auth/`). */
+export const AUTH_TABLE_PATH = "core/auth";
+/** Barrier. Local auth methods. */
+export const LOCAL_AUTH_TABLE_PATH = "core/local-auth";
+/** Barrier. The audit devices (`{"type":"audit","entries":null}` when there are none). */
+export const AUDIT_TABLE_PATH = "core/audit";
+/** Barrier. Local audit devices. */
+export const LOCAL_AUDIT_TABLE_PATH = "core/local-audit";
+/** Barrier. Cluster name and id: uncompressed JSON `{"name":…,"id":…}` (Vault's `Cluster`). */
+export const CLUSTER_INFO_PATH = "core/cluster/local/info";
+
 // ------------------------------------------------------------------ Bulwark's own records
 
 /** Raw JSON. Bulwark's rollback journal of a lifecycle step in progress (init, rekey, migration). */
 export const JOURNAL_PATH = "core/bulwark-rollback";
-/** Barrier. Bulwark's cluster identity (name and id reported by the server). */
-export const CLUSTER_PATH = "core/bulwark-cluster";
-/** Barrier. Bulwark's mount table (the server's secret engines and auth methods). */
-export const MOUNT_TABLE_PATH = "core/bulwark-mounts";
 /** Held by `bulwark operator migrate` while it copies a data set (Vault's `core/migration`). */
 export const MIGRATION_LOCK_PATH = "core/migration";
 

@@ -24,6 +24,7 @@ export {
   type TokenEntry,
   TokenStore,
 } from "./auth/tokens.js";
+export { type Compression, compressJson, decompressRecord } from "./encoding/compression.js";
 // Errors (every code in VAULT_ERROR_CODES).
 export {
   BadRequestError,
@@ -68,7 +69,20 @@ export type { KvEngine, KvOperation, KvRequest, KvResponse } from "./kv/common.j
 export { KvV1 } from "./kv/kv-v1.js";
 export { KvV2 } from "./kv/kv-v2.js";
 export { DEFAULT_METADATA_CACHE_ENTRIES } from "./kv/metadata-cache.js";
-export { type MountEntry, type MountRequest, MountTable, normalizeMountPath } from "./kv/mounts.js";
+export {
+  BUILTIN_RUNNING_VERSION,
+  decodeTable,
+  encodeTable,
+  leaseTtls,
+  type MountEntry,
+  type MountRequest,
+  MountTable,
+  normalizeMountPath,
+  type SetupResult,
+  type StoredMountConfig,
+  serves,
+  type TunePatch,
+} from "./kv/mounts.js";
 // Request fields (Vault's field decoder).
 export {
   bodyObject,
@@ -98,6 +112,8 @@ export {
   mountKv,
   rootTokenAfterInit,
   type Services,
+  type ServicesLogger,
+  type ServicesOptions,
   servicesFor,
   waitActive,
 } from "./services.js";
@@ -105,7 +121,5 @@ export {
   capabilitiesOf,
   mountInfo,
   policyText,
-  SYSTEM_MOUNT,
   sealStatusData,
-  tokenAuthMount,
 } from "./system.js";

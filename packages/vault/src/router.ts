@@ -94,7 +94,9 @@ export function aclPath(path: string, op: Operation): string {
 /**
  * Serves one logical request: authenticates the token, resolves the mount at the longest
  * matching prefix, checks the ACL (create vs update by existence, LIST on `path/`) and hands the
- * request to the mount's engine. sys/ and auth/ paths are not logical: `unsupported_path`.
+ * request to the mount's engine. sys/ and auth/ paths are not logical: `unsupported_path`. A
+ * mount (or auth method) Bulwark carries without serving answers `unsupported_path` naming its
+ * engine, after the ACL check (so a caller learns its type only where the ACL lets it in).
  */
 export async function handle(s: RouterServices, req: VaultRequest): Promise<VaultResponse> {
   const { path } = req;
@@ -103,6 +105,12 @@ export async function handle(s: RouterServices, req: VaultRequest): Promise<Vaul
     // As Vault: a path Bulwark does not serve is a 404 only to a valid token (403 otherwise,
     // 503 sealed), so the answer tells an unauthenticated caller nothing about the server.
     await authenticate(s, req.token);
+    // An auth method Bulwark carries (userpass, approle, …): say so, naming it.
+    if (path.startsWith("auth/")) {
+      const carried = await s.mounts.resolveAuth(path.slice("auth/".length));
+      if (carried !== undefined && carried.mount.type !== "token")
+        await carried.engine.handle({ operation: "read", path: carried.rest, body: undefined, query });
+    }
     throw new RouteError("unsupported_path", `unsupported path ${JSON.stringify(path)}`);
   }
   const auth = await authenticate(s, req.token);
@@ -128,5 +136,5 @@ export async function handle(s: RouterServices, req: VaultRequest): Promise<Vaul
   if (kvOp === undefined)
     throw new RouteError("unsupported_operation", `unsupported operation ${op} on a kv mount`);
   const res = await resolved.engine.handle({ operation: kvOp, path: resolved.rest, body: req.data, query });
-  return { ...res, mountType: "kv" };
+  return { ...res, mountType: resolved.mount.type };
 }

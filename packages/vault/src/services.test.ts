@@ -96,3 +96,71 @@ describe("sealStatusData", () => {
     expect(named).toMatchObject({ cluster_name: "prod", cluster_id: open.cluster_id });
   });
 });
+
+describe("Services.setup", () => {
+  it("runs once per active term before the first request: OpenBao's init records, Vault's cluster record, the carried mounts logged once", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    const lines: { obj: Record<string, unknown>; msg: string }[] = [];
+    const services = servicesFor(store, { logger: { info: (obj, msg) => lines.push({ obj, msg }) } });
+    const token = await rootTokenAfterInit(store, init.keys, 1); // unseals, sets up, seals again
+    for (const k of init.keys) await store.unseal(k);
+    await waitActive(store);
+    const storage = store.storage;
+    for (const p of [
+      "core/mounts",
+      "core/local-mounts",
+      "core/auth",
+      "core/local-auth",
+      "core/audit",
+      "core/local-audit",
+    ])
+      expect(await storage.get(p)).toBeDefined();
+    const info = JSON.parse(
+      Buffer.from((await storage.get("core/cluster/local/info"))?.value ?? []).toString(),
+    );
+    expect(Object.keys(info)).toEqual(["name", "id"]);
+    expect(info.name).toMatch(/^bulwark-cluster-[0-9a-f]{8}$/);
+    expect(await services.cluster("")).toEqual({ cluster_name: info.name, cluster_id: info.id });
+    expect((await services.mounts.all()).map((m) => m.path)).toEqual(["sys/", "identity/", "cubbyhole/"]);
+    // The first request of the new term runs setup (and logs) once; later ones only check the term.
+    await services.authenticate(token);
+    await services.authenticate(token);
+    const carried = lines.filter((l) => l.msg.includes("does not serve"));
+    expect(carried.length).toBe(2); // once in rootTokenAfterInit's term, once in this one
+    expect(carried[1]?.obj).toEqual({ carried: ["identity/ (identity)", "cubbyhole/ (cubbyhole)"] });
+    // A table removed behind its back is not re-created within the term (setup is per term)…
+    await storage.delete("core/audit");
+    await services.authenticate(token);
+    expect(await storage.get("core/audit")).toBeUndefined();
+  });
+
+  it("reads the cluster identity OpenBao stores (name and id) and never rewrites it", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    for (const k of init.keys) await store.unseal(k);
+    await waitActive(store);
+    const value = new TextEncoder().encode(
+      '{"name":"vault-cluster-99ba575e","id":"6832fd4f-9502-5377-497b-85c6482a0ec2"}',
+    );
+    await store.storage.put({ key: "core/cluster/local/info", value });
+    const services = servicesFor(store);
+    await services.setup();
+    expect(await services.cluster("")).toEqual({
+      cluster_name: "vault-cluster-99ba575e",
+      cluster_id: "6832fd4f-9502-5377-497b-85c6482a0ec2",
+    });
+    expect(await services.cluster("prod")).toMatchObject({ cluster_name: "prod" });
+    expect((await store.storage.get("core/cluster/local/info"))?.value).toEqual(value);
+  });
+
+  it("does nothing on a sealed store", async () => {
+    const store = await fresh();
+    await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    await servicesFor(store).setup();
+    const err = await servicesFor(store)
+      .authenticate("s.x")
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "sealed" });
+  });
+});

@@ -3,13 +3,18 @@
  * identity, root-token generation state, and `handle` (request routing). One set per SealedStore
  * (shared by every listener of that store), so caches and in-progress operations are never split
  * between listeners.
+ *
+ * `setup()` does what OpenBao does when a node becomes active: it ensures the records OpenBao
+ * creates at init (required mounts, the token auth method, empty audit tables, built-in policies,
+ * the cluster identity) without touching anything else. It runs once per active term, before the
+ * first request of the term is served.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { CLUSTER_PATH } from "@bulwark/barrier";
+import { CLUSTER_INFO_PATH } from "@bulwark/barrier";
 import type { SealedStore } from "@bulwark/core";
 import { PolicyStore } from "./auth/policy-store.js";
 import { TokenStore } from "./auth/tokens.js";
-import { VaultStateError } from "./errors.js";
+import { VaultError, VaultStateError } from "./errors.js";
 import { GenerateRoot } from "./generate-root.js";
 import { type MountEntry, MountTable } from "./kv/mounts.js";
 import { type Auth, authenticate, handle, type VaultRequest, type VaultResponse } from "./router.js";
@@ -19,12 +24,27 @@ export interface ClusterInfo {
   cluster_name: string;
 }
 
+/** What the services log: the server's pino logger fits. */
+export interface ServicesLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface ServicesOptions {
+  /** Where `setup()` says which mounts are carried without being served (once per active term). */
+  logger?: ServicesLogger;
+}
+
 export interface Services {
   store: SealedStore;
   tokens: TokenStore;
   policies: PolicyStore;
   mounts: MountTable;
   generateRoot: GenerateRoot;
+  /**
+   * Ensures the records OpenBao creates at init (see the module comment); once per active term,
+   * concurrent callers share one run. Does nothing on a sealed store or a standby.
+   */
+  setup(): Promise<void>;
   /**
    * Cluster name and id (created by the active node on first use); `undefined` while sealed, and on
    * a standby until the active node has stored them.
@@ -40,23 +60,29 @@ const byStore = new WeakMap<SealedStore, Services>();
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export function servicesFor(store: SealedStore): Services {
+/**
+ * The services of `store`, made on first use. `opts.logger` is taken from the first caller that
+ * gives one (the HTTP server does).
+ */
+export function servicesFor(store: SealedStore, opts: ServicesOptions = {}): Services {
   let s = byStore.get(store);
-  if (s !== undefined) return s;
+  if (s !== undefined) {
+    if (opts.logger !== undefined) loggers.set(s, loggers.get(s) ?? opts.logger);
+    return s;
+  }
   const storage = store.storage;
   let cluster: ClusterInfo | undefined;
   /** The load (or creation) in progress: concurrent first callers share it, so one id is made. */
   let loading: Promise<ClusterInfo | undefined> | undefined;
   const load = async (): Promise<ClusterInfo | undefined> => {
-    const e = await storage.get(CLUSTER_PATH);
-    if (e !== undefined) return JSON.parse(dec.decode(e.value)) as ClusterInfo;
+    const e = await storage.get(CLUSTER_INFO_PATH);
+    if (e !== undefined) return parseClusterInfo(e.value);
     if (!store.status().active) return undefined; // a standby does not create it
-    const fresh = {
-      cluster_id: randomUUID(),
-      cluster_name: `bulwark-cluster-${randomBytes(4).toString("hex")}`,
-    };
-    await storage.put({ key: CLUSTER_PATH, value: enc.encode(JSON.stringify(fresh)) });
-    return fresh;
+    // Vault's `Cluster` record: json.Marshal of {name, id}, uncompressed. The generated name is
+    // Bulwark's (Vault's is `vault-cluster-<8 hex>`); either server reads the other's.
+    const fresh = { name: `bulwark-cluster-${randomBytes(4).toString("hex")}`, id: randomUUID() };
+    await storage.put({ key: CLUSTER_INFO_PATH, value: enc.encode(JSON.stringify(fresh)) });
+    return { cluster_name: fresh.name, cluster_id: fresh.id };
   };
   const parts = {
     store,
@@ -64,28 +90,88 @@ export function servicesFor(store: SealedStore): Services {
     policies: new PolicyStore(storage, { activeTerm: () => store.activeTerm }),
     mounts: new MountTable(storage, { activeTerm: () => store.activeTerm }),
   };
+  /** The active term setup() last completed for, and the run in progress. */
+  let setupTerm: number | undefined;
+  let settingUp: { term: number; run: Promise<void> } | undefined;
+  const runSetup = async (term: number): Promise<void> => {
+    const result = await parts.mounts.setup();
+    await parts.policies.setup();
+    await clusterInfo(); // OpenBao stores the cluster identity when it becomes active
+    if (store.activeTerm !== term) return; // stepped down meanwhile: the next term runs it again
+    setupTerm = term;
+    const logger = s === undefined ? undefined : loggers.get(s);
+    if (logger !== undefined && result.carried.length > 0) {
+      logger.info(
+        { carried: result.carried.map((c) => `${c.path} (${c.type})`) },
+        `carrying ${result.carried.length} OpenBao/Vault mount(s) Bulwark does not serve: their records are kept unchanged, requests under them are refused`,
+      );
+    }
+  };
+  const setup = async (): Promise<void> => {
+    const term = store.activeTerm;
+    if (term === undefined || setupTerm === term) return; // sealed, standby, or done this term
+    if (settingUp?.term !== term) {
+      const run = runSetup(term).finally(() => {
+        if (settingUp?.run === run) settingUp = undefined;
+      });
+      settingUp = { term, run };
+    }
+    await settingUp.run;
+  };
+  const clusterInfo = async (): Promise<ClusterInfo | undefined> => {
+    if (cluster === undefined) {
+      loading ??= load().finally(() => {
+        loading = undefined;
+      });
+      const loaded = await loading;
+      // Not created yet and this node is a standby: no id to report (a made-up one would differ
+      // on every answer and from the one the active node stores).
+      if (loaded === undefined) return undefined;
+      cluster = loaded;
+    }
+    return cluster;
+  };
   s = {
     ...parts,
     generateRoot: new GenerateRoot(),
-    authenticate: (token) => authenticate(parts, token),
-    handle: (request) => handle(parts, request),
+    setup,
+    // The cheap check (`setupTerm === activeTerm`) runs on every request; setup itself once a term.
+    authenticate: async (token) => {
+      await setup();
+      return authenticate(parts, token);
+    },
+    handle: async (request) => {
+      await setup();
+      return handle(parts, request);
+    },
     async cluster(configuredName) {
       if (store.sealed) return undefined;
-      if (cluster === undefined) {
-        loading ??= load().finally(() => {
-          loading = undefined;
-        });
-        const loaded = await loading;
-        // Not created yet and this node is a standby: no id to report (a made-up one would differ
-        // on every answer and from the one the active node stores).
-        if (loaded === undefined) return undefined;
-        cluster = loaded;
-      }
-      return { cluster_id: cluster.cluster_id, cluster_name: configuredName || cluster.cluster_name };
+      const c = await clusterInfo();
+      if (c === undefined) return undefined;
+      return { cluster_id: c.cluster_id, cluster_name: configuredName || c.cluster_name };
     },
   };
   byStore.set(store, s);
+  if (opts.logger !== undefined) loggers.set(s, opts.logger);
   return s;
+}
+
+const loggers = new WeakMap<Services, ServicesLogger>();
+
+/** Vault's `core/cluster/local/info`: `{"name":…,"id":…}`. */
+function parseClusterInfo(value: Uint8Array): ClusterInfo {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(dec.decode(value));
+  } catch (e) {
+    throw new VaultError("internal", `${CLUSTER_INFO_PATH} is not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const c = doc as { name?: unknown; id?: unknown };
+  if (typeof c?.id !== "string" || c.id === "")
+    throw new VaultError("internal", `${CLUSTER_INFO_PATH} has no cluster id: the record is damaged`);
+  return { cluster_id: c.id, cluster_name: typeof c.name === "string" ? c.name : "" };
 }
 
 /** Resolves once the store is unsealed and active (writable), or throws after `timeoutMs`. */
@@ -108,7 +194,9 @@ export async function waitActive(store: SealedStore, timeoutMs = 30_000): Promis
  */
 export async function createRootToken(store: SealedStore, id?: string): Promise<string> {
   await waitActive(store);
-  return (await servicesFor(store).tokens.createRoot(id)).token;
+  const services = servicesFor(store);
+  await services.setup();
+  return (await services.tokens.createRoot(id)).token;
 }
 
 /**
@@ -140,9 +228,11 @@ export async function mountKv(
   opts: { version: 1 | 2; sealWrap?: boolean; description?: string },
 ): Promise<MountEntry> {
   await waitActive(store);
-  const mounts = servicesFor(store).mounts;
+  const services = servicesFor(store);
+  await services.setup();
+  const mounts = services.mounts;
   const existing = (await mounts.all()).find((m) => m.path === `${path.replace(/\/+$/, "")}/`);
-  if (existing !== undefined && existing.options.version === String(opts.version)) return existing;
+  if (existing !== undefined && existing.options?.version === String(opts.version)) return existing;
   return mounts.mount(path, {
     type: "kv",
     options: { version: String(opts.version) },

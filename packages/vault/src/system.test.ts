@@ -1,55 +1,41 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Acl } from "./auth/acl.js";
 import { parsePolicy } from "./auth/policy.js";
-import type { MountEntry } from "./kv/mounts.js";
-import { capabilitiesOf, mountInfo, policyText, SYSTEM_MOUNT, tokenAuthMount } from "./system.js";
+import { decodeTable, type MountEntry } from "./kv/mounts.js";
+import { capabilitiesOf, mountInfo, policyText } from "./system.js";
 
 describe("the system backend's formats", () => {
-  it("describes a mount with Vault's MountOutput fields, copying config and options", () => {
-    const m: MountEntry = {
-      path: "secret/",
-      type: "kv",
-      description: "d",
-      uuid: "u",
-      accessor: "kv_1",
-      options: { version: "2" },
-      seal_wrap: true,
-      local: false,
-      external_entropy_access: false,
-      config: { default_lease_ttl: 60, max_lease_ttl: 120, force_no_cache: false },
-      created_time: 1,
-    };
-    const info = mountInfo(m);
-    expect(Object.keys(info)).toEqual([
-      "accessor",
-      "config",
-      "description",
-      "external_entropy_access",
-      "local",
-      "options",
-      "plugin_version",
-      "running_plugin_version",
-      "running_sha256",
-      "seal_wrap",
-      "type",
-      "uuid",
-    ]);
-    expect(info).toMatchObject({ accessor: "kv_1", options: { version: "2" }, seal_wrap: true, type: "kv" });
-    expect(info.config).not.toBe(m.config);
-    expect(info.options).not.toBe(m.options);
-    expect(info).not.toHaveProperty("created_time");
-    expect(SYSTEM_MOUNT).toMatchObject({ type: "system", options: null, seal_wrap: true });
-  });
-
-  it("derives the token auth method's accessor and UUID from the cluster id, stably", () => {
-    const a = tokenAuthMount("c1");
-    expect(tokenAuthMount("c1")).toEqual(a);
-    expect(a.accessor).toMatch(/^auth_token_[0-9a-f]{8}$/);
-    expect(a.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    const b = tokenAuthMount("c2");
-    expect(b.accessor).not.toBe(a.accessor);
-    expect(b.uuid).not.toBe(a.uuid);
-    expect(a).toMatchObject({ type: "token", config: { token_type: "default-service" }, seal_wrap: false });
+  it("describes every mount and auth method as OpenBao 2.6.2's sys/mounts and sys/auth answer them, from the same tables", () => {
+    const answers = (
+      JSON.parse(
+        readFileSync(new URL("./kv/fixtures/openbao-mount-answers.json", import.meta.url), "utf8"),
+      ) as {
+        answers: Record<string, Record<string, unknown>>;
+      }
+    ).answers;
+    const records = (
+      JSON.parse(
+        readFileSync(new URL("./kv/fixtures/openbao-mount-tables.json", import.meta.url), "utf8"),
+      ) as {
+        records: Record<string, { stored_base64: string }>;
+      }
+    ).records;
+    const table = (p: string): MountEntry[] =>
+      decodeTable(Buffer.from(records[p]?.stored_base64 ?? "", "base64"), p).entries;
+    const mounts: Record<string, unknown> = {};
+    for (const m of [...table("core/mounts"), ...table("core/local-mounts")]) mounts[m.path] = mountInfo(m);
+    const auth: Record<string, unknown> = {};
+    for (const m of [...table("core/auth"), ...table("core/local-auth")]) auth[m.path] = mountInfo(m);
+    // Key order too: Go writes map keys sorted.
+    expect(JSON.stringify(mounts["kv2/"])).toBe(JSON.stringify(answers["sys/mounts"]?.["kv2/"]));
+    expect(mounts).toEqual(answers["sys/mounts"]);
+    expect(auth).toEqual(answers["sys/auth"]);
+    const kv2 = table("core/mounts").find((m) => m.path === "kv2/") as MountEntry;
+    expect(mountInfo(kv2)).toEqual(answers["sys/mounts/kv2"]);
+    expect({ ...mountInfo(kv2), path: "kv2/" }).toEqual(answers["sys/internal/ui/mounts/kv2/x"]);
+    const cubbyhole = table("core/local-mounts").find((m) => m.path === "cubbyhole/") as MountEntry;
+    expect(mountInfo(cubbyhole)).toEqual(answers["sys/mounts/cubbyhole"]);
   });
 
   it("answers capabilities per path, ignoring a leading '/', with the first path's as `capabilities`", () => {

@@ -1,75 +1,92 @@
 /**
- * The system backend's answers that are Vault formats rather than HTTP: a mount table entry as
- * sys/mounts lists it, the built-in `sys/` and `auth/token/` entries, the capabilities answer,
+ * The system backend's answers that are Vault formats rather than HTTP: a mount or auth table
+ * entry as sys/mounts and sys/auth list it, the capabilities answer,
  * the policy text as sys/policy accepts it, and sys/seal-status. The HTTP routes parse the request and wrap these in
  * Vault's envelope; what they contain is decided here, with no server in sight.
  */
-import { createHash } from "node:crypto";
 import type { Acl } from "./auth/acl.js";
-import type { MountEntry } from "./kv/mounts.js";
+import { leaseTtls, type MountEntry, nsToSeconds } from "./kv/mounts.js";
 import { formatGoDuration } from "./request/fields.js";
 import type { Services } from "./services.js";
 
-/** A mount as sys/mounts and sys/mounts/<path> describe it (Vault's `MountOutput`). */
+/** logical.TokenType names (mount config `token_type`). */
+const TOKEN_TYPES = ["default", "service", "batch", "default-service", "default-batch"];
+
+/**
+ * Types OpenBao registers no deprecation status for (its singletons: not in the builtin plugin
+ * registry); every other builtin answers `deprecation_status: "supported"`.
+ */
+const NO_DEPRECATION_STATUS = new Set([
+  "system",
+  "identity",
+  "cubbyhole",
+  "token",
+  "ns_system",
+  "ns_identity",
+  "ns_cubbyhole",
+  "ns_token",
+]);
+
+/** Keys in Go's map order (sorted), as Vault's JSON answers have them. */
+function sorted(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k];
+  return out;
+}
+
+/**
+ * A mount or auth method as sys/mounts, sys/mounts/<path>, sys/auth and sys/internal/ui/mounts
+ * describe it (OpenBao's `mountInfo`): TTLs in seconds, the header lists and listing visibility
+ * when set, `token_type` by name for auth methods (0 reads as default-service, as OpenBao's token
+ * and userpass entries answer), `deprecation_status` for built-in plugins.
+ */
 export function mountInfo(m: MountEntry): Record<string, unknown> {
-  return {
+  const c = m.config ?? {};
+  const { defaultLeaseTtl, maxLeaseTtl } = leaseTtls(m);
+  const config: Record<string, unknown> = {
+    default_lease_ttl: defaultLeaseTtl,
+    max_lease_ttl: maxLeaseTtl,
+    force_no_cache: c.force_no_cache === true,
+  };
+  for (const k of [
+    "audit_non_hmac_request_keys",
+    "audit_non_hmac_response_keys",
+    "passthrough_request_headers",
+    "allowed_response_headers",
+  ] as const) {
+    const v = c[k];
+    if (Array.isArray(v) && v.length > 0) config[k] = [...v];
+  }
+  if (typeof c.listing_visibility === "string" && c.listing_visibility !== "")
+    config.listing_visibility = c.listing_visibility;
+  if (m.table === "auth") config.token_type = TOKEN_TYPES[c.token_type || 3] ?? "default-service";
+  const lockout = c.user_lockout_config as Record<string, unknown> | undefined;
+  if (typeof lockout === "object" && lockout !== null) {
+    config.user_lockout_config = {
+      user_lockout_counter_reset_duration: nsToSeconds(lockout.lockout_counter_reset),
+      user_lockout_threshold: typeof lockout.lockout_threshold === "number" ? lockout.lockout_threshold : 0,
+      user_lockout_duration: nsToSeconds(lockout.lockout_duration),
+      user_lockout_disable: lockout.disable_lockout === true,
+    };
+  }
+  const info: Record<string, unknown> = {
     accessor: m.accessor,
-    config: { ...m.config },
+    config: sorted(config),
     description: m.description,
-    external_entropy_access: m.external_entropy_access,
-    local: m.local,
-    options: { ...m.options },
-    plugin_version: "",
-    running_plugin_version: "",
-    running_sha256: "",
-    seal_wrap: m.seal_wrap,
+    external_entropy_access: m.external_entropy_access === true,
+    local: m.local === true,
+    options: m.options === null || m.options === undefined ? null : { ...m.options },
+    plugin_version: m.plugin_version ?? "",
+    running_plugin_version: m.running_plugin_version ?? "",
+    running_sha256: m.running_sha256 ?? "",
+    seal_wrap: m.seal_wrap === true,
     type: m.type,
     uuid: m.uuid,
   };
-}
-
-/** The fields every built-in table entry (sys/, auth/token/) has with the same values. */
-const BUILTIN_ENTRY = {
-  external_entropy_access: false,
-  local: false,
-  options: null,
-  plugin_version: "",
-  running_plugin_version: "",
-  running_sha256: "",
-} as const;
-
-/** The `sys/` entry of the mount table (Vault lists its system backend too). */
-export const SYSTEM_MOUNT = {
-  ...BUILTIN_ENTRY,
-  accessor: "system_bulwark",
-  config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
-  description: "system endpoints used for control, policy and debugging",
-  seal_wrap: true,
-  type: "system",
-  uuid: "00000000-0000-0000-0000-000000000000",
-};
-
-/**
- * The `token/` entry of the auth table: Bulwark's one auth method. Its accessor and UUID are
- * stable per cluster (derived from the cluster id, "" while there is none), as a mount's are in
- * Vault.
- */
-export function tokenAuthMount(clusterId: string) {
-  const h = createHash("sha256").update(`auth/token/:${clusterId}`).digest("hex");
-  return {
-    ...BUILTIN_ENTRY,
-    accessor: `auth_token_${h.slice(0, 8)}`,
-    config: {
-      default_lease_ttl: 0,
-      force_no_cache: false,
-      max_lease_ttl: 0,
-      token_type: "default-service",
-    },
-    description: "token based credentials",
-    seal_wrap: false,
-    type: "token",
-    uuid: `${h.slice(8, 16)}-${h.slice(16, 20)}-${h.slice(20, 24)}-${h.slice(24, 28)}-${h.slice(28, 40)}`,
-  };
+  // External plugins (a running_sha256) have no builtin deprecation status.
+  if (!NO_DEPRECATION_STATUS.has(m.type) && (m.running_sha256 ?? "") === "")
+    info.deprecation_status = "supported";
+  return sorted(info);
 }
 
 /**

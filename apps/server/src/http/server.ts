@@ -105,7 +105,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   const app = createFastify(opts, logger);
   const ctx: AppContext = {
     store: opts.store,
-    services: servicesFor(opts.store),
+    services: servicesFor(opts.store, { logger: opts.logger.child({ component: "vault" }) }),
     metrics,
     logger,
     clusterName: opts.clusterName ?? "",

@@ -162,10 +162,11 @@ describe("cluster identity", () => {
       ])
     ).map((r) => r.json().cluster_id as string);
     expect(new Set(ids).size).toBe(1);
+    // Vault's record: core/cluster/local/info = {"name":…,"id":…}.
     const stored = JSON.parse(
-      Buffer.from((await t.store.storage.get("core/bulwark-cluster"))?.value ?? []).toString("utf8"),
-    ) as { cluster_id: string };
-    expect(stored.cluster_id).toBe(ids[0]);
+      Buffer.from((await t.store.storage.get("core/cluster/local/info"))?.value ?? []).toString("utf8"),
+    ) as { id: string };
+    expect(stored.id).toBe(ids[0]);
   });
 });
 

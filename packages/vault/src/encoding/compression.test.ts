@@ -63,7 +63,7 @@ describe("Vault's compression canary", () => {
       /core\/auth is compressed with lzw/,
     );
     const snap = Buffer.from(bytes(compression["scratch/snapsmall"]));
-    snap[snap.length - 1] ^= 1; // a data byte: the chunk's CRC-32C no longer matches
+    snap[snap.length - 1] = (snap.at(-1) ?? 0) ^ 1; // a data byte: the chunk's CRC-32C no longer matches
     expect(() => decompressRecord(snap, "core/local-mounts")).toThrow(
       /core\/local-mounts cannot be decoded \(snappy\): snappy chunk checksum mismatch/,
     );

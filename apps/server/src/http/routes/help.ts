@@ -180,7 +180,7 @@ async function helpFor(ctx: AppContext, path: string): Promise<string> {
   // Vault's answer for a path nothing serves.
   if (resolved === undefined)
     throw new HttpError(404, `no handler for route ${JSON.stringify(path)}. route entry not found.`);
-  const version = String(resolved.mount.options.version ?? "1");
+  const version = String(resolved.mount.options?.version ?? "1");
   return `Mount ${resolved.mount.path} (kv, version ${version}).\n\n${version === "2" ? KV2_TOPIC : KV1_TOPIC}`;
 }
 

@@ -1,11 +1,12 @@
 /**
- * Administration: sys/mounts (+ tune), sys/auth (token/ only, + its tune), sys/audit and the
+ * Administration: sys/mounts (+ tune), sys/auth (the auth table; token/ served, + its tune), sys/audit and the
  * plugin catalog (both Bulwark-sized), sys/policy and sys/policies/acl, sys/capabilities(-self),
  * sys/internal/ui/mounts (how kv clients find a mount's version). One function per group; what
  * the answers contain is @bulwark/vault's (system.ts), the HTTP parsing is here.
  */
 import {
   capabilitiesOf,
+  leaseTtls,
   type MountRequest,
   mountInfo,
   normalizeMountPath,
@@ -13,8 +14,7 @@ import {
   parseFields,
   policyText,
   SYSTEM_MAX_TTL_S,
-  SYSTEM_MOUNT,
-  tokenAuthMount,
+  type TunePatch,
 } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import {
@@ -155,9 +155,10 @@ function registerMountReadRoutes(app: FastifyInstance, ctx: AppContext): void {
     url: "/v1/sys/mounts",
     auth: "token",
     handler: async () => {
+      // Every secrets mount of core/mounts and core/local-mounts, served or carried (sys/,
+      // identity/, cubbyhole/ … as OpenBao lists them).
       const table: Record<string, unknown> = {};
       for (const m of await mounts.all()) table[m.path] = mountInfo(m);
-      table["sys/"] = SYSTEM_MOUNT;
       return flat(table);
     },
   });
@@ -173,14 +174,15 @@ function registerMountReadRoutes(app: FastifyInstance, ctx: AppContext): void {
       const path = `${mount.replace(/\/+$/, "")}/`;
       const m = (await mounts.all()).find((e) => e.path === path);
       if (m === undefined) throw new HttpError(400, `no mount at ${path}`);
-      if (!tune) return flat({ ...mountInfo(m), deprecation_status: "supported" });
+      if (!tune) return flat(mountInfo(m));
+      const ttls = leaseTtls(m);
       return flat({
         // The TTLs in force, as Vault answers them: 0 on the mount means the system's 768h.
-        default_lease_ttl: m.config.default_lease_ttl || SYSTEM_MAX_TTL_S,
-        max_lease_ttl: m.config.max_lease_ttl || SYSTEM_MAX_TTL_S,
-        force_no_cache: false,
+        default_lease_ttl: ttls.defaultLeaseTtl || SYSTEM_MAX_TTL_S,
+        max_lease_ttl: ttls.maxLeaseTtl || SYSTEM_MAX_TTL_S,
+        force_no_cache: m.config.force_no_cache === true,
         description: m.description,
-        options: { ...m.options },
+        options: m.options === null ? null : { ...m.options },
       });
     },
   });
@@ -194,10 +196,14 @@ function registerMountReadRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async ({ req }) => {
       const auth = await authenticate(ctx, req);
       const path = paramOf(req.params, "*");
-      const r = await mounts.resolve(path);
+      // An auth method's path is answered with its "auth/" prefix, as OpenBao does.
+      const r = path.startsWith("auth/")
+        ? await mounts.resolveAuth(path.slice("auth/".length))
+        : await mounts.resolve(path);
+      const full = r === undefined ? "" : `${r.mount.table === "auth" ? "auth/" : ""}${r.mount.path}`;
       // Unknown and unreachable mounts look the same: the answer must not reveal what exists.
-      if (r === undefined || !auth.acl.reachesInto(r.mount.path)) throw permissionDenied();
-      const data = { ...mountInfo(r.mount), deprecation_status: "supported", path: r.mount.path };
+      if (r === undefined || !auth.acl.reachesInto(full)) throw permissionDenied();
+      const data = { ...mountInfo(r.mount), path: full };
       return { body: envelope(data) };
     },
   });
@@ -215,9 +221,13 @@ function registerMountWriteRoutes(app: FastifyInstance, ctx: AppContext): void {
       const rest = paramOf(call.req.params, "*");
       authorizeMount(call, rest);
       const { mount, tune } = mountOf(rest);
-      if (tune) await mounts.tune(mount, tunePatch(call.body));
-      else await mounts.mount(rest, mountRequest(call.body, rest));
-      return undefined;
+      if (!tune) {
+        await mounts.mount(rest, mountRequest(call.body, rest));
+        return undefined;
+      }
+      // A kv version upgrade (1 → 2) answers 200 with OpenBao's warning; other tunes 204.
+      const { warnings } = await mounts.tune(mount, tunePatch(call.body));
+      return warnings.length === 0 ? undefined : { body: envelope(null, { warnings }) };
     },
   });
 
@@ -238,17 +248,21 @@ function registerMountWriteRoutes(app: FastifyInstance, ctx: AppContext): void {
  * The body of sys/mounts/<path>/tune: the CLI's tune body (api.MountConfigInput) has unset TTLs
  * as "", options: null, force_no_cache: false.
  */
-function tunePatch(body: unknown): { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number } {
+function tunePatch(body: unknown): TunePatch {
   const f = parseFields(withoutEmptyTtls(body), { ...MOUNT_CONFIG_SPEC, options: "object" });
-  if (f.options !== undefined && Object.keys(f.options).length > 0) {
-    throw new HttpError(
-      400,
-      "changing a mount's options (such as the kv version) is not supported by Bulwark",
-    );
-  }
   const { description: _s, default_lease_ttl: _d, max_lease_ttl: _m, options: _o, ...others } = f;
   refuseUnsupportedConfig(others);
-  const patch: { description?: string; defaultLeaseTtl?: number; maxLeaseTtl?: number } = {};
+  const patch: TunePatch = {};
+  if (f.options !== undefined && Object.keys(f.options).length > 0) {
+    // Vault's options are a map of strings (`kv enable-versioning` sends {"version":"2"}).
+    const options: Record<string, string> = {};
+    for (const [k, v] of Object.entries(f.options)) {
+      if (typeof v !== "string" && typeof v !== "number")
+        throw new HttpError(400, `options.${k} must be a string, e.g. {"version":"2"}`);
+      options[k] = String(v);
+    }
+    patch.options = options;
+  }
   if (f.description !== undefined) patch.description = f.description;
   if (f.default_lease_ttl !== undefined) patch.defaultLeaseTtl = f.default_lease_ttl;
   if (f.max_lease_ttl !== undefined) patch.maxLeaseTtl = f.max_lease_ttl;
@@ -286,16 +300,18 @@ function mountRequest(body: unknown, rest: string): MountRequest {
 }
 
 /**
- * sys/auth: Bulwark has one auth method, token/ (not removable, not tunable); the list shows it
- * with Vault's fields, so `bao auth list` and hvac's list_auth_methods work.
+ * sys/auth: the auth table (core/auth, core/local-auth) with Vault's fields, so `bao auth list`
+ * and hvac's list_auth_methods work. Bulwark serves token/ (not removable, not tunable); other
+ * methods of an OpenBao/Vault data set are listed and carried, not served.
  */
 function registerAuthMethodRoutes(app: FastifyInstance, ctx: AppContext): void {
   routes(app, ctx, ["/v1/sys/auth", "/v1/sys/auth/"], {
     methods: ["GET"],
     auth: "token",
     handler: async () => {
-      const c = await ctx.services.cluster(ctx.clusterName).catch(() => undefined);
-      return flat({ "token/": tokenAuthMount(c?.cluster_id ?? "") });
+      const table: Record<string, unknown> = {};
+      for (const m of await ctx.services.mounts.auths()) table[m.path] = mountInfo(m);
+      return flat(table);
     },
   });
 
