@@ -79,6 +79,39 @@ check("ratio is ours/baseline of the median ops/s, rounds alternate the order", 
   assert.deepEqual(order, ["o", "b", "o", "b", "b", "o", "o", "b"]);
 });
 
+check("CPU per op: median per side, ratio baseline/ours only when both sides report it", async () => {
+  const side = (name: string, cpu: number[] | undefined): Subject => {
+    let n = 0;
+    return {
+      name,
+      op: () => {},
+      measure: async () => {
+        const c = cpu?.[n++ % cpu.length];
+        return { opsPerSec: 1, p50Us: 1, p99Us: 1, ...(c === undefined ? {} : { cpuUsPerOp: c }) };
+      },
+    };
+  };
+  // Warm-up first, then three rounds: medians 20 (ours) and 40 (baseline).
+  const r = await compare({
+    name: "x",
+    ours: side("o", [99, 10, 20, 30]),
+    baseline: side("b", [99, 40, 50, 30]),
+    ops: 10,
+    rounds: 3,
+  });
+  assert.equal(r.ours.cpuUsPerOp, 20);
+  assert.equal(r.baseline.cpuUsPerOp, 40);
+  assert.equal(r.cpuRatio, 2);
+  const none = await compare({
+    name: "x",
+    ours: side("o", [1]),
+    baseline: side("b", undefined),
+    ops: 10,
+    rounds: 1,
+  });
+  assert.equal(none.cpuRatio, undefined);
+});
+
 let failed = 0;
 for (const [name, fn] of checks) {
   try {

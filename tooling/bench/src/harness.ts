@@ -10,6 +10,12 @@ export interface Measurement {
   p99Us: number;
   /** RSS of the process under test (e.g. a server child); default: this process's RSS. */
   rssMiB?: number;
+  /**
+   * CPU time (user + system, all threads) the process under test spent per operation, when the
+   * subject can tell (a server child's /proc stat). Steadier than ops/s when other processes
+   * share the cores: it does not count the time the process waited for one.
+   */
+  cpuUsPerOp?: number;
 }
 
 /** One measured side of a comparison: an async operation run `concurrency` at a time. */
@@ -44,6 +50,8 @@ export interface SideResult {
   p50Us: number;
   p99Us: number;
   rssMiB: number;
+  /** Median CPU µs per operation, when every round of the side reported one. */
+  cpuUsPerOp?: number;
 }
 
 export interface ComparisonResult {
@@ -59,6 +67,8 @@ export interface ComparisonResult {
    * shows how much the machine's noise moved the ratio in this run.
    */
   roundRatios: number[];
+  /** baseline/ours CPU per operation (higher is better, like `ratio`), when both sides report it. */
+  cpuRatio?: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -144,6 +154,7 @@ async function measureSides(c: Comparison, sides: Subject[]): Promise<Comparison
     p50: [] as number[],
     p99: [] as number[],
     rss: [] as number[],
+    cpu: [] as number[],
   }));
   for (let r = 0; r < rounds; r++) {
     // Alternate the order each round so neither side always runs on a warmer machine.
@@ -156,20 +167,25 @@ async function measureSides(c: Comparison, sides: Subject[]): Promise<Comparison
       s.p50.push(res.p50Us);
       s.p99.push(res.p99Us);
       s.rss.push(res.rssMiB ?? process.memoryUsage().rss / 1024 / 1024);
+      if (res.cpuUsPerOp !== undefined) s.cpu.push(res.cpuUsPerOp);
     }
   }
-  const out = samples.map((s, i) => ({
-    name: (sides[i] as Subject).name,
-    opsPerSec: median(s.ops),
-    p50Us: median(s.p50),
-    p99Us: median(s.p99),
-    rssMiB: median(s.rss),
-  }));
+  const out = samples.map((s, i) => {
+    const side: SideResult = {
+      name: (sides[i] as Subject).name,
+      opsPerSec: median(s.ops),
+      p50Us: median(s.p50),
+      p99Us: median(s.p99),
+      rssMiB: median(s.rss),
+    };
+    if (s.cpu.length === rounds) side.cpuUsPerOp = median(s.cpu);
+    return side;
+  });
   const [ours, baseline] = out as [SideResult, SideResult];
   const ratio = ours.opsPerSec / baseline.opsPerSec;
   const [o, b] = samples as [(typeof samples)[number], (typeof samples)[number]];
   const roundRatios = o.ops.map((v, r) => v / (b.ops[r] as number));
-  return {
+  const result: ComparisonResult = {
     name: c.name,
     ours,
     baseline,
@@ -179,6 +195,9 @@ async function measureSides(c: Comparison, sides: Subject[]): Promise<Comparison
     rounds,
     roundRatios,
   };
+  if (ours.cpuUsPerOp !== undefined && baseline.cpuUsPerOp !== undefined)
+    result.cpuRatio = baseline.cpuUsPerOp / ours.cpuUsPerOp;
+  return result;
 }
 
 const fmt = (n: number, d = 0) =>
@@ -194,6 +213,9 @@ export function printTable(results: ComparisonResult[]): void {
     `${fmt(r.ours.p50Us, 1)} / ${fmt(r.ours.p99Us, 1)}`,
     `${fmt(r.baseline.p50Us, 1)} / ${fmt(r.baseline.p99Us, 1)}`,
     fmt(r.ours.rssMiB),
+    r.cpuRatio === undefined
+      ? "—"
+      : `${fmt(r.ours.cpuUsPerOp ?? 0)} / ${fmt(r.baseline.cpuUsPerOp ?? 0)} → ${fmt(r.cpuRatio, 2)}×`,
   ]);
   const head = [
     "benchmark",
@@ -204,6 +226,7 @@ export function printTable(results: ComparisonResult[]): void {
     "ours p50/p99 µs",
     "base p50/p99 µs",
     "RSS MiB",
+    "CPU µs/op ours / base → ratio",
   ];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ");

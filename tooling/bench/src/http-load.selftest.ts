@@ -37,13 +37,16 @@ check("a load round sends every request with the token, cycling through the keys
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as { port: number };
   try {
-    const side = loadSide("t", () => ({ address: `http://127.0.0.1:${port}`, token: "s.tok" }), "POST");
+    // The server runs in this process here: its pid gives the CPU column.
+    const target = { address: `http://127.0.0.1:${port}`, token: "s.tok", pid: process.pid };
+    const side = loadSide("t", () => target, "POST");
     const m = await side.measure?.(KEYS + 10);
     assert.equal(seen.length, KEYS + 10);
     assert.deepEqual([...tokens], ["s.tok"]);
     assert.equal(new Set(seen).size, KEYS);
     assert.ok(seen.includes(`POST ${kvDataPath(KEYS - 1)}`));
     assert.ok((m?.opsPerSec ?? 0) > 0);
+    assert.ok((m?.cpuUsPerOp ?? 0) > 0, `CPU per request ${m?.cpuUsPerOp}`);
   } finally {
     server.close();
   }

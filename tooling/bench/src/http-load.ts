@@ -5,6 +5,7 @@
  *
  * Not in suites/: every file there is loaded as a suite (main.ts).
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -42,6 +43,25 @@ export function rssMiB(pid: number | undefined): number | undefined {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m === null ? undefined : Number(m[1]) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU seconds (user + system, every thread) process `pid` has used so far, from /proc/<pid>/stat
+ * (fields 14 and 15, in clock ticks), or undefined where there is no /proc.
+ */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+    return (Number(f[11]) + Number(f[12])) / clockTicks;
   } catch {
     return undefined;
   }
@@ -263,6 +283,7 @@ export function loadSide(
       const s = target();
       if (s === undefined) throw new Error(`${name}: server not started`);
       let i = 0;
+      const cpu0 = cpuSeconds(s.pid);
       const t0 = performance.now();
       let last = t0;
       // autocannon's own duration is rounded up to its 1 s sampling tick in amount mode; the
@@ -297,6 +318,8 @@ export function loadSide(
       };
       const rss = rssMiB(s.pid);
       if (rss !== undefined) m.rssMiB = rss;
+      const cpu1 = cpuSeconds(s.pid);
+      if (cpu0 !== undefined && cpu1 !== undefined) m.cpuUsPerOp = ((cpu1 - cpu0) * 1e6) / r.requests.total;
       return m;
     },
   };

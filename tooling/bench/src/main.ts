@@ -44,7 +44,8 @@ async function main(): Promise<void> {
         r.roundRatios.length > 1
           ? ` (rounds ${Math.min(...r.roundRatios).toFixed(2)}–${Math.max(...r.roundRatios).toFixed(2)}×)`
           : "";
-      console.log(`  ${r.name}: ${r.ratio.toFixed(2)}×${spread}`);
+      const cpu = r.cpuRatio === undefined ? "" : `; CPU per op ${r.cpuRatio.toFixed(2)}×`;
+      console.log(`  ${r.name}: ${r.ratio.toFixed(2)}×${spread}${cpu}`);
       results.push(r);
     }
   }
