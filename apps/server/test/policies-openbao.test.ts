@@ -199,6 +199,15 @@ describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
     await same("LIST", "sys/policies/acl");
   });
 
+  it("sys/capabilities-self and sys/capabilities answer in OpenBao's shape", async () => {
+    await same("POST", "sys/capabilities-self", { path: "kv/a" });
+    await same("POST", "sys/capabilities-self", { paths: ["kv/a", "kv/b"] });
+    await same("POST", "sys/capabilities-self", { paths: ["kv/a", "kv/a"] });
+    await same("POST", "sys/capabilities-self", { path: "kv/a", paths: ["kv/b"] });
+    await same("POST", "sys/capabilities-self", { paths: "kv/a,kv/b" });
+    await same("POST", "sys/capabilities-self", { paths: [] });
+  });
+
   it("the bao CLI's policy commands print the same on both servers", async () => {
     const bulwarkAddr = await t.app.listen({ port: 0, host: "127.0.0.1" });
     const dir = tempDir("policies-openbao-cli-");

@@ -282,12 +282,14 @@ function mountRequest(body: unknown, rest: string): MountRequest {
   }
   const cfg = parseFields(f.config ?? {}, MOUNT_CONFIG_SPEC);
   refuseUnsupportedConfig(cfg);
-  const options = parseFields(f.options ?? {}, { version: "any" });
+  // null or missing: none given (OpenBao then stores null, which is kv version 1).
+  const options =
+    f.options === undefined || f.options === null ? undefined : parseFields(f.options, { version: "any" });
   const type = f.plugin_name !== undefined && f.type === "plugin" ? f.plugin_name : (f.type ?? "");
   const config: { defaultLeaseTtl?: number; maxLeaseTtl?: number } = {};
   const mreq = {
     type,
-    options,
+    ...(options === undefined ? {} : { options }),
     sealWrap: f.seal_wrap ?? false,
     local: f.local ?? false,
     externalEntropyAccess: f.external_entropy_access ?? false,
@@ -632,11 +634,18 @@ function registerPolicyRoutes(app: FastifyInstance, ctx: AppContext): void {
   }
 }
 
-/** The paths a capabilities request asks about (`paths` first, then `path`); a 400 when none. */
+/** The paths a capabilities request asks about: `paths`, or else the deprecated `path` (OpenBao). */
 function pathsOf(f: { path?: string[]; paths?: string[] }): string[] {
-  const paths = [...(f.paths ?? []), ...(f.path ?? [])];
-  if (paths.length === 0) throw new HttpError(400, "missing paths: give path or paths");
+  const paths = f.paths !== undefined && f.paths.length > 0 ? f.paths : (f.path ?? []);
+  if (paths.length === 0) throw new HttpError(400, "paths must be supplied");
   return paths;
+}
+
+/** OpenBao's answer: one entry per path, plus `capabilities` only when exactly one was asked. */
+function capabilitiesAnswer(acl: Parameters<typeof capabilitiesOf>[0], paths: string[]): Result {
+  const out = capabilitiesOf(acl, paths);
+  if (paths.length !== 1) delete out.capabilities;
+  return flat(out);
 }
 
 /** sys/capabilities-self (the caller's token) and sys/capabilities (a token in the body). */
@@ -648,7 +657,7 @@ function registerCapabilitiesRoutes(app: FastifyInstance, ctx: AppContext): void
     operation: "update",
     handler: async (call) => {
       const f = parseFields(call.body, { path: "strings", paths: "strings", token: "string" });
-      return flat(capabilitiesOf(callerOf(call).acl, pathsOf(f)));
+      return capabilitiesAnswer(callerOf(call).acl, pathsOf(f));
     },
   });
 
@@ -666,7 +675,7 @@ function registerCapabilitiesRoutes(app: FastifyInstance, ctx: AppContext): void
       const entry = await ctx.services.tokens.lookup(f.token ?? "");
       if (entry === undefined) throw new HttpError(400, "invalid token");
       const acl = await ctx.services.policies.acl(entry.policies);
-      return flat(capabilitiesOf(acl, pathsOf(f)));
+      return capabilitiesAnswer(acl, pathsOf(f));
     },
   });
 }
