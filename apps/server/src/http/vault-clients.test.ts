@@ -59,7 +59,7 @@ describe("bodies the bao CLI sends", () => {
     expect((await t.call("POST", "/v1/sys/mounts/kv1", { token: root, body: v1 })).statusCode).toBe(204);
     const mounts = (await t.call("GET", "/v1/sys/mounts", { token: root })).json().data;
     expect(mounts["secret/"].options).toEqual({ version: "2" });
-    expect(mounts["kv1/"].options).toEqual({ version: "1" });
+    expect(mounts["kv1/"].options).toBeNull(); // as OpenBao stores and answers it (= version 1)
     // `bao secrets tune -default-lease-ttl=1h secret`: the TTL not set comes as "".
     const tune = await t.call("POST", "/v1/sys/mounts/secret/tune", {
       token: root,
@@ -87,6 +87,58 @@ describe("bodies the bao CLI sends", () => {
     });
     expect(unsupported.statusCode).toBe(400);
     expect(unsupported.json().errors[0]).toContain("config.audit_non_hmac_request_keys is not supported");
+  });
+
+  it("`bao kv enable-versioning` (tune options.version 1 → 2) upgrades a kv v1 mount with OpenBao's warning; a downgrade is a 400", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    expect(
+      (await t.call("POST", "/v1/sys/mounts/up", { token: root, body: { type: "kv" } })).statusCode,
+    ).toBe(204);
+    await t.call("PUT", "/v1/up/a/b", { token: root, body: { k: "v" } });
+    // The body `bao kv enable-versioning up` sends.
+    const tune = await t.call("POST", "/v1/sys/mounts/up/tune", {
+      token: root,
+      body: { options: { version: "2" } },
+    });
+    expect(tune.statusCode).toBe(200);
+    expect(tune.json().warnings).toEqual([
+      "Upgrading mount from version 0 to version 2. This mount will be unavailable for a brief period and will resume service shortly.",
+    ]);
+    expect((await t.call("GET", "/v1/sys/mounts/up", { token: root })).json().data.options).toEqual({
+      version: "2",
+    });
+    const read = await t.call("GET", "/v1/up/data/a/b", { token: root });
+    expect(read.json().data).toMatchObject({ data: { k: "v" }, metadata: { version: 1 } });
+    const down = await t.call("POST", "/v1/sys/mounts/up/tune", {
+      token: root,
+      body: { options: { version: "1" } },
+    });
+    expect(down.statusCode).toBe(400);
+    expect(down.json().errors).toEqual(["cannot downgrade mount from version 2"]);
+  });
+
+  it("sys/mounts lists OpenBao's built-in mounts from the table; a request under one is a 404 naming its engine", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    const mounts = (await t.call("GET", "/v1/sys/mounts", { token: root })).json().data;
+    expect(Object.keys(mounts).sort()).toEqual(["cubbyhole/", "identity/", "sys/"]);
+    expect(mounts["cubbyhole/"]).toMatchObject({
+      type: "cubbyhole",
+      local: true,
+      description: "per-token private secret storage",
+    });
+    expect(mounts["sys/"]).toMatchObject({
+      type: "system",
+      seal_wrap: true,
+      config: { passthrough_request_headers: ["Accept"] },
+    });
+    const r = await t.call("PUT", "/v1/cubbyhole/mine", { token: root, body: { v: "1" } });
+    expect(r.statusCode).toBe(404);
+    expect(r.json().errors[0]).toContain(
+      "cubbyhole/ is an OpenBao/Vault `cubbyhole` mount Bulwark keeps but does not serve",
+    );
+    expect((await t.call("DELETE", "/v1/sys/mounts/identity", { token: root })).statusCode).toBe(400);
   });
 });
 

@@ -97,6 +97,7 @@ export interface MountEntry {
 export interface MountRequest {
   type: string;
   description?: string;
+  /** Vault's options map; undefined = none given (stored as null, as OpenBao does). */
   options?: Record<string, unknown>;
   sealWrap?: boolean;
   local?: boolean;
@@ -261,6 +262,21 @@ function kvVersion(type: string, options: Record<string, unknown> | undefined): 
   if (v === undefined || v === "" || v === "1" || v === 1) return "1";
   if (v === "2" || v === 2) return "2";
   throw new KvError("invalid_request", `invalid kv version ${JSON.stringify(v)}: use "1" or "2"`);
+}
+
+/**
+ * The options as OpenBao stores them: as given (strings), null when none were given (`secrets
+ * enable kv` without -version: kv version 1); the alias types kv-v1/kv-v2/generic name the version.
+ */
+function storedOptions(req: MountRequest, version: "1" | "2"): Record<string, string> | null {
+  if (req.type.toLowerCase() !== "kv") return { ...stringOptions(req.options), version };
+  return req.options === undefined ? null : stringOptions(req.options);
+}
+
+function stringOptions(options: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(options ?? {})) out[k] = String(v);
+  return out;
 }
 
 /** Vault's checks of a mount's lease TTLs (seconds, 0 = the system default). */
@@ -627,7 +643,7 @@ export class MountTable {
         type: "kv",
         description: req.description ?? "",
         config,
-        options: { version },
+        options: storedOptions(req, version),
         local,
         sealWrap: req.sealWrap ?? false,
         externalEntropyAccess: req.externalEntropyAccess ?? false,
