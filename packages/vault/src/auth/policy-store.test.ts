@@ -28,8 +28,14 @@ describe("PolicyStore.setup (OpenBao's LoadDefaultPolicies)", () => {
 
   it("on empty storage writes default and response-wrapping as OpenBao does (same fields, same order), never root", async () => {
     const storage = new MemoryBackend();
-    await new PolicyStore(storage).setup();
+    const policies = new PolicyStore(storage);
+    // Nothing is synthesised: before setup() there is no default, as in storage OpenBao never set up.
+    expect(await policies.info("default")).toBeUndefined();
+    expect(await policies.list()).toEqual(["root"]);
+    await policies.setup();
     expect(await storage.list("sys/policy/")).toEqual(["default", "response-wrapping"]);
+    // response-wrapping is stored but not listed (OpenBao's non-assignable policies).
+    expect(await policies.list()).toEqual(["default", "root"]);
     for (const name of ["default", "response-wrapping"]) {
       const ours = (await stored(storage, `sys/policy/${name}`)) as Record<string, unknown>;
       const theirs = JSON.parse(OPENBAO_BUILTINS[`sys/policy/${name}`] as string) as Record<string, unknown>;

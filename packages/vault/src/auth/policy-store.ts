@@ -339,13 +339,13 @@ export class PolicyStore {
     return e === undefined ? undefined : decodePolicyRecord(name, e.value);
   }
 
-  /** The stored record, or `undefined` when there is none or it has expired (OpenBao: gone). */
+  /**
+   * The stored record, or `undefined` when there is none or it has expired (OpenBao: gone). Nothing
+   * is synthesised: `default` exists once setup() (or OpenBao) stored it.
+   */
   async #live(name: string): Promise<PolicyRecord | undefined> {
     const r = await this.#record(name);
     if (r?.expiration !== undefined && Date.now() > r.expiration.getTime()) return undefined;
-    // Until setup() has stored it (an unseal path that has not called it yet), `default` is the
-    // built-in, as before this store kept it in storage.
-    if (r === undefined && name === "default") return this.#fresh(DEFAULT_POLICY, undefined, undefined);
     return r;
   }
 
@@ -362,7 +362,6 @@ export class PolicyStore {
         else if (!NON_ASSIGNABLE.has(folder + n)) names.push(folder + n);
       }
     }
-    if (!names.includes("default")) names.unshift("default"); // the built-in until setup() stores it
     names.push("root");
     return names;
   }
