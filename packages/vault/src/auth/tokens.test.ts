@@ -548,6 +548,41 @@ describe("Vault's records (docs/vault-storage-formats.md §4)", () => {
     expect(a.entry.hash).not.toBe(b.entry.hash);
   });
 
+  it("the expiration poll reads storage only when a lease may be due (or the last scan is a minute old)", async () => {
+    const c = clock();
+    const storage = new MemoryBackend();
+    let lists = 0;
+    const list = storage.list.bind(storage);
+    storage.list = async (p: string) => {
+      if (p.startsWith("sys/expire/")) lists++;
+      return list(p);
+    };
+    const tokens = new TokenStore(storage, { now: c.now, cacheMs: 0, activeTerm: () => 1 });
+    const root = await tokens.createRoot();
+    await tokens.create(root.entry, { ttl: 3600 }, { sudo: false });
+    const revoked: number[] = [];
+    const stop = tokens.startExpiration({
+      isActive: () => true,
+      intervalMs: 2,
+      onRevoked: (n) => revoked.push(n),
+    });
+    const wait = async (cond: () => boolean) => {
+      const until = Date.now() + 5_000;
+      while (!cond() && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+    };
+    await wait(() => lists > 0); // the first poll scans
+    await new Promise((r) => setTimeout(r, 30));
+    const afterFirst = lists;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(lists).toBe(afterFirst); // nothing due: no reads
+    // A token written since with an earlier expiry is revoked on time.
+    await tokens.create(root.entry, { ttl: 10 }, { sudo: false });
+    c.advance(10_000);
+    await wait(() => revoked.length > 0);
+    expect(revoked).toEqual([1]);
+    await stop();
+  });
+
   it("a TTL'd token whose lease is missing is revoked on sight, as OpenBao does", async () => {
     const storage = new MemoryBackend();
     const tokens = new TokenStore(storage, { cacheMs: 0 });

@@ -113,6 +113,8 @@ export { TokenError };
 
 const dec = new TextDecoder();
 const ID = ID_PREFIX;
+/** How old a full lease scan may get before a poll scans again (leases other writers added). */
+const RESCAN_MS = 60_000;
 /** Vault's key for the HMAC of server-side consistent tokens (a UUID string, created by Vault). */
 const INDEX_HMAC_KEY_PATH = "core/index-header-hmac-key";
 
@@ -444,17 +446,16 @@ export class TokenStore {
     if (parentHash !== undefined)
       await this.#storage.put({ key: `${PARENT_PREFIX}${parentHash}/${salted}`, value: new Uint8Array(0) });
     const leasePath = LEASE_PREFIX + leaseId(record.path as string, salted);
-    if (lease !== undefined) await this.#storage.put({ key: leasePath, value: lease });
+    const parsedLease = lease === undefined ? undefined : parseLeaseRecord(leasePath, lease);
+    if (lease !== undefined) {
+      await this.#storage.put({ key: leasePath, value: lease });
+      this.#noteExpiry(parsedLease?.expire ?? 0);
+    }
     const bytes = goJson(record);
     await this.#storage.put({ key: ID + salted, value: bytes });
     this.#cache.delete(salted);
     this.#epoch++;
-    return this.#toEntry(
-      salt,
-      salted,
-      parseTokenRecord(ID + salted, bytes),
-      lease === undefined ? undefined : parseLeaseRecord(leasePath, lease),
-    );
+    return this.#toEntry(salt, salted, parseTokenRecord(ID + salted, bytes), parsedLease);
   }
 
   #toEntry(salt: string, salted: string, r: TokenRecord, lease: LeaseRecord | undefined): TokenEntry {
@@ -714,6 +715,7 @@ export class TokenStore {
     const leasePath = LEASE_PREFIX + leaseId(entry.path, entry.hash);
     const bytes = renewedLeaseRecord(lease, ttl, nowMs);
     await this.#storage.put({ key: leasePath, value: bytes });
+    this.#noteExpiry(nowMs + ttl * 1000);
     this.#cache.delete(entry.hash);
     this.#epoch++;
     const next = this.#toEntry(
@@ -804,7 +806,9 @@ export class TokenStore {
    */
   async tidyExpired(): Promise<number> {
     const now = this.#now();
+    const term = this.#term();
     let count = 0;
+    let next = Number.POSITIVE_INFINITY;
     for (const key of await this.#listAll(LEASE_PREFIX)) {
       const path = LEASE_PREFIX + key;
       const e = await this.#storage.get(path);
@@ -815,22 +819,48 @@ export class TokenStore {
       } catch {
         continue; // not a record this store understands: leave it to its owner
       }
-      if (lease.auth === null || lease.expire === 0 || lease.expire > now) continue;
+      if (lease.auth === null || lease.expire === 0) continue;
       const salted = key.slice(key.lastIndexOf("/") + 1);
       // `<salted>.<namespace id>`: a token of a namespace Bulwark does not serve.
       if (salted.includes(".")) continue;
+      if (lease.expire > now) {
+        next = Math.min(next, lease.expire);
+        continue;
+      }
       await this.revoke(salted);
       // The token may be gone already (revoked without its lease): the lease goes in any case.
       await this.#storage.delete(path);
       count++;
     }
+    this.#due = { term, next, at: now };
     return count;
   }
 
   /**
-   * Runs {@link tidyExpired} every `intervalMs` (default 5 s) while `isActive()` (the active node,
-   * unsealed): Vault's expiration manager, polled. Runs never overlap; the timer does not keep the
-   * process alive. Returns `stop`, which resolves once a run in progress has finished.
+   * The earliest expiry the last full scan left (lowered by every lease this store writes since):
+   * a poll before it, in the same term and within {@link RESCAN_MS}, has nothing to revoke.
+   */
+  #due: { term: number | undefined; next: number; at: number } | undefined;
+
+  #noteExpiry(expireMs: number): void {
+    if (this.#due !== undefined && expireMs !== 0) this.#due.next = Math.min(this.#due.next, expireMs);
+  }
+
+  /** {@link tidyExpired} when something may be due; a poll in between reads nothing. */
+  async #sweep(): Promise<number> {
+    const due = this.#due;
+    const now = this.#now();
+    if (due !== undefined && due.term === this.#term() && now < due.next && now - due.at < RESCAN_MS)
+      return 0;
+    return this.tidyExpired();
+  }
+
+  /**
+   * Runs {@link tidyExpired} every `intervalMs` (default 1 s) while `isActive()` (the active node,
+   * unsealed): Vault's expiration manager, polled. A poll reads storage only when a lease may be
+   * due (the earliest expiry of the last scan, lowered by leases this store writes) or the last
+   * full scan is a minute old (leases another writer added). Runs never overlap; the timer does
+   * not keep the process alive. Returns `stop`, which resolves once a run in progress has finished.
    */
   startExpiration(opts: {
     isActive: () => boolean;
@@ -838,7 +868,7 @@ export class TokenStore {
     onRevoked?: (count: number) => void;
     onError?: (err: unknown) => void;
   }): () => Promise<void> {
-    const interval = opts.intervalMs ?? 5000;
+    const interval = opts.intervalMs ?? 1000;
     let stopped = false;
     let running: Promise<void> = Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
@@ -846,7 +876,7 @@ export class TokenStore {
       running = (async () => {
         if (stopped || !opts.isActive()) return;
         try {
-          const n = await this.tidyExpired();
+          const n = await this.#sweep();
           if (n > 0) opts.onRevoked?.(n);
         } catch (err) {
           opts.onError?.(err);
