@@ -27,10 +27,11 @@ const OPS = { inmem: { GET: 30_000, POST: 8_000 }, file: { GET: 12_000, POST: 2_
 
 export async function suite(): Promise<Comparison[]> {
   const base = await baselineTree(BASELINE_REF);
+  // "-dirty" when the working tree differs from HEAD: the new side runs what is built, not HEAD.
   const head = (
-    await execGroup("git", ["rev-parse", "--short=7", "HEAD"], {
+    await execGroup("git", ["describe", "--always", "--abbrev=7", "--dirty=-dirty"], {
       cwd: REPO_ROOT,
-      description: "git rev-parse",
+      description: "git describe",
     })
   ).stdout.trim();
   const old = base.commit.slice(0, 7);
