@@ -190,6 +190,11 @@ describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
     // Names with '/' nest; lists: the stored names (a level, then its folders), root last.
     await same("PUT", "sys/policies/acl/team/app", { policy: text });
     await same("GET", "sys/policies/acl/team/app");
+    // Any other name OpenBao takes: spaces, ':' (URL-encoded in the path).
+    await same("PUT", "sys/policies/acl/my%20pol", { policy: text });
+    await same("PUT", "sys/policy/x%3Ay", { policy: text });
+    await same("GET", "sys/policies/acl/my%20pol");
+    await same("GET", "sys/policy/x%3Ay");
     await same("LIST", "sys/policies/acl");
     await same("GET", "sys/policy");
     await same("DELETE", "sys/policies/acl/d-rules");
