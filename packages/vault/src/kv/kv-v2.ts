@@ -169,6 +169,11 @@ function goCompare(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** An object whose keys are written in this order (a merge patch's result), not sorted. */
+class Ordered {
+  readonly entries: [string, unknown][] = [];
+}
+
 /**
  * `value` as Go's `json.Marshal` writes it (what OpenBao stores as a version's data, and what its
  * API answers): object keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped, {@link JsonNumber}s
@@ -192,7 +197,7 @@ const LONE_ESCAPE = /\\u[dD][89a-fA-F]/;
 /** No JsonNumber anywhere and every object's keys already in Go's order (bounded depth). */
 function plainAndSorted(v: unknown, depth: number): boolean {
   if (typeof v !== "object" || v === null) return true;
-  if (depth > 64 || v instanceof JsonNumber) return false;
+  if (depth > 64 || v instanceof JsonNumber || v instanceof Ordered) return false;
   if (Array.isArray(v)) {
     for (const x of v) if (!plainAndSorted(x, depth + 1)) return false;
     return true;
@@ -221,6 +226,8 @@ function goJsonSlow(value: unknown): string {
       return "null";
   }
   if (Array.isArray(value)) return `[${value.map(goJsonSlow).join(",")}]`;
+  if (value instanceof Ordered)
+    return `{${value.entries.map(([k, v]) => `${goString(k)}:${goJsonSlow(v)}`).join(",")}}`;
   const o = value as Record<string, unknown>;
   const parts: string[] = [];
   for (const k of Object.keys(o).sort(goCompare)) {
@@ -389,6 +396,51 @@ function parseSignedDuration(field: string, raw: unknown): number {
   return parseField(field, "duration", v) as number;
 }
 
+/** OpenBao's validateCheckAndSetOption. */
+function checkCas(cas: number | undefined, cfg: Configuration, m: KeyMetadata): void {
+  if (cas !== undefined) {
+    if (cas !== m.current_version)
+      throw new KvError("invalid_request", "check-and-set parameter did not match the current version");
+  } else if (cfg.cas_required || m.cas_required) {
+    throw new KvError("invalid_request", "check-and-set parameter required for this call");
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
+}
+
+/**
+ * JSON merge patch as OpenBao applies it (evanphx/json-patch v5 MergePatch on Go-marshalled
+ * documents): the current object's keys keep their (sorted) places, null removes a key, objects
+ * merge, anything else replaces; new keys are appended (in Go's order among themselves, where Go
+ * iterates a map) with their nulls pruned.
+ */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return patch;
+  if (!isObject(target)) return pruneNulls(patch);
+  const out = new Ordered();
+  for (const k of Object.keys(target).sort(goCompare)) {
+    if (!Object.hasOwn(patch, k)) out.entries.push([k, target[k]]);
+    else if (patch[k] === null) continue;
+    else if (target[k] === null) out.entries.push([k, pruneNulls(patch[k])]);
+    else out.entries.push([k, mergePatch(target[k], patch[k])]);
+  }
+  for (const k of Object.keys(patch).sort(goCompare)) {
+    if (!Object.hasOwn(target, k) && patch[k] !== null) out.entries.push([k, pruneNulls(patch[k])]);
+  }
+  return out;
+}
+
+/** evanphx's pruneNulls: null members of objects go, at every depth (arrays keep theirs). */
+function pruneNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => (x === null ? null : pruneNulls(x)));
+  if (!isObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = pruneNulls(x);
+  return out;
+}
+
 /** An integer query parameter (absent or empty: 0). */
 function intQuery(query: Record<string, string | undefined>, name: string): number {
   const q = query[name];
@@ -487,7 +539,9 @@ export class KvV2 implements KvEngine {
 
   async handle(req: KvRequest): Promise<KvResponse> {
     const { sub, key } = this.#split(req.path);
-    const op = req.operation;
+    // "patch" (HTTP PATCH, OpenBao's `kv patch`) is not in KvOperation yet: the router maps it
+    // once the mount table passes it (see the issue-13 report).
+    const op = req.operation as KvRequest["operation"] | "patch";
     const unsupported = () => new KvError("unsupported_operation", `unsupported operation ${op} on ${sub}/`);
     if (!this.#ready) await this.#whenReady();
     switch (sub) {
@@ -500,12 +554,14 @@ export class KvV2 implements KvEngine {
         if (op === "read") return this.#read(key, req.query);
         if (op === "write") return this.#write(key, req.body);
         if (op === "delete") return this.#deleteLatest(key);
+        if (op === "patch") return this.#patch(key, req.body);
         throw unsupported();
       case "metadata":
         if (op === "list") return this.#list(key, req.query, false);
         if (op === "read") return this.#readMeta(key);
         if (op === "write") return this.#writeMeta(key, req.body);
         if (op === "delete") return this.#deleteMeta(key);
+        if (op === "patch") return this.#writeMeta(key, req.body, true);
         throw unsupported();
       case "detailed-metadata":
         if (op === "list") return this.#list(key, req.query, true);
@@ -803,64 +859,104 @@ export class KvV2 implements KvEngine {
     return { rawData: `{"data":${dataJson},"metadata":${versionResponseJson(m, n)}}` };
   }
 
-  async #write(key: string, body: unknown): Promise<KvResponse> {
-    checkKey(key);
+  /** The data and options of a data write or patch. */
+  #dataBody(body: unknown): { data: Record<string, unknown>; cas: number | undefined } {
     const f = parseFields(body, { data: "object", options: "object" });
     if (f.data === undefined) throw new KvError("invalid_request", "no data provided");
     const opts = parseFields(f.options ?? {}, { cas: "int" });
     if (opts.cas !== undefined && opts.cas < 0)
       throw new KvError("invalid_request", "cas must not be negative");
+    return { data: f.data, cas: opts.cas };
+  }
+
+  async #write(key: string, body: unknown): Promise<KvResponse> {
+    checkKey(key);
+    const { data, cas } = this.#dataBody(body);
     // Stored with every number's exact text, as OpenBao stores it (see #read for what is returned).
-    const data = enc.encode(goJson(f.data));
+    const bytes = enc.encode(goJson(data));
     const cfg = await this.#readConfig();
     return this.#change(key, async (current) => {
       const m = current ?? emptyMetadata(key);
-      if (opts.cas !== undefined) {
-        if (opts.cas !== m.current_version)
-          throw new KvError("invalid_request", "check-and-set parameter did not match the current version");
-      } else if (cfg.cas_required || m.cas_required) {
-        throw new KvError("invalid_request", "check-and-set parameter required for this call");
-      }
-      const created = nowTime();
-      const vm: VersionMeta = { created_time: created, destroyed: false };
-      if (!isDvaDisabled(cfg)) {
-        const dt = deletionTime(created, cfg.delete_version_after, m.delete_version_after);
-        if (dt !== undefined) vm.deletion_time = dt;
-      }
-      const version = m.current_version + 1;
-      const versionKey = await this.#versionKey(key, version);
-      const record: { data: Uint8Array; created_time: PbTime; deletion_time?: PbTime } = {
-        data,
-        created_time: created,
-      };
-      if (vm.deletion_time !== undefined) record.deletion_time = vm.deletion_time;
-      await this.#view.put(versionKey, encodeVersion(record));
-      const dropped = addVersion(m, vm, cfg.max_versions);
-      try {
-        await this.#putMeta(key, m);
-      } catch (e) {
-        // A refusal the storage is sure of (the key cannot exist, the value is too large) wrote
-        // nothing: take the version back so a refused write leaves nothing behind. Any other
-        // failure may have landed, and metadata without its version would be worse than an
-        // unreferenced version.
-        if (e instanceof StorageError && (e.code === "invalid_key" || e.code === "value_too_large")) {
-          await this.#view.delete(versionKey).catch(() => undefined);
-        }
-        throw e;
-      }
-      // The write is done once the metadata is stored: failing to delete pruned versions must not
-      // turn it into an error (a client would retry and write another version). OpenBao answers
-      // with a warning as well.
-      const result: KvResponse = { data: versionResponse(m, version) };
-      try {
-        for (const old of dropped) await this.#view.delete(await this.#versionKey(key, old));
-      } catch (e) {
-        result.warnings = [
-          `error occurred when cleaning up old versions, these will be cleaned up on next write: ${(e as Error).message}`,
-        ];
-      }
-      return { result, stored: m };
+      checkCas(cas, cfg, m);
+      return this.#appendVersion(key, m, cfg, bytes);
     });
+  }
+
+  /**
+   * OpenBao's PATCH of `data/<key>`: the current version's data with the request's data merged in
+   * (JSON merge patch, RFC 7396: null removes a key) becomes a new version. The current data goes
+   * through float64 first, as in OpenBao, which decodes it into a Go map before merging.
+   */
+  async #patch(key: string, body: unknown): Promise<KvResponse> {
+    checkKey(key);
+    const { data, cas } = this.#dataBody(body);
+    const cfg = await this.#readConfig();
+    return this.#change(key, async (m) => {
+      if (m === undefined) throw new KvError("not_found", "");
+      checkCas(cas, cfg, m);
+      const n = m.current_version;
+      const vm = m.versions.get(n);
+      if (vm === undefined) throw new KvError("not_found", "");
+      if (vm.destroyed || isDeleted(vm))
+        return { result: { status: 404, data: versionResponse(m, n) }, stored: m };
+      const stored = await this.#view.get(await this.#versionKey(key, n));
+      if (stored === undefined) throw new KvError("not_found", "");
+      const current = goFloat(parseLossless(dec.decode(decodeVersion(stored).data)));
+      const merged = mergePatch(current, data);
+      return this.#appendVersion(key, m, cfg, enc.encode(goJson(merged)));
+    });
+  }
+
+  /**
+   * Writes `data` as version current+1 of `key` and then the metadata `m` naming it (OpenBao's
+   * order: a crash in between leaves an unreferenced version, never metadata pointing at nothing),
+   * then deletes the versions max_versions dropped.
+   */
+  async #appendVersion(
+    key: string,
+    m: KeyMetadata,
+    cfg: Configuration,
+    data: Uint8Array,
+  ): Promise<{ result: KvResponse; stored: KeyMetadata }> {
+    const created = nowTime();
+    const vm: VersionMeta = { created_time: created, destroyed: false };
+    if (!isDvaDisabled(cfg)) {
+      const dt = deletionTime(created, cfg.delete_version_after, m.delete_version_after);
+      if (dt !== undefined) vm.deletion_time = dt;
+    }
+    const version = m.current_version + 1;
+    const versionKey = await this.#versionKey(key, version);
+    const record: { data: Uint8Array; created_time: PbTime; deletion_time?: PbTime } = {
+      data,
+      created_time: created,
+    };
+    if (vm.deletion_time !== undefined) record.deletion_time = vm.deletion_time;
+    await this.#view.put(versionKey, encodeVersion(record));
+    const dropped = addVersion(m, vm, cfg.max_versions);
+    try {
+      await this.#putMeta(key, m);
+    } catch (e) {
+      // A refusal the storage is sure of (the key cannot exist, the value is too large) wrote
+      // nothing: take the version back so a refused write leaves nothing behind. Any other
+      // failure may have landed, and metadata without its version would be worse than an
+      // unreferenced version.
+      if (e instanceof StorageError && (e.code === "invalid_key" || e.code === "value_too_large")) {
+        await this.#view.delete(versionKey).catch(() => undefined);
+      }
+      throw e;
+    }
+    // The write is done once the metadata is stored: failing to delete pruned versions must not
+    // turn it into an error (a client would retry and write another version). OpenBao answers
+    // with a warning as well.
+    const result: KvResponse = { data: versionResponse(m, version) };
+    try {
+      for (const old of dropped) await this.#view.delete(await this.#versionKey(key, old));
+    } catch (e) {
+      result.warnings = [
+        `error occurred when cleaning up old versions, these will be cleaned up on next write: ${(e as Error).message}`,
+      ];
+    }
+    return { result, stored: m };
   }
 
   async #deleteLatest(key: string): Promise<KvResponse> {
@@ -958,7 +1054,11 @@ export class KvV2 implements KvEngine {
     return { data: metaResponse(m) };
   }
 
-  async #writeMeta(key: string, body: unknown): Promise<KvResponse> {
+  /**
+   * A metadata write, or with `patch` OpenBao's metadata PATCH: only on an existing key, and
+   * custom_metadata is merged into the key's (a null value removes that key).
+   */
+  async #writeMeta(key: string, body: unknown, patch = false): Promise<KvResponse> {
     checkKey(key);
     const f = parseFields(
       body,
@@ -984,7 +1084,19 @@ export class KvV2 implements KvEngine {
       f.metadata_cas_required === undefined
     )
       return {};
-    const custom = f.custom_metadata === undefined ? undefined : parseCustomMetadata(f.custom_metadata);
+    const removed: string[] = [];
+    let custom: Map<string, string> | undefined;
+    if (f.custom_metadata !== undefined) {
+      let given = f.custom_metadata;
+      if (patch) {
+        given = {};
+        for (const [k, v] of Object.entries(f.custom_metadata)) {
+          if (v === null) removed.push(k);
+          else given[k] = v;
+        }
+      }
+      custom = parseCustomMetadata(given);
+    }
     const cfg = await this.#readConfig();
     const warnings: string[] = [];
     if (f.cas_required === false && cfg.cas_required)
@@ -996,6 +1108,7 @@ export class KvV2 implements KvEngine {
         '"metadata_cas_required" set to false, but is mandated by backend config. This value will be ignored.',
       );
     return this.#change(key, async (current) => {
+      if (current === undefined && patch) throw new KvError("not_found", "");
       const mcas = f.metadata_cas;
       if (((current?.metadata_cas_required ?? false) || cfg.metadata_cas_required) && mcas === undefined)
         throw new KvError("invalid_request", "metadata check-and-set parameter required for this call");
@@ -1023,7 +1136,12 @@ export class KvV2 implements KvEngine {
       if (f.metadata_cas_required !== undefined) m.metadata_cas_required = f.metadata_cas_required;
       if (f.delete_version_after !== undefined)
         m.delete_version_after = { seconds: f.delete_version_after, nanos: 0 };
-      if (custom !== undefined) m.custom_metadata = custom;
+      if (custom !== undefined && patch) {
+        for (const k of removed) m.custom_metadata.delete(k);
+        for (const [k, v] of custom) m.custom_metadata.set(k, v);
+      } else if (custom !== undefined) {
+        m.custom_metadata = custom;
+      }
       await this.#putMeta(key, m);
       return { result: warnings.length > 0 ? { data: null, warnings } : {}, stored: m };
     });

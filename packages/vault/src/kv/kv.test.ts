@@ -633,6 +633,43 @@ describe("KV v2 answers as OpenBao 2.6.2", () => {
     expect(await status(kv.handle(req("read", "subkeys/none")))).toBe(404);
   });
 
+  it("PATCH merges into the current version (RFC 7396) as OpenBao 2.6.2 does, bytes included", async () => {
+    const { kv, storage } = v2();
+    await kv.handle(
+      req("write", "data/pt", {
+        data: parseBody('{"a":{"b":1,"c":[1,2]},"n":9007199254740993,"keep":"x","gone":"y","f":1.0}'),
+      }),
+    );
+    const patch = (path: string, body: unknown) =>
+      kv.handle(req("patch" as KvRequest["operation"], path, body));
+    const w = await patch("data/pt", {
+      data: parseBody('{"a":{"c":null,"d":{"x":null,"y":2}},"gone":null,"new":1.50}'),
+    });
+    expect(w.data).toMatchObject({ version: 2, destroyed: false });
+    // What OpenBao 2.6.2 stored for the same write and patch: the old data went through float64.
+    const v = decodeVersion((await storage.get(await versionKeyOf(storage, "pt", 2)))?.value as Uint8Array);
+    expect(Buffer.from(v.data).toString()).toBe(
+      '{"a":{"b":1,"d":{"y":2}},"f":1,"keep":"x","n":9007199254740992,"new":1.50}',
+    );
+    expect(await status(patch("data/nokey", { data: { a: 1 } }))).toBe(404);
+    await expect(patch("data/pt", { options: {} })).rejects.toThrow("no data provided");
+    // A deleted current version: 404 with its metadata (flat, as OpenBao answers a patch).
+    await kv.handle(req("delete", "data/pt"));
+    const deleted = await patch("data/pt", { data: { a: 1 } });
+    expect(deleted.status).toBe(404);
+    expect(deleted.data).toMatchObject({ version: 2, destroyed: false, custom_metadata: null });
+    // Metadata PATCH: only on an existing key; custom_metadata merges, null removes.
+    await patch("metadata/pt", { custom_metadata: { a: "1", b: null }, max_versions: 3 });
+    await patch("metadata/pt", { custom_metadata: { b: "2", a: null } });
+    expect((await kv.handle(req("read", "metadata/pt"))).data).toMatchObject({
+      custom_metadata: { b: "2" },
+      max_versions: 3,
+      current_metadata_version: 2,
+    });
+    expect(await status(patch("metadata/nokey", { max_versions: 3 }))).toBe(404);
+    expect(await patch("metadata/pt", {})).toEqual({});
+  });
+
   it("a metadata write setting nothing creates nothing", async () => {
     const { kv } = v2();
     expect(await kv.handle(req("write", "metadata/none", {}))).toEqual({});
