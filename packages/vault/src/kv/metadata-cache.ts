@@ -1,6 +1,7 @@
 /**
- * A cache of decoded KV v2 metadata records on the active node, so a read of a secret costs one
- * barrier decryption (the version) instead of two.
+ * A cache of decoded KV v2 metadata records (OpenBao's protobuf KeyMetadata) on the active node,
+ * so a read of a secret costs one barrier decryption (the version) instead of two, and no metadata
+ * path encryption or protobuf decoding.
  *
  * Only the active node writes, and every metadata write of a mount goes through its engine, so
  * what this node wrote or read back stays true for as long as it stays active. Entries are
@@ -11,8 +12,8 @@
  *
  * Writers bracket each change with {@link beginWrite}/{@link endWrite}; a reader that loaded a
  * record from storage stores it ({@link fill}) only if no write began or ended meanwhile, so a
- * slow read can never put back what a concurrent write replaced. Cached records are frozen:
- * writers change a {@link cloneMetadata} copy.
+ * slow read can never put back what a concurrent write replaced. Cached records are frozen (their
+ * maps too): writers change a {@link cloneMetadata} copy.
  */
 
 import type { KeyMetadata, VersionMeta } from "./v2-records.js";
