@@ -7,7 +7,7 @@
  * Outside the repository because inside it the workspace globs, biome, vitest and turbo would
  * all pick up a second copy of every package.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { execGroup, runGroup } from "../../../packages/core/test/support/processes.js";
@@ -76,7 +76,7 @@ function readStamp(file: string): Stamp | undefined {
  * One build at a time per cache entry (two bench runs at once): a lock directory holding the
  * owner's pid; a lock whose owner is gone is taken over.
  */
-async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     try {
@@ -85,11 +85,17 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const owner = Number(readFileSync(join(lock, "pid"), { encoding: "utf8", flag: "a+" }) || "0");
-      let alive = false;
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(join(lock, "pid"), "utf8")) || 0;
+      } catch {
+        // Not written yet (its owner is between mkdir and write) or just released.
+      }
+      let alive: boolean;
       try {
         if (owner > 0) process.kill(owner, 0);
-        alive = owner > 0;
+        // No pid yet: a lock made a moment ago is being taken, one older than that was abandoned.
+        alive = owner > 0 || Date.now() - statSync(lock).mtimeMs < 10_000;
       } catch {
         alive = false;
       }

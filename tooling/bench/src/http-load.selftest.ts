@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { insideRepo, resolveCommit } from "./baseline-worktree.js";
+import { insideRepo, resolveCommit, withLock } from "./baseline-worktree.js";
 import { KEYS, kvDataPath, loadSide, REPO_ROOT, SERVER_DIR, startBulwark, VALUE } from "./http-load.js";
 
 const checks: [string, () => Promise<void>][] = [];
@@ -74,6 +74,37 @@ check("the bench cache is refused inside the repository, accepted beside it", as
   assert.equal(insideRepo(`${REPO_ROOT}-cache`), undefined);
   assert.equal(insideRepo(join(tmpdir(), "bulwark-bench")), undefined);
 });
+
+check(
+  "a build lock left by a process that is gone is taken over; one held by a live process is waited for",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bulwark-bench-lock-"));
+    try {
+      const lock = join(dir, "x.lock");
+      const gone = spawn("true");
+      await new Promise((r) => gone.once("exit", r));
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(gone.pid));
+      assert.equal(await withLock(lock, async () => "ran"), "ran");
+      assert.equal(existsSync(lock), false);
+      // Held by this (live) process: the second taker runs only after the first released it.
+      const order: string[] = [];
+      await Promise.all([
+        withLock(lock, async () => {
+          order.push("first");
+          await new Promise((r) => setTimeout(r, 1_500));
+          order.push("first done");
+        }),
+        new Promise((r) => setTimeout(r, 100)).then(() =>
+          withLock(lock, async () => void order.push("second")),
+        ),
+      ]);
+      assert.deepEqual(order, ["first", "first done", "second"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 check("a baseline commit missing from the clone fails with how to get it", async () => {
   await assert.rejects(resolveCommit("0123456789abcdef0123456789abcdef01234567"), /git fetch --unshallow/);
