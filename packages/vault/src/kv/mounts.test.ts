@@ -495,6 +495,14 @@ describe("MountTable over Vault's records", () => {
     await expect(t.tune("kv1", { options: { version: "3" } })).rejects.toThrow("invalid version provided: 3");
     await expect(t.tune("pki", { options: { version: "2" } })).rejects.toThrow(/kv mounts only/);
     expect((await t.tune("kv2", { options: { version: "2" } })).warnings).toEqual([]);
+    // Vault's untunable mounts: only their audit HMAC keys may change (which Bulwark does not keep).
+    await expect(t.tune("cubbyhole", { description: "x" })).rejects.toThrow(
+      "cannot tune parameter description of cubbyhole/",
+    );
+    await expect(t.tune("sys", { maxLeaseTtl: 60 })).rejects.toThrow(
+      "cannot tune parameter max_lease_ttl of sys/",
+    );
+    expect((await t.tune("pki", { description: "carried, tuned" })).entry.description).toBe("carried, tuned");
   });
 
   it("unmount: Vault's protected mounts are refused; a carried mount goes with its data unless it holds leases", async () => {

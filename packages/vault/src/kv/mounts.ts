@@ -36,6 +36,8 @@ import { TermCell } from "./term-cell.js";
 
 /** Paths no mount may take (Vault's protected paths and Bulwark's own storage roots). */
 const RESERVED = ["sys/", "auth/", "audit/", "cubbyhole/", "identity/", "core/", "logical/"];
+/** Vault refuses to tune these but for their audit HMAC keys (`untunableMounts`). */
+const UNTUNABLE = ["cubbyhole/", "sys/", "audit/", "identity/"];
 /** Vault refuses to unmount these (`protectedMounts`). */
 const PROTECTED = ["audit/", "auth/", "sys/", "cubbyhole/", "identity/"];
 
@@ -711,6 +713,17 @@ export class MountTable {
    */
   async tune(rawPath: string, patch: TunePatch): Promise<{ entry: MountEntry; warnings: string[] }> {
     const path = normalizeMountPath(rawPath);
+    if (UNTUNABLE.some((p) => path.startsWith(p))) {
+      const fields: [keyof TunePatch, string][] = [
+        ["description", "description"],
+        ["defaultLeaseTtl", "default_lease_ttl"],
+        ["maxLeaseTtl", "max_lease_ttl"],
+        ["options", "options"],
+      ];
+      const given = fields.find(([k]) => patch[k] !== undefined);
+      if (given !== undefined)
+        throw new KvError("invalid_request", `cannot tune parameter ${given[1]} of ${path}`);
+    }
     return this.#serial(async () => {
       const t = await this.#fresh();
       const key: TableKey | undefined = t.mounts.entries.some((e) => e.path === path)
