@@ -103,7 +103,7 @@ export function servicesFor(store: SealedStore, opts: ServicesOptions = {}): Ser
     if (logger !== undefined && result.carried.length > 0) {
       logger.info(
         { carried: result.carried.map((c) => `${c.path} (${c.type})`) },
-        `carrying ${result.carried.length} OpenBao/Vault mount(s) Bulwark does not serve: their records are kept unchanged, requests under them are refused`,
+        `carrying ${result.carried.length} OpenBao/Vault mount(s), auth method(s) or audit device(s) Bulwark does not serve: their records are kept unchanged, requests under them are refused, and no audit log is written`,
       );
     }
   };

@@ -461,6 +461,24 @@ describe("MountTable over Vault's records", () => {
       expect(Buffer.from((await storage.get(p))?.value ?? []).toString("base64")).toBe(
         openbao[p]?.stored_base64,
       );
+    // An audit device of the data set is named among what is carried (Bulwark writes no audit log).
+    const device = {
+      table: "audit",
+      path: "file/",
+      type: "file",
+      description: "",
+      uuid: "0d8a6a5e-1c2b-4c3d-8e9f-0a1b2c3d4e5f",
+      options: { file_path: "/var/log/bao.log" },
+    };
+    await storage.put({
+      key: "core/audit",
+      value: compressJson(`{"type":"audit","entries":[${JSON.stringify(device)}]}\n`),
+    });
+    expect((await new MountTable(storage).setup()).carried.at(-1)).toEqual({
+      path: "audit/file/",
+      type: "file",
+      table: "audit",
+    });
     // Without identity/ (as a Vault older than the identity store left it), setup adds it and
     // nothing else changes in the table.
     const noIdentity = entriesOf(openbao["core/mounts"]?.decompressed ?? "").filter(

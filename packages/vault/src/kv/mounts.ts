@@ -600,10 +600,16 @@ export class MountTable {
       const hasToken = [...t.auth.entries, ...t.localAuth.entries].some((e) => e.type === "token");
       await write("auth", hasToken ? [] : [tokenAuthEntry()]);
       await write("localAuth", []);
+      // Audit devices an OpenBao/Vault data set has are carried too: Bulwark writes no audit log,
+      // which the operator must know (the log names them).
+      const audit: MountEntry[] = [];
       for (const p of [AUDIT_TABLE_PATH, LOCAL_AUDIT_TABLE_PATH]) {
-        if ((await this.#storage.get(p)) === undefined) {
+        const e = await this.#storage.get(p);
+        if (e === undefined) {
           await this.#storage.put({ key: p, value: encodeTable("audit", []) });
           wrote.push(p);
+        } else {
+          audit.push(...decodeTable(e.value, p).entries);
         }
       }
       const carried = [
@@ -614,6 +620,7 @@ export class MountTable {
       ]
         .filter((e) => !serves(e) && !(e.table === "auth" && e.type === "token") && e.type !== "system")
         .map((e) => ({ path: e.table === "auth" ? `auth/${e.path}` : e.path, type: e.type, table: e.table }));
+      for (const e of audit) carried.push({ path: `audit/${e.path}`, type: e.type, table: "audit" });
       return { carried, wrote };
     });
   }
