@@ -23,6 +23,8 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ConsulAgent } from "../../../packages/storage-consul/test/consul-agent.js";
 import {
+  api,
+  apiOk,
   BAO,
   CONSUL,
   type Kind,
@@ -35,6 +37,7 @@ import {
 import {
   carryOn,
   compareAnswers,
+  createToken,
   type DataSet,
   initialise,
   newDataSet,
@@ -213,6 +216,69 @@ describe.skipIf(missing !== undefined)("one data set served by OpenBao 2.6.2 and
 
   it("Bulwark → OpenBao → Bulwark, Shamir seal, file storage", async () => {
     await roundTrip("bulwark", { type: "shamir" });
+  });
+
+  // Batch tokens carry their entry in the token itself (barrier-encrypted with the keyring's
+  // current term, nothing stored): a reader of the same keyring must accept one.
+  it("a batch token OpenBao issued is served by Bulwark on the same data set", async () => {
+    const work = tempDir("formats-batch");
+    const storage: StorageSpec = { type: "file", path: join(work, "data") };
+    const ds = newDataSet({ type: "shamir" }, work);
+    const problems: string[] = [];
+    const reads = async (node: VaultNode): Promise<ReadSet> => {
+      const t = ds.tokens.batch?.token as string;
+      const answers: Record<string, unknown> = {};
+      for (const [name, method, path, token, body] of [
+        ["lookup", "POST", "auth/token/lookup", ds.root, { token: t }],
+        ["lookup-self", "GET", "auth/token/lookup-self", t, undefined],
+        ["kv2 get", "GET", "kv2/data/s", t, undefined],
+        ["kv2 write (denied)", "POST", "kv2/data/s", t, { data: { no: 1 } }],
+      ] as const) {
+        answers[`http ${name}`] = await api(node, method, path, {
+          token,
+          ...(body === undefined ? {} : { body }),
+        });
+      }
+      return { answers, at: Date.now() };
+    };
+    let written: ReadSet | undefined;
+    await stages(problems, [
+      [
+        "openbao issues a batch token",
+        async () => {
+          written = await withServer(
+            "openbao",
+            work,
+            storage,
+            ds,
+            async (node) => {
+              await apiOk(node, "POST", "sys/mounts/kv2", {
+                token: ds.root,
+                body: { type: "kv", options: { version: "2" } },
+              });
+              await apiOk(node, "POST", "kv2/data/s", { token: ds.root, body: { data: { v: 1 } } });
+              await apiOk(node, "PUT", "sys/policies/acl/reader", {
+                token: ds.root,
+                body: { policy: 'path "kv2/data/*" {\n  capabilities = ["read"]\n}\n' },
+              });
+              await createToken(node, ds, "batch", { policies: ["reader"], type: "batch", ttl: "20m" });
+              return reads(node);
+            },
+            true,
+          );
+          if (statusOf(written, "http kv2 get") !== 200)
+            problems.push(`openbao: ${JSON.stringify(written.answers)}`);
+        },
+      ],
+      [
+        "bulwark serves it",
+        async () => {
+          const read = await withServer("bulwark", work, storage, ds, reads);
+          problems.push(...compareAnswers(written as ReadSet, read, ["openbao (issued it)", "bulwark"]));
+        },
+      ],
+    ]);
+    expect(problems, report(problems)).toEqual([]);
   });
 
   it("Consul: OpenBao's data set moved to Consul, extended by Bulwark there, moved back and read by OpenBao", async () => {
