@@ -239,6 +239,14 @@ describe("auth/token/*", () => {
     expect(batch.json().errors[0]).toMatch(/batch tokens .* not supported/);
   });
 
+  it("a limited token's own request sees its uses as OpenBao's (one fewer, -1 on the last); renew answers the uses it was created with", async () => {
+    const two = await tokenWith(["default"], { num_uses: 3 });
+    expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: two })).json().data.num_uses).toBe(2);
+    expect((await t.call("POST", "/v1/auth/token/renew-self", { token: two })).json().auth.num_uses).toBe(3);
+    expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: two })).json().data.num_uses).toBe(-1);
+    expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: two })).statusCode).toBe(403);
+  });
+
   it("num_uses limits how often a token works", async () => {
     const once = await tokenWith(["default"], { num_uses: 1 });
     expect((await t.call("GET", "/v1/auth/token/lookup-self", { token: once })).statusCode).toBe(200);

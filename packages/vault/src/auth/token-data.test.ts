@@ -73,6 +73,17 @@ describe("a token as the token auth method answers it", () => {
     });
   });
 
+  it("a limited token: lookups show the uses left, create and renew answers the uses it was created with (as OpenBao)", async () => {
+    const { tokens, root } = await store();
+    const t = await tokens.create(root.entry, { numUses: 3, ttl: 600 }, { sudo: false });
+    expect(tokenAuthData(t.token, t.entry).num_uses).toBe(3);
+    const seen = await tokens.authenticate(t.token);
+    expect(tokenLookupData(t.token, seen as NonNullable<typeof seen>).num_uses).toBe(2);
+    const renewed = await tokens.renew(seen as NonNullable<typeof seen>);
+    expect(tokenAuthData(t.token, renewed.entry).num_uses).toBe(3);
+    expect(tokenLookupData(t.token, renewed.entry).num_uses).toBe(2);
+  });
+
   it("lookup data of an expired lease is not renewable", async () => {
     const { tokens, root, now } = await store();
     const t = await tokens.create(root.entry, { ttl: 10 }, { sudo: false });

@@ -20,7 +20,8 @@ export function tokenAuthData(token: string, e: TokenEntry): Record<string, unkn
     token_type: "service",
     orphan: e.parent === "",
     mfa_requirement: null,
-    num_uses: e.num_uses,
+    // OpenBao answers the lease's auth.num_uses: the uses the token was created with.
+    num_uses: typeof e.lease?.auth?.num_uses === "number" ? e.lease.auth.num_uses : e.num_uses,
   };
 }
 

@@ -283,7 +283,8 @@ export class TokenStore {
   ): Promise<IssuedToken> {
     const warnings: string[] = [];
     // Vault's rule: a use-limited token must not mint tokens that escape its use limit.
-    if (parent.num_uses > 0) {
+    // (A token on its last use, num_uses -1, is being revoked: no children either.)
+    if (parent.num_uses !== 0) {
       throw new TokenError("invalid_request", "restricted use token cannot generate child tokens");
     }
     const parentIsRoot = parent.policies.includes("root");
@@ -543,8 +544,10 @@ export class TokenStore {
   }
 
   /**
-   * Authenticates a request: the live entry, with one use consumed for limited-use tokens (the
-   * last use revokes the token after this request is authorised).
+   * Authenticates a request: the live entry, with one use consumed for limited-use tokens. The
+   * entry returned is as OpenBao's UseToken leaves it, so the request sees what OpenBao's does:
+   * `num_uses` one lower, or -1 (revocation pending) on the last use, which revokes the token
+   * after this request is authorised.
    */
   async authenticate(token: string): Promise<TokenEntry | undefined> {
     const entry = await this.lookup(token);
@@ -554,9 +557,10 @@ export class TokenStore {
     return this.#serial(entry.hash, async () => {
       const current = await this.#readLive(entry.hash);
       if (current === undefined) return undefined;
-      if (current.num_uses === 1) await this.#revokeLocked(current.hash);
-      else if (current.num_uses > 1) await this.#rewrite(current, { num_uses: current.num_uses - 1 });
-      return current;
+      const left = current.num_uses === 1 ? REVOCATION_PENDING : current.num_uses - 1;
+      if (left === REVOCATION_PENDING) await this.#revokeLocked(current.hash);
+      else await this.#rewrite(current, { num_uses: left });
+      return { ...current, num_uses: left };
     });
   }
 
