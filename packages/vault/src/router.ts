@@ -69,6 +69,7 @@ const KV_OPERATION: Partial<Record<Operation, KvOperation>> = {
   create: "write",
   update: "write",
   delete: "delete",
+  patch: "patch",
 };
 
 /** Sealed → `sealed`; no, unknown, expired or revoked token → `permission_denied`. */

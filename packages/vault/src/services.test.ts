@@ -164,3 +164,37 @@ describe("Services.setup", () => {
     expect(err).toMatchObject({ code: "sealed" });
   });
 });
+
+describe("Services.handle", () => {
+  it("passes PATCH to the kv engines: KV v2 merges into a new version, KV v1 answers 405 as Vault's passthrough", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    const root = await rootTokenAfterInit(store, init.keys, 1);
+    for (const k of init.keys) await store.unseal(k);
+    await waitActive(store);
+    const s = servicesFor(store);
+    await s.mounts.mount("kv2", { type: "kv", options: { version: "2" } });
+    await s.mounts.mount("kv1", { type: "kv", options: { version: "1" } });
+    await s.handle({
+      operation: "update",
+      path: "kv2/data/app",
+      data: { data: { a: "1", b: "2" } },
+      token: root,
+    });
+    const patched = await s.handle({
+      operation: "patch",
+      path: "kv2/data/app",
+      data: { data: { b: null, c: "3" } },
+      token: root,
+    });
+    expect(patched.mountType).toBe("kv");
+    const read = await s.handle({ operation: "read", path: "kv2/data/app", token: root });
+    const body = read.rawData !== undefined ? JSON.parse(read.rawData) : read.data;
+    expect(body).toMatchObject({ data: { a: "1", c: "3" }, metadata: { version: 2 } });
+    await s.handle({ operation: "update", path: "kv1/x", data: { a: "1" }, token: root });
+    const err = await s
+      .handle({ operation: "patch", path: "kv1/x", data: { a: "2" }, token: root })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "unsupported_operation", status: 405 });
+  });
+});

@@ -6,7 +6,8 @@ import { type JsonNumber, stringify } from "../json/lossless.js";
 // KvError lives with the package's other errors; engines and callers import it from here too.
 export { KvError };
 
-export type KvOperation = "read" | "list" | "write" | "delete";
+/** `patch` is HTTP PATCH (OpenBao's `kv patch`): KV v2 serves it on data/ and metadata/, KV v1 refuses it. */
+export type KvOperation = "read" | "list" | "write" | "delete" | "patch";
 
 export interface KvRequest {
   operation: KvOperation;

@@ -63,6 +63,9 @@ export class KvV1 implements KvEngine {
         checkKey(req.path);
         await this.#view.delete(req.path);
         return {};
+      case "patch":
+        // Vault's passthrough backend has no patch operation: its router answers 405.
+        throw new KvError("unsupported_operation", "unsupported operation");
     }
   }
 }
