@@ -138,7 +138,7 @@ describe("policy records OpenBao 2.6.2 wrote", () => {
         policy: p?.raw,
         version: p?.version,
       };
-      if (p?.expiration !== undefined) answer.expiration = p.expiration.toISOString().replace(/\.?0+Z$/, "Z");
+      if (p?.expirationText !== undefined) answer.expiration = p.expirationText;
       expect(answer, v.name).toEqual(v.read);
     }
     // Stored names level by level (team/app after the top level), response-wrapping left out, root last.
@@ -249,6 +249,22 @@ describe("policy records Bulwark writes", () => {
       AllowWildcardsInIdentityTemplates: true,
       AllowSlashesInIdentityTemplates: false,
     });
+  });
+
+  it("keeps OpenBao's ns Expiration text while the time is unchanged, and writes Go's form for a new one", async () => {
+    const storage = new MemoryBackend();
+    const rec = {
+      ...JSON.parse(OPENBAO_BUILTINS["sys/policy/response-wrapping"] as string),
+      Expiration: "2099-01-01T00:00:00.123456789Z",
+    };
+    await storage.put({ key: "sys/policy/exp", value: enc.encode(JSON.stringify(rec)) });
+    const policies = new PolicyStore(storage);
+    const info = await policies.info("exp");
+    expect(info?.expirationText).toBe("2099-01-01T00:00:00.123456789Z");
+    await policies.write("exp", 'path "a" {}', { expiration: info?.expiration as Date });
+    expect((await stored(storage, "sys/policy/exp"))?.Expiration).toBe("2099-01-01T00:00:00.123456789Z");
+    await policies.write("exp", 'path "a" {}', { expiration: new Date("2099-01-01T00:00:01Z") });
+    expect((await stored(storage, "sys/policy/exp"))?.Expiration).toBe("2099-01-01T00:00:01Z");
   });
 
   it("an expired policy is gone (read, ACL) while its record stays until rewritten, as in OpenBao", async () => {

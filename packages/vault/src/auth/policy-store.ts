@@ -135,6 +135,8 @@ export interface PolicyRecord {
   templated: boolean;
   /** When the policy stops existing; `undefined`: never. */
   expiration: Date | undefined;
+  /** `Expiration` as stored (Go keeps ns): written back as is while `expiration` is that time. */
+  expirationText?: string | undefined;
   /** As stored (RFC 3339, Go keeps ns); `undefined` in records without the field or with Go's zero time. */
   modified: string | undefined;
   allowWildcardsInIdentityTemplates: boolean;
@@ -204,11 +206,17 @@ export function decodePolicyRecord(name: string, bytes: Uint8Array): PolicyRecor
     raw: field("Raw", "string", ""),
     templated: field("Templated", "boolean", false),
     expiration: isGoZero(expiration) ? undefined : new Date(expiration),
+    expirationText: isGoZero(expiration) ? undefined : expiration,
     modified: isGoZero(modified) ? undefined : modified,
     allowWildcardsInIdentityTemplates: field("AllowWildcardsInIdentityTemplates", "boolean", false),
     allowSlashesInIdentityTemplates: field("AllowSlashesInIdentityTemplates", "boolean", false),
     extra,
   };
+}
+
+/** The stored text while it still names `at` (to the ms), else `at` in Go's form. */
+export function expirationText(at: Date, stored: string | undefined): string {
+  return stored !== undefined && Date.parse(stored) === at.getTime() ? stored : goTime(at);
 }
 
 /** Encodes a record in OpenBao 2.6.2's field order, then the fields kept from an older record. */
@@ -219,7 +227,7 @@ export function encodePolicyRecord(r: PolicyRecord): Uint8Array {
     Raw: r.raw,
     Type: 0,
     Templated: r.templated,
-    Expiration: r.expiration === undefined ? GO_ZERO_TIME : goTime(r.expiration),
+    Expiration: r.expiration === undefined ? GO_ZERO_TIME : expirationText(r.expiration, r.expirationText),
     Modified: r.modified ?? GO_ZERO_TIME,
     AllowWildcardsInIdentityTemplates: r.allowWildcardsInIdentityTemplates,
     AllowSlashesInIdentityTemplates: r.allowSlashesInIdentityTemplates,
@@ -248,6 +256,8 @@ export interface PolicyInfo {
   version: number;
   casRequired: boolean;
   expiration: Date | undefined;
+  /** `expiration` as OpenBao answers it (the stored text, ns kept). */
+  expirationText: string | undefined;
   modified: string | undefined;
   allowWildcardsInIdentityTemplates: boolean;
   allowSlashesInIdentityTemplates: boolean;
@@ -376,6 +386,7 @@ export class PolicyStore {
         version: 0,
         casRequired: false,
         expiration: undefined,
+        expirationText: undefined,
         modified: undefined,
         allowWildcardsInIdentityTemplates: false,
         allowSlashesInIdentityTemplates: false,
@@ -389,6 +400,7 @@ export class PolicyStore {
       version: r.dataVersion,
       casRequired: r.casRequired,
       expiration: r.expiration,
+      expirationText: r.expiration === undefined ? undefined : expirationText(r.expiration, r.expirationText),
       modified: r.modified,
       allowWildcardsInIdentityTemplates: r.allowWildcardsInIdentityTemplates,
       allowSlashesInIdentityTemplates: r.allowSlashesInIdentityTemplates,
@@ -426,6 +438,7 @@ export class PolicyStore {
         raw,
         templated: policy.templated,
         expiration: opts.expiration,
+        expirationText: existing?.expirationText,
         modified: goTime(new Date()),
         allowWildcardsInIdentityTemplates: opts.allowWildcardsInIdentityTemplates === true,
         allowSlashesInIdentityTemplates: opts.allowSlashesInIdentityTemplates === true,

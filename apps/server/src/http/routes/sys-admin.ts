@@ -450,11 +450,6 @@ type PolicyStoreOf = AppContext["services"]["policies"];
 type PolicyWriteOptions = NonNullable<Parameters<PolicyStoreOf["write"]>[2]>;
 type PolicyInfo = NonNullable<Awaited<ReturnType<PolicyStoreOf["info"]>>>;
 
-/** Go's `time.Time` in JSON (RFC 3339, fraction without trailing zeros). */
-function goTime(d: Date): string {
-  return d.toISOString().replace(/\.?0+Z$/, "Z");
-}
-
 /** OpenBao's `readPolicyResponse`: `expiration` and `modified` only when set. */
 function policyData(p: PolicyInfo, field: "policy" | "rules"): Record<string, unknown> {
   const data: Record<string, unknown> = {
@@ -465,7 +460,7 @@ function policyData(p: PolicyInfo, field: "policy" | "rules"): Record<string, un
     allow_wildcards_in_identity_templates: p.allowWildcardsInIdentityTemplates,
     allow_slashes_in_identity_templates: p.allowSlashesInIdentityTemplates,
   };
-  if (p.expiration !== undefined) data.expiration = goTime(p.expiration);
+  if (p.expirationText !== undefined) data.expiration = p.expirationText;
   if (p.modified !== undefined) data.modified = p.modified;
   return data;
 }
