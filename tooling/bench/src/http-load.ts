@@ -6,7 +6,7 @@
  * Not in suites/: every file there is loaded as a suite (main.ts).
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -175,6 +175,11 @@ export async function startBulwark(opts: {
   storage: "inmem" | "file";
   dataDir: string;
 }): Promise<BulwarkServer> {
+  const bin = join(opts.serverDir, "bin/bulwark.mjs");
+  if (!existsSync(join(opts.serverDir, "dist/index.js")))
+    throw new Error(
+      `no built server in ${opts.serverDir} (dist/index.js missing): build it first (pnpm build)`,
+    );
   const port = await freePort();
   const storage =
     opts.storage === "file"
@@ -188,22 +193,23 @@ export async function startBulwark(opts: {
   const description = `bulwark server (${opts.label}, ${opts.storage}) on port ${port}`;
   const group = startGroup(
     process.execPath,
-    [join(opts.serverDir, "bin/bulwark.mjs"), "server", "-config", configFile],
+    [bin, "server", "-config", configFile],
     description,
-    // Its log goes nowhere: reading it would cost this process (the load generator) CPU.
-    { cwd: opts.serverDir, stdio: ["ignore", "ignore", "pipe"] },
+    // Its log (a few lines at start, none per request) is kept for the error when it fails.
+    { cwd: opts.serverDir, stdio: ["ignore", "pipe", "pipe"] },
   );
-  let stderr = "";
-  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    stderr = (stderr + d).slice(-4000);
-  });
+  let output = "";
+  for (const s of [group.child.stdout, group.child.stderr])
+    s?.setEncoding("utf8").on("data", (d: string) => {
+      output = (output + d).slice(-4000);
+    });
   const address = `http://127.0.0.1:${port}`;
   const stop = async () => {
     await group.stop(5_000);
   };
   try {
     await waitFor(`${description} to answer sys/health`, 60_000, async () => {
-      if (!group.running) throw new Error(`${description} exited during start:\n${stderr}`);
+      if (!group.running) throw new Error(`${description} exited during start`);
       const res = await call(address, "GET", "/v1/sys/health").catch(() => undefined);
       return typeof res?.json.initialized === "boolean";
     });
@@ -214,19 +220,31 @@ export async function startBulwark(opts: {
     const key = (init.keys_base64 as string[] | undefined)?.[0] ?? (init.keys as string[])[0];
     const token = init.root_token as string;
     await ok(`${description}: sys/unseal`, call(address, "PUT", "/v1/sys/unseal", { key }));
-    await waitFor(`${description} to become active`, 60_000, async () => {
-      const res = await call(address, "GET", "/v1/sys/health");
-      return res.status === 200;
-    });
+    let health = "";
+    await waitFor(
+      () => `${description} to become active (sys/health: ${health})`,
+      60_000,
+      async () => {
+        const res = await call(address, "GET", "/v1/sys/health");
+        health = `${res.status} ${res.text}`;
+        return res.status === 200;
+      },
+    );
     await ok(
       `${description}: mount kv v2 at secret/`,
       call(address, "POST", "/v1/sys/mounts/secret", { type: "kv", options: { version: "2" } }, token),
     );
     // A fresh kv v2 mount may refuse writes while it sets itself up (Vault's upgrade): wait for one.
-    await waitFor(`${description}: the first write to secret/`, 30_000, async () => {
-      const res = await call(address, "POST", kvDataPath(0), { data: { value: VALUE } }, token);
-      return res.status < 300;
-    });
+    let last = "";
+    await waitFor(
+      () => `${description}: the first write to secret/ (last answer: ${last})`,
+      30_000,
+      async () => {
+        const res = await call(address, "POST", kvDataPath(0), { data: { value: VALUE } }, token);
+        last = `${res.status} ${res.text}`;
+        return res.status < 300;
+      },
+    );
     for (let i = 1; i < KEYS; i++)
       await ok(
         `${description}: write ${kvDataPath(i)}`,
@@ -237,15 +255,29 @@ export async function startBulwark(opts: {
     return server;
   } catch (e) {
     await stop();
-    throw e;
+    // What it wrote just before it exited is still in the pipes.
+    await Promise.all(
+      [group.child.stdout, group.child.stderr].map((p) =>
+        p === null || p.readableEnded || p.destroyed ? undefined : new Promise((r) => p.once("close", r)),
+      ),
+    );
+    throw new Error(`${(e as Error).message}\n${description}'s output (tail):\n${output}`, { cause: e });
   }
 }
 
-async function waitFor(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<void> {
+/** Polls `done` until it is true; `what` (a string, or a function for one with the latest state) names it on timeout. */
+async function waitFor(
+  what: string | (() => string),
+  timeoutMs: number,
+  done: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await done()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${typeof what === "string" ? what : what()}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
