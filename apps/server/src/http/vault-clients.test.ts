@@ -118,6 +118,26 @@ describe("bodies the bao CLI sends", () => {
     expect(down.json().errors).toEqual(["cannot downgrade mount from version 2"]);
   });
 
+  it("`bao kv patch`: PATCH data/<path> with application/merge-patch+json makes a merged new version", async () => {
+    t = await testApp();
+    const { root } = await initAndUnseal(t);
+    await t.call("POST", "/v1/sys/mounts/secret", {
+      token: root,
+      body: { type: "kv", options: { version: "2" } },
+    });
+    await t.call("PUT", "/v1/secret/data/app", { token: root, body: { data: { a: "1", b: "2" } } });
+    const headers = { "content-type": "application/merge-patch+json" };
+    const p = await t.call("PATCH", "/v1/secret/data/app", {
+      token: root,
+      headers,
+      body: { data: { b: null, c: "3" }, options: {} },
+    });
+    expect(p.statusCode).toBe(200);
+    expect(p.json().data).toMatchObject({ version: 2 });
+    const read = await t.call("GET", "/v1/secret/data/app", { token: root });
+    expect(read.json().data.data).toEqual({ a: "1", c: "3" });
+  });
+
   it("sys/mounts lists OpenBao's built-in mounts from the table; a request under one is a 404 naming its engine", async () => {
     t = await testApp();
     const { root } = await initAndUnseal(t);
