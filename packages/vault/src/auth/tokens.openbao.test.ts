@@ -68,7 +68,15 @@ api_addr = "http://127.0.0.1:${port}"
   }
   const init = (await call("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 })).json;
   const key = init.keys_base64[0] as string;
-  const unseal = async () => expect((await call("PUT", "sys/unseal", { key })).json.sealed).toBe(false);
+  const unseal = async () => {
+    expect((await call("PUT", "sys/unseal", { key })).json.sealed).toBe(false);
+    // Unsealed is not yet active: sys/health answers 200 once the node serves requests.
+    const until = Date.now() + 30_000;
+    while ((await call("GET", "sys/health")).status !== 200) {
+      if (Date.now() > until) throw new Error("openbao did not become active within 30 s of unsealing");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
   await unseal();
   token = init.root_token as string;
   return {
@@ -93,7 +101,11 @@ describe.skipIf(skip !== undefined)("tokens Bulwark writes, on a real OpenBao 2.
       // Bulwark's store over OpenBao's salt and root token entry.
       const storage = new MemoryBackend();
       const enc = new TextEncoder();
-      const salt = (await bao.raw("sys/token/salt")).json.data.value as string;
+      // A token operation first: OpenBao's token store reads (or creates) its salt on first use.
+      expect((await bao.call("GET", "auth/token/lookup-self")).status).toBe(200);
+      const saltRead = await bao.raw("sys/token/salt");
+      expect(saltRead.status, JSON.stringify(saltRead.json)).toBe(200);
+      const salt = saltRead.json.data.value as string;
       await storage.put({ key: "sys/token/salt", value: enc.encode(salt) });
       const tokens = new TokenStore(storage, { cacheMs: 0 });
       const rootHash = await tokens.saltId(bao.root);

@@ -470,6 +470,23 @@ describe("Vault's records (docs/vault-storage-formats.md §4)", () => {
     expect(await tokens.lookup(`hvs.${"A".repeat(40)}`)).toBeUndefined();
   });
 
+  it("the salt is read again when the term changes (a data set restored under a node is not served with the old one)", async () => {
+    const storage = new MemoryBackend();
+    let term = 1;
+    const tokens = new TokenStore(storage, { activeTerm: () => term, cacheMs: 60_000 });
+    const a = await tokens.createRoot();
+    const other = new MemoryBackend();
+    const b = await new TokenStore(other).createRoot();
+    // Storage now holds another data set (salt and tokens): same term, the old salt is still used …
+    for (const k of ["sys/token/salt", `sys/token/id/${b.entry.hash}`]) {
+      await storage.put({ key: k, value: (await other.get(k))?.value as Uint8Array });
+    }
+    expect(await tokens.lookup(b.token)).toBeUndefined();
+    term = 2; // … a new term reads the salt again
+    expect((await tokens.lookup(b.token))?.accessor).toBe(b.entry.accessor);
+    expect(a.entry.hash).not.toBe(b.entry.hash);
+  });
+
   it("batch tokens are refused by name", async () => {
     const tokens = new TokenStore(new MemoryBackend());
     await expect(tokens.authenticate(OPENBAO.tokens.batch as string)).rejects.toThrow(

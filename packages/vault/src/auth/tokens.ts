@@ -173,7 +173,8 @@ export class TokenStore {
   readonly #term: () => number | undefined;
   readonly #termGiven: boolean;
   readonly #cubbyholeUuid: () => Promise<string | undefined>;
-  #salt: string | undefined;
+  /** The salt and the term it was read in (read again when the term changes). */
+  #salt: { value: string; term: number | undefined } | undefined;
   readonly #saltedMemo = new Map<string, string>();
   #saltLoading: Promise<string> | undefined;
   /**
@@ -206,8 +207,11 @@ export class TokenStore {
    * load, and the value is only cached once it is stored.
    */
   async #saltValue(): Promise<string> {
-    if (this.#salt !== undefined) return this.#salt;
+    // Vault never changes a salt; it is read again once per term all the same, so a node that was
+    // away (or a data set restored under it) does not go on with names from another salt.
+    if (this.#salt !== undefined && this.#salt.term === this.#term()) return this.#salt.value;
     this.#saltLoading ??= (async () => {
+      const term = this.#term();
       const e = await this.#storage.get(SALT_PATH);
       // Vault treats an empty salt as missing, and so does this.
       let salt = e === undefined ? "" : dec.decode(e.value);
@@ -221,7 +225,11 @@ export class TokenStore {
         salt = randomUUID();
         await this.#storage.put({ key: SALT_PATH, value: new TextEncoder().encode(salt) });
       }
-      this.#salt = salt;
+      if (this.#salt !== undefined && this.#salt.value !== salt) {
+        this.#saltedMemo.clear();
+        this.#cache.clear();
+      }
+      this.#salt = { value: salt, term };
       return salt;
     })().finally(() => {
       this.#saltLoading = undefined;
@@ -507,6 +515,7 @@ export class TokenStore {
     this.#refuseUnsupported(token);
     // The salted id of a token seen before is remembered: HMAC-SHA256 costs ~4 µs, and every
     // request authenticates (the salt never changes once created).
+    await this.#saltValue(); // first: a new salt (new term) clears the memo
     let salted = this.#saltedMemo.get(token);
     if (salted === undefined) {
       const id = await this.#storedId(token);
