@@ -155,15 +155,30 @@ export function parsePolicy(name: string, raw: string): Policy {
   const now = Date.now();
   try {
     const doc = parseHclOrJson(raw, `policy ${name}`);
+    const items = [];
     for (const item of doc.body.items) {
       const key = item.kind === "attribute" ? item.key : item.type;
+      const at = `policy ${name}:${item.pos.line}:${item.pos.column}`;
       if (key !== "path" && key !== "name") {
-        throw new PolicyError(
-          `policy ${name}:${item.pos.line}:${item.pos.column}: unknown key ${JSON.stringify(key)}; a policy holds path blocks`,
-        );
+        throw new PolicyError(`${at}: unknown key ${JSON.stringify(key)}; a policy holds path blocks`);
       }
+      // What OpenBao's hcl v1 decoding refuses (a record Bulwark writes must load there).
+      if (key === "name") {
+        if (item.kind === "block" || item.value.kind === "list" || item.value.kind === "object")
+          throw new PolicyError(`${at}: name must be a string`);
+        continue;
+      }
+      if (item.kind === "attribute") {
+        if (doc.format === "hcl")
+          throw new PolicyError(`${at}: path must be a block: write path "<path>" { capabilities = [ … ] }`);
+        // JSON: "path": {} holds no rules; "path": [] is refused like a list of nothing.
+        if (item.value.kind === "object" && item.value.body.items.length === 0) continue;
+        if (item.value.kind === "list" && item.value.items.length === 0)
+          throw new PolicyError(`${at}: "path" must be an object of paths, not an empty list`);
+      }
+      items.push(item);
     }
-    for (const entry of blocks(doc, "path", 1)) {
+    for (const entry of blocks({ ...doc.body, items }, "path", 1)) {
       const label = entry.labels[0] as string;
       const where = `policy ${name}:${entry.line}:${entry.column}: path ${JSON.stringify(label)}`;
       const templates = templatesOf(label, where);
@@ -184,7 +199,9 @@ export function parsePolicy(name: string, raw: string): Policy {
         if (key === "expiration") {
           if (item.kind !== "attribute")
             throw new PolicyError(`${where}: expiration must be a time, not a block`);
-          expiresAt = absoluteTime(toPlain(item.value), where);
+          // OpenBao ignores an empty one.
+          const v = toPlain(item.value);
+          if (v !== "") expiresAt = absoluteTime(v, where);
           continue;
         }
         if (key !== "capabilities" && key !== "policy") {
@@ -193,6 +210,7 @@ export function parsePolicy(name: string, raw: string): Policy {
       }
       for (const attr of attributes(entry.body, "policy")) {
         const v = toPlain(attr.value);
+        if (v === "") continue; // OpenBao ignores an empty one
         const legacy = typeof v === "string" ? LEGACY[v] : undefined;
         if (legacy === undefined) {
           throw new PolicyError(
