@@ -144,13 +144,18 @@ describe("request forwarding from a standby", () => {
   });
 
   it("a standby never makes up a cluster id: none until the active node stores one, then that one", async () => {
-    const { httpA, httpB } = await cluster();
+    const { a, httpA, httpB } = await cluster();
     const statusOf = async (addr: string) => json(await fetch(`${addr}/v1/sys/seal-status`));
-    // Before the active node has created the record, the standby has no id to report (it used to
-    // answer a new random one on every request).
+    // The active node stores Vault's core/cluster/local/info when it sets up (as OpenBao does on
+    // becoming active). Without the record the standby has no id to report (it used to answer a
+    // new random one on every request).
+    const record = await a.storage.get("core/cluster/local/info");
+    expect(record).toBeDefined();
+    await a.storage.delete("core/cluster/local/info");
     const [first, second] = [await statusOf(httpB.address), await statusOf(httpB.address)];
     expect(first.cluster_id).toBeUndefined();
     expect(second.cluster_id).toBeUndefined();
+    await a.storage.put({ key: "core/cluster/local/info", value: record?.value ?? new Uint8Array() });
     const active = await statusOf(httpA.address);
     expect(active.cluster_id).toMatch(/^[0-9a-f-]{36}$/);
     expect((await statusOf(httpB.address)).cluster_id).toBe(active.cluster_id);
