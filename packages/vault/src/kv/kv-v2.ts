@@ -495,7 +495,8 @@ export class KvV2 implements KvEngine {
   #setup: Promise<void> | undefined;
   /** A v1 → v2 upgrade running in the background; requests answer OpenBao's "upgrading" error. */
   #upgrade: Promise<void> | undefined;
-  #upgradeFailure: string | undefined;
+  /** Upgrades started by this engine: a failed one is started again by the next request. */
+  #upgradeRuns = 0;
   /** The salt never changes once stored; one promise so concurrent first writes create one. */
   #salt: Promise<string> | undefined;
   #paths: MetadataPaths | undefined;
@@ -594,7 +595,8 @@ export class KvV2 implements KvEngine {
     // OpenBao waits a moment first, so a request sent right after enabling likely succeeds.
     await sleep(15);
     if (this.#ready) return;
-    const failed = this.#upgradeFailure === undefined ? "" : ` (retrying after: ${this.#upgradeFailure})`;
+    // The failure itself is not sent: a storage error names keys of the mount.
+    const failed = this.#upgradeRuns > 1 ? ` (attempt ${this.#upgradeRuns}: the earlier ones failed)` : "";
     throw new KvError("invalid_request", `${UPGRADING_MESSAGE}${failed}`);
   }
 
@@ -618,16 +620,14 @@ export class KvV2 implements KvEngine {
     // The first write happens in the request, so a standby's refusal reaches the client (and
     // the request is forwarded to the active node, which runs the upgrade).
     await this.#view.put(marker, encodeUpgradeInfo({ started_time: started, done: false }));
-    this.#upgradeFailure = undefined;
+    this.#upgradeRuns += 1;
     this.#upgrade = this.#runUpgrade(legacy, started)
       .then(
         () => {
           this.#ready = true;
         },
-        (e: unknown) => {
-          // The next request starts it again: keys already moved are gone from the root.
-          this.#upgradeFailure = e instanceof Error ? e.message : String(e);
-        },
+        // The next request starts it again: keys already moved are gone from the root.
+        () => undefined,
       )
       .finally(() => {
         this.#upgrade = undefined;

@@ -939,6 +939,41 @@ describe("KV v2 storage layout (what OpenBao reads)", () => {
     expect(v.created_time).toEqual(m.created_time);
   });
 
+  it("an upgrade that fails part-way is started again by the next request and completes", async () => {
+    const memory = new MemoryBackend();
+    const v1 = new KvV1(new PrefixView(memory, "logical/x/", false));
+    for (const k of ["a", "b", "c"]) await v1.handle(req("write", k, { k }));
+    let failOnce = true;
+    const flaky = new FaultInjectingBackend(memory, {
+      // Deleting the second old key fails, once: the first attempt stops there.
+      fault: ({ op, key }) => {
+        if (op === "delete" && key === "logical/x/b" && failOnce) {
+          failOnce = false;
+          return new StorageUnavailableError("injected");
+        }
+        return undefined;
+      },
+    });
+    const kv = new KvV2(new PrefixView(flaky, "logical/x/", false), { backendUuid: BU });
+    const answers: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      try {
+        await kv.handle(req("read", "data/c"));
+        break;
+      } catch (e) {
+        answers.push((e as Error).message);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    expect(failOnce).toBe(false);
+    expect(answers.length).toBeGreaterThan(0);
+    for (const m of answers) expect(m).toMatch(/^Upgrading from non-versioned to versioned data/);
+    for (const k of ["a", "b", "c"])
+      expect((await read(kv, `data/${k}`)).value).toMatchObject({ data: { k } });
+    expect(await memory.list("logical/x/")).toEqual([`${BU}/`]);
+    expect(decodeUpgradeInfo((await memory.get(`${P}upgrading`))?.value as Uint8Array).done).toBe(true);
+  });
+
   it("a mount whose upgrade marker is done is not upgraded again (its root is left alone)", async () => {
     const storage = new MemoryBackend();
     await storage.put({ key: "logical/x/stray", value: Buffer.from('{"a":"1"}') });
