@@ -218,6 +218,10 @@ describe.skipIf(missing !== undefined)("one data set served by OpenBao 2.6.2 and
     await roundTrip("bulwark", { type: "shamir" });
   });
 
+  it("Bulwark → OpenBao → Bulwark, static seal (auto-unseal), file storage", async () => {
+    await roundTrip("bulwark", { type: "static", keyId: "formats-2", key: randomBytes(32).toString("hex") });
+  });
+
   // Batch tokens carry their entry in the token itself (barrier-encrypted with the keyring's
   // current term, nothing stored): a reader of the same keyring must accept one.
   it("a batch token OpenBao issued is served by Bulwark on the same data set", async () => {
