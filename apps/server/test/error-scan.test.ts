@@ -5,7 +5,6 @@
  * error status (Vault's exact one where Vault's is known) and no body names the data directory, a
  * mount's UUID or a stack frame.
  */
-import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
@@ -111,13 +110,8 @@ const cases: Case[] = [
   { name: "`..` in a KV v2 path", method: "POST", path: "secret/data/../../etc/x", body: '{"data":{"a":1}}' },
   { name: "`..` segment in a KV v1 path", method: "PUT", path: "kv1/a/../../b", body: '{"a":1}' },
   { name: "encoded `..` in a path", method: "GET", path: "secret/data/%2e%2e/%2e%2e/x" },
-  {
-    name: "KV v2 key colliding in the file layout",
-    method: "POST",
-    path: "secret/data/_coll/b",
-    body: '{"data":{"a":1}}',
-    before: [{ method: "POST", path: "secret/data/coll", body: '{"data":{"a":1}}' }],
-  },
+  // (KV v2 keys cannot collide any more: their storage paths are OpenBao's encrypted base62
+  // segments, which never start with `_`; OpenBao accepts `secret/data/_coll/b` beside `coll` too.)
   {
     name: "KV v1 key colliding in the file layout",
     method: "PUT",
@@ -274,16 +268,12 @@ describe.skipIf(missing !== undefined)("error bodies over a bad-input matrix (fi
     expect(problems).toEqual([]);
   });
 
-  it("the refused colliding writes left nothing in storage", () => {
+  it("the refused colliding write left nothing in storage", () => {
     // Vault's file layout stores key `coll` as the file `_coll`; `_coll/b` would need a folder of
-    // the same name. The refused writes (KV v1 and v2 above) must leave no such folder, and KV v2
-    // no version of `_coll/b` (versions/<sha256(key)>/…).
+    // the same name. The refused KV v1 write above must leave no such folder.
     const entries = readdirSync(dataDir, { recursive: true, encoding: "utf8" });
     expect(entries.filter((e) => /(^|\/)_coll\//.test(e))).toEqual([]);
-    const hashed = createHash("sha256").update("_coll/b").digest("hex");
-    expect(entries.filter((e) => e.includes(hashed))).toEqual([]);
-    // The accepted `coll` writes are there (so the scan looks at the right place).
-    expect(entries.filter((e) => /(^|\/)_coll$/.test(e)).length).toBeGreaterThanOrEqual(2);
-    expect(entries.some((e) => e.includes(createHash("sha256").update("coll").digest("hex")))).toBe(true);
+    // The accepted `coll` write is there (so the scan looks at the right place).
+    expect(entries.filter((e) => /(^|\/)_coll$/.test(e)).length).toBe(1);
   });
 });
