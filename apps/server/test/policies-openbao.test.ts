@@ -16,7 +16,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { MemoryBackend } from "@bulwark/storage-memory";
-import { PolicyStore } from "@bulwark/vault";
+import { Acl, PolicyStore, parsePolicy } from "@bulwark/vault";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ProcessGroup, runGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
 import { initAndUnseal, type TestApp, testApp } from "./helpers/app.js";
@@ -80,6 +80,15 @@ async function same(method: string, path: string, body?: unknown): Promise<Answe
     body: normalise(a.body),
   });
   return a;
+}
+
+/** A small deterministic generator (the same texts every run): an integer in [0, n). */
+function seeded(seed: number): (n: number) => number {
+  let s = seed;
+  return (n) => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s % n;
+  };
 }
 
 async function startOpenBao(): Promise<void> {
@@ -258,6 +267,160 @@ describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
       ];
       expect([a.status, b.status], policy).toEqual([400, 400]);
     }
+  });
+
+  it("random policy texts: OpenBao and Bulwark's parser accept and refuse the same", async () => {
+    const rnd = seeded(20261208);
+    const pick = <T>(a: readonly T[]): T => a[rnd(a.length)] as T;
+    const caps = [
+      "read",
+      "list",
+      "create",
+      "update",
+      "delete",
+      "patch",
+      "sudo",
+      "deny",
+      "scan",
+      "READ",
+      "fly",
+      "",
+    ];
+    const label = () =>
+      pick([
+        '"a"',
+        '"kv/*"',
+        '"kv/+/x"',
+        '"a{{identity.entity.id}}"',
+        '"{{x"',
+        '"a}}"',
+        '""',
+        '"/x"',
+        '"+*"',
+        '"a*b"',
+      ]);
+    const value = (d: number): string =>
+      pick([
+        () => `[${Array.from({ length: rnd(3) }, () => `"${pick(caps)}"`).join(", ")}]`,
+        () => `"${pick(caps)}"`,
+        () => "5",
+        () => "true",
+        () => (d > 0 ? `{ ${attr(d - 1)} }` : "1"),
+        () => (d > 0 ? `[{ ${attr(d - 1)} }]` : "[]"),
+        () => '"2099-01-01T00:00:00Z"',
+      ])();
+    const key = () =>
+      pick([
+        "capabilities",
+        "capabilities",
+        "policy",
+        "comment",
+        "expiration",
+        "allowed_parameters",
+        "foo",
+        "path",
+        "name",
+      ]);
+    const attr = (d: number): string => `${key()} = ${value(d)}`;
+    const item = (): string =>
+      pick([
+        () => `path ${label()} { ${Array.from({ length: rnd(3) }, () => attr(1)).join("\n")} }`,
+        () => `path = ${value(1)}`,
+        () => `name = ${value(1)}`,
+        () => `${key()} ${label()} { ${attr(1)} }`,
+      ])();
+    const seen = new Set<string>();
+    const differ: string[] = [];
+    while (seen.size < 150) {
+      const policy = Array.from({ length: 1 + rnd(3) }, item).join("\n");
+      if (seen.has(policy)) continue;
+      seen.add(policy);
+      const theirs = (await openbao("PUT", "sys/policies/acl/d-fuzz", { policy })).status === 204;
+      let ours = true;
+      try {
+        parsePolicy("d-fuzz", policy);
+      } catch (e) {
+        ours = false;
+        // Refused on purpose: what Bulwark cannot enforce.
+        if (theirs && /is not supported by Bulwark/.test((e as Error).message)) continue;
+      }
+      if (ours !== theirs) differ.push(`${theirs ? "OpenBao accepts" : "OpenBao refuses"}: ${policy}`);
+    }
+    expect(differ).toEqual([]);
+  });
+
+  it("random policies: a token holding one or two of them has the same capabilities on both", async () => {
+    const rnd = seeded(7);
+    const pick = <T>(a: readonly T[]): T => a[rnd(a.length)] as T;
+    const patterns = [
+      "kv/*",
+      "kv/+/x",
+      "kv/a/*",
+      "kv/+/*",
+      "kv/a",
+      "kv/a/b",
+      "kv/+",
+      "+/a",
+      "kv/a*",
+      "kv/a/+/c",
+      "kv/+/+",
+      "kv/a/",
+      "kv/",
+      "*",
+      "kv/a/b*",
+      "kv/+/b*",
+      "+/+/c",
+      "kv/a*b",
+    ];
+    const capabilities = ["read", "list", "update", "create", "delete", "deny", "sudo", "patch"];
+    const paths = [
+      "kv/a",
+      "kv/a/",
+      "kv/a/b",
+      "kv/a/b/",
+      "kv/a/b/c",
+      "kv/x/x",
+      "kv/ab",
+      "kv/",
+      "kv",
+      "x/a",
+      "kv/a/x/c",
+      "kv/a*b",
+      "kv/abc/b",
+    ];
+    const texts = new Map<string, string>();
+    let compared = 0;
+    for (let i = 0; i < 40; i++) {
+      const name = `d-acl-${i}`;
+      const text = Array.from(
+        { length: 1 + rnd(4) },
+        () =>
+          `path "${pick(patterns)}" { capabilities = ${JSON.stringify(Array.from({ length: rnd(3) }, () => pick(capabilities)))} }`,
+      ).join("\n");
+      texts.set(name, text);
+      expect((await openbao("PUT", `sys/policies/acl/${name}`, { policy: text })).status, text).toBe(204);
+      const names = i > 0 && rnd(2) === 1 ? [name, `d-acl-${i - 1}`] : [name];
+      const created = await openbao("POST", "auth/token/create", {
+        policies: names,
+        no_default_policy: true,
+      });
+      const token = (created.body as { auth: { client_token: string } }).auth.client_token;
+      const theirs = (await openbao("POST", "sys/capabilities", { token, paths })).body as {
+        data: Record<string, string[]>;
+      };
+      const acl = new Acl(
+        names.map((n) => parsePolicy(n, texts.get(n) as string)),
+        names,
+      );
+      for (const p of paths) {
+        expect(
+          acl.describe(p),
+          `${names.join("+")} on ${p}:\n${names.map((n) => texts.get(n)).join("\n")}`,
+        ).toEqual(theirs.data[p]);
+        compared++;
+      }
+    }
+    expect(compared).toBe(40 * paths.length);
   });
 
   it("capabilities-self of a token holding only default is OpenBao's", async () => {

@@ -114,6 +114,14 @@ describe("policy documents", () => {
     );
     expect(p.rules.map((r) => r.pattern)).toEqual(["soon", "later", "always"]);
     expect(p.expiration?.toISOString()).toBe("2099-01-01T00:00:00.000Z");
+    // OpenBao skips an expired path before checking the rest of it (OpenBao 2.6.2 accepts these).
+    expect(parsePolicy("e", `path "+*" { expiration = 5 }`).rules).toEqual([]);
+    expect(
+      parsePolicy(
+        "e",
+        `path "a" { capabilities = ["fly"] allowed_parameters = {} expiration = "2020-01-01T00:00:00Z" }`,
+      ).rules,
+    ).toEqual([]);
     expect(() => parsePolicy("e", `path "a" { capabilities = ["read"] expiration = "2099-01-01" }`)).toThrow(
       /invalid expiration time/,
     );

@@ -74,10 +74,10 @@ const UNSUPPORTED = new Set([
   "mfa_methods",
   "pagination_limit",
   "list_scan_response_keys_filter_path",
-  // Vault Enterprise's keys (OpenBao refuses them as unknown).
-  "control_group",
-  "subscribe_event_types",
 ]);
+
+/** Vault Enterprise's keys: OpenBao refuses them as unknown, Bulwark names them. */
+const ENTERPRISE = new Set(["control_group", "subscribe_event_types"]);
 
 /** OpenBao's `identitytpl` check: `{{`/`}}` must pair up; returns the templates' trimmed bodies. */
 function templatesOf(path: string, where: string): string[] {
@@ -183,31 +183,52 @@ export function parsePolicy(name: string, raw: string): Policy {
       const where = `policy ${name}:${entry.line}:${entry.column}: path ${JSON.stringify(label)}`;
       const templates = templatesOf(label, where);
       if (templates.length > 0) templated = true;
+      // OpenBao's order: the keys and their types (hcl decoding) first, then the expiration, and an
+      // expired path is skipped before anything else of it is checked (capability names included).
+      let expiresAt: Date | undefined;
+      const unsupported: string[] = [];
+      for (const item of entry.body.items) {
+        const key = item.kind === "attribute" ? item.key : item.type;
+        if (key === "comment") continue; // free text, any value (OpenBao ignores it)
+        if (ENTERPRISE.has(key))
+          throw new PolicyError(`${where}: ${key} is not supported by Bulwark; remove it`);
+        if (UNSUPPORTED.has(key)) {
+          unsupported.push(key);
+          continue;
+        }
+        if (key !== "capabilities" && key !== "policy" && key !== "expiration") {
+          throw new PolicyError(`${where}: invalid key ${JSON.stringify(key)}; use capabilities`);
+        }
+        if (item.kind !== "attribute") throw new PolicyError(`${where}: ${key} must be a value, not a block`);
+        const v = toPlain(item.value);
+        if (key === "capabilities") {
+          if (!Array.isArray(v) || v.some((c) => typeof c === "object" && c !== null))
+            throw new PolicyError(`${where}: capabilities must be a list of strings, e.g. ["read"]`);
+        } else if (key === "policy") {
+          if (typeof v === "object")
+            throw new PolicyError(`${where}: policy must be one of deny, read, write, sudo`);
+        } else if (v !== "") {
+          // OpenBao ignores an empty expiration.
+          expiresAt = absoluteTime(v, where);
+        }
+      }
+      // An expired path is left out, as OpenBao does (the record stays).
+      if (expiresAt !== undefined) {
+        if (now > expiresAt.getTime()) continue;
+        if (expiration === undefined || expiresAt < expiration) expiration = expiresAt;
+      }
+      if (unsupported.length > 0)
+        throw new PolicyError(`${where}: ${unsupported[0]} is not supported by Bulwark; remove it`);
       for (const t of templates) {
         // Resolved without an entity, so the rule would apply to Bulwark's tokens, differently at every second.
         if (t.startsWith("time."))
           throw new PolicyError(`${where}: the {{${t}}} template is not supported by Bulwark; remove it`);
       }
+      // Vault strips one leading '/': API paths start after it.
+      const pattern = label.startsWith("/") ? label.slice(1) : label;
+      if (pattern.includes("+*"))
+        throw new PolicyError(`${where}: invalid use of wildcards ('+*' is forbidden)`);
       const caps = new Set<Capability>();
-      let expiresAt: Date | undefined;
-      for (const item of entry.body.items) {
-        const key = item.kind === "attribute" ? item.key : item.type;
-        if (UNSUPPORTED.has(key)) {
-          throw new PolicyError(`${where}: ${key} is not supported by Bulwark; remove it`);
-        }
-        if (key === "comment") continue; // free text, any value (OpenBao ignores it)
-        if (key === "expiration") {
-          if (item.kind !== "attribute")
-            throw new PolicyError(`${where}: expiration must be a time, not a block`);
-          // OpenBao ignores an empty one.
-          const v = toPlain(item.value);
-          if (v !== "") expiresAt = absoluteTime(v, where);
-          continue;
-        }
-        if (key !== "capabilities" && key !== "policy") {
-          throw new PolicyError(`${where}: invalid key ${JSON.stringify(key)}; use capabilities`);
-        }
-      }
       for (const attr of attributes(entry.body, "policy")) {
         const v = toPlain(attr.value);
         if (v === "") continue; // OpenBao ignores an empty one
@@ -221,15 +242,6 @@ export function parsePolicy(name: string, raw: string): Policy {
       }
       for (const attr of attributes(entry.body, "capabilities")) {
         for (const c of capabilitiesOf(toPlain(attr.value), where)) caps.add(c);
-      }
-      // Vault strips one leading '/': API paths start after it.
-      const pattern = label.startsWith("/") ? label.slice(1) : label;
-      if (pattern.includes("+*"))
-        throw new PolicyError(`${where}: invalid use of wildcards ('+*' is forbidden)`);
-      // An expired path is left out, as OpenBao does (the record stays).
-      if (expiresAt !== undefined) {
-        if (now > expiresAt.getTime()) continue;
-        if (expiration === undefined || expiresAt < expiration) expiration = expiresAt;
       }
       const merged = byPattern.get(pattern) ?? {
         caps: new Set<Capability>(),
