@@ -273,6 +273,8 @@ export function newTokenRecord(f: {
   explicitMaxTtlS: number;
   periodS: number;
   cubbyhole_id: string;
+  entity_id?: string;
+  bound_cidrs?: string[] | null;
 }): Record<string, unknown> {
   return ordered(TOKEN_FIELDS, {
     type: TOKEN_TYPE_SERVICE,
@@ -295,9 +297,9 @@ export function newTokenRecord(f: {
     NumUses: 0,
     CreationTime: 0,
     ExplicitMaxTTL: 0,
-    entity_id: "",
+    entity_id: f.entity_id ?? "",
     no_identity_policies: false,
-    bound_cidrs: null,
+    bound_cidrs: f.bound_cidrs ?? null,
     namespace_id: "root",
     cubbyhole_id: f.cubbyhole_id,
   });
@@ -488,6 +490,7 @@ export function newLeaseRecord(f: {
   num_uses: number;
   orphan: boolean;
   nowMs: number;
+  entity_id?: string;
 }): Uint8Array {
   const auth = ordered(AUTH_FIELDS, {
     lease: nsFromSeconds(f.ttlS),
@@ -506,7 +509,7 @@ export function newLeaseRecord(f: {
     period: nsFromSeconds(f.periodS),
     explicit_max_ttl: nsFromSeconds(f.explicitMaxTtlS),
     num_uses: f.num_uses,
-    entity_id: "",
+    entity_id: f.entity_id ?? "",
     alias: null,
     group_aliases: null,
     bound_cidrs: null,

@@ -487,6 +487,30 @@ describe("Vault's records (docs/vault-storage-formats.md §4)", () => {
     expect(a.entry.hash).not.toBe(b.entry.hash);
   });
 
+  it("a token bound to CIDRs (OpenBao's bound_cidrs) is refused: the store cannot check the client's address; its children inherit the binding", async () => {
+    const storage = new MemoryBackend();
+    const tokens = new TokenStore(storage, { cacheMs: 0 });
+    const root = await tokens.createRoot();
+    const t = await tokens.create(root.entry, { policies: ["a"] }, { sudo: false });
+    const key = `sys/token/id/${t.entry.hash}`;
+    const rec = JSON.parse(new TextDecoder().decode((await storage.get(key))?.value));
+    await storage.put({
+      key,
+      value: new TextEncoder().encode(
+        JSON.stringify({ ...rec, bound_cidrs: ["10.0.0.0/8"], entity_id: "ent-1" }),
+      ),
+    });
+    const bound = (await tokens.lookup(t.token)) as TokenEntry;
+    expect(bound.bound_cidrs).toEqual(["10.0.0.0/8"]);
+    await expect(tokens.authenticate(t.token)).rejects.toThrow(/bound_cidrs/);
+    const child = await tokens.create(bound, { policies: ["a"] }, { sudo: false });
+    expect(child.entry.bound_cidrs).toEqual(["10.0.0.0/8"]);
+    expect(child.entry.entity_id).toBe("ent-1");
+    expect(child.entry.lease?.auth?.entity_id).toBe("ent-1");
+    const orphan = await tokens.create(bound, { policies: ["a"] }, { sudo: false, orphanPath: true });
+    expect(orphan.entry.bound_cidrs).toEqual([]);
+  });
+
   it("batch tokens are refused by name", async () => {
     const tokens = new TokenStore(new MemoryBackend());
     await expect(tokens.authenticate(OPENBAO.tokens.batch as string)).rejects.toThrow(

@@ -377,6 +377,9 @@ export class TokenStore {
       id: token,
       accessor,
       parent: orphan ? "" : parent.id,
+      // Vault: a child (not an orphan) inherits its parent's entity and CIDR binding.
+      entity_id: orphan ? "" : parent.entity_id,
+      bound_cidrs: orphan || parent.bound_cidrs.length === 0 ? null : parent.bound_cidrs,
       policies,
       path,
       meta,
@@ -407,6 +410,7 @@ export class TokenStore {
       num_uses: req.numUses ?? 0,
       orphan,
       nowMs,
+      entity_id: orphan ? "" : parent.entity_id,
     });
     // A custom id is checked again under its own lock: two callers creating the same id at once
     // would otherwise both pass the check above, the second overwriting the first.
@@ -560,7 +564,17 @@ export class TokenStore {
    */
   async authenticate(token: string): Promise<TokenEntry | undefined> {
     const entry = await this.lookup(token);
-    if (entry === undefined || entry.num_uses === 0) return entry;
+    if (entry === undefined) return undefined;
+    // OpenBao lets a token bound to CIDRs in only from those addresses. The store does not see the
+    // client's address, so such a token (made by OpenBao or Vault) is refused rather than let in
+    // from anywhere — OpenBao's answer to an address outside the CIDRs is the same 403.
+    if (entry.bound_cidrs.length > 0) {
+      throw new TokenError(
+        "permission_denied",
+        "this token is bound to CIDRs (bound_cidrs), which Bulwark does not check: use a token without bound_cidrs",
+      );
+    }
+    if (entry.num_uses === 0) return entry;
     // Consume the use under the token's lock from a fresh read: concurrent requests must not
     // both spend the same remaining use.
     return this.#serial(entry.hash, async () => {
