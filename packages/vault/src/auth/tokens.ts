@@ -612,7 +612,7 @@ export class TokenStore {
     const r = parseTokenRecord(path, e.value);
     const salt = await this.#saltValue();
     if (r.id === "" || !digestsEqual(saltId(salt, r.id), salted)) return undefined;
-    if (r.num_uses < 0 || r.num_uses === REVOCATION_PENDING) return undefined;
+    if (r.num_uses < 0) return undefined; // -1: revocation pending (Vault's tokenRevocationPending)
     const leasePath = LEASE_PREFIX + leaseId(r.path, salted);
     const l = await this.#storage.get(leasePath);
     const lease = l === undefined ? undefined : parseLeaseRecord(leasePath, l.value);
