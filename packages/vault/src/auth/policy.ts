@@ -13,7 +13,7 @@
  * that says less than its author meant must not load), and such a policy already stored grants
  * nothing.
  */
-import { attributes, blocks, HclParseError, parseHclOrJson, toPlain } from "@bulwark/hcl";
+import { attributes, blocks, type HclBody, HclParseError, parseHclOrJson, toPlain } from "@bulwark/hcl";
 import { PolicyError } from "../errors.js";
 
 export const CAPABILITIES = [
@@ -146,6 +146,15 @@ function capabilitiesOf(value: unknown, where: string): Capability[] {
   return out;
 }
 
+/** In a JSON document, a key whose value is `{}` is absent to OpenBao's hcl v1 decoder. */
+function jsonAbsentDropped(body: HclBody, format: "hcl" | "json"): HclBody {
+  if (format !== "json") return body;
+  const items = body.items.filter(
+    (i) => i.kind !== "attribute" || !(i.value.kind === "object" && i.value.body.items.length === 0),
+  );
+  return items.length === body.items.length ? body : { ...body, items };
+}
+
 /** Parses and validates a policy document (HCL or JSON) as OpenBao 2.6.2 does. Throws {@link PolicyError}. */
 export function parsePolicy(name: string, raw: string): Policy {
   if (typeof raw !== "string") throw new PolicyError(`policy ${name}: the document must be a string`);
@@ -187,9 +196,15 @@ export function parsePolicy(name: string, raw: string): Policy {
       // expired path is skipped before anything else of it is checked (capability names included).
       let expiresAt: Date | undefined;
       const unsupported: string[] = [];
-      for (const item of entry.body.items) {
+      const body = jsonAbsentDropped(entry.body, doc.format);
+      for (const item of body.items) {
         const key = item.kind === "attribute" ? item.key : item.type;
-        if (key === "comment") continue; // free text, any value (OpenBao ignores it)
+        if (key === "comment") {
+          // Free text, any value in HCL; hcl v1 flattens a JSON object here into keys of the path.
+          if (doc.format === "json" && item.kind === "attribute" && item.value.kind === "object")
+            throw new PolicyError(`${where}: comment must be a string`);
+          continue;
+        }
         if (ENTERPRISE.has(key))
           throw new PolicyError(`${where}: ${key} is not supported by Bulwark; remove it`);
         if (UNSUPPORTED.has(key)) {
@@ -207,8 +222,8 @@ export function parsePolicy(name: string, raw: string): Policy {
         } else if (key === "policy") {
           if (typeof v === "object")
             throw new PolicyError(`${where}: policy must be one of deny, read, write, sudo`);
-        } else if (v !== "") {
-          // OpenBao ignores an empty expiration.
+        } else if (v !== "" && v !== null) {
+          // OpenBao ignores an empty expiration (JSON null included).
           expiresAt = absoluteTime(v, where);
         }
       }
@@ -229,7 +244,7 @@ export function parsePolicy(name: string, raw: string): Policy {
       if (pattern.includes("+*"))
         throw new PolicyError(`${where}: invalid use of wildcards ('+*' is forbidden)`);
       const caps = new Set<Capability>();
-      for (const attr of attributes(entry.body, "policy")) {
+      for (const attr of attributes(body, "policy")) {
         const v = toPlain(attr.value);
         if (v === "") continue; // OpenBao ignores an empty one
         const legacy = typeof v === "string" ? LEGACY[v] : undefined;
@@ -240,7 +255,7 @@ export function parsePolicy(name: string, raw: string): Policy {
         }
         for (const c of legacy) caps.add(c);
       }
-      for (const attr of attributes(entry.body, "capabilities")) {
+      for (const attr of attributes(body, "capabilities")) {
         for (const c of capabilitiesOf(toPlain(attr.value), where)) caps.add(c);
       }
       const merged = byPattern.get(pattern) ?? {
