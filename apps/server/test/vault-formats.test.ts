@@ -18,7 +18,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ConsulAgent } from "../../../packages/storage-consul/test/consul-agent.js";
@@ -122,6 +122,34 @@ function report(diffs: string[], limit = 120): string {
 }
 
 /**
+ * The storage keys of a file data set with what differs by nature blanked (mount and backend
+ * uuids, salted hashes, KV v2's encrypted path segments, version-path buckets), each with its
+ * count: two servers that wrote the same history must leave the same layout.
+ */
+function storageLayout(root: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const walk = (dir: string, rel: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(join(dir, e.name), path);
+      else {
+        const shape = path
+          .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "<uuid>")
+          .replace(/\/_?h?[0-9a-f]{40,64}(?=\/|$)/g, "/<hash>")
+          .replace(/\/versions\/[0-9a-f]{3}\//g, "/versions/<bucket>/")
+          .replace(/\/_?[0-9A-Za-z]{40,}(?=\/|$)/g, "/<encrypted>");
+        out[shape] = (out[shape] ?? 0) + 1;
+      }
+    }
+  };
+  walk(root, "");
+  return out;
+}
+
+/** The layout each server left after writing the same history (Shamir seal), by `<first>-<seal>`. */
+const layouts = new Map<string, Record<string, number>>();
+
+/**
  * Runs the stages in order; the first that throws is recorded in `problems` (with the server's
  * log) and ends the run, since every later stage reads what it should have written.
  */
@@ -166,6 +194,7 @@ async function roundTrip(first: Kind, seal: SealSpec): Promise<void> {
           true,
         );
         problems.push(...selfChecks(written, first));
+        layouts.set(label, storageLayout(storage.path));
       },
     ],
     [
@@ -220,6 +249,30 @@ describe.skipIf(missing !== undefined)("one data set served by OpenBao 2.6.2 and
 
   it("Bulwark → OpenBao → Bulwark, static seal (auto-unseal), file storage", async () => {
     await roundTrip("bulwark", { type: "static", keyId: "formats-2", key: randomBytes(32).toString("hex") });
+  });
+
+  // The two Shamir round trips above recorded what each server stored for the same history.
+  it("Bulwark stores the same records as OpenBao for the same history (layout of the file data sets)", () => {
+    const openbao = layouts.get("openbao-shamir");
+    const bulwark = layouts.get("bulwark-shamir");
+    expect(openbao, "the OpenBao → Bulwark Shamir test (earlier in this file) records it").toBeDefined();
+    expect(bulwark, "the Bulwark → OpenBao Shamir test (earlier in this file) records it").toBeDefined();
+    // Left out: the barrier's and seal's own records (root key, keyring, upgrade keys, stored
+    // shares: that layer has its own checks against OpenBao), and what OpenBao creates at every
+    // unseal for what Bulwark does not serve (the SSC-token HMAC key, its version history, the
+    // response-wrapping JWT key, identity's OIDC defaults): OpenBao adds those to a Bulwark data
+    // set when it first unseals it.
+    const ignored =
+      /^\/core\/(_master|_root-key|_keyring|_shamir-kek|_seal-config|_recovery-config|_recovery-key|upgrade\/|hsm\/|_index-header-hmac-key|versions\/|wrapping\/)|^\/logical\/<uuid>\/oidc_(provider|tokens)\//;
+    const keep = (l: Record<string, number> | undefined) =>
+      Object.fromEntries(Object.entries(l ?? {}).filter(([k]) => !ignored.test(k)));
+    const a = keep(openbao);
+    const b = keep(bulwark);
+    const diffs = [...new Set([...Object.keys(a), ...Object.keys(b)])]
+      .sort()
+      .filter((k) => a[k] !== b[k])
+      .map((k) => `${k}: openbao ${a[k] ?? 0}, bulwark ${b[k] ?? 0}`);
+    expect(diffs, diffs.join("\n")).toEqual([]);
   });
 
   // Batch tokens carry their entry in the token itself (barrier-encrypted with the keyring's
