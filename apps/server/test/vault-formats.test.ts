@@ -18,7 +18,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ConsulAgent } from "../../../packages/storage-consul/test/consul-agent.js";
@@ -232,6 +232,8 @@ async function roundTrip(first: Kind, seal: SealSpec): Promise<void> {
     ],
   ]);
   expect(problems, report(problems)).toEqual([]);
+  // Kept for a look when the test fails.
+  rmSync(work, { recursive: true, force: true });
 }
 
 describe.skipIf(missing !== undefined)("one data set served by OpenBao 2.6.2 and by Bulwark", () => {
@@ -336,6 +338,7 @@ describe.skipIf(missing !== undefined)("one data set served by OpenBao 2.6.2 and
       ],
     ]);
     expect(problems, report(problems)).toEqual([]);
+    rmSync(work, { recursive: true, force: true });
   });
 
   it("Consul: OpenBao's data set moved to Consul, extended by Bulwark there, moved back and read by OpenBao", async () => {
@@ -402,5 +405,6 @@ describe.skipIf(missing !== undefined)("one data set served by OpenBao 2.6.2 and
       await agent.stop();
     }
     expect(problems, report(problems)).toEqual([]);
+    rmSync(work, { recursive: true, force: true });
   });
 });
