@@ -146,8 +146,11 @@ export class Acl {
    */
   reachesInto(mountPath: string): boolean {
     if (this.root) return true;
-    const granted = (caps: ReadonlySet<Capability>) => caps.size > 0 && !caps.has("deny");
-    if (granted(this.capabilities(mountPath))) return true;
+    // OpenBao: what capabilities-self would say for the mount path (any but deny) …
+    if (this.describe(mountPath)[0] !== "deny") return true;
+    // … else a rule below it granting one of these (`scan` alone does not count there).
+    const granted = (caps: ReadonlySet<Capability>) =>
+      !caps.has("deny") && [...caps].some((c) => c !== "scan" && c !== "deny");
     for (const [pattern, caps] of this.#exact)
       if (pattern.startsWith(mountPath) && granted(caps)) return true;
     const mountSegs = mountPath.replace(/\/$/, "").split("/");
