@@ -148,9 +148,8 @@ export class Acl {
     if (this.root) return true;
     // OpenBao: what capabilities-self would say for the mount path (any but deny) …
     if (this.describe(mountPath)[0] !== "deny") return true;
-    // … else a rule below it granting one of these (`scan` alone does not count there).
-    const granted = (caps: ReadonlySet<Capability>) =>
-      !caps.has("deny") && [...caps].some((c) => c !== "scan" && c !== "deny");
+    // … else a rule below it granting anything (OpenBao 2.6.2's hasMountAccess; scan counts).
+    const granted = (caps: ReadonlySet<Capability>) => caps.size > 0 && !caps.has("deny");
     for (const [pattern, caps] of this.#exact)
       if (pattern.startsWith(mountPath) && granted(caps)) return true;
     const mountSegs = mountPath.replace(/\/$/, "").split("/");
