@@ -491,6 +491,58 @@ describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
     expect(compared).toBe(40 * paths.length);
   });
 
+  it("random policies: the mount reach (sys/internal/ui/mounts) is OpenBao's hasMountAccess", async () => {
+    expect((await openbao("POST", "sys/mounts/kv", { type: "kv", options: { version: "2" } })).status).toBe(
+      204,
+    );
+    const rnd = seeded(99);
+    const pick = <T>(a: readonly T[]): T => a[rnd(a.length)] as T;
+    const patterns = [
+      "kv/*",
+      "kv/+/x",
+      "kv/a/*",
+      "kv/+/*",
+      "kv/a",
+      "kv",
+      "kv/",
+      "k*",
+      "kv*",
+      "+/a",
+      "+/+/c",
+      "+",
+      "*",
+      "kva/*",
+      "kv/data/+/x",
+      "x/*",
+      "+/data/*",
+      "kv/+",
+      "k+/a",
+    ];
+    const capabilities = ["read", "list", "deny", "scan", "update"];
+    let reached = 0;
+    for (let i = 0; i < 60; i++) {
+      const name = `d-reach-${i}`;
+      const text = Array.from(
+        { length: 1 + rnd(3) },
+        () =>
+          `path "${pick(patterns)}" { capabilities = ${JSON.stringify(Array.from({ length: rnd(3) }, () => pick(capabilities)))} }`,
+      ).join("\n");
+      expect((await openbao("PUT", `sys/policies/acl/${name}`, { policy: text })).status, text).toBe(204);
+      const created = await openbao("POST", "auth/token/create", {
+        policies: [name],
+        no_default_policy: true,
+      });
+      const token = (created.body as { auth: { client_token: string } }).auth.client_token;
+      const theirs = (await openbao("GET", "sys/internal/ui/mounts/kv", undefined, token)).status === 200;
+      const ours = new Acl([parsePolicy(name, text)], [name]).reachesInto("kv/");
+      expect(ours, text).toBe(theirs);
+      if (theirs) reached++;
+    }
+    // Both answers occur (the comparison is not one-sided).
+    expect(reached).toBeGreaterThan(10);
+    expect(reached).toBeLessThan(55);
+  });
+
   it("capabilities-self of a token holding only default is OpenBao's", async () => {
     const paths = [
       "auth/token/lookup-self",

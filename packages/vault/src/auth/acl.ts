@@ -148,26 +148,31 @@ export class Acl {
     if (this.root) return true;
     // OpenBao: what capabilities-self would say for the mount path (any but deny) …
     if (this.describe(mountPath)[0] !== "deny") return true;
-    // … else a rule below it granting anything (OpenBao 2.6.2's hasMountAccess; scan counts).
-    const granted = (caps: ReadonlySet<Capability>) => caps.size > 0 && !caps.has("deny");
-    for (const [pattern, caps] of this.#exact)
-      if (pattern.startsWith(mountPath) && granted(caps)) return true;
-    const mountSegs = mountPath.replace(/\/$/, "").split("/");
-    for (const r of this.#wild) {
-      if (!granted(r.caps)) continue;
-      if (r.pattern.startsWith(mountPath)) return true;
-      // A pattern whose leading segments match the mount (`+` matches any one segment).
-      const segs = (r.endsInGlob ? r.pattern.slice(0, -1) : r.pattern).split("/");
-      let ok = true;
-      for (let i = 0; i < mountSegs.length && ok; i++) {
-        const seg = segs[i];
-        const want = mountSegs[i] as string;
-        if (seg === undefined) ok = false;
-        else if (i === segs.length - 1 && r.endsInGlob) ok = want.startsWith(seg);
-        else ok = seg === "+" || seg === want;
-        if (ok && i === segs.length - 1 && r.endsInGlob) break;
+    // … else an exact or glob rule below it granting anything …
+    const grants = (caps: ReadonlySet<Capability>) => caps.size > 0 && !caps.has("deny");
+    for (const [pattern, caps] of this.#exact) if (pattern.startsWith(mountPath) && grants(caps)) return true;
+    const globs = this.#wild.filter((r) => !hasSegmentWildcards(r.pattern));
+    for (const r of globs) if (r.pattern.slice(0, -1).startsWith(mountPath) && grants(r.caps)) return true;
+    // … else its CheckAllowedFromNonExactPaths(path, bareMount): with no `+` rule at all, any glob
+    // whose prefix the mount path starts with counts, whatever it grants (deny included) …
+    const segmentRules = this.#wild.filter((r) => hasSegmentWildcards(r.pattern));
+    if (segmentRules.length === 0) return globs.some((r) => mountPath.startsWith(r.pattern.slice(0, -1)));
+    // … and otherwise only a `+` rule that reaches the mount path's segments and grants something.
+    const parts = mountPath.split("/");
+    for (const r of segmentRules) {
+      const acl = (r.endsInGlob ? r.pattern.slice(0, -1) : r.pattern).split("/");
+      const segments: string[] = [];
+      for (let i = 0; i < acl.length; i++) {
+        const a = acl[i] as string;
+        const p = parts[i] as string;
+        if (a === "+" || a === p) segments.push(p);
+        else if (r.endsInGlob && i === acl.length - 1 && p.startsWith(a)) segments.push(...parts.slice(i));
+        // A segment that differs is passed over, not a mismatch, in this mode (OpenBao's).
+        if (i === parts.length - 2) {
+          if (`${segments.join("/")}/`.startsWith(mountPath) && grants(r.caps)) return true;
+          break;
+        }
       }
-      if (ok) return true;
     }
     return false;
   }
