@@ -14,6 +14,7 @@
  * were read, so rewriting an OpenBao entry (use counting, renewal, revoke-orphan) loses nothing.
  */
 import { createHash, createHmac } from "node:crypto";
+import { ProtoReader, WireType } from "../encoding/protobuf.js";
 import { VaultError } from "../errors.js";
 import { JsonNumber, parseJson, stringify } from "../json/lossless.js";
 
@@ -25,6 +26,7 @@ export const LEASE_PREFIX = "sys/expire/id/";
 
 /** `logical.TokenType`: the value written for service tokens (entries and lease `auth.token_type`). */
 export const TOKEN_TYPE_SERVICE = 1;
+export const TOKEN_TYPE_BATCH = 2;
 /** Vault's marker for a token whose revocation is under way (`tokenRevocationPending`). */
 export const REVOCATION_PENDING = -1;
 const NS_PER_S = 1_000_000_000;
@@ -558,4 +560,84 @@ export function renewedLeaseRecord(lease: LeaseRecord, ttlS: number, nowMs: numb
     expire_time: goTime(nowMs + ttlS * 1000),
     last_renewal_time: goTime(nowMs),
   });
+}
+
+// ------------------------------------------------------------------ batch tokens
+
+/** The `pb.TokenEntry` a batch token carries (sdk/plugin/pb/backend.proto), as the store needs it. */
+export interface BatchTokenEntry {
+  parent: string;
+  policies: string[];
+  path: string;
+  meta: Record<string, string> | null;
+  display_name: string;
+  /** Unix seconds. */
+  creation_time: number;
+  /** Nanoseconds. */
+  ttl: number;
+  role: string;
+  entity_id: string;
+  bound_cidrs: string[];
+  namespace_id: string;
+  type: number;
+  inline_policy: string;
+}
+
+/**
+ * Decodes the protobuf `TokenEntry` inside a batch token (after the barrier decrypted it). Fields
+ * a batch token never fills (id, accessor, num_uses, …) are read past; malformed bytes throw.
+ */
+export function parseBatchTokenEntry(bytes: Uint8Array): BatchTokenEntry {
+  const r = new ProtoReader(bytes, "batch token TokenEntry");
+  const out: BatchTokenEntry = {
+    parent: "",
+    policies: [],
+    path: "",
+    meta: null,
+    display_name: "",
+    creation_time: 0,
+    ttl: 0,
+    role: "",
+    entity_id: "",
+    bound_cidrs: [],
+    namespace_id: "",
+    type: 0,
+    inline_policy: "",
+  };
+  const mapEntry = (b: Uint8Array): [string, string] => {
+    const m = new ProtoReader(b, "batch token TokenEntry map entry");
+    let k = "";
+    let v = "";
+    while (!m.done) {
+      const start = m.pos;
+      const { field, wire } = m.tag();
+      if (field === 1 && wire === WireType.LEN) k = m.string();
+      else if (field === 2 && wire === WireType.LEN) v = m.string();
+      else m.skip(field, wire, start);
+    }
+    return [k, v];
+  };
+  while (!r.done) {
+    const start = r.pos;
+    const { field, wire } = r.tag();
+    const len = wire === WireType.LEN;
+    const varint = wire === WireType.VARINT;
+    if (field === 3 && len) out.parent = r.string();
+    else if (field === 4 && len) out.policies.push(r.string());
+    else if (field === 5 && len) out.path = r.string();
+    else if (field === 6 && len) {
+      const [k, v] = mapEntry(r.bytes());
+      out.meta = { ...(out.meta ?? {}), [k]: v };
+    } else if (field === 7 && len) out.display_name = r.string();
+    else if (field === 9 && varint) out.creation_time = r.int64();
+    else if (field === 10 && varint) out.ttl = r.int64();
+    else if (field === 12 && len) out.role = r.string();
+    else if (field === 14 && len) out.entity_id = r.string();
+    else if (field === 15 && len) out.bound_cidrs.push(r.string());
+    else if (field === 16 && len) out.namespace_id = r.string();
+    else if (field === 18 && varint) out.type = r.uint32();
+    else if (field === 20 && len) out.inline_policy = r.string();
+    else r.skip(field, wire, start);
+  }
+  return out;
 }

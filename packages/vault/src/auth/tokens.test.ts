@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { AesGcmBarrier } from "@bulwark/barrier";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -511,7 +512,7 @@ describe("Vault's records (docs/vault-storage-formats.md §4)", () => {
     expect(orphan.entry.bound_cidrs).toEqual([]);
   });
 
-  it("batch tokens are refused by name", async () => {
+  it("batch tokens are refused by name when the store has no barrier access for them", async () => {
     const tokens = new TokenStore(new MemoryBackend());
     await expect(tokens.authenticate(OPENBAO.tokens.batch as string)).rejects.toThrow(
       /batch tokens .* not supported/,
@@ -776,5 +777,102 @@ describe("a data set OpenBao 2.6.2 wrote (fixtures/tokens-openbao.json)", () => 
     expect(await tokens.lookup(T.root as string)).toBeDefined();
     expect(await tokens.lookup(T.rootchild as string)).toBeDefined();
     expect(await tokens.lookup(T.periodic as string)).toBeUndefined();
+  });
+});
+
+describe('batch tokens (b.…): the entry is inside the token, barrier-encrypted for path ""', () => {
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    let v = n;
+    while (v >= 0x80) {
+      out.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    out.push(v);
+    return out;
+  };
+  const len = (field: number, b: Uint8Array | string) => {
+    const bytes = typeof b === "string" ? new TextEncoder().encode(b) : b;
+    return [...varint((field << 3) | 2), ...varint(bytes.length), ...bytes];
+  };
+  const int = (field: number, n: number) => [...varint(field << 3), ...varint(n)];
+  /** pb.TokenEntry as OpenBao's batch token creation fills it (field numbers: sdk/plugin/pb/backend.proto). */
+  const tokenEntry = (parent: string, creation: number, ttlNs: number) =>
+    new Uint8Array([
+      ...len(3, parent),
+      ...len(4, "default"),
+      ...len(4, "reader"),
+      ...len(5, "auth/token/create"),
+      ...len(6, new Uint8Array([...len(1, "a"), ...len(2, "b")])),
+      ...len(7, "token-bt"),
+      ...int(9, creation),
+      ...int(10, ttlNs),
+      ...len(16, "root"),
+      ...int(18, 2),
+    ]);
+
+  async function setup(now: number) {
+    const barrier = new AesGcmBarrier(new MemoryBackend());
+    const rootKey = new Uint8Array(32).fill(7);
+    await barrier.initialize(rootKey);
+    await barrier.unseal(rootKey);
+    let clockNow = now;
+    const tokens = new TokenStore(new MemoryBackend(), {
+      now: () => clockNow,
+      cacheMs: 0,
+      decryptBatch: (ct) => barrier.decrypt("", ct),
+    });
+    const root = await tokens.createRoot();
+    const batch = (parent: string, creation: number, ttlNs: number) =>
+      `b.${Buffer.from(barrier.encrypt("", tokenEntry(parent, creation, ttlNs))).toString("base64url")}`;
+    return { tokens, root, batch, barrier, advance: (ms: number) => (clockNow += ms) };
+  }
+
+  it("is looked up as OpenBao answers it (fixture: the same entry, looked up by OpenBao 2.6.2)", async () => {
+    const theirs = (
+      OPENBAO as unknown as { batch: { lookup: Record<string, unknown>; looked_up_at_ms: number } }
+    ).batch;
+    const { tokens, root, batch } = await setup(theirs.looked_up_at_ms);
+    const token = batch(root.token, theirs.lookup.creation_time as number, 1200e9);
+    const e = (await tokens.authenticate(token)) as TokenEntry;
+    expect(e.type).toBe("batch");
+    expect(e.policies).toEqual(["default", "reader"]);
+    const ours = tokenLookupData(token, e, theirs.looked_up_at_ms);
+    expect(Math.abs((ours.ttl as number) - (theirs.lookup.ttl as number))).toBeLessThanOrEqual(1);
+    expect({ ...ours, id: "", ttl: 0 }).toEqual({ ...theirs.lookup, id: "", ttl: 0 });
+  });
+
+  it("expires at creation_time + ttl, dies with its parent, cannot be renewed, revoked or mint tokens", async () => {
+    const now = 1_800_000_000_000;
+    const { tokens, root, batch, advance } = await setup(now);
+    const parent = await tokens.create(root.entry, { policies: ["reader"], ttl: 3600 }, { sudo: false });
+    const token = batch(parent.token, now / 1000, 600e9);
+    const e = (await tokens.lookup(token)) as TokenEntry;
+    expect(e.parent).toBe(parent.entry.hash);
+    await expect(tokens.renew(e)).rejects.toThrow(/^batch tokens cannot be renewed$/);
+    await expect(tokens.create(e, {}, { sudo: true })).rejects.toThrow(
+      /^batch tokens cannot create more tokens$/,
+    );
+    await tokens.revoke(e.hash); // nothing stored: a no-op
+    expect(await tokens.lookup(token)).toBeDefined();
+    advance(600_001);
+    expect(await tokens.lookup(token)).toBeUndefined();
+    advance(-600_001);
+    await tokens.revoke(parent.entry.hash);
+    expect(await tokens.lookup(token)).toBeUndefined();
+  });
+
+  it("a batch token of another keyring, a tampered one or junk is a bad token; without barrier access it is refused by name", async () => {
+    const { tokens, root, batch } = await setup(1_800_000_000_000);
+    const other = await setup(1_800_000_000_000);
+    expect(await tokens.lookup(other.batch(root.token, 1_800_000_000, 600e9))).toBeUndefined();
+    const good = batch(root.token, 1_800_000_000, 600e9);
+    const flipped = `${good.slice(0, 20)}${good[20] === "A" ? "B" : "A"}${good.slice(21)}`;
+    expect(await tokens.lookup(flipped)).toBeUndefined();
+    expect(await tokens.lookup("b.!!!")).toBeUndefined();
+    expect(await tokens.lookup("hvb.AAAA")).toBeUndefined();
+    await expect(new TokenStore(new MemoryBackend()).lookup(good)).rejects.toThrow(
+      /batch tokens .* not supported/,
+    );
   });
 });

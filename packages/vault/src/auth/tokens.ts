@@ -29,9 +29,11 @@ import {
 } from "./token-id.js";
 import {
   ACCESSOR_PREFIX,
+  type BatchTokenEntry,
   encodeAccessorRecord,
   encodeTokenRecord,
   goJson,
+  goTime,
   ID_PREFIX,
   LEASE_PREFIX,
   type LeaseRecord,
@@ -41,6 +43,7 @@ import {
   newTokenRecord,
   PARENT_PREFIX,
   parseAccessorRecord,
+  parseBatchTokenEntry,
   parseLeaseRecord,
   parseTokenRecord,
   REVOCATION_PENDING,
@@ -48,6 +51,7 @@ import {
   SALT_PATH,
   saltId,
   secondsFromNs,
+  TOKEN_TYPE_BATCH,
   type TokenRecord,
 } from "./token-records.js";
 
@@ -55,7 +59,9 @@ import {
 export const SYSTEM_MAX_TTL_S = 768 * 3600;
 
 export interface TokenEntry {
-  /** The salted id: the entry's storage name (`sys/token/id/<hash>`). */
+  /** `batch`: a token carrying its own (barrier-encrypted) entry; nothing of it is stored. */
+  type: "service" | "batch";
+  /** The salted id: the entry's storage name (`sys/token/id/<hash>`); "" for a batch token. */
   hash: string;
   /** The token itself (Vault keeps it inside the entry, under the barrier). Never answered by accessor. */
   id: string;
@@ -163,6 +169,12 @@ export interface TokenStoreOptions {
    * destroys as Vault does; `undefined` (or no option): there is no cubbyhole to destroy.
    */
   cubbyholeUuid?: () => Promise<string | undefined>;
+  /**
+   * Opens a barrier ciphertext written for path "" (Vault's `barrier.Decrypt(ctx, "", blob)`):
+   * a batch token (`b.…`, `hvb.…`) is base64url of one, holding a protobuf TokenEntry. Without it
+   * batch tokens are refused by name.
+   */
+  decryptBatch?: (ciphertext: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 }
 
 export class TokenStore {
@@ -173,6 +185,7 @@ export class TokenStore {
   readonly #term: () => number | undefined;
   readonly #termGiven: boolean;
   readonly #cubbyholeUuid: () => Promise<string | undefined>;
+  readonly #decryptBatch: TokenStoreOptions["decryptBatch"];
   /** The salt and the term it was read in (read again when the term changes). */
   #salt: { value: string; term: number | undefined } | undefined;
   readonly #saltedMemo = new Map<string, string>();
@@ -197,6 +210,7 @@ export class TokenStore {
     this.#term = opts.activeTerm ?? (() => undefined);
     this.#termGiven = opts.activeTerm !== undefined;
     this.#cubbyholeUuid = opts.cubbyholeUuid ?? (async () => undefined);
+    this.#decryptBatch = opts.decryptBatch;
   }
 
   // ------------------------------------------------------------------ salt
@@ -290,6 +304,8 @@ export class TokenStore {
     ctx: { sudo: boolean; orphanPath?: boolean; path?: string },
   ): Promise<IssuedToken> {
     const warnings: string[] = [];
+    if (parent.type === "batch")
+      throw new TokenError("invalid_request", "batch tokens cannot create more tokens");
     // Vault's rule: a use-limited token must not mint tokens that escape its use limit.
     // (A token on its last use, num_uses -1, is being revoked: no children either.)
     if (parent.num_uses !== 0) {
@@ -473,6 +489,7 @@ export class TokenStore {
 
   #toEntry(salt: string, salted: string, r: TokenRecord, lease: LeaseRecord | undefined): TokenEntry {
     return {
+      type: "service",
       hash: salted,
       id: r.id,
       accessor: r.accessor,
@@ -503,20 +520,93 @@ export class TokenStore {
 
   // ------------------------------------------------------------------ look up
 
-  /** Refuses what Bulwark cannot serve, by name (before any storage read). */
-  #refuseUnsupported(token: string): void {
-    if (isBatchTokenId(token)) {
+  /**
+   * A batch token: its TokenEntry is inside it, barrier-encrypted for path "" (nothing is stored).
+   * Live while creation_time + ttl has not passed and its parent (if any) is live, as in OpenBao.
+   */
+  async #lookupBatch(token: string): Promise<TokenEntry | undefined> {
+    const decrypt = this.#decryptBatch;
+    if (decrypt === undefined) {
       throw new TokenError(
         "invalid_request",
-        "batch tokens (b.…, hvb.…) are not supported by Bulwark: they are barrier-encrypted entries it does not decode; use a service token",
+        "batch tokens (b.…, hvb.…) are not supported by this Bulwark server: it has no barrier access to open them; use a service token",
       );
     }
+    const body = token.slice(token.startsWith("hvb.") ? 4 : 2);
+    // `<token>.<namespace id>`: a namespace's token (Bulwark serves the root namespace only).
+    if (!/^[A-Za-z0-9_-]+$/.test(body)) return undefined;
+    let b: BatchTokenEntry;
+    try {
+      b = parseBatchTokenEntry(await decrypt(new Uint8Array(Buffer.from(body, "base64url"))));
+    } catch {
+      return undefined; // not a ciphertext of this keyring, or not a TokenEntry: a bad token
+    }
+    if (b.namespace_id !== "" && b.namespace_id !== "root") return undefined;
+    const expire = b.creation_time * 1000 + Math.trunc(b.ttl / 1_000_000);
+    if (this.#now() > expire) return undefined;
+    let parentHash = "";
+    if (b.parent !== "") {
+      const parent = await this.lookup(b.parent);
+      if (parent === undefined) return undefined;
+      parentHash = parent.hash;
+    }
+    const ttl = secondsFromNs(b.ttl);
+    const record: TokenRecord = {
+      raw: {},
+      type: TOKEN_TYPE_BATCH,
+      id: token,
+      accessor: "",
+      parent: b.parent,
+      policies: b.policies,
+      path: b.path,
+      meta: b.meta,
+      display_name: b.display_name,
+      num_uses: 0,
+      creation_time: b.creation_time,
+      ttl: b.ttl,
+      explicit_max_ttl: 0,
+      period: 0,
+      role: b.role,
+      entity_id: b.entity_id,
+      bound_cidrs: b.bound_cidrs,
+      namespace_id: "root",
+      cubbyhole_id: "",
+    };
+    return {
+      type: "batch",
+      hash: "",
+      id: token,
+      accessor: "",
+      parent: parentHash,
+      policies: b.policies,
+      meta: b.meta,
+      display_name: b.display_name,
+      num_uses: 0,
+      creation_time: b.creation_time,
+      creation_ttl: ttl,
+      expire_time: expire,
+      explicit_max_ttl: 0,
+      period: 0,
+      renewable: false,
+      path: b.path,
+      // OpenBao's lease times of a batch token: issued at creation_time, expiring at + ttl.
+      issue_time: goTime(b.creation_time * 1000),
+      lease_ttl: ttl,
+      role: b.role,
+      entity_id: b.entity_id,
+      bound_cidrs: b.bound_cidrs,
+      record,
+      lease: undefined,
+    };
   }
 
   /** The live entry for a token string, or `undefined` (unknown, malformed, expired or revoked). */
   async lookup(token: string): Promise<TokenEntry | undefined> {
+    if (isBatchTokenId(token)) {
+      // Longer than service tokens (the entry is inside), still bounded work for junk.
+      return token.length <= 8192 && /^[A-Za-z0-9._-]+$/.test(token) ? this.#lookupBatch(token) : undefined;
+    }
     if (!plausibleToken(token)) return undefined;
-    this.#refuseUnsupported(token);
     // The salted id of a token seen before is remembered: HMAC-SHA256 costs ~4 µs, and every
     // request authenticates (the salt never changes once created).
     await this.#saltValue(); // first: a new salt (new term) clears the memo
@@ -679,6 +769,7 @@ export class TokenStore {
    * past explicit_max_ttl or 768h after the lease was issued.
    */
   async renew(given: TokenEntry, increment?: number): Promise<{ entry: TokenEntry; warnings: string[] }> {
+    if (given.type === "batch") throw new TokenError("invalid_request", "batch tokens cannot be renewed");
     // Work on the stored entry under the token's lock: renewing a copy read earlier would write
     // back a spent use count, or re-create a token revoked in the meantime.
     return this.#serial(given.hash, async () => {
@@ -756,6 +847,7 @@ export class TokenStore {
 
   /** Revokes a token (by salted id) and, recursively, every token it created. Unknown ids are a no-op. */
   async revoke(hash: string): Promise<void> {
+    if (hash === "") return; // a batch token: nothing stored, nothing to revoke
     await this.#serial(hash, () => this.#revokeLocked(hash));
   }
 

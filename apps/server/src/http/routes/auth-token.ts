@@ -5,7 +5,13 @@
  * revoke itself).
  */
 
-import { type CreateTokenRequest, parseFields, tokenAuthData, tokenLookupData } from "@bulwark/vault";
+import {
+  type CreateTokenRequest,
+  parseFields,
+  type TokenEntry,
+  tokenAuthData,
+  tokenLookupData,
+} from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
 import { type AppContext, callerOf, envelope, route } from "../context.js";
 import { HttpError } from "../errors.js";
@@ -173,6 +179,12 @@ function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 }
 
+/** OpenBao's 400 for a batch token: nothing of it is stored, it lives until its TTL runs out. */
+function revocable(e: TokenEntry): TokenEntry {
+  if (e.type === "batch") throw new HttpError(400, "batch tokens cannot be revoked");
+  return e;
+}
+
 /** auth/token/revoke, revoke-self, revoke-accessor and revoke-orphan (sudo). */
 function registerRevokeRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tokens = ctx.services.tokens;
@@ -183,7 +195,7 @@ function registerRevokeRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: async ({ body }) => {
       const f = parseFields(body, { token: "string" }, { required: ["token"] });
       const e = await tokens.lookup(f.token ?? "");
-      if (e !== undefined) await tokens.revoke(e.hash);
+      if (e !== undefined) await tokens.revoke(revocable(e).hash);
       return undefined;
     },
   });
@@ -194,7 +206,7 @@ function registerRevokeRoutes(app: FastifyInstance, ctx: AppContext): void {
     auth: "token",
     handler: async (call) => {
       parseFields(call.body, { token: "string" });
-      await tokens.revoke(callerOf(call).entry.hash);
+      await tokens.revoke(revocable(callerOf(call).entry).hash);
       return undefined;
     },
   });
@@ -222,7 +234,7 @@ function registerRevokeRoutes(app: FastifyInstance, ctx: AppContext): void {
       const f = parseFields(body, { token: "string" }, { required: ["token"] });
       const e = await tokens.lookup(f.token ?? "");
       if (e === undefined) throw new HttpError(400, "token to revoke not found");
-      await tokens.revokeOrphan(e.hash);
+      await tokens.revokeOrphan(revocable(e).hash);
       return undefined;
     },
   });
