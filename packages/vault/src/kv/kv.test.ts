@@ -974,6 +974,46 @@ describe("KV v2 storage layout (what OpenBao reads)", () => {
     expect(decodeUpgradeInfo((await memory.get(`${P}upgrading`))?.value as Uint8Array).done).toBe(true);
   });
 
+  it("concurrent first writes on a fresh mount create one salt, one path key and one marker", async () => {
+    const memory = new MemoryBackend();
+    const puts = new Map<string, number>();
+    const counting = new FaultInjectingBackend(memory, {
+      fault: ({ op, key }) => {
+        if (op === "put") puts.set(key, (puts.get(key) ?? 0) + 1);
+        return undefined;
+      },
+    });
+    const kv = new KvV2(new PrefixView(counting, "logical/x/", false), {
+      backendUuid: BU,
+      activeTerm: () => 1,
+    });
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => kv.handle(req("write", `data/k${i}`, { data: { i } }))),
+    );
+    for (const k of ["salt", "upgrading", "policy/metadata", "archive/metadata"])
+      expect(puts.get(`${P}${k}`), k).toBe(1);
+    for (let i = 0; i < 20; i++) {
+      expect(await keysBelow(memory, `${P}versions/`)).toContain(await versionKeyOf(memory, `k${i}`, 1));
+      expect((await read(kv, `data/k${i}`)).value).toMatchObject({ data: { i } });
+    }
+  });
+
+  it("on a standby (writes refused) a fresh mount's first request fails with the storage's error, then works", async () => {
+    const memory = new MemoryBackend();
+    let standby = true;
+    const guarded = new FaultInjectingBackend(memory, {
+      fault: ({ op }) =>
+        standby && op === "put" ? new Error("standby: writes go to the active node") : undefined,
+    });
+    const kv = new KvV2(new PrefixView(guarded, "logical/x/", false), { backendUuid: BU });
+    // The refusal reaches the caller (the server forwards such a request to the active node).
+    await expect(kv.handle(req("read", "data/a"))).rejects.toThrow(/^standby/);
+    expect(await memory.list("logical/x/")).toEqual([]);
+    standby = false;
+    expect(await status(kv.handle(req("read", "data/a")))).toBe(404);
+    expect(decodeUpgradeInfo((await memory.get(`${P}upgrading`))?.value as Uint8Array).done).toBe(true);
+  });
+
   it("a mount whose upgrade marker is done is not upgraded again (its root is left alone)", async () => {
     const storage = new MemoryBackend();
     await storage.put({ key: "logical/x/stray", value: Buffer.from('{"a":"1"}') });
