@@ -466,6 +466,16 @@ export class SealedStore {
   }
 
   /**
+   * Opens a value the barrier encrypted for `path` that is not stored under it: Vault's batch
+   * tokens are `barrier.Encrypt(path "", TokenEntry)` handed to the client, and any server of the
+   * data set must open them. Needs an unsealed store; a forged or foreign blob fails to open.
+   */
+  openBarrierValue(path: string, ciphertext: Uint8Array): Uint8Array {
+    this.#checkUnsealed();
+    return this.#barrier.decrypt(path, ciphertext);
+  }
+
+  /**
    * The barrier as a Backend (plaintext entries), for layers such as a KV engine. Reads need an
    * unsealed store; writes (put, delete) also need this node to be active: a standby refuses
    * them with code "standby" (Vault: only the active node writes).

@@ -198,3 +198,44 @@ describe("Services.handle", () => {
     expect(err).toMatchObject({ code: "unsupported_operation", status: 405 });
   });
 });
+
+describe("keepExpiring (the expiration manager)", () => {
+  it("revokes a token whose lease ran out without anyone presenting it, and stops when the last holder releases", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    for (const k of init.keys) await store.unseal(k);
+    const services = servicesFor(store);
+    const root = await rootTokenAfterInit(store, [], 1);
+    const rootEntry = await services.tokens.lookup(root);
+    if (rootEntry === undefined) throw new Error("no root entry");
+    const short = await services.tokens.create(rootEntry, { ttl: 1, policies: ["default"] }, { sudo: true });
+    const kept = await services.tokens.create(
+      rootEntry,
+      { ttl: 3600, policies: ["default"] },
+      { sudo: true },
+    );
+    const idKeys = async () => (await store.storage.list("sys/token/id/")).length;
+    expect(await idKeys()).toBe(3); // root, short, kept
+    const release = services.keepExpiring();
+    const second = services.keepExpiring();
+    try {
+      const deadline = Date.now() + 15_000;
+      while ((await idKeys()) > 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await idKeys()).toBe(2);
+      // Its lease, accessor and parent index went with it; the other token is untouched.
+      const leases = await store.storage.list("sys/expire/id/auth/token/create/");
+      expect(leases).toHaveLength(1);
+      expect(await services.tokens.lookup(kept.token)).toBeDefined();
+      expect(await services.tokens.lookupAccessor(short.entry.accessor)).toBeUndefined();
+    } finally {
+      await release();
+      await second();
+    }
+    // Released by both holders: a token that expires now stays stored until it is presented.
+    const later = await services.tokens.create(rootEntry, { ttl: 1, policies: ["default"] }, { sudo: true });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await idKeys()).toBe(3);
+    expect(await services.tokens.lookup(later.token)).toBeUndefined(); // refused (and removed) on use
+    expect(await idKeys()).toBe(2);
+  }, 30_000);
+});

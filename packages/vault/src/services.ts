@@ -46,6 +46,13 @@ export interface Services {
    */
   setup(): Promise<void>;
   /**
+   * Starts (or joins) the store's token expiration poll — Vault's expiration manager: on the active
+   * node, tokens whose lease ran out are revoked with their children, leases and indexes, whether
+   * or not anyone presents them again. Returns the release; the poll stops when every holder has
+   * released it. The HTTP server holds it while it runs.
+   */
+  keepExpiring(): () => Promise<void>;
+  /**
    * Cluster name and id (created by the active node on first use); `undefined` while sealed, and on
    * a standby until the active node has stored them.
    */
@@ -84,11 +91,17 @@ export function servicesFor(store: SealedStore, opts: ServicesOptions = {}): Ser
     await storage.put({ key: CLUSTER_INFO_PATH, value: enc.encode(JSON.stringify(fresh)) });
     return { cluster_name: fresh.name, cluster_id: fresh.id };
   };
+  const mounts = new MountTable(storage, { activeTerm: () => store.activeTerm });
   const parts = {
     store,
-    tokens: new TokenStore(storage, { activeTerm: () => store.activeTerm }),
+    tokens: new TokenStore(storage, {
+      activeTerm: () => store.activeTerm,
+      // A revocation destroys the token's cubbyhole, as Vault's does (the table is cached per term).
+      cubbyholeUuid: async () => (await mounts.all()).find((m) => m.type === "cubbyhole")?.uuid,
+      decryptBatch: (ciphertext) => store.openBarrierValue("", ciphertext),
+    }),
     policies: new PolicyStore(storage, { activeTerm: () => store.activeTerm }),
-    mounts: new MountTable(storage, { activeTerm: () => store.activeTerm }),
+    mounts,
   };
   /** The active term setup() last completed for, and the run in progress. */
   let setupTerm: number | undefined;
@@ -131,10 +144,41 @@ export function servicesFor(store: SealedStore, opts: ServicesOptions = {}): Ser
     }
     return cluster;
   };
+  /** The one expiration poll of this store, while at least one holder keeps it (see keepExpiring). */
+  let expiration: { holders: number; stop: () => Promise<void> } | undefined;
+  const keepExpiring = (): (() => Promise<void>) => {
+    if (expiration === undefined) {
+      const logger = () => (s === undefined ? undefined : loggers.get(s));
+      const stop = parts.tokens.startExpiration({
+        // Only the active node revokes (Vault's expiration manager runs there), once it is set up.
+        isActive: () => store.activeTerm !== undefined && setupTerm === store.activeTerm,
+        onRevoked: (count) => logger()?.info({ count }, "revoked tokens whose lease expired"),
+        onError: (err) =>
+          logger()?.info(
+            { error: err instanceof Error ? err.message : String(err) },
+            "token expiration sweep failed; retrying on the next poll",
+          ),
+      });
+      expiration = { holders: 0, stop };
+    }
+    const held = expiration;
+    held.holders++;
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      held.holders--;
+      if (held.holders === 0 && expiration === held) {
+        expiration = undefined;
+        await held.stop();
+      }
+    };
+  };
   s = {
     ...parts,
     generateRoot: new GenerateRoot(),
     setup,
+    keepExpiring,
     // The cheap check (`setupTerm === activeTerm`) runs on every request; setup itself once a term.
     authenticate: async (token) => {
       await setup();
@@ -190,7 +234,7 @@ export async function waitActive(store: SealedStore, timeoutMs = 30_000): Promis
 
 /**
  * Creates a root token in an unsealed, active store and returns it (init, generate-root, and the
- * CLI's `server -dev`). The token is stored only as its SHA-256 hash.
+ * CLI's `server -dev`). Stored as Vault's token store stores it: under its salted id, no lease.
  */
 export async function createRootToken(store: SealedStore, id?: string): Promise<string> {
   await waitActive(store);

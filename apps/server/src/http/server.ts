@@ -119,6 +119,10 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   addResponseHooks(app, logger, metrics);
   setErrorHandlers(app, opts.store, rawBodies);
   registerRoutes(app, ctx);
+  // Tokens whose lease ran out are revoked while the server runs (Vault's expiration manager);
+  // every listener of the store shares one poll, released when the listener closes.
+  const releaseExpiration = ctx.services.keepExpiring();
+  app.addHook("onClose", async () => releaseExpiration());
   return app;
 }
 
