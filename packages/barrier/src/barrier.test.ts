@@ -752,3 +752,22 @@ describe("AesGcmBarrier seal during key management", () => {
     await barrier.reloadRootKey();
   });
 });
+
+describe("keyStatus install time", () => {
+  it("reports a term's InstallTime as stored, nanoseconds included (OpenBao's key-status), and as a Date", async () => {
+    const storage = new RecordingBackend();
+    const barrier = new AesGcmBarrier(storage);
+    await barrier.initialize(ROOT);
+    const rootKey = new AesGcmKey(ROOT);
+    const raw = (await storage.raw(KEYRING_PATH)) as Uint8Array;
+    const json = text(decryptFrame(new Map([[1, rootKey]]), KEYRING_PATH, raw)).replace(
+      /"InstallTime":"[^"]+"/,
+      '"InstallTime":"2026-12-07T23:18:55.378226857Z"',
+    );
+    await storage.inner.put({ key: KEYRING_PATH, value: encryptFrame(rootKey, 1, KEYRING_PATH, utf8(json)) });
+    await barrier.unseal(ROOT);
+    const ks = barrier.keyStatus();
+    expect(ks.installTimeText).toBe("2026-12-07T23:18:55.378226857Z");
+    expect(ks.installTime.toISOString()).toBe("2026-12-07T23:18:55.378Z");
+  });
+});

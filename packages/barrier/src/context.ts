@@ -7,6 +7,12 @@ import type { UpgradeCleanup } from "./upgrades.js";
 export interface KeyStatus {
   term: number;
   installTime: Date;
+  /**
+   * The install time as Go prints it (RFC 3339 with nanoseconds, trailing zeros trimmed): what
+   * Vault's key-status answers. Kept exactly, so a term OpenBao installed (ns precision) is not
+   * reported rounded to the millisecond of `installTime`.
+   */
+  installTimeText: string;
   /** Encryptions with this term: persisted count plus those not yet persisted. */
   encryptions: number;
 }

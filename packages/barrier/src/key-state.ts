@@ -64,6 +64,7 @@ export class KeyState {
     return {
       term: active.term,
       installTime: active.installTime.toDate(),
+      installTimeText: active.installTime.format(),
       encryptions: active.encryptions + this.unaccounted,
     };
   }

@@ -269,7 +269,7 @@ function registerRotationRoutes(app: FastifyInstance, ctx: AppContext): void {
     auth: "token",
     handler: async () => {
       const ks = store.keyStatus();
-      const data = { term: ks.term, install_time: ks.installTime.toISOString(), encryptions: ks.encryptions };
+      const data = { term: ks.term, install_time: ks.installTimeText, encryptions: ks.encryptions };
       return { body: { ...data, ...envelope(data) } };
     },
   });
