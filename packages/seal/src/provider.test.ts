@@ -106,21 +106,51 @@ describe("static", () => {
     expect(() => staticSealProvider.create({}, {}, context({}).ctx)).toThrow(SealConfigError);
   });
 
-  it("key and key_id come together; a bad key is found without building the seal for use", async () => {
+  it("current_key and current_key_id come together; a bad key is found without building the seal for use", async () => {
     expect(() => staticSealProvider.create({ key: KEY_HEX }, {}, context({ key: KEY_HEX }).ctx)).toThrow(
-      /`key_id` must be set with key/,
+      /`current_key_id` must be set with current_key/,
     );
-    expect(await check(staticSealProvider, { key_id: "a" })).toEqual([
-      { field: "key", message: expect.stringMatching(/^`key` must be set with key_id/) },
+    expect(await check(staticSealProvider, { current_key_id: "a" })).toEqual([
+      {
+        field: "current_key",
+        message: expect.stringMatching(/^`current_key` must be set with current_key_id/),
+      },
     ]);
-    expect(await check(staticSealProvider, { key: "short", key_id: "a" })).toEqual([
-      { field: "key", message: expect.stringMatching(/^`key` /) },
+    expect(await check(staticSealProvider, { current_key: "short", current_key_id: "a" })).toEqual([
+      { field: "current_key", message: expect.stringMatching(/^`current_key` /) },
     ]);
     // A key of the wrong type is the reader's problem alone: no second "must be set with" about it.
-    expect(await check(staticSealProvider, { key: 5, key_id: "a" })).toEqual([
-      { field: "key", message: "`key` must be a string" },
+    expect(await check(staticSealProvider, { current_key: 5, current_key_id: "a" })).toEqual([
+      { field: "current_key", message: "`current_key` must be a string" },
     ]);
+    expect(await check(staticSealProvider, { current_key: KEY_HEX, current_key_id: "a" })).toEqual([]);
+    expect(
+      await check(staticSealProvider, { previous_key: KEY_HEX, current_key: KEY_HEX, current_key_id: "a" }),
+    ).toEqual([{ field: "previous_key_id", message: expect.stringMatching(/come together/) }]);
+    // Bulwark's earlier spellings still work.
     expect(await check(staticSealProvider, { key: KEY_HEX, key_id: "a" })).toEqual([]);
     expect(await check(staticSealProvider, {})).toEqual([]);
+  });
+
+  it("takes OpenBao's settings: BAO_STATIC_SEAL_* override the block, and the previous key still decrypts", async () => {
+    const old = await staticSealProvider.create(
+      { current_key: "11".repeat(32), current_key_id: "k1" },
+      {},
+      context({ current_key: "11".repeat(32), current_key_id: "k1" }).ctx,
+    );
+    await old.init();
+    const blob = await old.encrypt(new TextEncoder().encode("root key"));
+    const cfg = { current_key: "22".repeat(32), current_key_id: "k2" };
+    const env = { BAO_STATIC_SEAL_PREVIOUS_KEY: "11".repeat(32), BAO_STATIC_SEAL_PREVIOUS_KEY_ID: "k1" };
+    const rotated = await staticSealProvider.create(cfg, env, context(cfg).ctx);
+    await rotated.init();
+    expect(rotated.keyId()).toBe("k2");
+    expect(new TextDecoder().decode(await rotated.decrypt(blob))).toBe("root key");
+    const overridden = await staticSealProvider.create(
+      cfg,
+      { BAO_STATIC_SEAL_CURRENT_KEY_ID: "k9" },
+      context(cfg).ctx,
+    );
+    expect(overridden.keyId()).toBe("k9");
   });
 });

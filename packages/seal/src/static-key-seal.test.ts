@@ -1,6 +1,7 @@
 import { inspect } from "node:util";
-import { aesGcmDecrypt } from "@bulwark/crypto";
+import { AesGcmKey, aesGcmDecrypt, aesGcmEncryptInto } from "@bulwark/crypto";
 import { describe, expect, it } from "vitest";
+import { createBlobInfo } from "./blob-info.js";
 import { SealDecryptError, SealKeyNotFoundError } from "./errors.js";
 import { STATIC_SEAL_KEY_ENV, STATIC_SEAL_KEY_ID_ENV, StaticKeySeal } from "./static-key-seal.js";
 import { configError } from "./testing.js";
@@ -40,16 +41,30 @@ describe("StaticKeySeal", () => {
     }
   });
 
-  it("writes the aead format with its key id: ciphertext = IV || ct || tag, keyInfo.keyId set", async () => {
+  it("writes OpenBao's static layout: the nonce in iv, ciphertext = ct || tag, keyInfo.keyId set", async () => {
     const seal = new StaticKeySeal({ key, keyId: "dev-1" });
     await seal.init();
-    const blob = await seal.encrypt(utf8("hello"));
+    const blob = await seal.encrypt(utf8("hello"), { aad: utf8("ad") });
     expect(blob.keyInfo?.keyId).toBe("dev-1");
-    expect(blob.iv.length).toBe(0);
-    expect(blob.ciphertext.length).toBe(12 + 5 + 16);
-    expect(text(aesGcmDecrypt(key, blob.ciphertext.subarray(0, 12), blob.ciphertext.subarray(12)))).toBe(
-      "hello",
-    );
+    expect(blob.iv.length).toBe(12);
+    expect(blob.ciphertext.length).toBe(5 + 16);
+    expect(text(aesGcmDecrypt(key, blob.iv, blob.ciphertext, utf8("ad")))).toBe("hello");
+  });
+
+  it("reads the go-kms-wrapping aead layout too (nonce at the front of ciphertext, iv empty)", async () => {
+    const seal = new StaticKeySeal({ key, keyId: "dev-1" });
+    await seal.init();
+    const nonce = new Uint8Array(12).fill(7);
+    const ct = new Uint8Array(5 + 16);
+    aesGcmEncryptInto(new AesGcmKey(key), nonce, utf8("hello"), undefined, ct, 0);
+    const blob = createBlobInfo({
+      ciphertext: new Uint8Array([...nonce, ...ct]),
+      keyInfo: { keyId: "dev-1" },
+    });
+    expect(text(await seal.decrypt(blob))).toBe("hello");
+    // A nonce that is not 12 bytes is refused by name, not handed to the cipher.
+    const bad = createBlobInfo({ ciphertext: ct, iv: new Uint8Array(8), keyInfo: { keyId: "dev-1" } });
+    await expect(seal.decrypt(bad)).rejects.toThrow(/8-byte nonce/);
   });
 
   it("rejects keys that are not 32 bytes, naming the field and never echoing the value", () => {

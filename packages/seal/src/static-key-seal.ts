@@ -1,7 +1,17 @@
-import { AES_256_KEY_BYTES, AesGcmKey, constantTimeEqual, randomBytes, SecretBytes } from "@bulwark/crypto";
-import { aeadDecryptBlob, aeadEncryptBlob } from "./aead.js";
-import type { BlobInfo } from "./blob-info.js";
-import { SealConfigError, SealError, SealKeyNotFoundError } from "./errors.js";
+import {
+  AES_256_KEY_BYTES,
+  AesGcmKey,
+  aesGcmDecrypt,
+  aesGcmEncryptInto,
+  constantTimeEqual,
+  GCM_NONCE_BYTES,
+  GCM_TAG_BYTES,
+  randomBytes,
+  SecretBytes,
+} from "@bulwark/crypto";
+import { aeadDecryptBlob } from "./aead.js";
+import { type BlobInfo, createBlobInfo } from "./blob-info.js";
+import { SealConfigError, SealDecryptError, SealError, SealKeyNotFoundError } from "./errors.js";
 import { BaseSeal, type SealEncryptOptions } from "./seal.js";
 
 /** A 32-byte key as raw bytes, 64 hex characters, or base64 (standard or URL-safe, padding optional). */
@@ -80,9 +90,12 @@ function checkKeyId(field: string, keyId: unknown): string {
  * environment of the same process), so it adds no protection against anyone who can read the
  * server. Use it to exercise auto-unseal and seal wrap without an HSM or KMS.
  *
- * Blobs use the go-kms-wrapping `aead` format (`ciphertext = IV || ct || tag`) with `keyInfo.keyId`
- * set; decrypt picks the key by that id, so rotating means: new key + new id as `key`/`keyId`, the
- * old pair in `previousKeys`, then `SealWrapBackend.rewrap()` (from @bulwark/core).
+ * Blobs are OpenBao's `static` seal's (go-kms-wrapping `wrappers/static`): AES-256-GCM with a random
+ * 12-byte nonce in `iv`, `ciphertext = ct || tag`, `keyInfo.keyId` set — so a data set moves
+ * between OpenBao and Bulwark with the same key and id. Blobs in the go-kms-wrapping `aead` layout
+ * (nonce at the front of `ciphertext`, `iv` empty) are read as well. Decrypt picks the key by its
+ * id, so rotating means: new key + new id as `key`/`keyId`, the old pair in `previousKeys`, then
+ * `SealWrapBackend.rewrap()` (from @bulwark/core).
  */
 export class StaticKeySeal extends BaseSeal {
   readonly type = "static";
@@ -162,8 +175,8 @@ export class StaticKeySeal extends BaseSeal {
   protected override async doInit(): Promise<void> {
     const current = this.#key(this.#currentId);
     const probe = randomBytes(32);
-    const blob = aeadEncryptBlob(current.aes, this.#currentId, probe, undefined);
-    const back = aeadDecryptBlob(current.aes, blob, undefined, "static seal self-test");
+    const blob = staticEncryptBlob(current.aes, this.#currentId, probe, undefined);
+    const back = staticDecryptBlob(current.aes, blob, undefined, "static seal self-test");
     if (!constantTimeEqual(probe, back)) {
       throw new SealError("provider_failed", "static seal self-test returned a different value");
     }
@@ -193,7 +206,7 @@ export class StaticKeySeal extends BaseSeal {
   // In-process and synchronous: BaseSeal's check of `opts.signal` on entry is all the abort
   // handling there is room for (nothing here waits).
   protected async doEncrypt(plaintext: Uint8Array, opts: SealEncryptOptions): Promise<BlobInfo> {
-    return aeadEncryptBlob(this.#key(this.#currentId).aes, this.#currentId, plaintext, opts.aad);
+    return staticEncryptBlob(this.#key(this.#currentId).aes, this.#currentId, plaintext, opts.aad);
   }
 
   protected async doDecrypt(
@@ -201,7 +214,7 @@ export class StaticKeySeal extends BaseSeal {
     opts: SealEncryptOptions,
   ): Promise<Uint8Array> {
     const id = blob.keyInfo.keyId;
-    return aeadDecryptBlob(
+    return staticDecryptBlob(
       this.#key(id).aes,
       blob,
       opts.aad,
@@ -220,5 +233,46 @@ export class StaticKeySeal extends BaseSeal {
       );
     }
     return key;
+  }
+}
+
+/** OpenBao's static wrapper: the nonce in `iv`, `ciphertext = ct || tag`. */
+function staticEncryptBlob(
+  key: AesGcmKey,
+  keyId: string,
+  plaintext: Uint8Array,
+  aad: Uint8Array | undefined,
+): BlobInfo {
+  const iv = randomBytes(GCM_NONCE_BYTES);
+  const out = new Uint8Array(plaintext.length + GCM_TAG_BYTES);
+  aesGcmEncryptInto(key, iv, plaintext, aad, out, 0);
+  return createBlobInfo({ ciphertext: out, iv, keyInfo: { keyId } });
+}
+
+/** Opens OpenBao's static layout (nonce in `iv`) or, with `iv` empty, the `aead` layout. */
+function staticDecryptBlob(
+  key: AesGcmKey,
+  blob: BlobInfo,
+  aad: Uint8Array | undefined,
+  what: string,
+): Uint8Array {
+  if (blob.iv.length === 0) return aeadDecryptBlob(key, blob, aad, what);
+  const keyId = blob.keyInfo?.keyId;
+  if (blob.iv.length !== GCM_NONCE_BYTES || blob.ciphertext.length < GCM_TAG_BYTES) {
+    throw new SealDecryptError(
+      `${what}: a ${blob.iv.length}-byte nonce and ${blob.ciphertext.length} bytes of ciphertext are not AES-GCM (12-byte nonce, 16-byte tag); the blob is damaged or not from this seal`,
+      { keyId },
+    );
+  }
+  try {
+    return aesGcmDecrypt(key, blob.iv, blob.ciphertext, aad);
+  } catch (cause) {
+    throw new SealDecryptError(
+      `${what}: authentication failed (wrong key, wrong AAD, or the blob was changed)`,
+      {
+        cause,
+        keyId,
+      },
+    );
   }
 }
