@@ -52,6 +52,12 @@ export interface ServerConfig {
    * on the path in addition to the key shares.
    */
   disableUnauthedRekeyEndpoints: boolean;
+  /**
+   * Vault Enterprise's `disable_sealwrap`: nothing new is seal-wrapped (neither the core keys nor
+   * seal_wrap mounts); values already wrapped are still read. What a data set needs to be read by
+   * OpenBao, which has no seal wrap.
+   */
+  disableSealWrap: boolean;
   /** Messages about accepted-but-ignored Vault keys (`disable_mlock`, …). */
   warnings: string[];
 }

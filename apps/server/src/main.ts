@@ -111,6 +111,7 @@ async function openStore(config: ServerConfig, providers: Providers, logger: Log
     // Vault's implicit Shamir → auto-seal migration (the config names only the new seal): core
     // decides it on the stored seal configuration, after rolling back an interrupted step.
     implicitMigration: true,
+    disableSealWrap: config.disableSealWrap,
     ...(providers.ha === undefined ? {} : { ha: providers.ha }),
     logger: coreLogger(logger.child({ component: "core" })),
     storageType: config.storage.type,

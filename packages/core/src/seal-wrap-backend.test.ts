@@ -500,3 +500,28 @@ describe("SealWrapBackend.rewrap", () => {
     ).rejects.toBe(boom);
   });
 });
+
+describe("SealWrapBackend disabled (Vault Enterprise's disable_sealwrap)", () => {
+  it("wraps nothing new, still reads what was wrapped, and a rewrap unwraps it all", async () => {
+    const mem = new MemoryBackend();
+    const seal = await staticSeal("k1", StaticKeySeal.generateKey());
+    const body = barrierShaped(utf8("old secret"));
+    await new SealWrapBackend(mem, seal).put({ key: "logical/a", value: body, sealWrap: true });
+    expect(parseSealWrapped((await mem.get("logical/a"))?.value as Uint8Array)).toBeDefined();
+
+    const off = new SealWrapBackend(mem, seal, { disabled: true });
+    const fresh = barrierShaped(utf8("new secret"));
+    await off.put({ key: "logical/b", value: fresh, sealWrap: true });
+    // Stored as the barrier wrote it: what a server without seal wrap (OpenBao) reads.
+    expect((await mem.get("logical/b"))?.value).toEqual(fresh);
+    expect((await off.get("logical/a"))?.value).toEqual(body);
+
+    const result = await off.rewrap();
+    expect(result).toMatchObject({ rewrapped: 1, failed: 0 });
+    expect((await mem.get("logical/a"))?.value).toEqual(body);
+    expect(parseSealWrapped((await mem.get("logical/a"))?.value as Uint8Array)).toBeUndefined();
+    // Enabled again: the next write wraps once more.
+    await new SealWrapBackend(mem, seal).put({ key: "logical/b", value: fresh, sealWrap: true });
+    expect(parseSealWrapped((await mem.get("logical/b"))?.value as Uint8Array)).toBeDefined();
+  });
+});

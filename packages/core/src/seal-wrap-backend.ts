@@ -79,7 +79,10 @@ export class SealWrapBackend implements Backend {
   /** Present only when `inner` is transactional: the inner backend's limits. */
   readonly transactionLimits?: TransactionLimits;
 
-  constructor(inner: Backend, seal: Seal) {
+  /** Vault Enterprise's `disable_sealwrap`: puts never wrap; wrapped values are still read. */
+  readonly disabled: boolean;
+
+  constructor(inner: Backend, seal: Seal, opts: { disabled?: boolean } = {}) {
     for (const m of ["get", "put", "delete", "list"] as const) {
       if (typeof (inner as Partial<Backend> | undefined)?.[m] !== "function") {
         throw new TypeError(`SealWrapBackend: inner must be a Backend (missing ${m}())`);
@@ -92,6 +95,7 @@ export class SealWrapBackend implements Backend {
     }
     this.inner = inner;
     this.seal = seal;
+    this.disabled = opts.disabled === true;
     if (isTransactional(inner)) {
       this.transaction = (ops) => this.#transaction(inner, ops);
       this.transactionLimits = inner.transactionLimits;
@@ -200,11 +204,13 @@ export class SealWrapBackend implements Backend {
     const blob = parseSealWrapped(raw.value);
     if (blob === undefined) return "skipped";
     const currentId = this.seal.keyId();
-    if (blob.keyInfo?.keyId === currentId) return "skipped";
+    // With seal wrap disabled, a rewrap unwraps (what makes an older wrapped data set readable by
+    // a server without seal wrap, such as OpenBao); otherwise it re-wraps with the current key.
+    if (!this.disabled && blob.keyInfo?.keyId === currentId) return "skipped";
     let next: Uint8Array;
     try {
       const plaintext = await this.#decrypt(key, blob);
-      next = encodeSealWrapped(await this.seal.encrypt(plaintext));
+      next = this.disabled ? plaintext : encodeSealWrapped(await this.seal.encrypt(plaintext));
     } catch (err) {
       if (isSealStateError(err)) throw err;
       return "failed";
@@ -213,7 +219,7 @@ export class SealWrapBackend implements Backend {
       try {
         await this.#innerTransactional().transaction([
           { op: "check", key, value: raw.value },
-          { op: "put", entry: { key, value: next, sealWrap: true } },
+          { op: "put", entry: this.disabled ? { key, value: next } : { key, value: next, sealWrap: true } },
         ]);
       } catch (err) {
         // The entry changed since we read it: the newer write stands (it was wrapped, or not, by its writer).
@@ -226,7 +232,7 @@ export class SealWrapBackend implements Backend {
       // that landed meanwhile stands; what is left is the window between this read and the put.
       const now = await this.inner.get(key);
       if (now === undefined || !constantTimeEqual(now.value, raw.value)) return "skipped";
-      await this.inner.put({ key, value: next, sealWrap: true });
+      await this.inner.put(this.disabled ? { key, value: next } : { key, value: next, sealWrap: true });
     }
     return "rewrapped";
   }
@@ -237,7 +243,7 @@ export class SealWrapBackend implements Backend {
 
   async #wrap(entry: Entry): Promise<Entry> {
     // Rule: only entries flagged sealWrap, and only with a seal that supports it, are wrapped.
-    if (entry.sealWrap !== true || !this.seal.supportsSealWrap) return entry;
+    if (entry.sealWrap !== true || !this.seal.supportsSealWrap || this.disabled) return entry;
     // No AAD (Vault compatibility): the barrier ciphertext inside already binds the path.
     const blob = await this.seal.encrypt(entry.value);
     return { key: entry.key, value: encodeSealWrapped(blob), sealWrap: true };

@@ -95,7 +95,10 @@ export class SealedStore {
     this.#log = opts.logger ?? silentLogger;
     this.#nodeId = opts.nodeId ?? randomUUID();
     this.#wrapSeal = new MigrationSeal(this.#seal, this.#migrationSeal);
-    this.#barrier = new AesGcmBarrier(new SealWrapBackend(this.#raw, this.#wrapSeal), opts.barrier);
+    this.#barrier = new AesGcmBarrier(
+      new SealWrapBackend(this.#raw, this.#wrapSeal, { disabled: opts.disableSealWrap === true }),
+      opts.barrier,
+    );
     this.#view = this.#barrierView();
     this.#records = new KeyRecords(this.#raw, this.#log);
     this.#steps = this.#newSteps();

@@ -38,6 +38,13 @@ export interface SealedStoreOptions {
    * sealed and `status().sealedReason` says how to migrate.
    */
   implicitMigration?: boolean;
+  /**
+   * Vault Enterprise's `disable_sealwrap`: nothing is seal-wrapped from now on — neither the core
+   * keys (keyring, root-key copy, KEK) nor the entries of seal_wrap mounts — while values wrapped
+   * earlier are still read (the change happens lazily, as values are rewritten). A data set
+   * OpenBao must read needs it: OpenBao has no seal wrap. Default false.
+   */
+  disableSealWrap?: boolean;
   logger?: Logger;
   /** HA lock provider (usually the storage backend itself); omit for a single node. */
   ha?: HABackend;

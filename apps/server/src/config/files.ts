@@ -29,6 +29,8 @@ export function mergeFragments(a: ConfigFragment, b: ConfigFragment): ConfigFrag
   if (ui !== undefined) out.ui = ui;
   const rekeyAuth = b.disableUnauthedRekeyEndpoints ?? a.disableUnauthedRekeyEndpoints;
   if (rekeyAuth !== undefined) out.disableUnauthedRekeyEndpoints = rekeyAuth;
+  const noWrap = b.disableSealWrap ?? a.disableSealWrap;
+  if (noWrap !== undefined) out.disableSealWrap = noWrap;
   return out;
 }
 

@@ -107,6 +107,7 @@ export function finalizeCollect(
     logLevel,
     ui,
     disableUnauthedRekeyEndpoints: fragment.disableUnauthedRekeyEndpoints ?? false,
+    disableSealWrap: fragment.disableSealWrap ?? false,
     warnings: f.warnings,
   };
   if (apiAddr !== undefined) config.apiAddr = apiAddr;

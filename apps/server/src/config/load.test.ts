@@ -153,6 +153,18 @@ describe("Vault configs load unchanged", () => {
     expect(on.warnings.join("\n")).not.toMatch(/disable_unauthed_rekey_endpoints/);
   });
 
+  it("disable_sealwrap is honoured, not ignored (default false, as Vault Enterprise); a non-boolean is an error", () => {
+    const base =
+      'storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n}\n';
+    expect(finalizeConfig(parseConfig(base, "a.hcl"), noEnv).disableSealWrap).toBe(false);
+    const on = finalizeConfig(parseConfig(`${base}disable_sealwrap = true\n`, "b.hcl"), noEnv);
+    expect(on.disableSealWrap).toBe(true);
+    expect(on.warnings.join("\n")).not.toMatch(/disable_sealwrap/);
+    expect(() =>
+      finalizeConfig(parseConfig(`${base}disable_sealwrap = "sometimes"\n`, "c.hcl"), noEnv),
+    ).toThrow(/disable_sealwrap/);
+  });
+
   it("listener disable_unauthed_rekey_endpoints / _generate_root_endpoints: default true (OpenBao 2.6), false turns them on", () => {
     const listener = (extra: string) =>
       `storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:8200"\n  tls_disable = true\n${extra}}\n`;

@@ -218,6 +218,11 @@ function readSetting(r: FileReader, f: ConfigFragment, key: Setting, v: HclValue
       if (b !== undefined) f.disableUnauthedRekeyEndpoints = b;
       return;
     }
+    case "disable_sealwrap": {
+      const b = r.boolean(key, v);
+      if (b !== undefined) f.disableSealWrap = b;
+      return;
+    }
   }
 }
 

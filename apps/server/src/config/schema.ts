@@ -26,6 +26,7 @@ export interface ConfigFragment {
   logLevel?: LogLevel;
   ui?: boolean;
   disableUnauthedRekeyEndpoints?: boolean;
+  disableSealWrap?: boolean;
   warnings: string[];
 }
 
@@ -36,6 +37,7 @@ export const SETTINGS = [
   "log_level",
   "ui",
   "disable_unauthed_rekey_endpoints",
+  "disable_sealwrap",
 ] as const;
 export type Setting = (typeof SETTINGS)[number];
 const SETTING_NAMES: ReadonlySet<string> = new Set(SETTINGS);
@@ -67,7 +69,6 @@ export const IGNORED_VAULT_SETTINGS: ReadonlyMap<string, string> = new Map([
   ["cluster_cipher_suites", "there is no cluster port"],
   ["disable_clustering", "there is no cluster port"],
   ["disable_performance_standby", "there are no performance standbys"],
-  ["disable_sealwrap", "seal wrap is chosen per mount (seal_wrap) and for the core keys"],
   ["disable_printable_check", "keys are not checked for printability"],
   ["disable_sentinel_trace", "there is no Sentinel"],
   ["enable_response_header_hostname", "responses carry no hostname header"],
