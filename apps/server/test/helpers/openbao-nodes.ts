@@ -35,11 +35,11 @@ const START_TIMEOUT_MS = 90_000;
 
 function sealBlock(kind: Kind, seal: SealSpec): string {
   if (seal.type === "shamir") return "";
-  // The two servers name the same two settings differently: OpenBao `current_key_id`/`current_key`
-  // (hex, base64, env:// or file://), Bulwark `key_id`/`key` (hex or base64).
-  return kind === "openbao"
-    ? `seal "static" {\n  current_key_id = "${seal.keyId}"\n  current_key = "${seal.key}"\n}\n`
-    : `seal "static" {\n  key_id = "${seal.keyId}"\n  key = "${seal.key}"\n}\n`;
+  // The same block for both servers (Bulwark reads OpenBao's static-seal settings). Bulwark also
+  // gets Vault Enterprise's disable_sealwrap: OpenBao has no seal wrap, so a data set it must read
+  // may hold no seal-wrapped value (Bulwark would otherwise wrap its keyring with the seal).
+  const block = `seal "static" {\n  current_key_id = "${seal.keyId}"\n  current_key = "${seal.key}"\n}\n`;
+  return kind === "openbao" ? block : `${block}disable_sealwrap = true\n`;
 }
 
 function storageBlock(storage: StorageSpec): string {
