@@ -147,8 +147,16 @@ describe("the logical layer without HTTP", () => {
     expect(await failure(vault.handle({ operation: "read", path: "sys/unknown" }))).toBeInstanceOf(
       PermissionDeniedError,
     );
-    const patch = await failure(vault.handle({ operation: "patch", path: "secret/data/x", token: root }));
+    // KV v2 takes PATCH (OpenBao's JSON merge of the current version); KV v1 does not, as in Vault.
+    await mountKv(store, "flat", { version: 1 });
+    const patch = await failure(
+      vault.handle({ operation: "patch", path: "flat/x", data: { a: 1 }, token: root }),
+    );
     expect(patch.code).toBe("unsupported_operation");
+    const missing = await failure(
+      vault.handle({ operation: "patch", path: "secret/data/x", data: { data: { a: 1 } }, token: root }),
+    );
+    expect(missing.code).toBe("not_found");
   });
 
   it("mount table: mountKv is idempotent and unmounted paths route nowhere", async () => {

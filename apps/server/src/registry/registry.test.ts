@@ -162,7 +162,7 @@ describe("built-in seals", () => {
     );
     expect(fromEnv.keyId()).toBe("env-1");
     const half = await providerError(registry.createSeal(seal("static", { key: KEY_HEX }), ctx()));
-    expect(half.message).toMatch(/`key_id` must be set with key/);
+    expect(half.message).toMatch(/`current_key_id` must be set with current_key/);
     const noEnv = await providerError(registry.createSeal(seal("static"), ctx()));
     expect(noEnv.message).toMatch(/BULWARK_STATIC_SEAL_KEY.*is not set/);
   });
