@@ -93,12 +93,19 @@ describe.skipIf(missing !== undefined)("e2e: seal-wrapped KV mount (file storage
   it("raw storage: the 's' canary on every wrapped entry, on no plain one, and no plaintext anywhere", async () => {
     expect(await server.stop()).toBe(0);
     const storage = new FileBackend({ path: `${dir}/data` });
-    const wrapped = await rawEntries(storage, `logical/${uuids.wrapped}/`);
-    expect(wrapped.length).toBeGreaterThanOrEqual(3); // metadata + two versions
+    // KV v2 wraps what Vault's plugin names in SealWrapStorage: the versions and the key that
+    // encrypts metadata paths (policy/, archive/); its metadata, salt, marker stay barrier-only.
+    const mountEntries = await rawEntries(storage, `logical/${uuids.wrapped}/`);
+    const isWrappedPath = (key: string) => /^logical\/[^/]+\/[^/]+\/(versions|policy|archive)\//.test(key);
+    const wrapped = mountEntries.filter((e) => isWrappedPath(e.key));
+    expect(wrapped.length).toBe(4); // two versions, policy/metadata, archive/metadata
     for (const e of wrapped) {
       expect(e.value[e.value.length - 1], e.key).toBe(SEAL_WRAP_CANARY);
       expect(parseSealWrapped(e.value), e.key).toBeDefined();
     }
+    const rest = mountEntries.filter((e) => !isWrappedPath(e.key));
+    expect(rest.length).toBeGreaterThanOrEqual(3); // metadata, salt, upgrading
+    for (const e of rest) expect(parseSealWrapped(e.value), e.key).toBeUndefined();
     const plain = await rawEntries(storage, `logical/${uuids.plain}/`);
     expect(plain.length).toBe(1);
     for (const e of plain) expect(parseSealWrapped(e.value), e.key).toBeUndefined();
