@@ -36,6 +36,7 @@ export { type CreateLoggerOptions, coreLogger, createLogger } from "./logging.js
 export {
   type BulwarkServer,
   type DevCredentials,
+  holdSignalsWhileStarting,
   runUntilSignal,
   type StartServerOptions,
   startServer,

@@ -452,6 +452,35 @@ export interface RunOptions {
   deadlineMs?: number;
   /** Exits the process (tests replace it). Default `process.exit`. */
   exit?: (code: number) => void;
+  /**
+   * A signal that arrived while the server was starting (see {@link holdSignalsWhileStarting}):
+   * the shutdown starts at once, as if it had arrived now.
+   */
+  pendingSignal?: NodeJS.Signals;
+}
+
+/**
+ * Catches SIGINT/SIGTERM from the moment the server starts until {@link runUntilSignal} takes
+ * over, and returns the release, which gives the first signal caught (if any). Without it a
+ * signal that lands between the listener accepting connections and runUntilSignal's handlers
+ * killed the process uncleanly (Node's default action), data set unsealed and storage open. A
+ * second signal while starting still exits at once with 1.
+ */
+export function holdSignalsWhileStarting(
+  exit: (code: number) => void = (code) => process.exit(code),
+): () => NodeJS.Signals | undefined {
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (caught !== undefined) exit(1);
+    else caught = signal;
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    return caught;
+  };
 }
 
 /**
@@ -496,5 +525,6 @@ export async function runUntilSignal(server: BulwarkServer, opts: RunOptions = {
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    if (opts.pendingSignal !== undefined) onSignal(opts.pendingSignal);
   });
 }

@@ -32,17 +32,28 @@ export function register(program: Command, { io, act }: CommandDeps): void {
           if (opts.devRootTokenId !== undefined && !opts.dev)
             throw new UsageError("-dev-root-token-id needs -dev (it sets the dev server's root token)");
           const deadlineMs = shutdownDeadlineMs(io.env);
-          const { runUntilSignal, startServer } = await import("../../main.js");
-          const server = await startServer({
-            configPaths: opts.config,
-            dev: opts.dev === true,
-            devListenAddress: opts.devListenAddress,
-            ...(opts.devRootTokenId === undefined ? {} : { devRootTokenId: opts.devRootTokenId }),
-            ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
-            env: io.env,
-            out: io.stdout,
+          const { holdSignalsWhileStarting, runUntilSignal, startServer } = await import("../../main.js");
+          const release = holdSignalsWhileStarting();
+          let server: Awaited<ReturnType<typeof startServer>>;
+          try {
+            server = await startServer({
+              configPaths: opts.config,
+              dev: opts.dev === true,
+              devListenAddress: opts.devListenAddress,
+              ...(opts.devRootTokenId === undefined ? {} : { devRootTokenId: opts.devRootTokenId }),
+              ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
+              env: io.env,
+              out: io.stdout,
+            });
+          } catch (err) {
+            release();
+            throw err;
+          }
+          const pendingSignal = release();
+          return runUntilSignal(server, {
+            ...(deadlineMs === undefined ? {} : { deadlineMs }),
+            ...(pendingSignal === undefined ? {} : { pendingSignal }),
           });
-          return runUntilSignal(server, deadlineMs === undefined ? {} : { deadlineMs });
         },
         1,
       ),
