@@ -13,19 +13,19 @@
  * (vectors captured from this binary). Without the binary the suite is skipped locally and fails
  * under CI=true.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { Acl, PolicyStore, parsePolicy } from "@bulwark/vault";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type ProcessGroup, runGroup, spawnGroup } from "../../../packages/core/test/support/processes.js";
+import { runGroup } from "../../../packages/core/test/support/processes.js";
 import { initAndUnseal, type TestApp, testApp } from "./helpers/app.js";
-import { freePort, SERVER_DIR, serviceGate, tempDir } from "./helpers/server-process.js";
+import { BAO, type ScratchOpenBao, startScratchOpenBao } from "./helpers/openbao-scratch.js";
+import { serviceGate, tempDir } from "./helpers/server-process.js";
 
 // One OpenBao process on a loaded 2-core machine: generous explicit limits.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const BAO = resolve(SERVER_DIR, "../../tooling/services/.bin/bao");
 const missing = serviceGate("policies against OpenBao", BAO, "the bao binary");
 
 interface Answer {
@@ -33,23 +33,14 @@ interface Answer {
   body: unknown;
 }
 
-let bao: ProcessGroup | undefined;
-let baoAddr = "";
-let baoRoot = "";
+/** Started in beforeAll. */
+let bao: ScratchOpenBao;
 let t: TestApp;
 let root = "";
 
-async function openbao(method: string, path: string, body?: unknown, token = baoRoot): Promise<Answer> {
-  const headers: Record<string, string> = { "x-vault-token": token };
-  if (method === "PATCH") headers["content-type"] = "application/merge-patch+json";
-  const res = await fetch(`${baoAddr}/v1/${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+async function openbao(method: string, path: string, body?: unknown, token = bao.token): Promise<Answer> {
+  const r = await bao.http(method, path, body, token);
+  return { status: r.status, body: r.json };
 }
 
 async function bulwark(method: string, path: string, body?: unknown, token = root): Promise<Answer> {
@@ -91,69 +82,25 @@ function seeded(seed: number): (n: number) => number {
   };
 }
 
-async function startOpenBao(): Promise<void> {
-  const dir = tempDir("policies-openbao-");
-  mkdirSync(join(dir, "data"));
-  const port = await freePort();
-  baoAddr = `http://127.0.0.1:${port}`;
-  const config = join(dir, "bao.hcl");
-  writeFileSync(
-    config,
-    `storage "file" { path = "${join(dir, "data")}" }
-listener "tcp" {
-  address     = "127.0.0.1:${port}"
-  tls_disable = true
-}
-disable_mlock        = true
-raw_storage_endpoint = true
-api_addr             = "${baoAddr}"
-`,
-  );
-  let out = "";
-  bao = spawnGroup(BAO, ["server", "-config", config], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
-    stdio: ["ignore", "pipe", "pipe"],
-    description: `openbao server on port ${port}`,
-  });
-  bao.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  bao.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (!bao.running) throw new Error(`openbao exited during start:\n${out}`);
-    try {
-      const r = await fetch(`${baoAddr}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
-      if (typeof ((await r.json()) as { initialized?: unknown }).initialized === "boolean") break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) throw new Error(`openbao did not answer sys/health within 60 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const init = await openbao("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 });
-  const { keys_base64, root_token } = init.body as { keys_base64: string[]; root_token: string };
-  await openbao("PUT", "sys/unseal", { key: keys_base64[0] });
-  baoRoot = root_token;
+async function startOpenBao(): Promise<ScratchOpenBao> {
+  const ob = await startScratchOpenBao({ dir: tempDir("policies-openbao-") });
   // Active once the built-in policies are loaded: wait until default reads.
-  for (;;) {
-    if ((await openbao("GET", "sys/policies/acl/default")).status === 200) break;
-    if (Date.now() > deadline) throw new Error(`openbao did not become active:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await ob.until(
+    "openbao active",
+    async () => (await ob.http("GET", "sys/policies/acl/default")).status === 200,
+  );
+  return ob;
 }
 
 describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
   beforeAll(async () => {
-    await startOpenBao();
+    bao = await startOpenBao();
     t = await testApp();
     root = (await initAndUnseal(t, 1, 1)).root;
   });
   afterAll(async () => {
     await t?.close();
-    await bao?.stop(10_000);
+    await bao?.stop();
   });
 
   it("sys/policy and sys/policies/acl answer as OpenBao's", async () => {
@@ -248,7 +195,7 @@ describe.skipIf(missing !== undefined)("policies against OpenBao 2.6.2", () => {
       ["policy", "delete", "d-cli"],
       ["policy", "list"],
     ]) {
-      const [a, b] = [await cli(baoAddr, baoRoot, args), await cli(bulwarkAddr, root, args)];
+      const [a, b] = [await cli(bao.addr, bao.token, args), await cli(bulwarkAddr, root, args)];
       expect(b, args.join(" ")).toEqual(a);
     }
   });

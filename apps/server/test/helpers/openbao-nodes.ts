@@ -48,10 +48,12 @@ function storageBlock(storage: StorageSpec): string {
     : `storage "consul" {\n  address = "${storage.address}"\n  path = "${storage.path}"\n}\n`;
 }
 
+/** `extraConfig`: more top-level HCL for the config file (openbao-scratch.ts: raw_storage_endpoint). */
 export async function startOpenBao(
   workDir: string,
   storage: StorageSpec,
   seal: SealSpec,
+  extraConfig = "",
 ): Promise<VaultNode> {
   if (storage.type !== "file") throw new Error("OpenBao 2.6 has no consul storage backend");
   const port = await freePort();
@@ -64,7 +66,7 @@ export async function startOpenBao(
 }
 disable_mlock = true
 api_addr = "http://127.0.0.1:${port}"
-${sealBlock("openbao", seal)}`,
+${sealBlock("openbao", seal)}${extraConfig}`,
   );
   const group = spawnGroup(BAO, ["server", "-config", config], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: workDir },

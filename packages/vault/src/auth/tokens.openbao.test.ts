@@ -6,88 +6,37 @@
  * (The other direction, OpenBao's records on Bulwark, is tokens.test.ts on captured records; the
  * server-to-server differential is apps/server/test/vault-formats.test.ts.)
  */
-import { rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { rmSync } from "node:fs";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it } from "vitest";
-import {
-  freePort,
-  SERVER_DIR,
-  serviceGate,
-  tempDir,
-} from "../../../../apps/server/test/helpers/server-process.js";
-import { spawnGroup } from "../../../core/test/support/processes.js";
+import { BAO, startScratchOpenBao } from "../../../../apps/server/test/helpers/openbao-scratch.js";
+import { serviceGate, tempDir } from "../../../../apps/server/test/helpers/server-process.js";
 import { tokenLookupData } from "./token-data.js";
 import { type IssuedToken, TokenStore } from "./tokens.js";
 
-const BAO = resolve(SERVER_DIR, "../../tooling/services/.bin/bao");
 const skip = serviceGate("token store against OpenBao", BAO, "OpenBao 2.6.2 (tooling/services/.bin/bao)");
 
+/** OpenBao initialised, unsealed and active; `restart()` seals and unseals it (leases load then). */
 async function startOpenBao(dir: string) {
-  const port = await freePort();
-  const config = join(dir, "bao.hcl");
-  writeFileSync(
-    config,
-    `storage "file" { path = "${join(dir, "data")}" }
-listener "tcp" {
-  address = "127.0.0.1:${port}"
-  tls_disable = true
-}
-disable_mlock = true
-raw_storage_endpoint = true
-api_addr = "http://127.0.0.1:${port}"
-`,
-  );
-  const group = spawnGroup(BAO, ["server", "-config", config], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
-    stdio: ["ignore", "ignore", "ignore"],
-    description: `openbao server on port ${port}`,
-  });
-  const addr = `http://127.0.0.1:${port}`;
-  let token = "";
-  const call = async (method: string, path: string, body?: unknown, as = token) => {
-    const res = await fetch(`${addr}/v1/${path}`, {
-      method,
-      headers: as === "" ? {} : { "X-Vault-Token": as },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    // biome-ignore lint/suspicious/noExplicitAny: OpenBao's JSON answers, read field by field below
-    return { status: res.status, json: (text === "" ? undefined : JSON.parse(text)) as Record<string, any> };
-  };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await call("GET", "sys/health")).json !== undefined) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline || !group.running) throw new Error("openbao did not start within 60 s");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const init = (await call("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 })).json;
-  const key = init.keys_base64[0] as string;
-  const unseal = async () => {
-    expect((await call("PUT", "sys/unseal", { key })).json.sealed).toBe(false);
-    // Unsealed is not yet active: sys/health answers 200 once the node serves requests.
-    const until = Date.now() + 30_000;
-    while ((await call("GET", "sys/health")).status !== 200) {
-      if (Date.now() > until) throw new Error("openbao did not become active within 30 s of unsealing");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  await unseal();
-  token = init.root_token as string;
+  const ob = await startScratchOpenBao({ dir, requestTimeoutMs: 10_000 });
+  // Unsealed is not yet active: sys/health answers 200 once the node serves requests.
+  const active = () =>
+    ob.until(
+      "openbao active after unsealing",
+      async () => (await ob.http("GET", "sys/health")).status === 200,
+      30_000,
+    );
+  await active();
   return {
-    root: token,
-    call,
-    raw: (path: string) => call("GET", `sys/raw/${path}`),
+    root: ob.token,
+    call: ob.http,
+    raw: (path: string) => ob.http("GET", `sys/raw/${path}`),
     async restart() {
-      expect((await call("PUT", "sys/seal")).status).toBe(204);
-      await unseal();
+      expect((await ob.http("PUT", "sys/seal")).status).toBe(204);
+      expect((await ob.http("PUT", "sys/unseal", { key: ob.unsealKey })).json.sealed).toBe(false);
+      await active();
     },
-    stop: () => group.stop(10_000),
+    stop: ob.stop,
   };
 }
 

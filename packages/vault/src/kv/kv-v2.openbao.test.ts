@@ -5,14 +5,17 @@
  * engine is compared with OpenBao's answer to the same request (status, data, warnings, errors).
  * Also: a KV v1 mount upgraded by the engine is what OpenBao reads once the mount is tuned to v2.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Backend } from "@bulwark/storage";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { freePort, serviceGate } from "../../../../apps/server/test/helpers/server-process.js";
-import { type ProcessGroup, spawnGroup } from "../../../core/test/support/processes.js";
+import {
+  BAO,
+  type ScratchOpenBao,
+  startScratchOpenBao,
+} from "../../../../apps/server/test/helpers/openbao-scratch.js";
+import { serviceGate } from "../../../../apps/server/test/helpers/server-process.js";
 import { JsonNumber } from "../json/lossless.js";
 import { type KvRequest, PrefixView } from "./common.js";
 import { KvV2 } from "./kv-v2.js";
@@ -21,63 +24,31 @@ import { KvV2 } from "./kv-v2.js";
 // stopped after the file however it ends: packages/core/test/support/vitest-setup.ts).
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const BAO = resolve(fileURLToPath(import.meta.url), "../../../../../tooling/services/.bin/bao");
 const missing = serviceGate("KV v2 engine against OpenBao", BAO, "OpenBao 2.6.2 (bao)");
 
 const dir = mkdtempSync(join(tmpdir(), "kv2-engine-openbao-"));
-let server: ProcessGroup | undefined;
-let output = "";
-let addr = "";
-let token = "";
-let unsealKey = "";
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers of OpenBao, compared as a whole
-type Json = any;
-
-async function http(method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
-  const res = await fetch(`${addr}/v1/${path}`, {
-    method,
-    headers: { "X-Vault-Token": token, "Content-Type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === "" ? undefined : JSON.parse(text) };
-}
-
-async function ok(method: string, path: string, body?: unknown): Promise<Json> {
-  const r = await http(method, path, body);
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}\n${output}`);
-  return r.json;
-}
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within 60 s\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Started in beforeAll. */
+let ob: ScratchOpenBao;
 
 /** OpenBao's storage as a Backend: every operation goes through its sys/raw endpoint. */
 const raw = {
   async get(key: string) {
-    const r = await http("GET", `sys/raw/${key}?compressed=false&encoding=base64`);
+    const r = await ob.http("GET", `sys/raw/${key}?compressed=false&encoding=base64`);
     if (r.status === 404) return undefined;
     if (r.status !== 200) throw new Error(`raw get ${key}: ${r.status}`);
     return { key, value: new Uint8Array(Buffer.from(r.json.data.value as string, "base64")) };
   },
   async put(e: { key: string; value: Uint8Array }) {
-    await ok("PUT", `sys/raw/${e.key}`, {
+    await ob.ok("PUT", `sys/raw/${e.key}`, {
       value: Buffer.from(e.value).toString("base64"),
       encoding: "base64",
     });
   },
   async delete(key: string) {
-    await ok("DELETE", `sys/raw/${key}`);
+    await ob.ok("DELETE", `sys/raw/${key}`);
   },
   async list(prefix: string) {
-    const r = await http("LIST", `sys/raw/${prefix}`);
+    const r = await ob.http("LIST", `sys/raw/${prefix}`);
     return r.status === 404 ? [] : (r.json.data.keys as string[]);
   },
 } as unknown as Backend;
@@ -114,7 +85,7 @@ async function engine(kv: KvV2, method: string, path: string, body?: unknown): P
 }
 
 async function openbao(method: string, path: string, body?: unknown): Promise<Answer> {
-  const r = await http(method, path, body);
+  const r = await ob.http(method, path, body);
   if (r.status === 204) return { status: 204 };
   if (r.json.errors !== undefined)
     return { status: r.status, errors: (r.json.errors as string[]).join("; ") };
@@ -135,63 +106,24 @@ async function differences(kv: KvV2, mount: string, requests: string[]): Promise
 }
 
 async function mountOf(path: string): Promise<{ uuid: string; bu: string }> {
-  const table = JSON.parse((await ok("GET", "sys/raw/core/mounts")).data.value as string);
+  const table = JSON.parse((await ob.ok("GET", "sys/raw/core/mounts")).data.value as string);
   const e = table.entries.find((x: { path: string }) => x.path === path);
   return { uuid: e.uuid, bu: e.backend_aware_uuid };
 }
 
-async function sealUnseal(check: string): Promise<void> {
-  await ok("PUT", "sys/seal");
-  await ok("PUT", "sys/unseal", { key: unsealKey });
-  await until(`${check} answering after unseal`, async () => (await http("GET", check)).status === 200);
-}
-
 describe.skipIf(missing !== undefined)("the KV v2 engine on OpenBao 2.6.2's storage", () => {
   beforeAll(async () => {
-    const port = await freePort();
-    addr = `http://127.0.0.1:${port}`;
-    const config = join(dir, "bao.hcl");
-    writeFileSync(
-      config,
-      `storage "file" { path = "${join(dir, "data")}" }
-listener "tcp" {
-  address     = "127.0.0.1:${port}"
-  tls_disable = true
-}
-disable_mlock = true
-raw_storage_endpoint = true
-api_addr = "${addr}"
-`,
-    );
-    server = spawnGroup(BAO, ["server", "-config", config], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
-      stdio: ["ignore", "pipe", "pipe"],
-      description: `openbao server on port ${port}`,
-    });
-    const collect = (d: string) => {
-      output += d;
-    };
-    server.child.stdout?.setEncoding("utf8").on("data", collect);
-    server.child.stderr?.setEncoding("utf8").on("data", collect);
-    await until("openbao serving sys/health", async () => {
-      if (!server?.running) throw new Error(`openbao exited:\n${output}`);
-      const r = await fetch(`${addr}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
-      return typeof ((await r.json()) as { initialized?: unknown }).initialized === "boolean";
-    });
-    const init = await ok("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 });
-    unsealKey = init.keys_base64[0];
-    token = init.root_token;
-    await ok("PUT", "sys/unseal", { key: unsealKey });
+    ob = await startScratchOpenBao({ dir });
   });
 
   afterAll(async () => {
-    await server?.stop(10_000);
+    await ob?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("what the engine writes on a fresh mount, OpenBao serves with the same answers; and back", async () => {
-    await ok("POST", "sys/mounts/bw", { type: "kv", options: { version: "2" } });
-    await until("the bw mount answering", async () => (await http("GET", "bw/config")).status === 200);
+    await ob.ok("POST", "sys/mounts/bw", { type: "kv", options: { version: "2" } });
+    await ob.until("the bw mount answering", async () => (await ob.http("GET", "bw/config")).status === 200);
     const { uuid, bu } = await mountOf("bw/");
     // What OpenBao made when enabling goes: the engine creates the mount's records itself.
     for (const k of ["upgrading", "policy/metadata", "archive/metadata"])
@@ -223,7 +155,7 @@ api_addr = "${addr}"
     await write("destroy/other", { versions: [1] });
     await write("metadata/mo", { metadata_cas: 0, metadata_cas_required: true });
     // OpenBao sets the mount up again from storage (no cached key, salt or config of its own).
-    await sealUnseal("bw/config");
+    await ob.sealUnseal("bw/config");
     const requests = [
       "GET config",
       "LIST metadata/",
@@ -252,11 +184,13 @@ api_addr = "${addr}"
     expect(await differences(kv, "bw", requests)).toEqual([]);
 
     // OpenBao writes; a new engine (nothing cached) reads the same.
-    expect((await http("POST", "bw/data/app/db", { data: { v: 9 }, options: { cas: 8 } })).status).toBe(200);
+    expect((await ob.http("POST", "bw/data/app/db", { data: { v: 9 }, options: { cas: 8 } })).status).toBe(
+      200,
+    );
     expect(
-      (await http("POST", "bw/metadata/mo", { metadata_cas: 1, custom_metadata: { a: "b" } })).status,
+      (await ob.http("POST", "bw/metadata/mo", { metadata_cas: 1, custom_metadata: { a: "b" } })).status,
     ).toBe(204);
-    expect((await http("POST", "bw/data/new/key", { data: { z: [1, 2] } })).status).toBe(200);
+    expect((await ob.http("POST", "bw/data/new/key", { data: { z: [1, 2] } })).status).toBe(200);
     const fresh = new KvV2(view, { backendUuid: bu });
     expect(
       await differences(fresh, "bw", [
@@ -285,18 +219,18 @@ api_addr = "${addr}"
     };
     const meta = { custom_metadata: { a: "1", b: null }, max_versions: 3 };
     const ours = await engine(kv, "PATCH", "data/p-ours", patch);
-    const res = await fetch(`${addr}/v1/bw/data/p-theirs`, {
+    const res = await fetch(`${ob.addr}/v1/bw/data/p-theirs`, {
       method: "PATCH",
-      headers: { "X-Vault-Token": token, "Content-Type": "application/merge-patch+json" },
+      headers: { "X-Vault-Token": ob.token, "Content-Type": "application/merge-patch+json" },
       // As sent by a client: the exact number text (JSON.stringify would give 1.5).
       body: '{"data":{"a":{"c":null,"d":{"x":null,"y":2}},"gone":null,"f":1.50,"z":{"k":null,"j":1}}}',
     });
     expect(res.status).toBe(200);
     expect(ours.status).toBe(200);
     await engine(kv, "PATCH", "metadata/p-ours", meta);
-    const m = await fetch(`${addr}/v1/bw/metadata/p-theirs`, {
+    const m = await fetch(`${ob.addr}/v1/bw/metadata/p-theirs`, {
       method: "PATCH",
-      headers: { "X-Vault-Token": token, "Content-Type": "application/merge-patch+json" },
+      headers: { "X-Vault-Token": ob.token, "Content-Type": "application/merge-patch+json" },
       body: JSON.stringify(meta),
     });
     expect(m.status).toBe(204);
@@ -327,16 +261,19 @@ api_addr = "${addr}"
   });
 
   it("a KV v1 mount the engine upgraded is what OpenBao reads once the mount is tuned to v2", async () => {
-    await ok("POST", "sys/mounts/up", { type: "kv", options: { version: "1" } });
-    await ok("POST", "up/a/b", { k: "v", n: 1 });
-    await ok("POST", "up/top", { t: "x" });
+    await ob.ok("POST", "sys/mounts/up", { type: "kv", options: { version: "1" } });
+    await ob.ok("POST", "up/a/b", { k: "v", n: 1 });
+    await ob.ok("POST", "up/top", { t: "x" });
     const { uuid, bu } = await mountOf("up/");
     const kv = new KvV2(new PrefixView(raw, `logical/${uuid}/`, false), { backendUuid: bu });
     // Over HTTP the upgrade takes a while: requests answer OpenBao's "upgrading" error until done.
-    await until("the engine's upgrade", async () => (await engine(kv, "GET", "data/a/b")).status === 200);
+    await ob.until("the engine's upgrade", async () => (await engine(kv, "GET", "data/a/b")).status === 200);
     expect(await raw.list(`logical/${uuid}/`)).toEqual([`${bu}/`]);
-    await ok("POST", "sys/mounts/up/tune", { options: { version: "2" } });
-    await until("the up mount answering as v2", async () => (await http("GET", "up/config")).status === 200);
+    await ob.ok("POST", "sys/mounts/up/tune", { options: { version: "2" } });
+    await ob.until(
+      "the up mount answering as v2",
+      async () => (await ob.http("GET", "up/config")).status === 200,
+    );
     expect(
       await differences(kv, "up", [
         "GET data/a/b",

@@ -6,14 +6,18 @@
  * OpenBao mounts, enables and tunes, and Bulwark reads its tables back with nothing lost and
  * serves the kv mounts OpenBao made.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { SealedStore } from "@bulwark/core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { freePort, serviceGate } from "../../../../apps/server/test/helpers/server-process.js";
-import { type ProcessGroup, runGroup, spawnGroup } from "../../../core/test/support/processes.js";
+import {
+  BAO,
+  type Json,
+  type ScratchOpenBao,
+  startScratchOpenBao,
+} from "../../../../apps/server/test/helpers/openbao-scratch.js";
+import { serviceGate } from "../../../../apps/server/test/helpers/server-process.js";
 import { FileBackend } from "../../../storage-file/src/index.js";
 import { decompressRecord } from "../encoding/compression.js";
 import { mountKv, rootTokenAfterInit, servicesFor } from "../services.js";
@@ -24,94 +28,20 @@ import { serves } from "./mounts.js";
 // server is stopped after the file however it ends: packages/core/test/support/vitest-setup.ts).
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const BAO = resolve(fileURLToPath(import.meta.url), "../../../../../tooling/services/.bin/bao");
 const missing = serviceGate("mount tables read by OpenBao", BAO, "OpenBao 2.6.2 (bao)");
 
 const dir = mkdtempSync(join(tmpdir(), "mounts-openbao-"));
 const data = join(dir, "data");
-let server: ProcessGroup | undefined;
-let output = "";
-let addr = "";
+/** Started in beforeAll (a second stop() is a no-op). */
+let ob: ScratchOpenBao;
 let token = "";
 let unsealKey = "";
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers of OpenBao, checked field by field
-type Json = any;
-
-async function http(method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
-  const res = await fetch(`${addr}/v1/${path}`, {
-    method,
-    headers: { "X-Vault-Token": token, "Content-Type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === "" ? undefined : JSON.parse(text) };
-}
-
-async function ok(method: string, path: string, body?: unknown): Promise<Json> {
-  const r = await http(method, path, body);
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}\n${output}`);
-  return r.json;
-}
-
-/** `bao <subcommand…> -format=json <args…>`, parsed: the flag goes after the subcommand words. */
-async function bao(args: string[]): Promise<Json> {
-  const at = args.findIndex((a) => a.includes("/") || a.startsWith("-"));
-  const words = at === -1 ? args : args.slice(0, at);
-  const rest = at === -1 ? [] : args.slice(at);
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, VAULT_ADDR: addr, VAULT_TOKEN: token };
-  const r = await runGroup(BAO, [...words, "-format=json", ...rest], {
-    env,
-    timeoutMs: 60_000,
-    description: `bao ${args.join(" ")}`,
-  });
-  if (r.code !== 0) throw new Error(`bao ${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within 60 s\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function startOpenBao(): Promise<void> {
-  const port = await freePort();
-  addr = `http://127.0.0.1:${port}`;
-  const config = join(dir, "bao.hcl");
-  writeFileSync(
-    config,
-    `storage "file" { path = "${data}" }
-listener "tcp" {
-  address     = "127.0.0.1:${port}"
-  tls_disable = true
-}
-disable_mlock = true
-raw_storage_endpoint = true
-api_addr = "${addr}"
-`,
-  );
-  output = "";
-  server = spawnGroup(BAO, ["server", "-config", config], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
-    stdio: ["ignore", "pipe", "pipe"],
-    description: `openbao server on port ${port}`,
-  });
-  const collect = (d: string) => {
-    output += d;
-  };
-  server.child.stdout?.setEncoding("utf8").on("data", collect);
-  server.child.stderr?.setEncoding("utf8").on("data", collect);
-  await until("openbao serving sys/health", async () => {
-    if (!server?.running) throw new Error(`openbao exited:\n${output}`);
-    const r = await fetch(`${addr}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
-    return typeof ((await r.json()) as { initialized?: unknown }).initialized === "boolean";
-  });
-  await ok("PUT", "sys/unseal", { key: unsealKey });
-  await until("openbao active", async () => (await http("GET", "sys/mounts")).status === 200);
+/** OpenBao on the data set Bulwark initialised, unsealed with its share, once active. */
+async function startOpenBao(): Promise<ScratchOpenBao> {
+  const s = await startScratchOpenBao({ dir, init: false, unsealKey, token });
+  await s.until("openbao active", async () => (await s.http("GET", "sys/mounts")).status === 200);
+  return s;
 }
 
 async function openStore(): Promise<SealedStore> {
@@ -141,13 +71,6 @@ const comparable = (info: Record<string, Json>): Record<string, Json> => {
   }
   return out;
 };
-
-/** `bao <args…>` for a command that prints no JSON (enable, tune, put). */
-async function baoRun(args: string[]): Promise<void> {
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, VAULT_ADDR: addr, VAULT_TOKEN: token };
-  const r = await runGroup(BAO, args, { env, timeoutMs: 60_000, description: `bao ${args.join(" ")}` });
-  if (r.code !== 0) throw new Error(`bao ${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-}
 
 describe.skipIf(missing !== undefined)("mount and auth tables shared with OpenBao 2.6.2", () => {
   const ours: Record<string, Json> = {};
@@ -180,16 +103,16 @@ describe.skipIf(missing !== undefined)("mount and auth tables shared with OpenBa
     for (const m of await s.mounts.all()) ours[m.path] = mountInfo(m);
     await store.close();
     files = tableFiles();
-    await startOpenBao();
+    ob = await startOpenBao();
   });
 
   afterAll(async () => {
-    await server?.stop();
+    await ob?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("OpenBao lists Bulwark's mounts and auth methods as Bulwark describes them, and reads its secrets", async () => {
-    const listed = await bao(["secrets", "list", "-detailed"]);
+    const listed = await ob.bao(["secrets", "list", "-detailed"]);
     expect(Object.keys(listed).sort()).toEqual([
       "cubbyhole/",
       "identity/",
@@ -205,29 +128,28 @@ describe.skipIf(missing !== undefined)("mount and auth tables shared with OpenBa
       description: "local & <wrapped>",
       config: { default_lease_ttl: 3600, max_lease_ttl: 7200 },
     });
-    const auth = await bao(["auth", "list", "-detailed"]);
+    const auth = await ob.bao(["auth", "list", "-detailed"]);
     expect(Object.keys(auth)).toEqual(["token/"]);
     expect(auth["token/"]).toMatchObject({ type: "token", description: "token based credentials" });
-    expect((await bao(["kv", "get", "kv1/plain"])).data).toEqual({ foo: "bar" });
-    expect((await bao(["kv", "get", "kv2/app/db"])).data.data).toEqual({ user: "alice" });
+    expect((await ob.bao(["kv", "get", "kv1/plain"])).data).toEqual({ foo: "bar" });
+    expect((await ob.bao(["kv", "get", "kv2/app/db"])).data.data).toEqual({ user: "alice" });
     // OpenBao found nothing to fill in or add: no table was rewritten at its unseal.
     expect(tableFiles()).toEqual(files);
   });
 
   it("what OpenBao then mounts, enables and tunes, Bulwark reads back with nothing lost and serves", async () => {
-    await baoRun(["secrets", "enable", "-path=fromBao", "-version=2", "kv"]);
-    await baoRun(["secrets", "enable", "pki"]);
-    await baoRun(["auth", "enable", "userpass"]);
-    await baoRun(["secrets", "tune", "-description=tuned by openbao", "kv1/"]);
-    await until(
+    await ob.baoRun(["secrets", "enable", "-path=fromBao", "-version=2", "kv"]);
+    await ob.baoRun(["secrets", "enable", "pki"]);
+    await ob.baoRun(["auth", "enable", "userpass"]);
+    await ob.baoRun(["secrets", "tune", "-description=tuned by openbao", "kv1/"]);
+    await ob.until(
       "the new kv v2 mount answering",
-      async () => (await http("GET", "fromBao/config")).status === 200,
+      async () => (await ob.http("GET", "fromBao/config")).status === 200,
     );
-    await baoRun(["kv", "put", "fromBao/x", "k=v"]);
-    const table = JSON.parse((await ok("GET", "sys/raw/core/mounts")).data.value as string);
-    const auth = JSON.parse((await ok("GET", "sys/raw/core/auth")).data.value as string);
-    await server?.stop();
-    server = undefined;
+    await ob.baoRun(["kv", "put", "fromBao/x", "k=v"]);
+    const table = JSON.parse((await ob.ok("GET", "sys/raw/core/mounts")).data.value as string);
+    const auth = JSON.parse((await ob.ok("GET", "sys/raw/core/auth")).data.value as string);
+    await ob.stop();
 
     const store = await openStore();
     await store.unseal(unsealKey);

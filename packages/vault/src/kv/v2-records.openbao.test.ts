@@ -6,14 +6,17 @@
  * sealed and unsealed (so it drops what it cached) and the `bao` CLI reads everything back. Then
  * OpenBao writes with our key, and we decode what it stored.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { freePort, serviceGate } from "../../../../apps/server/test/helpers/server-process.js";
-import { type ProcessGroup, runGroup, spawnGroup } from "../../../core/test/support/processes.js";
+import {
+  BAO,
+  type ScratchOpenBao,
+  startScratchOpenBao,
+} from "../../../../apps/server/test/helpers/openbao-scratch.js";
+import { serviceGate } from "../../../../apps/server/test/helpers/server-process.js";
 import { ProtoWriter, WireType } from "../encoding/protobuf.js";
 import { PrefixView } from "./common.js";
 import { MetadataPaths, versionPath } from "./encrypted-paths.js";
@@ -35,68 +38,23 @@ import {
 // server is stopped after the file however it ends: packages/core/test/support/vitest-setup.ts).
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const BAO = resolve(fileURLToPath(import.meta.url), "../../../../../tooling/services/.bin/bao");
 const missing = serviceGate("KV v2 records read by OpenBao", BAO, "OpenBao 2.6.2 (bao)");
 
 const dir = mkdtempSync(join(tmpdir(), "kv2-openbao-"));
-let server: ProcessGroup | undefined;
-let output = "";
-let addr = "";
-let token = "";
-let unsealKey = "";
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers of OpenBao, checked field by field
-type Json = any;
-
-async function http(method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
-  const res = await fetch(`${addr}/v1/${path}`, {
-    method,
-    headers: { "X-Vault-Token": token, "Content-Type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === "" ? undefined : JSON.parse(text) };
-}
-
-async function ok(method: string, path: string, body?: unknown): Promise<Json> {
-  const r = await http(method, path, body);
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}\n${output}`);
-  return r.json;
-}
-
-/** `bao <subcommand…> -format=json <args…>`, parsed: the flag goes after the subcommand words. */
-async function bao(args: string[]): Promise<Json> {
-  const at = args.findIndex((a) => a.includes("/") || a.startsWith("-"));
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, VAULT_ADDR: addr, VAULT_TOKEN: token };
-  const r = await runGroup(BAO, [...args.slice(0, at), "-format=json", ...args.slice(at)], {
-    env,
-    timeoutMs: 60_000,
-    description: `bao ${args.join(" ")}`,
-  });
-  if (r.code !== 0) throw new Error(`bao ${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within 60 s\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Started in beforeAll. */
+let ob: ScratchOpenBao;
 
 async function rawPut(path: string, value: Uint8Array): Promise<void> {
-  await ok("PUT", `sys/raw/${path}`, { value: Buffer.from(value).toString("base64"), encoding: "base64" });
+  await ob.ok("PUT", `sys/raw/${path}`, { value: Buffer.from(value).toString("base64"), encoding: "base64" });
 }
 
 async function rawGet(path: string): Promise<Uint8Array> {
-  const j = await ok("GET", `sys/raw/${path}?compressed=false&encoding=base64`);
+  const j = await ob.ok("GET", `sys/raw/${path}?compressed=false&encoding=base64`);
   return new Uint8Array(Buffer.from(j.data.value as string, "base64"));
 }
 
 async function rawList(path: string): Promise<string[]> {
-  const r = await http("LIST", `sys/raw/${path}`);
+  const r = await ob.http("LIST", `sys/raw/${path}`);
   return r.status === 404 ? [] : (r.json.data.keys as string[]);
 }
 
@@ -155,43 +113,10 @@ describe.skipIf(missing !== undefined)("KV v2 records written here, read by Open
   });
 
   beforeAll(async () => {
-    const port = await freePort();
-    addr = `http://127.0.0.1:${port}`;
-    const config = join(dir, "bao.hcl");
-    writeFileSync(
-      config,
-      `storage "file" { path = "${join(dir, "data")}" }
-listener "tcp" {
-  address     = "127.0.0.1:${port}"
-  tls_disable = true
-}
-disable_mlock = true
-raw_storage_endpoint = true
-api_addr = "${addr}"
-`,
-    );
-    server = spawnGroup(BAO, ["server", "-config", config], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
-      stdio: ["ignore", "pipe", "pipe"],
-      description: `openbao server on port ${port}`,
-    });
-    const collect = (d: string) => {
-      output += d;
-    };
-    server.child.stdout?.setEncoding("utf8").on("data", collect);
-    server.child.stderr?.setEncoding("utf8").on("data", collect);
-    await until("openbao serving sys/health", async () => {
-      if (!server?.running) throw new Error(`openbao exited:\n${output}`);
-      const r = await fetch(`${addr}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
-      return typeof ((await r.json()) as { initialized?: unknown }).initialized === "boolean";
-    });
-    const init = await ok("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 });
-    unsealKey = init.keys_base64[0];
-    token = init.root_token;
-    await ok("PUT", "sys/unseal", { key: unsealKey });
-    await ok("POST", "sys/mounts/kv", { type: "kv", options: { version: "2" } });
-    await until("the kv mount answering", async () => (await http("GET", "kv/config")).status === 200);
-    const table = JSON.parse((await ok("GET", "sys/raw/core/mounts")).data.value as string);
+    ob = await startScratchOpenBao({ dir });
+    await ob.ok("POST", "sys/mounts/kv", { type: "kv", options: { version: "2" } });
+    await ob.until("the kv mount answering", async () => (await ob.http("GET", "kv/config")).status === 200);
+    const table = JSON.parse((await ob.ok("GET", "sys/raw/core/mounts")).data.value as string);
     const entry = table.entries.find((e: { path: string }) => e.path === "kv/");
     uuid = entry.uuid;
     bu = entry.backend_aware_uuid;
@@ -242,16 +167,11 @@ api_addr = "${addr}"
     await walk(`logical/${uuid}/`);
     for (const k of all) await rawPut(k, (await mem.get(k))?.value as Uint8Array);
     // Seal and unseal: the mount is set up again and reads the key, salt and config from storage.
-    await ok("PUT", "sys/seal");
-    await ok("PUT", "sys/unseal", { key: unsealKey });
-    await until(
-      "the kv mount answering after unseal",
-      async () => (await http("GET", "kv/config")).status === 200,
-    );
+    await ob.sealUnseal("kv/config");
   });
 
   afterAll(async () => {
-    await server?.stop(10_000);
+    await ob?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -259,7 +179,7 @@ api_addr = "${addr}"
     // Still our key after OpenBao set the mount up again (it did not make its own).
     expect(Buffer.from(await rawGet(`logical/${uuid}/${bu}/policy/metadata`)).toString()).toBe(ourPolicy);
     expect(JSON.parse(ourPolicy).storage_prefix).toBe(bu);
-    const config = await bao(["read", "kv/config"]);
+    const config = await ob.bao(["read", "kv/config"]);
     expect(config.data).toEqual({
       cas_required: false,
       delete_version_after: "1h0m0s",
@@ -269,13 +189,13 @@ api_addr = "${addr}"
   });
 
   it("bao kv list walks our encrypted folders", async () => {
-    expect((await bao(["kv", "list", "kv/"])).sort()).toEqual(["a/", "app/", "top"]);
-    expect(await bao(["kv", "list", "kv/a/"])).toEqual(["b/"]);
-    expect(await bao(["kv", "list", "kv/a/b/"])).toEqual(["c"]);
+    expect((await ob.bao(["kv", "list", "kv/"])).sort()).toEqual(["a/", "app/", "top"]);
+    expect(await ob.bao(["kv", "list", "kv/a/"])).toEqual(["b/"]);
+    expect(await ob.bao(["kv", "list", "kv/a/b/"])).toEqual(["c"]);
   });
 
   it("bao kv metadata get answers what our KeyMetadata holds", async () => {
-    const md = (await bao(["kv", "metadata", "get", "kv/app/db"])).data;
+    const md = (await ob.bao(["kv", "metadata", "get", "kv/app/db"])).data;
     expect(md).toEqual({
       cas_required: true,
       created_time: "2026-01-01T00:00:01.5Z",
@@ -305,20 +225,20 @@ api_addr = "${addr}"
   });
 
   it("bao kv get reads our Version records at our version paths", async () => {
-    const v3 = await bao(["kv", "get", "kv/app/db"]);
+    const v3 = await ob.bao(["kv", "get", "kv/app/db"]);
     expect(v3.data.data).toEqual({ pass: "three", n: 3 });
     expect(v3.data.metadata.version).toBe(3);
-    expect((await bao(["kv", "get", "kv/a/b/c"])).data.data).toEqual({ deep: "yes" });
-    expect((await bao(["kv", "get", "kv/top"])).data.data).toEqual({ top: "1" });
+    expect((await ob.bao(["kv", "get", "kv/a/b/c"])).data.data).toEqual({ deep: "yes" });
+    expect((await ob.bao(["kv", "get", "kv/top"])).data.data).toEqual({ top: "1" });
     // Version 2 is deleted (its deletion_time has passed) and 1 destroyed: OpenBao answers 404.
-    const v2 = await http("GET", "kv/data/app/db?version=2");
+    const v2 = await ob.http("GET", "kv/data/app/db?version=2");
     expect(v2.status).toBe(404);
     expect(v2.json.data.metadata.deletion_time).toBe("2026-01-03T00:00:00.25Z");
-    expect((await http("GET", "kv/data/app/db?version=1")).json.data.metadata.destroyed).toBe(true);
+    expect((await ob.http("GET", "kv/data/app/db?version=1")).json.data.metadata.destroyed).toBe(true);
   });
 
   it("what OpenBao then writes is at our paths and decodes here, our unknown field kept", async () => {
-    await bao(["kv", "put", "-cas=3", "kv/app/db", "pass=four"]);
+    await ob.bao(["kv", "put", "-cas=3", "kv/app/db", "pass=four"]);
     const md = decodeKeyMetadata(await rawGet(`logical/${uuid}/${paths.keyPath("app/db")}`));
     expect(md.current_version).toBe(4);
     expect(md.versions.get(4)?.created_time?.seconds).toBeGreaterThanOrEqual(created.seconds);
@@ -327,7 +247,7 @@ api_addr = "${addr}"
     const v4 = await rawGet(`logical/${uuid}/${versionPath(bu, salt, "app/db", 4)}`);
     expect(v4.length).toBeGreaterThan(0);
     // A key OpenBao creates lands at the path our keyPath gives (so OpenBao used our key).
-    await bao(["kv", "put", "kv/new/thing", "k=v"]);
+    await ob.bao(["kv", "put", "kv/new/thing", "k=v"]);
     const stored = await rawList(`logical/${uuid}/${paths.folderPath("new/")}`);
     expect(stored.map((n) => paths.listedName("new/", n))).toEqual(["thing"]);
     expect(decodeKeyMetadata(await rawGet(`logical/${uuid}/${paths.keyPath("new/thing")}`)).key).toBe(
