@@ -519,22 +519,32 @@ export class FileBackend implements Backend {
         if (d === first || d === dirname(d)) break;
       }
     }
+    const top = first !== undefined && !first.startsWith(this.#rootPrefix) ? dirname(first) : this.path;
+    // The directories whose contents get a new (or not yet flushed) name: `dir`'s parent, and up
+    // the tree until a directory this instance already made durable (in #knownDirs: it exists and
+    // its name and its parents' names are on disk), or the top.
+    const chain: string[] = [];
+    if (dir !== top) {
+      for (let d = dirname(dir); ; d = dirname(d)) {
+        chain.push(d);
+        // A directory mkdir just created (`first` and below) is never taken as known: a delete
+        // may have removed it, and not yet forgotten it, just before mkdir made it again.
+        const created = first !== undefined && d.length >= first.length;
+        if (d === top || d === dirname(d) || (this.#knownDirs.has(d) && !created)) break;
+      }
+    }
     if (this.fsync && CAN_SYNC_DIRS) {
       // A directory's name lives in its parent, so flush the parents: of what we just created, and
       // also of directories that already existed, which a crashed earlier process may have made
-      // without flushing. Done once per directory per instance, then remembered.
-      const top = first !== undefined && !first.startsWith(this.#rootPrefix) ? dirname(first) : this.path;
-      const chain: string[] = [];
-      if (dir !== top) {
-        for (let d = dirname(dir); ; d = dirname(d)) {
-          chain.push(d);
-          if (d === top || d === dirname(d)) break;
-        }
-      }
+      // without flushing. Done once per directory per instance, then remembered — so a folder
+      // created again below a known one (KV v2's versions/<3 hex>/, emptied and removed by
+      // pruning) costs one flush of its parent, not one per level up to the data directory.
       for (const d of chain.reverse()) await syncDir(d);
     }
     if (this.#knownDirs.size >= MAX_KNOWN_DIRS) this.#knownDirs.clear();
     this.#knownDirs.add(dir);
+    // Every directory flushed above now has a durable name too (the top one's was there before).
+    for (const d of chain) if (d.startsWith(this.#rootPrefix)) this.#knownDirs.add(d);
   }
 }
 
