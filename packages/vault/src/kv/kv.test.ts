@@ -764,7 +764,14 @@ describe("KV v2 answers as OpenBao 2.6.2", () => {
       if (Array.isArray(v)) return v.map(reversed);
       if (typeof v !== "object" || v === null) return v;
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v).reverse()) out[k] = reversed((v as Record<string, unknown>)[k]);
+      // defineProperty: a "__proto__" key (fast-check makes them) must stay an own key, not the prototype.
+      for (const k of Object.keys(v).reverse())
+        Object.defineProperty(out, k, {
+          value: reversed((v as Record<string, unknown>)[k]),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       return out;
     };
     fc.assert(
