@@ -80,4 +80,20 @@ describe("directory flushes of a durable write", () => {
     await b.put({ key: "x/y/z/k", value: v });
     expect(synced()).toEqual(["x", "x/y", "x/y/z"]);
   });
+
+  it("concurrent writes in one folder share its flushes (group commit), and each still waits for one", async () => {
+    const b = new FileBackend({ path: root });
+    const v = new Uint8Array([1]);
+    await b.put({ key: "f/first", value: v });
+    synced();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => b.put({ key: `f/k${i}`, value: v })));
+    const flushes = synced();
+    expect(flushes.every((d) => d === "f")).toBe(true);
+    // Not one per write: joiners share the flush queued behind the running one.
+    expect(flushes.length).toBeGreaterThanOrEqual(1);
+    expect(flushes.length).toBeLessThan(20);
+    // Alone, a write still flushes its folder itself.
+    await b.put({ key: "f/last", value: v });
+    expect(synced()).toEqual(["f"]);
+  });
 });

@@ -106,6 +106,11 @@ export class FileBackend implements Backend {
   readonly #queues = new Map<string, Promise<void>>();
   readonly #knownDirs = new Set<string>();
   readonly #dirsInFlight = new Map<string, Promise<void>>();
+  /** Directory flushes per directory: the one running, and the one queued behind it (group commit). */
+  readonly #dirSyncs = new Map<
+    string,
+    { running: Promise<void> | undefined; queued: Promise<void> | undefined }
+  >();
   /** Temp names are unique per write: the instance token keeps instances apart, the counter writes. */
   readonly #tempToken = randomBytes(6).toString("hex");
   #tempCounter = 0;
@@ -421,7 +426,7 @@ export class FileBackend implements Backend {
 
     if (this.fsync && CAN_SYNC_DIRS) {
       try {
-        await syncDir(loc.dir);
+        await this.#syncDir(loc.dir);
       } catch (err) {
         // Too late to restore the old value: the new one is in place but may not survive power loss.
         throw toStorageError(err, "flush the directory after writing", loc.file, key);
@@ -443,7 +448,7 @@ export class FileBackend implements Backend {
     if (this.fsync && CAN_SYNC_DIRS) {
       try {
         // One flush covers both the unlink and any directories removed above it.
-        await syncDir(survivor);
+        await this.#syncDir(survivor);
       } catch (err) {
         if (!hasErrno(err, "ENOENT"))
           throw toStorageError(err, "flush the directory after deleting", loc.file, key);
@@ -499,6 +504,40 @@ export class FileBackend implements Backend {
     return d;
   }
 
+  /**
+   * Flushes `dir`, sharing the flush with concurrent callers (group commit): a caller whose change
+   * is done joins a flush that has not started yet, or queues one behind the flush running now (that
+   * one may have started before its change). So N writers in one folder — every KV v2 version of a
+   * mount lands below its `versions/` — cost about two flushes, not N, and none returns before a
+   * flush that began after its change has finished.
+   */
+  #syncDir(dir: string): Promise<void> {
+    let st = this.#dirSyncs.get(dir);
+    if (st === undefined) {
+      st = { running: undefined, queued: undefined };
+      this.#dirSyncs.set(dir, st);
+    }
+    const state = st;
+    if (state.queued !== undefined) return state.queued;
+    const start = (): Promise<void> => {
+      const run = syncDir(dir).finally(() => {
+        if (state.running === run) state.running = undefined;
+        if (state.running === undefined && state.queued === undefined) this.#dirSyncs.delete(dir);
+      });
+      state.running = run;
+      return run;
+    };
+    if (state.running === undefined) return start();
+    const queued = state.running
+      .catch(() => undefined)
+      .then(() => {
+        state.queued = undefined;
+        return start();
+      });
+    state.queued = queued;
+    return queued;
+  }
+
   /** Makes sure `dir` exists with mode 0700 and that its name (and its parents') is on disk. */
   async #ensureDir(dir: string): Promise<void> {
     if (this.#knownDirs.has(dir)) return;
@@ -539,7 +578,7 @@ export class FileBackend implements Backend {
       // without flushing. Done once per directory per instance, then remembered — so a folder
       // created again below a known one (KV v2's versions/<3 hex>/, emptied and removed by
       // pruning) costs one flush of its parent, not one per level up to the data directory.
-      for (const d of chain.reverse()) await syncDir(d);
+      for (const d of chain.reverse()) await this.#syncDir(d);
     }
     if (this.#knownDirs.size >= MAX_KNOWN_DIRS) this.#knownDirs.clear();
     this.#knownDirs.add(dir);
