@@ -184,7 +184,7 @@ export function goJson(value: unknown): string {
   // native serializer, then gets Go's extra escapes.
   if (plainAndSorted(value, 0)) {
     const j = JSON.stringify(value);
-    // A lone surrogate comes out as a \udXXX escape; Go would have replaced it (the careful path).
+    // A lone surrogate comes out as an escape in \ud800..\udfff; Go would have replaced it (the careful path).
     if (!LONE_ESCAPE.test(j))
       return GO_ESCAPE_TEST.test(j) ? j.replace(GO_ESCAPE, (c) => GO_ESCAPES[c] as string) : j;
   }
