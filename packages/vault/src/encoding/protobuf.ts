@@ -76,6 +76,12 @@ export class ProtoReader {
     this.#fieldName = name;
   }
 
+  /** A known field: names it for later errors ({@link at}) and checks its wire type ({@link expect}). */
+  field(field: number, name: string, wire: WireType, got: WireType): void {
+    this.at(field, name);
+    this.expect(wire, got);
+  }
+
   /** The next field's number and wire type. */
   tag(): { field: number; wire: WireType } {
     this.#fieldNumber = 0;

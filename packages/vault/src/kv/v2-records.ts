@@ -84,12 +84,10 @@ function decodeTime(
     const start = sub.pos;
     const { field, wire } = sub.tag();
     if (field === 1) {
-      sub.at(1, "seconds");
-      sub.expect(WireType.VARINT, wire);
+      sub.field(1, "seconds", WireType.VARINT, wire);
       t.seconds = sub.int64();
     } else if (field === 2) {
-      sub.at(2, "nanos");
-      sub.expect(WireType.VARINT, wire);
+      sub.field(2, "nanos", WireType.VARINT, wire);
       t.nanos = sub.int32();
     } else {
       // Timestamp and Duration have no other fields; anything else is dropped as Go's well-known
@@ -179,51 +177,42 @@ export function decodeKeyMetadata(b: Uint8Array): KeyMetadata {
     const { field, wire } = r.tag();
     switch (field) {
       case 1:
-        r.at(1, "key");
-        r.expect(WireType.LEN, wire);
+        r.field(1, "key", WireType.LEN, wire);
         m.key = r.string();
         break;
       case 2: {
-        r.at(2, "versions");
-        r.expect(WireType.LEN, wire);
+        r.field(2, "versions", WireType.LEN, wire);
         // A repeated key replaces the earlier entry (Go's map semantics), it does not merge.
         const [n, v] = decodeVersionEntry(r, `${what} field 2 (versions) entry`);
         m.versions.set(n, v);
         break;
       }
       case 3:
-        r.at(3, "current_version");
-        r.expect(WireType.VARINT, wire);
+        r.field(3, "current_version", WireType.VARINT, wire);
         m.current_version = r.uint();
         break;
       case 4:
-        r.at(4, "oldest_version");
-        r.expect(WireType.VARINT, wire);
+        r.field(4, "oldest_version", WireType.VARINT, wire);
         m.oldest_version = r.uint();
         break;
       case 5:
-        r.at(5, "created_time");
-        r.expect(WireType.LEN, wire);
+        r.field(5, "created_time", WireType.LEN, wire);
         m.created_time = decodeTime(r, "Timestamp", `${what} field 5 (created_time)`, m.created_time);
         break;
       case 6:
-        r.at(6, "updated_time");
-        r.expect(WireType.LEN, wire);
+        r.field(6, "updated_time", WireType.LEN, wire);
         m.updated_time = decodeTime(r, "Timestamp", `${what} field 6 (updated_time)`, m.updated_time);
         break;
       case 7:
-        r.at(7, "max_versions");
-        r.expect(WireType.VARINT, wire);
+        r.field(7, "max_versions", WireType.VARINT, wire);
         m.max_versions = r.uint32();
         break;
       case 8:
-        r.at(8, "cas_required");
-        r.expect(WireType.VARINT, wire);
+        r.field(8, "cas_required", WireType.VARINT, wire);
         m.cas_required = r.bool();
         break;
       case 9:
-        r.at(9, "delete_version_after");
-        r.expect(WireType.LEN, wire);
+        r.field(9, "delete_version_after", WireType.LEN, wire);
         m.delete_version_after = decodeTime(
           r,
           "Duration",
@@ -232,20 +221,17 @@ export function decodeKeyMetadata(b: Uint8Array): KeyMetadata {
         );
         break;
       case 10: {
-        r.at(10, "custom_metadata");
-        r.expect(WireType.LEN, wire);
+        r.field(10, "custom_metadata", WireType.LEN, wire);
         const [k, v] = decodeStringEntry(r, `${what} field 10 (custom_metadata) entry`);
         m.custom_metadata.set(k, v);
         break;
       }
       case 400:
-        r.at(400, "metadata_cas_required");
-        r.expect(WireType.VARINT, wire);
+        r.field(400, "metadata_cas_required", WireType.VARINT, wire);
         m.metadata_cas_required = r.bool();
         break;
       case 401:
-        r.at(401, "current_metadata_version");
-        r.expect(WireType.VARINT, wire);
+        r.field(401, "current_metadata_version", WireType.VARINT, wire);
         m.current_metadata_version = r.uint();
         break;
       default:
@@ -265,12 +251,10 @@ function decodeVersionEntry(r: ProtoReader, what: string): [number, VersionMeta]
     const start = e.pos;
     const { field, wire } = e.tag();
     if (field === 1) {
-      e.at(1, "key");
-      e.expect(WireType.VARINT, wire);
+      e.field(1, "key", WireType.VARINT, wire);
       n = e.uint();
     } else if (field === 2) {
-      e.at(2, "value");
-      e.expect(WireType.LEN, wire);
+      e.field(2, "value", WireType.LEN, wire);
       value = e.bytes();
     } else {
       e.skip(field, wire, start);
@@ -284,8 +268,7 @@ function decodeVersionEntry(r: ProtoReader, what: string): [number, VersionMeta]
     const { field, wire } = vr.tag();
     switch (field) {
       case 1:
-        vr.at(1, "created_time");
-        vr.expect(WireType.LEN, wire);
+        vr.field(1, "created_time", WireType.LEN, wire);
         v.created_time = decodeTime(
           vr,
           "Timestamp",
@@ -294,8 +277,7 @@ function decodeVersionEntry(r: ProtoReader, what: string): [number, VersionMeta]
         );
         break;
       case 2:
-        vr.at(2, "deletion_time");
-        vr.expect(WireType.LEN, wire);
+        vr.field(2, "deletion_time", WireType.LEN, wire);
         v.deletion_time = decodeTime(
           vr,
           "Timestamp",
@@ -304,8 +286,7 @@ function decodeVersionEntry(r: ProtoReader, what: string): [number, VersionMeta]
         );
         break;
       case 3:
-        vr.at(3, "destroyed");
-        vr.expect(WireType.VARINT, wire);
+        vr.field(3, "destroyed", WireType.VARINT, wire);
         v.destroyed = vr.bool();
         break;
       default:
@@ -323,12 +304,10 @@ function decodeStringEntry(r: ProtoReader, what: string): [string, string] {
     const start = e.pos;
     const { field, wire } = e.tag();
     if (field === 1) {
-      e.at(1, "key");
-      e.expect(WireType.LEN, wire);
+      e.field(1, "key", WireType.LEN, wire);
       k = e.string();
     } else if (field === 2) {
-      e.at(2, "value");
-      e.expect(WireType.LEN, wire);
+      e.field(2, "value", WireType.LEN, wire);
       v = e.string();
     } else {
       e.skip(field, wire, start);
@@ -358,19 +337,16 @@ export function decodeVersion(b: Uint8Array): Version {
     const { field, wire } = r.tag();
     switch (field) {
       case 1:
-        r.at(1, "data");
-        r.expect(WireType.LEN, wire);
+        r.field(1, "data", WireType.LEN, wire);
         // A copy: the caller may keep the data after the storage buffer is reused.
         v.data = r.bytes().slice();
         break;
       case 2:
-        r.at(2, "created_time");
-        r.expect(WireType.LEN, wire);
+        r.field(2, "created_time", WireType.LEN, wire);
         v.created_time = decodeTime(r, "Timestamp", `${what} field 2 (created_time)`, v.created_time);
         break;
       case 3:
-        r.at(3, "deletion_time");
-        r.expect(WireType.LEN, wire);
+        r.field(3, "deletion_time", WireType.LEN, wire);
         v.deletion_time = decodeTime(r, "Timestamp", `${what} field 3 (deletion_time)`, v.deletion_time);
         break;
       default:
@@ -404,18 +380,15 @@ export function decodeConfiguration(b: Uint8Array): Configuration {
     const { field, wire } = r.tag();
     switch (field) {
       case 1:
-        r.at(1, "max_versions");
-        r.expect(WireType.VARINT, wire);
+        r.field(1, "max_versions", WireType.VARINT, wire);
         c.max_versions = r.uint32();
         break;
       case 2:
-        r.at(2, "cas_required");
-        r.expect(WireType.VARINT, wire);
+        r.field(2, "cas_required", WireType.VARINT, wire);
         c.cas_required = r.bool();
         break;
       case 3:
-        r.at(3, "delete_version_after");
-        r.expect(WireType.LEN, wire);
+        r.field(3, "delete_version_after", WireType.LEN, wire);
         c.delete_version_after = decodeTime(
           r,
           "Duration",
@@ -424,8 +397,7 @@ export function decodeConfiguration(b: Uint8Array): Configuration {
         );
         break;
       case 400:
-        r.at(400, "metadata_cas_required");
-        r.expect(WireType.VARINT, wire);
+        r.field(400, "metadata_cas_required", WireType.VARINT, wire);
         c.metadata_cas_required = r.bool();
         break;
       default:
@@ -455,13 +427,11 @@ export function decodeUpgradeInfo(b: Uint8Array): UpgradeInfo {
     const { field, wire } = r.tag();
     switch (field) {
       case 1:
-        r.at(1, "started_time");
-        r.expect(WireType.LEN, wire);
+        r.field(1, "started_time", WireType.LEN, wire);
         u.started_time = decodeTime(r, "Timestamp", `${what} field 1 (started_time)`, u.started_time);
         break;
       case 2:
-        r.at(2, "done");
-        r.expect(WireType.VARINT, wire);
+        r.field(2, "done", WireType.VARINT, wire);
         u.done = r.bool();
         break;
       default:
