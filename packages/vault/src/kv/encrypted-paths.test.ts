@@ -1,31 +1,17 @@
-import { readFileSync } from "node:fs";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { VaultError } from "../errors.js";
 import { PrefixView } from "./common.js";
 import { MetadataPaths, versionPath } from "./encrypted-paths.js";
+import { openbaoKv2, openbaoKvMount } from "./test-helpers.js";
 import { decodeKeyMetadata } from "./v2-records.js";
 
-/** Records read from a real OpenBao 2.6.2 with sys/raw (see the fixture's `commands`). */
-interface Fixture {
-  mounts: Record<
-    string,
-    { uuid: string; backend_uuid: string; records: Record<string, string>; api: Record<string, unknown> }
-  >;
-}
-const fixture = JSON.parse(
-  readFileSync(new URL("./fixtures/openbao-kv2.json", import.meta.url), "utf8"),
-) as Fixture;
+const fixture = openbaoKv2;
 
 /** A memory store holding one OpenBao mount's records below `logical/<uuid>/`. */
 async function openbaoMount(name: string) {
-  const m = fixture.mounts[name];
-  if (m === undefined) throw new Error(`no mount ${name} in the fixture`);
-  const storage = new MemoryBackend();
-  for (const [k, v] of Object.entries(m.records)) {
-    await storage.put({ key: `logical/${m.uuid}/${k}`, value: new Uint8Array(Buffer.from(v, "base64")) });
-  }
+  const { m, memory: storage } = await openbaoKvMount(name);
   const view = new PrefixView(storage, `logical/${m.uuid}/`, false);
   return { m, storage, view };
 }

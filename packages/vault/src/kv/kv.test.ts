@@ -1,13 +1,13 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { FaultInjectingBackend, InvalidKeyError, StorageUnavailableError } from "@bulwark/storage";
 import { MemoryBackend } from "@bulwark/storage-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseJson } from "../json/lossless.js";
-import { type KvEngine, KvError, type KvRequest, type KvResponse, PrefixView } from "./common.js";
+import { type KvEngine, type KvRequest, type KvResponse, PrefixView } from "./common.js";
 import { KvV1 } from "./kv-v1.js";
 import { goJson, KvV2 } from "./kv-v2.js";
+import { openbaoKvMount, req, status } from "./test-helpers.js";
 import {
   decodeConfiguration,
   decodeKeyMetadata,
@@ -15,18 +15,6 @@ import {
   decodeVersion,
   encodeUpgradeInfo,
 } from "./v2-records.js";
-
-const req = (
-  operation: KvRequest["operation"],
-  path: string,
-  body?: unknown,
-  query: Record<string, string> = {},
-): KvRequest => ({
-  operation,
-  path,
-  body,
-  query,
-});
 
 /** A request body as the HTTP layer parses it (numbers keep their exact text). */
 const parseBody = (text: string) => parseJson(text) as Record<string, unknown>;
@@ -39,17 +27,6 @@ async function read(
 ): Promise<KvResponse & { value: unknown }> {
   const r = await kv.handle(req("read", path, undefined, query));
   return { ...r, value: r.rawData !== undefined ? JSON.parse(r.rawData) : r.data };
-}
-
-async function status(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return 200;
-  } catch (e) {
-    if (e instanceof KvError) return e.status;
-    if ((e as { status?: number }).status !== undefined) return (e as { status: number }).status;
-    throw e;
-  }
 }
 
 /** The backend_aware_uuid of the mounts below (every KV v2 record lives under it). */
@@ -803,24 +780,9 @@ describe("KV v2 answers as OpenBao 2.6.2", () => {
   });
 });
 
-/** Records read from a real OpenBao 2.6.2 with sys/raw, and its API answers (fixtures/). */
-interface Fixture {
-  mounts: Record<
-    string,
-    { uuid: string; backend_uuid: string; records: Record<string, string>; api: Record<string, unknown> }
-  >;
-}
-const fixture = JSON.parse(
-  readFileSync(new URL("./fixtures/openbao-kv2.json", import.meta.url), "utf8"),
-) as Fixture;
-
 /** A KV v2 engine over the records OpenBao stored for `mount`, counting writes to storage. */
 async function openbaoMount(name: string) {
-  const m = fixture.mounts[name];
-  if (m === undefined) throw new Error(`no mount ${name} in the fixture`);
-  const memory = new MemoryBackend();
-  for (const [path, b64] of Object.entries(m.records))
-    await memory.put({ key: `logical/${m.uuid}/${path}`, value: Buffer.from(b64, "base64") });
+  const { m, memory } = await openbaoKvMount(name);
   let writes = 0;
   const counting = new FaultInjectingBackend(memory, {
     fault: ({ op }) => {

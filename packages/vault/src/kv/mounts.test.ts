@@ -4,31 +4,8 @@ import { MemoryBackend } from "@bulwark/storage-memory";
 import { describe, expect, it } from "vitest";
 import { compressJson, decompressRecord } from "../encoding/compression.js";
 import { RouteError } from "../errors.js";
-import { KvError, type KvRequest } from "./common.js";
 import { leaseTtls, MountTable, serves } from "./mounts.js";
-
-const req = (
-  operation: KvRequest["operation"],
-  path: string,
-  body?: unknown,
-  query: Record<string, string> = {},
-): KvRequest => ({
-  operation,
-  path,
-  body,
-  query,
-});
-
-async function status(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return 200;
-  } catch (e) {
-    if (e instanceof KvError) return e.status;
-    if ((e as { status?: number }).status !== undefined) return (e as { status: number }).status;
-    throw e;
-  }
-}
+import { req, status } from "./test-helpers.js";
 
 describe("MountTable", () => {
   it("mounts, resolves the longest prefix, refuses overlaps and reserved paths, unmounts with data", async () => {

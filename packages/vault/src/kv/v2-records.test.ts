@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ProtoReader, ProtoWriter, WireType } from "../encoding/protobuf.js";
 import { VaultError } from "../errors.js";
 import { formatGoDuration } from "../request/fields.js";
+import { openbaoKv2 } from "./test-helpers.js";
 import {
   type Configuration,
   decodeConfiguration,
@@ -27,16 +27,7 @@ import {
   type VersionMeta,
 } from "./v2-records.js";
 
-/** Records read from a real OpenBao 2.6.2 with sys/raw (see the fixture's `commands`). */
-interface Fixture {
-  mounts: Record<
-    string,
-    { uuid: string; backend_uuid: string; records: Record<string, string>; api: Record<string, unknown> }
-  >;
-}
-const fixture = JSON.parse(
-  readFileSync(new URL("./fixtures/openbao-kv2.json", import.meta.url), "utf8"),
-) as Fixture;
+const fixture = openbaoKv2;
 
 const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64"));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
