@@ -25,6 +25,8 @@ export interface PostUnsealContext {
   readonly log: Logger;
   /** How often the active node checks automatic rotation; 0 disables the timer. */
   readonly autoRotateCheckMs: number;
+  /** `disable_sealwrap`: a migration's re-wrap unwraps instead. */
+  readonly sealWrapDisabled: boolean;
   /** The migration source, if any (set late by an implicit migration). */
   migrationSeal(): Seal | undefined;
   recoverJournal(): Promise<void>;
@@ -61,7 +63,9 @@ export class PostUnseal {
     if (ctx.migrationSeal() !== undefined) {
       // Finish a migration: every value wrapped by the old seal is re-wrapped (or unwrapped).
       stillLeading();
-      const r = await rewrapAll(ctx.raw, ctx.wrapSeal, ctx.log);
+      const r = await rewrapAll(ctx.raw, ctx.wrapSeal, ctx.log, undefined, {
+        sealWrapDisabled: ctx.sealWrapDisabled,
+      });
       if (r.rewrapped > 0) ctx.log.info("re-wrapped seal-wrapped entries after seal migration", { ...r });
     }
     // Sealed or deposed meanwhile: no timer may outlive the session (stop() already cleared it).

@@ -8,15 +8,21 @@ import { errText, walk } from "./util.js";
 /**
  * Re-wraps every seal-wrapped entry in `raw` with the seal's current key (after a seal key
  * rotation or a migration). With a seal that cannot wrap (Shamir, after migrating away from an
- * auto seal), wrapped entries are unwrapped instead: they stay barrier-encrypted.
+ * auto seal), or with seal wrap disabled (`disable_sealwrap`), wrapped entries are unwrapped
+ * instead: they stay barrier-encrypted.
  */
 export async function rewrapAll(
   raw: Backend,
   seal: Seal,
   log: Logger,
   onProgress?: (p: RewrapProgress) => void,
+  opts: { sealWrapDisabled?: boolean } = {},
 ): Promise<RewrapResult> {
-  if (seal.supportsSealWrap) return new SealWrapBackend(raw, seal).rewrap("", onProgress);
+  if (seal.supportsSealWrap)
+    return new SealWrapBackend(raw, seal, { disabled: opts.sealWrapDisabled === true }).rewrap(
+      "",
+      onProgress,
+    );
   const result: RewrapResult = { processed: 0, rewrapped: 0, failed: 0, failedKeys: [] };
   for await (const key of walk(raw, "")) {
     const e = await raw.get(key);

@@ -287,6 +287,31 @@ describe("SealedStore with an auto seal", () => {
     expect(dec(await store.get("secret/w"))).toBe("double");
   });
 
+  it("disableSealWrap (disable_sealwrap): nothing new is wrapped, and rewrap() unwraps what was", async () => {
+    const { storage, store } = await autoStore();
+    await store.put("secret/w", enc("double"), { sealWrap: true });
+    await store.close();
+    const wrapped = (k: string) =>
+      storage.get(k).then((e) => e !== undefined && parseSealWrapped(e.value) !== undefined);
+    expect(await wrapped("core/keyring")).toBe(true);
+    expect(await wrapped("secret/w")).toBe(true);
+    const off = await SealedStore.open({ storage, seal: staticA(), disableSealWrap: true });
+    expect(off.sealed).toBe(false);
+    await off.put("secret/new", enc("single"), { sealWrap: true });
+    expect(await wrapped("secret/new")).toBe(false);
+    const r = await off.rewrap();
+    expect(r.failed).toBe(0);
+    expect(r.rewrapped).toBeGreaterThanOrEqual(2); // the keyring (and the root-key copy) and secret/w
+    expect(await wrapped("core/keyring")).toBe(false);
+    expect(await wrapped("secret/w")).toBe(false);
+    expect(dec(await off.get("secret/w"))).toBe("double");
+    await off.close();
+    // Still opens afterwards: every value is barrier-encrypted only, as OpenBao stores it.
+    const again = await SealedStore.open({ storage, seal: staticA(), disableSealWrap: true });
+    expect(dec(await again.get("secret/w"))).toBe("double");
+    await again.close();
+  });
+
   it("stays sealed and says why when the seal cannot decrypt the stored keys", async () => {
     const { storage } = await autoStore();
     const wrong = new StaticKeySeal({ key: randomBytes(32), keyId: "key-a" });

@@ -217,6 +217,7 @@ export class SealedStore {
       migration: this.#migration,
       log: this.#log,
       autoRotateCheckMs: this.#opts.autoRotateCheckMs ?? 5 * 60_000,
+      sealWrapDisabled: this.#opts.disableSealWrap === true,
       migrationSeal: () => this.#migrationSeal,
       recoverJournal: () => this.#steps.recoverJournal(),
       loadConfig: () => this.#loadConfig(),
@@ -579,7 +580,9 @@ export class SealedStore {
    */
   async rewrap(onProgress?: (p: RewrapProgress) => void): Promise<RewrapResult> {
     this.#checkWritable();
-    return rewrapAll(this.#raw, this.#wrapSeal, this.#log, onProgress);
+    return rewrapAll(this.#raw, this.#wrapSeal, this.#log, onProgress, {
+      sealWrapDisabled: this.#opts.disableSealWrap === true,
+    });
   }
 
   // ---------------------------------------------------------------- internals
