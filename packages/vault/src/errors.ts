@@ -36,6 +36,11 @@ export const VAULT_ERROR_CODES = [
   "invalid_key",
   /** An internal invariant does not hold (the library's fault, never the request's). */
   "internal",
+  /**
+   * Audit devices are enabled and none could record the request (or its response): the request
+   * is refused (fail-closed, as Vault). The message names the devices and why; clients see 500.
+   */
+  "audit_failed",
 ] as const;
 
 export type VaultErrorCode = (typeof VAULT_ERROR_CODES)[number];
@@ -69,6 +74,7 @@ export const VAULT_ERROR_STATUS: Readonly<Record<VaultErrorCode, number>> = {
   nonce_mismatch: 400,
   invalid_key: 400,
   internal: 500,
+  audit_failed: 500,
 };
 
 /** A request body or field that does not match what the operation accepts (names the field). */
