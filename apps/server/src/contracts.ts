@@ -3,6 +3,7 @@
  * and the HTTP API (src/http, over @bulwark/vault). Both sides build on these types.
  */
 import type { SealedStore } from "@bulwark/core";
+import type { AuditSettings } from "@bulwark/vault";
 import type { Logger as PinoLogger } from "pino";
 
 /** One `listener "tcp" { … }` block, validated. */
@@ -58,6 +59,12 @@ export interface ServerConfig {
    * OpenBao, which has no seal wrap.
    */
   disableSealWrap: boolean;
+  /**
+   * The `audit "<type>" "<path>" { … }` blocks (OpenBao's declarative audit devices) with
+   * `unsafe_allow_api_audit_creation` and `allow_audit_log_prefixing`. main.ts hands them to the
+   * store's audit broker (`servicesFor(store).audit.configure(…)`) at start and on SIGHUP.
+   */
+  audit: AuditSettings;
   /** Messages about accepted-but-ignored Vault keys (`disable_mlock`, …). */
   warnings: string[];
 }

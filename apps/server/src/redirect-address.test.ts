@@ -10,6 +10,7 @@ const config = (listeners: Partial<ListenerConfig>[], apiAddr?: string): ServerC
   logLevel: "info",
   ui: false,
   disableUnauthedRekeyEndpoints: false,
+  audit: { devices: [], unsafeAllowApiAuditCreation: false, allowAuditLogPrefixing: false },
   disableSealWrap: false,
   warnings: [],
   ...(apiAddr === undefined ? {} : { apiAddr }),

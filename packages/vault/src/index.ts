@@ -3,6 +3,24 @@
  * the mount table, the KV v1/v2 engines and request routing — usable without HTTP.
  */
 
+// Audit devices (Vault's audit broker, formats and devices).
+export type {
+  AuditAuthInput,
+  AuditBroker,
+  AuditDevice,
+  AuditDeviceContext,
+  AuditDeviceFactory,
+  AuditDeviceInfo,
+  AuditPolicyInfo,
+  AuditRequestInput,
+  AuditResponseInput,
+  AuditSettings,
+  ConfigAuditDevice,
+  EnableAuditRequest,
+  FormatConfig,
+  Hasher,
+  LogInput,
+} from "./audit/types.js";
 // Tokens, policies, ACL.
 export { Acl, type Operation } from "./auth/acl.js";
 export {

@@ -108,6 +108,7 @@ export function finalizeCollect(
     ui,
     disableUnauthedRekeyEndpoints: fragment.disableUnauthedRekeyEndpoints ?? false,
     disableSealWrap: fragment.disableSealWrap ?? false,
+    audit: { devices: [], unsafeAllowApiAuditCreation: false, allowAuditLogPrefixing: false },
     warnings: f.warnings,
   };
   if (apiAddr !== undefined) config.apiAddr = apiAddr;

@@ -242,6 +242,7 @@ describe("toHttpError: every code of every domain", () => {
       nonce_mismatch: 400,
       invalid_key: 400,
       internal: 500,
+      audit_failed: 500,
     },
   });
 

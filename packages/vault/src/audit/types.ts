@@ -169,6 +169,16 @@ export interface EnableAuditRequest {
   local?: boolean;
 }
 
+/** The server config's audit settings. */
+export interface AuditSettings {
+  /** The `audit` blocks, in config order. */
+  devices: readonly ConfigAuditDevice[];
+  /** OpenBao 2.6's `unsafe_allow_api_audit_creation` (default false: sys/audit/<path> refuses to enable). */
+  unsafeAllowApiAuditCreation: boolean;
+  /** OpenBao 2.6's `allow_audit_log_prefixing` (default false: the `prefix` option is refused). */
+  allowAuditLogPrefixing: boolean;
+}
+
 /** An `audit "<type>" "<path>" { … }` block of the server config (OpenBao's declarative devices). */
 export interface ConfigAuditDevice extends EnableAuditRequest {
   path: string;
@@ -197,20 +207,28 @@ export interface AuditBroker {
   /** The enabled devices, in table order. */
   list(): Promise<AuditDeviceInfo[]>;
   /**
-   * Enables a device: validates the options, opens it, writes Vault's test record (unless
-   * `skip_test=true`), creates its salt and stores the table. Refuses a path that overlaps one in use.
+   * Enables a device through the API (sys/audit/<path>): refused unless the settings have
+   * `unsafeAllowApiAuditCreation`, and a `prefix` option unless `allowAuditLogPrefixing` (OpenBao
+   * 2.6's hardening, its error texts). Validates the options, opens the device, writes Vault's test
+   * record (unless `skip_test=true`), creates its salt and stores the table. Refuses a path that
+   * overlaps one in use.
    */
-  enable(path: string, request: EnableAuditRequest, opts?: { fromConfig?: boolean }): Promise<void>;
-  /** Disables a device (its salt goes with it). A path with no device: nothing happens. */
-  disable(path: string, opts?: { fromConfig?: boolean }): Promise<void>;
+  enable(path: string, request: EnableAuditRequest): Promise<void>;
+  /**
+   * Disables a device through the API (its salt goes with it). A path with no device: nothing
+   * happens. A device of the server config is refused ("cannot disable configuration-managed audit device").
+   */
+  disable(path: string): Promise<void>;
   /** `hmac-sha256:<hex>` of `input` with the device's salt (sys/audit-hash). */
   hash(path: string, input: string): Promise<string>;
   /**
-   * Makes the table match the server config's `audit` blocks (OpenBao's handleAuditLogSetup):
-   * adds the missing ones, refuses one that differs from its stored entry or duplicates an
-   * API-created device, disables config devices no longer configured. Active node only.
+   * Takes the server config's audit settings (at start and on SIGHUP) and makes the table match
+   * its `audit` blocks (OpenBao's handleAuditLogSetup): adds the missing ones, refuses one that
+   * differs from its stored entry or duplicates an API-created device, disables config devices no
+   * longer configured. Reconciles now when this node is active, and again at the start of every
+   * active term. Rejects (naming the block) when a block cannot be set up.
    */
-  reconcile(devices: readonly ConfigAuditDevice[]): Promise<void>;
+  configure(settings: AuditSettings): Promise<void>;
   /** Reopens every device (SIGHUP). */
   reopen(): Promise<void>;
   /** Closes every device (the server stops). */
