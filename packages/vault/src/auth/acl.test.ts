@@ -151,6 +151,25 @@ describe("policy documents", () => {
 });
 
 describe("ACL evaluation (Vault's rules)", () => {
+  it("names the policies that grant an operation on the deciding rule (audit granting_policies)", () => {
+    const a = new Acl([
+      parsePolicy("readers", 'path "secret/*" { capabilities = ["read", "list"] }'),
+      parsePolicy("writers", 'path "secret/*" { capabilities = ["update", "read"] }'),
+      parsePolicy(
+        "exact",
+        'path "secret/app" { capabilities = ["read"] }\npath "kv/" { capabilities = ["list"] }',
+      ),
+    ]);
+    expect(a.grantingPolicies("secret/db", "read")).toEqual(["readers", "writers"]);
+    expect(a.grantingPolicies("secret/db", "update")).toEqual(["writers"]);
+    // The exact rule decides secret/app: the glob's policies do not count there.
+    expect(a.grantingPolicies("secret/app", "read")).toEqual(["exact"]);
+    expect(a.grantingPolicies("secret/app", "update")).toEqual([]);
+    expect(a.grantingPolicies("kv/", "list")).toEqual(["exact"]);
+    expect(a.grantingPolicies("other", "read")).toEqual([]);
+    expect(new Acl([], ["root"]).grantingPolicies("anything", "delete")).toEqual(["root"]);
+  });
+
   it("a glob matches everything below its prefix, and only that", () => {
     const a = acl(`path "secret/data/app/*" { capabilities = ["read"] }`);
     expect(a.allows("secret/data/app/db", "read")).toBe(true);

@@ -77,6 +77,8 @@ export class Acl {
   readonly policies: readonly string[];
   readonly #exact = new Map<string, Set<Capability>>();
   readonly #wild: Rule[] = [];
+  /** Per pattern, per capability: the policies that grant it, in policy order (the audit's granting_policies). */
+  readonly #grants = new Map<string, Map<Capability, string[]>>();
 
   constructor(policies: readonly Policy[], names: readonly string[] = policies.map((p) => p.name)) {
     this.policies = names;
@@ -90,6 +92,13 @@ export class Acl {
         const caps = merged.get(r.pattern) ?? new Set<Capability>();
         for (const c of r.capabilities) caps.add(c);
         merged.set(r.pattern, caps);
+        let grants = this.#grants.get(r.pattern);
+        if (grants === undefined) this.#grants.set(r.pattern, (grants = new Map()));
+        for (const c of r.capabilities) {
+          const by = grants.get(c);
+          if (by === undefined) grants.set(c, [p.name]);
+          else if (!by.includes(p.name)) by.push(p.name);
+        }
       }
     }
     for (const [pattern, caps] of merged) {
@@ -129,6 +138,22 @@ export class Acl {
       (trimmed !== path ? this.#wildcard(trimmed)?.caps : undefined) ??
       new Set()
     );
+  }
+
+  /**
+   * The policies that grant `op` on `path` (Vault's PolicyResults.GrantingPolicies, written to the
+   * audit log): those that put the capability on the one rule that decides the path; `["root"]`
+   * for root; empty when the operation is not allowed.
+   */
+  grantingPolicies(path: string, op: Operation): string[] {
+    if (this.root) return ["root"];
+    if (!this.allows(path, op)) return [];
+    const trimmed = path.endsWith("/") ? path.slice(0, -1) : path;
+    let pattern: string | undefined;
+    if (this.#exact.has(path)) pattern = path;
+    else if (op === "list" && this.#exact.has(trimmed)) pattern = trimmed;
+    else pattern = (this.#wildcard(path) ?? (op === "list" ? this.#wildcard(trimmed) : undefined))?.pattern;
+    return pattern === undefined ? [] : [...(this.#grants.get(pattern)?.get(op) ?? [])];
   }
 
   /** Whether `op` (and sudo, when asked) is allowed on `path`. */
