@@ -92,8 +92,8 @@ export class Acl {
         const caps = merged.get(r.pattern) ?? new Set<Capability>();
         for (const c of r.capabilities) caps.add(c);
         merged.set(r.pattern, caps);
-        let grants = this.#grants.get(r.pattern);
-        if (grants === undefined) this.#grants.set(r.pattern, (grants = new Map()));
+        const grants = this.#grants.get(r.pattern) ?? new Map<Capability, string[]>();
+        this.#grants.set(r.pattern, grants);
         for (const c of r.capabilities) {
           const by = grants.get(c);
           if (by === undefined) grants.set(c, [p.name]);
