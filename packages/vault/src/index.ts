@@ -21,6 +21,7 @@ export type {
   Hasher,
   LogInput,
 } from "./audit/types.js";
+export { AuditOptionError } from "./audit/types.js";
 // Tokens, policies, ACL.
 export { Acl, type Operation } from "./auth/acl.js";
 export {

@@ -8,6 +8,9 @@
  * written are byte-compatible in shape with OpenBao's (see fixtures/openbao-2.6.2/).
  */
 
+import type { CodedErrorOptions } from "@bulwark/errors";
+import { BadRequestError } from "../errors.js";
+
 /** Who made the request (Vault's `logical.Auth` as the audit formatter reads it). */
 export interface AuditAuthInput {
   /** The token itself (hashed unless `log_raw`). */
@@ -233,4 +236,18 @@ export interface AuditBroker {
   reopen(): Promise<void>;
   /** Closes every device (the server stops). */
   close(): Promise<void>;
+}
+
+/**
+ * An audit device option that is missing or invalid (400, as OpenBao answers `sys/audit/<path>`):
+ * `option` names it, the message says what is accepted. Devices and the formatter throw it.
+ */
+export class AuditOptionError extends BadRequestError {
+  static override readonly kind: string = "@bulwark/vault:AuditOptionError";
+  override name = "AuditOptionError";
+  readonly option: string;
+  constructor(option: string, message: string, options?: CodedErrorOptions) {
+    super(message, options);
+    this.option = option;
+  }
 }
