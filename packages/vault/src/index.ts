@@ -116,6 +116,7 @@ export {
 } from "./request/fields.js";
 export {
   type Auth,
+  type AuthorizedRequest,
   aclPath,
   authenticate,
   authorize,

@@ -43,6 +43,26 @@ export interface VaultRequest {
   query?: Record<string, string | undefined>;
   /** The client token; missing, unknown, expired or revoked → permission denied. */
   token?: string | undefined;
+  /**
+   * Called once the token is authenticated and the ACL allowed the request, before a mount is
+   * looked for and before the engine runs (the audit's request record is written here: a throw
+   * stops the request, nothing changed).
+   */
+  onAuthorized?: (info: AuthorizedRequest) => Promise<void>;
+  /**
+   * Tell `create` from `update` by the target's existence even when the token's capabilities do
+   * not need it (the audit records the operation as Vault's router decides it).
+   */
+  exactOperation?: boolean;
+}
+
+/** What {@link VaultRequest.onAuthorized} is told. */
+export interface AuthorizedRequest {
+  auth: Auth;
+  /** The operation as the ACL checked it (`create` or `update` for a write). */
+  operation: Operation;
+  /** The path the ACL checked (a LIST's with its trailing '/'). */
+  aclPath: string;
 }
 
 /**
@@ -122,12 +142,14 @@ export async function handle(s: RouterServices, req: VaultRequest): Promise<Vaul
   // path's capabilities are just `deny`).
   if (op === "update" && resolved !== undefined) {
     const caps = auth.acl.capabilities(path);
-    if (caps.has("create") !== caps.has("update")) {
+    if (req.exactOperation === true || caps.has("create") !== caps.has("update")) {
       const exists = await resolved.engine.exists(resolved.rest);
       if (exists === false) op = "create";
     }
   }
-  authorize(auth, aclPath(path, op), op);
+  const checked = aclPath(path, op);
+  authorize(auth, checked, op);
+  if (req.onAuthorized !== undefined) await req.onAuthorized({ auth, operation: op, aclPath: checked });
   if (resolved === undefined)
     throw new RouteError(
       "not_found",
