@@ -31,7 +31,20 @@ export function mergeFragments(a: ConfigFragment, b: ConfigFragment): ConfigFrag
   if (rekeyAuth !== undefined) out.disableUnauthedRekeyEndpoints = rekeyAuth;
   const noWrap = b.disableSealWrap ?? a.disableSealWrap;
   if (noWrap !== undefined) out.disableSealWrap = noWrap;
+  // OpenBao's merge: audit blocks add up in file order; each switch is on when any file turns it on.
+  if (a.audits !== undefined || b.audits !== undefined)
+    out.audits = [...(a.audits ?? []), ...(b.audits ?? [])];
+  const apiAudit = orTrue(a.unsafeAllowApiAuditCreation, b.unsafeAllowApiAuditCreation);
+  if (apiAudit !== undefined) out.unsafeAllowApiAuditCreation = apiAudit;
+  const prefixing = orTrue(a.allowAuditLogPrefixing, b.allowAuditLogPrefixing);
+  if (prefixing !== undefined) out.allowAuditLogPrefixing = prefixing;
   return out;
+}
+
+/** OpenBao's merge of its audit switches: true when either file sets it true. */
+function orTrue(a: boolean | undefined, b: boolean | undefined): boolean | undefined {
+  if (a === undefined && b === undefined) return undefined;
+  return a === true || b === true;
 }
 
 /** `override.hcl`, `x_override.json`: read after the other files of their directory. */

@@ -5,6 +5,7 @@
  */
 import { firstVariable } from "@bulwark/settings";
 import type { ListenerConfig, ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
+import { auditSettingsOf } from "./audit.js";
 import { ConfigError, type ConfigProblem } from "./errors.js";
 import { checkListenAddress } from "./listener.js";
 import { checkApiAddr } from "./read.js";
@@ -108,7 +109,12 @@ export function finalizeCollect(
     ui,
     disableUnauthedRekeyEndpoints: fragment.disableUnauthedRekeyEndpoints ?? false,
     disableSealWrap: fragment.disableSealWrap ?? false,
-    audit: { devices: [], unsafeAllowApiAuditCreation: false, allowAuditLogPrefixing: false },
+    audit: auditSettingsOf(
+      fragment.audits ?? [],
+      fragment.unsafeAllowApiAuditCreation ?? false,
+      fragment.allowAuditLogPrefixing ?? false,
+      f.problems,
+    ),
     warnings: f.warnings,
   };
   if (apiAddr !== undefined) config.apiAddr = apiAddr;

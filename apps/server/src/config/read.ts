@@ -16,6 +16,7 @@ import {
   toPlain,
 } from "@bulwark/hcl";
 import type { ProviderBlock } from "../contracts.js";
+import { parseAuditBlock } from "./audit.js";
 import { ConfigError, type ConfigProblem } from "./errors.js";
 import { parseListener } from "./listener.js";
 import { entrySource, FileReader } from "./reader.js";
@@ -90,6 +91,8 @@ export function readConfig(source: string, filename: string, format?: "hcl" | "j
     const listener = parseListener(r, entry);
     if (listener !== undefined) fragment.listeners.push(listener);
   }
+  const audits = r.blocksWith(doc, "audit", 2).map((entry) => parseAuditBlock(r, entry));
+  if (audits.length > 0) fragment.audits = audits.filter((d) => d !== undefined);
   // A block the file wrote with a problem is missing from the fragment, not absent from the file.
   for (const p of r.problems) {
     if (/^`(storage|backend)` needs/.test(p.message)) attempted.add("storage");
@@ -221,6 +224,16 @@ function readSetting(r: FileReader, f: ConfigFragment, key: Setting, v: HclValue
     case "disable_sealwrap": {
       const b = r.boolean(key, v);
       if (b !== undefined) f.disableSealWrap = b;
+      return;
+    }
+    case "unsafe_allow_api_audit_creation": {
+      const b = r.boolean(key, v);
+      if (b !== undefined) f.unsafeAllowApiAuditCreation = b;
+      return;
+    }
+    case "allow_audit_log_prefixing": {
+      const b = r.boolean(key, v);
+      if (b !== undefined) f.allowAuditLogPrefixing = b;
       return;
     }
   }

@@ -78,8 +78,13 @@ export class FileReader {
   }
 
   blocks(doc: HclDocument, type: string): HclBlockEntry[] {
+    return this.blocksWith(doc, type, 1);
+  }
+
+  /** Blocks with `labels` labels (`audit "<type>" "<path>"` has two). */
+  blocksWith(doc: HclDocument, type: string, labels: number): HclBlockEntry[] {
     try {
-      return blocks(doc, type, 1);
+      return blocks(doc, type, labels);
     } catch (err) {
       if (err instanceof HclParseError) {
         this.hclError(err);

@@ -3,6 +3,7 @@
  * Vault settings accepted with a warning, the log levels, and the shapes the loader's stages pass
  * between them.
  */
+import type { ConfigAuditDevice } from "@bulwark/vault";
 import type { ListenerConfig, ProviderBlock, SealBlock, ServerConfig } from "../contracts.js";
 import type { ProviderRegistry } from "../registry/registry.js";
 
@@ -27,6 +28,11 @@ export interface ConfigFragment {
   ui?: boolean;
   disableUnauthedRekeyEndpoints?: boolean;
   disableSealWrap?: boolean;
+  /** The `audit` blocks, in file order (files add up, as OpenBao merges them). */
+  audits?: ConfigAuditDevice[];
+  /** OpenBao 2.6's switches: true when any file sets them true (OpenBao's merge). */
+  unsafeAllowApiAuditCreation?: boolean;
+  allowAuditLogPrefixing?: boolean;
   warnings: string[];
 }
 
@@ -38,6 +44,8 @@ export const SETTINGS = [
   "ui",
   "disable_unauthed_rekey_endpoints",
   "disable_sealwrap",
+  "unsafe_allow_api_audit_creation",
+  "allow_audit_log_prefixing",
 ] as const;
 export type Setting = (typeof SETTINGS)[number];
 const SETTING_NAMES: ReadonlySet<string> = new Set(SETTINGS);
@@ -48,7 +56,15 @@ export function isSetting(key: string): key is Setting {
 }
 
 /** Blocks Bulwark reads (`backend`/`ha_backend`: Vault's old names). */
-export const BLOCK_KEYS = new Set(["storage", "backend", "ha_storage", "ha_backend", "seal", "listener"]);
+export const BLOCK_KEYS = new Set([
+  "storage",
+  "backend",
+  "ha_storage",
+  "ha_backend",
+  "seal",
+  "listener",
+  "audit",
+]);
 
 /** Vault settings that do not apply to Bulwark, with why; accepted and reported as warnings. */
 export const IGNORED_VAULT_SETTINGS: ReadonlyMap<string, string> = new Map([
