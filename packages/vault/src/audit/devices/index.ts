@@ -1,0 +1,9 @@
+/** The audit device types Bulwark has (OpenBao 2.6's builtin audit backends), by type name. */
+import type { AuditDeviceFactory } from "../types.js";
+import { fileDevice } from "./file.js";
+
+export const AUDIT_DEVICE_FACTORIES: Readonly<Record<string, AuditDeviceFactory>> = Object.freeze({
+  file: fileDevice,
+});
+
+export { fileDevice } from "./file.js";
