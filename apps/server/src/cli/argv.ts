@@ -22,6 +22,8 @@ export const BOOLEAN_FLAGS: ReadonlySet<string> = new Set([
   "cas-required",
   "force",
   "seal-wrap",
+  "local",
+  "detailed",
   "f",
 ]);
 

@@ -1,8 +1,8 @@
 /**
  * The `bulwark` command line (commander 14), shaped like Vault's: `server`, `status`,
- * `operator …`, `kv …`, `token …`, and raw `read`/`write`/`delete`/`list`. Flags are written the
- * Vault way (`-key-shares=5`); exit codes follow Vault: 0 success, 1 local/usage error, 2 remote
- * error; `status` gives 2 when sealed. Each command group lives in `commands/<group>.ts` and
+ * `operator …`, `kv …`, `secrets …`, `audit …`, `token …`, and raw `read`/`write`/`delete`/`list`.
+ * Flags are written the Vault way (`-key-shares=5`); exit codes follow Vault: 0 success, 1
+ * local/usage error, 2 remote error; `status` gives 2 when sealed. Each command group lives in `commands/<group>.ts` and
  * registers itself with `register(program, deps)`; this file assembles them (in the order `-h`
  * lists them) and maps errors to exit codes.
  */
@@ -13,6 +13,7 @@ import { ProviderError } from "../registry/errors.js";
 import { normaliseArgs } from "./argv.js";
 import { ApiError, ConnectionError } from "./client.js";
 import type { CommandDeps } from "./command.js";
+import * as audit from "./commands/audit.js";
 import * as kv from "./commands/kv.js";
 import * as operator from "./commands/operator.js";
 import * as paths from "./commands/paths.js";
@@ -29,6 +30,7 @@ const GROUPS: ReadonlyArray<{ register(program: Command, deps: CommandDeps): voi
   operator,
   kv,
   secrets,
+  audit,
   token,
   paths,
 ];
