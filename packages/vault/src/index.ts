@@ -4,6 +4,7 @@
  */
 
 export { AUDIT_DEVICE_FACTORIES, fileDevice, socketDevice } from "./audit/devices/index.js";
+export { clientIdOf, hashData, hasherFor, identifiedHmac } from "./audit/hash.js";
 // Audit devices (Vault's audit broker, formats and devices).
 export type {
   AuditAuthInput,
