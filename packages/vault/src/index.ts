@@ -3,7 +3,7 @@
  * the mount table, the KV v1/v2 engines and request routing — usable without HTTP.
  */
 
-export { AUDIT_DEVICE_FACTORIES, fileDevice, socketDevice } from "./audit/devices/index.js";
+export { AUDIT_DEVICE_FACTORIES, fileDevice, socketDevice, syslogDevice } from "./audit/devices/index.js";
 export { clientIdOf, hashData, hasherFor, identifiedHmac } from "./audit/hash.js";
 // Audit devices (Vault's audit broker, formats and devices).
 export type {
