@@ -6,6 +6,7 @@ import { UnixDatagramSocket } from "@bulwark/unixgram";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VaultError } from "../../errors.js";
 import { type AuditDevice, AuditOptionError } from "../types.js";
+import capture from "./fixtures/openbao-2.6.2-syslog.json" with { type: "json" };
 import { AUDIT_DEVICE_FACTORIES } from "./index.js";
 import { goStamp, localSyslogMessage, makeSyslogDevice, syslogDevice } from "./syslog.js";
 
@@ -79,6 +80,24 @@ describe("syslog audit device", () => {
     expect(localSyslogMessage(38, "t", enc.encode("x"), at).toString()).toBe(
       `<38>Feb 14 09:08:07 t[${process.pid}]: x\n`,
     );
+  });
+
+  it("rebuilds, byte for byte, the datagrams OpenBao 2.6.2 sent to /dev/log (fixtures/)", () => {
+    const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    expect(capture.datagrams).toHaveLength(2);
+    for (const datagram of capture.datagrams) {
+      const m = LINE.exec(datagram);
+      expect(m).not.toBeNull();
+      const [, pri, stamp, tag, pid, body] = m as unknown as string[];
+      expect(pid).toBe(String(capture.pid));
+      const [mon, day, hms] = (stamp as string).split(/ +/);
+      const [h, mi, sec] = (hms as string).split(":").map(Number);
+      const at = new Date(2026, months.indexOf(mon as string), Number(day), h, mi, sec);
+      const ours = localSyslogMessage(Number(pri), tag as string, enc.encode(`${body}\n`), at).toString();
+      expect(ours.replace(`[${process.pid}]`, `[${capture.pid}]`)).toBe(datagram);
+    }
+    // OpenBao's defaults: AUTH|INFO; local3 is 19<<3|6.
+    expect(capture.datagrams.map((d) => d.slice(0, d.indexOf(">") + 1))).toEqual(["<38>", "<158>"]);
   });
 
   it("sends each record as one datagram to a unix datagram socket: priority AUTH|INFO and tag bulwark by default", async () => {
