@@ -4,7 +4,9 @@
  */
 
 export { AUDIT_DEVICE_FACTORIES, fileDevice, socketDevice, syslogDevice } from "./audit/devices/index.js";
+export { formatRequestRecord, formatResponseRecord, parseFormatOptions } from "./audit/format.js";
 export { clientIdOf, hashData, hasherFor, identifiedHmac } from "./audit/hash.js";
+export { toJsonx } from "./audit/jsonx.js";
 // Audit devices (Vault's audit broker, formats and devices).
 export type {
   AuditAuthInput,

@@ -116,7 +116,7 @@ export function isGoTimeText(s: string): boolean {
  * nor when `key` is one of the mount's non-HMAC keys.
  */
 export function shouldHash(value: string, key: string, nonHmacKeys: readonly string[] | undefined): boolean {
-  if (nonHmacKeys !== undefined && nonHmacKeys.length > 0 && nonHmacKeys.includes(key)) return false;
+  if (nonHmacKeys?.includes(key)) return false;
   return !isGoTimeText(value);
 }
 

@@ -1,0 +1,450 @@
+/**
+ * Vault/OpenBao audit records, byte for byte as OpenBao 2.6's JSON writer writes them
+ * (internal/audit/format.go FormatRequest/FormatResponse, format_json.go): the entry structs'
+ * field order, Go's `omitempty`, map keys sorted as Go's encoding/json sorts them, Go's string
+ * escaping (json.Encoder: HTML-safe) and float formatting, and the hashing of FormatRequest /
+ * FormatResponse (tokens, accessors with `hmac_accessor`, HashStructure over the data).
+ *
+ * The JSON text is built directly from the LogInput, hashing strings as they are written: no copy
+ * of the request/response data is made (OpenBao deep-copies it through a JSON round trip, whose
+ * effects — numbers become float64 — are reproduced by how numbers are written).
+ */
+
+import { JsonNumber } from "../json/lossless.js";
+import { compareUtf8, isGoTimeText } from "./hash.js";
+import { toJsonx } from "./jsonx.js";
+import {
+  type AuditAuthInput,
+  AuditOptionError,
+  type AuditRequestInput,
+  type FormatConfig,
+  type Hasher,
+  type LogInput,
+} from "./types.js";
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const TRUE_WORDS = new Set(["1", "t", "T", "TRUE", "true", "True"]);
+const FALSE_WORDS = new Set(["0", "f", "F", "FALSE", "false", "False"]);
+
+/** A boolean option as Go's strconv.ParseBool reads it (what OpenBao's backends use). */
+function parseBoolOption(
+  options: Readonly<Record<string, string>>,
+  name: string,
+  fallback: boolean,
+): boolean {
+  if (!Object.hasOwn(options, name)) return fallback;
+  const raw = options[name];
+  if (typeof raw === "string") {
+    if (TRUE_WORDS.has(raw)) return true;
+    if (FALSE_WORDS.has(raw)) return false;
+  }
+  throw new AuditOptionError(
+    name,
+    `invalid value for audit option "${name}": ${JSON.stringify(raw)} is not a boolean (use "true" or "false"; also accepted: 1, t, T, TRUE, True, 0, f, F, FALSE, False)`,
+  );
+}
+
+/**
+ * The format options of a device's options map: format ("json" default | "jsonx"), prefix,
+ * log_raw, hmac_accessor (default true), elide_list_responses. Throws BadRequestError
+ * (an AuditOptionError) naming the option and the accepted values on a bad value (booleans as
+ * Go's strconv.ParseBool accepts).
+ */
+export function parseFormatOptions(options: Readonly<Record<string, string>>): FormatConfig {
+  let format: FormatConfig["format"] = "json";
+  if (Object.hasOwn(options, "format")) {
+    const raw = options.format;
+    // As OpenBao: a format option present but empty is an unknown format, not the default.
+    if (raw === "json" || raw === "jsonx") format = raw;
+    else
+      throw new AuditOptionError(
+        "format",
+        `invalid value for audit option "format": ${JSON.stringify(raw)} is not a format (use "json", the default, or "jsonx")`,
+      );
+  }
+  let prefix = "";
+  if (Object.hasOwn(options, "prefix")) {
+    const raw = options.prefix;
+    if (typeof raw !== "string")
+      throw new AuditOptionError("prefix", 'invalid value for audit option "prefix": it must be a string');
+    prefix = raw;
+  }
+  return {
+    format,
+    prefix,
+    raw: parseBoolOption(options, "log_raw", false),
+    hmacAccessor: parseBoolOption(options, "hmac_accessor", true),
+    elideListResponses: parseBoolOption(options, "elide_list_responses", false),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go's JSON text
+
+const HEX = "0123456789abcdef";
+// Everything JSON.stringify writes differently from Go's json.Encoder (HTML escaping on):
+// '<', '>', '&', U+2028, U+2029 and lone surrogates (Go has none: invalid UTF-8 becomes U+FFFD).
+const GO_DIFFERS = /[<>&\u2028\u2029\ud800-\udfff]/;
+
+/** A string as Go's json.Encoder writes it (quotes included). */
+export function goJsonString(s: string): string {
+  if (!GO_DIFFERS.test(s)) return JSON.stringify(s);
+  let out = '"';
+  let last = 0;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    let rep: string | undefined;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) {
+      // JSON.stringify's escapes of these are Go's (\b \f \n \r \t short forms, \u00xx lower-case).
+      rep = JSON.stringify(s[i]).slice(1, -1);
+    } else if (c === 0x3c || c === 0x3e || c === 0x26 || c === 0x2028 || c === 0x2029) {
+      rep = `\\u${HEX[c >> 12]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+        i++; // a valid pair: written as is
+        continue;
+      }
+      rep = "\\ufffd";
+    }
+    if (rep !== undefined) {
+      out += s.slice(last, i) + rep;
+      last = i + 1;
+    }
+  }
+  return `${out}${s.slice(last)}"`;
+}
+
+/** A float64 as Go's encoding/json writes it (JavaScript's shortest form, but `-0` stays). */
+function goFloat(n: number): string {
+  if (!Number.isFinite(n)) return "null"; // Go refuses these; no JSON value can hold one
+  if (n === 0 && 1 / n < 0) return "-0";
+  return String(n);
+}
+
+/** How the data maps are written: raw, or hashed as HashStructure after Go's JSON round trip. */
+interface DataMode {
+  hash: Hasher | undefined;
+  nonHmacKeys: readonly string[] | undefined;
+}
+
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  if (keys.length < 2) return keys;
+  keys.sort();
+  // Only a key with a surrogate pair can sort differently in UTF-8 (Go) than in UTF-16.
+  for (const k of keys) {
+    if (/[\ud800-\udfff]/.test(k)) return keys.sort(compareUtf8);
+  }
+  return keys;
+}
+
+/** A JSON value of request/response data under map key `key` (the key HashStructure consults). */
+function dataValue(v: unknown, key: string, mode: DataMode): string {
+  switch (typeof v) {
+    case "string": {
+      const hash = mode.hash;
+      if (hash === undefined) return goJsonString(v);
+      if (mode.nonHmacKeys?.includes(key)) return goJsonString(v);
+      if (isGoTimeText(v)) return goJsonString(v);
+      // The hash is "hmac-sha256:" and hex digits: nothing to escape.
+      return `"${hash(v)}"`;
+    }
+    case "number":
+      return goFloat(v);
+    case "boolean":
+      return v ? "true" : "false";
+    case "bigint":
+      return mode.hash === undefined ? v.toString() : goFloat(Number(v));
+    case "object":
+      break;
+    default:
+      return "null";
+  }
+  if (v === null) return "null";
+  if (v instanceof JsonNumber) {
+    // Raw: Go writes a json.Number's text as it came. Hashed: the JSON round trip made it a float64.
+    if (mode.hash === undefined) return v.text;
+    const n = v.toNumber();
+    return Number.isFinite(n) ? goFloat(n) : v.text;
+  }
+  if (Array.isArray(v)) {
+    if (v.length === 0) return "[]";
+    let out = "[";
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ",";
+      out += dataValue(v[i], key, mode);
+    }
+    return `${out}]`;
+  }
+  if (v instanceof Uint8Array) {
+    // Go marshals a []byte as base64 text (and the round trip leaves it a string to hash).
+    return dataValue(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64"), key, mode);
+  }
+  const toJSON = (v as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === "function") return dataValue(toJSON.call(v), key, mode);
+  return dataObject(v as Record<string, unknown>, mode) ?? "{}";
+}
+
+/** A data map, its keys sorted; undefined when it has no entries (Go's omitempty on the field). */
+function dataObject(obj: Record<string, unknown>, mode: DataMode): string | undefined {
+  let out = "";
+  for (const k of sortedKeys(obj)) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    out += `${out === "" ? "{" : ","}${goJsonString(k)}:${dataValue(v, k, mode)}`;
+  }
+  return out === "" ? undefined : `${out}}`;
+}
+
+/**
+ * Vault's doElideListResponseData: a list response's `keys` (an array) becomes its length and
+ * `key_info` (a map) its number of entries. A shallow copy: only top-level keys change.
+ */
+function elideListData(data: Record<string, unknown>): Record<string, unknown> {
+  const keys = data.keys;
+  const keyInfo = data.key_info;
+  const elideKeys = Array.isArray(keys);
+  const elideInfo = isPlainMap(keyInfo);
+  if (!elideKeys && !elideInfo) return data;
+  const out = { ...data };
+  if (elideKeys) out.keys = keys.length;
+  if (elideInfo) out.key_info = Object.keys(keyInfo).filter((k) => keyInfo[k] !== undefined).length;
+  return out;
+}
+
+function isPlainMap(v: unknown): v is Record<string, unknown> {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    !Array.isArray(v) &&
+    !(v instanceof JsonNumber) &&
+    !(v instanceof Uint8Array) &&
+    typeof (v as { toJSON?: unknown }).toJSON !== "function"
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The entry structs
+
+/** Appends `"name":value` to an object body being built. */
+class Obj {
+  body = "";
+  raw(name: string, json: string): void {
+    this.body += `${this.body === "" ? "" : ","}"${name}":${json}`;
+  }
+  /** A string field with `omitempty`. */
+  str(name: string, v: string | undefined): void {
+    if (v) this.raw(name, goJsonString(v));
+  }
+  /** An int field with `omitempty` (Go's int: fractions cut toward zero). */
+  int(name: string, v: number | undefined): void {
+    if (v) {
+      const n = Math.trunc(v);
+      if (n !== 0) this.raw(name, String(n));
+    }
+  }
+  /** A bool field with `omitempty`. */
+  bool(name: string, v: boolean | undefined): void {
+    if (v) this.raw(name, "true");
+  }
+  /** A []string field with `omitempty`. */
+  strings(name: string, v: readonly string[] | undefined): void {
+    if (v && v.length > 0) this.raw(name, stringArray(v));
+  }
+  /** A map[string]string / map[string][]string field with `omitempty` (keys sorted). */
+  map(name: string, v: Readonly<Record<string, string | readonly string[] | null>> | null | undefined): void {
+    if (!v) return;
+    let out = "";
+    for (const k of sortedKeys(v)) {
+      const x = v[k];
+      if (x === undefined) continue;
+      const json = typeof x === "string" ? goJsonString(x) : x === null ? "null" : stringArray(x);
+      out += `${out === "" ? "{" : ","}${goJsonString(k)}:${json}`;
+    }
+    if (out !== "") this.raw(name, `${out}}`);
+  }
+  /** The object, `{}` when empty. */
+  toString(): string {
+    return `{${this.body}}`;
+  }
+}
+
+function stringArray(v: readonly string[]): string {
+  let out = "[";
+  for (let i = 0; i < v.length; i++) out += (i > 0 ? "," : "") + goJsonString(v[i] ?? "");
+  return `${out}]`;
+}
+
+/** Which AuditAuth an auth input is written as (the three differ in the fields Go sets). */
+type AuthRole = "request" | "response" | "issued";
+
+/** HashAuth's work on one string field: the token always, the accessor only with hmac_accessor. */
+function hashed(v: string | undefined, hash: Hasher | undefined): string | undefined {
+  return v && hash !== undefined ? hash(v) : v;
+}
+
+/**
+ * An AuditAuth: the caller's (`request`/`response` record) or the one a response issued
+ * (`issued`: response.auth, which has num_uses but no policy_results / remaining_uses).
+ */
+function authJson(
+  auth: AuditAuthInput | undefined,
+  role: AuthRole,
+  hash: Hasher | undefined,
+  hmacAccessor: boolean,
+): string {
+  // Go formats a missing auth as a zero logical.Auth: only its token type ("default") shows.
+  if (auth === undefined) return '{"token_type":"default"}';
+  const o = new Obj();
+  o.str("client_token", hashed(auth.clientToken, hash));
+  o.str("accessor", hmacAccessor ? hashed(auth.accessor, hash) : auth.accessor);
+  o.str("display_name", auth.displayName);
+  o.strings("policies", auth.policies);
+  o.strings("token_policies", auth.tokenPolicies);
+  o.strings("identity_policies", auth.identityPolicies);
+  o.bool("no_default_policy", auth.noDefaultPolicy);
+  if (role !== "issued" && auth.policyResults) {
+    const pr = auth.policyResults;
+    let granting = "";
+    for (const p of pr.grantingPolicies) {
+      const g = new Obj();
+      g.str("name", p.name);
+      g.str("namespace_id", p.namespaceId);
+      // namespace_path: the root namespace's is "" (omitted); `type` has no omitempty.
+      g.raw("type", goJsonString(p.type));
+      granting += (granting === "" ? "" : ",") + g.toString();
+    }
+    o.raw(
+      "policy_results",
+      `{"allowed":${pr.allowed ? "true" : "false"}${granting === "" ? "" : `,"granting_policies":[${granting}]`}}`,
+    );
+  }
+  o.map("metadata", auth.metadata);
+  if (role === "issued") o.int("num_uses", auth.numUses);
+  else o.int("remaining_uses", auth.remainingUses);
+  o.str("entity_id", auth.entityId);
+  o.str("token_type", auth.tokenType);
+  o.int("token_ttl", auth.tokenTtl);
+  o.str("token_issue_time", auth.tokenIssueTime);
+  return o.toString();
+}
+
+/** An AuditRequest (mount_running_version here; the response has mount_running_plugin_version). */
+function requestJson(
+  req: AuditRequestInput,
+  hash: Hasher | undefined,
+  hmacAccessor: boolean,
+  nonHmacKeys: readonly string[] | undefined,
+): string {
+  const o = new Obj();
+  o.str("id", req.id);
+  o.str("client_id", req.clientId);
+  o.str("operation", req.operation);
+  o.str("mount_point", req.mountPoint);
+  o.str("mount_type", req.mountType);
+  o.str("mount_accessor", req.mountAccessor);
+  o.str("mount_running_version", req.mountRunningVersion);
+  o.str("mount_class", req.mountClass);
+  o.str("client_token", hashed(req.clientToken, hash));
+  o.str(
+    "client_token_accessor",
+    hmacAccessor ? hashed(req.clientTokenAccessor, hash) : req.clientTokenAccessor,
+  );
+  // Bulwark has the root namespace only; OpenBao writes it on every request.
+  o.raw("namespace", '{"id":"root"}');
+  o.str("path", req.path);
+  if (req.data) {
+    const data = dataObject(req.data, { hash, nonHmacKeys });
+    if (data !== undefined) o.raw("data", data);
+  }
+  o.str("remote_address", req.remoteAddress);
+  o.int("remote_port", req.remotePort);
+  o.map("headers", req.headers);
+  return o.toString();
+}
+
+/** RFC3339Nano of a UTC instant (Go trims the fraction's trailing zeros; JavaScript has ms). */
+function goTime(now: Date): string {
+  const iso = now.toISOString(); // 2026-12-08T02:28:01.520Z
+  const dot = iso.lastIndexOf(".");
+  if (dot < 0) return iso;
+  let end = iso.length - 1; // the 'Z'
+  while (end > dot + 1 && iso.charCodeAt(end - 1) === 0x30) end--;
+  if (end === dot + 1) return `${iso.slice(0, dot)}Z`;
+  return `${iso.slice(0, end)}Z`;
+}
+
+const encoder = new TextEncoder();
+
+function finish(json: string, config: FormatConfig): Uint8Array {
+  // OpenBao's JSON writer: the prefix, then json.Encoder's line. Vault's JSONx writer: the prefix,
+  // then the XML fragment, with no newline (it never had one).
+  const text = config.format === "jsonx" ? config.prefix + toJsonx(json) : `${config.prefix}${json}\n`;
+  return encoder.encode(text);
+}
+
+/** One request record exactly as OpenBao's JSON writer writes it: prefix + JSON + "\n" (or jsonx). */
+export function formatRequestRecord(
+  input: LogInput,
+  config: FormatConfig,
+  hash: Hasher,
+  now?: Date,
+): Uint8Array {
+  const h = config.raw ? undefined : hash;
+  const hmacAccessor = config.hmacAccessor;
+  const req = input.request;
+  let json = `{"time":"${goTime(now ?? new Date())}","type":${goJsonString(input.type || "request")}`;
+  json += `,"auth":${authJson(input.auth, "request", h, hmacAccessor)}`;
+  json += `,"request":${requestJson(req, h, hmacAccessor, input.nonHmacRequestKeys)}`;
+  if (input.error) json += `,"error":${goJsonString(input.error)}`;
+  if (req.forwardedFrom) json += `,"forwarded_from":${goJsonString(req.forwardedFrom)}`;
+  return finish(`${json}}`, config);
+}
+
+/** One response record. */
+export function formatResponseRecord(
+  input: LogInput,
+  config: FormatConfig,
+  hash: Hasher,
+  now?: Date,
+): Uint8Array {
+  const h = config.raw ? undefined : hash;
+  const hmacAccessor = config.hmacAccessor;
+  const req = input.request;
+  const resp = input.response;
+  let json = `{"time":"${goTime(now ?? new Date())}","type":${goJsonString(input.type || "response")}`;
+  json += `,"auth":${authJson(input.auth, "response", h, hmacAccessor)}`;
+  json += `,"request":${requestJson(req, h, hmacAccessor, input.nonHmacRequestKeys)}`;
+
+  const o = new Obj();
+  if (resp?.auth) o.raw("auth", authJson(resp.auth, "issued", h, hmacAccessor));
+  o.str("mount_point", req.mountPoint);
+  o.str("mount_type", req.mountType);
+  o.str("mount_accessor", req.mountAccessor);
+  o.str("mount_running_plugin_version", req.mountRunningVersion);
+  o.str("mount_class", req.mountClass);
+  if (resp?.secret) {
+    const s = new Obj();
+    s.str("lease_id", resp.secret.leaseId);
+    o.raw("secret", s.toString());
+  }
+  if (resp?.data) {
+    // OpenBao elides before hashing (and on a shallow copy when raw): counts are never hashed.
+    const source =
+      config.elideListResponses && req.operation === "list" ? elideListData(resp.data) : resp.data;
+    const data = dataObject(source, { hash: h, nonHmacKeys: input.nonHmacResponseKeys });
+    if (data !== undefined) o.raw("data", data);
+  }
+  o.strings("warnings", resp?.warnings);
+  o.str("redirect", resp?.redirect);
+  o.map("headers", resp?.headers);
+  json += `,"response":${o.toString()}`;
+
+  if (input.error) json += `,"error":${goJsonString(input.error)}`;
+  if (req.forwardedFrom) json += ',"forwarded":true';
+  return finish(`${json}}`, config);
+}
