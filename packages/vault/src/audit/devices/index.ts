@@ -4,11 +4,15 @@ import { fileDevice } from "./file.js";
 import { socketDevice } from "./socket.js";
 import { syslogDevice } from "./syslog.js";
 
-export const AUDIT_DEVICE_FACTORIES: Readonly<Record<string, AuditDeviceFactory>> = Object.freeze({
-  file: fileDevice,
-  socket: socketDevice,
-  syslog: syslogDevice,
-});
+// A null-prototype object: a device type read from a request ("constructor", "toString") finds
+// nothing instead of an Object.prototype function.
+export const AUDIT_DEVICE_FACTORIES: Readonly<Record<string, AuditDeviceFactory>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, AuditDeviceFactory>, {
+    file: fileDevice,
+    socket: socketDevice,
+    syslog: syslogDevice,
+  }),
+);
 
 export { fileDevice } from "./file.js";
 export { socketDevice } from "./socket.js";

@@ -186,7 +186,7 @@ describe("socket audit device", () => {
     const many = await Promise.allSettled(Array.from({ length: 5 }, () => dev.write(chunk)));
     const took = performance.now() - t0;
     expect(many.some((r) => r.status === "rejected")).toBe(true);
-    expect(took).toBeLessThan(1_000);
+    expect(took).toBeLessThan(1_200); // 5 × write_timeout (1.5 s) if each waited for the one before
     // A peer that reads again gets records again (a timed-out connection was dropped and re-made).
     srv.resumeAll();
     await dev.write(rec("fresh"));
