@@ -239,3 +239,48 @@ describe("keepExpiring (the expiration manager)", () => {
     expect(await idKeys()).toBe(2);
   }, 30_000);
 });
+
+describe("Services.audit (the audit broker of the store)", () => {
+  it("takes injected device types; setup() of a new term opens the table's devices before the first request, and a seal closes them", async () => {
+    const store = await fresh();
+    const init = await store.initialize({ secretShares: 1, secretThreshold: 1 });
+    for (const k of init.keys) await store.unseal(k);
+    await waitActive(store);
+    const opened: { path: string; closed: boolean; lines: number }[] = [];
+    const services = servicesFor(store, {
+      auditFactories: {
+        mem: (_options, ctx) => {
+          const d = { path: ctx.path, closed: false, lines: 0 };
+          opened.push(d);
+          return {
+            type: "mem",
+            write: async () => {
+              d.lines++;
+            },
+            reopen: async () => undefined,
+            close: async () => {
+              d.closed = true;
+            },
+          };
+        },
+      },
+    });
+    await services.audit.configure({
+      devices: [{ path: "cfg/", type: "mem" }],
+      unsafeAllowApiAuditCreation: false,
+      allowAuditLogPrefixing: false,
+    });
+    expect(opened).toMatchObject([{ path: "cfg/", closed: false, lines: 1 }]); // Vault's test record
+    expect(await services.audit.list()).toEqual([
+      { path: "cfg/", type: "mem", description: "", options: {}, local: false },
+    ]);
+    await store.seal();
+    for (const k of init.keys) await store.unseal(k);
+    await waitActive(store);
+    await services.setup();
+    // The past term's device was closed; the new term's was opened by setup(), with no request yet.
+    expect(opened.map((d) => d.closed)).toEqual([true, false]);
+    await services.audit.close();
+    expect(opened.map((d) => d.closed)).toEqual([true, true]);
+  });
+});

@@ -6,12 +6,15 @@
  *
  * `setup()` does what OpenBao does when a node becomes active: it ensures the records OpenBao
  * creates at init (required mounts, the token auth method, empty audit tables, built-in policies,
- * the cluster identity) without touching anything else. It runs once per active term, before the
- * first request of the term is served.
+ * the cluster identity) without touching anything else, and opens the audit devices of the term.
+ * It runs once per active term, before the first request of the term is served.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { CLUSTER_INFO_PATH } from "@bulwark/barrier";
 import type { SealedStore } from "@bulwark/core";
+import { StoreAuditBroker } from "./audit/broker.js";
+import { AUDIT_DEVICE_FACTORIES } from "./audit/devices/index.js";
+import type { AuditBroker, AuditDeviceFactory } from "./audit/types.js";
 import { PolicyStore } from "./auth/policy-store.js";
 import { TokenStore } from "./auth/tokens.js";
 import { VaultError, VaultStateError } from "./errors.js";
@@ -27,11 +30,23 @@ export interface ClusterInfo {
 /** What the services log: the server's pino logger fits. */
 export interface ServicesLogger {
   info(obj: Record<string, unknown>, msg: string): void;
+  /** A device that failed to record (the audit broker); `info` when absent. */
+  warn?(obj: Record<string, unknown>, msg: string): void;
+  /** A device that cannot be opened, audit config that cannot be applied; `info` when absent. */
+  error?(obj: Record<string, unknown>, msg: string): void;
 }
 
 export interface ServicesOptions {
-  /** Where `setup()` says which mounts are carried without being served (once per active term). */
+  /**
+   * Where `setup()` says which mounts are carried without being served (once per active term),
+   * and where the audit broker reports its devices.
+   */
   logger?: ServicesLogger;
+  /**
+   * The audit device types, by name (default: AUDIT_DEVICE_FACTORIES — file, socket, syslog).
+   * Taken when the services of the store are made (the first call): tests inject their own.
+   */
+  auditFactories?: Readonly<Record<string, AuditDeviceFactory>>;
 }
 
 export interface Services {
@@ -40,6 +55,8 @@ export interface Services {
   policies: PolicyStore;
   mounts: MountTable;
   generateRoot: GenerateRoot;
+  /** The audit devices (Vault's audit broker and table): see audit/broker.ts. */
+  audit: AuditBroker;
   /**
    * Ensures the records OpenBao creates at init (see the module comment); once per active term,
    * concurrent callers share one run. Does nothing on a sealed store or a standby.
@@ -102,6 +119,15 @@ export function servicesFor(store: SealedStore, opts: ServicesOptions = {}): Ser
     }),
     policies: new PolicyStore(storage, { activeTerm: () => store.activeTerm }),
     mounts,
+    audit: new StoreAuditBroker(store, {
+      factories: opts.auditFactories ?? AUDIT_DEVICE_FACTORIES,
+      logger: () => {
+        const l = s === undefined ? undefined : loggers.get(s);
+        if (l === undefined) return undefined;
+        const info = l.info.bind(l);
+        return { info, warn: l.warn?.bind(l) ?? info, error: l.error?.bind(l) ?? info };
+      },
+    }),
   };
   /** The active term setup() last completed for, and the run in progress. */
   let setupTerm: number | undefined;
@@ -109,6 +135,9 @@ export function servicesFor(store: SealedStore, opts: ServicesOptions = {}): Ser
   const runSetup = async (term: number): Promise<void> => {
     const result = await parts.mounts.setup();
     await parts.policies.setup();
+    // OpenBao's setupAudits: the audit table is loaded (created when missing) and its devices
+    // opened as the node becomes active, and the server config's audit blocks applied.
+    await parts.audit.enabled();
     await clusterInfo(); // OpenBao stores the cluster identity when it becomes active
     if (store.activeTerm !== term) return; // stepped down meanwhile: the next term runs it again
     setupTerm = term;
@@ -116,7 +145,7 @@ export function servicesFor(store: SealedStore, opts: ServicesOptions = {}): Ser
     if (logger !== undefined && result.carried.length > 0) {
       logger.info(
         { carried: result.carried.map((c) => `${c.path} (${c.type})`) },
-        `carrying ${result.carried.length} OpenBao/Vault mount(s), auth method(s) or audit device(s) Bulwark does not serve: their records are kept unchanged, requests under them are refused, and no audit log is written`,
+        `carrying ${result.carried.length} OpenBao/Vault mount(s) or auth method(s) Bulwark does not serve: their records are kept unchanged and requests under them are refused`,
       );
     }
   };

@@ -17,9 +17,7 @@
 
 import { randomBytes, randomUUID } from "node:crypto";
 import {
-  AUDIT_TABLE_PATH,
   AUTH_TABLE_PATH,
-  LOCAL_AUDIT_TABLE_PATH,
   LOCAL_AUTH_TABLE_PATH,
   LOCAL_MOUNT_TABLE_PATH,
   MOUNT_TABLE_PATH,
@@ -575,9 +573,10 @@ export class MountTable {
   /**
    * Ensures what OpenBao creates at init, on an initialised, active store: the required mounts
    * (`sys/`, `identity/`, local `cubbyhole/`), the `token/` auth method, and the (empty) local
-   * auth and audit tables. Like Vault's loadMounts, an existing table is rewritten only to add a
-   * missing required entry or to fill fields Vault fills on load (table, accessor,
-   * backend_aware_uuid, namespace_id); nothing else in it changes.
+   * auth table. Like Vault's loadMounts, an existing table is rewritten only to add a missing
+   * required entry or to fill fields Vault fills on load (table, accessor, backend_aware_uuid,
+   * namespace_id); nothing else in it changes. The audit tables are the audit broker's
+   * (audit/broker.ts), which creates and serves them.
    */
   async setup(): Promise<SetupResult> {
     return this.#serial(async () => {
@@ -600,18 +599,8 @@ export class MountTable {
       const hasToken = [...t.auth.entries, ...t.localAuth.entries].some((e) => e.type === "token");
       await write("auth", hasToken ? [] : [tokenAuthEntry()]);
       await write("localAuth", []);
-      // Audit devices an OpenBao/Vault data set has are carried too: Bulwark writes no audit log,
-      // which the operator must know (the log names them).
-      const audit: MountEntry[] = [];
-      for (const p of [AUDIT_TABLE_PATH, LOCAL_AUDIT_TABLE_PATH]) {
-        const e = await this.#storage.get(p);
-        if (e === undefined) {
-          await this.#storage.put({ key: p, value: encodeTable("audit", []) });
-          wrote.push(p);
-        } else {
-          audit.push(...decodeTable(e.value, p).entries);
-        }
-      }
+      // The audit tables (core/audit, core/local-audit) are the audit broker's: it creates them
+      // when it loads them, as OpenBao's loadAudits does, and serves their devices.
       const carried = [
         ...t.mounts.entries,
         ...t.localMounts.entries,
@@ -620,7 +609,6 @@ export class MountTable {
       ]
         .filter((e) => !serves(e) && !(e.table === "auth" && e.type === "token") && e.type !== "system")
         .map((e) => ({ path: e.table === "auth" ? `auth/${e.path}` : e.path, type: e.type, table: e.table }));
-      for (const e of audit) carried.push({ path: `audit/${e.path}`, type: e.type, table: "audit" });
       return { carried, wrote };
     });
   }
