@@ -3,10 +3,25 @@
  * the mount table, the KV v1/v2 engines and request routing — usable without HTTP.
  */
 
+export {
+  AUDIT_FORMATTER,
+  type AuditBrokerLogger,
+  type AuditBrokerOptions,
+  type AuditRecordFormatter,
+  type AuditStore,
+  StoreAuditBroker,
+} from "./audit/broker.js";
 export { AUDIT_DEVICE_FACTORIES, fileDevice, socketDevice, syslogDevice } from "./audit/devices/index.js";
 export { formatRequestRecord, formatResponseRecord, parseFormatOptions } from "./audit/format.js";
 export { clientIdOf, hashData, hasherFor, identifiedHmac } from "./audit/hash.js";
 export { toJsonx } from "./audit/jsonx.js";
+export {
+  API_AUDIT_TABLE,
+  AUDIT_VIEW_PREFIX,
+  auditSaltKey,
+  CONFIG_AUDIT_TABLE,
+  readAuditTables,
+} from "./audit/table.js";
 // Audit devices (Vault's audit broker, formats and devices).
 export type {
   AuditAuthInput,
