@@ -305,6 +305,18 @@ describe("enable and disable (sys/audit/<path>): OpenBao's rules and texts", () 
       option: "format",
     });
     expect((await b.list()).map((d) => d.path)).toEqual(["a/b/"]);
+    // A JSON body's number or boolean option is kept as its text; an object is refused naming it.
+    const opts = { hmac_accessor: false, n: 3 } as unknown as Record<string, string>;
+    await b.enable("typed", { type: "mem", options: opts });
+    expect((await b.list()).find((d) => d.path === "typed/")?.options).toEqual({
+      hmac_accessor: "false",
+      n: "3",
+    });
+    const nested = { file_path: { x: 1 } } as unknown as Record<string, string>;
+    await expect(b.enable("nested", { type: "mem", options: nested })).rejects.toMatchObject({
+      code: "invalid_request",
+      option: "file_path",
+    });
   });
 
   it("a device that cannot take Vault's test record is not enabled and nothing is stored; skip_test=true skips it", async () => {

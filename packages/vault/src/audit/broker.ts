@@ -41,16 +41,17 @@ import {
   saltRecord,
   writeAuditTables,
 } from "./table.js";
-import type {
-  AuditBroker,
-  AuditDevice,
-  AuditDeviceFactory,
-  AuditDeviceInfo,
-  AuditSettings,
-  EnableAuditRequest,
-  FormatConfig,
-  Hasher,
-  LogInput,
+import {
+  type AuditBroker,
+  type AuditDevice,
+  type AuditDeviceFactory,
+  type AuditDeviceInfo,
+  AuditOptionError,
+  type AuditSettings,
+  type EnableAuditRequest,
+  type FormatConfig,
+  type Hasher,
+  type LogInput,
 } from "./types.js";
 
 /** Where the broker reports (the server's pino logger fits). */
@@ -577,7 +578,7 @@ export class StoreAuditBroker implements AuditBroker {
         throw new BadRequestError("path already in use");
     }
     const factory = this.#factoryOf(req.type);
-    const options: Record<string, string> = { ...(req.options ?? {}) };
+    const options = stringOptions(req.options);
     const format = this.#fmt.parseOptions(options);
     const entry = newAuditEntry({
       table,
@@ -711,6 +712,21 @@ export class StoreAuditBroker implements AuditBroker {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * A device's options as OpenBao keeps them (map[string]string): a number or boolean a JSON body
+ * gave is taken as its text, as OpenBao's weakly typed decoding does; anything else is refused.
+ */
+function stringOptions(given: Readonly<Record<string, unknown>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(given ?? {})) {
+    if (typeof v === "string") out[k] = v;
+    else if (typeof v === "number" || typeof v === "boolean") out[k] = String(v);
+    else
+      throw new AuditOptionError(k, `option ${k} must be a string (options are text, e.g. "${k}": "value")`);
+  }
+  return out;
 }
 
 /** The checks OpenBao's handleAuditLogSetup makes of the blocks themselves (texts as OpenBao's). */
