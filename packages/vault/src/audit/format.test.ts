@@ -232,6 +232,49 @@ describe("records rebuilt from the lines OpenBao 2.6.2 wrote", () => {
     });
   }
 
+  it("known-salt/hashed.jsonl: every record byte for byte but its time, rebuilt from its plaintext twin in raw.jsonl with the device's salt", () => {
+    const dir = path.join(FIXTURES, "known-salt");
+    const read = (f: string) =>
+      fs
+        .readFileSync(path.join(dir, f), "utf8")
+        .split("\n")
+        .filter((l) => l !== "");
+    const hashedLines = read("hashed.jsonl");
+    const raw = new Map<string, Json>();
+    for (const l of read("raw.jsonl")) {
+      const r = parseJson(l) as Json;
+      raw.set(`${(r.request as Json).id} ${r.type}`, r);
+    }
+    const salted = hasherFor("b5065616-09dc-692c-35ad-e964f780de3c");
+    expect(salted("foo")).toBe(
+      "hmac-sha256:91342d025734c16053081976be00b3ed77b1bc7e170e61a9f783b68eadf23937",
+    );
+    const config = parseFormatOptions({});
+    let compared = 0;
+    for (const line of hashedLines) {
+      const theirs = JSON.parse(line) as Json;
+      const twin = raw.get(`${(theirs.request as Json).id} ${theirs.type}`);
+      if (twin === undefined) continue; // made before or while the raw device was enabled
+      const input = logInputOf(twin, config);
+      const f = input.type === "response" ? formatResponseRecord : formatRequestRecord;
+      const ours = dec.decode(f(input, config, salted, new Date("2026-12-08T00:00:00.000Z")));
+      expect(ours.replace('"time":"2026-12-08T00:00:00Z"', `"time":"${theirs.time as string}"`)).toBe(
+        `${line}\n`,
+      );
+      compared++;
+    }
+    expect(compared).toBe(41);
+    // The probe's lone \ud800 reached OpenBao's log as U+FFFD: a JavaScript string holding the lone
+    // surrogate (JSON.parse keeps it) hashes and writes the same.
+    const probe = hashedLines
+      .map((l) => JSON.parse(l) as Json)
+      .find((r) => (r.request as Json).path === "kv/probe");
+    expect(probe).toBeDefined();
+    const lone = (((probe as Json).request as Json).data as Json).lone;
+    expect(salted("x\ud800y")).toBe(lone);
+    expect(goJsonString("x\ud800y")).toBe('"x\ufffdy"');
+  });
+
   it("the fixtures hold what the checks above rely on", () => {
     const all = FIXTURE_FILES.flatMap((f) => fixtureLines(f.file)).join("\n");
     for (const needle of [
@@ -617,8 +660,8 @@ describe("Go's JSON string escaping", () => {
     ['q"\\', '"q\\"\\\\"'],
     ["\b\f\n\r\t\u0001\u001f", '"\\b\\f\\n\\r\\t\\u0001\\u001f"'],
     ["\u007f é 😀", '"\u007f é 😀"'],
-    ["lone \ud800 high", '"lone \\ufffd high"'],
-    ["lone \udc00 low <", '"lone \\ufffd low \\u003c"'],
+    ["lone \ud800 high", '"lone \ufffd high"'],
+    ["lone \udc00 low <", '"lone \ufffd low \\u003c"'],
     ["pair 😀 <", '"pair 😀 \\u003c"'],
   ])("%j → %s", (s, expected) => {
     expect(goJsonString(s)).toBe(expected);

@@ -85,7 +85,7 @@ export function parseFormatOptions(options: Readonly<Record<string, string>>): F
 
 const HEX = "0123456789abcdef";
 // Everything JSON.stringify writes differently from Go's json.Encoder (HTML escaping on):
-// '<', '>', '&', U+2028, U+2029 and lone surrogates (Go has none: invalid UTF-8 becomes U+FFFD).
+// '<', '>', '&', U+2028, U+2029 and lone surrogates (Go has none: its JSON decoder made them U+FFFD).
 const GO_DIFFERS = /[<>&\u2028\u2029\ud800-\udfff]/;
 
 /** A string as Go's json.Encoder writes it (quotes included). */
@@ -108,7 +108,9 @@ export function goJsonString(s: string): string {
         i++; // a valid pair: written as is
         continue;
       }
-      rep = "\\ufffd";
+      // A lone surrogate comes from a JSON "\ud800" escape: Go's decoder made that U+FFFD, which its
+      // encoder then writes as the character itself.
+      rep = "\ufffd";
     }
     if (rep !== undefined) {
       out += s.slice(last, i) + rep;

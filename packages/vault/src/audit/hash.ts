@@ -62,8 +62,8 @@ function utf8Rank(unit: number): number {
 
 function isDigits(s: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
+    const c = s.charCodeAt(i); // NaN past the end: not a digit
+    if (!(c >= 0x30 && c <= 0x39)) return false;
   }
   return true;
 }
@@ -80,25 +80,35 @@ function daysIn(month: number, year: number): number {
 }
 
 /**
- * Whether Go's `time.Time.UnmarshalText` accepts the string (strict RFC 3339 since Go 1.20:
- * `YYYY-MM-DDTHH:MM:SS`, an optional `.digits` fraction, then `Z` or `±hh:mm` with hh < 24 and
- * mm < 60; the date must exist). OpenBao leaves such strings unhashed.
+ * Whether Go's `time.Time.UnmarshalText` accepts the string: OpenBao leaves such strings unhashed.
+ * Its Go falls back to `time.Parse(time.RFC3339, s)` with the stricter RFC 3339 checks off
+ * (observed on OpenBao 2.6.2: "2024-01-02T3:04:05Z", a ",5" fraction and a "+24:00" offset are all
+ * kept), so this is that parse: `YYYY-MM-DDTH[H]:MM:SS`, an optional fraction after '.' or ',',
+ * then `Z` or `±hh:mm` with hh ≤ 24 and mm ≤ 60; hour < 24, minute and second < 60, and the
+ * date must exist.
  */
 export function isGoTimeText(s: string): boolean {
   const len = s.length;
-  if (len < 20) return false;
-  // Cheap rejection first: almost every audited string fails here.
-  if (s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d || s.charCodeAt(10) !== 0x54) return false;
-  if (s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) return false;
+  // The shortest: "2006-01-02T1:04:05Z". Cheap rejection first: most audited strings fail here.
+  if (len < 19 || s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d || s.charCodeAt(10) !== 0x54)
+    return false;
   if (!isDigits(s, 0, 4) || !isDigits(s, 5, 7) || !isDigits(s, 8, 10)) return false;
-  if (!isDigits(s, 11, 13) || !isDigits(s, 14, 16) || !isDigits(s, 17, 19)) return false;
   const year = num(s, 0, 4);
   const month = num(s, 5, 7);
   const day = num(s, 8, 10);
   if (month < 1 || month > 12 || day < 1 || day > daysIn(month, year)) return false;
-  if (num(s, 11, 13) > 23 || num(s, 14, 16) > 59 || num(s, 17, 19) > 59) return false;
-  let i = 19;
-  if (len - i >= 2 && s.charCodeAt(i) === 0x2e && isDigits(s, i + 1, i + 2)) {
+  // The hour takes one or two digits ("15" in Go's layout is not zero-padded).
+  let i = 11;
+  if (!isDigits(s, i, i + 1)) return false;
+  const hourDigits = isDigits(s, i + 1, i + 2) ? 2 : 1;
+  if (num(s, i, i + hourDigits) > 23) return false;
+  i += hourDigits;
+  if (len < i + 7 || s.charCodeAt(i) !== 0x3a || s.charCodeAt(i + 3) !== 0x3a) return false;
+  if (!isDigits(s, i + 1, i + 3) || !isDigits(s, i + 4, i + 6)) return false;
+  if (num(s, i + 1, i + 3) > 59 || num(s, i + 4, i + 6) > 59) return false;
+  i += 6;
+  const sep = s.charCodeAt(i);
+  if (len - i >= 2 && (sep === 0x2e || sep === 0x2c) && isDigits(s, i + 1, i + 2)) {
     i += 2;
     while (i < len && isDigits(s, i, i + 1)) i++;
   }
@@ -108,7 +118,7 @@ export function isGoTimeText(s: string): boolean {
   const sign = s.charCodeAt(i);
   if ((sign !== 0x2b && sign !== 0x2d) || s.charCodeAt(i + 3) !== 0x3a) return false;
   if (!isDigits(s, i + 1, i + 3) || !isDigits(s, i + 4, i + 6)) return false;
-  return num(s, i + 1, i + 3) <= 23 && num(s, i + 4, i + 6) <= 59;
+  return num(s, i + 1, i + 3) <= 24 && num(s, i + 4, i + 6) <= 60;
 }
 
 /**
