@@ -20,6 +20,7 @@
  * and fails under CI=true.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { compareAuditLogs, plaintextHits, readAuditLog, summary } from "./helpers/audit-compare.js";
 import { newSecrets, POLL_PATH, runSequence, type SequenceRun } from "./helpers/audit-sequence.js";
@@ -31,7 +32,7 @@ import {
   type Kind,
   startAuditServer,
 } from "./helpers/audit-servers.js";
-import { serviceGate, tempDir } from "./helpers/server-process.js";
+import { SERVER_DIR, serviceGate, tempDir } from "./helpers/server-process.js";
 
 // Two server starts and ~40 requests per test on a loaded 2-core machine.
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 60_000 });
@@ -87,6 +88,62 @@ function report(lines: string[], limit = 150): string {
 
 const HMAC = /^hmac-sha256:[0-9a-f]{64}$/;
 
+// The comparison itself, on records OpenBao 2.6.2 wrote (no server needed): it must see each kind
+// of difference it is there to report.
+describe("audit log comparison", () => {
+  const fixture = join(SERVER_DIR, "../../packages/vault/src/audit/fixtures/openbao-2.6.2/default.log");
+  const base = readAuditLog(fixture);
+  const copy = (): Json[] => structuredClone(base);
+
+  it("finds nothing between a log and itself, and compares every record", () => {
+    const c = compareAuditLogs(base, copy());
+    expect(c.diffs).toEqual([]);
+    expect(c.valueDiffs).toEqual([]);
+    expect(c.records).toBe(base.length);
+    expect(c.keyPaths).toBeGreaterThan(base.length * 10);
+  });
+
+  it("names a missing key, an extra key, a type change, a key order change and a value change", () => {
+    const other = copy();
+    delete other[1].request.mount_accessor;
+    other[2].auth.extra = 1;
+    other[3].auth.policies = "root";
+    const { time, type, ...rest } = other[4];
+    other[4] = { type, time, ...rest };
+    other[5].auth.display_name = "not-root";
+    const c = compareAuditLogs(base, other);
+    expect(c.diffs).toEqual([
+      `#1/#1 ${summary(base[1])}: request: keys only in OpenBao: [mount_accessor]; only in Bulwark: []`,
+      `#2/#2 ${summary(base[2])}: auth: keys only in OpenBao: []; only in Bulwark: [extra]`,
+      `#3/#3 ${summary(base[3])}: auth.policies: JSON type: OpenBao array, Bulwark string`,
+      `#4/#4 ${summary(base[4])}: (top level): key order: OpenBao [time, type, auth, request], Bulwark [type, time, auth, request]`,
+    ]);
+    expect(c.valueDiffs).toEqual([
+      `#5/#5 ${summary(base[5])}: auth.display_name: OpenBao "root", Bulwark "not-root"`,
+    ]);
+  });
+
+  it("the plaintext scan names what it found and where, never the value", () => {
+    const hits = plaintextHits('{"a":"x"}\n{"b":"the-secret-value"}\n', {
+      "a secret": "the-secret-value",
+      "an absent one": "not-there-at-all",
+    });
+    expect(hits).toEqual(["a secret in plaintext at line 2"]);
+  });
+
+  it("names a record only one side wrote, and still pairs the rest", () => {
+    const other = copy();
+    const [dropped] = other.splice(6, 1);
+    other.push({ ...structuredClone(base[0]), request: { ...base[0].request, path: "sys/extra" } });
+    const c = compareAuditLogs(base, other);
+    expect(c.diffs).toEqual([
+      `record only in OpenBao's log: #6 ${summary(dropped)}`,
+      `record only in Bulwark's log: #${base.length - 1} ${summary(other[other.length - 1])}`,
+    ]);
+    expect(c.records).toBe(base.length - 1);
+  });
+});
+
 describe.skipIf(missing !== undefined)("audit: one request sequence, OpenBao 2.6.2 and Bulwark", () => {
   for (const mode of ["api", "config"] as const) {
     it(`device ${mode === "api" ? "enabled through sys/audit" : "declared in the config"}: same records, key sets, audit-hash, no plaintext`, async () => {
@@ -96,16 +153,21 @@ describe.skipIf(missing !== undefined)("audit: one request sequence, OpenBao 2.6
 
       // The servers answered what the sequence expects (a differing answer would explain a
       // differing record, and is reported first).
-      expect([...bao.run.statusProblems, ...bw.run.statusProblems]).toEqual([]);
+      expect.soft([...bao.run.statusProblems, ...bw.run.statusProblems]).toEqual([]);
 
       // 1. Same records in the same order, same key sets at every level.
       const cmp = compareAuditLogs(bao.log, bw.log, (r) => r?.request?.path === POLL_PATH);
       console.log(
         `audit differential (${mode}): OpenBao ${bao.log.length} records, Bulwark ${bw.log.length}; ` +
-          `${cmp.records} record pairs compared, ${cmp.keyPaths} key paths compared, ${cmp.diffs.length} differences`,
+          `${cmp.records} record pairs compared, ${cmp.keyPaths} key paths compared, ${cmp.diffs.length} differences; ` +
+          `${cmp.values} values compared, ${cmp.valueDiffs.length} differ`,
       );
       expect(cmp.records).toBeGreaterThan(60);
-      expect(cmp.diffs, `audit logs differ (${mode}):\n${report(cmp.diffs)}`).toEqual([]);
+      expect.soft(cmp.diffs, `audit logs differ (${mode}):\n${report(cmp.diffs)}`).toEqual([]);
+      // The values the same sequence must give the same on both servers (helpers/audit-compare.ts:
+      // everything but HMACs, times, ids, ports, accessors, running versions and TTLs): error texts,
+      // policies, token types, mount types and classes, client ids, numbers and booleans in data.
+      expect.soft(cmp.valueDiffs, `audit values differ (${mode}):\n${report(cmp.valueDiffs)}`).toEqual([]);
 
       // 2. sys/audit-hash equals the HMAC where the log carries the value, on both servers.
       for (const [who, s] of [
@@ -113,36 +175,41 @@ describe.skipIf(missing !== undefined)("audit: one request sequence, OpenBao 2.6
         ["Bulwark", bw],
       ] as const) {
         const { run, log } = s;
-        expect(run.hashOfPassword, `${who}: audit-hash of the password`).toMatch(HMAC);
-        expect(run.hashOfChild, `${who}: audit-hash of the child token`).toMatch(HMAC);
+        expect.soft(run.hashOfPassword, `${who}: audit-hash of the password`).toMatch(HMAC);
+        expect.soft(run.hashOfChild, `${who}: audit-hash of the child token`).toMatch(HMAC);
         const write = record(log, "request", "update", "secret/data/app");
-        expect(write.request?.data?.data?.password, `${who}: KV write request.data.data.password`).toBe(
-          run.hashOfPassword,
-        );
+        expect
+          .soft(write.request?.data?.data?.password, `${who}: KV write request.data.data.password`)
+          .toBe(run.hashOfPassword);
         const read = record(log, "response", "read", "secret/data/app");
-        expect(read.response?.data?.data?.password, `${who}: KV read response.data.data.password`).toBe(
-          run.hashOfPassword,
-        );
+        expect
+          .soft(read.response?.data?.data?.password, `${who}: KV read response.data.data.password`)
+          .toBe(run.hashOfPassword);
         const created = record(log, "response", "update", "auth/token/create");
-        expect(created.response?.auth?.client_token, `${who}: token create response.auth.client_token`).toBe(
-          run.hashOfChild,
-        );
+        expect
+          .soft(created.response?.auth?.client_token, `${who}: token create response.auth.client_token`)
+          .toBe(run.hashOfChild);
         const self = record(log, "request", "read", "auth/token/lookup-self");
-        expect(self.auth?.client_token, `${who}: lookup-self as child auth.client_token`).toBe(
-          run.hashOfChild,
-        );
-        expect(self.request?.client_token, `${who}: lookup-self as child request.client_token`).toBe(
-          run.hashOfChild,
-        );
+        expect
+          .soft(self.auth?.client_token, `${who}: lookup-self as child auth.client_token`)
+          .toBe(run.hashOfChild);
+        expect
+          .soft(self.request?.client_token, `${who}: lookup-self as child request.client_token`)
+          .toBe(run.hashOfChild);
       }
 
       // 3. No plaintext: every value is real (non-empty), and none is in Bulwark's audit log or
       // server output; OpenBao's audit log is the reference and must be clean as well.
+      // The decoded generate-root token is a real token (the OTP and encoding were understood).
+      expect.soft(bw.run.generatedRoot, "Bulwark's generated root token").toMatch(/^s\.[A-Za-z0-9]{24}$/);
+      expect.soft(bao.run.generatedRoot, "OpenBao's generated root token").toMatch(/^s\.[A-Za-z0-9]{24}$/);
       for (const [what, v] of Object.entries(bw.run.sensitive))
-        expect(v.length, `Bulwark's sequence got no ${what}`).toBeGreaterThanOrEqual(8);
-      expect(plaintextHits(bw.logText, bw.run.sensitive), "Bulwark's audit log").toEqual([]);
-      expect(plaintextHits(bw.output, bw.run.sensitive), "Bulwark's server output").toEqual([]);
-      expect(plaintextHits(bao.logText, bao.run.sensitive), "OpenBao's audit log (reference)").toEqual([]);
+        expect.soft(v.length, `Bulwark's sequence got no ${what}`).toBeGreaterThanOrEqual(8);
+      expect.soft(plaintextHits(bw.logText, bw.run.sensitive), "Bulwark's audit log").toEqual([]);
+      expect.soft(plaintextHits(bw.output, bw.run.sensitive), "Bulwark's server output").toEqual([]);
+      expect
+        .soft(plaintextHits(bao.logText, bao.run.sensitive), "OpenBao's audit log (reference)")
+        .toEqual([]);
     });
   }
 });

@@ -2,8 +2,9 @@
  * Comparing two audit logs written for the same request sequence (audit-openbao.test.ts): the
  * records are aligned by (type, operation, path) — a longest common subsequence, so a record only
  * one server wrote is named as such instead of shifting every later pair — and each aligned pair
- * must have the same key set at every nesting level and the same JSON type at every common key.
- * Values are not compared (ids, times, HMACs, accessors, running versions differ by nature).
+ * must have the same key set at every nesting level, its common keys in the same order, and the
+ * same JSON type at every common key. Values are compared only where the same sequence must give
+ * the same value on both servers (not ids, times, HMACs, accessors, running versions: NATURAL).
  */
 import { readFileSync } from "node:fs";
 import type { Json } from "./audit-servers.js";
@@ -63,8 +64,49 @@ export interface LogComparison {
   records: number;
   /** Key paths looked at (every key of either side, at every level, in every compared pair). */
   keyPaths: number;
-  /** One line per difference. */
+  /** One line per difference of records, keys or JSON types. */
   diffs: string[];
+  /** Values compared (those the same sequence must give the same on both servers, see below). */
+  values: number;
+  /** One line per such value that differs. */
+  valueDiffs: string[];
+}
+
+/**
+ * Values that differ between two servers by nature, by the last key of their path: times, ids,
+ * ports, mount accessors (random), the running version (OpenBao's is "v2.0.0+builtin.bao", a
+ * `go build` without a release stamp), TTLs counted down and creation times. Every HMAC
+ * (a per-device random salt) and every RFC 3339 time (left unhashed) is skipped as well.
+ */
+const NATURAL = new Set([
+  "time",
+  "id",
+  "token_issue_time",
+  "remote_port",
+  "mount_accessor",
+  "mount_running_version",
+  "mount_running_plugin_version",
+  "creation_time",
+  "ttl",
+  "issue_time",
+  "expire_time",
+  "last_renewal_time",
+  "last_renewal",
+  "created_time",
+  "updated_time",
+  "deletion_time",
+]);
+
+function natural(path: string, v: unknown): boolean {
+  const last =
+    path
+      .replace(/\[\d+\]$/, "")
+      .split(".")
+      .pop() ?? "";
+  if (NATURAL.has(last)) return true;
+  if (typeof v === "string" && (v.startsWith("hmac-sha256:") || /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v)))
+    return true;
+  return false;
 }
 
 /**
@@ -82,7 +124,16 @@ export function compareAuditLogs(
   const sb = B.map((x) => summary(x.r));
   const pairs = align(sa, sb);
   const diffs: string[] = [];
+  const valueDiffs: string[] = [];
   let keyPaths = 0;
+  let values = 0;
+  const leaf = (at: string, x: unknown, y: unknown, where: string) => {
+    if (natural(at, x) || natural(at, y)) return;
+    values++;
+    const jx = JSON.stringify(x);
+    const jy = JSON.stringify(y);
+    if (jx !== jy) valueDiffs.push(`${where}: ${at}: OpenBao ${jx}, Bulwark ${jy}`);
+  };
 
   // Records only one side wrote, in log order.
   let pi = 0;
@@ -109,7 +160,7 @@ export function compareAuditLogs(
     const tx = jsonType(x);
     const ty = jsonType(y);
     if (tx !== ty) {
-      diffs.push(`${where}: ${at}: OpenBao has a ${tx}, Bulwark a ${ty}`);
+      diffs.push(`${where}: ${at}: JSON type: OpenBao ${tx}, Bulwark ${ty}`);
       return;
     }
     if (tx === "object") {
@@ -124,6 +175,14 @@ export function compareAuditLogs(
         diffs.push(
           `${where}: ${at === "" ? "(top level)" : at}: keys only in OpenBao: [${onlyX.join(", ")}]; only in Bulwark: [${onlyY.join(", ")}]`,
         );
+      // OpenBao writes struct fields in declaration order and map keys sorted: the common keys
+      // come in the same order.
+      const cx = kx.filter((k) => k in oy);
+      const cy = ky.filter((k) => k in ox);
+      if (cx.join(",") !== cy.join(","))
+        diffs.push(
+          `${where}: ${at === "" ? "(top level)" : at}: key order: OpenBao [${cx.join(", ")}], Bulwark [${cy.join(", ")}]`,
+        );
       for (const k of kx) if (k in oy) walk(at === "" ? k : `${at}.${k}`, ox[k], oy[k], where);
     } else if (tx === "array") {
       const ax = x as unknown[];
@@ -133,15 +192,17 @@ export function compareAuditLogs(
       // objects is structure.
       if (structured && ax.length !== ay.length)
         diffs.push(`${where}: ${at}: OpenBao has ${ax.length} elements, Bulwark ${ay.length}`);
-      for (let k = 0; k < Math.min(ax.length, ay.length); k++) walk(`${at}[${k}]`, ax[k], ay[k], where);
-    }
+      if (structured)
+        for (let k = 0; k < Math.min(ax.length, ay.length); k++) walk(`${at}[${k}]`, ax[k], ay[k], where);
+      else if (![...ax, ...ay].some((e) => natural(at, e))) leaf(at, x, y, where);
+    } else leaf(at, x, y, where);
   };
   for (const [pa, pb] of pairs) {
     const x = A[pa] as { r: Json; i: number };
     const y = B[pb] as { r: Json; i: number };
     walk("", x.r, y.r, `#${x.i}/#${y.i} ${sa[pa]}`);
   }
-  return { records: pairs.length, keyPaths, diffs };
+  return { records: pairs.length, keyPaths, diffs, values, valueDiffs };
 }
 
 /** The value at a dotted key path (`response.data.data.password`), or undefined. */

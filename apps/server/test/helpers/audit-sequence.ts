@@ -10,6 +10,7 @@
  *   `sys/internal/ui/mounts/<path>` (what kv clients use to find a mount's version) and answers
  *   the list form 404 "unsupported path"; the sequence uses the `<path>` form with and without a
  *   token instead.
+ * - response wrapping (X-Vault-Wrap-TTL): Bulwark refuses it with a 400 by design.
  * Nothing else is left out: every step below is compared record by record.
  */
 import type { Answer, AuditMode, AuditServer, Json } from "./audit-servers.js";
@@ -42,6 +43,9 @@ export interface SequenceSecrets {
   kvPassword: string;
   kvApiKey: string;
   kv1Password: string;
+  /** In a map and in a list inside the KV v1 secret (hashing walks nested data). */
+  nestedSecret: string;
+  listSecret: string;
   bogusToken: string;
 }
 
@@ -51,6 +55,8 @@ export function newSecrets(): SequenceSecrets {
     kvPassword: `pw-${r()}`,
     kvApiKey: `ak-${r()}`,
     kv1Password: `v1-${r()}`,
+    nestedSecret: `ns-${r()}`,
+    listSecret: `ls-${r()}`,
     bogusToken: `s.bogus${r()}`,
   };
 }
@@ -313,6 +319,39 @@ export async function runSequence(
     status: 400,
   });
   await step({ label: "no mount (404)", method: "GET", path: "nomount/here", token: "root", status: 404 });
+  // Tokens and accessors sent in request bodies (request.data is hashed like any data).
+  await step({
+    label: "token lookup (token in the body)",
+    method: "POST",
+    path: "auth/token/lookup",
+    body: { token: run.childToken },
+    token: "root",
+    status: 200,
+  });
+  await step({
+    label: "token lookup-accessor",
+    method: "POST",
+    path: "auth/token/lookup-accessor",
+    body: { accessor: run.childAccessor },
+    token: "root",
+    status: 200,
+  });
+  await step({
+    label: "token renew (token in the body)",
+    method: "POST",
+    path: "auth/token/renew",
+    body: { token: run.childToken, increment: "30m" },
+    token: "root",
+    status: 200,
+  });
+  await step({
+    label: "token revoke (token in the body)",
+    method: "POST",
+    path: "auth/token/revoke",
+    body: { token: run.childToken },
+    token: "root",
+    status: 204,
+  });
   await step({
     label: "mount KV v1",
     method: "POST",
@@ -325,7 +364,12 @@ export async function runSequence(
     label: "KV v1 write",
     method: "PUT",
     path: "kv1/db",
-    body: { password: sec.kv1Password },
+    body: {
+      password: sec.kv1Password,
+      nested: { deep: sec.nestedSecret },
+      list: [sec.listSecret],
+      port: 5432,
+    },
     token: "root",
     status: 204,
   });
@@ -360,6 +404,8 @@ export async function runSequence(
     "KV v2 password": sec.kvPassword,
     "KV v2 api_key": sec.kvApiKey,
     "KV v1 password": sec.kv1Password,
+    "KV v1 nested value": sec.nestedSecret,
+    "KV v1 list element": sec.listSecret,
     "root token": s.rootToken,
     "child token": run.childToken,
     "bogus token": sec.bogusToken,
