@@ -28,6 +28,19 @@ describe("identifiedHmac / hasherFor", () => {
   });
 });
 
+describe("hasherFor's memo", () => {
+  it("gives the same results past its bound, for long values and after being cleared", () => {
+    const h = hasherFor("memo-salt");
+    const long = "L".repeat(1000);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 300; i++) expect(h(`v${i}`)).toBe(identifiedHmac("memo-salt", `v${i}`));
+      expect(h(long)).toBe(identifiedHmac("memo-salt", long));
+    }
+    // Two hashers never share results.
+    expect(hasherFor("other")("v1")).toBe(identifiedHmac("other", "v1"));
+  });
+});
+
 describe("clientIdOf", () => {
   it("is the client_id OpenBao wrote for a root token (policies [root], no entity)", () => {
     // fixtures/openbao-2.6.2/default.log, every record made with the root token.

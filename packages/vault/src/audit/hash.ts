@@ -15,13 +15,31 @@ export function identifiedHmac(salt: string, value: string): string {
   return HMAC_PREFIX + createHmac("sha256", salt).update(value, "utf8").digest("hex");
 }
 
+/** How many recent results a hasher remembers, and the longest value it remembers one for. */
+const CACHE_MAX = 128;
+const CACHE_MAX_LENGTH = 256;
+
 /** A Hasher bound to one salt (keep it cheap per call: it runs for every string of every record). */
 export function hasherFor(salt: string): Hasher {
   // A KeyObject spares each call the key import (about a quarter of the cost of a short value's
   // HMAC). An empty key cannot be a KeyObject on every Node version: keep the string then.
   let key: KeyObject | string = salt;
   if (salt.length > 0) key = createSecretKey(Buffer.from(salt, "utf8"));
-  return (value) => HMAC_PREFIX + createHmac("sha256", key).update(value, "utf8").digest("hex");
+  // A request's token and accessor are hashed four times each (auth and request, in the request and
+  // the response record): a small memo of recent results spares most HMACs. Bounded, and dropped
+  // whole when full, so a flood of distinct values costs one Map.clear() per CACHE_MAX.
+  const memo = new Map<string, string>();
+  return (value) => {
+    let h = memo.get(value);
+    if (h === undefined) {
+      h = HMAC_PREFIX + createHmac("sha256", key).update(value, "utf8").digest("hex");
+      if (value.length <= CACHE_MAX_LENGTH) {
+        if (memo.size >= CACHE_MAX) memo.clear();
+        memo.set(value, h);
+      }
+    }
+    return h;
+  };
 }
 
 /**
