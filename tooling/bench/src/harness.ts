@@ -16,6 +16,8 @@ export interface Measurement {
    * share the cores: it does not count the time the process waited for one.
    */
   cpuUsPerOp?: number;
+  /** Requests the round really sent and had answered, when the subject counts them (HTTP load). */
+  requests?: number;
 }
 
 /** One measured side of a comparison: an async operation run `concurrency` at a time. */

@@ -174,6 +174,10 @@ export async function startBulwark(opts: {
   label: string;
   storage: "inmem" | "file";
   dataDir: string;
+  /** More HCL appended to the config (e.g. an `audit` block). */
+  extraConfig?: string;
+  /** Node options before the CLI script (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }): Promise<BulwarkServer> {
   const bin = join(opts.serverDir, "bin/bulwark.mjs");
   if (!existsSync(join(opts.serverDir, "dist/index.js")))
@@ -188,12 +192,14 @@ export async function startBulwark(opts: {
   const configFile = join(opts.dataDir, "server.hcl");
   writeFileSync(
     configFile,
-    `${storage}\n\nlistener "tcp" {\n  address     = "127.0.0.1:${port}"\n  tls_disable = true\n}\n\ndisable_mlock = true\n`,
+    `${storage}\n\nlistener "tcp" {\n  address     = "127.0.0.1:${port}"\n  tls_disable = true\n}\n\ndisable_mlock = true\n${
+      opts.extraConfig === undefined ? "" : `\n${opts.extraConfig}\n`
+    }`,
   );
   const description = `bulwark server (${opts.label}, ${opts.storage}) on port ${port}`;
   const group = startGroup(
     process.execPath,
-    [bin, "server", "-config", configFile],
+    [...(opts.nodeArgs ?? []), bin, "server", "-config", configFile],
     description,
     // Its log (a few lines at start, none per request) is kept for the error when it fails.
     { cwd: opts.serverDir, stdio: ["ignore", "pipe", "pipe"] },
@@ -347,6 +353,7 @@ export function loadSide(
         opsPerSec: r.requests.total / ((last - t0) / 1000),
         p50Us: r.latency.p50 * 1000,
         p99Us: r.latency.p99 * 1000,
+        requests: r.requests.total,
       };
       const rss = rssMiB(s.pid);
       if (rss !== undefined) m.rssMiB = rss;
