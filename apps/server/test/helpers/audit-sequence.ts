@@ -90,8 +90,8 @@ export function decodeRootToken(encoded: string, otp: string): string {
 
 /**
  * Sends the sequence to `s` (with the device enabled through the API first in `api` mode) and
- * returns what each step answered. Ends with sys/seal and an unseal (not audited: the share is
- * sent once more only so the scan covers it).
+ * returns what each step answered. Ends with sys/seal and an unseal with the rekeyed share (not
+ * audited; sent so that the server output scan covers that share too).
  */
 export async function runSequence(
   s: AuditServer,
@@ -395,8 +395,30 @@ export async function runSequence(
   });
   run.encodedToken = update.json?.encoded_token ?? update.json?.encoded_root_token ?? "";
   run.generatedRoot = decodeRootToken(run.encodedToken, run.otp);
+  // A rekey hands out new unseal shares in its answer: the record must carry them hashed only.
+  const oldShare = { base64: s.unsealKey, hex: s.unsealKeyHex };
+  const rekeyInit = await step({
+    label: "rekey init",
+    method: "PUT",
+    path: "sys/rekey/init",
+    body: { secret_shares: 1, secret_threshold: 1 },
+    token: "none",
+    status: 200,
+  });
+  const rekeyed = await step({
+    label: "rekey update",
+    method: "PUT",
+    path: "sys/rekey/update",
+    body: { key: s.unsealKey, nonce: rekeyInit.json?.nonce ?? "" },
+    token: "none",
+    status: 200,
+  });
+  if (typeof rekeyed.json?.keys_base64?.[0] === "string") {
+    s.unsealKey = rekeyed.json.keys_base64[0];
+    s.unsealKeyHex = rekeyed.json.keys?.[0] ?? "";
+  }
   await step({ label: "seal", method: "PUT", path: "sys/seal", token: "root", status: 204 });
-  // Not audited (sealed): only so the share has been sent twice more besides generate-root.
+  // Not audited (sealed); with the rekeyed share, which the scan covers too.
   const u = await s.http("PUT", "sys/unseal", { key: s.unsealKey }, "");
   if (u.json?.sealed !== false) run.statusProblems.push(`${s.kind}: unseal after seal answered ${u.status}`);
 
@@ -411,8 +433,10 @@ export async function runSequence(
     "bogus token": sec.bogusToken,
     "root accessor": run.rootAccessor,
     "child accessor": run.childAccessor,
-    "unseal share (base64)": s.unsealKey,
-    "unseal share (hex)": s.unsealKeyHex,
+    "unseal share (base64)": oldShare.base64,
+    "unseal share (hex)": oldShare.hex,
+    "rekeyed unseal share (base64)": s.unsealKey,
+    "rekeyed unseal share (hex)": s.unsealKeyHex,
     "generate-root OTP": run.otp,
     "generate-root encoded token": run.encodedToken,
     "generated root token": run.generatedRoot,

@@ -2,8 +2,8 @@
  * Two servers with one file audit device each, for the audit differential (audit-openbao.test.ts):
  * a real OpenBao 2.6.2 (`tooling/services/.bin/bao server`) and `bulwark server`, each with file
  * storage in its own temp dir, `unsafe_allow_api_audit_creation = true`, the listener's
- * `disable_unauthed_generate_root_endpoints = false` (the unauthenticated generate-root flow is in
- * the sequence) and, in the `config` mode, a declarative `audit "file" "file"` block; then
+ * `disable_unauthed_generate_root_endpoints = false` and `disable_unauthed_rekey_endpoints = false`
+ * (the unauthenticated generate-root and rekey flows are in the sequence) and, in the `config` mode, a declarative `audit "file" "file"` block; then
  * `sys/init` with one share and unsealed.
  *
  * OpenBao is spawned here rather than through openbao-nodes.ts's startOpenBao: that one writes a
@@ -68,6 +68,7 @@ listener "tcp" {
   address     = "127.0.0.1:${port}"
   tls_disable = true
   disable_unauthed_generate_root_endpoints = false
+  disable_unauthed_rekey_endpoints = false
 }
 disable_mlock = true
 api_addr = "http://127.0.0.1:${port}"
