@@ -1,0 +1,270 @@
+/**
+ * `bulwark server` processes for the audit device end-to-end suites (audit-devices.test.ts,
+ * audit-ha.test.ts): one node per call, with the config text the test gives (`{{PORT}}` is
+ * replaced by the node's port), in the working directory the test gives (an HA pair whose nodes
+ * share one config block `file_path = "audit.log"` keeps node-local logs that way, as nodes on two
+ * hosts would), its pid known (the syslog record names it; SIGHUP goes to it) and its config file
+ * rewritable (a declarative `audit` block added, SIGHUP).
+ *
+ * Every process runs in its own process group (packages/core/test/support/processes.ts): `stop()`
+ * sends SIGTERM and SIGKILLs the group after a grace, and whatever way the test ends the vitest
+ * setup file stops what is left.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type ProcessGroup, spawnGroup } from "../../../../packages/core/test/support/processes.js";
+import { BIN, freePort, SERVER_DIR } from "./server-process.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers and audit records, checked key by key
+export type Json = any;
+
+export interface Answer {
+  status: number;
+  json: Json;
+  /** The body as received. */
+  text: string;
+  /** How long the request took, in milliseconds. */
+  ms: number;
+}
+
+/** A node that takes this long to answer sys/health after spawning is reported as hung. */
+const START_TIMEOUT_MS = 90_000;
+
+export interface AuditNode {
+  address: string;
+  port: number;
+  /** The server's pid (the process that writes `tag[pid]` in syslog records). */
+  pid: number;
+  group: ProcessGroup;
+  configFile: string;
+  /** stdout and stderr of the server so far. */
+  output(): string;
+  /** Rewrites the config file (`{{PORT}}` replaced), for a SIGHUP that re-reads it. */
+  writeConfig(config: string): void;
+  /** SIGHUP to the server, then waits until it has logged `done` once more than before. */
+  reload(done: RegExp, timeoutMs?: number): Promise<void>;
+  /** One API request; `token: ""` sends none. */
+  http(method: string, path: string, body?: unknown, token?: string): Promise<Answer>;
+  /** SIGTERM (graceful: the HA lock is released), SIGKILL to the group after a grace. */
+  stop(): Promise<void>;
+  /** The root token, once {@link initNode} has run. */
+  rootToken: string;
+}
+
+function count(text: string, re: RegExp): number {
+  return text.match(new RegExp(re.source, "g"))?.length ?? 0;
+}
+
+/**
+ * Starts `bulwark server -config <dir>/node-<port>.hcl` with `cwd` as its working directory (the
+ * server's own dir by default). Resolves once sys/health answers with the node's status.
+ */
+export async function startAuditNode(opts: {
+  config: string;
+  dir: string;
+  cwd?: string;
+}): Promise<AuditNode> {
+  const port = await freePort();
+  const configFile = join(opts.dir, `node-${port}.hcl`);
+  const render = (config: string) => config.replaceAll("{{PORT}}", String(port));
+  writeFileSync(configFile, render(opts.config));
+  const group = spawnGroup(process.execPath, [BIN, "server", "-config", configFile], {
+    cwd: opts.cwd ?? SERVER_DIR,
+    env: { ...process.env },
+    stdio: ["ignore", "pipe", "pipe"],
+    description: `bulwark server on port ${port} (audit e2e)`,
+  });
+  let out = "";
+  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const address = `http://127.0.0.1:${port}`;
+  const node: AuditNode = {
+    address,
+    port,
+    pid: group.pid,
+    group,
+    configFile,
+    rootToken: "",
+    output: () => out,
+    writeConfig: (config) => writeFileSync(configFile, render(config)),
+    async reload(done, timeoutMs = 30_000) {
+      const before = count(out, done);
+      process.kill(group.pid, "SIGHUP");
+      const deadline = Date.now() + timeoutMs;
+      while (count(out, done) <= before) {
+        if (!group.running) throw new Error(`bulwark server exited after SIGHUP:\n${out}`);
+        if (Date.now() > deadline)
+          throw new Error(`no ${done} in the server's output within ${timeoutMs} ms of SIGHUP:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async http(method, path, body, token = node.rootToken) {
+      const started = performance.now();
+      const res = await fetch(`${address}/v1/${path}`, {
+        method,
+        headers: {
+          ...(token === "" ? {} : { "X-Vault-Token": token }),
+          "Content-Type": "application/json",
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(60_000),
+      });
+      const text = await res.text();
+      const ms = performance.now() - started;
+      let json: Json;
+      try {
+        json = text === "" ? undefined : JSON.parse(text);
+      } catch {
+        json = `not JSON: ${text}`;
+      }
+      return { status: res.status, json, text, ms };
+    },
+    async stop() {
+      await group.stop(15_000);
+    },
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (!group.running) throw new Error(`bulwark server exited during start:\n${out}`);
+    try {
+      const res = await fetch(`${address}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
+      const j = (await res.json()) as { initialized?: unknown };
+      if (typeof j.initialized === "boolean") break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      await group.stop(0);
+      throw new Error(`bulwark server did not serve sys/health within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return node;
+}
+
+export interface InitKeys {
+  rootToken: string;
+  /** The one unseal share, base64 and hex: both must stay out of the logs. */
+  unsealKey: string;
+  unsealKeyHex: string;
+}
+
+/** `sys/init` with one share, then unseals; sets `node.rootToken`. */
+export async function initNode(node: AuditNode): Promise<InitKeys> {
+  const init = await node.http("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 }, "");
+  if (init.status !== 200)
+    throw new Error(`sys/init answered ${init.status}: ${init.text}\n${node.output()}`);
+  const keys: InitKeys = {
+    rootToken: init.json.root_token,
+    unsealKey: init.json.keys_base64[0],
+    unsealKeyHex: init.json.keys[0],
+  };
+  await unsealNode(node, keys);
+  return keys;
+}
+
+export async function unsealNode(node: AuditNode, keys: InitKeys): Promise<void> {
+  const u = await node.http("PUT", "sys/unseal", { key: keys.unsealKey }, "");
+  if (u.json?.sealed !== false)
+    throw new Error(`sys/unseal answered ${u.status}: ${u.text}\n${node.output()}`);
+  node.rootToken = keys.rootToken;
+}
+
+/** Polls sys/health until `ok(status, body)` holds (an HA node becoming active or standby). */
+export async function waitForHealth(
+  node: AuditNode,
+  ok: (status: number, body: Json) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      const r = await node.http("GET", "sys/health", undefined, "");
+      last = `${r.status} ${r.text}`;
+      if (ok(r.status, r.json)) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `${node.address} did not become ${what} within ${timeoutMs} ms (last: ${last}):\n${node.output()}`,
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Mounts KV v2 at `secret/` (a config-file server mounts nothing there). */
+export async function mountKv2(node: AuditNode): Promise<void> {
+  const r = await node.http("POST", "sys/mounts/secret", { type: "kv", options: { version: "2" } });
+  if (r.status !== 204 && r.status !== 200)
+    throw new Error(
+      `mounting kv v2 at secret/ answered ${r.status}: ${r.text}\n${node.output().slice(-4000)}`,
+    );
+}
+
+/** The storage, listener and Vault settings of a single test node, before its audit blocks. */
+export function baseConfig(dataDir: string): string {
+  return `storage "file" {
+  path = "${dataDir}"
+}
+listener "tcp" {
+  address     = "127.0.0.1:{{PORT}}"
+  tls_disable = true
+}
+disable_mlock = true
+api_addr = "http://127.0.0.1:{{PORT}}"
+`;
+}
+
+/** One `audit "<type>" "<path>"` block with string options. */
+export function auditBlock(type: string, path: string, options: Record<string, string>): string {
+  const lines = Object.entries(options).map(([k, v]) => `    ${k} = ${JSON.stringify(v)}`);
+  return `audit "${type}" "${path}" {\n  options {\n${lines.join("\n")}\n  }\n}\n`;
+}
+
+/**
+ * The records of an audit log, one JSON object per line. A line that is not JSON (a torn record)
+ * throws, naming the file and the line number.
+ */
+export function readRecords(file: string): Json[] {
+  if (!existsSync(file)) return [];
+  return parseLines(readFileSync(file, "utf8"), file);
+}
+
+export function parseLines(text: string, where: string): Json[] {
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines.map((line, i) => {
+    try {
+      return JSON.parse(line);
+    } catch {
+      throw new Error(`${where}: line ${i + 1} is not a JSON record (torn?): ${line.slice(0, 200)}`);
+    }
+  });
+}
+
+/** The records of requests to `path` (the request's path as logged). */
+export function recordsFor(records: Json[], path: string): Json[] {
+  return records.filter((r) => r?.request?.path === path);
+}
+
+/**
+ * Which of `secrets` appear in plaintext in which of `texts` — by index and name, never the value
+ * (a failure message must not print a secret either). Empty when none does.
+ */
+export function plaintextSecrets(texts: Record<string, string>, secrets: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const [name, text] of Object.entries(texts)) {
+    secrets.forEach((s, i) => {
+      if (s.length < 8) throw new Error(`secret #${i} is too short to scan for`);
+      if (text.includes(s)) found.push(`secret #${i} in ${name}`);
+    });
+  }
+  return found;
+}
