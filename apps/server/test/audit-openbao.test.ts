@@ -39,6 +39,25 @@ vi.setConfig({ testTimeout: 240_000, hookTimeout: 60_000 });
 
 const missing = serviceGate("audit differential suite", BAO, "the bao binary");
 
+/** One run of the sequence on both servers: how the device is made, with which options. */
+interface Variant {
+  tag: string;
+  title: string;
+  mode: AuditMode;
+  options: Record<string, string>;
+}
+
+const VARIANTS: Variant[] = [
+  { tag: "api", title: "device enabled through sys/audit", mode: "api", options: {} },
+  { tag: "config", title: "device declared in the config", mode: "config", options: {} },
+  {
+    tag: "api-options",
+    title: "device enabled through sys/audit with hmac_accessor=false and elide_list_responses=true",
+    mode: "api",
+    options: { hmac_accessor: "false", elide_list_responses: "true" },
+  },
+];
+
 interface Side {
   run: SequenceRun;
   log: Json[];
@@ -47,11 +66,12 @@ interface Side {
 }
 
 /** Starts `kind`, sends the sequence, stops it however the sequence ends; its log and output. */
-async function side(kind: Kind, mode: AuditMode): Promise<Side> {
+async function side(kind: Kind, v: Variant): Promise<Side> {
+  const { mode, tag } = v;
   const s: AuditServer = await startAuditServer(kind, tempDir(`audit-${kind}`), mode);
   let run: SequenceRun;
   try {
-    run = await runSequence(s, mode, newSecrets());
+    run = await runSequence(s, mode, newSecrets(), v.options);
   } catch (err) {
     const tail = s.output().split("\n").slice(-40).join("\n");
     throw new Error(`${kind}: ${(err as Error).message}\n--- last lines of the ${kind} log ---\n${tail}`);
@@ -59,11 +79,11 @@ async function side(kind: Kind, mode: AuditMode): Promise<Side> {
     await s.stop();
   }
   const logText = readFileSync(s.auditFile, "utf8");
-  // AUDIT_DIFF_DUMP=<prefix>: both logs and the answers are kept as <prefix>-<mode>-<kind>.* (debugging).
+  // AUDIT_DIFF_DUMP=<prefix>: both logs and the answers are kept as <prefix>-<tag>-<kind>.* (debugging).
   const dump = process.env.AUDIT_DIFF_DUMP;
   if (dump !== undefined && dump !== "") {
-    writeFileSync(`${dump}-${mode}-${kind}.log`, logText);
-    writeFileSync(`${dump}-${mode}-${kind}.steps.json`, JSON.stringify(run.steps, null, 1));
+    writeFileSync(`${dump}-${tag}-${kind}.log`, logText);
+    writeFileSync(`${dump}-${tag}-${kind}.steps.json`, JSON.stringify(run.steps, null, 1));
   }
   return { run, log: readAuditLog(s.auditFile), logText, output: s.output() };
 }
@@ -145,11 +165,13 @@ describe("audit log comparison", () => {
 });
 
 describe.skipIf(missing !== undefined)("audit: one request sequence, OpenBao 2.6.2 and Bulwark", () => {
-  for (const mode of ["api", "config"] as const) {
-    it(`device ${mode === "api" ? "enabled through sys/audit" : "declared in the config"}: same records, key sets, audit-hash, no plaintext`, async () => {
+  for (const v of VARIANTS) {
+    it(`${v.title}: same records, key sets, audit-hash, no plaintext`, async () => {
+      const mode = v.tag;
+      const accessorsRaw = v.options.hmac_accessor === "false";
       // One at a time: two servers and their storage fsyncs on 2 shared cores.
-      const bao = await side("openbao", mode);
-      const bw = await side("bulwark", mode);
+      const bao = await side("openbao", v);
+      const bw = await side("bulwark", v);
 
       // The servers answered what the sequence expects (a differing answer would explain a
       // differing record, and is reported first).
@@ -203,13 +225,42 @@ describe.skipIf(missing !== undefined)("audit: one request sequence, OpenBao 2.6
       // The decoded generate-root token is a real token (the OTP and encoding were understood).
       expect.soft(bw.run.generatedRoot, "Bulwark's generated root token").toMatch(/^s\.[A-Za-z0-9]{24}$/);
       expect.soft(bao.run.generatedRoot, "OpenBao's generated root token").toMatch(/^s\.[A-Za-z0-9]{24}$/);
-      for (const [what, v] of Object.entries(bw.run.sensitive))
-        expect.soft(v.length, `Bulwark's sequence got no ${what}`).toBeGreaterThanOrEqual(8);
-      expect.soft(plaintextHits(bw.logText, bw.run.sensitive), "Bulwark's audit log").toEqual([]);
+      for (const [what, value] of Object.entries(bw.run.sensitive))
+        expect.soft(value.length, `Bulwark's sequence got no ${what}`).toBeGreaterThanOrEqual(8);
+      // With hmac_accessor=false the accessors are written as they are (OpenBao does so too): the
+      // scan must find them there — proof that it sees what is in the log — and nothing else.
+      const hidden = (sensitive: Record<string, string>) =>
+        accessorsRaw
+          ? Object.fromEntries(Object.entries(sensitive).filter(([what]) => !what.endsWith("accessor")))
+          : sensitive;
+      expect.soft(plaintextHits(bw.logText, hidden(bw.run.sensitive)), "Bulwark's audit log").toEqual([]);
       expect.soft(plaintextHits(bw.output, bw.run.sensitive), "Bulwark's server output").toEqual([]);
       expect
-        .soft(plaintextHits(bao.logText, bao.run.sensitive), "OpenBao's audit log (reference)")
+        .soft(plaintextHits(bao.logText, hidden(bao.run.sensitive)), "OpenBao's audit log (reference)")
         .toEqual([]);
+      if (accessorsRaw)
+        for (const [who, s] of [
+          ["OpenBao", bao],
+          ["Bulwark", bw],
+        ] as const)
+          expect
+            .soft(
+              plaintextHits(s.logText, { "child accessor": s.run.childAccessor }),
+              `${who}: the child accessor as it is, with hmac_accessor=false`,
+            )
+            .toEqual([expect.stringMatching(/^child accessor in plaintext at line \d+$/)]);
+
+      // elide_list_responses: a list response's keys are written as their count (OpenBao's
+      // ElideListResponses); otherwise as the hashed list.
+      for (const [who, s] of [
+        ["OpenBao", bao],
+        ["Bulwark", bw],
+      ] as const) {
+        const listed = record(s.log, "response", "list", "secret/metadata/").response?.data?.keys;
+        if (v.options.elide_list_responses === "true")
+          expect.soft(listed, `${who}: elided KV v2 list`).toBe(1);
+        else expect.soft(listed, `${who}: KV v2 list keys`).toEqual([expect.stringMatching(HMAC)]);
+      }
     });
   }
 });

@@ -74,7 +74,7 @@ export interface LogComparison {
 
 /**
  * Values that differ between two servers by nature, by the last key of their path: times, ids,
- * ports, mount accessors (random), the running version (OpenBao's is "v2.0.0+builtin.bao", a
+ * ports, mount and token accessors (random; hashed anyway unless hmac_accessor is off), the running version (OpenBao's is "v2.0.0+builtin.bao", a
  * `go build` without a release stamp), TTLs counted down and creation times. Every HMAC
  * (a per-device random salt) and every RFC 3339 time (left unhashed) is skipped as well.
  */
@@ -84,6 +84,8 @@ const NATURAL = new Set([
   "token_issue_time",
   "remote_port",
   "mount_accessor",
+  "accessor",
+  "client_token_accessor",
   "mount_running_version",
   "mount_running_plugin_version",
   "creation_time",

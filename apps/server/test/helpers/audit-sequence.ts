@@ -97,6 +97,8 @@ export async function runSequence(
   s: AuditServer,
   mode: AuditMode,
   sec: SequenceSecrets,
+  /** More options for the device enabled through the API (`hmac_accessor`, `elide_list_responses`). */
+  deviceOptions: Record<string, string> = {},
 ): Promise<SequenceRun> {
   const steps: StepResult[] = [];
   const run: SequenceRun = {
@@ -132,7 +134,7 @@ export async function runSequence(
       label: "enable the file device",
       method: "PUT",
       path: "sys/audit/file",
-      body: { type: "file", options: { file_path: s.auditFile } },
+      body: { type: "file", options: { file_path: s.auditFile, ...deviceOptions } },
       token: "root",
       status: 204,
     });
