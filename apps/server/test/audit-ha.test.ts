@@ -26,12 +26,13 @@ import {
   plaintextSecrets,
   readRecords,
   recordsFor,
+  requestFrom,
   startAuditNode,
   unsealNode,
   waitForHealth,
 } from "./helpers/audit-e2e-server.js";
 import { CONSUL } from "./helpers/openbao-nodes.js";
-import { serviceGate, tempDir } from "./helpers/server-process.js";
+import { freePort, serviceGate, tempDir } from "./helpers/server-process.js";
 
 const missing = serviceGate("audit HA e2e suite", CONSUL, "the consul binary");
 
@@ -221,5 +222,47 @@ describe.skipIf(missing !== undefined)("audit on an HA pair (Consul storage)", (
         [keys.rootToken, keys.unsealKey, keys.unsealKeyHex, v1, v2],
       ),
     ).toEqual([]);
+  }, 300_000);
+
+  it("a forwarded request's records name the client's address and port, not the standby's (OpenBao's forwarding carries the client's RemoteAddr to the active node)", async () => {
+    const agent = await ConsulAgent.start();
+    cleanups.push(() => agent.stop());
+    const work = tempDir("audit-e2e-ha-remote");
+    const log1 = join(work, "audit.log");
+    const node1 = await startAuditNode({ dir: work, cwd: work, config: haConfig(agent.address) });
+    cleanups.push(() => node1.stop());
+    const keys = await initNode(node1);
+    await waitForHealth(node1, (s) => s === 200, "active");
+    await mountKv2(node1);
+    const dir2 = join(work, "node2");
+    mkdirSync(dir2);
+    const node2 = await startAuditNode({ dir: dir2, cwd: dir2, config: haConfig(agent.address) });
+    cleanups.push(() => node2.stop());
+    await unsealNode(node2, keys);
+    await waitForHealth(node2, (s, b) => s === 429 && b?.standby === true, "a standby");
+
+    // The test's own loopback source addresses (all of 127/8 is local on Linux), one port each.
+    const direct = { address: "127.0.0.7", port: await freePort() };
+    const viaStandby = { address: "127.0.0.8", port: await freePort() };
+    const v = secret("remote");
+    const w = await requestFrom(node1, direct, "PUT", "secret/data/direct", { data: { password: v } });
+    expect(w.status, w.text).toBe(200);
+    const f = await requestFrom(node2, viaStandby, "PUT", "secret/data/forwarded", { data: { password: v } });
+    expect(f.status, f.text).toBe(200);
+
+    const records = readRecords(log1);
+    const d = recordsFor(records, "secret/data/direct");
+    expect(d.map((r) => [r.request.remote_address, r.request.remote_port])).toEqual([
+      [direct.address, direct.port],
+      [direct.address, direct.port],
+    ]);
+    const fw = recordsFor(records, "secret/data/forwarded");
+    expect(fw.length).toBe(2);
+    expect(typeof fw[0].forwarded_from).toBe("string");
+    expect(fw.map((r) => [r.request.remote_address, r.request.remote_port])).toEqual([
+      [viaStandby.address, viaStandby.port],
+      [viaStandby.address, viaStandby.port],
+    ]);
+    expect(plaintextSecrets({ [log1]: readFileSync(log1, "utf8") }, [keys.rootToken, v])).toEqual([]);
   }, 300_000);
 });

@@ -11,6 +11,7 @@
  * setup file stops what is left.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { type ProcessGroup, spawnGroup } from "../../../../packages/core/test/support/processes.js";
 import { BIN, freePort, SERVER_DIR } from "./server-process.js";
@@ -267,4 +268,59 @@ export function plaintextSecrets(texts: Record<string, string>, secrets: readonl
     });
   }
   return found;
+}
+
+/**
+ * One API request from a chosen source address and port (node:http's localAddress/localPort), so
+ * a test knows the `remote_address`/`remote_port` the audit record should name.
+ */
+export async function requestFrom(
+  node: AuditNode,
+  from: { address: string; port: number },
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Answer> {
+  const started = performance.now();
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const url = new URL(`${node.address}/v1/${path}`);
+  return new Promise<Answer>((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method,
+        localAddress: from.address,
+        localPort: from.port,
+        agent: false,
+        headers: {
+          "X-Vault-Token": node.rootToken,
+          "Content-Type": "application/json",
+          ...(payload === undefined ? {} : { "Content-Length": Buffer.byteLength(payload) }),
+        },
+        timeout: 60_000,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          text += d;
+        });
+        res.on("end", () => {
+          let json: Json;
+          try {
+            json = text === "" ? undefined : JSON.parse(text);
+          } catch {
+            json = `not JSON: ${text}`;
+          }
+          resolve({ status: res.statusCode ?? 0, json, text, ms: performance.now() - started });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on("error", reject);
+    req.end(payload);
+  });
 }
