@@ -13,7 +13,10 @@ import type { Writable } from "node:stream";
 import { SealedStore, type SealStatus } from "@bulwark/core";
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { type Backend, StorageProbeError } from "@bulwark/storage";
+import { type AuditBroker, type AuditSettings, servicesFor } from "@bulwark/vault";
 import type { DestinationStream, Logger } from "pino";
+import { auditBlockName } from "./config/audit.js";
+import { ConfigError, formatProblem } from "./config/errors.js";
 import { type Env, finalizeConfig, type LoadConfigOptions, loadConfig } from "./config/load.js";
 import { type SourcePosition, sourceOf } from "./config/source.js";
 import type { RunningServer, ServerConfig } from "./contracts.js";
@@ -52,9 +55,9 @@ export interface StartServerOptions {
 
 /**
  * Codes of {@link StartupError} (domain "server"): a listener that cannot bind, a storage backend
- * that cannot be used.
+ * that cannot be used, a config `audit` block the active node cannot set up.
  */
-export const STARTUP_ERROR_CODES = ["listener_unavailable", "storage_unusable"] as const;
+export const STARTUP_ERROR_CODES = ["listener_unavailable", "storage_unusable", "audit_unusable"] as const;
 
 export type StartupErrorCode = (typeof STARTUP_ERROR_CODES)[number];
 
@@ -90,6 +93,22 @@ export interface BulwarkServer {
   dev?: DevCredentials;
   /** Stops accepting, drains requests, seals (zeroing keys), finalizes the seals, closes storage. Idempotent. */
   shutdown(reason?: string): Promise<void>;
+  /**
+   * Vault's SIGHUP: re-reads and checks the config files; when they are valid, applies what can
+   * change while running (the audit blocks and switches, the log level) and warns about what needs
+   * a restart; when they are not, logs every problem and keeps the running config. Either way the
+   * audit devices reopen (a file device reopens its file: logrotate). Never rejects; concurrent
+   * calls share one reload, and a call during a reload runs one more after it.
+   */
+  reload(): Promise<ReloadResult>;
+}
+
+/** What a {@link BulwarkServer.reload} did. */
+export interface ReloadResult {
+  /** The config files were read and valid, and their settings applied. */
+  applied: boolean;
+  /** Why not, or what failed while applying (config problems, the audit broker's error). */
+  errors: string[];
 }
 
 const STORAGE_CLOSE = async (storage: Backend): Promise<void> => {
@@ -140,6 +159,16 @@ export function redirectAddress(config: ServerConfig): string | undefined {
   const host = m[1] ?? m[2] ?? "";
   if (host === "" || host === "0.0.0.0" || host === "::" || m[3] === "0") return undefined;
   return `${l.tlsDisable ? "http" : "https"}://${m[1] === undefined ? host : `[${host}]`}:${m[3]}`;
+}
+
+/** The store's audit broker (Vault's audit table and devices, on the active node). */
+function auditOf(store: SealedStore): AuditBroker {
+  return servicesFor(store).audit;
+}
+
+/** `file/ (file), net/ (socket)`: the configured devices as the reload log names them. */
+function auditSummary(settings: AuditSettings): string[] {
+  return settings.devices.map((d) => `${d.path} (${d.type})`);
 }
 
 /** Starts a server from config files (or `-dev`). Resolves once every listener is accepting. */
@@ -220,6 +249,19 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
         nonEmpty(env.VAULT_DEV_ROOT_TOKEN_ID);
       dev = await initialiseDev(store, id);
     }
+    // Before any listener serves a request: an active node sets up the config's audit devices now
+    // (so no request goes unaudited); a sealed or standby node only takes the settings, and the
+    // broker reconciles them at the start of every active term.
+    try {
+      await auditOf(store).configure(config.audit);
+    } catch (err) {
+      throw new StartupError(
+        "audit_unusable",
+        "audit",
+        `the config's audit devices cannot be set up: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     for (const [i, listener] of config.listeners.entries()) {
       listeners.push(
         await startHttpServer({
@@ -242,7 +284,36 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
   }
 
   let down: Promise<void> | undefined;
+  let reloading: Promise<ReloadResult> | undefined;
+  let again: Promise<ReloadResult> | undefined;
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    const result = await reloadConfig(server, paths, loadOpts);
+    const audit = auditOf(store);
+    // Reopened whether or not the config was valid: logrotate has moved the files either way.
+    try {
+      await audit.reopen();
+      logger.info("reload: audit devices reopened");
+    } catch (err) {
+      result.errors.push(`reopening the audit devices failed: ${(err as Error).message}`);
+      logger.error({ err }, "reload: reopening the audit devices failed");
+    }
+    return result;
+  };
   const server: BulwarkServer = {
+    reload() {
+      if (reloading === undefined) {
+        reloading = reloadOnce().finally(() => {
+          reloading = undefined;
+        });
+        return reloading;
+      }
+      // A SIGHUP during a reload may come after a change the running reload did not read.
+      again ??= reloading.then(() => {
+        again = undefined;
+        return server.reload();
+      });
+      return again;
+    },
     config,
     store,
     logger,
@@ -254,6 +325,10 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
         const closed = await Promise.allSettled(listeners.map((l) => l.close()));
         for (const c of closed)
           if (c.status === "rejected") logger.warn({ err: c.reason }, "listener close failed");
+        // The devices' last records are flushed and their files closed before the store seals.
+        await auditOf(store)
+          .close()
+          .catch((err: unknown) => logger.warn({ err }, "closing the audit devices failed"));
         // close() seals (the barrier and Shamir keys are zeroed), releases the HA lock and finalizes the seals.
         await store.close();
         await STORAGE_CLOSE(providers.storage).catch((err: unknown) =>
@@ -268,6 +343,85 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
   if (dev !== undefined) server.dev = dev;
   (opts.out ?? process.stdout).write(banner(server));
   return server;
+}
+
+/**
+ * The reload's config part: re-reads the files; when valid, hands the audit settings to the
+ * broker and applies the log level. Without config files (`-dev` alone) there is nothing to read.
+ */
+async function reloadConfig(
+  server: BulwarkServer,
+  paths: readonly string[],
+  loadOpts: LoadConfigOptions,
+): Promise<ReloadResult> {
+  const { logger } = server;
+  if (paths.length === 0) {
+    logger.info("reload: no config files to re-read (-dev without -config)");
+    return { applied: false, errors: [] };
+  }
+  logger.info({ files: paths }, "reload: re-reading the config (SIGHUP)");
+  let next: ServerConfig;
+  try {
+    next = await loadConfig(paths, loadOpts);
+  } catch (err) {
+    const problems =
+      err instanceof ConfigError ? err.problems.map(formatProblem) : [(err as Error).message ?? String(err)];
+    logger.error(
+      { problems },
+      `reload: the config has ${problems.length === 1 ? "a problem" : `${problems.length} problems`}; the running configuration is kept: ${problems.join("; ")}`,
+    );
+    return { applied: false, errors: problems };
+  }
+  for (const w of next.warnings) logger.warn(w);
+  const errors: string[] = [];
+  const running = server.config;
+  for (const [what, a, b] of [
+    ["storage", running.storage, next.storage],
+    ["seal", running.seals, next.seals],
+    ["listener", running.listeners, next.listeners],
+    ["api_addr", running.apiAddr, next.apiAddr],
+    ["cluster_name", running.clusterName, next.clusterName],
+    ["disable_sealwrap", running.disableSealWrap, next.disableSealWrap],
+    [
+      "disable_unauthed_rekey_endpoints",
+      running.disableUnauthedRekeyEndpoints,
+      next.disableUnauthedRekeyEndpoints,
+    ],
+  ] as const) {
+    if (JSON.stringify(a) !== JSON.stringify(b))
+      logger.warn(`reload: the ${what} settings changed; they take effect at the next restart`);
+  }
+  try {
+    await auditOf(server.store).configure(next.audit);
+    running.audit = next.audit;
+    logger.info(
+      {
+        auditDevices: auditSummary(next.audit),
+        unsafeAllowApiAuditCreation: next.audit.unsafeAllowApiAuditCreation,
+        allowAuditLogPrefixing: next.audit.allowAuditLogPrefixing,
+      },
+      `reload: audit settings applied (${next.audit.devices.length === 0 ? "no audit blocks" : next.audit.devices.map((d) => auditBlockName(d)).join(", ")})`,
+    );
+  } catch (err) {
+    errors.push((err as Error).message);
+    logger.error(
+      { err },
+      "reload: the config's audit blocks cannot be set up; going back to the running audit settings",
+    );
+    // The broker took the new settings before it failed on one block: the running ones go back, so
+    // what it enforces (and reconciles at the next active term) is what server.config says.
+    await auditOf(server.store)
+      .configure(running.audit)
+      .catch((again: unknown) =>
+        logger.error({ err: again }, "reload: the running audit settings could not be set up again"),
+      );
+  }
+  if (next.logLevel !== running.logLevel) {
+    logger.info({ from: running.logLevel, to: next.logLevel }, "reload: log level changed");
+    logger.level = next.logLevel;
+    running.logLevel = next.logLevel;
+  }
+  return { applied: errors.length === 0, errors };
 }
 
 /** `file:line:column`, relative to the working directory when the file is below it. */
@@ -454,32 +608,40 @@ export interface RunOptions {
   exit?: (code: number) => void;
   /**
    * A signal that arrived while the server was starting (see {@link holdSignalsWhileStarting}):
-   * the shutdown starts at once, as if it had arrived now.
+   * handled at once, as if it had arrived now (SIGINT/SIGTERM: the shutdown; SIGHUP: a reload).
    */
   pendingSignal?: NodeJS.Signals;
 }
 
 /**
- * Catches SIGINT/SIGTERM from the moment the server starts until {@link runUntilSignal} takes
- * over, and returns the release, which gives the first signal caught (if any). Without it a
- * signal that lands between the listener accepting connections and runUntilSignal's handlers
- * killed the process uncleanly (Node's default action), data set unsealed and storage open. A
- * second signal while starting still exits at once with 1.
+ * Catches SIGINT/SIGTERM (and SIGHUP) from the moment the server starts until
+ * {@link runUntilSignal} takes over, and returns the release, which gives the first SIGINT/SIGTERM
+ * caught, else "SIGHUP" when only a SIGHUP was, else undefined. Without it a signal that lands
+ * between the listener accepting connections and runUntilSignal's handlers killed the process
+ * uncleanly (Node's default action, SIGHUP's too), data set unsealed and storage open. A second
+ * SIGINT/SIGTERM while starting still exits at once with 1; a SIGHUP is only remembered (the
+ * reload runs once the server is up: the config it reads may be the one a logrotate just changed).
  */
 export function holdSignalsWhileStarting(
   exit: (code: number) => void = (code) => process.exit(code),
 ): () => NodeJS.Signals | undefined {
   let caught: NodeJS.Signals | undefined;
+  let hup = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (caught !== undefined) exit(1);
     else caught = signal;
   };
+  const onHup = () => {
+    hup = true;
+  };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onHup);
   return () => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    return caught;
+    process.off("SIGHUP", onHup);
+    return caught ?? (hup ? "SIGHUP" : undefined);
   };
 }
 
@@ -487,6 +649,8 @@ export function holdSignalsWhileStarting(
  * Runs until SIGINT/SIGTERM, then shuts down in order and resolves with the exit code (0 for a
  * clean stop). A second signal while stopping exits at once with 1, and so does a shutdown that
  * has not finished within the deadline (a hung HSM, KMS or storage must not keep the process).
+ * SIGHUP reloads (see {@link BulwarkServer.reload}) and never stops the server; one while
+ * stopping is ignored.
  */
 export async function runUntilSignal(server: BulwarkServer, opts: RunOptions = {}): Promise<number> {
   const deadlineMs = opts.deadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
@@ -510,21 +674,32 @@ export async function runUntilSignal(server: BulwarkServer, opts: RunOptions = {
         server.logger.flush();
         exit(1);
       }, deadlineMs);
-      server
-        .shutdown(`received ${signal}`)
-        .then(() => resolve(0))
-        .catch((err: unknown) => {
+      server.shutdown(`received ${signal}`).then(
+        () => done(0),
+        (err: unknown) => {
           server.logger.error({ err }, "shutdown failed");
-          resolve(1);
-        })
-        .finally(() => {
-          clearTimeout(deadline);
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-        });
+          done(1);
+        },
+      );
+    };
+    // The handlers go before the caller sees the code: nothing of this server is left listening.
+    const done = (code: number) => {
+      clearTimeout(deadline);
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      process.off("SIGHUP", onHup);
+      resolve(code);
+    };
+    const onHup = () => {
+      if (stopping) return;
+      server.logger.info("received SIGHUP: reloading");
+      // reload() logs what it did and never rejects; the catch only guards a broken embedder's.
+      server.reload().catch((err: unknown) => server.logger.error({ err }, "reload failed"));
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
-    if (opts.pendingSignal !== undefined) onSignal(opts.pendingSignal);
+    process.on("SIGHUP", onHup);
+    if (opts.pendingSignal === "SIGHUP") onHup();
+    else if (opts.pendingSignal !== undefined) onSignal(opts.pendingSignal);
   });
 }
