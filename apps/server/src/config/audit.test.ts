@@ -212,6 +212,16 @@ audit "file" "three" { options = "file_path=/tmp/x" }
     expect(problemsOf(() => parseConfig(`${BASE}\naudit "file" "a" "b" {}\n`, "bulwark.hcl"))[0]).toMatch(
       /`audit` takes 2 labels, found 3/,
     );
+    expect(
+      problemsOf(() =>
+        parseConfig(
+          `${BASE}\naudit "file" {\n  options {\n    file_path = "stdout"\n  }\n}\n`,
+          "bulwark.hcl",
+        ),
+      ),
+    ).toEqual([
+      '8:3 audit "file" needs two labels, its type and its path: write audit "file" "<path>" { options { … } }',
+    ]);
     expect(problemsOf(() => parseConfig(`${BASE}\naudit "file" "" {}\n`, "bulwark.hcl"))).toEqual([
       '7:14 audit "file" "": the audit device needs a path: write audit "file" "<path>" { … }',
     ]);

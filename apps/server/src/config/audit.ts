@@ -106,6 +106,17 @@ export function parseAuditBlock(r: FileReader, entry: HclBlockEntry): ConfigAudi
   const optionPositions = new Map<string, HclPosition>();
   let typePos = entry.labelPositions[0] ?? entry.pos;
   let pathPos = entry.labelPositions[1] ?? entry.pos;
+  // `audit "file" { options { … } }` (one label) reads as the path "options" holding the options.
+  if (
+    path === "options" &&
+    entry.body.items.some((i) => i.kind === "attribute" && !AUDIT_BLOCK_KEYS.has(i.key))
+  ) {
+    r.problem(
+      entry.labelPositions[1] ?? entry.pos,
+      `audit ${JSON.stringify(type)} needs two labels, its type and its path: write audit ${JSON.stringify(type)} "<path>" { options { … } }`,
+    );
+    return undefined;
+  }
   for (const item of entry.body.items) {
     const key = item.kind === "attribute" ? item.key : item.type;
     if (!AUDIT_BLOCK_KEYS.has(key)) {
