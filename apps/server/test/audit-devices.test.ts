@@ -424,4 +424,21 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
       ),
     ).toEqual([]);
   }, 180_000);
+
+  it("a client cannot make a record claim the request was forwarded: X-Bulwark-Forwarded-By sent by a client to a node gives no forwarded_from / forwarded in its records (OpenBao sets them only for requests its cluster port forwarded)", async () => {
+    const dir = tempDir("audit-e2e-spoof");
+    const log = join(dir, "audit.log");
+    const { node, keys } = await startNode(dir, auditBlock("file", "file", { file_path: log }));
+    const v = secret("spoof");
+    const r = await node.http("PUT", "secret/data/spoof", { data: { password: v } }, node.rootToken, {
+      "X-Bulwark-Forwarded-By": "spoofed-standby",
+    });
+    // Refused or served, the log must not say a standby forwarded it; served, it is logged.
+    const records = recordsFor(readRecords(log), "secret/data/spoof");
+    if (r.status === 200) expect(records.length, r.text).toBe(2);
+    expect(records.map((x) => [x.type, x.forwarded_from, x.forwarded])).toEqual(
+      records.map((x) => [x.type, undefined, undefined]),
+    );
+    expect(plaintextSecrets({ [log]: readFileSync(log, "utf8") }, [...keySecrets(keys), v])).toEqual([]);
+  }, 120_000);
 });

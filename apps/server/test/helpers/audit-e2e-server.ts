@@ -44,8 +44,14 @@ export interface AuditNode {
   writeConfig(config: string): void;
   /** SIGHUP to the server, then waits until it has logged `done` once more than before. */
   reload(done: RegExp, timeoutMs?: number): Promise<void>;
-  /** One API request; `token: ""` sends none. */
-  http(method: string, path: string, body?: unknown, token?: string): Promise<Answer>;
+  /** One API request; `token: ""` sends none; `headers` are sent besides the token's. */
+  http(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+    headers?: Record<string, string>,
+  ): Promise<Answer>;
   /** SIGTERM (graceful: the HA lock is released), SIGKILL to the group after a grace. */
   stop(): Promise<void>;
   /** The root token, once {@link initNode} has run. */
@@ -103,13 +109,14 @@ export async function startAuditNode(opts: {
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    async http(method, path, body, token = node.rootToken) {
+    async http(method, path, body, token = node.rootToken, headers = {}) {
       const started = performance.now();
       const res = await fetch(`${address}/v1/${path}`, {
         method,
         headers: {
           ...(token === "" ? {} : { "X-Vault-Token": token }),
           "Content-Type": "application/json",
+          ...headers,
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(60_000),
