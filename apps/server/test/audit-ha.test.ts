@@ -265,4 +265,39 @@ describe.skipIf(missing !== undefined)("audit on an HA pair (Consul storage)", (
     ]);
     expect(plaintextSecrets({ [log1]: readFileSync(log1, "utf8") }, [keys.rootToken, v])).toEqual([]);
   }, 300_000);
+
+  it("a device enabled through the API on the active node: the standby's next read (right after the enable answered) is forwarded and logged, never served unaudited", async () => {
+    const agent = await ConsulAgent.start();
+    cleanups.push(() => agent.stop());
+    const work = tempDir("audit-e2e-ha-enable");
+    const log = join(work, "api.log");
+    const config = haConfig(agent.address).replace(
+      /audit "file"[\s\S]*$/,
+      "unsafe_allow_api_audit_creation = true\n",
+    );
+    expect(config).not.toMatch(/audit "/);
+    const node1 = await startAuditNode({ dir: work, config });
+    cleanups.push(() => node1.stop());
+    const keys = await initNode(node1);
+    await waitForHealth(node1, (s) => s === 200, "active");
+    await mountKv2(node1);
+    const node2 = await startAuditNode({ dir: work, config });
+    cleanups.push(() => node2.stop());
+    await unsealNode(node2, keys);
+    await waitForHealth(node2, (s, b) => s === 429 && b?.standby === true, "a standby");
+    const v = secret("enable");
+    expect((await node1.http("PUT", "secret/data/gap", { data: { password: v } })).status).toBe(200);
+    // The standby reads (no device yet: served unaudited, as OpenBao's standby would forward it
+    // to an active node that logs nothing), then a device is enabled and the standby reads again.
+    expect((await node2.http("GET", "secret/data/gap")).status).toBe(200);
+    const enabled = await node1.http("PUT", "sys/audit/file", { type: "file", options: { file_path: log } });
+    expect(enabled.status, enabled.text).toBe(204);
+    const after = await node2.http("GET", "secret/data/gap");
+    expect(after.status, after.text).toBe(200);
+    expect(summary(recordsFor(readRecords(log), "secret/data/gap"))).toEqual([
+      "request read",
+      "response read",
+    ]);
+    expect(plaintextSecrets({ [log]: readFileSync(log, "utf8") }, [keys.rootToken, v])).toEqual([]);
+  }, 300_000);
 });
