@@ -8,7 +8,7 @@
  *
  * The figures (latencies under a stuck socket peer, counts) are printed with console.info.
  */
-import { readFileSync, renameSync } from "node:fs";
+import { readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { unixgramAvailable } from "../../../packages/unixgram/src/index.js";
@@ -224,6 +224,7 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
       }
     })();
     const bigKey = `k${"b".repeat(512 * 1024)}`;
+    let concurrentFailed = 0;
     try {
       let failed = 0;
       for (let i = 0; i < 60 && failed < 3; i++) {
@@ -242,6 +243,16 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
         expect([200, 500]).toContain(r.status);
         latencies.push({ status: r.status, ms: r.ms });
       }
+      // Concurrent big writes: the later ones wait behind the earlier ones for the device, and
+      // write_timeout counts that wait too, so none takes longer than the bound either.
+      const burst = await Promise.all(
+        Array.from({ length: 8 }, () => node.http("PUT", "secret/data/fill", { data: { [bigKey]: "2" } })),
+      );
+      for (const r of burst) {
+        expect([200, 500], r.text.slice(0, 200)).toContain(r.status);
+        latencies.push({ status: r.status, ms: r.ms });
+      }
+      concurrentFailed = burst.filter((r) => r.status === 500).length;
     } finally {
       polling = false;
       await poller;
@@ -250,7 +261,7 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
     const failures = latencies.filter((l) => l.status === 500).map((l) => Math.round(l.ms));
     const worstHealth = Math.max(...health);
     console.info(
-      `[audit e2e] stuck socket peer, write_timeout ${writeTimeoutMs} ms: ${latencies.length} requests, ${failures.length} failed (500) after ${failures.join(", ")} ms; slowest request ${Math.round(worst)} ms; sys/health polled ${health.length} times meanwhile, slowest ${Math.round(worstHealth)} ms`,
+      `[audit e2e] stuck socket peer, write_timeout ${writeTimeoutMs} ms: ${latencies.length} requests, ${failures.length} failed (500) after ${failures.join(", ")} ms; slowest request ${Math.round(worst)} ms; ${concurrentFailed} of 8 concurrent failed; sys/health polled ${health.length} times meanwhile, slowest ${Math.round(worstHealth)} ms`,
     );
     for (const l of latencies) expect(l.ms).toBeLessThan(writeTimeoutMs + 1500);
     for (const ms of failures) expect(ms).toBeGreaterThanOrEqual(writeTimeoutMs - 50);
@@ -309,6 +320,19 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
         "response read",
       ]);
       expect(sys[3].response.data.data.password).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+
+      // The receiver goes away (its socket closed and removed): fail-closed; back at the same path: served.
+      sink.close();
+      const refused = await node.http("GET", "secret/data/sys");
+      expect(refused.status, refused.text).toBe(500);
+      expect(refused.json).toEqual(AUDIT_FAILED);
+      const sink2 = new DatagramSink(sink.path);
+      cleanups.push(() => sink2.close());
+      const again = await node.http("GET", "secret/data/sys");
+      expect(again.status, again.text).toBe(200);
+      await new Promise((res) => setTimeout(res, 100));
+      sink2.drain();
+      expect(sink2.datagrams.filter((d) => d.includes('"path":"secret/data/sys"')).length).toBe(2);
       expect(
         plaintextSecrets({ syslog: sink.datagrams.join("\n"), output: node.output() }, [
           ...keySecrets(keys),
@@ -381,6 +405,9 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
     await node.reload(/audit devices reopened/);
     for (const n of ["c1", "c2", "c3"]) await write(n);
 
+    // OpenBao's default mode for the file it creates, the reopened one included.
+    expect(statSync(`${log}.1`).mode & 0o777).toBe(0o600);
+    expect(statSync(log).mode & 0o777).toBe(0o600);
     const old = readRecords(`${log}.1`);
     const fresh = readRecords(log);
     const paths = (rs: Json[]) =>
