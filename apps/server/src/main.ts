@@ -13,10 +13,10 @@ import type { Writable } from "node:stream";
 import { SealedStore, type SealStatus } from "@bulwark/core";
 import { CodedError, type CodedErrorOptions } from "@bulwark/errors";
 import { type Backend, StorageProbeError } from "@bulwark/storage";
-import { type AuditBroker, type AuditSettings, servicesFor } from "@bulwark/vault";
+import { type AuditBroker, type AuditSettings, BadRequestError, servicesFor } from "@bulwark/vault";
 import type { DestinationStream, Logger } from "pino";
-import { auditBlockName } from "./config/audit.js";
-import { ConfigError, formatProblem } from "./config/errors.js";
+import { auditBlockName, auditSourceOf } from "./config/audit.js";
+import { ConfigError, type ConfigProblem, formatProblem } from "./config/errors.js";
 import { type Env, finalizeConfig, type LoadConfigOptions, loadConfig } from "./config/load.js";
 import { type SourcePosition, sourceOf } from "./config/source.js";
 import type { RunningServer, ServerConfig } from "./contracts.js";
@@ -55,9 +55,9 @@ export interface StartServerOptions {
 
 /**
  * Codes of {@link StartupError} (domain "server"): a listener that cannot bind, a storage backend
- * that cannot be used, a config `audit` block the active node cannot set up.
+ * that cannot be used.
  */
-export const STARTUP_ERROR_CODES = ["listener_unavailable", "storage_unusable", "audit_unusable"] as const;
+export const STARTUP_ERROR_CODES = ["listener_unavailable", "storage_unusable"] as const;
 
 export type StartupErrorCode = (typeof STARTUP_ERROR_CODES)[number];
 
@@ -166,6 +166,28 @@ function auditOf(store: SealedStore): AuditBroker {
   return servicesFor(store).audit;
 }
 
+/**
+ * The broker refused a config block (an option a device rejects, a block that differs from the
+ * device at its path): a {@link ConfigError} at the block's file and line, naming it. Anything else
+ * (the storage failing) is passed on as it is.
+ */
+function auditBlockError(settings: AuditSettings, err: unknown): unknown {
+  if (!(err instanceof BadRequestError)) return err;
+  // The broker's messages name the device's path (`… audit device broken/: …`, `(path: broken/)`).
+  const device = settings.devices.find(
+    (d) => err.message.includes(` ${d.path}`) || err.message.includes(`(path: ${d.path})`),
+  );
+  const problem: ConfigProblem = {
+    message: `${device === undefined ? "audit" : auditBlockName(device)}: the audit device cannot be set up: ${err.message}`,
+  };
+  if (device !== undefined) {
+    problem.block = auditBlockName(device);
+    const pos = auditSourceOf(device);
+    if (pos !== undefined) Object.assign(problem, pos);
+  }
+  return new ConfigError([problem], { cause: err });
+}
+
 /** `file/ (file), net/ (socket)`: the configured devices as the reload log names them. */
 function auditSummary(settings: AuditSettings): string[] {
   return settings.devices.map((d) => `${d.path} (${d.type})`);
@@ -255,12 +277,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Bulwar
     try {
       await auditOf(store).configure(config.audit);
     } catch (err) {
-      throw new StartupError(
-        "audit_unusable",
-        "audit",
-        `the config's audit devices cannot be set up: ${(err as Error).message}`,
-        { cause: err },
-      );
+      throw auditBlockError(config.audit, err);
     }
     for (const [i, listener] of config.listeners.entries()) {
       listeners.push(

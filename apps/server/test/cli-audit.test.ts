@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { columns } from "../src/cli/commands/audit.js";
+import { ConfigError } from "../src/config/errors.js";
 import { type BulwarkServer, startServer } from "../src/main.js";
 import { Capture, cli } from "./cli-helpers.js";
 
@@ -202,14 +203,19 @@ audit "file" "cfg-one" {
     expect((await cli(["audit", "list"], { env })).stdout).not.toContain("a2/");
   });
 
-  it("a config block the active node cannot set up stops the start, naming the block and the option", async () => {
-    const err = await devServer(dir, 'audit "file" "broken" {\n  options { mode = "0600" }\n}\n').catch(
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(Error);
-    expect((err as Error & { code?: string }).code).toBe("audit_unusable");
+  it("a config block the active node cannot set up stops the start: a config error at the block, naming it and the option", async () => {
+    const err = await devServer(
+      dir,
+      'ui = false\naudit "file" "broken" {\n  options { mode = "0600" }\n}\n',
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems[0]).toMatchObject({
+      line: 2,
+      column: 1,
+      block: 'audit "file" "broken"',
+    });
     expect((err as Error).message).toMatch(
-      /^the config's audit devices cannot be set up: .*broken\/.*file_path/,
+      /\.hcl:2:1: audit "file" "broken": the audit device cannot be set up: .*file_path/,
     );
   });
 
