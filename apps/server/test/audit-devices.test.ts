@@ -89,6 +89,8 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
     const w1 = await node.http("PUT", "secret/data/app", { data: { password: v1 } });
     expect(w1.status, w1.text).toBe(200);
     expect(w1.json.data.version).toBe(1);
+    // A token id chosen here (root may set it, as Vault's `id`): after recovery it must not exist.
+    const refusedTokenId = secret("token");
 
     fs.fill();
     // The log's last page may still have room for a few records (tmpfs allocates whole pages): a
@@ -116,6 +118,18 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
     const refusedRead = await node.http("GET", "secret/data/app");
     expect(refusedRead.status, refusedRead.text).toBe(500);
     expect(refusedRead.json).toEqual(AUDIT_FAILED);
+    // Other parts of the pipeline fail closed too: a token is not created, a generate-root
+    // attempt (sys/generate-root-token: the token-authenticated form) is not started.
+    const refusedToken = await node.http("POST", "auth/token/create", {
+      id: refusedTokenId,
+      policies: ["default"],
+      [longKey]: "1",
+    });
+    expect(refusedToken.status, refusedToken.text).toBe(500);
+    expect(refusedToken.json).toEqual(AUDIT_FAILED);
+    const refusedAttempt = await node.http("PUT", "sys/generate-root-token/attempt", { [longKey]: "1" });
+    expect(refusedAttempt.status, refusedAttempt.text).toBe(500);
+    expect(refusedAttempt.json).toEqual(AUDIT_FAILED);
     // Unaudited endpoints still answer.
     expect((await node.http("GET", "sys/health", undefined, "")).status).toBe(200);
 
@@ -128,6 +142,11 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
     const w3 = await node.http("PUT", "secret/data/app", { data: { password: v3 } });
     expect(w3.status, w3.text).toBe(200);
     expect(w3.json.data.version).toBe(2); // the refused write made no version
+    const lookup = await node.http("POST", "auth/token/lookup", { token: refusedTokenId });
+    expect(lookup.status, lookup.text).toBe(403); // the refused token create made no token
+    const attempt = await node.http("GET", "sys/generate-root-token/attempt");
+    expect(attempt.status, attempt.text).toBe(200);
+    expect(attempt.json.data.started).toBe(false);
 
     const records = readRecords(log); // every line whole: no torn record was left behind
     // Only the read-back after recovery (404) is logged for the path the refused write was to.
