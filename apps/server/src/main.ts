@@ -420,10 +420,12 @@ async function reloadConfig(
       `reload: audit settings applied (${next.audit.devices.length === 0 ? "no audit blocks" : next.audit.devices.map((d) => auditBlockName(d)).join(", ")})`,
     );
   } catch (err) {
-    errors.push((err as Error).message);
+    const refused = auditBlockError(next.audit, err);
+    const text = refused instanceof Error ? refused.message : String(refused);
+    errors.push(text);
     logger.error(
       { err },
-      "reload: the config's audit blocks cannot be set up; going back to the running audit settings",
+      `reload: the config's audit blocks cannot be set up; going back to the running audit settings: ${text}`,
     );
     // The broker took the new settings before it failed on one block: the running ones go back, so
     // what it enforces (and reconciles at the next active term) is what server.config says.

@@ -231,6 +231,16 @@ ${blocks}
       expect(broken).toContain("unknown setting `bogus`");
       expect(await devices()).toEqual(["first/", "second/"]);
 
+      // A block changed in place is refused by the broker (OpenBao modifies no device): logged at
+      // the block, and the running audit settings stay.
+      const changed = `audit "file" "first" { options {\n file_path = "${firstLog}"\n mode = "0640" } }`;
+      writeFileSync(configFile, config(`${changed}\n${second}`));
+      const refused = await hup("audit devices reopened");
+      expect(refused).toContain("going back to the running audit settings");
+      expect(refused).toContain(`${configFile}:6:1: audit \\"file\\" \\"first\\"`);
+      expect(refused).toContain("modifications to audit devices are not allowed");
+      expect(await devices()).toEqual(["first/", "second/"]);
+
       // A block removed from the config: its device is disabled.
       writeFileSync(configFile, config(first));
       await hup("audit devices reopened");
