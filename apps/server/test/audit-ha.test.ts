@@ -17,6 +17,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConsulAgent } from "../../../packages/storage-consul/test/consul-agent.js";
+import { SmallTmpfs } from "./helpers/audit-e2e-peers.js";
 import {
   type AuditNode,
   auditBlock,
@@ -299,5 +300,68 @@ describe.skipIf(missing !== undefined)("audit on an HA pair (Consul storage)", (
       "response read",
     ]);
     expect(plaintextSecrets({ [log]: readFileSync(log, "utf8") }, [keys.rootToken, v])).toEqual([]);
+  }, 300_000);
+
+  it("fail-closed through forwarding: the active node's log on a full disk → requests sent to the standby answer 500 and change nothing; space freed → served again", async () => {
+    const agent = await ConsulAgent.start();
+    cleanups.push(() => agent.stop());
+    const fs = new SmallTmpfs("2m");
+    cleanups.push(() => fs.unmount());
+    const work = tempDir("audit-e2e-ha-full");
+    // Node 1's working directory is the tmpfs: its relative audit.log is written there.
+    const node1 = await startAuditNode({ dir: work, cwd: fs.dir, config: haConfig(agent.address) });
+    cleanups.push(() => node1.stop());
+    const keys = await initNode(node1);
+    await waitForHealth(node1, (s) => s === 200, "active");
+    await mountKv2(node1);
+    const dir2 = join(work, "node2");
+    mkdirSync(dir2);
+    const node2 = await startAuditNode({ dir: dir2, cwd: dir2, config: haConfig(agent.address) });
+    cleanups.push(() => node2.stop());
+    await unsealNode(node2, keys);
+    await waitForHealth(node2, (s, b) => s === 429 && b?.standby === true, "a standby");
+    const v1 = secret("full1");
+    expect((await node2.http("PUT", "secret/data/full", { data: { password: v1 } })).status).toBe(200);
+
+    fs.fill();
+    let absorbed = 0; // the log's last page may hold a few more records (see audit-devices.test.ts)
+    for (;;) {
+      const r = await node1.http("GET", "secret/data/full");
+      if (r.status !== 200) {
+        expect(r.status, r.text).toBe(500);
+        break;
+      }
+      absorbed++;
+      expect(absorbed, "reads kept succeeding on a full disk").toBeLessThan(100);
+    }
+    const longKey = `k${"x".repeat(6000)}`;
+    const v2 = secret("full2");
+    const refused = await node2.http("PUT", "secret/data/full", { data: { password: v2, [longKey]: "1" } });
+    expect(refused.status, refused.text).toBe(500);
+    expect(refused.json).toEqual({ errors: ["internal error"] });
+    const refusedRead = await node2.http("GET", "secret/data/full");
+    expect(refusedRead.status, refusedRead.text).toBe(500);
+
+    fs.free();
+    const back = await node2.http("GET", "secret/data/full");
+    expect(back.status, back.text).toBe(200);
+    expect(back.json.data.data).toEqual({ password: v1 });
+    expect(back.json.data.metadata.version).toBe(1);
+    const log1 = join(fs.dir, "audit.log");
+    expect(summary(recordsFor(readRecords(log1), "secret/data/full")).slice(-2)).toEqual([
+      "request read",
+      "response read",
+    ]);
+    expect(readRecords(join(dir2, "audit.log"))).toEqual([]);
+    expect(
+      plaintextSecrets(
+        {
+          [log1]: readFileSync(log1, "utf8"),
+          "node 1 output": node1.output(),
+          "node 2 output": node2.output(),
+        },
+        [keys.rootToken, keys.unsealKey, keys.unsealKeyHex, v1, v2],
+      ),
+    ).toEqual([]);
   }, 300_000);
 });
