@@ -73,6 +73,8 @@ export class GenerateRoot {
       encoded_token: "",
       encoded_root_token: "",
       pgp_fingerprint: "",
+      // OpenBao's GenerateRootStatusResponse always has the field ("" but in the start answer).
+      otp: "",
       otp_length: TOKEN_LENGTH,
       complete: false,
     };
@@ -152,7 +154,8 @@ export class GenerateRoot {
       );
     }
     a.shares.push(share);
-    if (a.shares.length < required) return this.status(required);
+    // OpenBao's update answer: started, no OTP length (its handler does not set it).
+    if (a.shares.length < required) return { ...this.status(required), otp_length: 0 };
     try {
       await verifyShares(store, a.shares, required);
     } catch (e) {
@@ -167,14 +170,16 @@ export class GenerateRoot {
     const token = await createRoot();
     const encoded = encodeRootToken(token, otp);
     return {
-      started: false,
+      // OpenBao answers the completing share with started: true too (its update handler's constant).
+      started: true,
       nonce: nonceDone,
       progress: required,
       required,
       encoded_token: encoded,
       encoded_root_token: encoded,
       pgp_fingerprint: "",
-      otp_length: TOKEN_LENGTH,
+      otp: "",
+      otp_length: 0,
       complete: true,
     };
   }

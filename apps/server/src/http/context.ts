@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { SealedStore } from "@bulwark/core";
 import {
+  type AuditResponseInput,
   type Auth,
   aclPath,
   type Operation,
@@ -14,7 +15,18 @@ import {
 } from "@bulwark/vault";
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import type { Logger } from "pino";
-import { HttpError, SEALED_MESSAGE } from "./errors.js";
+import {
+  type AuditMode,
+  type AuditResult,
+  auditMountFor,
+  auditRefusal,
+  auditResponseOf,
+  auditState,
+  callerIfAny,
+  forwardAudited,
+  RequestAudit,
+} from "./audit.js";
+import { HttpError, SEALED_MESSAGE, toHttpError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { queryBool } from "./validate.js";
 
@@ -33,6 +45,8 @@ export interface AppContext {
   unauthedRekeyOff: boolean;
   /** The listener's `disable_unauthed_generate_root_endpoints`: sys/generate-root/* are off. */
   unauthedGenerateRootOff: boolean;
+  /** The request's body as received (a standby forwards it unchanged; see forward.ts). */
+  rawBody(req: FastifyRequest): Buffer | undefined;
 }
 
 export type { Auth };
@@ -52,7 +66,16 @@ export interface Call {
  * What a handler returns: a JSON body (200 unless `status`), or nothing (204). `json` is a body
  * already serialized as JSON text.
  */
-export type Result = { status?: number; body: unknown; contentType?: string; json?: string } | undefined;
+export type Result =
+  | {
+      status?: number;
+      body: unknown;
+      contentType?: string;
+      json?: string;
+      /** What the audit's response record says beyond the answer's data (a token the response issued). */
+      audit?: AuditResult;
+    }
+  | undefined;
 
 /** The path below `/v1/` of a raw URL, decoded; a 400 when it is not valid percent-encoding. */
 export function logicalPath(url: string): string {
@@ -211,10 +234,19 @@ export interface RouteSpec {
   sudo?: boolean;
   /** ACL operation regardless of method (e.g. capabilities-self is always update). */
   operation?: Operation;
+  /**
+   * How the request is audited (audit.ts): "full" (default for token routes: a request and a
+   * response record), "request-only" (sys/seal, sys/step-down), "non-logical" (the unauthenticated
+   * share-holder endpoints), "none" (default for unauthenticated routes: sys/init, sys/unseal, …).
+   */
+  audit?: AuditMode;
+  /** Audit the request even when no device is enabled yet (sys/audit/<path>: the new device gets the response record). */
+  auditFirstDevice?: boolean;
   handler(call: Call): Promise<Result>;
 }
 
 export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): void {
+  const mode: AuditMode = spec.audit ?? (spec.auth === "token" ? "full" : "none");
   app.route({
     method: spec.methods,
     url: spec.url,
@@ -222,15 +254,122 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
       checkHeaders(req);
       const path = logicalPath(req.url);
       const query = queryOf(req);
-      let auth: Auth | undefined;
-      if (spec.auth === "token") {
-        auth = await authenticate(ctx, req);
-        const op = spec.operation ?? operationOf(req.method, query);
-        // Vault checks a LIST on the folder path (with its trailing '/'), as logical routes do.
-        authorize(auth, aclPath(path, op), op, spec.sudo === true);
-      }
-      const result = await spec.handler({ req, reply, path, query, body: req.body, auth });
-      return send(reply, result);
+      let state = mode === "none" ? "off" : await auditState(ctx);
+      // Enabling the first device: its response record goes to it (OpenBao writes it there).
+      if (
+        state === "off" &&
+        spec.auditFirstDevice === true &&
+        !ctx.store.sealed &&
+        ctx.store.activeTerm !== undefined
+      )
+        state = "audit";
+      if (state === "off") return send(reply, await authorized(ctx, spec, req, reply, path, query));
+      // A standby has no audit devices open: the active node serves (and logs) the request.
+      if (state === "forward") return forwardAudited(ctx, req, reply);
+      const op = spec.operation ?? operationOf(req.method, query);
+      const audit = new RequestAudit(
+        ctx.services.audit,
+        req,
+        path,
+        mode === "non-logical" ? "update" : op,
+        req.body,
+      );
+      return send(reply, await audited(ctx, spec, mode, audit, { req, reply, path, query, op }));
     },
   });
+}
+
+/** The route's checks and handler, unaudited. */
+async function authorized(
+  ctx: AppContext,
+  spec: RouteSpec,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  path: string,
+  query: Record<string, string | undefined>,
+): Promise<Result> {
+  let auth: Auth | undefined;
+  if (spec.auth === "token") {
+    auth = await authenticate(ctx, req);
+    const op = spec.operation ?? operationOf(req.method, query);
+    // Vault checks a LIST on the folder path (with its trailing '/'), as logical routes do.
+    authorize(auth, aclPath(path, op), op, spec.sudo === true);
+  }
+  return spec.handler({ req, reply, path, query, body: req.body, auth });
+}
+
+/** The route's checks and handler between its audit records (see audit.ts for which are written). */
+async function audited(
+  ctx: AppContext,
+  spec: RouteSpec,
+  mode: AuditMode,
+  audit: RequestAudit,
+  r: {
+    req: FastifyRequest;
+    reply: FastifyReply;
+    path: string;
+    query: Record<string, string | undefined>;
+    op: Operation;
+  },
+): Promise<Result> {
+  const { req, reply, path, query, op } = r;
+  let auth: Auth | undefined;
+  if (spec.auth === "token") {
+    try {
+      auth = await authenticate(ctx, req);
+      authorize(auth, aclPath(path, op), op, spec.sudo === true);
+    } catch (e) {
+      await auditRefusal(ctx, audit, req, path, auth, e, { responseRecord: mode === "full" });
+      throw e;
+    }
+  }
+  // An unauthenticated path of the router (sys/internal/ui/mounts): the records name the token
+  // when a valid one came with the request.
+  const caller = spec.auth === "none" && mode === "full" ? await callerIfAny(ctx, req) : auth;
+  if (mode === "non-logical") {
+    // OpenBao's handleAuditNonLogical: no token, no mount; the response record carries the answer.
+    audit.anonymous();
+  } else {
+    if (caller !== undefined) {
+      // No policy grants an unauthenticated path: OpenBao names none there.
+      const granting = spec.auth === "none" ? [] : caller.acl.grantingPolicies(aclPath(path, op), op);
+      const verdict = { allowed: true, granting };
+      // sys/seal's record (OpenBao's SealWithRequest) has the token's entry only.
+      if (mode === "request-only") audit.caller(caller, undefined, { issueTime: false, clientId: false });
+      else audit.caller(caller, verdict);
+    } else audit.anonymous({ allowed: true });
+    if (mode === "full") audit.mount(await auditMountFor(ctx, path), op === "update" || op === "create");
+    else audit.mount(undefined, false);
+  }
+  await audit.begin();
+  let result: Result;
+  try {
+    result = await spec.handler({ req, reply, path, query, body: req.body, auth });
+  } catch (e) {
+    if (mode === "non-logical") await audit.end(nonLogicalResponse({ errors: toHttpError(e).errors }, true));
+    else if (mode !== "request-only") await audit.fail(e);
+    throw e;
+  }
+  if (mode === "non-logical") {
+    const body = result?.json !== undefined ? JSON.parse(result.json) : result?.body;
+    await audit.end(nonLogicalResponse(body, result !== undefined));
+  } else if (mode !== "request-only") await audit.end(auditResponseOf(result));
+  return result;
+}
+
+/**
+ * OpenBao's handleAuditNonLogical records the HTTP answer itself: its JSON body as the data and
+ * its headers (Vault's generic handler sets Cache-Control on every answer).
+ */
+function nonLogicalResponse(body: unknown, hasBody: boolean): AuditResponseInput {
+  const out: AuditResponseInput = {
+    headers: {
+      "Cache-Control": ["no-store"],
+      "Strict-Transport-Security": ["max-age=31536000; includeSubDomains"],
+    },
+  };
+  if (hasBody && out.headers !== undefined) out.headers["Content-Type"] = ["application/json"];
+  if (typeof body === "object" && body !== null && !Array.isArray(body))
+    out.data = body as Record<string, unknown>;
+  return out;
 }

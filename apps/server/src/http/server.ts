@@ -103,6 +103,7 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
   const logger = opts.logger.child({ component: "http" });
   const metrics = new Metrics();
   const app = createFastify(opts, logger);
+  const rawBodies = addBodyParser(app);
   const ctx: AppContext = {
     store: opts.store,
     services: servicesFor(opts.store, { logger: opts.logger.child({ component: "vault" }) }),
@@ -114,8 +115,8 @@ export function buildApp(opts: BuildAppOptions): FastifyInstance {
     rekeyNeedsToken: opts.disableUnauthedRekeyEndpoints === true,
     unauthedRekeyOff: opts.listenerDisablesUnauthedRekey === true,
     unauthedGenerateRootOff: opts.listenerDisablesUnauthedGenerateRoot === true,
+    rawBody: (req) => rawBodies.get(req),
   };
-  const rawBodies = addBodyParser(app);
   addResponseHooks(app, logger, metrics);
   setErrorHandlers(app, opts.store, rawBodies);
   registerRoutes(app, ctx);
@@ -197,6 +198,10 @@ function addResponseHooks(app: FastifyInstance, logger: Logger, metrics: Metrics
   app.addHook("onSend", (_req, reply, payload, done) => {
     if (reply.getHeader("content-type") === "application/json; charset=utf-8")
       reply.header("content-type", "application/json");
+    // Vault's generic handler: no answer of the API may be stored by a cache (tokens, secrets);
+    // and its listeners' default custom header, HSTS (browsers keep to HTTPS once they saw it).
+    reply.header("cache-control", "no-store");
+    reply.header("strict-transport-security", "max-age=31536000; includeSubDomains");
     done(null, payload);
   });
 

@@ -272,15 +272,20 @@ describe("Vault's texts and OpenBao 2.x paths", () => {
     expect(enable.json().errors[0]).toContain("not supported");
   });
 
-  it("sys/audit lists no devices (enabling one is a 400); the plugin catalog has kv; tune reads the TTLs in force", async () => {
+  it("sys/audit lists no devices (enabling one through the API is OpenBao 2.6's 400 by default); the plugin catalog has kv; tune reads the TTLs in force", async () => {
     t = await testApp();
     const { root } = await initAndUnseal(t);
     const a = await t.call("GET", "/v1/sys/audit", { token: root });
     expect(a.statusCode).toBe(200);
     expect(a.json().data).toEqual({});
-    const enable = await t.call("PUT", "/v1/sys/audit/file", { token: root, body: { type: "file" } });
+    const enable = await t.call("PUT", "/v1/sys/audit/file", {
+      token: root,
+      body: { type: "file", options: { file_path: "discard" } },
+    });
     expect(enable.statusCode).toBe(400);
-    expect(enable.json().errors[0]).toContain("not supported");
+    expect(enable.json().errors).toEqual([
+      "cannot enable audit device via API; use declarative, config-based audit device management instead",
+    ]);
     expect((await t.call("GET", "/v1/sys/plugins/catalog", { token: root })).json().data.secret).toEqual([
       "kv",
     ]);

@@ -6,6 +6,7 @@
  */
 
 import {
+  type AuditAuthInput,
   type CreateTokenRequest,
   parseFields,
   type TokenEntry,
@@ -61,6 +62,28 @@ function createRequest(body: unknown): CreateTokenRequest {
   return req;
 }
 
+/** The response record's `auth` of a created or renewed token (OpenBao's `resp.Auth`; hashed by the device). */
+function issuedAuditAuth(token: string, e: TokenEntry, renewed = false): AuditAuthInput {
+  const out: AuditAuthInput = {
+    accessor: e.accessor,
+    displayName: e.display_name,
+    policies: e.policies,
+    tokenPolicies: e.policies,
+    tokenType: e.type,
+  };
+  if (token !== "") out.clientToken = token;
+  if (e.meta !== null && Object.keys(e.meta).length > 0) out.metadata = e.meta;
+  if (e.num_uses > 0) out.numUses = e.num_uses;
+  if (e.entity_id !== "") out.entityId = e.entity_id;
+  if (e.lease_ttl > 0) out.tokenTtl = e.lease_ttl;
+  // A renewal answers the lease's auth, which carries its issue time (a create's does not yet).
+  if (renewed && e.issue_time !== "") {
+    const t = Date.parse(e.issue_time);
+    if (!Number.isNaN(t)) out.tokenIssueTime = new Date(t).toISOString().replace(/\.\d{3}Z$/, "Z");
+  }
+  return out;
+}
+
 export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void {
   registerCreateRoutes(app, ctx);
   registerLookupRoutes(app, ctx);
@@ -88,6 +111,7 @@ function registerCreateRoutes(app: FastifyInstance, ctx: AppContext): void {
             auth: tokenAuthData(issued.token, issued.entry),
             warnings: issued.warnings,
           }),
+          audit: { auth: issuedAuditAuth(issued.token, issued.entry) },
         };
       },
     });
@@ -149,7 +173,10 @@ function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
       const e = await tokens.lookup(token);
       if (e === undefined) throw new HttpError(400, "token not found");
       const r = await tokens.renew(e, f.increment);
-      return { body: envelope(null, { auth: tokenAuthData(token, r.entry), warnings: r.warnings }) };
+      return {
+        body: envelope(null, { auth: tokenAuthData(token, r.entry), warnings: r.warnings }),
+        audit: { auth: issuedAuditAuth(token, r.entry, true) },
+      };
     },
   });
 
@@ -161,7 +188,10 @@ function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
       const f = parseFields(call.body, { token: "string", increment: "duration" });
       const a = callerOf(call);
       const r = await tokens.renew(a.entry, f.increment);
-      return { body: envelope(null, { auth: tokenAuthData(a.token, r.entry), warnings: r.warnings }) };
+      return {
+        body: envelope(null, { auth: tokenAuthData(a.token, r.entry), warnings: r.warnings }),
+        audit: { auth: issuedAuditAuth(a.token, r.entry, true) },
+      };
     },
   });
 
@@ -174,7 +204,10 @@ function registerRenewRoutes(app: FastifyInstance, ctx: AppContext): void {
       const e = await tokens.lookupAccessor(f.accessor ?? "");
       if (e === undefined) throw new HttpError(400, "invalid accessor");
       const r = await tokens.renew(e, f.increment);
-      return { body: envelope(null, { auth: tokenAuthData("", r.entry), warnings: r.warnings }) };
+      return {
+        body: envelope(null, { auth: tokenAuthData("", r.entry), warnings: r.warnings }),
+        audit: { auth: issuedAuditAuth("", r.entry, true) },
+      };
     },
   });
 }

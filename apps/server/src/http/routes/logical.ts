@@ -4,8 +4,16 @@
  * concerns: refused headers, the path's percent-decoding, method → operation, the 405 for a
  * known sys/auth path without this method, and Vault's response envelope.
  */
-import type { Operation, VaultResponse } from "@bulwark/vault";
-import type { FastifyInstance } from "fastify";
+import type { AuditResponseInput, Operation, VaultRequest, VaultResponse } from "@bulwark/vault";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import {
+  auditMountFor,
+  auditRefusal,
+  auditState,
+  callerIfAny,
+  forwardAudited,
+  RequestAudit,
+} from "../audit.js";
 import {
   type AppContext,
   authenticate,
@@ -15,6 +23,7 @@ import {
   logicalPath,
   operationOf,
   queryOf,
+  type Result,
   send,
   tokenFrom,
 } from "../context.js";
@@ -46,24 +55,79 @@ export function registerLogicalRoutes(
           throw e;
         }
       }
-      const res: VaultResponse = await ctx.services.handle({
-        operation,
-        path,
-        data: req.body,
-        query,
-        token: tokenFrom(req),
-      });
-      if (res.data === undefined && res.rawData === undefined && res.status === undefined)
-        return send(reply, undefined);
-      const opts: { warnings?: string[]; leaseDuration?: number; mountType: string } = {
-        mountType: res.mountType,
-      };
-      if (res.warnings !== undefined) opts.warnings = res.warnings;
-      if (res.leaseDuration !== undefined) opts.leaseDuration = res.leaseDuration;
-      const status = res.status ?? 200;
-      if (res.rawData !== undefined)
-        return send(reply, { status, body: undefined, json: envelopeText(res.rawData, opts) });
-      return send(reply, { status, body: envelope(res.data ?? null, opts) });
+      const request: VaultRequest = { operation, path, data: req.body, query, token: tokenFrom(req) };
+      const state = await auditState(ctx);
+      if (state === "off") return send(reply, resultOf(await ctx.services.handle(request)));
+      // A standby has no audit devices open: the active node serves (and logs) the request.
+      if (state === "forward") return forwardAudited(ctx, req, reply);
+      const audit = new RequestAudit(ctx.services.audit, req, path, operation, req.body);
+      return send(reply, await auditedHandle(ctx, audit, request, req));
     },
   });
+}
+
+/** The envelope of the logical layer's answer (undefined: 204). */
+function resultOf(res: VaultResponse): Result {
+  if (res.data === undefined && res.rawData === undefined && res.status === undefined) return undefined;
+  const opts: { warnings?: string[]; leaseDuration?: number; mountType: string } = {
+    mountType: res.mountType,
+  };
+  if (res.warnings !== undefined) opts.warnings = res.warnings;
+  if (res.leaseDuration !== undefined) opts.leaseDuration = res.leaseDuration;
+  const status = res.status ?? 200;
+  if (res.rawData !== undefined) return { status, body: undefined, json: envelopeText(res.rawData, opts) };
+  return { status, body: envelope(res.data ?? null, opts) };
+}
+
+/**
+ * The logical request between its audit records: the request record once the router has the
+ * token and the ACL's yes (before the engine runs), or the refusal's records; the response record
+ * after.
+ */
+async function auditedHandle(
+  ctx: AppContext,
+  audit: RequestAudit,
+  request: VaultRequest,
+  req: FastifyRequest,
+): Promise<Result> {
+  const { path } = request;
+  let state: "before" | "logging" | "logged" = "before";
+  request.exactOperation = true;
+  request.onAuthorized = async (info) => {
+    audit.operation(info.operation);
+    audit.caller(info.auth, {
+      allowed: true,
+      granting: info.auth.acl.grantingPolicies(info.aclPath, info.operation),
+    });
+    audit.mount(await auditMountFor(ctx, path), info.operation === "create" || info.operation === "update");
+    state = "logging";
+    await audit.begin();
+    state = "logged";
+  };
+  let res: VaultResponse;
+  try {
+    res = await ctx.services.handle(request);
+  } catch (e) {
+    if (state === "before")
+      await auditRefusal(ctx, audit, req, path, await callerIfAny(ctx, req), e, { responseRecord: true });
+    // "logging": the request record is what failed (fail-closed): no response record either.
+    else if (state === "logged") await audit.fail(e);
+    throw e;
+  }
+  await audit.end(auditResponseOfVault(res));
+  return resultOf(res);
+}
+
+/** The response record's part of the engine's answer (its data as Go's JSON round trip leaves it). */
+function auditResponseOfVault(res: VaultResponse): AuditResponseInput | undefined {
+  let data: unknown = res.data;
+  if (data === undefined && res.rawData !== undefined) data = JSON.parse(res.rawData);
+  const out: AuditResponseInput = {};
+  if (typeof data === "object" && data !== null && !Array.isArray(data) && Object.keys(data).length > 0)
+    out.data = data as Record<string, unknown>;
+  if (res.warnings !== undefined && res.warnings.length > 0) out.warnings = res.warnings;
+  // KV v1 answers a read as a secret with a lease (OpenBao's passthrough backend): its record has
+  // `secret` (the lease id is empty: KV leases are not tracked).
+  if (res.leaseDuration !== undefined) out.secret = { leaseId: "" };
+  return Object.keys(out).length === 0 ? undefined : out;
 }

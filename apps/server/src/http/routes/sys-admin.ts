@@ -6,7 +6,9 @@
  */
 import {
   capabilitiesOf,
+  type EnableAuditRequest,
   leaseTtls,
+  type MountEntry,
   type MountRequest,
   mountInfo,
   normalizeMountPath,
@@ -17,6 +19,7 @@ import {
   type TunePatch,
 } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
+import { callerIfAny } from "../audit.js";
 import {
   type AppContext,
   authenticate,
@@ -189,10 +192,31 @@ function registerMountReadRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   route(app, ctx, {
     methods: ["GET"],
+    url: "/v1/sys/internal/ui/mounts",
+    // OpenBao's listing for UIs: with a valid token, the mounts it reaches into; without one, only
+    // those tuned `listing_visibility = "unauth"`.
+    auth: "none",
+    audit: "full",
+    handler: async ({ req }) => {
+      const auth = await callerIfAny(ctx, req);
+      const listed = (m: MountEntry, full: string): boolean =>
+        auth === undefined ? m.config?.listing_visibility === "unauth" : auth.acl.reachesInto(full);
+      const secret: Record<string, unknown> = {};
+      for (const m of await mounts.all()) if (listed(m, m.path)) secret[m.path] = mountInfo(m);
+      const authTable: Record<string, unknown> = {};
+      for (const m of await mounts.auths()) if (listed(m, `auth/${m.path}`)) authTable[m.path] = mountInfo(m);
+      return { body: envelope({ auth: authTable, secret }) };
+    },
+  });
+
+  route(app, ctx, {
+    methods: ["GET"],
     url: "/v1/sys/internal/ui/mounts/*",
     // OpenBao serves this path to any valid token (no policy names it, not even `default`): the
     // token's reach into the mount decides, not an ACL rule on the path itself.
     auth: "none",
+    // An unauthenticated path of OpenBao's router: audited, with the token when one is given.
+    audit: "full",
     handler: async ({ req }) => {
       const auth = await authenticate(ctx, req);
       const path = paramOf(req.params, "*");
@@ -381,25 +405,75 @@ function registerTokenTuneRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 }
 
+/** The body of sys/audit/<path> (OpenBao's handleEnableAudit fields). */
+const AUDIT_ENABLE_SPEC = {
+  type: "string",
+  description: "string",
+  options: "stringMap",
+  local: "bool",
+  path: "string",
+} as const;
+
 /**
- * Bulwark has no audit devices: the list is empty (`bao audit list` says so), enabling one is
- * refused by name rather than answered with a 404. The plugin catalog lists the one built-in
- * secrets engine (`bao plugin list`).
+ * Audit devices (sys/audit, sys/audit/<path>, sys/audit-hash/<path>): what the store's audit
+ * broker does (packages/vault/src/audit/broker.ts); OpenBao 2.6's answers. The plugin catalog
+ * lists the one built-in secrets engine (`bao plugin list`).
  */
 function registerAuditAndPluginRoutes(app: FastifyInstance, ctx: AppContext): void {
   routes(app, ctx, ["/v1/sys/audit", "/v1/sys/audit/"], {
     methods: ["GET"],
     auth: "token",
     sudo: true,
-    handler: async () => ({ body: { ...envelope({}) } }),
+    handler: async () => {
+      const data: Record<string, unknown> = {};
+      for (const d of await ctx.services.audit.list()) {
+        data[d.path] = {
+          description: d.description,
+          local: d.local,
+          options: d.options,
+          path: d.path,
+          type: d.type,
+        };
+      }
+      return flat(data);
+    },
   });
   route(app, ctx, {
-    methods: ["PUT", "POST", "DELETE"],
+    methods: ["PUT", "POST"],
     url: "/v1/sys/audit/*",
     auth: "token",
     sudo: true,
-    handler: async () => {
-      throw new HttpError(400, "audit devices are not supported by Bulwark");
+    auditFirstDevice: true,
+    handler: async (call) => {
+      const path = paramOf(call.req.params, "*");
+      const f = parseFields(call.body, AUDIT_ENABLE_SPEC, { required: ["type"] });
+      const request: EnableAuditRequest = { type: f.type ?? "" };
+      if (f.description !== undefined) request.description = f.description;
+      if (f.options !== undefined && f.options !== null) request.options = f.options;
+      if (f.local !== undefined) request.local = f.local;
+      await ctx.services.audit.enable(path, request);
+      return undefined;
+    },
+  });
+  route(app, ctx, {
+    methods: ["DELETE"],
+    url: "/v1/sys/audit/*",
+    auth: "token",
+    sudo: true,
+    handler: async (call) => {
+      await ctx.services.audit.disable(paramOf(call.req.params, "*"));
+      return undefined;
+    },
+  });
+  route(app, ctx, {
+    methods: ["PUT", "POST"],
+    url: "/v1/sys/audit-hash/*",
+    auth: "token",
+    handler: async (call) => {
+      const f = parseFields(call.body, { input: "string", path: "string" });
+      if (f.input === undefined || f.input === "") throw new HttpError(400, 'the "input" parameter is empty');
+      const hash = await ctx.services.audit.hash(paramOf(call.req.params, "*"), f.input);
+      return flat({ hash });
     },
   });
 

@@ -111,7 +111,10 @@ function registerRekey(
   // token with sudo on the path is needed as well. OpenBao 2.x's sys/rotate/root/* and
   // sys/rotate/recovery/* always need one, and answer in the response envelope (`data`).
   const access =
-    authed || ctx.rekeyNeedsToken ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
+    authed || ctx.rekeyNeedsToken
+      ? ({ auth: "token", sudo: true } as const)
+      : // OpenBao's handleAuditNonLogical: the share-holder endpoints are audited without a token.
+        ({ auth: "none", audit: "non-logical" } as const);
   const wrap = (data: Record<string, unknown>) => ({ body: authed ? envelope(data) : data });
   route({
     methods: ["GET"],
@@ -165,8 +168,8 @@ function registerRekey(
         keys_base64: r.keysBase64,
         pgp_fingerprints: null,
         backup: false,
+        // OpenBao's RekeyUpdateResponse omits an empty verification_nonce (omitempty).
         verification_required: false,
-        verification_nonce: "",
       });
     },
   });
@@ -200,7 +203,10 @@ function registerGenerateRoot(app: FastifyInstance, ctx: AppContext, base: strin
   const { store } = ctx;
   const gen = ctx.services.generateRoot;
   const required = () => store.status().t;
-  const access = authed ? ({ auth: "token", sudo: true } as const) : ({ auth: "none" } as const);
+  const access = authed
+    ? ({ auth: "token", sudo: true } as const)
+    : // OpenBao's handleAuditNonLogical: the share-holder endpoints are audited without a token.
+      ({ auth: "none", audit: "non-logical" } as const);
   const wrap = (data: unknown) => ({ body: authed ? envelope(data) : data });
   const off = !authed && ctx.unauthedGenerateRootOff;
   const route = (spec: RouteSpec) => addRoute(app, ctx, off ? turnedOff(store, spec, 405) : spec);

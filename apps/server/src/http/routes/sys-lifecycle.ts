@@ -138,6 +138,8 @@ function registerSealRoutes(app: FastifyInstance, ctx: AppContext): void {
     url: "/v1/sys/seal",
     auth: "token",
     sudo: true,
+    // OpenBao's SealWithRequest writes the request record only (the server is sealed after).
+    audit: "request-only",
     handler: async ({ body }) => {
       parseFields(body, {});
       // Vault: only the active node can be sealed. Sealing a standby here would leave the active
