@@ -391,6 +391,8 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
     const r = await node.http("GET", "secret/data/two");
     expect(r.status, r.text).toBe(200);
     expect(r.json.data.data).toEqual({ password: v });
+    // The failing device was tried (and failed) for these records.
+    expect(node.output()).toMatch(/"audit_path":"gone\/"[^\n]*audit socket write failed/);
     const two = recordsFor(readRecords(log), "secret/data/two");
     expect(two.map((x) => `${x.type} ${x.request.operation}`)).toEqual([
       "request create",

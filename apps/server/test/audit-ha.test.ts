@@ -114,6 +114,10 @@ describe.skipIf(missing !== undefined)("audit on an HA pair (Consul storage)", (
     // To the active node directly: not forwarded.
     const direct = await node1.http("GET", "secret/data/ha");
     expect(direct.status, direct.text).toBe(200);
+    // A token that does not authenticate, to the standby: refused once, on the active node.
+    const badToken = secret("bad-token");
+    const denied = await node2.http("GET", "secret/data/denied", undefined, badToken);
+    expect(denied.status, denied.text).toBe(403);
 
     const onActive = recordsFor(readRecords(log1), "secret/data/ha");
     expect(summary(onActive)).toEqual([
@@ -138,8 +142,15 @@ describe.skipIf(missing !== undefined)("audit on an HA pair (Consul storage)", (
       expect(rec.forwarded).toBeUndefined();
     }
     expect(forwarded[0].forwarded_from).not.toBe(node1Id);
+    const deniedRecords = recordsFor(readRecords(log1), "secret/data/denied");
+    expect(deniedRecords.map((x) => `${x.type} ${x.error ?? ""}`.trim())).toEqual([
+      "request permission denied",
+      expect.stringMatching(/^response .*permission denied/s),
+    ]);
+    expect(typeof deniedRecords[0].forwarded_from).toBe("string");
     // The standby's own log: nothing for these requests.
     expect(recordsFor(readRecords(log2), "secret/data/ha")).toEqual([]);
+    expect(recordsFor(readRecords(log2), "secret/data/denied")).toEqual([]);
 
     // The active node goes away (graceful: its HA lock is released); the standby takes over.
     const log1Count = readRecords(log1).length;
@@ -171,7 +182,9 @@ describe.skipIf(missing !== undefined)("audit on an HA pair (Consul storage)", (
       "node 1 output": node1.output(),
       "node 2 output": node2.output(),
     };
-    expect(plaintextSecrets(texts, [keys.rootToken, keys.unsealKey, keys.unsealKeyHex, v1, v2])).toEqual([]);
+    expect(
+      plaintextSecrets(texts, [keys.rootToken, keys.unsealKey, keys.unsealKeyHex, v1, v2, badToken]),
+    ).toEqual([]);
     console.info(
       `[audit e2e] HA: ${forwarded.length} records of 2 forwarded requests on the active node's log, 0 on the standby's; after failover ${onNew.length} records on the new active node's log`,
     );
