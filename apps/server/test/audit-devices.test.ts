@@ -60,7 +60,7 @@ async function startNode(dir: string, audit: string): Promise<{ node: AuditNode;
 }
 
 function keySecrets(keys: InitKeys): string[] {
-  return [keys.rootToken, keys.unsealKey, keys.unsealKeyHex];
+  return [keys.rootToken, keys.unsealKey, keys.unsealKeyHex, keys.rootAccessor];
 }
 
 /** The request and response records of each path, in order: [req, resp] with one request id. */

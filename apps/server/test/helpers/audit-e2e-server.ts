@@ -159,6 +159,8 @@ export interface InitKeys {
   /** The one unseal share, base64 and hex: both must stay out of the logs. */
   unsealKey: string;
   unsealKeyHex: string;
+  /** The root token's accessor (hashed in the records, as hmac_accessor defaults to true). */
+  rootAccessor: string;
 }
 
 /** `sys/init` with one share, then unseals; sets `node.rootToken`. */
@@ -170,8 +172,21 @@ export async function initNode(node: AuditNode): Promise<InitKeys> {
     rootToken: init.json.root_token,
     unsealKey: init.json.keys_base64[0],
     unsealKeyHex: init.json.keys[0],
+    rootAccessor: "",
   };
   await unsealNode(node, keys);
+  // An HA node answers 503 until it has taken the lock and become active.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const self = await node.http("GET", "auth/token/lookup-self");
+    if (self.status === 200) {
+      keys.rootAccessor = self.json.data.accessor;
+      break;
+    }
+    if (self.status !== 503 || Date.now() > deadline)
+      throw new Error(`auth/token/lookup-self answered ${self.status}: ${self.text}\n${node.output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
   return keys;
 }
 
