@@ -405,6 +405,42 @@ describe.skipIf(missing !== undefined)("audit devices against a real bulwark ser
     ).toEqual([]);
   }, 120_000);
 
+  it("two devices, one stuck (a socket peer that never reads), one fine (file): requests succeed, none slower than write_timeout for each of its two records + a margin", async () => {
+    const dir = tempDir("audit-e2e-two-stuck");
+    const log = join(dir, "audit.log");
+    const peer = new TcpPeer();
+    cleanups.push(() => peer.close());
+    await peer.stuck();
+    const writeTimeoutMs = 1000;
+    const { node, keys } = await startNode(
+      dir,
+      auditBlock("file", "file", { file_path: log }) +
+        auditBlock("socket", "stuck", { address: `127.0.0.1:${peer.port}`, write_timeout: "1s" }),
+    );
+    const bigKey = `k${"b".repeat(512 * 1024)}`;
+    const latencies: number[] = [];
+    let slow = 0;
+    for (let i = 0; i < 60 && slow < 3; i++) {
+      const r = await node.http("PUT", "secret/data/both", { data: { [bigKey]: "1" } });
+      expect(r.status, r.text.slice(0, 200)).toBe(200);
+      latencies.push(r.ms);
+      if (r.ms >= writeTimeoutMs - 50) slow++;
+    }
+    const v = secret("stuck");
+    const last = await node.http("PUT", "secret/data/both", { data: { password: v } });
+    expect(last.status, last.text).toBe(200);
+    latencies.push(last.ms);
+    console.info(
+      `[audit e2e] file + stuck socket (write_timeout ${writeTimeoutMs} ms): ${latencies.length} writes all 200, ${slow} waited out the socket's timeout; slowest ${Math.round(Math.max(...latencies))} ms`,
+    );
+    expect(slow, "the socket peer never filled up").toBe(3);
+    for (const ms of latencies) expect(ms).toBeLessThan(2 * writeTimeoutMs + 1500);
+    expect(recordsFor(readRecords(log), "secret/data/both").length).toBe(2 * latencies.length);
+    expect(
+      plaintextSecrets({ [log]: readFileSync(log, "utf8"), output: node.output() }, [...keySecrets(keys), v]),
+    ).toEqual([]);
+  }, 180_000);
+
   it("SIGHUP: a renamed log (logrotate) is reopened at file_path with nothing lost or duplicated; an audit block added to the config appears in sys/audit, removed is disabled", async () => {
     const dir = tempDir("audit-e2e-sighup");
     const log = join(dir, "audit.log");
