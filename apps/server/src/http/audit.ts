@@ -33,7 +33,7 @@ import {
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { type AppContext, authenticate, type Result, tokenFrom } from "./context.js";
 import { HttpError, toHttpError } from "./errors.js";
-import { FORWARDED_HEADER, forwardToActive } from "./forward.js";
+import { FORWARDED_HEADER, forwardToActive, type VerifiedForwarding, verifiedForwarding } from "./forward.js";
 
 /** How a route is audited (see the module comment). */
 export type AuditMode = "full" | "request-only" | "non-logical" | "none";
@@ -186,13 +186,18 @@ export class RequestAudit {
     path: string,
     operation: Operation | string,
     body: unknown,
+    forwarded?: VerifiedForwarding,
   ) {
     this.#broker = broker;
-    const request: AuditRequestInput = { id: randomUUID(), operation, path, ...remoteOf(req) };
+    // A request a standby forwarded (and signed): the client's address, and who forwarded it.
+    const remote =
+      forwarded === undefined
+        ? remoteOf(req)
+        : { remoteAddress: forwarded.remoteAddress, remotePort: forwarded.remotePort };
+    const request: AuditRequestInput = { id: randomUUID(), operation, path, ...remote };
     const data = dataOf(body);
     if (data !== undefined) request.data = data;
-    const fwd = req.headers[FORWARDED_HEADER];
-    if (typeof fwd === "string" && fwd !== "") request.forwardedFrom = fwd;
+    if (forwarded !== undefined) request.forwardedFrom = forwarded.by;
     this.#input = { request, auth: { tokenType: "default" } };
   }
 
@@ -301,6 +306,19 @@ export async function auditState(ctx: AppContext): Promise<"off" | "audit" | "fo
   if (ctx.store.sealed) return "off";
   if (!(await ctx.services.audit.enabled())) return "off";
   return ctx.store.activeTerm !== undefined ? "audit" : "forward";
+}
+
+/** The audit of one request on this (active) node, believing a standby's signed forwarding headers. */
+export async function requestAudit(
+  ctx: AppContext,
+  req: FastifyRequest,
+  path: string,
+  operation: Operation | string,
+  body: unknown,
+): Promise<RequestAudit> {
+  const forwarded =
+    req.headers[FORWARDED_HEADER] === undefined ? undefined : await verifiedForwarding(ctx.store, req);
+  return new RequestAudit(ctx.services.audit, req, path, operation, body, forwarded);
 }
 
 /** What a handler adds to its response record beyond the answer's data. */

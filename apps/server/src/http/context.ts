@@ -24,7 +24,8 @@ import {
   auditState,
   callerIfAny,
   forwardAudited,
-  RequestAudit,
+  type RequestAudit,
+  requestAudit,
 } from "./audit.js";
 import { HttpError, SEALED_MESSAGE, toHttpError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
@@ -267,13 +268,7 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
       // A standby has no audit devices open: the active node serves (and logs) the request.
       if (state === "forward") return forwardAudited(ctx, req, reply);
       const op = spec.operation ?? operationOf(req.method, query);
-      const audit = new RequestAudit(
-        ctx.services.audit,
-        req,
-        path,
-        mode === "non-logical" ? "update" : op,
-        req.body,
-      );
+      const audit = await requestAudit(ctx, req, path, mode === "non-logical" ? "update" : op, req.body);
       return send(reply, await audited(ctx, spec, mode, audit, { req, reply, path, query, op }));
     },
   });

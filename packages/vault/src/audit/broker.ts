@@ -85,6 +85,8 @@ export interface AuditStore {
   readonly storage: Backend;
   readonly activeTerm: number | undefined;
   readonly sealed: boolean;
+  /** Whether other nodes may serve this storage as standbys (SealedStore's leader()). */
+  leader?(): Promise<{ haEnabled: boolean }>;
 }
 
 export interface AuditBrokerOptions {
@@ -267,10 +269,31 @@ export class StoreAuditBroker implements AuditBroker {
     if (request.options?.prefix !== undefined && settings.allowAuditLogPrefixing !== true)
       throw new BadRequestError("audit log prefixing is not allowed");
     const path = normalizeAuditPath(rawPath);
+    let before = 0;
+    let after = 0;
     await this.#serial(async () => {
       const st = await this.#activeInQueue();
+      before = st.entries.length;
       await this.#enableInto(st, { ...request, path }, API_AUDIT_TABLE);
+      after = st.entries.length;
     });
+    await this.#standbysSee(before, after);
+  }
+
+  /**
+   * After the table went from no device to some: a standby that read it empty may serve requests
+   * unaudited until its cached read expires (standbyCacheMs). Answer only once that has passed, so
+   * every request a standby starts after the enable is forwarded and audited (HA stores only).
+   */
+  async #standbysSee(before: number, after: number): Promise<void> {
+    if (before > 0 || after === 0 || this.#store.leader === undefined) return;
+    let ha = false;
+    try {
+      ha = (await this.#store.leader()).haEnabled;
+    } catch {
+      ha = true; // cannot tell: wait, it costs one enable a second
+    }
+    if (ha) await new Promise((resolve) => setTimeout(resolve, this.#standbyCacheMs + 100));
   }
 
   async disable(rawPath: string): Promise<void> {
@@ -313,12 +336,17 @@ export class StoreAuditBroker implements AuditBroker {
     const applied = this.#settings;
     // Not active: the next active term applies them (OpenBao runs handleAuditLogSetup post-unseal).
     if (this.#store.activeTerm === undefined) return;
+    let before = 0;
+    let after = 0;
     await this.#serial(async () => {
       const st = await this.#loadInQueue();
       if (st === undefined || this.#settings !== applied) return; // stepped down, or newer settings
+      before = st.entries.length;
       await this.#reconcile(st, applied);
       st.configError = undefined;
+      after = st.entries.length;
     });
+    await this.#standbysSee(before, after);
   }
 
   async reopen(): Promise<void> {

@@ -12,7 +12,8 @@ import {
   auditState,
   callerIfAny,
   forwardAudited,
-  RequestAudit,
+  type RequestAudit,
+  requestAudit,
 } from "../audit.js";
 import {
   type AppContext,
@@ -60,7 +61,7 @@ export function registerLogicalRoutes(
       if (state === "off") return send(reply, resultOf(await ctx.services.handle(request)));
       // A standby has no audit devices open: the active node serves (and logs) the request.
       if (state === "forward") return forwardAudited(ctx, req, reply);
-      const audit = new RequestAudit(ctx.services.audit, req, path, operation, req.body);
+      const audit = await requestAudit(ctx, req, path, operation, req.body);
       return send(reply, await auditedHandle(ctx, audit, request, req));
     },
   });
