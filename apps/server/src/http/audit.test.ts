@@ -128,6 +128,24 @@ describe("audit records of the HTTP API", () => {
     expect(readFileSync(log, "utf8")).not.toContain(bad);
   });
 
+  it("forwarding headers a client sends itself are not believed (no forged forwarded_from or address)", async () => {
+    const { root, log } = await auditedApp();
+    const r = await t!.call("GET", "/v1/sys/mounts", {
+      token: root,
+      headers: {
+        "x-bulwark-forwarded-by": "spoofed-standby",
+        "x-bulwark-forwarded-for": "10.9.9.9:4444",
+        "x-bulwark-forwarded-at": String(Date.now()),
+        "x-bulwark-forwarded-signature": "00".repeat(32),
+      },
+    });
+    expect(r.statusCode).toBe(200);
+    const [req, resp] = records(log).slice(2);
+    expect(req.forwarded_from).toBeUndefined();
+    expect(resp.forwarded).toBeUndefined();
+    expect(req.request.remote_address).toBe("127.0.0.1");
+  });
+
   it("unaudited endpoints stay unaudited; share-holder ones hash the shares", async () => {
     const { keys, log } = await auditedApp();
     const before = records(log).length;
