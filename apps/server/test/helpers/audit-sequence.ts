@@ -6,10 +6,6 @@
  * - the KV v2 readiness poll is sent but its records are not compared: OpenBao answers a fresh
  *   KV v2 mount only once its background upgrade check is done, so the number of polls differs
  *   between the servers (POLL_PATH; the comparison drops the records of that path).
- * - the list form `sys/internal/ui/mounts` (OpenBao's UI mount listing): Bulwark serves only
- *   `sys/internal/ui/mounts/<path>` (what kv clients use to find a mount's version) and answers
- *   the list form 404 "unsupported path"; the sequence uses the `<path>` form with and without a
- *   token instead.
  * - response wrapping (X-Vault-Wrap-TTL): Bulwark refuses it with a 400 by design.
  * Nothing else is left out: every step below is compared record by record.
  */
@@ -296,6 +292,21 @@ export async function runSequence(
     status: 200,
   });
   run.hashOfChild = h2.json?.data?.hash ?? h2.json?.hash ?? "";
+  await step({
+    label: "ui mounts listing with token",
+    method: "GET",
+    path: "sys/internal/ui/mounts",
+    token: "root",
+    status: 200,
+  });
+  // An unauthenticated path of the router: audited with no token and OpenBao's policy_results.
+  await step({
+    label: "ui mounts listing without token",
+    method: "GET",
+    path: "sys/internal/ui/mounts",
+    token: "none",
+    status: 200,
+  });
   await step({
     label: "ui mounts with token",
     method: "GET",
