@@ -12,7 +12,7 @@
 import type { Answer, AuditMode, AuditServer, Json } from "./audit-servers.js";
 
 /** What a step's request is sent with. */
-export type TokenKind = "root" | "child" | "none" | "bogus";
+export type TokenKind = "root" | "child" | "meta" | "none" | "bogus";
 
 export interface Step {
   label: string;
@@ -61,6 +61,8 @@ export interface SequenceRun {
   steps: StepResult[];
   childToken: string;
   childAccessor: string;
+  /** An orphan token with metadata, a display name and a use limit (auth.metadata in its records). */
+  metaToken: string;
   rootAccessor: string;
   otp: string;
   nonce: string;
@@ -101,6 +103,7 @@ export async function runSequence(
     steps,
     childToken: "",
     childAccessor: "",
+    metaToken: "",
     rootAccessor: "",
     otp: "",
     nonce: "",
@@ -112,7 +115,15 @@ export async function runSequence(
     statusProblems: [],
   };
   const tokenOf = (t: TokenKind): string =>
-    t === "root" ? s.rootToken : t === "child" ? run.childToken : t === "bogus" ? sec.bogusToken : "";
+    t === "root"
+      ? s.rootToken
+      : t === "child"
+        ? run.childToken
+        : t === "meta"
+          ? run.metaToken
+          : t === "bogus"
+            ? sec.bogusToken
+            : "";
   const step = async (st: Step): Promise<Answer> => {
     const url = st.method === "LIST" ? `${st.path}?list=true` : st.path;
     const method = st.method === "LIST" ? "GET" : st.method;
@@ -365,6 +376,68 @@ export async function runSequence(
     token: "root",
     status: 204,
   });
+  // A token's metadata is written as it is, by OpenBao too (its audit hashes the token and the
+  // accessor of auth, not the metadata): the values are fixed here and compared, not scanned for.
+  const meta = await step({
+    label: "token create (orphan, metadata, num_uses)",
+    method: "POST",
+    path: "auth/token/create-orphan",
+    body: {
+      policies: ["reader"],
+      meta: { team: "payments", owner: "alice" },
+      display_name: "svc",
+      num_uses: 5,
+    },
+    token: "root",
+    status: 200,
+  });
+  run.metaToken = meta.json?.auth?.client_token ?? "";
+  await step({
+    label: "KV v2 read as the metadata token",
+    method: "GET",
+    path: "secret/data/app",
+    token: "meta",
+    status: 200,
+  });
+  await step({
+    label: "lookup-self as the metadata token",
+    method: "GET",
+    path: "auth/token/lookup-self",
+    token: "meta",
+    status: 200,
+  });
+  // A second device, enabled and disabled again (the main log records both requests).
+  await step({
+    label: "enable a second device",
+    method: "PUT",
+    path: "sys/audit/second",
+    body: { type: "file", description: "a second one", options: { file_path: `${s.auditFile}.second` } },
+    token: "root",
+    status: 204,
+  });
+  await step({
+    label: "disable the second device",
+    method: "DELETE",
+    path: "sys/audit/second",
+    token: "root",
+    status: 204,
+  });
+  await step({
+    label: "audit-hash on no device (400)",
+    method: "PUT",
+    path: "sys/audit-hash/nodevice",
+    body: { input: sec.kvPassword },
+    token: "root",
+    status: 400,
+  });
+  await step({
+    label: "policy that does not parse (400)",
+    method: "PUT",
+    path: "sys/policies/acl/broken",
+    body: { policy: 'path "x" { capabilities = ' },
+    token: "root",
+    status: 400,
+  });
   await step({
     label: "mount KV v1",
     method: "POST",
@@ -443,6 +516,7 @@ export async function runSequence(
     "KV v1 list element": sec.listSecret,
     "root token": s.rootToken,
     "child token": run.childToken,
+    "metadata token": run.metaToken,
     "bogus token": sec.bogusToken,
     "root accessor": run.rootAccessor,
     "child accessor": run.childAccessor,
