@@ -430,6 +430,40 @@ export async function runSequence(
     token: "root",
     status: 400,
   });
+  // More refusals of the system backend (how each is recorded — with or without an outer
+  // error — depends on how OpenBao's handler refuses it).
+  await step({
+    label: "mount on a path in use (400)",
+    method: "POST",
+    path: "sys/mounts/secret",
+    body: { type: "kv", options: { version: "2" } },
+    token: "root",
+    status: 400,
+  });
+  await step({
+    label: "mount of an unknown type (400)",
+    method: "POST",
+    path: "sys/mounts/nothing",
+    body: { type: "no-such-engine" },
+    token: "root",
+    status: 400,
+  });
+  await step({
+    label: "enable a device on a path in use (400)",
+    method: "PUT",
+    path: "sys/audit/file",
+    body: { type: "file", options: { file_path: `${s.auditFile}.again` } },
+    token: "root",
+    status: 400,
+  });
+  await step({
+    label: "write the root policy (400)",
+    method: "PUT",
+    path: "sys/policies/acl/root",
+    body: { policy: POLICY },
+    token: "root",
+    status: 400,
+  });
   await step({
     label: "policy that does not parse (400)",
     method: "PUT",
