@@ -5,7 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -130,6 +138,38 @@ check(
       assert.ok(groupAlive(s.group.pid));
       await s.stop();
       assert.equal(groupAlive(s.group.pid), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+check(
+  "startBulwark: extraConfig reaches the config (an audit block: its log gets the start's records), nodeArgs the node (--cpu-prof: a profile when it stops)",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bulwark-bench-selftest-"));
+    try {
+      const log = join(dir, "audit.log");
+      const prof = join(dir, "prof");
+      const s = await startBulwark({
+        serverDir: SERVER_DIR,
+        label: "selftest",
+        storage: "inmem",
+        dataDir: dir,
+        extraConfig: `audit "file" "t" {\n  options {\n    file_path = ${JSON.stringify(log)}\n  }\n}`,
+        nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${prof}`],
+      });
+      try {
+        // Every key written at start is a request and a response record.
+        const lines = readFileSync(log, "utf8")
+          .split("\n")
+          .filter((l) => l !== "");
+        assert.ok(lines.length >= 2 * KEYS, `${lines.length} audit records after the start`);
+        assert.equal((JSON.parse(lines.at(-1) as string) as { type?: string }).type, "response");
+      } finally {
+        await s.stop();
+      }
+      assert.equal(readdirSync(prof).filter((f) => f.endsWith(".cpuprofile")).length, 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
