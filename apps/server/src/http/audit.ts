@@ -107,7 +107,9 @@ export function auditAuthOf(
   };
   if (e.meta !== null && Object.keys(e.meta).length > 0) out.metadata = e.meta;
   if (e.entity_id !== "") out.entityId = e.entity_id;
-  if (e.num_uses > 0) out.remainingUses = e.num_uses;
+  // OpenBao records the uses left before this request took its own (the entry here has it taken:
+  // one less, or -1 when this was the last use).
+  if (e.num_uses !== 0) out.remainingUses = e.num_uses === -1 ? 1 : e.num_uses + 1;
   if (e.creation_ttl > 0) out.tokenTtl = e.creation_ttl;
   if (opts.issueTime !== false && e.creation_time > 0) out.tokenIssueTime = rfc3339Seconds(e.creation_time);
   if (verdict !== undefined) {
@@ -151,10 +153,28 @@ export interface AuditedError {
   notFound: boolean;
 }
 
+/**
+ * Where OpenBao's handler answers a refusal other than with ErrInvalidRequest: `null` — a
+ * logical.ErrorResponse with no error (the record has no `error`), or the text of the handler's
+ * own error. Set with {@link auditAs} on the error a handler throws.
+ */
+const AUDIT_OUTER = Symbol("bulwark.auditOuter");
+
+/** Marks `err` with the outer error OpenBao's handler gives for it (see AUDIT_OUTER). */
+export function auditAs<E extends object>(err: E, outer: string | null): E {
+  (err as { [AUDIT_OUTER]?: string | null })[AUDIT_OUTER] = outer;
+  return err;
+}
+
 export function auditedError(err: unknown): AuditedError {
   const h = toHttpError(err);
   const message = h.errors[0] ?? "internal error";
   const code = (err as { code?: unknown }).code;
+  const outer =
+    typeof err === "object" && err !== null
+      ? (err as { [AUDIT_OUTER]?: string | null })[AUDIT_OUTER]
+      : undefined;
+  if (outer !== undefined) return { outer: outer ?? "", message, notFound: false };
   switch (h.status) {
     case 400:
       return { outer: "invalid request", message, notFound: false };
@@ -286,7 +306,8 @@ export class RequestAudit {
     }
     // A refused read never reached its mount's accessor; a refused write had it from the existence check.
     if (e.outer !== "permission denied" || this.isWrite()) this.#withAccessor();
-    const input: LogInput = { ...this.#input, type: "response", error: multierror(e.outer) };
+    const input: LogInput = { ...this.#input, type: "response" };
+    if (e.outer !== "") input.error = multierror(e.outer);
     input.response = { data: { error: e.message } };
     await this.#broker.logResponse(input);
   }

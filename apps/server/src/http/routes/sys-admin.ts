@@ -19,7 +19,7 @@ import {
   type TunePatch,
 } from "@bulwark/vault";
 import type { FastifyInstance } from "fastify";
-import { callerIfAny } from "../audit.js";
+import { auditAs, callerIfAny } from "../audit.js";
 import {
   type AppContext,
   authenticate,
@@ -246,7 +246,13 @@ function registerMountWriteRoutes(app: FastifyInstance, ctx: AppContext): void {
       authorizeMount(call, rest);
       const { mount, tune } = mountOf(rest);
       if (!tune) {
-        await mounts.mount(rest, mountRequest(call.body, rest));
+        // OpenBao's handleMount returns a path conflict as the mount's own error (its text is the
+        // record's outer error); other refusals as ErrInvalidRequest.
+        await mounts.mount(rest, mountRequest(call.body, rest)).catch((e: unknown) => {
+          throw e instanceof Error && e.message.startsWith("path is already in use")
+            ? auditAs(e, e.message)
+            : e;
+        });
         return undefined;
       }
       // A kv version upgrade (1 → 2) answers 200 with OpenBao's warning; other tunes 204.
@@ -471,8 +477,14 @@ function registerAuditAndPluginRoutes(app: FastifyInstance, ctx: AppContext): vo
     auth: "token",
     handler: async (call) => {
       const f = parseFields(call.body, { input: "string", path: "string" });
-      if (f.input === undefined || f.input === "") throw new HttpError(400, 'the "input" parameter is empty');
-      const hash = await ctx.services.audit.hash(paramOf(call.req.params, "*"), f.input);
+      if (f.input === undefined || f.input === "")
+        throw auditAs(new HttpError(400, 'the "input" parameter is empty'), null);
+      // OpenBao's handleAuditHash answers a refusal as logical.ErrorResponse (no outer error).
+      const hash = await ctx.services.audit
+        .hash(paramOf(call.req.params, "*"), f.input)
+        .catch((e: unknown) => {
+          throw typeof e === "object" && e !== null ? auditAs(e, null) : e;
+        });
       return flat({ hash });
     },
   });
