@@ -10,7 +10,7 @@ import type { PolicyStore } from "./auth/policy-store.js";
 import type { TokenEntry, TokenStore } from "./auth/tokens.js";
 import { PermissionDeniedError, RouteError, VaultStateError } from "./errors.js";
 import type { KvOperation, KvResponse } from "./kv/common.js";
-import type { MountTable } from "./kv/mounts.js";
+import type { MountEntry, MountTable } from "./kv/mounts.js";
 
 /**
  * Vault's exact text for a sealed store: clients match on it. The bao/vault CLI's `status` and
@@ -63,6 +63,8 @@ export interface AuthorizedRequest {
   operation: Operation;
   /** The path the ACL checked (a LIST's with its trailing '/'). */
   aclPath: string;
+  /** The mount serving the path (undefined: nothing is mounted there). */
+  mount: MountEntry | undefined;
 }
 
 /**
@@ -149,7 +151,8 @@ export async function handle(s: RouterServices, req: VaultRequest): Promise<Vaul
   }
   const checked = aclPath(path, op);
   authorize(auth, checked, op);
-  if (req.onAuthorized !== undefined) await req.onAuthorized({ auth, operation: op, aclPath: checked });
+  if (req.onAuthorized !== undefined)
+    await req.onAuthorized({ auth, operation: op, aclPath: checked, mount: resolved?.mount });
   if (resolved === undefined)
     throw new RouteError(
       "not_found",

@@ -50,7 +50,12 @@ export interface AuditMount {
   nonHmacResponseKeys?: string[];
 }
 
-function auditMountOf(entry: MountEntry, cls: "secret" | "auth"): AuditMount {
+/** Per mount entry (a table's entries are replaced, never changed, when the table changes). */
+const auditMounts = new WeakMap<MountEntry, AuditMount>();
+
+export function auditMountOf(entry: MountEntry, cls: "secret" | "auth"): AuditMount {
+  const cached = auditMounts.get(entry);
+  if (cached !== undefined) return cached;
   const m: AuditMount = {
     point: cls === "auth" ? `auth/${entry.path}` : entry.path,
     type: entry.type,
@@ -65,7 +70,21 @@ function auditMountOf(entry: MountEntry, cls: "secret" | "auth"): AuditMount {
   const resp = entry.config?.audit_non_hmac_response_keys;
   if (Array.isArray(req) && req.length > 0) m.nonHmacRequestKeys = req;
   if (Array.isArray(resp) && resp.length > 0) m.nonHmacResponseKeys = resp;
+  auditMounts.set(entry, m);
   return m;
+}
+
+/** Client ids by entity id and policies (a SHA-256 per request otherwise); bounded. */
+const clientIds = new Map<string, string>();
+function cachedClientId(entityId: string, policies: readonly string[]): string {
+  const key = `${entityId}\u0000${policies.join("\u0000")}`;
+  let id = clientIds.get(key);
+  if (id === undefined) {
+    id = clientIdOf({ entityId, policies });
+    if (clientIds.size >= 1024) clientIds.clear();
+    clientIds.set(key, id);
+  }
+  return id;
 }
 
 /** The mount at the longest prefix of `path` (auth/… in the auth table), as Vault's router finds it. */
@@ -231,8 +250,7 @@ export class RequestAudit {
     const r = this.#input.request;
     r.clientToken = auth.token;
     r.clientTokenAccessor = auth.entry.accessor;
-    if (opts.clientId !== false)
-      r.clientId = clientIdOf({ entityId: auth.entry.entity_id, policies: auth.entry.policies });
+    if (opts.clientId !== false) r.clientId = cachedClientId(auth.entry.entity_id, auth.entry.policies);
   }
 
   /** Whether the request writes (create/update: OpenBao's existence check runs for those). */

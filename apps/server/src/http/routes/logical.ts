@@ -7,7 +7,7 @@
 import type { AuditResponseInput, Operation, VaultRequest, VaultResponse } from "@bulwark/vault";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import {
-  auditMountFor,
+  auditMountOf,
   auditRefusal,
   auditState,
   callerIfAny,
@@ -100,7 +100,9 @@ async function auditedHandle(
       allowed: true,
       granting: info.auth.acl.grantingPolicies(info.aclPath, info.operation),
     });
-    audit.mount(await auditMountFor(ctx, path), info.operation === "create" || info.operation === "update");
+    // The router's mount (a secrets mount: logical paths are never sys/ or auth/).
+    const mount = info.mount === undefined ? undefined : auditMountOf(info.mount, "secret");
+    audit.mount(mount, info.operation === "create" || info.operation === "update");
     state = "logging";
     await audit.begin();
     state = "logged";
