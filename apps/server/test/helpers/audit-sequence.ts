@@ -430,6 +430,39 @@ export async function runSequence(
     token: "root",
     status: 400,
   });
+  // Check-and-set: a match writes version 3, a stale one is refused (400).
+  await step({
+    label: "KV v2 write with cas",
+    method: "PUT",
+    path: "secret/data/app",
+    body: { options: { cas: 2 }, data: { password: sec.kvPassword, rotated: true, port: 5432 } },
+    token: "root",
+    status: 200,
+  });
+  await step({
+    label: "KV v2 write with a stale cas (400)",
+    method: "PUT",
+    path: "secret/data/app",
+    body: { options: { cas: 2 }, data: { password: sec.kvPassword } },
+    token: "root",
+    status: 400,
+  });
+  await step({
+    label: "periodic token create",
+    method: "POST",
+    path: "auth/token/create",
+    body: { policies: ["reader"], period: "2h", renewable: true },
+    token: "root",
+    status: 200,
+  });
+  await step({
+    label: "capabilities-self",
+    method: "POST",
+    path: "sys/capabilities-self",
+    body: { paths: ["secret/data/app", "sys/mounts"] },
+    token: "root",
+    status: 200,
+  });
   // More refusals of the system backend (how each is recorded — with or without an outer
   // error — depends on how OpenBao's handler refuses it).
   await step({
