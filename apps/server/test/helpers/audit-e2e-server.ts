@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { type ProcessGroup, spawnGroup } from "../../../../packages/core/test/support/processes.js";
-import { BIN, freePort, SERVER_DIR } from "./server-process.js";
+import { BIN, collectOutput, freePort, SERVER_DIR, waitServing } from "./server-process.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers and audit records, checked key by key
 export type Json = any;
@@ -28,8 +28,6 @@ export interface Answer {
   ms: number;
 }
 
-/** A node that takes this long to answer sys/health after spawning is reported as hung. */
-const START_TIMEOUT_MS = 90_000;
 
 export interface AuditNode {
   address: string;
@@ -81,13 +79,7 @@ export async function startAuditNode(opts: {
     stdio: ["ignore", "pipe", "pipe"],
     description: `bulwark server on port ${port} (audit e2e)`,
   });
-  let out = "";
-  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
+  const output = collectOutput(group);
   const address = `http://127.0.0.1:${port}`;
   const node: AuditNode = {
     address,
@@ -96,16 +88,16 @@ export async function startAuditNode(opts: {
     group,
     configFile,
     rootToken: "",
-    output: () => out,
+    output,
     writeConfig: (config) => writeFileSync(configFile, render(config)),
     async reload(done, timeoutMs = 30_000) {
-      const before = count(out, done);
+      const before = count(output(), done);
       process.kill(group.pid, "SIGHUP");
       const deadline = Date.now() + timeoutMs;
-      while (count(out, done) <= before) {
-        if (!group.running) throw new Error(`bulwark server exited after SIGHUP:\n${out}`);
+      while (count(output(), done) <= before) {
+        if (!group.running) throw new Error(`bulwark server exited after SIGHUP:\n${output()}`);
         if (Date.now() > deadline)
-          throw new Error(`no ${done} in the server's output within ${timeoutMs} ms of SIGHUP:\n${out}`);
+          throw new Error(`no ${done} in the server's output within ${timeoutMs} ms of SIGHUP:\n${output()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
@@ -135,22 +127,7 @@ export async function startAuditNode(opts: {
       await group.stop(15_000);
     },
   };
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (!group.running) throw new Error(`bulwark server exited during start:\n${out}`);
-    try {
-      const res = await fetch(`${address}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
-      const j = (await res.json()) as { initialized?: unknown };
-      if (typeof j.initialized === "boolean") break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      await group.stop(0);
-      throw new Error(`bulwark server did not serve sys/health within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitServing(group, address, output, "bulwark server");
   return node;
 }
 

@@ -11,7 +11,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runGroup, spawnGroup } from "../../../../packages/core/test/support/processes.js";
-import { freePort, SERVER_DIR, startServerProcess } from "./server-process.js";
+import { collectOutput, freePort, SERVER_DIR, startServerProcess, waitServing } from "./server-process.js";
 
 export const BAO = resolve(SERVER_DIR, "../../tooling/services/.bin/bao");
 export const CONSUL = resolve(SERVER_DIR, "../../tooling/services/.bin/consul");
@@ -68,39 +68,30 @@ disable_mlock = true
 api_addr = "http://127.0.0.1:${port}"
 ${sealBlock("openbao", seal)}${extraConfig}`,
   );
-  const group = spawnGroup(BAO, ["server", "-config", config], {
+  const { address, output, stop } = await spawnOpenBao(workDir, port, config);
+  return { kind: "openbao", address, output, stop };
+}
+
+/**
+ * `bao server -config <configFile>` (listening on `port`) in its own process group, with `HOME` in
+ * `workDir`; resolves once it serves sys/health.
+ */
+export async function spawnOpenBao(
+  workDir: string,
+  port: number,
+  configFile: string,
+): Promise<{ address: string; output(): string; stop(): Promise<void> }> {
+  const group = spawnGroup(BAO, ["server", "-config", configFile], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: workDir },
     stdio: ["ignore", "pipe", "pipe"],
     description: `openbao server on port ${port}`,
   });
-  let out = "";
-  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
+  const output = collectOutput(group);
   const address = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (!group.running) throw new Error(`openbao server exited during start:\n${out}`);
-    try {
-      const res = await fetch(`${address}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
-      const j = (await res.json()) as { initialized?: unknown };
-      if (typeof j.initialized === "boolean") break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      await group.stop(0);
-      throw new Error(`openbao did not serve sys/health within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitServing(group, address, output, "openbao server", START_TIMEOUT_MS);
   return {
-    kind: "openbao",
     address,
-    output: () => out,
+    output,
     async stop() {
       await group.stop(10_000);
     },

@@ -95,6 +95,46 @@ async function serving(address: string): Promise<boolean> {
   }
 }
 
+/** Everything the group's leader writes to stdout and stderr so far, as text (for failure messages). */
+export function collectOutput(group: ProcessGroup): () => string {
+  let out = "";
+  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  return () => out;
+}
+
+/**
+ * Resolves once the server at `address` (bulwark or OpenBao) answers `sys/health` with its status.
+ * Throws with its output when the process exits first, or when `timeoutMs` passes (the group is
+ * stopped then).
+ */
+export async function waitServing(
+  group: ProcessGroup,
+  address: string,
+  output: () => string,
+  what: string,
+  timeoutMs = START_TIMEOUT_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!group.running) throw new Error(`${what} exited during start:\n${output()}`);
+    try {
+      if (await serving(address)) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      await group.stop(0);
+      throw new Error(`${what} did not serve sys/health within ${timeoutMs / 1000} s:\n${output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /**
  * Writes `config` (HCL; `{{PORT}}` is replaced by a free port) to a temp file and starts the
  * server with it. Resolves once `sys/health` reports the server's status (whatever the seal state).
@@ -121,40 +161,16 @@ export async function startServerProcess(opts: {
     description: `bulwark server on port ${port}`,
     ...(opts.scope === "file" ? { scope: fileScope } : {}),
   });
-  const { child } = group;
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString("utf8");
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString("utf8");
-  });
+  const output = collectOutput(group);
   const exited = group.exited.then((e) => e.code);
-  let done = false;
-  void exited.then(() => {
-    done = true;
-  });
   const address = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (done) throw new Error(`bulwark server exited during start:\n${out}`);
-    try {
-      if (await serving(address)) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      await group.stop(0);
-      throw new Error(`bulwark server did not serve sys/health within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitServing(group, address, output, "bulwark server");
   return {
     address,
     port,
     configFile,
     exited,
-    output: () => out,
+    output,
     async stop(timeoutMs = 15_000) {
       return (await group.stop(timeoutMs)).code;
     },
