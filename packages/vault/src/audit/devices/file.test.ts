@@ -65,6 +65,63 @@ describe("file audit device", () => {
     }
   });
 
+  it("group commit: records handed over while a write is in flight go to the file together, whole and in order", async () => {
+    const file = path.join(dir, "audit.log");
+    const dev = fileDevice({ file_path: file }, ctx);
+    try {
+      // 64 writers, each writing its next record as soon as its last one resolved (as requests do).
+      const seen = new Set<number>();
+      const writers = 64;
+      const per = 20;
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          for (let i = 0; i < per; i++) {
+            await dev.write(rec(`${w}.${i} ${"z".repeat(1300)}`));
+            seen.add(fs.statSync(file).size);
+          }
+        }),
+      );
+      // One write per record would leave a different file size at each of the 1280 resolutions;
+      // gathered, the records resolve batch by batch (about one batch per round of the writers).
+      expect(seen.size).toBeLessThanOrEqual(per * 2);
+      const got = lines(file);
+      expect(got).toHaveLength(writers * per);
+      expect(got.every((l) => l.endsWith(` ${"z".repeat(1300)}`))).toBe(true);
+      // Each writer's records in its own order.
+      for (let w = 0; w < writers; w++) {
+        const mine = got.filter((l) => l.startsWith(`${w}.`)).map((l) => Number(l.split(/[. ]/)[1]));
+        expect(mine).toEqual(Array.from({ length: per }, (_, i) => i));
+      }
+      // More records in one batch than one writev(2) takes (IOV_MAX, 1024): all of them, in order.
+      await Promise.all(Array.from({ length: 3000 }, (_, i) => dev.write(rec(`n${i}`))));
+      expect(lines(file).slice(writers * per)).toEqual(Array.from({ length: 3000 }, (_, i) => `n${i}`));
+    } finally {
+      await dev.close();
+    }
+  });
+
+  it("a reopen or close called between writes is not overtaken by a later write's batch", async () => {
+    const file = path.join(dir, "audit.log");
+    const dev = fileDevice({ file_path: file }, ctx);
+    try {
+      await dev.write(rec("x"));
+      fs.renameSync(file, `${file}.1`);
+      // Called in one go: "a" goes to the old file, then the reopen, then "b" to the new one.
+      await Promise.all([dev.write(rec("a")), dev.reopen(), dev.write(rec("b"))]);
+      expect(lines(`${file}.1`)).toEqual(["x", "a"]);
+      expect(lines(file)).toEqual(["b"]);
+      const a = dev.write(rec("c"));
+      const closing = dev.close();
+      const late = dev.write(rec("d"));
+      await a;
+      await closing;
+      await expect(late).rejects.toThrow(/is closed/);
+      expect(lines(file)).toEqual(["b", "c"]);
+    } finally {
+      await dev.close();
+    }
+  });
+
   it("creates the file with mode 0600 by default, the mode given (execute bits cleared), and leaves it with 0000", async () => {
     const a = path.join(dir, "a.log");
     const b = path.join(dir, "b.log");
@@ -216,6 +273,14 @@ describe("file audit device", () => {
       expect((failed as Error).message).toMatch(/ENOSPC/);
       expect(warnings.length).toBeGreaterThan(0);
       expect(fs.readFileSync(file, "utf8")).toBe("before\n"); // nothing torn left behind
+      // A batch of ten 2 KB records, about half of which would fit: the batch is all or nothing,
+      // so every one of them rejects and none is left in the file (a record is in the log exactly
+      // when its write resolved).
+      const batch = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => dev.current?.write(rec(`{"b":${i},"p":"${"q".repeat(2000)}"}`))),
+      );
+      expect(batch.map((r) => r.status)).toEqual(Array(10).fill("rejected"));
+      expect(fs.readFileSync(file, "utf8")).toBe("before\n");
       fs.rmSync(filler);
       await dev.current.write(rec("after"));
       expect(lines(file)).toEqual(["before", "after"]);
