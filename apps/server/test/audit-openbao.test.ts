@@ -19,7 +19,7 @@
  * The binary is installed by tooling/services/install.sh; without it the suite is skipped locally
  * and fails under CI=true.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { compareAuditLogs, plaintextHits, readAuditLog, summary } from "./helpers/audit-compare.js";
@@ -67,8 +67,18 @@ interface Side {
 
 /** Starts `kind`, sends the sequence, stops it however the sequence ends; its log and output. */
 async function side(kind: Kind, v: Variant): Promise<Side> {
+  const dir = tempDir(`audit-${kind}`);
+  try {
+    return await sideIn(dir, kind, v);
+  } finally {
+    // The storage, the root token's data set and the logs of a finished run are of no further use.
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function sideIn(dir: string, kind: Kind, v: Variant): Promise<Side> {
   const { mode, tag } = v;
-  const s: AuditServer = await startAuditServer(kind, tempDir(`audit-${kind}`), mode);
+  const s: AuditServer = await startAuditServer(kind, dir, mode);
   let run: SequenceRun;
   try {
     run = await runSequence(s, mode, newSecrets(), v.options);
