@@ -1,20 +1,22 @@
 /**
  * Audit devices, differential (issue 15): the same request sequence (helpers/audit-sequence.ts:
- * KV v2 write/read/list/missing/metadata/patch/delete/undelete/destroy, policy write/read, a child
- * token and requests with it, lookup-self, no token, a bogus token, a denied write, sys/mounts,
- * sys/audit, sys/audit-hash, sys/internal/ui/mounts with and without a token, a 400, a path with
- * no mount, a KV v1 mount, the unauthenticated generate-root attempt/update, sys/seal) against a
- * real OpenBao 2.6.2 and `bulwark server`, each with a file audit device — enabled through the API
- * (`unsafe_allow_api_audit_creation = true`) in one run, declared in the config in the other —
- * then:
+ * KV v2 write/read/list/missing/metadata/patch/delete/undelete/destroy/check-and-set, policy
+ * write/read, child, orphan (metadata, num_uses) and periodic tokens and requests with them,
+ * lookup-self, token lookup/renew/revoke with the token in the body, no token, a bogus token, a
+ * denied write, sys/mounts, sys/audit, sys/audit-hash, sys/capabilities-self,
+ * sys/internal/ui/mounts with and without a token, a second device enabled and disabled, 400s and
+ * a path with no mount, a KV v1 mount with nested data, the unauthenticated generate-root and rekey
+ * flows, sys/seal) against a real OpenBao 2.6.2 and `bulwark server`, each with a file audit
+ * device — enabled through the API (`unsafe_allow_api_audit_creation = true`), declared in the
+ * config, and enabled with hmac_accessor=false and elide_list_responses=true — then:
  * - the two logs hold the same records (type, operation, path) in the same order, with the same
- *   key set at every nesting level and the same JSON type at every common key
- *   (helpers/audit-compare.ts; values differ by nature and are not compared);
+ *   key set at every nesting level, common keys in the same order and of the same JSON type, and
+ *   the same values wherever they do not differ by nature (helpers/audit-compare.ts);
  * - `sys/audit-hash/file` of the password written and of the child token equals the HMAC at the
  *   place the log carries it, on both servers (the same method);
- * - no secret value, token, accessor (hmac_accessor is on by default), unseal share, generate-root
- *   OTP, encoded token or generated root token appears in Bulwark's audit log or server output
- *   (nor in OpenBao's audit log: the reference for what the scan expects).
+ * - no secret value, token, accessor (hmac_accessor is on by default), unseal share (before and
+ *   after the rekey), generate-root OTP, encoded token or generated root token appears in
+ *   Bulwark's audit log or server output (nor in OpenBao's audit log: the reference).
  *
  * The binary is installed by tooling/services/install.sh; without it the suite is skipped locally
  * and fails under CI=true.
