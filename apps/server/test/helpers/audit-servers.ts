@@ -6,15 +6,15 @@
  * (the unauthenticated generate-root and rekey flows are in the sequence) and, in the `config` mode, a declarative `audit "file" "file"` block; then
  * `sys/init` with one share and unsealed.
  *
- * OpenBao is spawned here rather than through openbao-nodes.ts's startOpenBao: that one writes a
- * fixed listener block, and the listener option must go inside it. Every process runs in its own
+ * OpenBao is spawned with this file's own config (openbao-nodes.ts's spawnOpenBao) rather than
+ * through startOpenBao: that one writes a fixed listener block, and the listener option must go
+ * inside it. Every process runs in its own
  * process group (packages/core/test/support/processes.ts): `stop()` sends SIGTERM and SIGKILLs the
  * group after a grace, and whatever way the test ends the vitest setup file stops what is left.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawnGroup } from "../../../../packages/core/test/support/processes.js";
-import { BAO } from "./openbao-nodes.js";
+import { BAO, spawnOpenBao } from "./openbao-nodes.js";
 import { freePort, startServerProcess } from "./server-process.js";
 
 export { BAO };
@@ -48,9 +48,6 @@ export interface AuditServer {
   stop(): Promise<void>;
 }
 
-/** A server that takes this long to answer sys/health after spawning is reported as hung. */
-const START_TIMEOUT_MS = 90_000;
-
 function auditBlock(auditFile: string): string {
   return `audit "file" "file" {
   options {
@@ -76,7 +73,7 @@ unsafe_allow_api_audit_creation = true
 ${mode === "config" ? auditBlock(auditFile) : ""}`;
 }
 
-async function spawnOpenBao(
+async function startAuditOpenBao(
   dir: string,
   mode: AuditMode,
   auditFile: string,
@@ -84,42 +81,7 @@ async function spawnOpenBao(
   const port = await freePort();
   const config = join(dir, `openbao-${port}.hcl`);
   writeFileSync(config, configText(dir, String(port), mode, auditFile));
-  const group = spawnGroup(BAO, ["server", "-config", config], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
-    stdio: ["ignore", "pipe", "pipe"],
-    description: `openbao server on port ${port}`,
-  });
-  let out = "";
-  group.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  group.child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  const address = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (!group.running) throw new Error(`openbao server exited during start:\n${out}`);
-    try {
-      const res = await fetch(`${address}/v1/sys/health`, { signal: AbortSignal.timeout(5_000) });
-      const j = (await res.json()) as { initialized?: unknown };
-      if (typeof j.initialized === "boolean") break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      await group.stop(0);
-      throw new Error(`openbao did not serve sys/health within ${START_TIMEOUT_MS / 1000} s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    address,
-    output: () => out,
-    async stop() {
-      await group.stop(10_000);
-    },
-  };
+  return spawnOpenBao(dir, port, config);
 }
 
 async function spawnBulwark(
@@ -141,7 +103,9 @@ async function spawnBulwark(
 export async function startAuditServer(kind: Kind, dir: string, mode: AuditMode): Promise<AuditServer> {
   const auditFile = join(dir, "audit.log");
   const p =
-    kind === "openbao" ? await spawnOpenBao(dir, mode, auditFile) : await spawnBulwark(dir, mode, auditFile);
+    kind === "openbao"
+      ? await startAuditOpenBao(dir, mode, auditFile)
+      : await spawnBulwark(dir, mode, auditFile);
   const s: AuditServer = {
     kind,
     address: p.address,
