@@ -28,7 +28,6 @@ export interface Answer {
   ms: number;
 }
 
-
 export interface AuditNode {
   address: string;
   port: number;
