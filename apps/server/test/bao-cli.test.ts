@@ -9,7 +9,7 @@
  * The binary is installed by tooling/services/install.sh at tooling/services/.bin/bao; without
  * it the suite is skipped locally and fails under CI=true, like the other service suites.
  */
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runGroup } from "../../../packages/core/test/support/processes.js";
@@ -40,6 +40,8 @@ listener "tcp" {
   disable_unauthed_rekey_endpoints = false
 }
 disable_mlock = true
+# \`bao audit enable\` below: OpenBao 2.6 refuses API-created devices unless this is set.
+unsafe_allow_api_audit_creation = true
 `;
 
 let server: ServerProcess & { port: number };
@@ -177,6 +179,33 @@ describe.skipIf(missing !== undefined)(
       const p = await bao(["policy", "list"], root);
       expect(p.code).toBe(0);
       expect(p.stdout.split("\n").filter((x) => x !== "")).toEqual(["default", "root"]);
+    });
+
+    it("audit enable / list / disable (file device): bao's own output, the records in the file, the secret hashed", async () => {
+      const log = join(dir, "audit.log");
+      const e = await bao(["audit", "enable", "file", `file_path=${log}`], root);
+      expect(e.stderr).toBe("");
+      expect(e.code).toBe(0);
+      expect(e.stdout).toBe("Success! Enabled the file audit device at: file/\n");
+      const l = await bao(["audit", "list", "-format=json"], root);
+      expect(l.code).toBe(0);
+      expect(JSON.parse(l.stdout)).toMatchObject({ "file/": { type: "file", options: { file_path: log } } });
+      const p = await bao(["kv", "put", "secret/audited", "pin=4711-plaintext"], root);
+      expect(p.code).toBe(0);
+      const text = readFileSync(log, "utf8");
+      const records = text
+        .split("\n")
+        .filter((x) => x !== "")
+        .map((x) => JSON.parse(x));
+      const put = records.filter((r) => r.request?.path === "secret/data/audited");
+      expect(put.map((r) => r.type)).toEqual(["request", "response"]);
+      expect(put[0].request.data.data.pin).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+      expect(text).not.toContain("4711-plaintext");
+      expect(text).not.toContain(root);
+      const d = await bao(["audit", "disable", "file"], root);
+      expect(d.code).toBe(0);
+      expect(d.stdout).toBe("Success! Disabled audit device (if it was enabled) at: file/\n");
+      expect((await bao(["audit", "list"], root)).stdout).toBe("No audit devices are enabled.\n");
     });
 
     it("operator rotate (sys/rotate/keyring) and its config path", async () => {
