@@ -39,6 +39,7 @@ const CHECKS = [
   "numbers: kv.v1 round trip, exact text (as OpenBao)",
   "numbers: kv.v2 read back as OpenBao 2.6.2 returns them",
   "numbers: text Python cannot send, through hvac's adapter: 1e400 refused, 1e-400 and 1E+2 as OpenBao",
+  "sys audit: enable_audit_device, list_enabled_audit_devices, calculate_hash, disable_audit_device",
   "sys.seal, 503 while sealed, sys.submit_unseal_key (last: the data is back)",
 ];
 
@@ -50,6 +51,7 @@ listener "tcp" {
   tls_disable = true
 }
 disable_mlock = true
+unsafe_allow_api_audit_creation = true
 `;
 
 let server: ServerProcess;

@@ -321,6 +321,25 @@ def _():
     expect(v2 == {"a": "0", "b": "100"}, v2)
 
 
+@check("sys audit: enable_audit_device, list_enabled_audit_devices, calculate_hash, disable_audit_device")
+def _():
+    log = os.path.join(os.environ["HOME"], "hvac-audit.log")
+    client.sys.enable_audit_device(device_type="file", path="hvac-file", options={"file_path": log})
+    listed = client.sys.list_enabled_audit_devices()["data"]
+    expect(listed["hvac-file/"]["type"] == "file" and listed["hvac-file/"]["options"]["file_path"] == log, listed)
+    client.secrets.kv.v2.create_or_update_secret(path="audited", secret={"pin": "hvac-audited-plaintext"})
+    want = client.sys.calculate_hash(path="hvac-file", input_to_hash="hvac-audited-plaintext")["data"]["hash"]
+    with open(log) as f:
+        text = f.read()
+    expect("hvac-audited-plaintext" not in text, "the secret is in the audit log in plaintext")
+    records = [json.loads(l) for l in text.splitlines() if l]
+    put = [r for r in records if r.get("request", {}).get("path") == "secret/data/audited"]
+    expect([r["type"] for r in put] == ["request", "response"], [r["type"] for r in put])
+    expect(put[0]["request"]["data"]["data"]["pin"] == want, {"logged": put[0]["request"]["data"]["data"]["pin"], "hash": want})
+    client.sys.disable_audit_device(path="hvac-file")
+    expect(client.sys.list_enabled_audit_devices()["data"] == {}, "still enabled")
+
+
 @check("sys.seal, 503 while sealed, sys.submit_unseal_key (last: the data is back)")
 def _():
     client.sys.seal()
