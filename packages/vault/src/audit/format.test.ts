@@ -740,3 +740,221 @@ describe("clientIdOf on the fixtures", () => {
     expect(seen).toBeGreaterThan(20);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// The memo of the auth and request objects' text (one request's two records share them)
+
+describe("the two records of one request, made from the same (changing) objects", () => {
+  const dir = path.join(FIXTURES, "known-salt");
+  const read = (f: string) =>
+    fs
+      .readFileSync(path.join(dir, f), "utf8")
+      .split("\n")
+      .filter((l) => l !== "");
+
+  it("known-salt: both records byte for byte, the request's fields changed between them as OpenBao's were", () => {
+    const salted = hasherFor("b5065616-09dc-692c-35ad-e964f780de3c");
+    const config = parseFormatOptions({});
+    const hashed = new Map<string, string>();
+    for (const l of read("hashed.jsonl")) {
+      const r = JSON.parse(l) as Json;
+      hashed.set(`${(r.request as Json).id} ${r.type}`, l);
+    }
+    const raw = new Map<string, Json>();
+    for (const l of read("raw.jsonl")) {
+      const r = parseJson(l) as Json;
+      raw.set(`${(r.request as Json).id} ${r.type}`, r);
+    }
+    const at = new Date("2026-12-08T00:00:00.000Z");
+    const ours = (bytes: Uint8Array, theirs: string) =>
+      dec
+        .decode(bytes)
+        .replace('"time":"2026-12-08T00:00:00Z"', `"time":"${(JSON.parse(theirs) as Json).time as string}"`);
+    let pairs = 0;
+    let changed = 0;
+    for (const [key, rawReq] of raw) {
+      if (rawReq.type !== "request") continue;
+      const id = (rawReq.request as Json).id as string;
+      const rawResp = raw.get(`${id} response`);
+      const lineReq = hashed.get(key);
+      const lineResp = hashed.get(`${id} response`);
+      if (rawResp === undefined || lineReq === undefined || lineResp === undefined) continue;
+      const first = logInputOf(rawReq, config);
+      const second = logInputOf(rawResp, config);
+      expect(ours(formatRequestRecord(first, config, salted, at), lineReq)).toBe(`${lineReq}\n`);
+      // As the server does: the same request object, with what changed set on it in place.
+      const shared = first.request as unknown as Record<string, unknown>;
+      const next = second.request as unknown as Record<string, unknown>;
+      let differs = false;
+      for (const k of new Set([...Object.keys(shared), ...Object.keys(next)])) {
+        if (JSON.stringify(shared[k]) === JSON.stringify(next[k])) continue;
+        differs = true;
+        if (next[k] === undefined) delete shared[k];
+        else shared[k] = next[k];
+      }
+      if (differs) changed++;
+      const input: LogInput = { ...second, request: first.request };
+      if (first.auth !== undefined && JSON.stringify(first.auth) === JSON.stringify(second.auth))
+        input.auth = first.auth;
+      expect(ours(formatResponseRecord(input, config, salted, at), lineResp)).toBe(`${lineResp}\n`);
+      pairs++;
+    }
+    expect(pairs).toBeGreaterThan(10);
+    // Reads: OpenBao's router sets the mount accessor between the records.
+    expect(changed).toBeGreaterThan(0);
+  });
+
+  const fresh = (input: LogInput): LogInput => structuredClone(input);
+
+  it("writes what the objects hold at each call: a change in place between the calls shows in the next record", () => {
+    const auth: AuditAuthInput = {
+      clientToken: "tok",
+      accessor: "acc",
+      displayName: "root",
+      policies: ["root"],
+      tokenType: "service",
+      remainingUses: 3,
+    };
+    const request: AuditRequestInput = {
+      id: "r-1",
+      operation: "update",
+      path: "secret/data/x",
+      mountPoint: "secret/",
+      mountType: "kv",
+      clientToken: "tok",
+      clientTokenAccessor: "acc",
+      data: { data: { password: "p1" } },
+      remoteAddress: "127.0.0.1",
+      remotePort: 1234,
+    };
+    const input: LogInput = { auth, request };
+    const seen = new Set<string>();
+    const check = (f: typeof formatRequestRecord) => {
+      const text = dec.decode(f(input, HASHED, hash, AT));
+      // The same as from new objects that were never formatted before.
+      expect(text).toBe(dec.decode(f(fresh(input), HASHED, hash, AT)));
+      expect(seen.has(text), text).toBe(false);
+      seen.add(text);
+      return JSON.parse(text) as Json;
+    };
+    check(formatRequestRecord);
+    const steps: [string, () => void, (r: Json) => unknown, unknown][] = [
+      [
+        "mount accessor",
+        () => (request.mountAccessor = "kv_1"),
+        (r) => (r.request as Json).mount_accessor,
+        "kv_1",
+      ],
+      ["operation", () => (request.operation = "create"), (r) => (r.request as Json).operation, "create"],
+      ["id", () => (request.id = "r-2"), (r) => (r.request as Json).id, "r-2"],
+      [
+        "mount class",
+        () => (request.mountClass = "secret"),
+        (r) => (r.request as Json).mount_class,
+        "secret",
+      ],
+      ["path", () => (request.path = "secret/data/y"), (r) => (r.request as Json).path, "secret/data/y"],
+      ["token", () => (request.clientToken = "tok2"), (r) => (r.request as Json).client_token, hash("tok2")],
+      [
+        "data",
+        () => (request.data = { data: { password: "p2" } }),
+        (r) => (r.request as Json).data,
+        { data: { password: hash("p2") } },
+      ],
+      ["port", () => (request.remotePort = 4321), (r) => (r.request as Json).remote_port, 4321],
+      [
+        "headers",
+        () => (request.headers = { "x-a": ["b"] }),
+        (r) => (r.request as Json).headers,
+        { "x-a": ["b"] },
+      ],
+      ["remaining uses", () => (auth.remainingUses = 2), (r) => (r.auth as Json).remaining_uses, 2],
+      ["policies", () => (auth.policies = ["default"]), (r) => (r.auth as Json).policies, ["default"]],
+      ["auth token", () => (auth.clientToken = "tok3"), (r) => (r.auth as Json).client_token, hash("tok3")],
+      ["accessor", () => (auth.accessor = "acc2"), (r) => (r.auth as Json).accessor, hash("acc2")],
+      [
+        "mount accessor removed",
+        () => delete request.mountAccessor,
+        (r) => (r.request as Json).mount_accessor,
+        undefined,
+      ],
+    ];
+    for (const [i, [what, change, pick, want]] of steps.entries()) {
+      change();
+      const f = i % 2 === 0 ? formatResponseRecord : formatRequestRecord;
+      expect(pick(check(f)), what).toEqual(want);
+    }
+    // The mount's non-HMAC keys are read at each call too.
+    const before = dec.decode(formatRequestRecord(input, HASHED, hash, AT));
+    const keep = dec.decode(
+      formatRequestRecord({ ...input, nonHmacRequestKeys: ["password"] }, HASHED, hash, AT),
+    );
+    expect(before).toContain(hash("p2"));
+    expect(keep).toContain('"password":"p2"');
+  });
+
+  it("keeps each device's text apart: the same objects through raw, hashed and another salt, alternately", () => {
+    const request: AuditRequestInput = { ...base, clientToken: "tok", clientTokenAccessor: "acc" };
+    const input: LogInput = { auth: { clientToken: "tok", accessor: "acc", tokenType: "service" }, request };
+    const other = hasherFor("another salt");
+    const noAccessorHmac = parseFormatOptions({ hmac_accessor: "false" });
+    const devices: [FormatConfig, typeof hash][] = [
+      [HASHED, hash],
+      [RAW, hash],
+      [HASHED, other],
+      [noAccessorHmac, hash],
+    ];
+    const texts = new Set<string>();
+    for (let round = 0; round < 2; round++) {
+      for (const [config, h] of devices) {
+        for (const f of [formatRequestRecord, formatResponseRecord]) {
+          const text = dec.decode(f(input, config, h, AT));
+          expect(text).toBe(dec.decode(f(fresh(input), config, h, AT)));
+          if (f === formatRequestRecord) texts.add(text);
+        }
+      }
+    }
+    expect(texts.size).toBe(devices.length);
+    // A config changed in place (it never is, but then it must not be served stale either).
+    const mutable = parseFormatOptions({});
+    const a = dec.decode(formatRequestRecord(input, mutable, hash, AT));
+    mutable.hmacAccessor = false;
+    const b = dec.decode(formatRequestRecord(input, mutable, hash, AT));
+    expect(a).toContain(hash("acc"));
+    expect(b).toContain('"accessor":"acc"');
+  });
+
+  it("writes every millisecond's time as toISOString with the fraction's zeros trimmed (the per-second cache)", () => {
+    const reference = (d: Date) => {
+      const iso = d.toISOString();
+      return iso.replace(/\.?0+Z$/, "Z").replace(/\.Z$/, "Z");
+    };
+    const instants = [
+      0, -1, -999, -1000, -1001, 1, 999, 1000, 253402300799999, 253402300800000, -62198755200001,
+    ];
+    let t = Date.UTC(2026, 11, 8, 2, 28, 1, 0);
+    for (let i = 0; i < 2500; i++) instants.push(t++); // crossing two seconds, every millisecond
+    for (let i = 0; i < 500; i++) instants.push(Math.floor((Math.random() - 0.3) * 4e12));
+    for (const ms of instants) {
+      const d = new Date(ms);
+      const r = JSON.parse(dec.decode(formatRequestRecord({ request: base }, HASHED, hash, d))) as Json;
+      expect(r.time, String(ms)).toBe(reference(d));
+    }
+    expect(() => formatRequestRecord({ request: base }, HASHED, hash, new Date(Number.NaN))).toThrow(
+      RangeError,
+    );
+  });
+
+  it("writes strings with nothing to escape as they are, and the rest as Go does, at the fast path's edges", () => {
+    for (const s of ["", "a", "secret/data/x", "v2.0.0+builtin.bao", "é", "\u2027", "\u202a", "\ue000", "😀"])
+      expect(goJsonString(s), JSON.stringify(s)).toBe(`"${s}"`);
+    expect(goJsonString("\u001f")).toBe('"\\u001f"');
+    expect(goJsonString(" ")).toBe('" "');
+    expect(goJsonString('a"b')).toBe('"a\\"b"');
+    expect(goJsonString("a\\b")).toBe('"a\\\\b"');
+    expect(goJsonString("\u007f")).toBe('"\u007f"');
+    expect(goJsonString("<&>")).toBe('"\\u003c\\u0026\\u003e"');
+    expect(goJsonString("\u2028\u2029")).toBe('"\\u2028\\u2029"');
+    expect(goJsonString("\udfff")).toBe('"\ufffd"');
+  });
+});

@@ -88,8 +88,14 @@ const HEX = "0123456789abcdef";
 // '<', '>', '&', U+2028, U+2029 and lone surrogates (Go has none: its JSON decoder made them U+FFFD).
 const GO_DIFFERS = /[<>&\u2028\u2029\ud800-\udfff]/;
 
+// What needs more than the quotes: JSON's escapes (controls, '"', '\\') and GO_DIFFERS. Most audited
+// strings (ids, paths, hashes, names) have none of these, and are written as `"${s}"` after one test.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what JSON escapes
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\<>&\u2028\u2029\ud800-\udfff]/;
+
 /** A string as Go's json.Encoder writes it (quotes included). */
 export function goJsonString(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
   if (!GO_DIFFERS.test(s)) return JSON.stringify(s);
   let out = '"';
   let last = 0;
@@ -335,58 +341,297 @@ function authJson(
   return o.toString();
 }
 
-/** An AuditRequest (mount_running_version here; the response has mount_running_plugin_version). */
-function requestJson(
+// ---------------------------------------------------------------------------------------------
+// The auth and request objects, memoized
+//
+// A request's two records (request, then response) repeat its `auth` and `request` objects, which
+// are most of their text and all of their hashing; the HTTP pipeline passes the same AuditAuthInput
+// and AuditRequestInput objects to both calls. So their JSON text is kept per object (a WeakMap:
+// nothing outlives the request) and per device (its FormatConfig and hasher), and served again only
+// while every field it was built from is still the same value (===). The caller does change the
+// request between the calls (OpenBao's router sets the mount accessor after the request record;
+// the existence check turns `update` into `create`), so each memo holds the fields it was made from.
+// Maps and arrays (data, headers, metadata, policies, nonHmacKeys) are compared by identity: a
+// caller that wants a change in them to show must give a new object (Bulwark's handlers never
+// change a request's body in place).
+
+interface AuthMemo {
+  clientToken: string | undefined;
+  accessor: string | undefined;
+  displayName: string | undefined;
+  policies: string[] | undefined;
+  tokenPolicies: string[] | undefined;
+  identityPolicies: string[] | undefined;
+  noDefaultPolicy: boolean | undefined;
+  policyResults: AuditAuthInput["policyResults"];
+  metadata: AuditAuthInput["metadata"];
+  remainingUses: number | undefined;
+  entityId: string | undefined;
+  tokenType: string;
+  tokenTtl: number | undefined;
+  tokenIssueTime: string | undefined;
+  json: string;
+}
+
+/** The request object in two parts around `mount_accessor` (the field most often set between records). */
+interface RequestMemo {
+  // Before mount_accessor.
+  id: string;
+  clientId: string | undefined;
+  operation: string;
+  mountPoint: string | undefined;
+  mountType: string | undefined;
+  head: string;
+  // After it.
+  mountRunningVersion: string | undefined;
+  mountClass: string | undefined;
+  clientToken: string | undefined;
+  clientTokenAccessor: string | undefined;
+  path: string;
+  data: AuditRequestInput["data"];
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  headers: AuditRequestInput["headers"];
+  nonHmacKeys: readonly string[] | undefined;
+  tail: string;
+}
+
+/** One device's memos: valid for one hasher and hmac_accessor setting. */
+interface Memos {
+  hash: Hasher | undefined;
+  hmacAccessor: boolean;
+  auth: WeakMap<AuditAuthInput, AuthMemo>;
+  request: WeakMap<AuditRequestInput, RequestMemo>;
+}
+
+const memosByConfig = new WeakMap<FormatConfig, Memos>();
+
+function memosFor(config: FormatConfig, hash: Hasher | undefined): Memos {
+  let m = memosByConfig.get(config);
+  if (m === undefined || m.hash !== hash || m.hmacAccessor !== config.hmacAccessor) {
+    m = { hash, hmacAccessor: config.hmacAccessor, auth: new WeakMap(), request: new WeakMap() };
+    memosByConfig.set(config, m);
+  }
+  return m;
+}
+
+/** The caller's AuditAuth (the same in the request and the response record). */
+function callerAuthJson(auth: AuditAuthInput | undefined, memos: Memos): string {
+  // Go formats a missing auth as a zero logical.Auth: only its token type ("default") shows.
+  if (auth === undefined) return '{"token_type":"default"}';
+  const m = memos.auth.get(auth);
+  if (
+    m !== undefined &&
+    m.clientToken === auth.clientToken &&
+    m.accessor === auth.accessor &&
+    m.displayName === auth.displayName &&
+    m.policies === auth.policies &&
+    m.tokenPolicies === auth.tokenPolicies &&
+    m.identityPolicies === auth.identityPolicies &&
+    m.noDefaultPolicy === auth.noDefaultPolicy &&
+    m.policyResults === auth.policyResults &&
+    m.metadata === auth.metadata &&
+    m.remainingUses === auth.remainingUses &&
+    m.entityId === auth.entityId &&
+    m.tokenType === auth.tokenType &&
+    m.tokenTtl === auth.tokenTtl &&
+    m.tokenIssueTime === auth.tokenIssueTime
+  )
+    return m.json;
+  const json = authJson(auth, "request", memos.hash, memos.hmacAccessor);
+  memos.auth.set(auth, {
+    clientToken: auth.clientToken,
+    accessor: auth.accessor,
+    displayName: auth.displayName,
+    policies: auth.policies,
+    tokenPolicies: auth.tokenPolicies,
+    identityPolicies: auth.identityPolicies,
+    noDefaultPolicy: auth.noDefaultPolicy,
+    policyResults: auth.policyResults,
+    metadata: auth.metadata,
+    remainingUses: auth.remainingUses,
+    entityId: auth.entityId,
+    tokenType: auth.tokenType,
+    tokenTtl: auth.tokenTtl,
+    tokenIssueTime: auth.tokenIssueTime,
+    json,
+  });
+  return json;
+}
+
+// Field names, quoted once: `,"name":` (each field's text starts with its comma).
+const K_ID = ',"id":';
+const K_CLIENT_ID = ',"client_id":';
+const K_OPERATION = ',"operation":';
+const K_MOUNT_POINT = ',"mount_point":';
+const K_MOUNT_TYPE = ',"mount_type":';
+const K_MOUNT_ACCESSOR = ',"mount_accessor":';
+const K_MOUNT_RUNNING_VERSION = ',"mount_running_version":';
+const K_MOUNT_RUNNING_PLUGIN_VERSION = ',"mount_running_plugin_version":';
+const K_MOUNT_CLASS = ',"mount_class":';
+const K_CLIENT_TOKEN = ',"client_token":';
+const K_CLIENT_TOKEN_ACCESSOR = ',"client_token_accessor":';
+// Bulwark has the root namespace only; OpenBao writes it on every request.
+const K_NAMESPACE_ROOT = ',"namespace":{"id":"root"}';
+const K_PATH = ',"path":';
+const K_DATA = ',"data":';
+const K_REMOTE_ADDRESS = ',"remote_address":';
+const K_REMOTE_PORT = ',"remote_port":';
+
+/** A string field with `omitempty`, as `,"name":value` (or nothing). */
+function field(key: string, v: string | undefined): string {
+  return v ? key + goJsonString(v) : "";
+}
+
+/** The request object's fields before mount_accessor. */
+function requestHead(req: AuditRequestInput): string {
+  return (
+    field(K_ID, req.id) +
+    field(K_CLIENT_ID, req.clientId) +
+    field(K_OPERATION, req.operation) +
+    field(K_MOUNT_POINT, req.mountPoint) +
+    field(K_MOUNT_TYPE, req.mountType)
+  );
+}
+
+/** The request object's fields after mount_accessor (never empty: the namespace is always there). */
+function requestTail(
   req: AuditRequestInput,
   hash: Hasher | undefined,
   hmacAccessor: boolean,
   nonHmacKeys: readonly string[] | undefined,
 ): string {
-  const o = new Obj();
-  o.str("id", req.id);
-  o.str("client_id", req.clientId);
-  o.str("operation", req.operation);
-  o.str("mount_point", req.mountPoint);
-  o.str("mount_type", req.mountType);
-  o.str("mount_accessor", req.mountAccessor);
-  o.str("mount_running_version", req.mountRunningVersion);
-  o.str("mount_class", req.mountClass);
-  o.str("client_token", hashed(req.clientToken, hash));
-  o.str(
-    "client_token_accessor",
-    hmacAccessor ? hashed(req.clientTokenAccessor, hash) : req.clientTokenAccessor,
-  );
-  // Bulwark has the root namespace only; OpenBao writes it on every request.
-  o.raw("namespace", '{"id":"root"}');
-  o.str("path", req.path);
+  let out =
+    field(K_MOUNT_RUNNING_VERSION, req.mountRunningVersion) +
+    field(K_MOUNT_CLASS, req.mountClass) +
+    field(K_CLIENT_TOKEN, hashed(req.clientToken, hash)) +
+    field(
+      K_CLIENT_TOKEN_ACCESSOR,
+      hmacAccessor ? hashed(req.clientTokenAccessor, hash) : req.clientTokenAccessor,
+    ) +
+    K_NAMESPACE_ROOT +
+    field(K_PATH, req.path);
   if (req.data) {
     const data = dataObject(req.data, { hash, nonHmacKeys });
-    if (data !== undefined) o.raw("data", data);
+    if (data !== undefined) out += K_DATA + data;
   }
-  o.str("remote_address", req.remoteAddress);
-  o.int("remote_port", req.remotePort);
+  out += field(K_REMOTE_ADDRESS, req.remoteAddress);
+  if (req.remotePort) {
+    const n = Math.trunc(req.remotePort);
+    if (n !== 0) out += K_REMOTE_PORT + String(n);
+  }
+  const o = new Obj();
   o.map("headers", req.headers);
-  return o.toString();
+  if (o.body !== "") out += `,${o.body}`;
+  return out;
 }
+
+/** An AuditRequest (mount_running_version here; the response has mount_running_plugin_version). */
+function requestJson(
+  req: AuditRequestInput,
+  memos: Memos,
+  nonHmacKeys: readonly string[] | undefined,
+): string {
+  let m = memos.request.get(req);
+  if (m === undefined) {
+    m = {
+      id: req.id,
+      clientId: req.clientId,
+      operation: req.operation,
+      mountPoint: req.mountPoint,
+      mountType: req.mountType,
+      head: requestHead(req),
+      mountRunningVersion: req.mountRunningVersion,
+      mountClass: req.mountClass,
+      clientToken: req.clientToken,
+      clientTokenAccessor: req.clientTokenAccessor,
+      path: req.path,
+      data: req.data,
+      remoteAddress: req.remoteAddress,
+      remotePort: req.remotePort,
+      headers: req.headers,
+      nonHmacKeys,
+      tail: requestTail(req, memos.hash, memos.hmacAccessor, nonHmacKeys),
+    };
+    memos.request.set(req, m);
+  } else {
+    if (
+      m.id !== req.id ||
+      m.clientId !== req.clientId ||
+      m.operation !== req.operation ||
+      m.mountPoint !== req.mountPoint ||
+      m.mountType !== req.mountType
+    ) {
+      m.id = req.id;
+      m.clientId = req.clientId;
+      m.operation = req.operation;
+      m.mountPoint = req.mountPoint;
+      m.mountType = req.mountType;
+      m.head = requestHead(req);
+    }
+    if (
+      m.mountRunningVersion !== req.mountRunningVersion ||
+      m.mountClass !== req.mountClass ||
+      m.clientToken !== req.clientToken ||
+      m.clientTokenAccessor !== req.clientTokenAccessor ||
+      m.path !== req.path ||
+      m.data !== req.data ||
+      m.remoteAddress !== req.remoteAddress ||
+      m.remotePort !== req.remotePort ||
+      m.headers !== req.headers ||
+      m.nonHmacKeys !== nonHmacKeys
+    ) {
+      m.mountRunningVersion = req.mountRunningVersion;
+      m.mountClass = req.mountClass;
+      m.clientToken = req.clientToken;
+      m.clientTokenAccessor = req.clientTokenAccessor;
+      m.path = req.path;
+      m.data = req.data;
+      m.remoteAddress = req.remoteAddress;
+      m.remotePort = req.remotePort;
+      m.headers = req.headers;
+      m.nonHmacKeys = nonHmacKeys;
+      m.tail = requestTail(req, memos.hash, memos.hmacAccessor, nonHmacKeys);
+    }
+  }
+  // mount_accessor is written fresh: OpenBao's router sets it between a read's two records.
+  const head = m.head + field(K_MOUNT_ACCESSOR, req.mountAccessor);
+  // Every part starts with its comma: the object's first field drops it.
+  return head === "" ? `{${m.tail.slice(1)}}` : `{${head.slice(1)}${m.tail}}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+/** Go's fraction of a second for each millisecond (trailing zeros trimmed), with the 'Z'. */
+const FRACTIONS: string[] = Array.from({ length: 1000 }, (_, ms) => {
+  if (ms === 0) return "Z";
+  return `.${String(ms).padStart(3, "0").replace(/0+$/, "")}Z`;
+});
+// The "YYYY-MM-DDTHH:MM:SS" of the last second formatted (records come in bursts within a second).
+let timeSecond = Number.NaN;
+let timeSecondText = "";
 
 /** RFC3339Nano of a UTC instant (Go trims the fraction's trailing zeros; JavaScript has ms). */
 function goTime(now: Date): string {
-  const iso = now.toISOString(); // 2026-12-08T02:28:01.520Z
-  const dot = iso.lastIndexOf(".");
-  if (dot < 0) return iso;
-  let end = iso.length - 1; // the 'Z'
-  while (end > dot + 1 && iso.charCodeAt(end - 1) === 0x30) end--;
-  if (end === dot + 1) return `${iso.slice(0, dot)}Z`;
-  return `${iso.slice(0, end)}Z`;
+  const t = now.getTime();
+  if (!Number.isFinite(t)) return now.toISOString(); // throws RangeError, as before
+  const ms = ((t % 1000) + 1000) % 1000;
+  const second = t - ms;
+  if (second !== timeSecond) {
+    const iso = new Date(second).toISOString(); // 2026-12-08T02:28:01.000Z
+    timeSecondText = iso.slice(0, iso.length - 5);
+    timeSecond = second;
+  }
+  return timeSecondText + FRACTIONS[ms];
 }
-
-const encoder = new TextEncoder();
 
 function finish(json: string, config: FormatConfig): Uint8Array {
   // OpenBao's JSON writer: the prefix, then json.Encoder's line. Vault's JSONx writer: the prefix,
   // then the XML fragment, with no newline (it never had one).
   const text = config.format === "jsonx" ? config.prefix + toJsonx(json) : `${config.prefix}${json}\n`;
-  return encoder.encode(text);
+  // Buffer.from: UTF-8 into Node's pooled slab (records are a few KiB), cheaper than TextEncoder.
+  return Buffer.from(text, "utf8");
 }
 
 /** One request record exactly as OpenBao's JSON writer writes it: prefix + JSON + "\n" (or jsonx). */
@@ -396,12 +641,12 @@ export function formatRequestRecord(
   hash: Hasher,
   now?: Date,
 ): Uint8Array {
-  const h = config.raw ? undefined : hash;
-  const hmacAccessor = config.hmacAccessor;
+  const memos = memosFor(config, config.raw ? undefined : hash);
   const req = input.request;
-  let json = `{"time":"${goTime(now ?? new Date())}","type":${goJsonString(input.type || "request")}`;
-  json += `,"auth":${authJson(input.auth, "request", h, hmacAccessor)}`;
-  json += `,"request":${requestJson(req, h, hmacAccessor, input.nonHmacRequestKeys)}`;
+  const type = input.type;
+  let json = `{"time":"${goTime(now ?? new Date())}","type":${type ? goJsonString(type) : '"request"'}`;
+  json += `,"auth":${callerAuthJson(input.auth, memos)}`;
+  json += `,"request":${requestJson(req, memos, input.nonHmacRequestKeys)}`;
   if (input.error) json += `,"error":${goJsonString(input.error)}`;
   if (req.forwardedFrom) json += `,"forwarded_from":${goJsonString(req.forwardedFrom)}`;
   return finish(`${json}}`, config);
@@ -414,21 +659,25 @@ export function formatResponseRecord(
   hash: Hasher,
   now?: Date,
 ): Uint8Array {
-  const h = config.raw ? undefined : hash;
-  const hmacAccessor = config.hmacAccessor;
+  const memos = memosFor(config, config.raw ? undefined : hash);
+  const h = memos.hash;
   const req = input.request;
   const resp = input.response;
-  let json = `{"time":"${goTime(now ?? new Date())}","type":${goJsonString(input.type || "response")}`;
-  json += `,"auth":${authJson(input.auth, "response", h, hmacAccessor)}`;
-  json += `,"request":${requestJson(req, h, hmacAccessor, input.nonHmacRequestKeys)}`;
+  const type = input.type;
+  let json = `{"time":"${goTime(now ?? new Date())}","type":${type ? goJsonString(type) : '"response"'}`;
+  json += `,"auth":${callerAuthJson(input.auth, memos)}`;
+  json += `,"request":${requestJson(req, memos, input.nonHmacRequestKeys)}`;
 
+  // The response object, each field with its leading comma (dropped for the first).
+  let body = "";
+  if (resp?.auth) body += `,"auth":${authJson(resp.auth, "issued", h, memos.hmacAccessor)}`;
+  body +=
+    field(K_MOUNT_POINT, req.mountPoint) +
+    field(K_MOUNT_TYPE, req.mountType) +
+    field(K_MOUNT_ACCESSOR, req.mountAccessor) +
+    field(K_MOUNT_RUNNING_PLUGIN_VERSION, req.mountRunningVersion) +
+    field(K_MOUNT_CLASS, req.mountClass);
   const o = new Obj();
-  if (resp?.auth) o.raw("auth", authJson(resp.auth, "issued", h, hmacAccessor));
-  o.str("mount_point", req.mountPoint);
-  o.str("mount_type", req.mountType);
-  o.str("mount_accessor", req.mountAccessor);
-  o.str("mount_running_plugin_version", req.mountRunningVersion);
-  o.str("mount_class", req.mountClass);
   if (resp?.secret) {
     const s = new Obj();
     s.str("lease_id", resp.secret.leaseId);
@@ -444,7 +693,8 @@ export function formatResponseRecord(
   o.strings("warnings", resp?.warnings);
   o.str("redirect", resp?.redirect);
   o.map("headers", resp?.headers);
-  json += `,"response":${o.toString()}`;
+  if (o.body !== "") body += `,${o.body}`;
+  json += `,"response":{${body.slice(1)}}`;
 
   if (input.error) json += `,"error":${goJsonString(input.error)}`;
   if (req.forwardedFrom) json += ',"forwarded":true';
