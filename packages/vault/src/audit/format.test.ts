@@ -893,6 +893,68 @@ describe("the two records of one request, made from the same (changing) objects"
     expect(keep).toContain('"password":"p2"');
   });
 
+  it("serves a token's auth text to its next requests only while every field, array element and map entry is the same", () => {
+    // As the server: a new AuditAuthInput per request, its arrays and metadata the token entry's own.
+    const entry = { policies: ["default", "p1"], meta: { user: "alice" } as Record<string, string | null> };
+    const authOf = (more: Partial<AuditAuthInput> = {}): AuditAuthInput => ({
+      clientToken: "tok-x",
+      accessor: "acc-x",
+      displayName: "token",
+      policies: entry.policies,
+      tokenPolicies: entry.policies,
+      metadata: entry.meta as Record<string, string>,
+      tokenType: "service",
+      policyResults: { allowed: true, grantingPolicies: [{ name: "p1", namespaceId: "root", type: "acl" }] },
+      ...more,
+    });
+    let n = 0;
+    const record = (auth: AuditAuthInput) => {
+      const input: LogInput = { auth, request: { ...base, id: `r-${n++}` } };
+      const text = dec.decode(formatRequestRecord(input, HASHED, hash, AT));
+      expect(text).toBe(dec.decode(formatRequestRecord(fresh(input), HASHED, hash, AT)));
+      return (JSON.parse(text) as Json).auth as Json;
+    };
+    expect(record(authOf()).policies).toEqual(["default", "p1"]);
+    expect(record(authOf()).policies).toEqual(["default", "p1"]);
+    entry.policies.push("p2"); // changed in place, the same array
+    expect(record(authOf()).policies).toEqual(["default", "p1", "p2"]);
+    entry.policies[0] = "p0";
+    expect(record(authOf()).token_policies).toEqual(["p0", "p1", "p2"]);
+    entry.meta.user = "bob";
+    expect(record(authOf()).metadata).toEqual({ user: "bob" });
+    entry.meta.team = null;
+    expect(record(authOf()).metadata).toEqual({ team: null, user: "bob" });
+    entry.meta.team = undefined as unknown as null; // Go has no such entry: not written
+    expect(record(authOf()).metadata).toEqual({ user: "bob" });
+    delete entry.meta.team;
+    expect(record(authOf()).metadata).toEqual({ user: "bob" });
+    const granting = (name: string) => ({
+      allowed: true,
+      grantingPolicies: [{ name, namespaceId: "root", type: "acl" }],
+    });
+    expect(
+      (record(authOf({ policyResults: granting("p2") })).policy_results as Json).granting_policies,
+    ).toEqual([{ name: "p2", namespace_id: "root", type: "acl" }]);
+    expect(
+      (record(authOf({ policyResults: { allowed: false, grantingPolicies: [] } })).policy_results as Json)
+        .allowed,
+    ).toBe(false);
+    expect(record(authOf({ policyResults: undefined as never })).policy_results).toBeUndefined();
+    expect(record(authOf({ remainingUses: 4 })).remaining_uses).toBe(4);
+    expect(record(authOf({ remainingUses: 3 })).remaining_uses).toBe(3);
+    expect(record(authOf({ tokenTtl: 60 })).token_ttl).toBe(60);
+    expect(record(authOf({ entityId: "ent" })).entity_id).toBe("ent");
+    expect(record(authOf({ noDefaultPolicy: true })).no_default_policy).toBe(true);
+    expect(record(authOf({ identityPolicies: ["i"] })).identity_policies).toEqual(["i"]);
+    expect(record(authOf({ accessor: "acc-y" })).accessor).toBe(hash("acc-y"));
+    expect(record(authOf({ displayName: "other" })).display_name).toBe("other");
+    expect(record(authOf({ tokenType: "batch" })).token_type).toBe("batch");
+    expect(record(authOf({ tokenIssueTime: "2026-12-08T02:28:01Z" })).token_issue_time).toBe(
+      "2026-12-08T02:28:01Z",
+    );
+    expect(record(authOf()).display_name).toBe("token");
+  });
+
   it("keeps each device's text apart: the same objects through raw, hashed and another salt, alternately", () => {
     const request: AuditRequestInput = { ...base, clientToken: "tok", clientTokenAccessor: "acc" };
     const input: LogInput = { auth: { clientToken: "tok", accessor: "acc", tokenType: "service" }, request };

@@ -16,6 +16,7 @@ import { toJsonx } from "./jsonx.js";
 import {
   type AuditAuthInput,
   AuditOptionError,
+  type AuditPolicyInfo,
   type AuditRequestInput,
   type FormatConfig,
   type Hasher,
@@ -348,12 +349,15 @@ function authJson(
 // are most of their text and all of their hashing; the HTTP pipeline passes the same AuditAuthInput
 // and AuditRequestInput objects to both calls. So their JSON text is kept per object (a WeakMap:
 // nothing outlives the request) and per device (its FormatConfig and hasher), and served again only
-// while every field it was built from is still the same value (===). The caller does change the
+// while every field it was built from still holds the same value. The caller does change the
 // request between the calls (OpenBao's router sets the mount accessor after the request record;
 // the existence check turns `update` into `create`), so each memo holds the fields it was made from.
-// Maps and arrays (data, headers, metadata, policies, nonHmacKeys) are compared by identity: a
-// caller that wants a change in them to show must give a new object (Bulwark's handlers never
-// change a request's body in place).
+//
+// The auth is compared by content (its arrays and maps copied into the memo, element by element
+// after), so it can also be kept across requests: a token's requests give the same auth text, and
+// a small per-device map by token serves it. The request's maps (data, headers) and the mount's
+// nonHmacKeys are compared by identity: a caller that wants a change in them to show must give a new
+// object (Bulwark's handlers never change a request's body in place).
 
 interface AuthMemo {
   clientToken: string | undefined;
@@ -363,8 +367,11 @@ interface AuthMemo {
   tokenPolicies: string[] | undefined;
   identityPolicies: string[] | undefined;
   noDefaultPolicy: boolean | undefined;
-  policyResults: AuditAuthInput["policyResults"];
-  metadata: AuditAuthInput["metadata"];
+  allowed: boolean | undefined;
+  /** The granting policies, [name, namespaceId, type] flat; undefined without policyResults. */
+  granting: string[] | undefined;
+  /** The metadata's [key, value] flat in key order; null for a null map, undefined for none. */
+  metadata: unknown[] | null | undefined;
   remainingUses: number | undefined;
   entityId: string | undefined;
   tokenType: string;
@@ -396,11 +403,15 @@ interface RequestMemo {
   tail: string;
 }
 
+/** How many tokens' auth text a device keeps across requests (all dropped when full). */
+const AUTH_BY_TOKEN_MAX = 64;
+
 /** One device's memos: valid for one hasher and hmac_accessor setting. */
 interface Memos {
   hash: Hasher | undefined;
   hmacAccessor: boolean;
   auth: WeakMap<AuditAuthInput, AuthMemo>;
+  authByToken: Map<string, AuthMemo>;
   request: WeakMap<AuditRequestInput, RequestMemo>;
 }
 
@@ -409,53 +420,121 @@ const memosByConfig = new WeakMap<FormatConfig, Memos>();
 function memosFor(config: FormatConfig, hash: Hasher | undefined): Memos {
   let m = memosByConfig.get(config);
   if (m === undefined || m.hash !== hash || m.hmacAccessor !== config.hmacAccessor) {
-    m = { hash, hmacAccessor: config.hmacAccessor, auth: new WeakMap(), request: new WeakMap() };
+    m = {
+      hash,
+      hmacAccessor: config.hmacAccessor,
+      auth: new WeakMap(),
+      authByToken: new Map(),
+      request: new WeakMap(),
+    };
     memosByConfig.set(config, m);
   }
   return m;
+}
+
+function copyStrings(v: readonly string[] | undefined): string[] | undefined {
+  return v === undefined ? undefined : v.slice();
+}
+
+function sameStrings(kept: readonly unknown[] | undefined, v: readonly unknown[] | undefined): boolean {
+  if (kept === undefined || v === undefined) return kept === v;
+  if (kept.length !== v.length) return false;
+  for (let i = 0; i < v.length; i++) if (kept[i] !== v[i]) return false;
+  return true;
+}
+
+function grantingOf(pr: AuditAuthInput["policyResults"]): string[] | undefined {
+  if (pr === undefined) return undefined;
+  const out: string[] = [];
+  for (const p of pr.grantingPolicies) out.push(p.name, p.namespaceId, p.type);
+  return out;
+}
+
+function sameGranting(kept: string[] | undefined, pr: AuditAuthInput["policyResults"]): boolean {
+  if (kept === undefined || pr === undefined) return kept === undefined && pr === undefined;
+  const g = pr.grantingPolicies;
+  if (kept.length !== g.length * 3) return false;
+  for (let i = 0; i < g.length; i++) {
+    const p = g[i] as AuditPolicyInfo;
+    if (kept[3 * i] !== p.name || kept[3 * i + 1] !== p.namespaceId || kept[3 * i + 2] !== p.type)
+      return false;
+  }
+  return true;
+}
+
+function metadataOf(m: AuditAuthInput["metadata"]): unknown[] | null | undefined {
+  if (m === undefined || m === null) return m;
+  const out: unknown[] = [];
+  // Insertion order: a map with the same entries in another order is a miss (then rebuilt), never stale.
+  for (const k of Object.keys(m)) out.push(k, m[k]);
+  return out;
+}
+
+function sameMetadata(kept: unknown[] | null | undefined, m: AuditAuthInput["metadata"]): boolean {
+  if (kept === undefined || kept === null || m === undefined || m === null) return kept === m;
+  const keys = Object.keys(m);
+  if (keys.length * 2 !== kept.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    if (kept[2 * i] !== k || kept[2 * i + 1] !== m[k]) return false;
+  }
+  return true;
+}
+
+function sameAuth(m: AuthMemo, auth: AuditAuthInput): boolean {
+  return (
+    m.clientToken === auth.clientToken &&
+    m.accessor === auth.accessor &&
+    m.displayName === auth.displayName &&
+    m.noDefaultPolicy === auth.noDefaultPolicy &&
+    m.remainingUses === auth.remainingUses &&
+    m.entityId === auth.entityId &&
+    m.tokenType === auth.tokenType &&
+    m.tokenTtl === auth.tokenTtl &&
+    m.tokenIssueTime === auth.tokenIssueTime &&
+    m.allowed === auth.policyResults?.allowed &&
+    sameStrings(m.policies, auth.policies) &&
+    sameStrings(m.tokenPolicies, auth.tokenPolicies) &&
+    sameStrings(m.identityPolicies, auth.identityPolicies) &&
+    sameGranting(m.granting, auth.policyResults) &&
+    sameMetadata(m.metadata, auth.metadata)
+  );
 }
 
 /** The caller's AuditAuth (the same in the request and the response record). */
 function callerAuthJson(auth: AuditAuthInput | undefined, memos: Memos): string {
   // Go formats a missing auth as a zero logical.Auth: only its token type ("default") shows.
   if (auth === undefined) return '{"token_type":"default"}';
-  const m = memos.auth.get(auth);
-  if (
-    m !== undefined &&
-    m.clientToken === auth.clientToken &&
-    m.accessor === auth.accessor &&
-    m.displayName === auth.displayName &&
-    m.policies === auth.policies &&
-    m.tokenPolicies === auth.tokenPolicies &&
-    m.identityPolicies === auth.identityPolicies &&
-    m.noDefaultPolicy === auth.noDefaultPolicy &&
-    m.policyResults === auth.policyResults &&
-    m.metadata === auth.metadata &&
-    m.remainingUses === auth.remainingUses &&
-    m.entityId === auth.entityId &&
-    m.tokenType === auth.tokenType &&
-    m.tokenTtl === auth.tokenTtl &&
-    m.tokenIssueTime === auth.tokenIssueTime
-  )
+  let m = memos.auth.get(auth);
+  if (m !== undefined && sameAuth(m, auth)) return m.json;
+  const token = auth.clientToken ?? "";
+  m = memos.authByToken.get(token);
+  if (m !== undefined && sameAuth(m, auth)) {
+    memos.auth.set(auth, m);
     return m.json;
+  }
   const json = authJson(auth, "request", memos.hash, memos.hmacAccessor);
-  memos.auth.set(auth, {
+  m = {
     clientToken: auth.clientToken,
     accessor: auth.accessor,
     displayName: auth.displayName,
-    policies: auth.policies,
-    tokenPolicies: auth.tokenPolicies,
-    identityPolicies: auth.identityPolicies,
+    policies: copyStrings(auth.policies),
+    tokenPolicies: copyStrings(auth.tokenPolicies),
+    identityPolicies: copyStrings(auth.identityPolicies),
     noDefaultPolicy: auth.noDefaultPolicy,
-    policyResults: auth.policyResults,
-    metadata: auth.metadata,
+    allowed: auth.policyResults?.allowed,
+    granting: grantingOf(auth.policyResults),
+    metadata: metadataOf(auth.metadata),
     remainingUses: auth.remainingUses,
     entityId: auth.entityId,
     tokenType: auth.tokenType,
     tokenTtl: auth.tokenTtl,
     tokenIssueTime: auth.tokenIssueTime,
     json,
-  });
+  };
+  memos.auth.set(auth, m);
+  if (memos.authByToken.size >= AUTH_BY_TOKEN_MAX) memos.authByToken.clear();
+  memos.authByToken.set(token, m);
   return json;
 }
 
