@@ -28,6 +28,7 @@ export const LAYERS = {
   "@bulwark/seal": 4,
   "@bulwark/seal-pkcs11": 5,
   "@bulwark/seal-awskms": 5,
+  "@bulwark/unixgram": 5,
   "@bulwark/seal-cloudhsm": 6,
   "@bulwark/core": 7,
   "@bulwark/vault": 8,
