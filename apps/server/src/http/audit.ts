@@ -294,18 +294,18 @@ export class RequestAudit {
   }
 
   /** Writes the request record; `error` for a request refused before it ran (permission denied). */
-  async begin(error?: string): Promise<void> {
+  begin(error?: string): Promise<void> {
     const input: LogInput = { ...this.#input, type: "request" };
     if (error !== undefined) input.error = error;
-    await this.#broker.logRequest(input);
+    return this.#broker.logRequest(input);
   }
 
   /** Writes the response record of a request that ran. */
-  async end(response: AuditResponseInput | undefined): Promise<void> {
+  end(response: AuditResponseInput | undefined): Promise<void> {
     this.#withAccessor();
     const input: LogInput = { ...this.#input, type: "response" };
     if (response !== undefined) input.response = response;
-    await this.#broker.logResponse(input);
+    return this.#broker.logResponse(input);
   }
 
   /**
@@ -341,23 +341,30 @@ export class RequestAudit {
  * with devices in the stored table), or runs unaudited ("off": no device, or sealed — OpenBao's
  * router is not reached then). One cached check on the request path.
  */
-export async function auditState(ctx: AppContext): Promise<"off" | "audit" | "forward"> {
+export function auditState(ctx: AppContext): AuditState | Promise<AuditState> {
   if (ctx.store.sealed) return "off";
-  if (!(await ctx.services.audit.enabled())) return "off";
-  return ctx.store.activeTerm !== undefined ? "audit" : "forward";
+  const now = ctx.services.audit.enabledNow?.();
+  if (now !== undefined) return now ? "audit" : "off";
+  return ctx.services.audit
+    .enabled()
+    .then((on) => (!on ? "off" : ctx.store.activeTerm !== undefined ? "audit" : "forward"));
 }
 
+export type AuditState = "off" | "audit" | "forward";
+
 /** The audit of one request on this (active) node, believing a standby's signed forwarding headers. */
-export async function requestAudit(
+export function requestAudit(
   ctx: AppContext,
   req: FastifyRequest,
   path: string,
   operation: Operation | string,
   body: unknown,
-): Promise<RequestAudit> {
-  const forwarded =
-    req.headers[FORWARDED_HEADER] === undefined ? undefined : await verifiedForwarding(ctx.store, req);
-  return new RequestAudit(ctx.services.audit, req, path, operation, body, forwarded);
+): RequestAudit | Promise<RequestAudit> {
+  if (req.headers[FORWARDED_HEADER] === undefined)
+    return new RequestAudit(ctx.services.audit, req, path, operation, body);
+  return verifiedForwarding(ctx.store, req).then(
+    (forwarded) => new RequestAudit(ctx.services.audit, req, path, operation, body, forwarded),
+  );
 }
 
 /** What a handler adds to its response record beyond the answer's data. */

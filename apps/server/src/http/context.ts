@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 import {
   type AuditMode,
   type AuditResult,
+  type AuditState,
   auditMountFor,
   auditRefusal,
   auditResponseOf,
@@ -255,7 +256,12 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
       checkHeaders(req);
       const path = logicalPath(req.url);
       const query = queryOf(req);
-      let state = mode === "none" ? "off" : await auditState(ctx);
+      // Synchronous while the active term's table is in memory (no promise hop per request).
+      let state: AuditState = "off";
+      if (mode !== "none") {
+        const st = auditState(ctx);
+        state = typeof st === "string" ? st : await st;
+      }
       // Enabling the first device: its response record goes to it (OpenBao writes it there).
       if (
         state === "off" &&
@@ -268,7 +274,8 @@ export function route(app: FastifyInstance, ctx: AppContext, spec: RouteSpec): v
       // A standby has no audit devices open: the active node serves (and logs) the request.
       if (state === "forward") return forwardAudited(ctx, req, reply);
       const op = spec.operation ?? operationOf(req.method, query);
-      const audit = await requestAudit(ctx, req, path, mode === "non-logical" ? "update" : op, req.body);
+      const started = requestAudit(ctx, req, path, mode === "non-logical" ? "update" : op, req.body);
+      const audit = started instanceof Promise ? await started : started;
       return send(reply, await audited(ctx, spec, mode, audit, { req, reply, path, query, op }));
     },
   });

@@ -178,12 +178,53 @@ export class StoreAuditBroker implements AuditBroker {
     return (await this.#standbyEntries()).length > 0;
   }
 
+  /**
+   * {@link enabled} without waiting, when the answer is in memory (this active term's table);
+   * undefined when it must be loaded or read (call enabled()).
+   */
+  enabledNow(): boolean | undefined {
+    const st = this.#state;
+    return st !== undefined && st.term === this.#store.activeTerm ? audits(st) : undefined;
+  }
+
   logRequest(input: LogInput): Promise<void> {
-    return this.#log("request", input);
+    return this.#fast("request", input) ?? this.#log("request", input);
   }
 
   logResponse(input: LogInput): Promise<void> {
-    return this.#log("response", input);
+    return this.#fast("response", input) ?? this.#log("response", input);
+  }
+
+  /**
+   * The common case without an async frame per step: this term's state in memory, one device
+   * open, no config error. The record is formatted here and the device's own promise carries the
+   * outcome (one promise hop instead of three on every request). Undefined: take #log.
+   */
+  #fast(kind: "request" | "response", input: LogInput): Promise<void> | undefined {
+    const st = this.#state;
+    if (st === undefined || st.term !== this.#store.activeTerm || st.configError !== undefined)
+      return undefined;
+    if (st.devices.length !== 1 || st.entries.length !== 1) return undefined;
+    const d = st.devices[0] as OpenDevice;
+    let record: Uint8Array;
+    try {
+      record =
+        kind === "request"
+          ? this.#fmt.request(input, d.format, d.hash)
+          : this.#fmt.response(input, d.format, d.hash);
+    } catch {
+      return undefined; // #log formats again and reports the failure as it does for any device
+    }
+    return d.device.write(record).then(undefined, (e: unknown) => {
+      this.#logger()?.warn?.(
+        { path: d.entry.path, type: d.entry.type, error: message(e) },
+        `audit device failed to log the ${kind}`,
+      );
+      throw new VaultError(
+        "audit_failed",
+        `no audit device could record the ${kind}: ${d.entry.path}: ${message(e)}`,
+      );
+    });
   }
 
   async #log(kind: "request" | "response", input: LogInput): Promise<void> {

@@ -199,6 +199,8 @@ export interface AuditBroker {
    * names any device (cached briefly), so the caller can forward instead of serving unaudited.
    */
   enabled(): Promise<boolean>;
+  /** {@link enabled} when the answer is at hand without waiting (the active term's table), else undefined. */
+  enabledNow?(): boolean | undefined;
   /**
    * Writes the request record to every device. Resolves when at least one device took it, or when
    * no device is enabled; otherwise rejects with a VaultError "audit_failed" (500, Vault's

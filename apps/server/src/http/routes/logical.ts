@@ -57,11 +57,13 @@ export function registerLogicalRoutes(
         }
       }
       const request: VaultRequest = { operation, path, data: req.body, query, token: tokenFrom(req) };
-      const state = await auditState(ctx);
+      const st = auditState(ctx);
+      const state = typeof st === "string" ? st : await st;
       if (state === "off") return send(reply, resultOf(await ctx.services.handle(request)));
       // A standby has no audit devices open: the active node serves (and logs) the request.
       if (state === "forward") return forwardAudited(ctx, req, reply);
-      const audit = await requestAudit(ctx, req, path, operation, req.body);
+      const started = requestAudit(ctx, req, path, operation, req.body);
+      const audit = started instanceof Promise ? await started : started;
       return send(reply, await auditedHandle(ctx, audit, request, req));
     },
   });
