@@ -322,3 +322,21 @@ export async function requestFrom(
     req.end(payload);
   });
 }
+
+/**
+ * GETs `path` until the node refuses it with 500 (its only audit device's disk is full): a tmpfs
+ * allocates whole pages, so the log's last page may still take a few records. Returns how many
+ * reads were still served; fails past 100 (the disk was not full after all).
+ */
+export async function readUntilRefused(node: AuditNode, path: string): Promise<number> {
+  let absorbed = 0;
+  for (;;) {
+    const r = await node.http("GET", path);
+    if (r.status !== 200) {
+      if (r.status !== 500) throw new Error(`GET ${path} answered ${r.status}, not 500: ${r.text}`);
+      return absorbed;
+    }
+    absorbed++;
+    if (absorbed >= 100) throw new Error("reads kept succeeding on a full disk");
+  }
+}
