@@ -162,7 +162,7 @@ function multierror(text: string): string {
   return `1 error occurred:\n\t* ${text}\n\n`;
 }
 
-/** What an error is in an audit record: the outer error (Vault's ErrXxx text) and the message. */
+/** What an error is in an audit record: the outer error (the text of Vault's error value) and the message. */
 export interface AuditedError {
   /** The request record's `error` ("permission denied" only: other failures happen after it is written). */
   outer: string;
