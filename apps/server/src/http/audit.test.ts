@@ -128,6 +128,18 @@ describe("audit records of the HTTP API", () => {
     expect(readFileSync(log, "utf8")).not.toContain(bad);
   });
 
+  it("every answer carries Cache-Control: no-store and HSTS, as OpenBao 2.6.2's do (checked against the binary)", async () => {
+    const { root } = await auditedApp();
+    for (const r of [
+      await t!.call("GET", "/v1/sys/health"),
+      await t!.call("GET", "/v1/secret/data/none", { token: root }),
+      await t!.call("GET", "/v1/sys/mounts", { token: "s.nope" }),
+    ]) {
+      expect(r.headers["cache-control"]).toBe("no-store");
+      expect(r.headers["strict-transport-security"]).toBe("max-age=31536000; includeSubDomains");
+    }
+  });
+
   it("forwarding headers a client sends itself are not believed (no forged forwarded_from or address)", async () => {
     const { root, log } = await auditedApp();
     const r = await t!.call("GET", "/v1/sys/mounts", {

@@ -373,6 +373,18 @@ export interface AuditResult {
   auth?: AuditAuthInput;
 }
 
+/**
+ * A response record's part: `data` when it is a non-empty object (Vault's audit logs the
+ * response's data, not the HTTP envelope), and the warnings.
+ */
+export function auditResponse(data: unknown, warnings: unknown): AuditResponseInput {
+  const out: AuditResponseInput = {};
+  if (typeof data === "object" && data !== null && !Array.isArray(data) && Object.keys(data).length > 0)
+    out.data = data as Record<string, unknown>;
+  if (Array.isArray(warnings) && warnings.length > 0) out.warnings = warnings as string[];
+  return out;
+}
+
 /** The response record's part of a handler's answer: Vault logs the engine's data, not the envelope. */
 export function auditResponseOf(result: Result): AuditResponseInput | undefined {
   if (result === undefined || result.contentType !== undefined) return undefined;
@@ -384,15 +396,12 @@ export function auditResponseOf(result: Result): AuditResponseInput | undefined 
       body = undefined;
     }
   }
-  const out: AuditResponseInput = {};
+  let out: AuditResponseInput = {};
   if (typeof body === "object" && body !== null && !Array.isArray(body)) {
     const b = body as Record<string, unknown>;
     // Vault's envelope (sys/ answers also repeat the data at the top level): its `data` is the
     // response's; a bare object (sys/init, seal-status) is the data itself.
-    const data = "request_id" in b ? b.data : b;
-    if (typeof data === "object" && data !== null && !Array.isArray(data) && Object.keys(data).length > 0)
-      out.data = data as Record<string, unknown>;
-    if (Array.isArray(b.warnings) && b.warnings.length > 0) out.warnings = b.warnings as string[];
+    out = auditResponse("request_id" in b ? b.data : b, b.warnings);
   }
   if (result.audit?.auth !== undefined) out.auth = result.audit.auth;
   return Object.keys(out).length === 0 ? undefined : out;

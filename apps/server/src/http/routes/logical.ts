@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import {
   auditMountOf,
   auditRefusal,
+  auditResponse,
   auditState,
   callerIfAny,
   forwardAudited,
@@ -125,12 +126,8 @@ async function auditedHandle(
 
 /** The response record's part of the engine's answer (its data as Go's JSON round trip leaves it). */
 function auditResponseOfVault(res: VaultResponse): AuditResponseInput | undefined {
-  let data: unknown = res.data;
-  if (data === undefined && res.rawData !== undefined) data = JSON.parse(res.rawData);
-  const out: AuditResponseInput = {};
-  if (typeof data === "object" && data !== null && !Array.isArray(data) && Object.keys(data).length > 0)
-    out.data = data as Record<string, unknown>;
-  if (res.warnings !== undefined && res.warnings.length > 0) out.warnings = res.warnings;
+  const data = res.data === undefined && res.rawData !== undefined ? JSON.parse(res.rawData) : res.data;
+  const out = auditResponse(data, res.warnings);
   // KV v1 answers a read as a secret with a lease (OpenBao's passthrough backend): its record has
   // `secret` (the lease id is empty: KV leases are not tracked).
   if (res.leaseDuration !== undefined) out.secret = { leaseId: "" };
